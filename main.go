@@ -1,0 +1,77 @@
+// Command signpost is the single entry point of the Signpost federated record
+// locator. It is a thin table of subcommands; each subcommand lives in the
+// package that owns its part of the architecture (see docs and DESIGN.md) and
+// has the signature of [command.run], so that it can be tested without a
+// process.
+//
+// Usage:
+//
+//	signpost <command> [flags] [args]
+//	signpost help
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+)
+
+// command is one row of the subcommand table. run receives the arguments after
+// the command's name and returns the process exit code: 0 success, 1 a
+// failure the command reports, 2 a usage error.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+}
+
+// commands is the table of subcommands, in the order `signpost help` lists them.
+var commands = []command{}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := doMain(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// doMain is separated from main so that the dispatch can be unit tested.
+func doMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdin, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "signpost: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Signpost is a federated record locator: it tells a practitioner which other")
+	fmt.Fprintln(w, "agencies hold a record for a person, without a central index of people.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: signpost <command> [flags] [args]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'signpost <command> -h' for a command's flags.")
+}
