@@ -1,0 +1,20 @@
+// Package records keeps an agency's own records: "we hold a record for this
+// person", keyed by the agency's local id, with the NHS number as a hidden
+// field beside it.
+//
+// It is the node's system of record for what the node publishes into the
+// federation. Data enters through [Store.Put] (one record, from the HTTP API)
+// and [Store.PutBatch] (a CSV import), and leaves only towards the node's
+// publisher, which needs the NHS number to tokenise it again (a new epoch, a
+// new purpose). The NHS number is never returned by the node's API, never
+// logged and never part of an error message: errors name the local id only.
+//
+// Invariants:
+//   - The store is a bbolt file; every acknowledged write has been committed
+//     with bbolt's default fsync, so a kill -9 loses nothing acknowledged.
+//   - Version only grows per local id, and survives deletion (a deleted or
+//     re-created record continues from the last version), because the
+//     federation's last-writer-wins register is keyed by it.
+//   - An objected record stays objected: Put refuses to overwrite it and the
+//     publisher must never publish it again ([Record.Objected]).
+package records

@@ -1,0 +1,336 @@
+package records
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound = errors.New("records: no such record")
+	ErrExists   = errors.New("records: record exists")
+	ErrObjected = errors.New("records: the person has objected; record is withdrawn")
+	ErrInvalid  = errors.New("records: invalid record")
+	ErrClosed   = errors.New("records: store closed")
+)
+
+// MaxLocalIDLen bounds a local id (bytes).
+const MaxLocalIDLen = 128
+
+// MaxCategoryLen bounds a category (bytes).
+const MaxCategoryLen = 64
+
+var (
+	bucketRecords  = []byte("records")
+	bucketVersions = []byte("versions")
+)
+
+// Record is one of the agency's records. NHSNumber is the canonical 10-digit
+// form and is secret: never log or return it.
+type Record struct {
+	LocalID     string    `json:"localId"`
+	NHSNumber   string    `json:"nhs"`
+	Category    string    `json:"category,omitempty"`
+	RetainUntil time.Time `json:"retainUntil"`
+	Created     time.Time `json:"created"`
+	// Version is the entry version last used for this record's entries.
+	Version uint64 `json:"version"`
+	// Objected is set when the person objected: the record is withdrawn from
+	// the federation and never published again.
+	Objected bool `json:"objected,omitempty"`
+}
+
+// String never prints the NHS number.
+func (r Record) String() string {
+	return fmt.Sprintf("record{localId:%q category:%q objected:%v}", r.LocalID, r.Category, r.Objected)
+}
+
+// GoString keeps %#v from printing the NHS number.
+func (r Record) GoString() string { return r.String() }
+
+// Validate checks the shape of a record (not the NHS number's check digit:
+// that is the wasm module's job and is done before a record reaches here).
+func (r Record) Validate() error {
+	switch {
+	case r.LocalID == "":
+		return fmt.Errorf("%w: localId is empty", ErrInvalid)
+	case len(r.LocalID) > MaxLocalIDLen:
+		return fmt.Errorf("%w: localId longer than %d bytes", ErrInvalid, MaxLocalIDLen)
+	case len(r.Category) > MaxCategoryLen:
+		return fmt.Errorf("%w: category longer than %d bytes", ErrInvalid, MaxCategoryLen)
+	case len(r.NHSNumber) != 10:
+		return fmt.Errorf("%w: nhs number not in canonical form", ErrInvalid)
+	case r.RetainUntil.IsZero():
+		return fmt.Errorf("%w: retainUntil is missing", ErrInvalid)
+	}
+	for i := 0; i < len(r.NHSNumber); i++ {
+		if r.NHSNumber[i] < '0' || r.NHSNumber[i] > '9' {
+			return fmt.Errorf("%w: nhs number not in canonical form", ErrInvalid)
+		}
+	}
+	for _, c := range []byte(r.LocalID) {
+		if c < 0x20 || c == 0x7f {
+			return fmt.Errorf("%w: localId contains a control character", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// Store is a bbolt-backed record store. It is safe for concurrent use.
+type Store struct {
+	db     *bolt.DB
+	closed atomic.Bool
+}
+
+// Open opens (creating if needed) the store at path.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("records: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketRecords, bucketVersions} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("records: init %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the store; it is idempotent.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	return s.db.Close()
+}
+
+func (s *Store) check() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+func getVersion(tx *bolt.Tx, id string) uint64 {
+	v := tx.Bucket(bucketVersions).Get([]byte(id))
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func putVersion(tx *bolt.Tx, id string, v uint64) error {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return tx.Bucket(bucketVersions).Put([]byte(id), b[:])
+}
+
+func getRecord(tx *bolt.Tx, id string) (Record, bool, error) {
+	raw := tx.Bucket(bucketRecords).Get([]byte(id))
+	if raw == nil {
+		return Record{}, false, nil
+	}
+	var r Record
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return Record{}, false, fmt.Errorf("records: decode %q: %w", id, err)
+	}
+	return r, true, nil
+}
+
+func putRecord(tx *bolt.Tx, r Record) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("records: encode %q: %w", r.LocalID, err)
+	}
+	if err := tx.Bucket(bucketRecords).Put([]byte(r.LocalID), raw); err != nil {
+		return err
+	}
+	return putVersion(tx, r.LocalID, r.Version)
+}
+
+// putLocked inserts r inside tx. An identical existing record (same number,
+// category, retention) is accepted unchanged (idempotent retry); anything
+// else existing is ErrExists, or ErrObjected if the person objected.
+func putLocked(tx *bolt.Tx, r Record) (Record, bool, error) {
+	if err := r.Validate(); err != nil {
+		return Record{}, false, err
+	}
+	old, ok, err := getRecord(tx, r.LocalID)
+	if err != nil {
+		return Record{}, false, err
+	}
+	if ok {
+		if old.Objected {
+			return old, false, ErrObjected
+		}
+		if old.NHSNumber == r.NHSNumber && old.Category == r.Category && old.RetainUntil.Equal(r.RetainUntil) {
+			return old, false, nil
+		}
+		return old, false, ErrExists
+	}
+	r.Version = getVersion(tx, r.LocalID) + 1
+	r.Objected = false
+	if err := putRecord(tx, r); err != nil {
+		return Record{}, false, err
+	}
+	return r, true, nil
+}
+
+// Put stores a new record and returns it with its version. created is false
+// when an identical record already existed (an idempotent retry).
+func (s *Store) Put(r Record) (stored Record, created bool, err error) {
+	if err := s.check(); err != nil {
+		return Record{}, false, err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		stored, created, err = putLocked(tx, r)
+		return err
+	})
+	return stored, created, err
+}
+
+// RowResult is the outcome of one row of [Store.PutBatch].
+type RowResult struct {
+	Record  Record
+	Created bool
+	Err     error
+}
+
+// PutBatch stores many records in one transaction; each row succeeds or fails
+// on its own (a bad row never loses a good one).
+func (s *Store) PutBatch(rs []Record) ([]RowResult, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	out := make([]RowResult, len(rs))
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i, r := range rs {
+			st, created, err := putLocked(tx, r)
+			if err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrExists) && !errors.Is(err, ErrObjected) {
+				return err
+			}
+			out[i] = RowResult{Record: st, Created: created, Err: err}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Get returns the record with the local id.
+func (s *Store) Get(id string) (Record, error) {
+	if err := s.check(); err != nil {
+		return Record{}, err
+	}
+	var r Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var ok bool
+		var err error
+		r, ok, err = getRecord(tx, id)
+		if err == nil && !ok {
+			err = ErrNotFound
+		}
+		return err
+	})
+	return r, err
+}
+
+// Delete removes the record and returns it as it was, with Version advanced
+// for the withdrawal the caller publishes. The version survives deletion.
+func (s *Store) Delete(id string) (Record, error) {
+	if err := s.check(); err != nil {
+		return Record{}, err
+	}
+	var r Record
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var ok bool
+		var err error
+		r, ok, err = getRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotFound
+		}
+		r.Version++
+		if err := tx.Bucket(bucketRecords).Delete([]byte(id)); err != nil {
+			return err
+		}
+		return putVersion(tx, id, r.Version)
+	})
+	return r, err
+}
+
+// Object marks the record objected and returns it with Version advanced for
+// the withdrawal. Objecting twice is not an error (already is true).
+func (s *Store) Object(id string) (r Record, already bool, err error) {
+	if err := s.check(); err != nil {
+		return Record{}, false, err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		var ok bool
+		var err error
+		r, ok, err = getRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotFound
+		}
+		if r.Objected {
+			already = true
+			return nil
+		}
+		r.Objected = true
+		r.Version++
+		return putRecord(tx, r)
+	})
+	return r, already, err
+}
+
+// ForEach calls fn for every record in local-id order, stopping at the first
+// error fn returns. fn must not call back into the store.
+func (s *Store) ForEach(fn func(Record) error) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+			var r Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("records: decode %q: %w", bytes.Clone(k), err)
+			}
+			return fn(r)
+		})
+	})
+}
+
+// Count returns the number of records held (objected included).
+func (s *Store) Count() (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketRecords).Stats().KeyN
+		return nil
+	})
+	return n, err
+}

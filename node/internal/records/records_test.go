@@ -1,0 +1,142 @@
+package records
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "records.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var retain = time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func rec(id, nhs string) Record {
+	return Record{LocalID: id, NHSNumber: nhs, Category: "cin", RetainUntil: retain}
+}
+
+func TestPutGetDeleteObject(t *testing.T) {
+	s := openTest(t)
+	r, created, err := s.Put(rec("a1", "9990000018"))
+	if err != nil || !created || r.Version != 1 {
+		t.Fatalf("put: %v created=%v version=%d", err, created, r.Version)
+	}
+	if _, created, err := s.Put(rec("a1", "9990000018")); err != nil || created {
+		t.Fatalf("idempotent put: %v created=%v", err, created)
+	}
+	if _, _, err := s.Put(rec("a1", "9990000026")); !errors.Is(err, ErrExists) {
+		t.Fatalf("conflicting put: %v", err)
+	}
+	d, err := s.Delete("a1")
+	if err != nil || d.Version != 2 {
+		t.Fatalf("delete: %v version=%d", err, d.Version)
+	}
+	if _, err := s.Get("a1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("get after delete: %v", err)
+	}
+	r, _, err = s.Put(rec("a1", "9990000026"))
+	if err != nil || r.Version != 3 {
+		t.Fatalf("re-create keeps version growing: %v version=%d", err, r.Version)
+	}
+	o, already, err := s.Object("a1")
+	if err != nil || already || !o.Objected || o.Version != 4 {
+		t.Fatalf("object: %v already=%v %+v", err, already, o.Version)
+	}
+	if _, already, _ := s.Object("a1"); !already {
+		t.Fatal("second objection not reported as already")
+	}
+	if _, _, err := s.Put(rec("a1", "9990000026")); !errors.Is(err, ErrObjected) {
+		t.Fatalf("put over objected: %v", err)
+	}
+	if _, _, err := s.Object("nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("object missing: %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	long := make([]byte, MaxLocalIDLen+1)
+	for i := range long {
+		long[i] = 'x'
+	}
+	tests := []struct {
+		name string
+		r    Record
+	}{
+		{"empty id", rec("", "9990000018")},
+		{"long id", rec(string(long), "9990000018")},
+		{"control char", rec("a\nb", "9990000018")},
+		{"short number", rec("a", "999000001")},
+		{"non-digit", rec("a", "99900000x8")},
+		{"no retention", Record{LocalID: "a", NHSNumber: "9990000018"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.r.Validate(); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("got %v", err)
+			}
+		})
+	}
+}
+
+func TestPutBatchKeepsGoodRows(t *testing.T) {
+	s := openTest(t)
+	rows := []Record{rec("a", "9990000018"), rec("", "9990000018"), rec("b", "9990000026")}
+	res, err := s.PutBatch(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Err != nil || res[1].Err == nil || res[2].Err != nil {
+		t.Fatalf("results: %+v", res)
+	}
+	if n, _ := s.Count(); n != 2 {
+		t.Fatalf("count %d", n)
+	}
+}
+
+func TestStringHidesNumber(t *testing.T) {
+	r := rec("a", "9990000018")
+	for _, s := range []string{r.String(), fmt.Sprintf("%v", r), fmt.Sprintf("%+v", r), fmt.Sprintf("%#v", r)} {
+		if contains(s, "9990000018") {
+			t.Fatalf("number leaked: %s", s)
+		}
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+func TestPersistsAcrossReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Put(rec("a", "9990000018")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s.Close()
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if r, err := s.Get("a"); err != nil || r.NHSNumber != "9990000018" {
+		t.Fatalf("reopen: %v", err)
+	}
+}
