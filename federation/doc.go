@@ -1,0 +1,69 @@
+// Package federation is the membership and transport layer of Signpost: it
+// decides who is in a federation, and carries locator entries between the
+// nodes that are.
+//
+// # Enrolment
+//
+// A federation has one authority, an Ed25519 key held offline by its
+// operator (`signpost federation init`). The authority signs each node's
+// [Descriptor] — node id, agency, category, authorised purposes, the node's
+// own Ed25519 public key, validity period and serial — producing a
+// [SignedDescriptor] (`signpost federation enrol`), and signs a versioned
+// [RevocationList] (`signpost federation revoke`). Every node is configured
+// with the authority's public key; nothing else is trusted.
+//
+// A descriptor is believed only if [SignedDescriptor.Verify] passes: the
+// authority signature over the canonical encoding, now within
+// [NotBefore, Expires), and not named by the newest revocation list the node
+// has verified. The sentinels [ErrNotEnrolled], [ErrDescriptorForged],
+// [ErrDescriptorExpired] and [ErrDescriptorRevoked] say why one was refused.
+//
+// # Membership
+//
+// Membership and failure detection are hashicorp/memberlist (SWIM with
+// Lifeguard). Gossip is encrypted with the federation's gossip key (AES-256,
+// memberlist's keyring) and labelled "signpost/v1/<federation id>". A node's
+// memberlist name is its node id and its metadata carries its signed
+// descriptor plus the address of its peer API (meta.go). memberlist's
+// alive and merge delegates refuse nodes with no, forged, expired or revoked
+// descriptors, or whose name is not the descriptor's node id.
+//
+// Membership is not data: a node memberlist marks dead keeps its entries in
+// every replica. Only revocation removes a node's entries, and since entries
+// are sealed (no replica can see which node holds an entry) revocation acts
+// on the reader: [Agent.NodeKey], which locator uses to check the holder's
+// signature inside an opened entry, answers false for a revoked (or expired)
+// node, so its entries are refused by every reader that has the token. The
+// entries themselves age out at their expiry.
+//
+// # Dissemination
+//
+// Entries do not ride memberlist's broadcast queue. The protocol core
+// (federation/protocol: rumour mongering plus digest anti-entropy) is
+// deterministic and not goroutine-safe; the [Agent] owns one engine and runs
+// it on a single goroutine, fed by a channel of inbound messages and publish
+// requests and woken by a timer at the engine's NextWake.
+//
+// Protocol messages travel over the peer API: HTTPS with mutual TLS 1.3,
+// where each node presents a self-signed certificate made with its enrolled
+// key that embeds its signed descriptor. A peer is authenticated by
+// verifying that descriptor (authority, validity, revocation) and checking
+// that the certificate's key is the descriptor's key — no CA. Messages are
+// POSTed in length-prefixed batches to /federation/v1/messages; each peer has
+// a bounded send queue, and a full queue drops (anti-entropy repairs what is
+// dropped).
+//
+// # Files
+//
+// All files are PEM; private material is written with mode 0600 and never
+// logged. An authority directory holds authority.key ("SIGNPOST AUTHORITY
+// KEY": the 32-byte Ed25519 seed), authority.pub ("SIGNPOST AUTHORITY PUBLIC
+// KEY"), gossip.key (one or more "SIGNPOST GOSSIP KEY" blocks of 32 bytes,
+// the first primary), revocations.pem ("SIGNPOST REVOCATION LIST") and
+// serial (the last serial issued, decimal). A node credentials file holds a
+// "SIGNPOST NODE DESCRIPTOR" block and a "SIGNPOST NODE KEY" block (the
+// node's 32-byte Ed25519 seed). The binary layouts of the descriptor and the
+// revocation list are documented on their encoders (descriptor.go,
+// revocation.go); both are canonical: a decoder refuses any input that would
+// not re-encode to the same bytes.
+package federation
