@@ -1,0 +1,66 @@
+// Package audit is the node's tamper-evident audit log: an append-only file
+// of JSON lines, one per audited operation (evaluations, lookups, contact
+// requests on both sides, watches, record changes, objections, sign-ins), in
+// the manner of a Certificate Transparency log (RFC 9162).
+//
+// # Format
+//
+// Line k (1-based) of the file is
+//
+//	{"i":k-1,"event":{...},"root":"<hex>","sig":"<base64>"}
+//
+// where event is the [Event] as compact JSON, root is the RFC 9162 Merkle
+// Tree Hash of the first k events (leaf hash SHA-256(0x00 ‖ event bytes),
+// interior SHA-256(0x01 ‖ left ‖ right)), and sig, present when the log has
+// a signer, is the node's Ed25519 signature over the tree head's
+// [TreeHead.Checkpoint]. There is one canonical encoding of each line; the
+// reader refuses any other.
+//
+// # Invariants
+//
+//   - Append returns only after the line is written and fsynced: an
+//     acknowledged event is on disk. A crash can leave at most one torn final
+//     line, never acknowledged, which Open cuts off.
+//   - Every line commits to every line before it. [Verify] recomputes the
+//     tree and names the first line whose index or root disagrees: an edited
+//     field ([ErrTampered]), a removed, inserted or swapped line
+//     ([ErrOutOfOrder]), a torn or cut-short log ([ErrTruncated]). Lines cut
+//     from the end leave a shorter but self-consistent log; that is caught by
+//     comparing against a tree head kept elsewhere ([VerifyWith] with
+//     Trusted), which is what witnessing by another agency provides.
+//     Without a signer an attacker who rewrites a line and every line after
+//     it goes unnoticed unless such a head exists; with a signer they also
+//     need the node's key.
+//   - [InclusionProof] and [ConsistencyProof] give RFC 9162 proofs, so a
+//     witness holding an old tree head can check that the current log
+//     extends it, and an auditor can prove one event is in a signed head.
+//   - No event holds an NHS number, token, lookup key, seal key or key.
+//
+// # Who looked this person up?
+//
+// Events name people only by [SubjectRef]: HMAC-SHA256 under a node-local
+// audit key (32 random bytes in a 0600 file in the data directory) of the
+// lookup key involved, cut to 16 bytes. The node calls [Log.Ref] for each
+// lookup key an operation touches. To answer a subject-access request from an
+// NHS number, the node (in package node) computes the number's lookup key for
+// each purpose and key epoch the log spans, through the issuer (that
+// evaluation is itself audited), turns them into refs, and calls
+// [Log.Subject]. Evaluations carry no subject: the issuer sees only blinded
+// elements, by design.
+//
+// Why a keyed hash of the lookup key, not of the NHS number? There are only
+// about 10⁹ NHS numbers, so any hash of one — keyed or not — can be reversed
+// by whoever holds the key by trying them all. The lookup key is already a
+// purpose-bound oblivious-PRF output that only the federation's issuer can
+// compute, with rate limits and its own audit; keying it again with a local
+// key means a copy of the log alone reveals nothing, and a copy of the log
+// and the audit key still needs the issuer to test each guess.
+//
+// # Data in and out
+//
+// Events enter through [Log.Append]; they leave through [Verify] and
+// [VerifyWith] (the `signpost audit verify` command), [Log.Subject] and
+// [Query] (subject-access requests), and tree heads and proofs for
+// witnesses. The log keeps every leaf hash in memory (32 bytes an event) so
+// proofs need no second pass over the file.
+package audit

@@ -1,0 +1,540 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Errors of reading and verifying a log. Verify wraps them in a [*LineError]
+// naming the first bad line; use errors.Is to branch.
+var (
+	// ErrMalformed means a line is not a log line at all: not JSON, a field
+	// missing, not in the canonical form the log writes, or too long.
+	ErrMalformed = errors.New("audit: malformed line")
+	// ErrOutOfOrder means a line carries the wrong index: a line before it
+	// was removed, or lines were reordered.
+	ErrOutOfOrder = errors.New("audit: line out of order")
+	// ErrTampered means a line's content does not hash to the tree head it
+	// carries, or its signature fails: the line or one before it was edited.
+	ErrTampered = errors.New("audit: line tampered with")
+	// ErrTruncated means the log ends early: a final line without its
+	// newline, or fewer lines than a trusted tree head.
+	ErrTruncated = errors.New("audit: log truncated")
+	// ErrClosed is returned by methods of a closed Log.
+	ErrClosed = errors.New("audit: log closed")
+	// ErrBroken means an earlier write or sync failed, so the file's tail
+	// is unknown; the Log refuses further appends.
+	ErrBroken = errors.New("audit: log broken by an earlier write failure")
+)
+
+// LineError is the error of a bad line. Line is 1-based, as an editor shows it.
+type LineError struct {
+	Line uint64
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("audit: line %d: %v", e.Line, e.Err) }
+
+// Unwrap returns the wrapped sentinel.
+func (e *LineError) Unwrap() error { return e.Err }
+
+// MaxLineBytes bounds one line of the log; the reader refuses longer ones.
+const MaxLineBytes = 64 << 10
+
+// Config holds the options of [Open]. The zero value is usable; see
+// [DefaultConfig].
+type Config struct {
+	// SubjectKeyPath is the file holding the 32-byte audit key that keys
+	// subject refs. It is created, mode 0600, if absent. Default: the log's
+	// path + ".key".
+	SubjectKeyPath string
+	// Signer, if set, signs the tree head written on every line, so a line
+	// cannot be rewritten without the key. Default: none (the chain of
+	// roots still detects any edit that is not followed by rewriting every
+	// later line).
+	Signer ed25519.PrivateKey
+	// Now is the clock that stamps events appended with a zero Time.
+	// Default: time.Now.
+	Now func() time.Time
+	// NoSync skips the fsync after each append. Only for benchmarks and
+	// tests: it breaks "acknowledged means on disk". Default: false.
+	NoSync bool
+}
+
+// DefaultConfig returns the defaults: key file beside the log, no signer,
+// the system clock, fsync on every append.
+func DefaultConfig() Config {
+	return Config{Now: time.Now}
+}
+
+// Log is an open audit log: an append-only file of JSON lines, each carrying
+// its index and the RFC 9162 tree head after it. It is safe for concurrent use.
+type Log struct {
+	path   string
+	cfg    Config
+	key    []byte // subject-ref key
+	pubKey ed25519.PublicKey
+
+	mu struct {
+		sync.Mutex
+		f      *os.File
+		leaves []Hash
+		cr     compactRange
+		head   TreeHead
+		bytes  int64 // length of the verified, acknowledged prefix of the file
+		closed bool
+		broken bool
+	}
+}
+
+// Open opens the log at path, creating it (mode 0600) if absent. An existing
+// log is verified line by line first: a tampered log is refused with the
+// [*LineError] of its first bad line, while a torn final line (a write that
+// was never acknowledged because it did not reach the disk) is cut off.
+func Open(path string, cfg Config) (*Log, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.SubjectKeyPath == "" {
+		cfg.SubjectKeyPath = path + ".key"
+	}
+	if cfg.Signer != nil && len(cfg.Signer) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("audit: open %s: signer has %d bytes, want %d", path, len(cfg.Signer), ed25519.PrivateKeySize)
+	}
+	key, err := LoadOrCreateKey(cfg.SubjectKeyPath)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+	}
+	l := &Log{path: path, cfg: cfg, key: key}
+	if cfg.Signer != nil {
+		l.pubKey = cfg.Signer.Public().(ed25519.PublicKey)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open: %w", err)
+	}
+	res, err := scan(f, scanOptions{publicKey: l.pubKey}, func(_ uint64, _ []byte, leaf Hash) error {
+		l.mu.leaves = append(l.mu.leaves, leaf)
+		return nil
+	})
+	if err != nil && !(errors.Is(err, ErrTruncated) && res.torn) {
+		f.Close()
+		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+	}
+	if res.torn {
+		// Never acknowledged: Append returns only after the newline is synced.
+		if err := f.Truncate(res.goodBytes); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("audit: open %s: cut torn line: %w", path, err)
+		}
+	}
+	if _, err := f.Seek(res.goodBytes, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+	}
+	for _, lf := range l.mu.leaves {
+		l.mu.cr.append(lf)
+	}
+	l.mu.f = f
+	l.mu.head = res.head
+	l.mu.bytes = res.goodBytes
+	if err := syncDir(filepath.Dir(path)); err != nil && !cfg.NoSync {
+		f.Close()
+		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// Append writes e as the next line and returns once it is on disk (fsync).
+// A zero e.Time is set from the log's clock; times are stored in UTC.
+func (l *Log) Append(e Event) (Receipt, error) {
+	if e.Time.IsZero() {
+		e.Time = l.cfg.Now()
+	}
+	e.Time = e.Time.UTC()
+	if err := e.validate(); err != nil {
+		return Receipt{}, err
+	}
+	ev, err := json.Marshal(e)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("audit: encode event: %w", err)
+	}
+	leaf := LeafHash(ev)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.mu.closed:
+		return Receipt{}, ErrClosed
+	case l.mu.broken:
+		return Receipt{}, ErrBroken
+	}
+	index := l.mu.cr.size
+	cr := l.mu.cr // copy; committed only after the write succeeds
+	cr.peaks = append([]Hash(nil), cr.peaks...)
+	cr.append(leaf)
+	head := TreeHead{Size: cr.size, Root: cr.root()}
+	if l.cfg.Signer != nil {
+		head.Sig = ed25519.Sign(l.cfg.Signer, head.Checkpoint())
+	}
+	line := encodeLine(nil, index, ev, head)
+	if _, err := l.mu.f.Write(line); err != nil {
+		l.breakLocked()
+		return Receipt{}, fmt.Errorf("audit: write line %d: %w", index+1, err)
+	}
+	if !l.cfg.NoSync {
+		if err := l.mu.f.Sync(); err != nil {
+			l.breakLocked()
+			return Receipt{}, fmt.Errorf("audit: sync line %d: %w", index+1, err)
+		}
+	}
+	l.mu.cr = cr
+	l.mu.leaves = append(l.mu.leaves, leaf)
+	l.mu.head = head
+	l.mu.bytes += int64(len(line))
+	return Receipt{Index: index, Head: head}, nil
+}
+
+// breakLocked marks the log unusable after a failed write, trying to cut the
+// file back to its last acknowledged line. REQUIRES: l.mu.
+func (l *Log) breakLocked() {
+	l.mu.broken = true
+	if err := l.mu.f.Truncate(l.mu.bytes); err == nil {
+		if _, err := l.mu.f.Seek(l.mu.bytes, io.SeekStart); err == nil && l.mu.f.Sync() == nil {
+			l.mu.broken = false
+		}
+	}
+}
+
+// Head returns the current tree head (Size 0 and the empty-tree root for an
+// empty log).
+func (l *Log) Head() TreeHead {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.cr.size == 0 {
+		return TreeHead{Root: emptyRoot}
+	}
+	return l.mu.head
+}
+
+// PublicKey returns the key that verifies the log's tree heads, or nil when
+// the log is unsigned.
+func (l *Log) PublicKey() ed25519.PublicKey { return l.pubKey }
+
+// Path returns the log's file name.
+func (l *Log) Path() string { return l.path }
+
+// Ref returns the subject ref of a lookup key under this node's audit key.
+// The node calls it for every lookup key an operation touches and puts the
+// refs in [Event.Subjects].
+func (l *Log) Ref(lookupKey []byte) SubjectRef { return refFor(l.key, lookupKey) }
+
+// Refs returns the refs of several lookup keys, in order.
+func (l *Log) Refs(lookupKeys ...[]byte) []SubjectRef {
+	out := make([]SubjectRef, len(lookupKeys))
+	for i, k := range lookupKeys {
+		out[i] = l.Ref(k)
+	}
+	return out
+}
+
+// Entry is an event found by a query, with its index in the log.
+type Entry struct {
+	Index uint64 `json:"index"`
+	Event
+}
+
+// Subject answers a subject-access request: it reads the log from disk,
+// verifying it as it goes, and returns every event that names any of refs, in
+// log order. To go from an NHS number to refs, the node computes the number's
+// lookup key for each purpose and epoch the log spans and calls [Log.Ref].
+func (l *Log) Subject(refs ...SubjectRef) ([]Entry, error) {
+	l.mu.Lock()
+	if l.mu.closed {
+		l.mu.Unlock()
+		return nil, ErrClosed
+	}
+	n := l.mu.bytes
+	l.mu.Unlock()
+	f, err := os.Open(l.path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: subject query: %w", err)
+	}
+	defer f.Close()
+	return Query(io.LimitReader(f, n), l.pubKey, refs...)
+}
+
+// Query reads and verifies a log from r and returns the events naming any of
+// refs. pub, if not nil, must verify every line's signature.
+func Query(r io.Reader, pub ed25519.PublicKey, refs ...SubjectRef) ([]Entry, error) {
+	want := make(map[SubjectRef]bool, len(refs))
+	for _, ref := range refs {
+		want[ref] = true
+	}
+	var out []Entry
+	_, err := scan(r, scanOptions{publicKey: pub}, func(index uint64, raw []byte, _ Hash) error {
+		var e Event
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return fmt.Errorf("%w: event is not an audit event", ErrMalformed)
+		}
+		for _, s := range e.Subjects {
+			if want[s] {
+				out = append(out, Entry{Index: index, Event: e})
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// InclusionProof proves that the event at index is in the tree of the given
+// size (RFC 9162 PATH). It costs O(size) hashing.
+func (l *Log) InclusionProof(index, size uint64) ([]Hash, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if size > uint64(len(l.mu.leaves)) {
+		return nil, fmt.Errorf("%w: size %d, log has %d", ErrRange, size, len(l.mu.leaves))
+	}
+	return InclusionProof(l.mu.leaves[:size], index)
+}
+
+// ConsistencyProof proves that the tree of size m is a prefix of the tree of
+// size n (RFC 9162 PROOF). It costs O(n) hashing.
+func (l *Log) ConsistencyProof(m, n uint64) ([]Hash, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n > uint64(len(l.mu.leaves)) {
+		return nil, fmt.Errorf("%w: size %d, log has %d", ErrRange, n, len(l.mu.leaves))
+	}
+	return ConsistencyProof(l.mu.leaves[:n], m)
+}
+
+// LeafHashAt returns the leaf hash of the event at index.
+func (l *Log) LeafHashAt(index uint64) (Hash, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if index >= uint64(len(l.mu.leaves)) {
+		return Hash{}, fmt.Errorf("%w: index %d, log has %d", ErrRange, index, len(l.mu.leaves))
+	}
+	return l.mu.leaves[index], nil
+}
+
+// Close closes the file. It is idempotent; appends after it fail with
+// [ErrClosed].
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.closed {
+		return nil
+	}
+	l.mu.closed = true
+	return l.mu.f.Close()
+}
+
+// VerifyOptions refine [VerifyWith].
+type VerifyOptions struct {
+	// PublicKey, if set, must verify the signature on every line.
+	PublicKey ed25519.PublicKey
+	// Trusted, if set, is a tree head kept elsewhere (by a witness, or
+	// printed earlier by `signpost audit head`). The log must reach its
+	// size and have its root at that size; this is what detects lines cut
+	// from the end.
+	Trusted *TreeHead
+}
+
+// Verify reads a whole log from r and checks every line: its index, its
+// event, and the tree head it carries. It returns the final tree head, or a
+// [*LineError] naming the first bad line and wrapping [ErrMalformed],
+// [ErrOutOfOrder], [ErrTampered] or [ErrTruncated]. Removing whole lines from
+// the end is only detectable against a trusted head: see [VerifyWith].
+func Verify(r io.Reader) (TreeHead, error) {
+	return VerifyWith(r, VerifyOptions{})
+}
+
+// VerifyWith is [Verify] with a public key and a trusted tree head.
+func VerifyWith(r io.Reader, opts VerifyOptions) (TreeHead, error) {
+	res, err := scan(r, scanOptions{publicKey: opts.PublicKey, trusted: opts.Trusted}, nil)
+	return res.head, err
+}
+
+type scanOptions struct {
+	publicKey ed25519.PublicKey
+	trusted   *TreeHead
+}
+
+type scanResult struct {
+	head      TreeHead
+	goodBytes int64 // bytes of the verified prefix
+	torn      bool  // the only fault is a final line without newline
+}
+
+// envelope is the decoded form of one line.
+type envelope struct {
+	I     *uint64         `json:"i"`
+	Event json.RawMessage `json:"event"`
+	Root  *Hash           `json:"root"`
+	Sig   []byte          `json:"sig"`
+}
+
+// encodeLine appends the canonical line for an event: the only form the log
+// writes and the only one the reader accepts.
+func encodeLine(b []byte, index uint64, event []byte, head TreeHead) []byte {
+	b = append(b, `{"i":`...)
+	b = strconv.AppendUint(b, index, 10)
+	b = append(b, `,"event":`...)
+	b = append(b, event...)
+	b = append(b, `,"root":"`...)
+	root, _ := head.Root.MarshalText()
+	b = append(b, root...)
+	b = append(b, '"')
+	if len(head.Sig) > 0 {
+		b = append(b, `,"sig":"`...)
+		b = base64.StdEncoding.AppendEncode(b, head.Sig)
+		b = append(b, '"')
+	}
+	b = append(b, "}\n"...)
+	return b
+}
+
+// decodeLine parses one line (without its newline) and checks that it is in
+// canonical form. It returns the index, the raw event bytes and the head the
+// line claims.
+func decodeLine(line []byte) (uint64, []byte, TreeHead, error) {
+	var env envelope
+	if err := json.Unmarshal(line, &env); err != nil {
+		return 0, nil, TreeHead{}, fmt.Errorf("%w: not a JSON object of the log's shape", ErrMalformed)
+	}
+	if env.I == nil || env.Event == nil || env.Root == nil {
+		return 0, nil, TreeHead{}, fmt.Errorf("%w: missing i, event or root", ErrMalformed)
+	}
+	head := TreeHead{Size: *env.I + 1, Root: *env.Root, Sig: env.Sig}
+	if *env.I == ^uint64(0) {
+		return 0, nil, TreeHead{}, fmt.Errorf("%w: index out of range", ErrMalformed)
+	}
+	if !bytes.Equal(encodeLine(nil, *env.I, env.Event, head), append(line, '\n')) {
+		return 0, nil, TreeHead{}, fmt.Errorf("%w: not in the canonical form the log writes", ErrMalformed)
+	}
+	var e Event
+	if err := json.Unmarshal(env.Event, &e); err != nil {
+		return 0, nil, TreeHead{}, fmt.Errorf("%w: event is not an audit event", ErrMalformed)
+	}
+	return *env.I, env.Event, head, nil
+}
+
+// scan reads lines from r, verifying each, and calls fn (if not nil) with
+// every good line's index, raw event and leaf hash.
+func scan(r io.Reader, opts scanOptions, fn func(index uint64, event []byte, leaf Hash) error) (scanResult, error) {
+	var (
+		res    scanResult
+		cr     compactRange
+		br     = bufio.NewReaderSize(r, MaxLineBytes+1)
+		lineNo uint64
+	)
+	res.head.Root = emptyRoot
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) == 0 && err == io.EOF {
+			break
+		}
+		lineNo++
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			return res, &LineError{lineNo, fmt.Errorf("%w: over %d bytes", ErrMalformed, MaxLineBytes)}
+		case err == io.EOF:
+			res.torn = true
+			return res, &LineError{lineNo, fmt.Errorf("%w: the last line has no newline (a torn write)", ErrTruncated)}
+		case err != nil:
+			return res, fmt.Errorf("audit: read line %d: %w", lineNo, err)
+		}
+		index, event, claimed, err := decodeLine(line[:len(line)-1])
+		if err != nil {
+			return res, &LineError{lineNo, err}
+		}
+		if index != cr.size {
+			return res, &LineError{lineNo, fmt.Errorf("%w: index %d where %d belongs (a line was removed, inserted or moved)", ErrOutOfOrder, index, cr.size)}
+		}
+		leaf := LeafHash(event)
+		cr.append(leaf)
+		if root := cr.root(); root != claimed.Root {
+			return res, &LineError{lineNo, fmt.Errorf("%w: the tree head on the line does not match the lines up to it", ErrTampered)}
+		}
+		if opts.publicKey != nil {
+			if err := claimed.VerifySignature(opts.publicKey); err != nil {
+				return res, &LineError{lineNo, err}
+			}
+		}
+		if t := opts.trusted; t != nil && t.Size == claimed.Size && t.Root != claimed.Root {
+			return res, &LineError{lineNo, fmt.Errorf("%w: root differs from the trusted tree head of size %d", ErrTampered, t.Size)}
+		}
+		if fn != nil {
+			if err := fn(index, event, leaf); err != nil {
+				return res, &LineError{lineNo, err}
+			}
+		}
+		res.head = claimed
+		res.goodBytes += int64(len(line))
+	}
+	if t := opts.trusted; t != nil && res.head.Size < t.Size {
+		return res, &LineError{lineNo + 1, fmt.Errorf("%w: %d lines, but a trusted tree head has %d", ErrTruncated, res.head.Size, t.Size)}
+	}
+	return res, nil
+}
+
+// LoadOrCreateKey reads the 32-byte audit key at path, or creates it with
+// fresh random bytes and mode 0600 when the file does not exist.
+func LoadOrCreateKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if len(b) != 32 {
+			return nil, fmt.Errorf("audit key %s: has %d bytes, want 32", path, len(b))
+		}
+		return b, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	if _, err := f.Write(key); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	return key, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

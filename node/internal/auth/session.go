@@ -1,0 +1,185 @@
+package auth
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"time"
+
+	"github.com/signpost-federation/signpost/node/internal/httpx"
+)
+
+// LoginRequest is the body of POST /v1/session.
+type LoginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// SessionResponse is the body of a successful POST or GET /v1/session. The
+// page keeps CSRFToken in memory and sends it as X-CSRF-Token on every
+// state-changing request.
+type SessionResponse struct {
+	User      SessionUser `json:"user"`
+	CSRFToken string      `json:"csrfToken"`
+	ExpiresAt time.Time   `json:"expiresAt"` // the absolute expiry
+}
+
+// SessionUser is the signed-in user as the page sees it.
+type SessionUser struct {
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+}
+
+// SessionHandler serves /v1/session:
+//
+//	POST   {"username","password"} → 200 SessionResponse and the cookie;
+//	       401 unauthenticated (wrong username or password, same message
+//	       for both), 415/400 bad body, 429 rate_limited, 403
+//	       origin_forbidden.
+//	GET    → 200 SessionResponse for the current cookie (the page calls it
+//	       after a reload to get its CSRF token back); 401 otherwise.
+//	DELETE → 204, ending the session and clearing the cookie; needs the
+//	       X-CSRF-Token header like any state-changing request.
+//
+// It does its own authentication: mount it without other middleware.
+func (a *Authenticator) SessionHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost:
+			a.serveLogin(w, r)
+		case http.MethodGet:
+			a.Authenticate(http.HandlerFunc(a.serveCurrent)).ServeHTTP(w, r)
+		case http.MethodDelete:
+			a.Authenticate(http.HandlerFunc(a.serveLogout)).ServeHTTP(w, r)
+		default:
+			w.Header().Set("Allow", "GET, POST, DELETE")
+			httpx.WriteError(w, http.StatusMethodNotAllowed, httpx.CodeMethod, "use POST to sign in, GET to check, DELETE to sign out")
+		}
+	})
+}
+
+func (a *Authenticator) serveLogin(w http.ResponseWriter, r *http.Request) {
+	// A cross-site page could post a form here to sign the victim in as
+	// the attacker (login CSRF); forms cannot send application/json and
+	// the Origin check refuses fetches from other sites.
+	if !a.CheckOrigin(r) {
+		httpx.WriteError(w, http.StatusForbidden, httpx.CodeOriginForbidden, "this origin may not use this node")
+		return
+	}
+	var req LoginRequest
+	if httpx.DecodeJSON(w, r, 4<<10, &req) != nil {
+		return
+	}
+	if ok, wait := a.login.Allow("addr:" + clientAddr(r)); !ok {
+		WriteRateLimited(w, wait)
+		return
+	}
+	if ok, wait := a.login.Allow("user:" + req.Username); !ok {
+		WriteRateLimited(w, wait)
+		return
+	}
+	select {
+	case a.hashes <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
+	u, err := a.store.CheckPassword(req.Username, []byte(req.Password))
+	<-a.hashes
+	if err != nil {
+		if a.cfg.OnLogin != nil {
+			a.cfg.OnLogin(r, Principal{}, false)
+		}
+		httpx.WriteError(w, http.StatusUnauthorized, httpx.CodeUnauthenticated, "wrong username or password")
+		return
+	}
+	id := newSecret()
+	raw, _ := base64.RawURLEncoding.DecodeString(id)
+	now := a.cfg.Now()
+	s := &session{userID: u.ID, csrf: newSecret(), created: now, lastSeen: now}
+	a.mu.Lock()
+	if len(a.sessions) >= a.cfg.MaxSessions {
+		a.sweepLocked(now)
+	}
+	full := len(a.sessions) >= a.cfg.MaxSessions
+	if !full {
+		a.sessions[sha256.Sum256(raw)] = s
+	}
+	a.mu.Unlock()
+	if full {
+		httpx.WriteError(w, http.StatusServiceUnavailable, httpx.CodeUnavailable, "too many people are signed in; try again later")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     a.cfg.CookieName,
+		Value:    id,
+		Path:     "/",
+		MaxAge:   int(a.cfg.SessionMax / time.Second),
+		HttpOnly: true,
+		Secure:   a.cfg.Secure,
+		SameSite: http.SameSiteStrictMode,
+	})
+	p := Principal{Kind: KindUser, ID: u.ID, Name: u.Name, Role: u.Role, session: s}
+	if a.cfg.OnLogin != nil {
+		a.cfg.OnLogin(r, p, true)
+	}
+	httpx.WriteJSON(w, http.StatusOK, a.sessionResponse(p))
+}
+
+func (a *Authenticator) sessionResponse(p Principal) SessionResponse {
+	return SessionResponse{
+		User:      SessionUser{Name: p.Name, Role: p.Role},
+		CSRFToken: p.session.csrf,
+		ExpiresAt: p.session.created.Add(a.cfg.SessionMax).UTC(),
+	}
+}
+
+func (a *Authenticator) serveCurrent(w http.ResponseWriter, r *http.Request) {
+	p, ok := PrincipalFrom(r.Context())
+	if !ok || p.session == nil {
+		f := failureFrom(r)
+		if ok {
+			f = &failure{httpx.CodeUnauthenticated, "API tokens have no session"}
+		}
+		httpx.WriteError(w, http.StatusUnauthorized, f.code, f.message)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, a.sessionResponse(p))
+}
+
+func (a *Authenticator) serveLogout(w http.ResponseWriter, r *http.Request) {
+	p, ok := PrincipalFrom(r.Context())
+	if !ok || p.session == nil {
+		f := failureFrom(r)
+		httpx.WriteError(w, http.StatusUnauthorized, f.code, f.message)
+		return
+	}
+	if !a.csrfOK(w, r) {
+		return
+	}
+	a.mu.Lock()
+	for k, s := range a.sessions {
+		if s == p.session {
+			delete(a.sessions, k)
+		}
+	}
+	a.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: a.cfg.CookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: a.cfg.Secure, SameSite: http.SameSiteStrictMode})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// sweepLocked drops expired sessions. REQUIRES: a.mu.
+func (a *Authenticator) sweepLocked(now time.Time) {
+	for k, s := range a.sessions {
+		if now.Sub(s.lastSeen) >= a.cfg.SessionIdle || now.Sub(s.created) >= a.cfg.SessionMax {
+			delete(a.sessions, k)
+		}
+	}
+}
+
+// SessionCount returns the number of live sessions (for metrics and tests).
+func (a *Authenticator) SessionCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.sessions)
+}
