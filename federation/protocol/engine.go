@@ -1,0 +1,720 @@
+package protocol
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/signpost-federation/signpost/locator"
+)
+
+// PeerID names a node of the federation.
+type PeerID string
+
+// Transport sends one message to a peer: asynchronous and best effort. It
+// may drop the message; it must not block long, and it must not call back
+// into the Engine. An error tells the engine the peer's queue is full or the
+// peer unreachable: the engine stops sending that exchange (back-pressure)
+// and relies on the next anti-entropy round. The engine does not keep msg
+// after Send returns.
+type Transport interface {
+	Send(to PeerID, msg []byte) error
+}
+
+// Membership is the engine's view of the live peers, self excluded. For a
+// reproducible run the order must be deterministic.
+type Membership interface {
+	Peers() []PeerID
+}
+
+// Config configures an Engine. Every node of a federation should use the
+// same values except Self and Rand.
+type Config struct {
+	// Self is this node's id. Required.
+	Self PeerID
+	// Fanout is the number of random peers each push round reaches.
+	// Default 3.
+	Fanout int
+	// PushInterval is the period of push rounds. Default 200ms.
+	PushInterval time.Duration
+	// AntiEntropyInterval is the period at which this node starts a
+	// reconciliation with one random peer. Default 10s.
+	AntiEntropyInterval time.Duration
+	// ExpireInterval is the period of Store.Expire. Default 1 minute.
+	ExpireInterval time.Duration
+	// MaxMessageSize bounds every message sent and received. Default
+	// 64 KiB; at least 8 KiB.
+	MaxMessageSize int
+	// MaxPushQueue bounds the entries waiting to be pushed; beyond it new
+	// versions are not pushed (Stats.PushDropped) and reach peers by
+	// anti-entropy instead. Default 4096.
+	MaxPushQueue int
+	// MaxHops bounds how far a version is relayed by push. Default 6.
+	MaxHops int
+	// StampThreshold: when either side of a differing digest bucket holds
+	// at most this many entries, the sides exchange stamps instead of
+	// descending the tree. Default 32.
+	StampThreshold int
+	// MaxReplyBytes bounds what the engine sends in answer to one received
+	// message (or in one push round), so that one message cannot make it
+	// send without limit; the rest waits for the next round. Default 4 MiB.
+	MaxReplyBytes int
+	// Rand is the engine's only source of randomness (peer choice, session
+	// ids, jitter). Required; the harness seeds it.
+	Rand *rand.Rand
+}
+
+// DefaultConfig returns the defaults; Self and Rand must still be set.
+func DefaultConfig() Config {
+	return Config{
+		Fanout:              3,
+		PushInterval:        200 * time.Millisecond,
+		AntiEntropyInterval: 10 * time.Second,
+		ExpireInterval:      time.Minute,
+		MaxMessageSize:      64 << 10,
+		MaxPushQueue:        4096,
+		MaxHops:             6,
+		StampThreshold:      32,
+		MaxReplyBytes:       4 << 20,
+	}
+}
+
+func (c Config) withDefaults() (Config, error) {
+	d := DefaultConfig()
+	def := func(v *int, dv int) {
+		if *v == 0 {
+			*v = dv
+		}
+	}
+	defd := func(v *time.Duration, dv time.Duration) {
+		if *v == 0 {
+			*v = dv
+		}
+	}
+	def(&c.Fanout, d.Fanout)
+	defd(&c.PushInterval, d.PushInterval)
+	defd(&c.AntiEntropyInterval, d.AntiEntropyInterval)
+	defd(&c.ExpireInterval, d.ExpireInterval)
+	def(&c.MaxMessageSize, d.MaxMessageSize)
+	def(&c.MaxPushQueue, d.MaxPushQueue)
+	def(&c.MaxHops, d.MaxHops)
+	def(&c.StampThreshold, d.StampThreshold)
+	def(&c.MaxReplyBytes, d.MaxReplyBytes)
+	var errs []error
+	if c.Self == "" {
+		errs = append(errs, errors.New("self is empty"))
+	}
+	if c.Rand == nil {
+		errs = append(errs, errors.New("rand is nil"))
+	}
+	if c.Fanout < 1 || c.MaxPushQueue < 1 || c.StampThreshold < 1 {
+		errs = append(errs, errors.New("fanout, push queue and stamp threshold must be positive"))
+	}
+	if c.MaxHops < 1 || c.MaxHops >= AEHops {
+		errs = append(errs, fmt.Errorf("MaxHops %d outside 1..%d", c.MaxHops, AEHops-1))
+	}
+	if c.PushInterval < 0 || c.AntiEntropyInterval < 0 || c.ExpireInterval < 0 {
+		errs = append(errs, errors.New("negative interval"))
+	}
+	if c.MaxMessageSize < 8<<10 {
+		errs = append(errs, fmt.Errorf("MaxMessageSize %d < 8 KiB", c.MaxMessageSize))
+	}
+	if c.MaxReplyBytes < c.MaxMessageSize {
+		errs = append(errs, errors.New("MaxReplyBytes < MaxMessageSize"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("protocol: invalid config: %w", err)
+	}
+	return c, nil
+}
+
+// ClassStats counts the traffic of one class.
+type ClassStats struct {
+	MsgsSent, BytesSent, MsgsReceived, BytesReceived uint64
+}
+
+// Stats are the engine's counters since New.
+type Stats struct {
+	// Push is rumour mongering (Entries and Want with Hops < AEHops, Have);
+	// AntiEntropy is reconciliation (Nodes, Stamps, and Entries and Want
+	// with AEHops).
+	Push, AntiEntropy ClassStats
+	// Entries received in Entries messages, and what the store did.
+	EntriesReceived, EntriesAccepted, EntriesDuplicate, EntriesRejected uint64
+	// PushQueued counts versions queued for push; PushDropped those not
+	// queued because the queue was full.
+	PushQueued, PushDropped uint64
+	// SessionsStarted counts anti-entropy exchanges this node began.
+	SessionsStarted uint64
+	// SendErrors counts Transport.Send failures; BadMessages received
+	// messages that did not decode or made no sense.
+	SendErrors, BadMessages uint64
+	// BudgetExhausted counts replies cut short by MaxReplyBytes.
+	BudgetExhausted uint64
+}
+
+type pushItem struct {
+	e    *locator.Entry
+	hops uint8 // hops travelled to reach this node
+}
+
+// Engine is one node's dissemination and anti-entropy core.
+//
+// It is NOT safe for concurrent use: one harness goroutine calls Publish,
+// HandleMessage and Tick. It starts no goroutines, reads no clock and uses
+// no global randomness: time comes from the now arguments, randomness from
+// Config.Rand.
+type Engine struct {
+	cfg   Config
+	store locator.Store
+	tr    Transport
+	mem   Membership
+
+	queue      []pushItem
+	started    bool
+	nextPush   time.Time
+	nextAE     time.Time
+	nextExpire time.Time
+	stats      Stats
+	entryMax   int // how many bytes of entries fit in one message
+}
+
+// New returns an engine that replicates store with the peers of mem over
+// tr. cfg is copied, defaulted and validated.
+func New(cfg Config, store locator.Store, tr Transport, mem Membership) (*Engine, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if store == nil || tr == nil || mem == nil {
+		return nil, errors.New("protocol: nil store, transport or membership")
+	}
+	return &Engine{cfg: cfg, store: store, tr: tr, mem: mem, entryMax: cfg.MaxMessageSize - 64}, nil
+}
+
+// Stats returns a copy of the counters.
+func (g *Engine) Stats() Stats { return g.stats }
+
+// QueueLen returns the number of versions waiting to be pushed.
+func (g *Engine) QueueLen() int { return len(g.queue) }
+
+// Publish applies a locally created entry to the store and, if accepted,
+// queues it for push.
+func (g *Engine) Publish(now time.Time, e *locator.Entry) (locator.Outcome, error) {
+	o, err := g.store.Apply(now, e)
+	if err != nil {
+		return o, fmt.Errorf("protocol: publish: %w", err)
+	}
+	if o.Result == locator.Accepted {
+		g.enqueue(e, 0)
+	}
+	return o, nil
+}
+
+func (g *Engine) enqueue(e *locator.Entry, hops uint8) {
+	if len(g.queue) >= g.cfg.MaxPushQueue {
+		g.stats.PushDropped++
+		return
+	}
+	g.stats.PushQueued++
+	g.queue = append(g.queue, pushItem{e, hops})
+}
+
+// NextWake returns when Tick next has work to do; the zero time before the
+// first Tick.
+func (g *Engine) NextWake() time.Time {
+	if !g.started {
+		return time.Time{}
+	}
+	t := g.nextAE
+	if g.nextExpire.Before(t) {
+		t = g.nextExpire
+	}
+	if len(g.queue) > 0 && g.nextPush.Before(t) {
+		t = g.nextPush
+	}
+	return t
+}
+
+// Tick runs the periodic work that is due at now: a push round, the start of
+// an anti-entropy exchange, expiry.
+func (g *Engine) Tick(now time.Time) {
+	if !g.started {
+		g.started = true
+		g.nextPush = now
+		// Spread the first exchange over one interval so that nodes
+		// started together do not reconcile in lockstep.
+		g.nextAE = now.Add(time.Duration(g.cfg.Rand.Int64N(int64(g.cfg.AntiEntropyInterval) + 1)))
+		g.nextExpire = now.Add(g.cfg.ExpireInterval)
+	}
+	if !now.Before(g.nextPush) {
+		if len(g.queue) > 0 {
+			g.pushRound()
+		}
+		g.nextPush = now.Add(g.cfg.PushInterval)
+	}
+	if !now.Before(g.nextAE) {
+		g.StartAntiEntropy()
+		g.nextAE = now.Add(g.cfg.AntiEntropyInterval)
+	}
+	if !now.Before(g.nextExpire) {
+		_, _ = g.store.Expire(now) // a failing store fails its next Apply too
+		g.nextExpire = now.Add(g.cfg.ExpireInterval)
+	}
+}
+
+// pickPeers returns up to n distinct random peers.
+func (g *Engine) pickPeers(n int) []PeerID {
+	peers := g.mem.Peers()
+	if len(peers) <= n {
+		return append([]PeerID(nil), peers...)
+	}
+	out := make([]PeerID, 0, n)
+	chosen := make(map[int]bool, n)
+	for len(out) < n {
+		i := g.cfg.Rand.IntN(len(peers))
+		if !chosen[i] {
+			chosen[i] = true
+			out = append(out, peers[i])
+		}
+	}
+	return out
+}
+
+// pushRound sends one message of fresh entries (versions created here) and
+// one of stamps (versions relayed) to Fanout random peers.
+func (g *Engine) pushRound() {
+	var (
+		entries  = &Message{Kind: KindEntries, Hops: 1}
+		have     = &Message{Kind: KindHave}
+		entBytes int
+		n        int
+	)
+	// Entries from here all have hops 0; relayed ones are announced with
+	// their own hop count, so Have carries the smallest (first) one.
+	haveHops := -1
+	for n < len(g.queue) {
+		it := g.queue[n]
+		if it.hops == 0 {
+			sz := 2 + it.e.Size()
+			if entBytes+sz > g.entryMax {
+				break
+			}
+			entBytes += sz
+			entries.Entries = append(entries.Entries, it.e.Encode())
+		} else {
+			if (len(have.Stamps)+1)*stampLen > g.entryMax || len(have.Stamps) == maxListItems {
+				break
+			}
+			if haveHops < 0 || int(it.hops) > haveHops {
+				haveHops = int(it.hops)
+			}
+			have.Stamps = append(have.Stamps, locator.StampOf(it.e))
+		}
+		n++
+	}
+	clear(g.queue[:n])
+	g.queue = g.queue[n:]
+	if len(g.queue) == 0 {
+		g.queue = nil
+	}
+	have.Hops = uint8(haveHops + 1)
+	peers := g.pickPeers(g.cfg.Fanout)
+	var bufE, bufH []byte
+	if len(entries.Entries) > 0 {
+		bufE = entries.Encode()
+	}
+	if len(have.Stamps) > 0 {
+		bufH = have.Encode()
+	}
+	for _, p := range peers {
+		if bufE != nil {
+			g.send(p, KindEntries, 1, bufE)
+		}
+		if bufH != nil {
+			g.send(p, KindHave, 0, bufH)
+		}
+	}
+}
+
+// class returns the stats of a message's class.
+func (g *Engine) class(kind Kind, hops uint8) *ClassStats {
+	switch kind {
+	case KindNodes, KindStamps:
+		return &g.stats.AntiEntropy
+	case KindEntries, KindWant:
+		if hops == AEHops {
+			return &g.stats.AntiEntropy
+		}
+	}
+	return &g.stats.Push
+}
+
+func (g *Engine) send(to PeerID, kind Kind, hops uint8, msg []byte) bool {
+	c := g.class(kind, hops)
+	c.MsgsSent++
+	c.BytesSent += uint64(len(msg))
+	if err := g.tr.Send(to, msg); err != nil {
+		g.stats.SendErrors++
+		return false
+	}
+	return true
+}
+
+// StartAntiEntropy begins a reconciliation with one random peer now (Tick
+// calls it every AntiEntropyInterval). It sends the digest root; the rest of
+// the exchange is driven by the messages the two sides trade.
+func (g *Engine) StartAntiEntropy() {
+	peers := g.pickPeers(1)
+	if len(peers) == 0 {
+		return
+	}
+	g.stats.SessionsStarted++
+	m := &Message{Kind: KindNodes, Session: g.cfg.Rand.Uint64(), Depth: uint8(g.store.DigestDepth()),
+		Nodes: []Node{{Index: 0, Bucket: g.store.Bucket(0, 0)}}}
+	g.send(peers[0], KindNodes, 0, m.Encode())
+}
+
+// HandleMessage processes one message from a peer. Garbage is rejected with
+// an error wrapping ErrBadMessage (and counted); it never panics.
+func (g *Engine) HandleMessage(now time.Time, from PeerID, msg []byte) error {
+	m, err := DecodeMessage(msg, g.cfg.MaxMessageSize)
+	if err != nil {
+		g.stats.BadMessages++
+		return fmt.Errorf("protocol: message from %s: %w", from, err)
+	}
+	c := g.class(m.Kind, m.Hops)
+	c.MsgsReceived++
+	c.BytesReceived += uint64(len(msg))
+	r := &replier{g: g, to: from, budget: g.cfg.MaxReplyBytes}
+	switch m.Kind {
+	case KindEntries:
+		err = g.onEntries(now, m)
+	case KindHave:
+		err = g.onHave(r, m)
+	case KindWant:
+		err = g.onWant(r, m)
+	case KindNodes:
+		err = g.onNodes(r, m)
+	case KindStamps:
+		err = g.onStamps(r, m)
+	}
+	if err != nil {
+		if errors.Is(err, ErrBadMessage) {
+			g.stats.BadMessages++
+		}
+		return fmt.Errorf("protocol: %s message from %s: %w", m.Kind, from, err)
+	}
+	return nil
+}
+
+func (g *Engine) onEntries(now time.Time, m *Message) error {
+	es := make([]*locator.Entry, 0, len(m.Entries))
+	for _, b := range m.Entries {
+		g.stats.EntriesReceived++
+		e, err := locator.DecodeEntry(b)
+		if err != nil {
+			g.stats.EntriesRejected++
+			g.store.NoteRejected(locator.ReasonOf(err))
+			continue
+		}
+		es = append(es, e)
+	}
+	outs, err := g.store.ApplyBatch(now, es)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	for i, o := range outs {
+		switch o.Result {
+		case locator.Accepted:
+			g.stats.EntriesAccepted++
+			if m.Hops != AEHops && int(m.Hops) < g.cfg.MaxHops {
+				g.enqueue(es[i], m.Hops)
+			}
+		case locator.Duplicate:
+			g.stats.EntriesDuplicate++
+		default:
+			g.stats.EntriesRejected++
+		}
+	}
+	return nil
+}
+
+func (g *Engine) onHave(r *replier, m *Message) error {
+	want := &Message{Kind: KindWant, Hops: m.Hops}
+	for _, s := range m.Stamps {
+		if g.lacks(s) {
+			want.IDs = append(want.IDs, s.ID)
+		}
+	}
+	r.sendIDs(want)
+	return nil
+}
+
+// lacks reports whether the peer's stamp s is newer than what we hold.
+func (g *Engine) lacks(s locator.Stamp) bool {
+	e, ok, err := g.store.Get(s.ID)
+	if err != nil || !ok {
+		return err == nil
+	}
+	return s.Newer(locator.StampOf(e))
+}
+
+func (g *Engine) onWant(r *replier, m *Message) error {
+	out := &Message{Kind: KindEntries, Session: m.Session, Hops: m.Hops}
+	for _, id := range m.IDs {
+		e, ok, err := g.store.Get(id)
+		if err != nil {
+			return fmt.Errorf("get: %w", err)
+		}
+		if ok && !r.addEntry(out, e) {
+			break
+		}
+	}
+	r.flushEntries(out)
+	return nil
+}
+
+// onNodes compares the peer's buckets with ours and answers, bucket by
+// bucket, with children (descend), our stamps (the smaller side lists), or
+// our own bucket (so that the smaller side lists).
+func (g *Engine) onNodes(r *replier, m *Message) error {
+	depth := min(int(m.Depth), g.store.DigestDepth())
+	level := int(m.Level)
+	if level > depth {
+		return fmt.Errorf("level %d below common depth %d: %w", level, depth, ErrBadMessage)
+	}
+	myDepth := uint8(g.store.DigestDepth())
+	children := &Message{Kind: KindNodes, Session: m.Session, Depth: myDepth, Level: uint8(level + 1)}
+	echo := &Message{Kind: KindNodes, Session: m.Session, Depth: myDepth, Level: uint8(level)}
+	maxNodes := min((g.cfg.MaxMessageSize-64)/nodeLen, maxListItems)
+	for _, n := range m.Nodes {
+		mine := g.store.Bucket(level, n.Index)
+		if mine == n.Bucket {
+			continue
+		}
+		small := int(min(mine.Count, n.Bucket.Count)) <= g.cfg.StampThreshold
+		switch {
+		case level == depth || small:
+			if mine.Count <= n.Bucket.Count {
+				if !r.sendStamps(m.Session, myDepth, level, n.Index) {
+					return nil
+				}
+			} else {
+				echo.Nodes = append(echo.Nodes, Node{Index: n.Index, Bucket: mine})
+				if len(echo.Nodes) == maxNodes {
+					r.sendNodes(echo)
+				}
+			}
+		default:
+			for c := range uint32(16) {
+				idx := n.Index*16 + c
+				children.Nodes = append(children.Nodes, Node{Index: idx, Bucket: g.store.Bucket(level+1, idx)})
+			}
+			if len(children.Nodes)+16 > maxNodes {
+				r.sendNodes(children)
+			}
+		}
+	}
+	r.sendNodes(echo)
+	r.sendNodes(children)
+	return nil
+}
+
+// onStamps merges the peer's stamps for [From, To] with ours: it asks for
+// what the peer has newer and sends what we have newer or the peer lacks.
+func (g *Engine) onStamps(r *replier, m *Message) error {
+	depth := min(int(m.Depth), g.store.DigestDepth())
+	level := int(m.Level)
+	if level > depth {
+		return fmt.Errorf("level %d below common depth %d: %w", level, depth, ErrBadMessage)
+	}
+	lo, hi := locator.BucketBounds(level, m.Index)
+	if bytes.Compare(m.From[:], lo[:]) < 0 || bytes.Compare(m.To[:], hi[:]) > 0 || bytes.Compare(m.From[:], m.To[:]) > 0 {
+		return fmt.Errorf("stamp range outside its bucket: %w", ErrBadMessage)
+	}
+	prev := m.From
+	for i, s := range m.Stamps {
+		if bytes.Compare(s.ID[:], m.From[:]) < 0 || bytes.Compare(s.ID[:], m.To[:]) > 0 ||
+			(i > 0 && bytes.Compare(s.ID[:], prev[:]) <= 0) {
+			return fmt.Errorf("stamps out of order or range: %w", ErrBadMessage)
+		}
+		prev = s.ID
+	}
+	want := &Message{Kind: KindWant, Session: m.Session, Hops: AEHops}
+	give := &Message{Kind: KindEntries, Session: m.Session, Hops: AEHops}
+	theirs := m.Stamps
+	from := m.From
+	const page = 1024
+	giving := true
+	for {
+		mine, err := g.store.Stamps(level, m.Index, from, page)
+		if err != nil {
+			return fmt.Errorf("stamps: %w", err)
+		}
+		done := len(mine) < page
+		for _, s := range mine {
+			if bytes.Compare(s.ID[:], m.To[:]) > 0 {
+				done = true
+				break
+			}
+			// Their stamps below s.ID that we do not have.
+			for len(theirs) > 0 && bytes.Compare(theirs[0].ID[:], s.ID[:]) < 0 {
+				want.IDs = append(want.IDs, theirs[0].ID)
+				theirs = theirs[1:]
+			}
+			peerHas := len(theirs) > 0 && theirs[0].ID == s.ID
+			var t locator.Stamp
+			if peerHas {
+				t = theirs[0]
+				theirs = theirs[1:]
+				if t.Newer(s) {
+					want.IDs = append(want.IDs, t.ID)
+				}
+			}
+			if giving && (!peerHas || s.Newer(t)) {
+				e, ok, err := g.store.Get(s.ID)
+				if err != nil {
+					return fmt.Errorf("get: %w", err)
+				}
+				if ok && !r.addEntry(give, e) {
+					giving = false
+				}
+			}
+		}
+		if done || len(mine) == 0 {
+			break
+		}
+		last := mine[len(mine)-1].ID
+		from = nextID(last)
+		if from == (locator.ID{}) {
+			break
+		}
+	}
+	for _, t := range theirs {
+		want.IDs = append(want.IDs, t.ID)
+	}
+	r.flushEntries(give)
+	r.sendIDs(want)
+	return nil
+}
+
+// nextID returns id+1 (zero on overflow).
+func nextID(id locator.ID) locator.ID {
+	for i := len(id) - 1; i >= 0; i-- {
+		id[i]++
+		if id[i] != 0 {
+			break
+		}
+	}
+	return id
+}
+
+// replier sends the answers to one message within a byte budget.
+type replier struct {
+	g      *Engine
+	to     PeerID
+	budget int
+	failed bool
+	bytes  int // pending entry bytes in the current Entries message
+}
+
+func (r *replier) send(kind Kind, hops uint8, b []byte) bool {
+	if r.failed {
+		return false
+	}
+	if len(b) > r.budget {
+		r.g.stats.BudgetExhausted++
+		r.failed = true
+		return false
+	}
+	r.budget -= len(b)
+	if !r.g.send(r.to, kind, hops, b) {
+		r.failed = true // back-pressure: stop this exchange
+		return false
+	}
+	return true
+}
+
+// addEntry appends e to out, flushing out first when it is full. It
+// returns false once nothing more can be sent.
+func (r *replier) addEntry(out *Message, e *locator.Entry) bool {
+	if r.failed {
+		return false
+	}
+	sz := 2 + e.Size()
+	if r.bytes+sz > r.g.entryMax || len(out.Entries) == maxListItems {
+		r.flushEntries(out)
+		if r.failed {
+			return false
+		}
+	}
+	if r.bytes+sz > r.budget {
+		r.g.stats.BudgetExhausted++
+		r.failed = true
+		return false
+	}
+	out.Entries = append(out.Entries, e.Encode())
+	r.bytes += sz
+	return true
+}
+
+func (r *replier) flushEntries(out *Message) {
+	if len(out.Entries) > 0 {
+		r.send(KindEntries, out.Hops, out.Encode())
+	}
+	out.Entries = out.Entries[:0]
+	r.bytes = 0
+}
+
+func (r *replier) sendIDs(m *Message) {
+	per := min((r.g.cfg.MaxMessageSize-64)/idLen, maxListItems)
+	ids := m.IDs
+	for len(ids) > 0 && !r.failed {
+		n := min(per, len(ids))
+		part := *m
+		part.IDs = ids[:n]
+		r.send(KindWant, m.Hops, part.Encode())
+		ids = ids[n:]
+	}
+}
+
+func (r *replier) sendNodes(m *Message) {
+	if len(m.Nodes) > 0 {
+		r.send(KindNodes, 0, m.Encode())
+	}
+	m.Nodes = m.Nodes[:0]
+}
+
+// sendStamps lists our stamps of bucket (level, index), in messages that
+// each cover a contiguous id range, the first starting at the bucket's
+// lowest id and the last ending at its highest.
+func (r *replier) sendStamps(session uint64, depth uint8, level int, index uint32) bool {
+	per := min((r.g.cfg.MaxMessageSize-128)/stampLen, maxListItems)
+	lo, hi := locator.BucketBounds(level, index)
+	from := lo
+	for !r.failed {
+		ss, err := r.g.store.Stamps(level, index, from, per+1)
+		if err != nil {
+			r.failed = true
+			return false
+		}
+		m := &Message{Kind: KindStamps, Session: session, Depth: depth, Level: uint8(level), Index: index, From: from, To: hi}
+		last := len(ss) <= per
+		if !last {
+			ss = ss[:per]
+			m.To = ss[per-1].ID
+		}
+		m.Stamps = ss
+		if !r.send(KindStamps, 0, m.Encode()) {
+			return false
+		}
+		if last {
+			return true
+		}
+		from = nextID(m.To)
+	}
+	return false
+}

@@ -1,0 +1,139 @@
+package locator
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestEntryRoundTrip(t *testing.T) {
+	keys := keyring{}
+	h := testHolder(t, 1, keys)
+	exp := t0.Add(365 * 24 * time.Hour)
+	tests := []struct {
+		name string
+		e    *Entry
+	}{
+		{"live", mustPublish(t, h, 7, 1, exp)},
+		{"tombstone", mustWithdraw(t, h, 7, 2, exp)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			enc := tc.e.Encode()
+			if len(enc) != tc.e.Size() {
+				t.Fatalf("size %d, encoding %d", tc.e.Size(), len(enc))
+			}
+			d, err := DecodeEntry(enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(d.Encode(), enc) || d.ID() != tc.e.ID() || d.DigestHash() != tc.e.DigestHash() {
+				t.Fatal("decode is not the identity")
+			}
+			if !d.VerifySignature() {
+				t.Fatal("signature does not verify")
+			}
+			if d.ID() != h.EntryID(lookupN(7)) {
+				t.Fatal("id differs from the holder's")
+			}
+			got, err := d.Open(sealN(7), keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.NodeID != h.NodeID() || got.Withdrawn != tc.e.Deleted {
+				t.Fatalf("opened %+v", got)
+			}
+			if !tc.e.Deleted && (got.Category != "childrens-social-care" || !got.RegisteredAt.Equal(t0)) {
+				t.Fatalf("opened %+v", got)
+			}
+		})
+	}
+}
+
+func TestEntryKeyStableAndUnlinkable(t *testing.T) {
+	h1, h2 := testHolder(t, 1, nil), testHolder(t, 2, nil)
+	again := testHolder(t, 1, nil)
+	if h1.EntryPub(lookupN(1)) != again.EntryPub(lookupN(1)) {
+		t.Fatal("entry key not stable")
+	}
+	if h1.EntryPub(lookupN(1)) == h1.EntryPub(lookupN(2)) || h1.EntryPub(lookupN(1)) == h2.EntryPub(lookupN(1)) {
+		t.Fatal("entry keys collide across lookups or holders")
+	}
+}
+
+func TestOpenFailures(t *testing.T) {
+	keys := keyring{}
+	h := testHolder(t, 1, keys)
+	other := testHolder(t, 2, keyring{})
+	exp := t0.Add(time.Hour)
+	e := mustPublish(t, h, 3, 1, exp)
+
+	// A holder claiming to be node 1 but signing with node 2's key.
+	forged, err := NewHolder(h.NodeID(), other.nodeKey, other.secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe, err := forged.Publish(lookupN(3), sealN(3), "x", 1, t0, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sealed part moved to another entry key: the associated data differs.
+	moved := *mustPublish(t, other, 3, 1, exp)
+	moved.Sealed = e.Sealed
+	tampered := *e
+	tampered.Sealed = bytes.Clone(e.Sealed)
+	tampered.Sealed[30] ^= 1
+
+	tests := []struct {
+		name string
+		e    *Entry
+		seal SealKey
+		keys NodeKeys
+		want error
+	}{
+		{"wrong seal key", e, sealN(4), keys, ErrSealBroken},
+		{"tampered", &tampered, sealN(3), keys, ErrSealBroken},
+		{"moved to another entry key", &moved, sealN(3), keys, ErrSealBroken},
+		{"truncated sealed part", &Entry{Lookup: e.Lookup, EntryPub: e.EntryPub, Sealed: e.Sealed[:10]}, sealN(3), keys, ErrSealBroken},
+		{"unknown holder", e, sealN(3), keyring{}, ErrUnknownHolder},
+		{"holder signature", fe, sealN(3), keys, ErrHolderSignature},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.e.Open(tc.seal, tc.keys)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	h := testHolder(t, 1, nil)
+	enc := mustPublish(t, h, 1, 1, t0.Add(time.Hour)).Encode()
+	badFormat := bytes.Clone(enc)
+	badFormat[0] = 2
+	badFlags := bytes.Clone(enc)
+	badFlags[65] = 2
+	tests := []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"empty", nil, ErrTruncated},
+		{"header only", enc[:headerSize-1], ErrTruncated},
+		{"cut", enc[:len(enc)-1], ErrTruncated},
+		{"trailing", append(bytes.Clone(enc), 0), ErrMalformed},
+		{"format", badFormat, ErrMalformed},
+		{"flags", badFlags, ErrMalformed},
+		{"oversized", make([]byte, MaxEncodedSize+1), ErrTooLarge},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := DecodeEntry(tc.b); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
