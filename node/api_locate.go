@@ -1,0 +1,105 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"sort"
+	"time"
+)
+
+type locateRequest struct {
+	NHSNumber string `json:"nhsNumber"`
+	Purpose   string `json:"purpose"`
+}
+
+// HolderView is one agency in a locate answer.
+type HolderView struct {
+	NodeID   string    `json:"nodeId"`
+	Agency   string    `json:"agency"`
+	Category string    `json:"category"`
+	Since    time.Time `json:"since"`
+}
+
+// LocateResult is the answer of POST /v1/locate. The caller's own agency is
+// never listed in Holders; SelfHolds says whether it holds a record too.
+type LocateResult struct {
+	Holders   []HolderView `json:"holders"`
+	SelfHolds bool         `json:"selfHolds"`
+	LookupKey string       `json:"lookupKey"`
+}
+
+// Locate tokenises number for purpose and returns the other agencies that
+// hold a record, opened and verified. Entries that fail to open or verify
+// are dropped and counted.
+func (n *Node) Locate(ctx context.Context, number, purpose string) (LocateResult, error) {
+	keys, err := n.opt.Tokenizer.Keys(ctx, purpose, []string{number})
+	if err != nil {
+		return LocateResult{}, err
+	}
+	k := keys[0]
+	return n.locateKeys(ctx, k)
+}
+
+func (n *Node) locateKeys(ctx context.Context, k Keys) (LocateResult, error) {
+	sealed, err := n.opt.Index.Lookup(ctx, k.Lookup)
+	if err != nil {
+		return LocateResult{}, err
+	}
+	res := LocateResult{Holders: []HolderView{}, LookupKey: base64.RawURLEncoding.EncodeToString(k.Lookup[:])}
+	for _, e := range sealed {
+		h, err := n.opt.Index.Open(ctx, k.Seal, e)
+		if err != nil {
+			n.metrics.dropped.Add(1)
+			continue
+		}
+		if h.NodeID == n.cfg.NodeID {
+			res.SelfHolds = true
+			continue
+		}
+		res.Holders = append(res.Holders, HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: h.Category, Since: h.Since})
+	}
+	sort.Slice(res.Holders, func(i, j int) bool { return res.Holders[i].NodeID < res.Holders[j].NodeID })
+	return res, nil
+}
+
+func (n *Node) agencyName(h Holding) string {
+	if h.Agency != "" {
+		return h.Agency
+	}
+	if n.opt.Peers != nil {
+		if a := n.opt.Peers.Agency(h.NodeID); a != "" {
+			return a
+		}
+	}
+	return h.NodeID
+}
+
+func (n *Node) handleLocate(w http.ResponseWriter, r *http.Request) error {
+	var req locateRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if !n.purposeAllowed(req.Purpose) {
+		return errorf(http.StatusForbidden, "purpose_not_authorised", "this node is not authorised for that purpose")
+	}
+	canon, err := n.opt.Tokenizer.Normalize(r.Context(), req.NHSNumber)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "invalid_nhs_number", "%s", safeReason(err))
+	}
+	p := principalFrom(r.Context())
+	if !n.limiter.allow("user:"+p.Name, 1) {
+		return errorf(http.StatusTooManyRequests, "rate_limited", "too many lookups; slow down")
+	}
+	keys, err := n.opt.Tokenizer.Keys(r.Context(), req.Purpose, []string{canon})
+	if err != nil {
+		return err
+	}
+	res, err := n.locateKeys(r.Context(), keys[0])
+	if err != nil {
+		return err
+	}
+	n.audit(r.Context(), AuditEvent{Action: "locate", Actor: p.Name, Purpose: req.Purpose, Count: len(res.Holders), Outcome: "ok", Subject: [][16]byte{keys[0].Lookup}})
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}

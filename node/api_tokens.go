@@ -1,0 +1,263 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+)
+
+type evaluateRequest struct {
+	Purpose string   `json:"purpose"`
+	Epoch   uint32   `json:"epoch"`
+	Blinded []string `json:"blinded"`
+}
+
+type evaluateResponse struct {
+	Epoch     uint32   `json:"epoch"`
+	Evaluated []string `json:"evaluated"`
+	Proof     string   `json:"proof"`
+}
+
+// MaxElementBytes bounds one blinded element (a ristretto255 element is 32).
+const MaxElementBytes = 64
+
+func decodeBlinded(req evaluateRequest, max int) ([][]byte, *apiError) {
+	if len(req.Blinded) == 0 || len(req.Blinded) > max {
+		return nil, errorf(http.StatusBadRequest, "invalid_batch", "send 1 to %d blinded elements", max)
+	}
+	out := make([][]byte, len(req.Blinded))
+	for i, s := range req.Blinded {
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			b, err = base64.RawURLEncoding.DecodeString(s)
+		}
+		if err != nil || len(b) == 0 || len(b) > MaxElementBytes {
+			return nil, errorf(http.StatusBadRequest, "invalid_element", "blinded element %d is not base64 of a group element", i)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// evaluate runs one evaluation for this node's purposes: locally if this
+// node is the issuer, otherwise forwarded to the issuer over the peer
+// transport.
+func (n *Node) evaluate(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
+	if epoch == 0 {
+		epoch = n.cfg.Epoch
+	}
+	if n.opt.Issuer != nil && n.cfg.Issuer == n.cfg.NodeID {
+		return n.issuerEvaluate(ctx, n.cfg.NodeID, n.cfg.Purposes, purpose, epoch, blinded)
+	}
+	if n.opt.Peers == nil {
+		return nil, nil, ErrIssuerUnavailable
+	}
+	req := evaluateRequest{Purpose: purpose, Epoch: epoch, Blinded: make([]string, len(blinded))}
+	for i, b := range blinded {
+		req.Blinded[i] = base64.StdEncoding.EncodeToString(b)
+	}
+	var resp evaluateResponse
+	if err := n.opt.Peers.Call(ctx, n.cfg.Issuer, PeerEvaluatePath, req, &resp); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrIssuerUnavailable, err)
+	}
+	ev := make([][]byte, len(resp.Evaluated))
+	for i, s := range resp.Evaluated {
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: malformed answer", ErrIssuerUnavailable)
+		}
+		ev[i] = b
+	}
+	proof, err := base64.StdEncoding.DecodeString(resp.Proof)
+	if err != nil || len(ev) != len(blinded) {
+		return nil, nil, fmt.Errorf("%w: malformed answer", ErrIssuerUnavailable)
+	}
+	return ev, proof, nil
+}
+
+// issuerEvaluate is the issuer's side: the requester (a node id) must be
+// authorised for purpose, within its rate, and every evaluation is audited
+// (who, purpose, count — never an element).
+func (n *Node) issuerEvaluate(ctx context.Context, requester string, authorised []string, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
+	if n.opt.Issuer == nil || n.cfg.Issuer != n.cfg.NodeID {
+		return nil, nil, errorf(http.StatusMisdirectedRequest, "not_issuer", "this node is not the issuer")
+	}
+	if epoch != n.cfg.Epoch {
+		return nil, nil, errorf(http.StatusBadRequest, "unknown_epoch", "epoch %d is not served here", epoch)
+	}
+	if !slices.Contains(authorised, purpose) {
+		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: requester, Purpose: purpose, Count: len(blinded), Outcome: "denied"})
+		return nil, nil, errorf(http.StatusForbidden, "purpose_not_authorised", "the requesting node is not authorised for that purpose")
+	}
+	if !n.peerLimiter.allow("node:"+requester, float64(len(blinded))) {
+		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: requester, Purpose: purpose, Count: len(blinded), Outcome: "rate-limited"})
+		return nil, nil, errorf(http.StatusTooManyRequests, "rate_limited", "evaluation rate exceeded for this node")
+	}
+	ev, proof, err := n.opt.Issuer.Evaluate(ctx, purpose, epoch, blinded)
+	if err != nil {
+		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: requester, Purpose: purpose, Count: len(blinded), Outcome: "error"})
+		return nil, nil, errorf(http.StatusBadRequest, "evaluation_failed", "the blinded elements could not be evaluated")
+	}
+	n.metrics.evaluations.Add(int64(len(blinded)))
+	n.audit(ctx, AuditEvent{Action: "evaluate", Actor: requester, Purpose: purpose, Count: len(blinded), Outcome: "ok"})
+	return ev, proof, nil
+}
+
+// nodeEvaluator lets the node's own Tokenizer evaluate through the node
+// (local issuer or forwarding), so server-side tokenisation obeys the same
+// rules as the browser's.
+type nodeEvaluator struct{ n *Node }
+
+func (e nodeEvaluator) Evaluate(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
+	if !e.n.purposeAllowed(purpose) {
+		return nil, nil, ErrPurpose
+	}
+	return e.n.evaluate(ctx, purpose, epoch, blinded)
+}
+
+// Evaluator returns the node's evaluator for its own tokenizer: it enforces
+// the node's purposes and forwards to the issuer.
+func (n *Node) Evaluator() Evaluator { return nodeEvaluator{n} }
+
+func (n *Node) handleEvaluate(w http.ResponseWriter, r *http.Request) error {
+	var req evaluateRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if !n.purposeAllowed(req.Purpose) {
+		return errorf(http.StatusForbidden, "purpose_not_authorised", "this node is not authorised for that purpose")
+	}
+	blinded, aerr := decodeBlinded(req, n.cfg.MaxBatch)
+	if aerr != nil {
+		return aerr
+	}
+	p := principalFrom(r.Context())
+	if !n.limiter.allow("user:"+p.Name, float64(len(blinded))) {
+		return errorf(http.StatusTooManyRequests, "rate_limited", "too many evaluations; slow down")
+	}
+	ev, proof, err := n.evaluate(r.Context(), req.Purpose, req.Epoch, blinded)
+	if err != nil {
+		return err
+	}
+	n.audit(r.Context(), AuditEvent{Action: "evaluate-request", Actor: p.Name, Purpose: req.Purpose, Count: len(blinded), Outcome: "ok"})
+	resp := evaluateResponse{Epoch: n.cfg.Epoch, Evaluated: make([]string, len(ev)), Proof: base64.StdEncoding.EncodeToString(proof)}
+	for i, b := range ev {
+		resp.Evaluated[i] = base64.StdEncoding.EncodeToString(b)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// PeerEvaluatePath is the node-to-node evaluation endpoint on the issuer.
+const PeerEvaluatePath = "/peer/v1/evaluate"
+
+// PeerContactPath is the node-to-node contact request endpoint on a holder.
+const PeerContactPath = "/peer/v1/contact-requests"
+
+// PeerHandler serves node-to-node calls. peerID tells who is calling (from
+// the mutually authenticated transport); mount it on the federation's peer
+// server.
+func (n *Node) PeerHandler(peerID func(*http.Request) (string, bool)) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST "+PeerEvaluatePath, n.peerRoute("peer.evaluate", peerID, n.handlePeerEvaluate))
+	mux.Handle("POST "+PeerContactPath, n.peerRoute("peer.contact", peerID, n.handlePeerContact))
+	return mux
+}
+
+type peerCtxKey struct{}
+
+func (n *Node) peerRoute(name string, peerID func(*http.Request) (string, bool), h handlerFunc) http.Handler {
+	return n.route(name, n.cfg.MaxBodyBytes, func(w http.ResponseWriter, r *http.Request) error {
+		id, ok := peerID(r)
+		if !ok || id == "" {
+			return errorf(http.StatusUnauthorized, "unauthenticated", "peer not authenticated")
+		}
+		return h(w, r.WithContext(context.WithValue(r.Context(), peerCtxKey{}, id)))
+	})
+}
+
+func peerFrom(ctx context.Context) string {
+	s, _ := ctx.Value(peerCtxKey{}).(string)
+	return s
+}
+
+func (n *Node) handlePeerEvaluate(w http.ResponseWriter, r *http.Request) error {
+	var req evaluateRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	blinded, aerr := decodeBlinded(req, n.cfg.MaxBatch)
+	if aerr != nil {
+		return aerr
+	}
+	peer := peerFrom(r.Context())
+	var authorised []string
+	if n.opt.Peers != nil {
+		authorised = n.opt.Peers.Purposes(peer)
+	}
+	ev, proof, err := n.issuerEvaluate(r.Context(), peer, authorised, req.Purpose, req.Epoch, blinded)
+	if err != nil {
+		return err
+	}
+	resp := evaluateResponse{Epoch: req.Epoch, Evaluated: make([]string, len(ev)), Proof: base64.StdEncoding.EncodeToString(proof)}
+	for i, b := range ev {
+		resp.Evaluated[i] = base64.StdEncoding.EncodeToString(b)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+type lookupRequest struct {
+	LookupKey string `json:"lookupKey"`
+	Purpose   string `json:"purpose,omitempty"`
+}
+
+func decodeLookupKey(s string) ([16]byte, *apiError) {
+	var k [16]byte
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		b, err = base64.StdEncoding.DecodeString(s)
+	}
+	if err != nil || len(b) != 16 {
+		return k, errorf(http.StatusBadRequest, "invalid_lookup_key", "lookupKey must be base64 of 16 bytes")
+	}
+	copy(k[:], b)
+	return k, nil
+}
+
+// lookupResponse carries sealed entries: only a holder of the token's seal
+// key can open them (the browser, with the wasm module).
+type lookupResponse struct {
+	Entries []string `json:"entries"`
+}
+
+func (n *Node) handleLookup(w http.ResponseWriter, r *http.Request) error {
+	var req lookupRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	k, aerr := decodeLookupKey(req.LookupKey)
+	if aerr != nil {
+		return aerr
+	}
+	p := principalFrom(r.Context())
+	if !n.limiter.allow("user:"+p.Name, 1) {
+		return errorf(http.StatusTooManyRequests, "rate_limited", "too many lookups; slow down")
+	}
+	sealed, err := n.opt.Index.Lookup(r.Context(), k)
+	if err != nil {
+		return err
+	}
+	resp := lookupResponse{Entries: make([]string, len(sealed))}
+	for i, e := range sealed {
+		resp.Entries[i] = base64.StdEncoding.EncodeToString(e)
+	}
+	n.audit(r.Context(), AuditEvent{Action: "lookup", Actor: p.Name, Purpose: req.Purpose, Count: len(sealed), Outcome: "ok", Subject: [][16]byte{k}})
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+var _ = errors.New

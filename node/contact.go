@@ -1,0 +1,182 @@
+package node
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+type contactRequest struct {
+	NodeID    string `json:"nodeId"`
+	Purpose   string `json:"purpose"`
+	LookupKey string `json:"lookupKey,omitempty"`
+	NHSNumber string `json:"nhsNumber,omitempty"`
+	Message   string `json:"message,omitempty"`
+}
+
+// peerContact is what travels to the holder: never the NHS number.
+type peerContact struct {
+	LookupKey string `json:"lookupKey"`
+	Purpose   string `json:"purpose"`
+	Requester string `json:"requester"`
+	Message   string `json:"message,omitempty"`
+}
+
+// ContactAnswer is the holder's decision.
+type ContactAnswer struct {
+	Status  string `json:"status"` // accepted | pending
+	Contact string `json:"contact,omitempty"`
+	Agency  string `json:"agency,omitempty"`
+}
+
+// ReceivedContact is a request a holder received, shown to its own staff.
+type ReceivedContact struct {
+	At         time.Time `json:"at"`
+	FromNode   string    `json:"fromNode"`
+	FromAgency string    `json:"fromAgency"`
+	Requester  string    `json:"requester"`
+	Purpose    string    `json:"purpose"`
+	LocalID    string    `json:"localId"`
+	Message    string    `json:"message,omitempty"`
+	Status     string    `json:"status"`
+}
+
+// contactLog keeps the most recent received requests in memory for the
+// holder's staff (the durable record is the audit log).
+type contactLog struct {
+	mu   sync.Mutex
+	max  int
+	list []ReceivedContact
+}
+
+func newContactLog(max int) *contactLog { return &contactLog{max: max} }
+
+func (c *contactLog) add(rc ReceivedContact) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.list = append(c.list, rc)
+	if len(c.list) > c.max {
+		c.list = c.list[len(c.list)-c.max:]
+	}
+}
+
+func (c *contactLog) all() []ReceivedContact {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]ReceivedContact, len(c.list))
+	copy(out, c.list)
+	return out
+}
+
+// MaxMessageLen bounds a contact request's free-text message.
+const MaxMessageLen = 500
+
+func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request) error {
+	var req contactRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if !n.purposeAllowed(req.Purpose) {
+		return errorf(http.StatusForbidden, "purpose_not_authorised", "this node is not authorised for that purpose")
+	}
+	if req.NodeID == "" || req.NodeID == n.cfg.NodeID {
+		return errorf(http.StatusBadRequest, "invalid_holder", "nodeId must name another agency's node")
+	}
+	if len(req.Message) > MaxMessageLen {
+		return errorf(http.StatusBadRequest, "message_too_long", "message longer than %d bytes", MaxMessageLen)
+	}
+	var lookup [16]byte
+	switch {
+	case req.LookupKey != "" && req.NHSNumber == "":
+		k, aerr := decodeLookupKey(req.LookupKey)
+		if aerr != nil {
+			return aerr
+		}
+		lookup = k
+	case req.NHSNumber != "" && req.LookupKey == "":
+		canon, err := n.opt.Tokenizer.Normalize(r.Context(), req.NHSNumber)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "invalid_nhs_number", "%s", safeReason(err))
+		}
+		ks, err := n.opt.Tokenizer.Keys(r.Context(), req.Purpose, []string{canon})
+		if err != nil {
+			return err
+		}
+		lookup = ks[0].Lookup
+	default:
+		return errorf(http.StatusBadRequest, "invalid_subject", "send exactly one of lookupKey and nhsNumber")
+	}
+	if n.opt.Peers == nil {
+		return errorf(http.StatusServiceUnavailable, "no_federation", "this node is not connected to a federation")
+	}
+	p := principalFrom(r.Context())
+	var ans ContactAnswer
+	err := n.opt.Peers.Call(r.Context(), req.NodeID, PeerContactPath, peerContact{
+		LookupKey: encodeKey(lookup), Purpose: req.Purpose, Requester: p.Name, Message: req.Message,
+	}, &ans)
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	n.audit(r.Context(), AuditEvent{Action: "contact-request", Actor: p.Name, Purpose: req.Purpose, Peer: req.NodeID, Count: 1, Outcome: outcome, Subject: [][16]byte{lookup}})
+	if err != nil {
+		n.log.Warn("contact request failed", "peer", req.NodeID, "err", err)
+		return errorf(http.StatusBadGateway, "holder_unreachable", "the holder's node did not answer; try again later")
+	}
+	writeJSON(w, http.StatusOK, ans)
+	return nil
+}
+
+func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request) error {
+	var req peerContact
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	peer := peerFrom(r.Context())
+	if n.opt.Peers == nil || !containsStr(n.opt.Peers.Purposes(peer), req.Purpose) {
+		return errorf(http.StatusForbidden, "purpose_not_authorised", "the requesting node is not authorised for that purpose")
+	}
+	k, aerr := decodeLookupKey(req.LookupKey)
+	if aerr != nil {
+		return aerr
+	}
+	if len(req.Message) > MaxMessageLen || len(req.Requester) > 200 {
+		return errorf(http.StatusBadRequest, "too_long", "message or requester too long")
+	}
+	n.mu.Lock()
+	me, ok := n.mine[k]
+	n.mu.Unlock()
+	if !ok {
+		n.audit(r.Context(), AuditEvent{Action: "contact-received", Actor: peer, Purpose: req.Purpose, Peer: peer, Outcome: "no-record", Subject: [][16]byte{k}})
+		return errorf(http.StatusNotFound, "no_record", "this agency holds no current record under that key")
+	}
+	status := "accepted"
+	if n.cfg.ContactPolicy == "refer" {
+		status = "pending"
+	}
+	rc := ReceivedContact{At: n.opt.Now().UTC(), FromNode: peer, FromAgency: n.opt.Peers.Agency(peer), Requester: req.Requester, Purpose: req.Purpose, LocalID: me.localID, Message: req.Message, Status: status}
+	n.contacts.add(rc)
+	n.audit(r.Context(), AuditEvent{Action: "contact-received", Actor: peer, Purpose: req.Purpose, Peer: peer, LocalID: me.localID, Count: 1, Outcome: status, Subject: [][16]byte{k}})
+	n.hub.broadcastStaff(notice{Type: "contact-request", Contact: &rc})
+	ans := ContactAnswer{Status: status, Agency: n.cfg.Agency}
+	if status == "accepted" {
+		ans.Contact = n.cfg.Contact
+	}
+	writeJSON(w, http.StatusOK, ans)
+	return nil
+}
+
+func (n *Node) handleContactList(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]any{"received": n.contacts.all()})
+	return nil
+}
+
+func containsStr(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) && x == s {
+			return true
+		}
+	}
+	return false
+}

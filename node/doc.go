@@ -1,0 +1,49 @@
+// Package node is the agency service: what an agency installs and its
+// practitioners use. It integrates the other parts of Signpost: identifiers
+// and tokens from the wasm module, entries from the locator, dissemination
+// from the federation.
+//
+// What it owns:
+//
+//   - The agency's own records (node/internal/records, bbolt under
+//     Config.DataDir): local id, the NHS number as a hidden field, category,
+//     retention end. The NHS number is stored only to tokenise it again; no
+//     API answer, log line or error message ever contains it.
+//   - Publishing: a record is tokenised for each purpose in Config.Purposes
+//     (through the issuer) and published as one entry per purpose, expiring
+//     at the record's retention end. Delete withdraws (tombstones) the
+//     entries; an objection withdraws them and marks the record so that it
+//     is never published again.
+//   - The issuer role: the node named by Config.Issuer holds the federation
+//     key for Config.Epoch and evaluates blinded elements, batched, only for
+//     purposes the requesting node's descriptor authorises, within a
+//     per-node rate, auditing who, purpose and count. Other nodes forward
+//     over the federation's mutually authenticated peer transport
+//     (PeerHandler, PeerEvaluatePath).
+//   - The HTTP API (openapi.json, served at /v1/openapi.json): records,
+//     import, locate, token evaluation, lookup of sealed entries, contact
+//     requests, the /v1/watch WebSocket, probes and Prometheus metrics.
+//     Errors are {"error":{"code","message"}}; every body is size-limited and
+//     strictly decoded; a rejected request writes nothing (tokenisation, the
+//     step that can fail for reasons outside the node, runs before any
+//     write).
+//   - Live notices: a watcher names lookup keys and receives "involved" and
+//     "withdrawn" notices carrying the sealed entry; the node's own staff
+//     also receive "match" notices (another agency's new entry under one of
+//     this node's lookup keys) and "contact-request" notices.
+//   - `signpost node` and `signpost demo` (a local federation in one process).
+//
+// Who is "self" in a locate answer: the caller's own agency is never listed
+// in holders; the boolean selfHolds says whether it holds a record too. A
+// system caller holds the number anyway, and a practitioner wants to know
+// who ELSE is involved.
+//
+// The node reaches the other parts through small interfaces defined in
+// ports.go (Tokenizer, Evaluator, Index, Peers, Authenticator, Auditor), so
+// that it can be tested alone; adapters.go binds them to the real packages.
+//
+// Data enters through the API (records, imports, lookups) and through the
+// federation (entries of other agencies, arriving in the local replica and
+// surfacing as Index events); it leaves as published entries, API answers
+// and WebSocket notices — never as an NHS number.
+package node

@@ -1,0 +1,177 @@
+package node
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// fakeTokenizer is a test double: HMAC instead of the POPRF. It checks the
+// Modulus 11 rule so that API tests see real validation reasons.
+type fakeTokenizer struct {
+	mu    sync.Mutex
+	calls int
+	fail  error
+}
+
+func (f *fakeTokenizer) Normalize(_ context.Context, in string) (string, error) {
+	s := strings.NewReplacer(" ", "", "-", "").Replace(in)
+	if len(s) != 10 {
+		return "", fmt.Errorf("10 digits expected, got %d", len(s))
+	}
+	sum := 0
+	for i := 0; i < 10; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return "", errors.New("digits only")
+		}
+		if i < 9 {
+			sum += int(s[i]-'0') * (10 - i)
+		}
+	}
+	c := 11 - sum%11
+	if c == 11 {
+		c = 0
+	}
+	if c == 10 {
+		return "", errors.New("no valid check digit exists for these 9 digits")
+	}
+	if int(s[9]-'0') != c {
+		return "", fmt.Errorf("check digit should be %d, is %c", c, s[9])
+	}
+	return s, nil
+}
+
+func (f *fakeTokenizer) Keys(_ context.Context, purpose string, nums []string) ([]Keys, error) {
+	f.mu.Lock()
+	f.calls++
+	fail := f.fail
+	f.mu.Unlock()
+	if fail != nil {
+		return nil, fail
+	}
+	out := make([]Keys, len(nums))
+	for i, n := range nums {
+		m := hmac.New(sha256.New, []byte("test-key"))
+		m.Write([]byte(purpose + "|" + n))
+		sum := m.Sum(nil)
+		copy(out[i].Lookup[:], sum[:16])
+		s2 := sha256.Sum256(sum)
+		out[i].Seal = s2
+	}
+	return out, nil
+}
+
+// fakeFed is an in-memory federation index shared by several nodes.
+type fakeFed struct {
+	mu      sync.Mutex
+	entries map[[16]byte]map[string]fakeEntry
+	subs    map[int]func(IndexEvent)
+	next    int
+}
+
+type fakeEntry struct {
+	Seal    [32]byte
+	Holding Holding
+	Version uint64
+	Deleted bool
+}
+
+func newFakeFed() *fakeFed {
+	return &fakeFed{entries: make(map[[16]byte]map[string]fakeEntry), subs: make(map[int]func(IndexEvent))}
+}
+
+func (f *fakeFed) index(nodeID, agency string) *fakeIndex {
+	return &fakeIndex{fed: f, nodeID: nodeID, agency: agency}
+}
+
+type fakeIndex struct {
+	fed            *fakeFed
+	nodeID, agency string
+}
+
+func (x *fakeIndex) put(k Keys, e fakeEntry) {
+	f := x.fed
+	f.mu.Lock()
+	m := f.entries[k.Lookup]
+	if m == nil {
+		m = make(map[string]fakeEntry)
+		f.entries[k.Lookup] = m
+	}
+	if old, ok := m[x.nodeID]; ok && old.Version >= e.Version {
+		f.mu.Unlock()
+		return
+	}
+	m[x.nodeID] = e
+	subs := make([]func(IndexEvent), 0, len(f.subs))
+	for _, s := range f.subs {
+		subs = append(subs, s)
+	}
+	f.mu.Unlock()
+	raw, _ := json.Marshal(e)
+	for _, s := range subs {
+		s(IndexEvent{Lookup: k.Lookup, Entry: raw, Deleted: e.Deleted})
+	}
+}
+
+func (x *fakeIndex) Publish(_ context.Context, k Keys, category string, version uint64, registered, expires time.Time) error {
+	x.put(k, fakeEntry{Seal: k.Seal, Holding: Holding{NodeID: x.nodeID, Agency: x.agency, Category: category, Since: registered}, Version: version})
+	return nil
+}
+
+func (x *fakeIndex) Withdraw(_ context.Context, k Keys, version uint64, expires time.Time) error {
+	x.put(k, fakeEntry{Seal: k.Seal, Holding: Holding{NodeID: x.nodeID}, Version: version, Deleted: true})
+	return nil
+}
+
+func (x *fakeIndex) Lookup(_ context.Context, lookup [16]byte) ([]Sealed, error) {
+	x.fed.mu.Lock()
+	defer x.fed.mu.Unlock()
+	var out []Sealed
+	for _, e := range x.fed.entries[lookup] {
+		if e.Deleted {
+			continue
+		}
+		raw, _ := json.Marshal(e)
+		out = append(out, raw)
+	}
+	return out, nil
+}
+
+func (x *fakeIndex) Open(_ context.Context, seal [32]byte, s Sealed) (Holding, error) {
+	var e fakeEntry
+	if err := json.Unmarshal(s, &e); err != nil {
+		return Holding{}, err
+	}
+	if e.Seal != seal {
+		return Holding{}, errors.New("wrong seal")
+	}
+	return e.Holding, nil
+}
+
+func (x *fakeIndex) Subscribe(fn func(IndexEvent)) func() {
+	f := x.fed
+	f.mu.Lock()
+	id := f.next
+	f.next++
+	f.subs[id] = fn
+	f.mu.Unlock()
+	return func() {
+		f.mu.Lock()
+		delete(f.subs, id)
+		f.mu.Unlock()
+	}
+}
+
+// fakeEvaluator echoes blinded elements (a test double for the issuer).
+type fakeEvaluator struct{ calls int }
+
+func (f *fakeEvaluator) Evaluate(_ context.Context, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
+	f.calls++
+	return blinded, []byte("proof"), nil
+}

@@ -1,0 +1,207 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// apiError is the one error shape of the API: {"error":{"code","message"}}.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func errorf(status int, code, format string, a ...any) *apiError {
+	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, a...)}
+}
+
+// writeError writes the JSON error. Messages are fixed sentences or reasons
+// from validation: never an NHS number, token or key.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": message}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+type ctxKey int
+
+const principalKey ctxKey = iota
+
+func principalFrom(ctx context.Context) Principal {
+	p, _ := ctx.Value(principalKey).(Principal)
+	return p
+}
+
+// handlerFunc is an API handler: it returns an error to report, or nil once
+// it has written its answer.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route wraps h with authentication, role check, CSRF for cookie writes, a
+// body limit and error mapping. roles empty means public.
+func (n *Node) route(name string, limit int64, h handlerFunc, roles ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() { n.metrics.observe(name, sw.status, time.Since(start)) }()
+		if len(roles) > 0 {
+			p, err := n.opt.Auth.Authenticate(r)
+			if err != nil {
+				writeError(sw, http.StatusUnauthorized, "unauthenticated", "missing or wrong credentials")
+				return
+			}
+			if !slices.Contains(roles, p.Role) {
+				writeError(sw, http.StatusForbidden, "forbidden", "your role may not do this")
+				return
+			}
+			if p.Cookie && r.Method != http.MethodGet && r.Method != http.MethodHead {
+				if err := n.opt.Auth.CheckCSRF(r, p); err != nil {
+					writeError(sw, http.StatusForbidden, "csrf", "missing or wrong CSRF token")
+					return
+				}
+			}
+			r = r.WithContext(context.WithValue(r.Context(), principalKey, p))
+		}
+		if limit > 0 && r.Body != nil {
+			r.Body = http.MaxBytesReader(sw, r.Body, limit)
+		}
+		if err := h(sw, r); err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) {
+				n.log.Error("request failed", "route", name, "err", err)
+				ae = errorf(http.StatusInternalServerError, "internal", "internal error")
+				if errors.Is(err, ErrIssuerUnavailable) {
+					ae = errorf(http.StatusServiceUnavailable, "issuer_unavailable", "the token issuer cannot be reached; try again later")
+				}
+			}
+			writeError(sw, ae.Status, ae.Code, ae.Message)
+		}
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController and the WebSocket upgrader reach the
+// underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// decode reads one JSON object into v: unknown fields, trailing data, a
+// wrong content type and an oversized body are all errors.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json")
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", mbe.Limit)
+		}
+		return errorf(http.StatusBadRequest, "malformed_json", "request body is not the expected JSON object")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", mbe.Limit)
+		}
+		return errorf(http.StatusBadRequest, "malformed_json", "trailing data after the JSON object")
+	}
+	return nil
+}
+
+// Handler returns the node's HTTP handler: API, probes, metrics, OpenAPI
+// document and the practitioner page.
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	lim := n.cfg.MaxBodyBytes
+	mux.Handle("POST /v1/records", n.route("records.create", lim, n.handleCreateRecord, RoleOperator))
+	mux.Handle("POST /v1/records/import", n.route("records.import", n.cfg.MaxImportBytes, n.handleImport, RoleOperator))
+	mux.Handle("DELETE /v1/records/{localId}", n.route("records.delete", lim, n.handleDeleteRecord, RoleOperator))
+	mux.Handle("POST /v1/records/{localId}/objection", n.route("records.object", lim, n.handleObject, RoleOperator))
+	mux.Handle("POST /v1/locate", n.route("locate", lim, n.handleLocate, RolePractitioner))
+	mux.Handle("POST /v1/tokens/evaluate", n.route("tokens.evaluate", lim, n.handleEvaluate, RolePractitioner))
+	mux.Handle("POST /v1/lookup", n.route("lookup", lim, n.handleLookup, RolePractitioner))
+	mux.Handle("POST /v1/contact-requests", n.route("contact.request", lim, n.handleContactRequest, RolePractitioner))
+	mux.Handle("GET /v1/contact-requests", n.route("contact.list", lim, n.handleContactList, RolePractitioner, RoleOperator))
+	mux.Handle("GET /v1/watch", n.route("watch", lim, n.handleWatch, RolePractitioner))
+	mux.Handle("GET /v1/openapi.json", n.route("openapi", 0, n.handleOpenAPI))
+	mux.Handle("GET /healthz", n.route("healthz", 0, n.handleHealthz))
+	mux.Handle("GET /readyz", n.route("readyz", 0, n.handleReadyz))
+	mux.Handle("GET /metrics", n.route("metrics", 0, n.handleMetrics))
+	mux.Handle("/v1/", n.route("notfound", 0, func(http.ResponseWriter, *http.Request) error {
+		return errorf(http.StatusNotFound, "not_found", "no such endpoint")
+	}))
+	n.mountPage(mux)
+	return securityHeaders(mux)
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Header().Set("X-Frame-Options", "DENY")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (n *Node) handleHealthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (n *Node) handleReadyz(w http.ResponseWriter, r *http.Request) error {
+	if !n.ready.Load() {
+		return errorf(http.StatusServiceUnavailable, "not_ready", "the node is starting or stopping")
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+// Hijack lets the WebSocket upgrader take the connection.
+func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := s.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("node: connection cannot be hijacked")
+	}
+	if s.status == 0 {
+		s.status = http.StatusSwitchingProtocols
+	}
+	return h.Hijack()
+}

@@ -1,0 +1,315 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/signpost-federation/signpost/node/internal/records"
+)
+
+// AuditEvent is one line of the node's audit trail. It never carries an NHS
+// number, token or seal key: the subject is referenced by lookup keys, which
+// the audit log turns into keyed subject references.
+type AuditEvent struct {
+	Action  string // evaluate, lookup, locate, contact-request, contact-received, watch, record-create, record-delete, objection, import
+	Actor   string // user name, API token name or peer node id
+	Purpose string
+	Count   int
+	LocalID string
+	Peer    string
+	Outcome string // ok, denied, error
+	Subject [][16]byte
+}
+
+// Auditor appends events to the audit log. Safe for concurrent use.
+type Auditor interface {
+	Record(ctx context.Context, e AuditEvent) error
+}
+
+// Options are the parts a node is assembled from; see adapters.go for the
+// production ones and the demo for a whole federation.
+type Options struct {
+	Tokenizer Tokenizer
+	Index     Index
+	// Issuer, when non-nil, makes this node the issuer for Config.Epoch.
+	Issuer Evaluator
+	// Peers reaches other nodes; nil in a single-node setup.
+	Peers Peers
+	Audit Auditor
+	// Auth authenticates requests; see auth.go.
+	Auth Authenticator
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// PageFS holds the practitioner page (index.html at its root); nil
+	// serves no page.
+	PageFS fs.FS
+	// WasmFS holds the wasm module and its loader, served under /wasm/.
+	WasmFS fs.FS
+}
+
+// Node is one agency's node. Create with [New], serve with [Node.Serve] or
+// [Node.Handler], stop with [Node.Shutdown].
+type Node struct {
+	cfg     Config
+	opt     Options
+	log     *slog.Logger
+	records *records.Store
+	metrics *metrics
+	hub     *hub
+	unsub   func()
+
+	// mine maps lookup keys of this node's own published entries to their
+	// local id and seal key, for "match" notices. Guarded by mu.
+	mu   sync.Mutex
+	mine map[[16]byte]mineEntry
+
+	contacts    *contactLog
+	limiter     *limiter // per user, at this node
+	peerLimiter *limiter // per requesting node, at the issuer
+
+	ready  atomic.Bool
+	closed atomic.Bool
+	srvMu  sync.Mutex
+	srv    *http.Server
+	wg     sync.WaitGroup
+}
+
+type mineEntry struct {
+	localID string
+	seal    [32]byte
+	purpose string
+}
+
+// New opens the node's records under cfg.DataDir and assembles it.
+func New(cfg Config, opt Options) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if opt.Tokenizer == nil || opt.Index == nil {
+		return nil, fmt.Errorf("%w: a tokenizer and an index are required", ErrConfig)
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Audit == nil {
+		opt.Audit = nopAudit{}
+	}
+	if opt.Auth == nil {
+		return nil, fmt.Errorf("%w: an authenticator is required", ErrConfig)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	rs, err := records.Open(filepath.Join(cfg.DataDir, "records.db"))
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:      cfg,
+		opt:      opt,
+		log:      opt.Logger.With("node", cfg.NodeID),
+		records:  rs,
+		metrics:  newMetrics(),
+		mine:     make(map[[16]byte]mineEntry),
+		contacts: newContactLog(200),
+	}
+	n.limiter = newLimiter(cfg.UserRate, cfg.UserBurst, opt.Now)
+	n.peerLimiter = newLimiter(cfg.PeerRate, cfg.PeerBurst, opt.Now)
+	n.hub = newHub(n)
+	n.unsub = opt.Index.Subscribe(n.onIndexEvent)
+	return n, nil
+}
+
+type nopAudit struct{}
+
+func (nopAudit) Record(context.Context, AuditEvent) error { return nil }
+
+// Config returns the node's effective configuration.
+func (n *Node) Config() Config { return n.cfg }
+
+// Republish publishes every non-objected record again (after a restart, a
+// new epoch or a new purpose) and marks the node ready. Entries are
+// idempotent in the federation (same version), so this is safe to repeat.
+func (n *Node) Republish(ctx context.Context) error {
+	var batch []records.Record
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := n.publish(ctx, batch)
+		batch = batch[:0]
+		return err
+	}
+	var perr error
+	err := n.records.ForEach(func(r records.Record) error {
+		if r.Objected {
+			return nil
+		}
+		batch = append(batch, r)
+		if len(batch) >= n.cfg.MaxBatch {
+			if err := flush(); err != nil {
+				perr = err
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil && perr == nil {
+		perr = err
+	}
+	if perr != nil {
+		return fmt.Errorf("node: republish: %w", perr)
+	}
+	n.ready.Store(true)
+	return nil
+}
+
+// tokenise returns, per configured purpose, the keys of the numbers.
+func (n *Node) tokenise(ctx context.Context, nums []string) (map[string][]Keys, error) {
+	out := make(map[string][]Keys, len(n.cfg.Purposes))
+	for _, p := range n.cfg.Purposes {
+		ks, err := n.opt.Tokenizer.Keys(ctx, p, nums)
+		if err != nil {
+			return nil, fmt.Errorf("tokenise for %s: %w", p, err)
+		}
+		if len(ks) != len(nums) {
+			return nil, fmt.Errorf("tokenise for %s: %d keys for %d numbers", p, len(ks), len(nums))
+		}
+		out[p] = ks
+	}
+	return out, nil
+}
+
+// publish tokenises the records for every configured purpose and publishes
+// one entry per (record, purpose).
+func (n *Node) publish(ctx context.Context, rs []records.Record) error {
+	nums := make([]string, len(rs))
+	for i, r := range rs {
+		nums[i] = r.NHSNumber
+	}
+	keys, err := n.tokenise(ctx, nums)
+	if err != nil {
+		return err
+	}
+	return n.publishKeys(ctx, rs, keys)
+}
+
+func (n *Node) publishKeys(ctx context.Context, rs []records.Record, keys map[string][]Keys) error {
+	for _, p := range n.cfg.Purposes {
+		ks := keys[p]
+		for i, r := range rs {
+			if r.Objected {
+				continue
+			}
+			if err := n.opt.Index.Publish(ctx, ks[i], r.Category, r.Version, r.Created, r.RetainUntil); err != nil {
+				return fmt.Errorf("publish %q: %w", r.LocalID, err)
+			}
+			n.mu.Lock()
+			n.mine[ks[i].Lookup] = mineEntry{localID: r.LocalID, seal: ks[i].Seal, purpose: p}
+			n.mu.Unlock()
+			n.metrics.published.Add(1)
+		}
+	}
+	return nil
+}
+
+// withdraw tombstones the record's entries under every purpose.
+func (n *Node) withdraw(ctx context.Context, r records.Record, keys map[string][]Keys) error {
+	for _, p := range n.cfg.Purposes {
+		ks := keys[p]
+		if err := n.opt.Index.Withdraw(ctx, ks[0], r.Version, r.RetainUntil); err != nil {
+			return fmt.Errorf("withdraw %q: %w", r.LocalID, err)
+		}
+		n.mu.Lock()
+		delete(n.mine, ks[0].Lookup)
+		n.mu.Unlock()
+		n.metrics.withdrawn.Add(1)
+	}
+	return nil
+}
+
+// Serve listens on cfg.Listen (or ln if non-nil) and serves until Shutdown.
+// It returns the bound address once listening.
+func (n *Node) Serve(ln net.Listener) (net.Addr, error) {
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", n.cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("node: listen: %w", err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           n.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	}
+	n.srvMu.Lock()
+	n.srv = srv
+	n.srvMu.Unlock()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server stopped", "err", err)
+		}
+	}()
+	return ln.Addr(), nil
+}
+
+// Shutdown stops accepting requests, lets in-flight ones finish (each has
+// committed before it is acknowledged), closes watches and the records
+// store. It is idempotent.
+func (n *Node) Shutdown(ctx context.Context) error {
+	if !n.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	n.ready.Store(false)
+	var errs []error
+	n.srvMu.Lock()
+	srv := n.srv
+	n.srvMu.Unlock()
+	if srv != nil {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+			srv.Close()
+		}
+	}
+	n.hub.close()
+	if n.unsub != nil {
+		n.unsub()
+	}
+	n.wg.Wait()
+	if err := n.records.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Node) purposeAllowed(p string) bool { return slices.Contains(n.cfg.Purposes, p) }
+
+// ctxBackground is the context for work a request has handed off (audit of
+// a WebSocket message, index events).
+func (n *Node) ctxBackground() context.Context { return context.Background() }

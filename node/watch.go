@@ -1,0 +1,336 @@
+package node
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// WebSocket limits: one writer goroutine per connection, a read limit,
+// ping/pong and deadlines, an origin allow-list (see DESIGN, "Bound
+// everything that crosses a wire").
+const (
+	wsReadLimit    = 4 << 10
+	wsWriteTimeout = 10 * time.Second
+	wsPongWait     = 60 * time.Second
+	wsPingEvery    = 25 * time.Second
+	wsSendQueue    = 64
+	// MaxWatchKeys bounds the lookup keys one connection watches.
+	MaxWatchKeys = 64
+)
+
+// notice is one message to a watcher.
+type notice struct {
+	// Type: involved, withdrawn (under a watched key), match (a new entry
+	// under one of this node's own lookup keys), contact-request (received
+	// by this node), watching (acknowledgement), error.
+	Type      string           `json:"type"`
+	LookupKey string           `json:"lookupKey,omitempty"`
+	Entry     string           `json:"entry,omitempty"`
+	LocalID   string           `json:"localId,omitempty"`
+	Holder    *HolderView      `json:"holder,omitempty"`
+	Contact   *ReceivedContact `json:"contact,omitempty"`
+	Message   string           `json:"message,omitempty"`
+}
+
+// clientMsg is what a watcher sends: {"watch": "<lookupKey>"} or
+// {"unwatch": "<lookupKey>"}.
+type clientMsg struct {
+	Watch   string `json:"watch,omitempty"`
+	Unwatch string `json:"unwatch,omitempty"`
+}
+
+type watcher struct {
+	user string
+	send chan notice
+	done chan struct{}
+	once sync.Once
+
+	// keys watched; guarded by hub.mu
+	keys map[[16]byte]bool
+}
+
+func (w *watcher) stop() { w.once.Do(func() { close(w.done) }) }
+
+// hub fans index events out to watchers.
+type hub struct {
+	n      *Node
+	mu     sync.Mutex
+	all    map[*watcher]bool
+	byKey  map[[16]byte]map[*watcher]bool
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func newHub(n *Node) *hub {
+	return &hub{n: n, all: make(map[*watcher]bool), byKey: make(map[[16]byte]map[*watcher]bool)}
+}
+
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.all)
+}
+
+func (h *hub) add(w *watcher) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.all[w] = true
+	return true
+}
+
+func (h *hub) remove(w *watcher) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.all, w)
+	for k := range w.keys {
+		if m := h.byKey[k]; m != nil {
+			delete(m, w)
+			if len(m) == 0 {
+				delete(h.byKey, k)
+			}
+		}
+	}
+}
+
+func (h *hub) watch(w *watcher, k [16]byte, on bool) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if on {
+		if len(w.keys) >= MaxWatchKeys && !w.keys[k] {
+			return false
+		}
+		w.keys[k] = true
+		m := h.byKey[k]
+		if m == nil {
+			m = make(map[*watcher]bool)
+			h.byKey[k] = m
+		}
+		m[w] = true
+		return true
+	}
+	delete(w.keys, k)
+	if m := h.byKey[k]; m != nil {
+		delete(m, w)
+		if len(m) == 0 {
+			delete(h.byKey, k)
+		}
+	}
+	return true
+}
+
+// deliver queues nt to w without blocking; a watcher too slow to keep up
+// is disconnected rather than allowed to stall the node.
+func (h *hub) deliver(w *watcher, nt notice) {
+	select {
+	case w.send <- nt:
+		h.n.metrics.notices.Add(1)
+	default:
+		w.stop()
+	}
+}
+
+func (h *hub) toKey(k [16]byte, nt notice) {
+	h.mu.Lock()
+	ws := make([]*watcher, 0, len(h.byKey[k]))
+	for w := range h.byKey[k] {
+		ws = append(ws, w)
+	}
+	h.mu.Unlock()
+	for _, w := range ws {
+		h.deliver(w, nt)
+	}
+}
+
+// broadcastStaff sends nt to every watcher of this node (its own staff).
+func (h *hub) broadcastStaff(nt notice) {
+	h.mu.Lock()
+	ws := make([]*watcher, 0, len(h.all))
+	for w := range h.all {
+		ws = append(ws, w)
+	}
+	h.mu.Unlock()
+	for _, w := range ws {
+		h.deliver(w, nt)
+	}
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	h.closed = true
+	ws := make([]*watcher, 0, len(h.all))
+	for w := range h.all {
+		ws = append(ws, w)
+	}
+	h.mu.Unlock()
+	for _, w := range ws {
+		w.stop()
+	}
+	h.wg.Wait()
+}
+
+// onIndexEvent is the Index subscription: it must not block.
+func (n *Node) onIndexEvent(ev IndexEvent) {
+	typ := "involved"
+	if ev.Deleted {
+		typ = "withdrawn"
+	}
+	key := encodeKey(ev.Lookup)
+	n.hub.toKey(ev.Lookup, notice{Type: typ, LookupKey: key, Entry: base64.StdEncoding.EncodeToString(ev.Entry)})
+	if ev.Deleted {
+		return
+	}
+	n.mu.Lock()
+	me, mine := n.mine[ev.Lookup]
+	n.mu.Unlock()
+	if !mine {
+		return
+	}
+	h, err := n.opt.Index.Open(n.ctxBackground(), me.seal, ev.Entry)
+	if err != nil || h.NodeID == n.cfg.NodeID {
+		return
+	}
+	n.hub.broadcastStaff(notice{Type: "match", LookupKey: key, LocalID: me.localID,
+		Holder: &HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: h.Category, Since: h.Since}})
+}
+
+func encodeKey(k [16]byte) string { return base64.RawURLEncoding.EncodeToString(k[:]) }
+
+// originAllowed accepts no Origin (non-browser clients), the request's own
+// host, and the configured allow-list.
+func (n *Node) originAllowed(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, a := range n.cfg.AllowedOrigins {
+		if strings.EqualFold(a, o) {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) error {
+	if !n.originAllowed(r) {
+		return errorf(http.StatusForbidden, "origin_not_allowed", "this origin may not open a watch")
+	}
+	up := websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		CheckOrigin:     n.originAllowed,
+	}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return nil // the upgrader has answered
+	}
+	p := principalFrom(r.Context())
+	wt := &watcher{user: p.Name, send: make(chan notice, wsSendQueue), done: make(chan struct{}), keys: make(map[[16]byte]bool)}
+	if !n.hub.add(wt) {
+		conn.Close()
+		return nil
+	}
+	// Keys may also be given in the query: ?lookupKey=a&lookupKey=b
+	for _, s := range r.URL.Query()["lookupKey"] {
+		if k, aerr := decodeLookupKey(s); aerr == nil {
+			n.hub.watch(wt, k, true)
+			n.audit(r.Context(), AuditEvent{Action: "watch", Actor: p.Name, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
+		}
+	}
+	n.hub.wg.Add(2)
+	go n.wsWriter(conn, wt)
+	go n.wsReader(conn, wt, p)
+	return nil
+}
+
+func (n *Node) wsWriter(conn *websocket.Conn, wt *watcher) {
+	defer n.hub.wg.Done()
+	ping := time.NewTicker(wsPingEvery)
+	defer func() {
+		ping.Stop()
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(time.Second))
+		conn.Close()
+		n.hub.remove(wt)
+	}()
+	for {
+		select {
+		case <-wt.done:
+			return
+		case nt := <-wt.send:
+			conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+			if err := conn.WriteJSON(nt); err != nil {
+				wt.stop()
+				return
+			}
+		case <-ping.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout)); err != nil {
+				wt.stop()
+				return
+			}
+		}
+	}
+}
+
+func (n *Node) wsReader(conn *websocket.Conn, wt *watcher, p Principal) {
+	defer n.hub.wg.Done()
+	defer wt.stop()
+	conn.SetReadLimit(wsReadLimit)
+	conn.SetReadDeadline(time.Now().Add(wsPongWait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wsPongWait)) })
+	go func() { // unblock ReadMessage when the watcher stops
+		<-wt.done
+		conn.SetReadDeadline(time.Now())
+	}()
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		conn.SetReadDeadline(time.Now().Add(wsPongWait))
+		var m clientMsg
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&m); err != nil {
+			n.hub.deliver(wt, notice{Type: "error", Message: "send {\"watch\": \"<lookupKey>\"}"})
+			continue
+		}
+		for _, c := range []struct {
+			s  string
+			on bool
+		}{{m.Watch, true}, {m.Unwatch, false}} {
+			if c.s == "" {
+				continue
+			}
+			k, aerr := decodeLookupKey(c.s)
+			if aerr != nil {
+				n.hub.deliver(wt, notice{Type: "error", Message: aerr.Message})
+				continue
+			}
+			if !n.hub.watch(wt, k, c.on) {
+				n.hub.deliver(wt, notice{Type: "error", Message: "too many watched keys on this connection"})
+				continue
+			}
+			if c.on {
+				n.audit(n.ctxBackground(), AuditEvent{Action: "watch", Actor: p.Name, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
+				n.hub.deliver(wt, notice{Type: "watching", LookupKey: c.s})
+			}
+		}
+	}
+}
