@@ -71,7 +71,7 @@ func (f *fakeTokenizer) Keys(_ context.Context, purpose string, nums []string) (
 type fakeFed struct {
 	mu      sync.Mutex
 	entries map[[16]byte]map[string]fakeEntry
-	subs    map[int]func(IndexEvent)
+	subs    map[int]fakeSub
 	next    int
 }
 
@@ -83,7 +83,7 @@ type fakeEntry struct {
 }
 
 func newFakeFed() *fakeFed {
-	return &fakeFed{entries: make(map[[16]byte]map[string]fakeEntry), subs: make(map[int]func(IndexEvent))}
+	return &fakeFed{entries: make(map[[16]byte]map[string]fakeEntry), subs: make(map[int]fakeSub)}
 }
 
 func (f *fakeFed) index(nodeID, agency string) *fakeIndex {
@@ -108,9 +108,11 @@ func (x *fakeIndex) put(k Keys, e fakeEntry) {
 		return
 	}
 	m[x.nodeID] = e
-	subs := make([]func(IndexEvent), 0, len(f.subs))
+	var subs []func(IndexEvent)
 	for _, s := range f.subs {
-		subs = append(subs, s)
+		if s.keys[k.Lookup] {
+			subs = append(subs, s.fn)
+		}
 	}
 	f.mu.Unlock()
 	raw, _ := json.Marshal(e)
@@ -154,12 +156,21 @@ func (x *fakeIndex) Open(_ context.Context, seal [32]byte, s Sealed) (Holding, e
 	return e.Holding, nil
 }
 
-func (x *fakeIndex) Subscribe(fn func(IndexEvent)) func() {
+type fakeSub struct {
+	keys map[[16]byte]bool
+	fn   func(IndexEvent)
+}
+
+func (x *fakeIndex) Watch(keys [][16]byte, fn func(IndexEvent)) func() {
 	f := x.fed
 	f.mu.Lock()
 	id := f.next
 	f.next++
-	f.subs[id] = fn
+	ks := make(map[[16]byte]bool)
+	for _, k := range keys {
+		ks[k] = true
+	}
+	f.subs[id] = fakeSub{ks, fn}
 	f.mu.Unlock()
 	return func() {
 		f.mu.Lock()

@@ -69,7 +69,9 @@ type Node struct {
 	records *records.Store
 	metrics *metrics
 	hub     *hub
-	unsub   func()
+	// mineWatches watch this node's own lookup keys for matches; guarded
+	// by mu.
+	mineWatches []mineWatch
 
 	// mine maps lookup keys of this node's own published entries to their
 	// local id and seal key, for "match" notices. Guarded by mu.
@@ -133,7 +135,6 @@ func New(cfg Config, opt Options) (*Node, error) {
 	n.limiter = newLimiter(cfg.UserRate, cfg.UserBurst, opt.Now)
 	n.peerLimiter = newLimiter(cfg.PeerRate, cfg.PeerBurst, opt.Now)
 	n.hub = newHub(n)
-	n.unsub = opt.Index.Subscribe(n.onIndexEvent)
 	return n, nil
 }
 
@@ -215,6 +216,8 @@ func (n *Node) publish(ctx context.Context, rs []records.Record) error {
 }
 
 func (n *Node) publishKeys(ctx context.Context, rs []records.Record, keys map[string][]Keys) error {
+	var watch [][16]byte
+	defer func() { n.watchMine(watch) }()
 	for _, p := range n.cfg.Purposes {
 		ks := keys[p]
 		for i, r := range rs {
@@ -225,6 +228,9 @@ func (n *Node) publishKeys(ctx context.Context, rs []records.Record, keys map[st
 				return fmt.Errorf("publish %q: %w", r.LocalID, err)
 			}
 			n.mu.Lock()
+			if _, ok := n.mine[ks[i].Lookup]; !ok {
+				watch = append(watch, ks[i].Lookup)
+			}
 			n.mine[ks[i].Lookup] = mineEntry{localID: r.LocalID, seal: ks[i].Seal, purpose: p}
 			n.mu.Unlock()
 			n.metrics.published.Add(1)
@@ -298,8 +304,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 	}
 	n.hub.close()
-	if n.unsub != nil {
-		n.unsub()
+	n.mu.Lock()
+	ws := n.mineWatches
+	n.mineWatches = nil
+	n.mu.Unlock()
+	for _, w := range ws {
+		w.cancel()
 	}
 	n.wg.Wait()
 	if err := n.records.Close(); err != nil {
@@ -313,3 +323,43 @@ func (n *Node) purposeAllowed(p string) bool { return slices.Contains(n.cfg.Purp
 // ctxBackground is the context for work a request has handed off (audit of
 // a WebSocket message, index events).
 func (n *Node) ctxBackground() context.Context { return context.Background() }
+
+// mineWatch is one index watch over some of this node's own lookup keys.
+type mineWatch struct {
+	keys   [][16]byte
+	cancel func()
+}
+
+// maxMineWatches bounds the watches over own keys: beyond it they are
+// consolidated into one watch over all own keys (new watch first, then the
+// old ones cancelled, so no event is missed; a duplicate notice is harmless).
+const maxMineWatches = 32
+
+// watchMine starts watching newly published own lookup keys for matches.
+func (n *Node) watchMine(keys [][16]byte) {
+	if len(keys) == 0 || n.closed.Load() {
+		return
+	}
+	cancel := n.opt.Index.Watch(keys, n.onMineEvent)
+	n.mu.Lock()
+	n.mineWatches = append(n.mineWatches, mineWatch{keys: keys, cancel: cancel})
+	var old []mineWatch
+	var all [][16]byte
+	if len(n.mineWatches) > maxMineWatches {
+		old = n.mineWatches
+		for k := range n.mine {
+			all = append(all, k)
+		}
+	}
+	n.mu.Unlock()
+	if old == nil {
+		return
+	}
+	cancel = n.opt.Index.Watch(all, n.onMineEvent)
+	n.mu.Lock()
+	n.mineWatches = []mineWatch{{keys: all, cancel: cancel}}
+	n.mu.Unlock()
+	for _, w := range old {
+		w.cancel()
+	}
+}

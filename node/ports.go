@@ -68,9 +68,11 @@ type Index interface {
 	// federation's membership; entries that fail return an error and are
 	// dropped by the caller.
 	Open(ctx context.Context, seal [32]byte, e Sealed) (Holding, error)
-	// Subscribe calls fn for every change applied to the replica until the
-	// returned cancel is called. fn must not block.
-	Subscribe(fn func(IndexEvent)) (cancel func())
+	// Watch calls fn for every new version stored under keys (tombstones
+	// included) until cancel is called; cancel waits for fn to return and
+	// is idempotent. fn is called from one goroutine per watch and must not
+	// block.
+	Watch(keys [][16]byte, fn func(IndexEvent)) (cancel func())
 }
 
 // Peers is node-to-node calling over the federation's mutually

@@ -65,12 +65,14 @@ type hub struct {
 	mu     sync.Mutex
 	all    map[*watcher]bool
 	byKey  map[[16]byte]map[*watcher]bool
+	// idx holds one index watch per watched key.
+	idx    map[[16]byte]func()
 	closed bool
 	wg     sync.WaitGroup
 }
 
 func newHub(n *Node) *hub {
-	return &hub{n: n, all: make(map[*watcher]bool), byKey: make(map[[16]byte]map[*watcher]bool)}
+	return &hub{n: n, all: make(map[*watcher]bool), byKey: make(map[[16]byte]map[*watcher]bool), idx: make(map[[16]byte]func())}
 }
 
 func (h *hub) count() int {
@@ -91,23 +93,31 @@ func (h *hub) add(w *watcher) bool {
 
 func (h *hub) remove(w *watcher) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	delete(h.all, w)
+	var cancels []func()
 	for k := range w.keys {
 		if m := h.byKey[k]; m != nil {
 			delete(m, w)
 			if len(m) == 0 {
 				delete(h.byKey, k)
+				if c := h.idx[k]; c != nil {
+					cancels = append(cancels, c)
+					delete(h.idx, k)
+				}
 			}
 		}
+	}
+	h.mu.Unlock()
+	for _, c := range cancels {
+		c()
 	}
 }
 
 func (h *hub) watch(w *watcher, k [16]byte, on bool) bool {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if on {
-		if len(w.keys) >= MaxWatchKeys && !w.keys[k] {
+		if h.closed || len(w.keys) >= MaxWatchKeys && !w.keys[k] {
+			h.mu.Unlock()
 			return false
 		}
 		w.keys[k] = true
@@ -117,14 +127,27 @@ func (h *hub) watch(w *watcher, k [16]byte, on bool) bool {
 			h.byKey[k] = m
 		}
 		m[w] = true
+		if h.idx[k] == nil {
+			// Registered under the lock so that two watchers of a new key
+			// make one index watch; the index's Watch does not call back.
+			h.idx[k] = h.n.opt.Index.Watch([][16]byte{k}, h.n.onWatchedEvent)
+		}
+		h.mu.Unlock()
 		return true
 	}
 	delete(w.keys, k)
+	var cancel func()
 	if m := h.byKey[k]; m != nil {
 		delete(m, w)
 		if len(m) == 0 {
 			delete(h.byKey, k)
+			cancel = h.idx[k]
+			delete(h.idx, k)
 		}
+	}
+	h.mu.Unlock()
+	if cancel != nil {
+		cancel()
 	}
 	return true
 }
@@ -177,19 +200,31 @@ func (h *hub) close() {
 		w.stop()
 	}
 	h.wg.Wait()
+	h.mu.Lock()
+	idx := h.idx
+	h.idx = make(map[[16]byte]func())
+	h.mu.Unlock()
+	for _, c := range idx {
+		c()
+	}
 }
 
-// onIndexEvent is the Index subscription: it must not block.
-func (n *Node) onIndexEvent(ev IndexEvent) {
+// onWatchedEvent relays a change under a watched key: it must not block.
+func (n *Node) onWatchedEvent(ev IndexEvent) {
 	typ := "involved"
 	if ev.Deleted {
 		typ = "withdrawn"
 	}
-	key := encodeKey(ev.Lookup)
-	n.hub.toKey(ev.Lookup, notice{Type: typ, LookupKey: key, Entry: base64.StdEncoding.EncodeToString(ev.Entry)})
+	n.hub.toKey(ev.Lookup, notice{Type: typ, LookupKey: encodeKey(ev.Lookup), Entry: base64.StdEncoding.EncodeToString(ev.Entry)})
+}
+
+// onMineEvent turns another agency's new entry under one of this node's own
+// lookup keys into a "match" notice for this node's staff.
+func (n *Node) onMineEvent(ev IndexEvent) {
 	if ev.Deleted {
 		return
 	}
+	key := encodeKey(ev.Lookup)
 	n.mu.Lock()
 	me, mine := n.mine[ev.Lookup]
 	n.mu.Unlock()

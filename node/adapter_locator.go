@@ -1,0 +1,139 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/signpost-federation/signpost/locator"
+)
+
+// LocatorIndex is the production Index: this node's locator Holder signs
+// and seals its entries, publish sends them into the federation (the
+// agent's Publish, which also applies them to the local replica), and reads
+// go to the replica.
+type LocatorIndex struct {
+	holder  *locator.Holder
+	store   locator.Store
+	publish func(context.Context, *locator.Entry) (locator.Outcome, error)
+	keys    locator.NodeKeys
+	now     func() time.Time
+}
+
+// NewLocatorIndex binds an Index to a holder, a replica, a publish function
+// (nil: apply to the replica directly, for a node without federation) and
+// the membership's node keys.
+func NewLocatorIndex(holder *locator.Holder, store locator.Store, publish func(context.Context, *locator.Entry) (locator.Outcome, error), keys locator.NodeKeys, now func() time.Time) *LocatorIndex {
+	if now == nil {
+		now = time.Now
+	}
+	x := &LocatorIndex{holder: holder, store: store, publish: publish, keys: keys, now: now}
+	if x.publish == nil {
+		x.publish = func(_ context.Context, e *locator.Entry) (locator.Outcome, error) {
+			return store.Apply(x.now(), e)
+		}
+	}
+	return x
+}
+
+func (x *LocatorIndex) apply(ctx context.Context, e *locator.Entry) error {
+	out, err := x.publish(ctx, e)
+	if err != nil {
+		if errors.Is(err, locator.ErrStale) {
+			return nil // an equal or newer version is already there
+		}
+		return err
+	}
+	_ = out
+	return nil
+}
+
+// Publish implements Index.
+func (x *LocatorIndex) Publish(ctx context.Context, k Keys, category string, version uint64, registered, expires time.Time) error {
+	// A republication (restart) of a version the replica already holds is
+	// skipped: a fresh seal nonce would make it a different encoding and
+	// travel the federation again for nothing.
+	if old, ok, err := x.store.Get(x.holder.EntryID(locator.LookupKey(k.Lookup))); err == nil && ok && old.Version >= version {
+		return nil
+	}
+	e, err := x.holder.Publish(locator.LookupKey(k.Lookup), locator.SealKey(k.Seal), category, version, registered, expires)
+	if err != nil {
+		return fmt.Errorf("node: build entry: %w", err)
+	}
+	return x.apply(ctx, e)
+}
+
+// Withdraw implements Index.
+func (x *LocatorIndex) Withdraw(ctx context.Context, k Keys, version uint64, expires time.Time) error {
+	e, err := x.holder.Withdraw(locator.LookupKey(k.Lookup), locator.SealKey(k.Seal), version, expires)
+	if err != nil {
+		return fmt.Errorf("node: build tombstone: %w", err)
+	}
+	return x.apply(ctx, e)
+}
+
+// Lookup implements Index.
+func (x *LocatorIndex) Lookup(ctx context.Context, lookup [16]byte) ([]Sealed, error) {
+	es, err := x.store.Lookup(x.now(), locator.LookupKey(lookup))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Sealed, len(es))
+	for i, e := range es {
+		out[i] = e.Encode()
+	}
+	return out, nil
+}
+
+// Open implements Index: decode, open with the seal key, verify the
+// holder's node signature against membership. Failures are counted in the
+// replica's rejection counters.
+func (x *LocatorIndex) Open(ctx context.Context, seal [32]byte, s Sealed) (Holding, error) {
+	e, err := locator.DecodeEntry(s)
+	if err != nil {
+		x.store.NoteRejected(locator.ReasonOf(err))
+		return Holding{}, err
+	}
+	h, err := e.Open(locator.SealKey(seal), x.keys)
+	if err != nil {
+		x.store.NoteRejected(locator.ReasonOf(err))
+		return Holding{}, err
+	}
+	return Holding{NodeID: h.NodeID, Category: h.Category, Since: h.RegisteredAt}, nil
+}
+
+// Watch implements Index with one locator watch and one goroutine.
+func (x *LocatorIndex) Watch(keys [][16]byte, fn func(IndexEvent)) func() {
+	lk := make([]locator.LookupKey, len(keys))
+	for i, k := range keys {
+		lk[i] = locator.LookupKey(k)
+	}
+	w := x.store.Watch(lk...)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e := range w.C {
+			fn(IndexEvent{Lookup: e.Lookup, Entry: e.Encode(), Deleted: e.Deleted})
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			w.Close()
+			<-done
+		})
+	}
+}
+
+// StaticNodeKeys is locator.NodeKeys over a fixed map (tests, and a node
+// running without federation, which knows only its own key).
+type StaticNodeKeys map[string]ed25519.PublicKey
+
+// NodeKey implements locator.NodeKeys.
+func (m StaticNodeKeys) NodeKey(id string) (ed25519.PublicKey, bool) {
+	k, ok := m[id]
+	return k, ok
+}
