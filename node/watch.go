@@ -61,10 +61,10 @@ func (w *watcher) stop() { w.once.Do(func() { close(w.done) }) }
 
 // hub fans index events out to watchers.
 type hub struct {
-	n      *Node
-	mu     sync.Mutex
-	all    map[*watcher]bool
-	byKey  map[[16]byte]map[*watcher]bool
+	n     *Node
+	mu    sync.Mutex
+	all   map[*watcher]bool
+	byKey map[[16]byte]map[*watcher]bool
 	// idx holds one index watch per watched key.
 	idx    map[[16]byte]func()
 	closed bool
