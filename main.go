@@ -18,6 +18,8 @@ import (
 	"os/signal"
 	"syscall"
 	"text/tabwriter"
+
+	"github.com/signpost-federation/signpost/node/admin"
 )
 
 // command is one row of the subcommand table. run receives the arguments after
@@ -30,7 +32,10 @@ type command struct {
 }
 
 // commands is the table of subcommands, in the order `signpost help` lists them.
-var commands = []command{}
+var commands = []command{
+	{name: "user", summary: "manage a node's user accounts and API tokens", run: admin.UserMain},
+	{name: "audit", summary: "verify a node's audit log, print its tree head, find a subject's events", run: admin.AuditMain},
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

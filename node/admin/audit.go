@@ -1,0 +1,165 @@
+package admin
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/signpost-federation/signpost/node/internal/audit"
+)
+
+const auditUsage = `Usage: signpost audit <verify|head|subject> [flags]
+
+  verify   --log FILE [--pubkey HEX] [--trusted-size N --trusted-root HEX]
+           check every line; exit 0 if intact, 1 naming the first bad line
+  head     --log FILE [--pubkey HEX]
+           verify, then print the tree head (size, root, signature) as JSON
+  subject  --log FILE [--key FILE] (--ref HEX | --lookup-key HEX)...
+           print, as JSON lines, every event naming the given subject refs
+           (or the refs of the given lookup keys under the audit key)
+
+--log defaults to <--data>/audit.log; --key to the log's path + ".key".
+`
+
+// AuditMain is `signpost audit`: it verifies an audit log, prints its tree
+// head, and finds the events about a subject.
+func AuditMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, auditUsage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("signpost audit "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", ".", "the node's data directory")
+	logPath := fs.String("log", "", "the audit log (default <data>/audit.log)")
+	keyPath := fs.String("key", "", "the audit key file (default <log>.key)")
+	pubHex := fs.String("pubkey", "", "hex Ed25519 public key that must have signed every tree head")
+	trustedSize := fs.Uint64("trusted-size", 0, "size of a tree head kept elsewhere")
+	trustedRoot := fs.String("trusted-root", "", "hex root of that tree head")
+	var refs, lookupKeys multiFlag
+	fs.Var(&refs, "ref", "subject ref (32 hex digits); repeatable")
+	fs.Var(&lookupKeys, "lookup-key", "lookup key (hex); repeatable")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "signpost audit %s: unexpected argument %q\n", sub, fs.Arg(0))
+		return 2
+	}
+	if *logPath == "" {
+		*logPath = filepath.Join(*data, audit.FileName)
+	}
+	if *keyPath == "" {
+		*keyPath = *logPath + ".key"
+	}
+	opts := audit.VerifyOptions{}
+	if *pubHex != "" {
+		pub, err := hex.DecodeString(*pubHex)
+		if err != nil || len(pub) != ed25519.PublicKeySize {
+			fmt.Fprintf(stderr, "signpost audit %s: --pubkey must be %d bytes of hex\n", sub, ed25519.PublicKeySize)
+			return 2
+		}
+		opts.PublicKey = pub
+	}
+	if *trustedSize > 0 || *trustedRoot != "" {
+		var root audit.Hash
+		if err := root.UnmarshalText([]byte(*trustedRoot)); err != nil || *trustedSize == 0 {
+			fmt.Fprintf(stderr, "signpost audit %s: --trusted-size and --trusted-root go together (root: 64 hex digits)\n", sub)
+			return 2
+		}
+		opts.Trusted = &audit.TreeHead{Size: *trustedSize, Root: root}
+	}
+	f, err := os.Open(*logPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "signpost audit %s: %v\n", sub, err)
+		return 1
+	}
+	defer f.Close()
+
+	switch sub {
+	case "verify", "head":
+		head, err := audit.VerifyWith(f, opts)
+		if err != nil {
+			fmt.Fprintf(stderr, "signpost audit %s: %s: %v\n", sub, *logPath, err)
+			return 1
+		}
+		if sub == "verify" {
+			fmt.Fprintf(stdout, "ok: %d events, root %s\n", head.Size, head.Root)
+			return 0
+		}
+		b, _ := json.Marshal(head)
+		fmt.Fprintln(stdout, string(b))
+		return 0
+	case "subject":
+		want := make([]audit.SubjectRef, 0, len(refs)+len(lookupKeys))
+		for _, s := range refs {
+			r, err := audit.ParseSubjectRef(s)
+			if err != nil {
+				fmt.Fprintf(stderr, "signpost audit subject: --ref: %v\n", err)
+				return 2
+			}
+			want = append(want, r)
+		}
+		if len(lookupKeys) > 0 {
+			key, err := os.ReadFile(*keyPath)
+			if err != nil || len(key) != 32 {
+				fmt.Fprintf(stderr, "signpost audit subject: the audit key %s is missing or not 32 bytes\n", *keyPath)
+				return 1
+			}
+			for _, s := range lookupKeys {
+				lk, err := hex.DecodeString(s)
+				if err != nil || len(lk) == 0 {
+					fmt.Fprintln(stderr, "signpost audit subject: --lookup-key must be hex")
+					return 2
+				}
+				want = append(want, audit.RefFor(key, lk))
+			}
+		}
+		if len(want) == 0 {
+			fmt.Fprintln(stderr, "signpost audit subject: give at least one --ref or --lookup-key")
+			return 2
+		}
+		entries, err := audit.Query(f, opts.PublicKey, want...)
+		if err != nil {
+			fmt.Fprintf(stderr, "signpost audit subject: %s: %v\n", *logPath, err)
+			return 1
+		}
+		enc := json.NewEncoder(stdout)
+		for _, e := range entries {
+			if err := enc.Encode(e); err != nil {
+				fmt.Fprintf(stderr, "signpost audit subject: %v\n", err)
+				return 1
+			}
+		}
+		fmt.Fprintf(stderr, "%d events\n", len(entries))
+		return 0
+	default:
+		fmt.Fprintf(stderr, "signpost audit: unknown subcommand %q\n\n%s", sub, auditUsage)
+		return 2
+	}
+}
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string { return strings.Join(*m, ",") }
+
+func (m *multiFlag) Set(s string) error {
+	if s == "" {
+		return errors.New("empty value")
+	}
+	*m = append(*m, s)
+	return nil
+}

@@ -1,0 +1,167 @@
+package admin
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/signpost-federation/signpost/node/internal/auth"
+)
+
+const userUsage = `Usage: signpost user <add|list|token|remove> --data DIR [flags]
+
+  add     --name N --role R [--password-stdin]   add a user; the password is
+                                                 read from the first line of stdin
+  list                                           list users and API tokens
+  token   --name N --role R                      create an API token for a system
+                                                 and print it (shown only once)
+  remove  --name N [--token]                     remove a user (or an API token)
+
+Roles: practitioner, operator, auditor.
+`
+
+// UserMain is `signpost user`: it manages the local user accounts and API
+// tokens in <data dir>/users.json.
+func UserMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, userUsage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("signpost user "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", ".", "the node's data directory")
+	name := fs.String("name", "", "user or token name")
+	role := fs.String("role", "", "practitioner, operator or auditor")
+	pwStdin := fs.Bool("password-stdin", false, "read the password from stdin without prompting")
+	isToken := fs.Bool("token", false, "remove: the name is an API token's")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "signpost user %s: unexpected argument %q\n", sub, fs.Arg(0))
+		return 2
+	}
+	store, err := auth.OpenStore(filepath.Join(*data, auth.UsersFileName), auth.DefaultArgon2Params, time.Now)
+	if err != nil {
+		fmt.Fprintf(stderr, "signpost user: %v\n", err)
+		return 1
+	}
+	needName := func() bool {
+		if *name == "" {
+			fmt.Fprintf(stderr, "signpost user %s: --name is required\n", sub)
+			return false
+		}
+		return true
+	}
+	needRole := func() (auth.Role, bool) {
+		r, err := auth.ParseRole(*role)
+		if err != nil {
+			fmt.Fprintf(stderr, "signpost user %s: --role: %v\n", sub, err)
+			return "", false
+		}
+		return r, true
+	}
+	switch sub {
+	case "add":
+		if !needName() {
+			return 2
+		}
+		r, ok := needRole()
+		if !ok {
+			return 2
+		}
+		if !*pwStdin {
+			fmt.Fprintf(stderr, "Password for %s (at least %d characters; it is read from stdin and may echo): ", *name, auth.MinPasswordLen)
+		}
+		pw, err := readLine(stdin)
+		if err != nil {
+			fmt.Fprintf(stderr, "signpost user add: reading the password: %v\n", err)
+			return 1
+		}
+		u, err := store.AddUser(*name, r, pw)
+		if err != nil {
+			fmt.Fprintf(stderr, "signpost user add: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "added user %s (%s)\n", u.Name, u.Role)
+		return 0
+	case "list":
+		users, err := store.Users()
+		if err != nil {
+			fmt.Fprintf(stderr, "signpost user list: %v\n", err)
+			return 1
+		}
+		toks, err := store.Tokens()
+		if err != nil {
+			fmt.Fprintf(stderr, "signpost user list: %v\n", err)
+			return 1
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KIND\tNAME\tROLE\tCREATED")
+		for _, u := range users {
+			fmt.Fprintf(tw, "user\t%s\t%s\t%s\n", u.Name, u.Role, u.Created.Format(time.RFC3339))
+		}
+		for _, t := range toks {
+			fmt.Fprintf(tw, "token\t%s\t%s\t%s\n", t.Name, t.Role, t.Created.Format(time.RFC3339))
+		}
+		tw.Flush()
+		return 0
+	case "token":
+		if !needName() {
+			return 2
+		}
+		r, ok := needRole()
+		if !ok {
+			return 2
+		}
+		secret, _, err := store.AddToken(*name, r)
+		if err != nil {
+			fmt.Fprintf(stderr, "signpost user token: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stderr, "API token created; it is shown only now. Send it as 'Authorization: Bearer <token>'.")
+		fmt.Fprintln(stdout, secret)
+		return 0
+	case "remove":
+		if !needName() {
+			return 2
+		}
+		remove, what := store.RemoveUser, "user"
+		if *isToken {
+			remove, what = store.RemoveToken, "API token"
+		}
+		if err := remove(*name); err != nil {
+			fmt.Fprintf(stderr, "signpost user remove: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "removed %s %s\n", what, *name)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "signpost user: unknown subcommand %q\n\n%s", sub, userUsage)
+		return 2
+	}
+}
+
+// readLine reads one line (at most 1 KiB) without its line ending.
+func readLine(r io.Reader) ([]byte, error) {
+	br := bufio.NewReaderSize(io.LimitReader(r, 1<<10), 1<<10)
+	line, err := br.ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("no password on stdin")
+		}
+		return nil, err
+	}
+	return []byte(strings.TrimRight(line, "\r\n")), nil
+}
