@@ -75,6 +75,7 @@ type Entry struct {
 	// computes them on demand instead (no lazy writes, so no data race).
 	enc  []byte
 	id   ID
+	sum  [32]byte // SHA-256(digestDomain ‖ enc); hash is its prefix
 	hash Hash
 	init bool
 }
@@ -144,21 +145,27 @@ func (e *Entry) DigestHash() Hash {
 }
 
 func digestHash(enc []byte) Hash {
+	sum := digestSum(enc)
+	var out Hash
+	copy(out[:], sum[:])
+	return out
+}
+
+func digestSum(enc []byte) [32]byte {
 	h := sha256.New()
 	h.Write([]byte(digestDomain))
 	h.Write(enc)
 	var sum [32]byte
 	h.Sum(sum[:0])
-	var out Hash
-	copy(out[:], sum[:])
-	return out
+	return sum
 }
 
 // seal fills the caches; it is called once by every constructor.
 func (e *Entry) seal() *Entry {
 	e.enc = e.encode()
 	e.id = computeID(e.Lookup, e.EntryPub)
-	e.hash = digestHash(e.enc)
+	e.sum = digestSum(e.enc)
+	copy(e.hash[:], e.sum[:])
 	e.init = true
 	return e
 }

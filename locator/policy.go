@@ -26,6 +26,10 @@ type Policy struct {
 	DigestDepth int
 	// WatchBuffer is the channel capacity of each Watch. Default 64.
 	WatchBuffer int
+	// VerifyCache, if set, remembers encodings whose signature verified,
+	// so that stores sharing it (thousands of simulated replicas in one
+	// process) verify each write once. Default nil: every store verifies.
+	VerifyCache *VerifyCache
 }
 
 // DefaultPolicy returns the default policy.
@@ -87,8 +91,14 @@ func (p *Policy) check(now time.Time, e *Entry) Reason {
 	if e.Expires > now.Add(p.MaxRetention+p.MaxFutureSkew).Unix() {
 		return ReasonRetentionTooLong
 	}
+	if p.VerifyCache != nil && e.init && p.VerifyCache.has(e.sum) {
+		return ReasonNone
+	}
 	if !e.VerifySignature() {
 		return ReasonBadSignature
+	}
+	if p.VerifyCache != nil && e.init {
+		p.VerifyCache.add(e.sum)
 	}
 	return ReasonNone
 }

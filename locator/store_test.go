@@ -402,3 +402,32 @@ func TestPolicyValidation(t *testing.T) {
 	}
 }
 
+
+func TestVerifyCache(t *testing.T) {
+	c := NewVerifyCache(2)
+	pol := Policy{VerifyCache: c}
+	h := testHolder(t, 1, nil)
+	a, b := mustPublish(t, h, 1, 1, t0.Add(time.Hour)), mustPublish(t, h, 2, 1, t0.Add(time.Hour))
+	s1, _ := NewMemStore(pol)
+	s2, _ := NewMemStore(pol)
+	for _, s := range []*MemStore{s1, s2} {
+		for _, e := range []*Entry{a, b} {
+			if _, err := s.Apply(t0, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if c.Len() != 2 {
+		t.Fatalf("cache holds %d", c.Len())
+	}
+	// A forged copy of a cached entry hashes differently: still checked.
+	bad := *a
+	bad.Version = 2
+	if _, err := s2.Apply(t0, bad.seal()); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged write with a warm cache: %v", err)
+	}
+	_, _ = s1.Apply(t0, mustPublish(t, h, 3, 1, t0.Add(time.Hour)))
+	if c.Len() != 2 {
+		t.Fatalf("cache grew to %d, capacity 2", c.Len())
+	}
+}

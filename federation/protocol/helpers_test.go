@@ -3,6 +3,7 @@ package protocol_test
 import (
 	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -113,3 +114,5 @@ func converged(net *protocoltest.Network) func() bool {
 		return true
 	}
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -1,0 +1,144 @@
+package protocol_test
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/signpost-federation/signpost/federation/protocol"
+	"github.com/signpost-federation/signpost/federation/protocol/protocoltest"
+	"github.com/signpost-federation/signpost/locator"
+)
+
+var (
+	seedFlag      = flag.Uint64("seed", 0, "seed for randomised tests (0: from the clock)")
+	schedulesFlag = flag.Int("schedules", 2000, "number of random delivery schedules")
+)
+
+func testSeed(t *testing.T) uint64 {
+	s := *seedFlag
+	if s == 0 {
+		s = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (rerun with -seed %d)", s, s)
+	return s
+}
+
+// writePool returns signed writes (versions, tombstones, conflicting equal
+// versions from two nodes sharing a holder key) shared by all schedules.
+func writePool(t testing.TB) []*locator.Entry {
+	var pool []*locator.Entry
+	exp := t0.Add(365 * 24 * time.Hour)
+	for hi := range 3 {
+		h := testHolder(t, hi)
+		for i := range 6 {
+			for v := uint64(1); v <= 3; v++ {
+				pool = append(pool, publish(t, h, i, v))
+				if v == 2 { // an equal-version conflict, decided by Compare
+					pool = append(pool, publish(t, h, i, v))
+				}
+			}
+			w, err := h.Withdraw(lookupN(i), sealN(i), 3, exp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pool = append(pool, w)
+		}
+	}
+	return pool
+}
+
+// TestRandomSchedulesConverge runs thousands of random schedules: writes at
+// random nodes and times over a network that loses, duplicates and reorders
+// messages, with nodes of different digest depths and thresholds; then a
+// loss-free repair period of anti-entropy. Every replica must end
+// byte-identical to the merge of all writes.
+func TestRandomSchedulesConverge(t *testing.T) {
+	seed := testSeed(t)
+	pool := writePool(t)
+	n := *schedulesFlag
+	if testing.Short() {
+		n = 200
+	}
+	r := rand.New(rand.NewPCG(seed, 3))
+	for s := range n {
+		sseed := r.Uint64()
+		if err := runSchedule(t, pool, sseed); err != nil {
+			t.Fatalf("seed %d schedule %d (schedule seed %d): %v", seed, s, sseed, err)
+		}
+	}
+}
+
+func runSchedule(t *testing.T, pool []*locator.Entry, seed uint64) error {
+	r := rand.New(rand.NewPCG(seed, 4))
+	net := protocoltest.New(seed, t0)
+	net.Loss = r.Float64() * 0.4
+	net.Dup = r.Float64() * 0.3
+	net.MinDelay = time.Millisecond
+	net.MaxDelay = time.Duration(1+r.IntN(500)) * time.Millisecond
+	nodes := 2 + r.IntN(4)
+	for i := range nodes {
+		s, err := locator.NewMemStore(locator.Policy{DigestDepth: 1 + r.IntN(3)})
+		if err != nil {
+			return err
+		}
+		cfg := protocol.DefaultConfig()
+		cfg.PushInterval = time.Duration(10+r.IntN(200)) * time.Millisecond
+		cfg.AntiEntropyInterval = time.Duration(200+r.IntN(2000)) * time.Millisecond
+		cfg.StampThreshold = []int{1, 2, 4, 32}[r.IntN(4)]
+		cfg.Fanout = 1 + r.IntN(3)
+		cfg.MaxPushQueue = 1 + r.IntN(8)
+		if _, err := net.Add(protocol.PeerID(fmt.Sprintf("n%d", i)), s, cfg); err != nil {
+			return err
+		}
+	}
+	// Writes at random nodes and times, each write possibly twice.
+	type write struct {
+		at   time.Duration
+		node int
+		e    *locator.Entry
+	}
+	var ws []write
+	for range 1 + r.IntN(30) {
+		ws = append(ws, write{time.Duration(r.IntN(3000)) * time.Millisecond, r.IntN(nodes), pool[r.IntN(len(pool))]})
+	}
+	slices.SortStableFunc(ws, func(a, b write) int { return int(a.at - b.at) })
+	ref, _ := locator.NewMemStore(locator.Policy{DigestDepth: 1})
+	start := net.Now
+	for _, w := range ws {
+		net.RunFor(start.Add(w.at).Sub(net.Now))
+		if _, err := net.Nodes()[w.node].Engine.Publish(net.Now, w.e); err != nil && !isStale(err) {
+			return err
+		}
+		_, _ = ref.Apply(t0, w.e)
+	}
+	// Partition one node for a while sometimes.
+	if r.IntN(3) == 0 {
+		cut := net.Nodes()[r.IntN(nodes)].ID
+		net.Cut = func(from, to protocol.PeerID) bool { return from == cut || to == cut }
+		net.RunFor(2 * time.Second)
+		net.Cut = nil
+	}
+	net.RunFor(time.Second)
+	net.Loss = 0
+	if !net.RunUntil(10*time.Minute, converged(net)) {
+		return fmt.Errorf("no convergence after 10 min of repair")
+	}
+	if !identical(t, net) {
+		return fmt.Errorf("replicas differ")
+	}
+	if got, want := contents(t, net.Nodes()[0].Store), contents(t, ref); string(got) != string(want) {
+		return fmt.Errorf("replicas differ from the merge of all writes")
+	}
+	if net.HandleErrors != 0 {
+		return fmt.Errorf("%d HandleMessage errors", net.HandleErrors)
+	}
+	return nil
+}
+
+func isStale(err error) bool {
+	return err != nil && (errorsIs(err, locator.ErrStale))
+}
