@@ -147,10 +147,10 @@ func TestRecordsAPI(t *testing.T) {
 		{"create", "POST", "/v1/records", "op-token", `{"localId":"c1","nhsNumber":"999 000 0018","category":"cin"}`, 201, "", 1},
 		{"idempotent retry", "POST", "/v1/records", "op-token", `{"localId":"c1","nhsNumber":"9990000018","category":"cin"}`, 200, "", 1},
 		{"conflict", "POST", "/v1/records", "op-token", `{"localId":"c1","nhsNumber":"9990000026"}`, 409, "exists", 1},
-		{"malformed json", "POST", "/v1/records", "op-token", `{"localId":`, 400, "malformed_json", 1},
-		{"unknown field", "POST", "/v1/records", "op-token", `{"localId":"c2","nhsNumber":"9990000026","x":1}`, 400, "malformed_json", 1},
-		{"trailing data", "POST", "/v1/records", "op-token", `{"localId":"c2","nhsNumber":"9990000026"} {}`, 400, "malformed_json", 1},
-		{"oversized", "POST", "/v1/records", "op-token", big, 413, "body_too_large", 1},
+		{"malformed json", "POST", "/v1/records", "op-token", `{"localId":`, 400, "bad_request", 1},
+		{"unknown field", "POST", "/v1/records", "op-token", `{"localId":"c2","nhsNumber":"9990000026","x":1}`, 400, "bad_request", 1},
+		{"trailing data", "POST", "/v1/records", "op-token", `{"localId":"c2","nhsNumber":"9990000026"} {}`, 400, "bad_request", 1},
+		{"oversized", "POST", "/v1/records", "op-token", big, 413, "too_large", 1},
 		{"bad check digit", "POST", "/v1/records", "op-token", `{"localId":"c2","nhsNumber":"9990000013"}`, 400, "invalid_nhs_number", 1},
 		{"short number", "POST", "/v1/records", "op-token", `{"localId":"c2","nhsNumber":"999000001"}`, 400, "invalid_nhs_number", 1},
 		{"no local id", "POST", "/v1/records", "op-token", `{"nhsNumber":"9990000026"}`, 400, "invalid_record", 1},
@@ -186,7 +186,7 @@ func TestIssuerUnavailableWritesNothing(t *testing.T) {
 	a := newTestNode(t, fed, "a", nil)
 	a.tok.fail = ErrIssuerUnavailable
 	r := a.do(t, "POST", "/v1/records", "op-token", `{"localId":"c1","nhsNumber":"9990000018"}`)
-	if r.status != 503 || r.errCode() != "issuer_unavailable" || a.count(t) != 0 {
+	if r.status != 503 || r.errCode() != "unavailable" || a.count(t) != 0 {
 		t.Fatalf("got %d %s, count %d", r.status, r.body, a.count(t))
 	}
 }
@@ -231,7 +231,7 @@ func TestLocateAcrossNodes(t *testing.T) {
 	}{
 		"invalid number":  {"prac-token", `{"nhsNumber":"9990000013","purpose":"safeguarding"}`, 400, "invalid_nhs_number"},
 		"unknown purpose": {"prac-token", `{"nhsNumber":"9990000018","purpose":"marketing"}`, 403, "purpose_not_authorised"},
-		"malformed":       {"prac-token", `[`, 400, "malformed_json"},
+		"malformed":       {"prac-token", `[`, 400, "bad_request"},
 		"operator":        {"op-token", `{"nhsNumber":"9990000018","purpose":"safeguarding"}`, 403, "forbidden"},
 		"anonymous":       {"", `{"nhsNumber":"9990000018","purpose":"safeguarding"}`, 401, "unauthenticated"},
 	} {

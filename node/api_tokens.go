@@ -89,20 +89,20 @@ func (n *Node) issuerEvaluate(ctx context.Context, requester string, authorised 
 		return nil, nil, errorf(http.StatusBadRequest, "unknown_epoch", "epoch %d is not served here", epoch)
 	}
 	if !slices.Contains(authorised, purpose) {
-		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: requester, Purpose: purpose, Count: len(blinded), Outcome: "denied"})
+		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "denied"})
 		return nil, nil, errorf(http.StatusForbidden, "purpose_not_authorised", "the requesting node is not authorised for that purpose")
 	}
 	if !n.peerLimiter.allow("node:"+requester, float64(len(blinded))) {
-		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: requester, Purpose: purpose, Count: len(blinded), Outcome: "rate-limited"})
+		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "denied"})
 		return nil, nil, errorf(http.StatusTooManyRequests, "rate_limited", "evaluation rate exceeded for this node")
 	}
 	ev, proof, err := n.opt.Issuer.Evaluate(ctx, purpose, epoch, blinded)
 	if err != nil {
-		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: requester, Purpose: purpose, Count: len(blinded), Outcome: "error"})
+		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "error"})
 		return nil, nil, errorf(http.StatusBadRequest, "evaluation_failed", "the blinded elements could not be evaluated")
 	}
 	n.metrics.evaluations.Add(int64(len(blinded)))
-	n.audit(ctx, AuditEvent{Action: "evaluate", Actor: requester, Purpose: purpose, Count: len(blinded), Outcome: "ok"})
+	n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "ok"})
 	return ev, proof, nil
 }
 

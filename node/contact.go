@@ -119,7 +119,7 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		outcome = "error"
 	}
-	n.audit(r.Context(), AuditEvent{Action: "contact-request", Actor: p.Name, Purpose: req.Purpose, Peer: req.NodeID, Count: 1, Outcome: outcome, Subject: [][16]byte{lookup}})
+	n.audit(r.Context(), AuditEvent{Action: "contact-request-sent", Actor: p.Name, Purpose: req.Purpose, Peer: req.NodeID, Count: 1, Outcome: outcome, Subject: [][16]byte{lookup}})
 	if err != nil {
 		n.log.Warn("contact request failed", "peer", req.NodeID, "err", err)
 		return errorf(http.StatusBadGateway, "holder_unreachable", "the holder's node did not answer; try again later")
@@ -148,7 +148,7 @@ func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request) error {
 	me, ok := n.mine[k]
 	n.mu.Unlock()
 	if !ok {
-		n.audit(r.Context(), AuditEvent{Action: "contact-received", Actor: peer, Purpose: req.Purpose, Peer: peer, Outcome: "no-record", Subject: [][16]byte{k}})
+		n.audit(r.Context(), AuditEvent{Action: "contact-request-received", Actor: "node:" + peer, Purpose: req.Purpose, Peer: peer, Outcome: "invalid", Subject: [][16]byte{k}})
 		return errorf(http.StatusNotFound, "no_record", "this agency holds no current record under that key")
 	}
 	status := "accepted"
@@ -157,7 +157,7 @@ func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request) error {
 	}
 	rc := ReceivedContact{At: n.opt.Now().UTC(), FromNode: peer, FromAgency: n.opt.Peers.Agency(peer), Requester: req.Requester, Purpose: req.Purpose, LocalID: me.localID, Message: req.Message, Status: status}
 	n.contacts.add(rc)
-	n.audit(r.Context(), AuditEvent{Action: "contact-received", Actor: peer, Purpose: req.Purpose, Peer: peer, LocalID: me.localID, Count: 1, Outcome: status, Subject: [][16]byte{k}})
+	n.audit(r.Context(), AuditEvent{Action: "contact-request-received", Actor: "node:" + peer, Purpose: req.Purpose, Peer: peer, LocalID: me.localID, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
 	n.hub.broadcastStaff(notice{Type: "contact-request", Contact: &rc})
 	ans := ContactAnswer{Status: status, Agency: n.cfg.Agency}
 	if status == "accepted" {

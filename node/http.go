@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
 
 // apiError is the one error shape of the API: {"error":{"code","message"}}.
@@ -30,10 +32,7 @@ func errorf(status int, code, format string, a ...any) *apiError {
 // writeError writes the JSON error. Messages are fixed sentences or reasons
 // from validation: never an NHS number, token or key.
 func writeError(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": message}})
+	httpx.WriteError(w, status, code, message)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -66,16 +65,18 @@ func (n *Node) route(name string, limit int64, h handlerFunc, roles ...string) h
 		if len(roles) > 0 {
 			p, err := n.opt.Auth.Authenticate(r)
 			if err != nil {
-				writeError(sw, http.StatusUnauthorized, "unauthenticated", "missing or wrong credentials")
+				writeError(sw, http.StatusUnauthorized, httpx.CodeUnauthenticated, "missing or wrong credentials")
 				return
 			}
 			if !slices.Contains(roles, p.Role) {
-				writeError(sw, http.StatusForbidden, "forbidden", "your role may not do this")
+				writeError(sw, http.StatusForbidden, httpx.CodeForbidden, "your role may not do this")
 				return
 			}
 			if p.Cookie && r.Method != http.MethodGet && r.Method != http.MethodHead {
 				if err := n.opt.Auth.CheckCSRF(r, p); err != nil {
-					writeError(sw, http.StatusForbidden, "csrf", "missing or wrong CSRF token")
+					ae := errorf(http.StatusForbidden, httpx.CodeCSRFMissing, "this request needs the session's X-CSRF-Token header")
+					errors.As(err, &ae)
+					writeError(sw, ae.Status, ae.Code, ae.Message)
 					return
 				}
 			}
@@ -90,7 +91,7 @@ func (n *Node) route(name string, limit int64, h handlerFunc, roles ...string) h
 				n.log.Error("request failed", "route", name, "err", err)
 				ae = errorf(http.StatusInternalServerError, "internal", "internal error")
 				if errors.Is(err, ErrIssuerUnavailable) {
-					ae = errorf(http.StatusServiceUnavailable, "issuer_unavailable", "the token issuer cannot be reached; try again later")
+					ae = errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, "the token issuer cannot be reached; try again later")
 				}
 			}
 			writeError(sw, ae.Status, ae.Code, ae.Message)
@@ -125,23 +126,23 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 // wrong content type and an oversized body are all errors.
 func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json")
+		return errorf(http.StatusUnsupportedMediaType, httpx.CodeUnsupportedType, "send application/json")
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", mbe.Limit)
+			return errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "request body exceeds %d bytes", mbe.Limit)
 		}
-		return errorf(http.StatusBadRequest, "malformed_json", "request body is not the expected JSON object")
+		return errorf(http.StatusBadRequest, httpx.CodeBadRequest, "request body is not the expected JSON object")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", mbe.Limit)
+			return errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "request body exceeds %d bytes", mbe.Limit)
 		}
-		return errorf(http.StatusBadRequest, "malformed_json", "trailing data after the JSON object")
+		return errorf(http.StatusBadRequest, httpx.CodeBadRequest, "trailing data after the JSON object")
 	}
 	return nil
 }
@@ -161,6 +162,14 @@ func (n *Node) Handler() http.Handler {
 	mux.Handle("POST /v1/contact-requests", n.route("contact.request", lim, n.handleContactRequest, RolePractitioner))
 	mux.Handle("GET /v1/contact-requests", n.route("contact.list", lim, n.handleContactList, RolePractitioner, RoleOperator))
 	mux.Handle("GET /v1/watch", n.route("watch", lim, n.handleWatch, RolePractitioner))
+	mux.Handle("POST /v1/audit/subject-access", n.route("audit.subject", lim, n.handleSubjectAccess, RoleAuditor))
+	if sh, ok := n.opt.Auth.(interface{ SessionHandler() http.Handler }); ok {
+		h := sh.SessionHandler()
+		mux.Handle("/v1/session", n.route("session", 0, func(w http.ResponseWriter, r *http.Request) error {
+			h.ServeHTTP(w, r)
+			return nil
+		}))
+	}
 	mux.Handle("GET /v1/openapi.json", n.route("openapi", 0, n.handleOpenAPI))
 	mux.Handle("GET /healthz", n.route("healthz", 0, n.handleHealthz))
 	mux.Handle("GET /readyz", n.route("readyz", 0, n.handleReadyz))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/signpost-federation/signpost/node/internal/httpx"
 	"github.com/signpost-federation/signpost/node/internal/records"
 )
 
@@ -200,7 +201,7 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return errorf(http.StatusRequestEntityTooLarge, "body_too_large", "import exceeds %d bytes; split the file", mbe.Limit)
+			return errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "import exceeds %d bytes; split the file", mbe.Limit)
 		}
 		if errors.Is(err, ErrIssuerUnavailable) {
 			return err

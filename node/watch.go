@@ -235,6 +235,7 @@ func (n *Node) onMineEvent(ev IndexEvent) {
 	if err != nil || h.NodeID == n.cfg.NodeID {
 		return
 	}
+	n.audit(n.ctxBackground(), AuditEvent{Action: "match", Actor: "node:" + h.NodeID, Peer: h.NodeID, LocalID: me.localID, Purpose: me.purpose, Count: 1, Outcome: "ok", Subject: [][16]byte{ev.Lookup}})
 	n.hub.broadcastStaff(notice{Type: "match", LookupKey: key, LocalID: me.localID,
 		Holder: &HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: h.Category, Since: h.Since}})
 }
@@ -244,6 +245,9 @@ func encodeKey(k [16]byte) string { return base64.RawURLEncoding.EncodeToString(
 // originAllowed accepts no Origin (non-browser clients), the request's own
 // host, and the configured allow-list.
 func (n *Node) originAllowed(r *http.Request) bool {
+	if oc, ok := n.opt.Auth.(interface{ CheckOrigin(*http.Request) bool }); ok && len(n.cfg.AllowedOrigins) == 0 {
+		return oc.CheckOrigin(r)
+	}
 	o := r.Header.Get("Origin")
 	if o == "" {
 		return true

@@ -1,0 +1,47 @@
+package node
+
+import (
+	"net/http"
+)
+
+// subjectQuerier is implemented by an Auditor that can answer
+// subject-access requests (AuditLog).
+type subjectQuerier interface {
+	Subject(lookups [][16]byte) (any, error)
+}
+
+type subjectAccessRequest struct {
+	NHSNumber string `json:"nhsNumber"`
+}
+
+// handleSubjectAccess answers "what did this node do concerning this
+// person?": the number is tokenised for each of the node's purposes in the
+// current epoch (through the issuer, itself audited), the lookup keys become
+// subject references, and the log returns every event naming them. The
+// answer names no NHS number; the query is audited too.
+func (n *Node) handleSubjectAccess(w http.ResponseWriter, r *http.Request) error {
+	q, ok := n.opt.Audit.(subjectQuerier)
+	if !ok {
+		return errorf(http.StatusNotImplemented, "no_audit_log", "this node has no queryable audit log")
+	}
+	var req subjectAccessRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	canon, err := n.opt.Tokenizer.Normalize(r.Context(), req.NHSNumber)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "invalid_nhs_number", "%s", safeReason(err))
+	}
+	keys, err := n.tokenise(r.Context(), []string{canon})
+	if err != nil {
+		return err
+	}
+	lk := lookups(keys, 0)
+	events, err := q.Subject(lk)
+	if err != nil {
+		return err
+	}
+	n.audit(r.Context(), AuditEvent{Action: "subject-access", Actor: principalFrom(r.Context()).Name, Count: 1, Outcome: "ok", Subject: lk})
+	writeJSON(w, http.StatusOK, map[string]any{"events": events})
+	return nil
+}
