@@ -20,6 +20,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/signpost-federation/signpost/node/admin"
+	"github.com/signpost-federation/signpost/sim"
 )
 
 // command is one row of the subcommand table. run receives the arguments after
@@ -35,6 +36,7 @@ type command struct {
 var commands = []command{
 	{name: "user", summary: "manage a node's user accounts and API tokens", run: admin.UserMain},
 	{name: "audit", summary: "verify a node's audit log, print its tree head, find a subject's events", run: admin.AuditMain},
+	{name: "sim", summary: "simulate a federation of many nodes in virtual time (real protocol code)", run: sim.SimMain},
 }
 
 func main() {

@@ -1,0 +1,149 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// SimMain is the `signpost sim` subcommand: run a scenario (built-in name
+// or JSON file), print a short summary, and write the JSON report and the
+// SVG picture when asked. Exit codes: 0 done, 1 failure, 2 usage. On ctx
+// cancellation (Ctrl-C) it stops, and still writes the report, marked
+// partial.
+func SimMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	scenario := fs.String("scenario", "steady", "built-in scenario ("+strings.Join(BuiltinNames(), ", ")+") or a JSON scenario file; - reads stdin")
+	nodes := fs.Int("nodes", 0, "override the scenario's node count")
+	seed := fs.Uint64("seed", 0, "override the scenario's seed")
+	duration := fs.Duration("duration", 0, "override the scenario's duration (events after it are clipped)")
+	out := fs.String("out", "", "write the JSON report to this file (- for stdout)")
+	svg := fs.String("svg", "", "write the SVG picture to this file")
+	noWall := fs.Bool("no-wall", false, "leave the wall-clock/memory fields out of the report (for byte comparison)")
+	list := fs.Bool("list", false, "list the built-in scenarios and exit")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: signpost sim [flags]")
+		fmt.Fprintln(stderr, "Simulates a federation of many nodes running the real locator and protocol code in virtual time.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sim: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *list {
+		for _, n := range BuiltinNames() {
+			s, _ := Builtin(n)
+			fmt.Fprintf(stdout, "%-16s %s\n", n, s.Description)
+		}
+		return 0
+	}
+	var sc *Scenario
+	var err error
+	if *scenario == "-" {
+		sc, err = ParseScenario(stdin)
+	} else {
+		sc, err = LoadScenario(*scenario)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sim: %v\n", err)
+		return 2
+	}
+	if *nodes != 0 {
+		sc.Nodes = *nodes
+	}
+	if *seed != 0 {
+		sc.Seed = *seed
+	}
+	if *duration != 0 {
+		sc.Shorten(*duration)
+	}
+	if err := sc.Validate(); err != nil {
+		fmt.Fprintf(stderr, "sim: %v\n", err)
+		return 2
+	}
+	rep, err := Run(ctx, sc)
+	if rep == nil {
+		fmt.Fprintf(stderr, "sim: %v\n", err)
+		return 1
+	}
+	code := 0
+	if err != nil {
+		fmt.Fprintf(stderr, "sim: %v\n", err)
+		code = 1
+	}
+	if *noWall {
+		rep.Wall = nil
+	}
+	rep.Summary(stdout)
+	if *out != "" {
+		if err := writeFile(*out, stdout, rep.WriteJSON); err != nil {
+			fmt.Fprintf(stderr, "sim: write report: %v\n", err)
+			return 1
+		}
+	}
+	if *svg != "" {
+		if err := writeFile(*svg, stdout, rep.WriteSVG); err != nil {
+			fmt.Fprintf(stderr, "sim: write picture: %v\n", err)
+			return 1
+		}
+	}
+	if rep.Partial {
+		return 1
+	}
+	return code
+}
+
+func writeFile(path string, stdout io.Writer, fn func(io.Writer) error) error {
+	if path == "-" {
+		return fn(stdout)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := fn(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Summary prints the headline figures for a human.
+func (r *Report) Summary(w io.Writer) {
+	sc := r.Scenario
+	fmt.Fprintf(w, "scenario %s: %d nodes, %v virtual, seed %d", sc.Name, sc.Nodes, time.Duration(r.VirtualSecs*float64(time.Second)), sc.Seed)
+	if r.Partial {
+		fmt.Fprintf(w, " — PARTIAL: %s", r.PartialReason)
+	}
+	fmt.Fprintln(w)
+	v := r.Visibility
+	fmt.Fprintf(w, "  entries published      %d (%d never reached every up node, %.4f)\n", r.Entries.Published, v.NeverDelivered, v.NeverFraction)
+	fmt.Fprintf(w, "  time to all nodes      p50 %.0f ms  p90 %.0f ms  p99 %.0f ms  max %.0f ms\n", v.AllNodes.P50, v.AllNodes.P90, v.AllNodes.P99, v.AllNodes.Max)
+	fmt.Fprintf(w, "  per-replica delay      p50 %.0f ms  p99 %.0f ms  (%d by push, %d by anti-entropy)\n", v.Replica.P50, v.Replica.P99, v.ViaPush, v.ViaAntiEntropy)
+	b := r.Bandwidth
+	fmt.Fprintf(w, "  bytes/node/s           push %.0f  anti-entropy %.0f  (memberlist broadcast would be %.0f; ratio %.3f)\n", b.PushBytesPerNodeSec, b.AEBytesPerNodeSec, b.MemberlistBroadcastPerNodeSec, b.RatioToMemberlist)
+	fmt.Fprintf(w, "  reconciliation         %.0f bytes per repaired entry (entry %.0f B)\n", r.Reconciliation.BytesPerEntry, r.Reconciliation.EntrySize)
+	fmt.Fprintf(w, "  recall                 mean %.4f, during faults %.4f, outside %.4f\n", r.Recall.Mean, r.Recall.DuringFaults, r.Recall.OutsideFaults)
+	for _, h := range r.Heals {
+		fmt.Fprintf(w, "  heal at %.0fs            converged after %.3f s, recall 100%% after %.3f s\n", h.HealedAt, h.ConvergedAfter, h.RecallFullAfter)
+	}
+	c := r.Convergence
+	fmt.Fprintf(w, "  replicas at end        %d up, %d distinct digests, entries %d..%d\n", c.UpNodes, c.DistinctDigests, c.MinEntries, c.MaxEntries)
+	t := r.Theory
+	fmt.Fprintf(w, "  theory                 log N/log f = %.2f rounds; Serf model %d rounds = %.2f s; measured p50/Serf %.2f, p99/Serf %.2f\n", t.RoundsLogN, t.SerfRounds, t.SerfSeconds, t.RatioP50ToSerf, t.RatioP99ToSerf)
+	if r.Wall != nil {
+		fmt.Fprintf(w, "  wall                   %.2f s, %.0f events/s, heap %.1f MiB (%.1f KiB/node)\n", r.Wall.Seconds, r.Wall.EventsPerSecond, float64(r.Wall.HeapBytes)/(1<<20), float64(r.Wall.HeapPerNode)/1024)
+	}
+}

@@ -1,0 +1,492 @@
+package sim
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/signpost-federation/signpost/sim/internal/simnet"
+)
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration
+// string ("250ms", "1m30s").
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"250ms\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Scenario is everything a run depends on. Together with its Seed it
+// determines the report exactly (apart from the "wall" fields). The JSON
+// form is the scenario file format; see sim/scenarios/*.json and
+// docs in sim/doc.go.
+type Scenario struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Seed        uint64   `json:"seed"`
+	Nodes       int      `json:"nodes"`
+	Duration    Duration `json:"duration"`
+	// Agencies gives the weight of each agency kind (e.g. "school": 5);
+	// every node is one agency, its kind drawn by weight.
+	Agencies map[string]float64 `json:"agencies"`
+	People   People             `json:"people"`
+	Publish  Publish            `json:"publish"`
+	// BulkImports are one-node imports of many entries at once.
+	BulkImports []BulkImport `json:"bulk_imports,omitempty"`
+	Network     Network      `json:"network"`
+	Partitions  []Partition  `json:"partitions,omitempty"`
+	Churn       []Churn      `json:"churn,omitempty"`
+	// Replication is "full" (the only mode the protocol core has yet).
+	Replication string   `json:"replication"`
+	Protocol    Protocol `json:"protocol"`
+	// Lookups is the rate of recall probes: lookups at a random up node
+	// for a random published person, per virtual second.
+	Lookups float64 `json:"lookups_per_second"`
+	// SampleInterval is the width of the report's time series buckets.
+	SampleInterval Duration `json:"sample_interval"`
+	// DigestDepth is the locator digest depth of every simulated store
+	// (1..6; 2 keeps 10,000 stores small).
+	DigestDepth int `json:"digest_depth"`
+}
+
+// People describes the synthetic population: Count people, each known to
+// K agencies where K follows a Zipf law on 1..MaxAgencies with exponent S
+// (most people known to one or two agencies, a few to many).
+type People struct {
+	Count       int     `json:"count"`
+	MaxAgencies int     `json:"max_agencies"`
+	S           float64 `json:"zipf_s"`
+}
+
+// Publish is the steady stream of new involvements: entries are published
+// at Rate per virtual second between Start and Stop (Stop 0: the end of
+// the run), taken in a seeded random order from the people's involvements.
+type Publish struct {
+	Rate  float64  `json:"rate_per_second"`
+	Start Duration `json:"start"`
+	Stop  Duration `json:"stop"`
+}
+
+// BulkImport publishes Entries new involvements at one node at one time
+// (a case-management system's initial import).
+type BulkImport struct {
+	Node    int      `json:"node"`
+	At      Duration `json:"at"`
+	Entries int      `json:"entries"`
+}
+
+// Latency is a latency distribution (see simnet.Latency).
+type Latency struct {
+	Dist   string   `json:"distribution"`
+	Median Duration `json:"median,omitempty"`
+	Min    Duration `json:"min,omitempty"`
+	Max    Duration `json:"max,omitempty"`
+	Sigma  float64  `json:"sigma,omitempty"`
+}
+
+func (l Latency) simnet() simnet.Latency {
+	return simnet.Latency{Dist: l.Dist, Median: l.Median.D(), Min: l.Min.D(), Max: l.Max.D(), Sigma: l.Sigma}
+}
+
+// Network describes the simulated network. Nodes are spread round-robin
+// over Regions; Latency/Loss apply within a region, WideLatency/WideLoss
+// between regions.
+type Network struct {
+	Latency     Latency  `json:"latency"`
+	Loss        float64  `json:"loss"`
+	Regions     int      `json:"regions,omitempty"`
+	WideLatency *Latency `json:"wide_latency,omitempty"`
+	WideLoss    float64  `json:"wide_loss,omitempty"`
+	// Bandwidth is each node's uplink and downlink in bytes per second
+	// (0: unlimited).
+	Bandwidth int64 `json:"bandwidth_bytes_per_second,omitempty"`
+	// MaxQueueDelay bounds uplink queueing before tail drop (default 2s).
+	MaxQueueDelay Duration `json:"max_queue_delay,omitempty"`
+}
+
+// Partition cuts the first Fraction of the nodes (by index) off from the
+// rest between From and Until.
+type Partition struct {
+	Fraction float64  `json:"fraction"`
+	From     Duration `json:"from"`
+	Until    Duration `json:"until"`
+}
+
+// Churn actions.
+const (
+	ChurnLeave = "leave" // graceful: leaves membership at once
+	ChurnCrash = "crash" // membership notices after FailureDetection
+)
+
+// Churn takes Fraction of the nodes (a seeded random choice, never node 0
+// so that bulk imports have a home) down at At; if RejoinAfter > 0 they
+// come back that much later, with their store if KeepDisk, empty otherwise.
+type Churn struct {
+	Action      string   `json:"action"`
+	Fraction    float64  `json:"fraction"`
+	At          Duration `json:"at"`
+	RejoinAfter Duration `json:"rejoin_after,omitempty"`
+	KeepDisk    bool     `json:"keep_disk,omitempty"`
+	// FailureDetection is how long membership takes to notice a crash
+	// (default 5s, memberlist's LAN suspicion order of magnitude).
+	FailureDetection Duration `json:"failure_detection,omitempty"`
+}
+
+// Protocol holds the protocol core's parameters (see protocol.Config).
+type Protocol struct {
+	Fanout              int      `json:"fanout"`
+	PushInterval        Duration `json:"push_interval"`
+	AntiEntropyInterval Duration `json:"anti_entropy_interval"`
+	MaxMessageSize      int      `json:"max_message_size,omitempty"`
+	MaxPushQueue        int      `json:"max_push_queue,omitempty"`
+	// MaxHops bounds push relaying (protocol default 6); StampThreshold
+	// is the bucket size below which anti-entropy lists stamps
+	// (protocol default 32). 0 keeps the protocol's default.
+	MaxHops        int `json:"max_hops,omitempty"`
+	StampThreshold int `json:"stamp_threshold,omitempty"`
+}
+
+// Limits of a scenario, so that a typo cannot ask for a petabyte.
+const (
+	MaxNodes    = 100_000
+	MaxPeople   = 10_000_000
+	MaxDuration = 24 * time.Hour
+)
+
+// ErrBadScenario is wrapped by every scenario validation error.
+var ErrBadScenario = errors.New("sim: invalid scenario")
+
+// ParseScenario reads a JSON scenario, rejecting unknown fields, fills
+// defaults for fields left out and validates everything, reporting every
+// problem at once with its field path.
+func ParseScenario(r io.Reader) (*Scenario, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 1<<20+1))
+	if err != nil {
+		return nil, fmt.Errorf("sim: read scenario: %w", err)
+	}
+	if len(b) > 1<<20 {
+		return nil, fmt.Errorf("sim: scenario file larger than 1 MiB: %w", ErrBadScenario)
+	}
+	s := DefaultScenario()
+	s.Agencies = nil
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("sim: parse scenario: %w: %w", err, ErrBadScenario)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("sim: parse scenario: trailing data after the JSON object: %w", ErrBadScenario)
+	}
+	if s.Agencies == nil {
+		s.Agencies = DefaultScenario().Agencies
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// LoadScenario returns the built-in scenario called name, or parses the
+// file at name.
+func LoadScenario(name string) (*Scenario, error) {
+	if s, err := Builtin(name); err == nil {
+		return s, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("sim: %q is neither a built-in scenario (%s) nor a readable file: %w",
+			name, strings.Join(BuiltinNames(), ", "), err)
+	}
+	defer f.Close()
+	s, err := ParseScenario(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return s, nil
+}
+
+//go:embed scenarios/*.json
+var builtinFS embed.FS
+
+// BuiltinNames lists the built-in scenarios.
+func BuiltinNames() []string {
+	ents, _ := builtinFS.ReadDir("scenarios")
+	var out []string
+	for _, e := range ents {
+		out = append(out, strings.TrimSuffix(e.Name(), ".json"))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Builtin returns the built-in scenario called name.
+func Builtin(name string) (*Scenario, error) {
+	if strings.ContainsAny(name, "/\\.") {
+		return nil, fmt.Errorf("sim: no built-in scenario %q", name)
+	}
+	f, err := builtinFS.Open("scenarios/" + name + ".json")
+	if err != nil {
+		return nil, fmt.Errorf("sim: no built-in scenario %q (have %s)", name, strings.Join(BuiltinNames(), ", "))
+	}
+	defer f.Close()
+	return ParseScenario(f)
+}
+
+// DefaultScenario is the base every scenario file is read over.
+func DefaultScenario() Scenario {
+	return Scenario{
+		Name:     "unnamed",
+		Seed:     1,
+		Nodes:    100,
+		Duration: Duration(60 * time.Second),
+		Agencies: map[string]float64{
+			"childrens-social-care": 1, "school": 6, "gp-practice": 4,
+			"hospital": 1, "youth-offending": 0.5, "police": 0.5,
+		},
+		People:  People{Count: 1000, MaxAgencies: 12, S: 1.6},
+		Publish: Publish{Rate: 2, Start: Duration(time.Second)},
+		Network: Network{
+			Latency: Latency{Dist: simnet.DistLogNormal, Median: Duration(10 * time.Millisecond), Sigma: 0.4, Min: Duration(time.Millisecond), Max: Duration(200 * time.Millisecond)},
+		},
+		Replication: "full",
+		Protocol: Protocol{
+			Fanout:              3,
+			PushInterval:        Duration(200 * time.Millisecond),
+			AntiEntropyInterval: Duration(10 * time.Second),
+		},
+		Lookups:        50,
+		SampleInterval: Duration(time.Second),
+		DigestDepth:    2,
+	}
+}
+
+// Shorten sets the run's duration to d and clips everything scheduled
+// after it (publication window, partitions, churn, bulk imports), so that
+// a built-in can be tried briefly: `signpost sim --duration 10s`.
+func (s *Scenario) Shorten(d time.Duration) {
+	s.Duration = Duration(d)
+	if s.Publish.Stop.D() > d {
+		s.Publish.Stop = Duration(d)
+	}
+	if s.Publish.Start.D() > d {
+		s.Publish.Start = Duration(d)
+	}
+	var ps []Partition
+	for _, p := range s.Partitions {
+		if p.From.D() < d {
+			p.Until = Duration(min(p.Until.D(), d))
+			ps = append(ps, p)
+		}
+	}
+	s.Partitions = ps
+	var cs []Churn
+	for _, c := range s.Churn {
+		if c.At.D() < d {
+			cs = append(cs, c)
+		}
+	}
+	s.Churn = cs
+	var bs []BulkImport
+	for _, b := range s.BulkImports {
+		if b.At.D() < d {
+			bs = append(bs, b)
+		}
+	}
+	s.BulkImports = bs
+}
+
+// Validate reports every problem with s, each with its JSON field path.
+func (s *Scenario) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	dur := s.Duration.D()
+	within := func(path string, d Duration) {
+		if d < 0 || d.D() > dur {
+			bad(path, "%v outside the run (0..%v)", d.D(), dur)
+		}
+	}
+	frac := func(path string, f float64) {
+		if !(f > 0 && f < 1) {
+			bad(path, "%v must be strictly between 0 and 1", f)
+		}
+	}
+	if s.Name == "" {
+		bad("name", "empty")
+	}
+	if s.Nodes < 2 || s.Nodes > MaxNodes {
+		bad("nodes", "%d outside 2..%d", s.Nodes, MaxNodes)
+	}
+	if dur <= 0 || dur > MaxDuration {
+		bad("duration", "%v outside (0, %v]", dur, MaxDuration)
+	}
+	if len(s.Agencies) == 0 {
+		bad("agencies", "no agency kinds")
+	}
+	for _, k := range sortedKeys(s.Agencies) {
+		if w := s.Agencies[k]; !(w > 0) || math.IsInf(w, 0) || k == "" || len(k) > 64 {
+			bad("agencies."+k, "weight %v must be positive and the name 1..64 bytes", w)
+		}
+	}
+	if s.People.Count < 1 || s.People.Count > MaxPeople {
+		bad("people.count", "%d outside 1..%d", s.People.Count, MaxPeople)
+	}
+	if s.People.MaxAgencies < 1 || s.People.MaxAgencies > 1000 {
+		bad("people.max_agencies", "%d outside 1..1000", s.People.MaxAgencies)
+	}
+	if s.Nodes >= 2 && s.People.MaxAgencies > s.Nodes {
+		bad("people.max_agencies", "%d exceeds nodes %d", s.People.MaxAgencies, s.Nodes)
+	}
+	if !(s.People.S > 1 && s.People.S <= 10) {
+		bad("people.zipf_s", "%v outside (1, 10]", s.People.S)
+	}
+	if !(s.Publish.Rate >= 0 && s.Publish.Rate <= 100_000) {
+		bad("publish.rate_per_second", "%v outside 0..100000", s.Publish.Rate)
+	}
+	within("publish.start", s.Publish.Start)
+	within("publish.stop", s.Publish.Stop)
+	if s.Publish.Stop != 0 && s.Publish.Stop < s.Publish.Start {
+		bad("publish.stop", "%v before start %v", s.Publish.Stop.D(), s.Publish.Start.D())
+	}
+	for i, b := range s.BulkImports {
+		p := fmt.Sprintf("bulk_imports[%d]", i)
+		if b.Node < 0 || b.Node >= s.Nodes {
+			bad(p+".node", "%d outside 0..%d", b.Node, s.Nodes-1)
+		}
+		within(p+".at", b.At)
+		if b.Entries < 1 || b.Entries > 1_000_000 {
+			bad(p+".entries", "%d outside 1..1000000", b.Entries)
+		}
+	}
+	s.Network.validate(bad)
+	for i, p := range s.Partitions {
+		path := fmt.Sprintf("partitions[%d]", i)
+		frac(path+".fraction", p.Fraction)
+		within(path+".from", p.From)
+		if p.Until <= p.From {
+			bad(path+".until", "%v not after from %v", p.Until.D(), p.From.D())
+		}
+	}
+	for i, c := range s.Churn {
+		path := fmt.Sprintf("churn[%d]", i)
+		if c.Action != ChurnLeave && c.Action != ChurnCrash {
+			bad(path+".action", "%q is not %q or %q", c.Action, ChurnLeave, ChurnCrash)
+		}
+		frac(path+".fraction", c.Fraction)
+		within(path+".at", c.At)
+		if c.RejoinAfter < 0 {
+			bad(path+".rejoin_after", "negative")
+		}
+		if c.FailureDetection < 0 {
+			bad(path+".failure_detection", "negative")
+		}
+		if c.KeepDisk && c.RejoinAfter == 0 {
+			bad(path+".keep_disk", "set but the nodes never rejoin")
+		}
+	}
+	switch s.Replication {
+	case "full":
+	case "sharded":
+		bad("replication", "\"sharded\" is not implemented by the protocol core yet; only \"full\"")
+	default:
+		bad("replication", "%q is not \"full\"", s.Replication)
+	}
+	pr := s.Protocol
+	if pr.Fanout < 1 || pr.Fanout > 64 {
+		bad("protocol.fanout", "%d outside 1..64", pr.Fanout)
+	}
+	if pr.PushInterval.D() < time.Millisecond || pr.PushInterval.D() > time.Minute {
+		bad("protocol.push_interval", "%v outside 1ms..1m", pr.PushInterval.D())
+	}
+	if pr.AntiEntropyInterval.D() < 10*time.Millisecond || pr.AntiEntropyInterval.D() > time.Hour {
+		bad("protocol.anti_entropy_interval", "%v outside 10ms..1h", pr.AntiEntropyInterval.D())
+	}
+	if pr.MaxMessageSize != 0 && (pr.MaxMessageSize < 1024 || pr.MaxMessageSize > 16<<20) {
+		bad("protocol.max_message_size", "%d outside 1024..16777216", pr.MaxMessageSize)
+	}
+	if pr.MaxPushQueue < 0 {
+		bad("protocol.max_push_queue", "negative")
+	}
+	if pr.MaxHops < 0 || pr.MaxHops > 254 {
+		bad("protocol.max_hops", "%d outside 0..254", pr.MaxHops)
+	}
+	if pr.StampThreshold < 0 || pr.StampThreshold > 1<<16 {
+		bad("protocol.stamp_threshold", "%d outside 0..65536", pr.StampThreshold)
+	}
+	if !(s.Lookups >= 0 && s.Lookups <= 100_000) {
+		bad("lookups_per_second", "%v outside 0..100000", s.Lookups)
+	}
+	if si := s.SampleInterval.D(); si < 10*time.Millisecond || (dur > 0 && dur/si > 100_000) {
+		bad("sample_interval", "%v too small (≥ 10ms and at most 100000 samples per run)", si)
+	}
+	if s.DigestDepth < 1 || s.DigestDepth > 6 {
+		bad("digest_depth", "%d outside 1..6", s.DigestDepth)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w %q: %w", ErrBadScenario, s.Name, errors.Join(errs...))
+}
+
+func (n *Network) validate(bad func(path, format string, args ...any)) {
+	lat := func(path string, l Latency) {
+		if err := l.simnet().Validate(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				bad(path, "%s", line)
+			}
+		}
+	}
+	lat("network.latency", n.Latency)
+	if !(n.Loss >= 0 && n.Loss < 1) {
+		bad("network.loss", "%v outside [0, 1)", n.Loss)
+	}
+	if n.Regions < 0 || n.Regions > 1000 {
+		bad("network.regions", "%d outside 0..1000", n.Regions)
+	}
+	if n.WideLatency != nil {
+		lat("network.wide_latency", *n.WideLatency)
+	}
+	if !(n.WideLoss >= 0 && n.WideLoss < 1) {
+		bad("network.wide_loss", "%v outside [0, 1)", n.WideLoss)
+	}
+	if n.Bandwidth < 0 {
+		bad("network.bandwidth_bytes_per_second", "negative")
+	}
+	if n.MaxQueueDelay < 0 {
+		bad("network.max_queue_delay", "negative")
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}

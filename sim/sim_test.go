@@ -1,0 +1,296 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBuiltinsParse(t *testing.T) {
+	names := BuiltinNames()
+	for _, want := range []string{"steady", "bulk-import", "partition-heal", "churn", "lossy-wan"} {
+		if !contains(names, want) {
+			t.Errorf("built-in %q missing from %v", want, names)
+		}
+	}
+	for _, n := range names {
+		s, err := Builtin(n)
+		if err != nil {
+			t.Errorf("%s: %v", n, err)
+			continue
+		}
+		if s.Name != n {
+			t.Errorf("%s: name %q", n, s.Name)
+		}
+	}
+	if _, err := Builtin("../steady"); err == nil {
+		t.Error("path accepted as a built-in name")
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func TestScenarioRejectsBadFiles(t *testing.T) {
+	tests := []struct {
+		file string
+		want []string
+	}{
+		{"unknown-field.json", []string{`unknown field "nodez"`}},
+		{"bad-duration.json", []string{"duration must be a string"}},
+		{"trailing.json", []string{"trailing data"}},
+		{"not-json.json", []string{"parse scenario"}},
+		{"many-problems.json", []string{
+			"nodes: 1 outside", "people.count: 0", "people.zipf_s: 0.5",
+			"publish.rate_per_second: -1", "publish.start: 20s outside the run",
+			"network.latency: distribution \"gaussian\"", "network.loss: 1.5",
+			"partitions[0].fraction: 1.2", "partitions[0].until: 4s not after from 5s",
+			"churn[0].action: \"explode\"", "churn[0].keep_disk",
+			"replication: \"sharded\" is not implemented", "protocol.fanout: 0", "protocol.push_interval: 0s",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			f, err := os.Open(filepath.Join("testdata", "bad", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			_, err = ParseScenario(f)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !errors.Is(err, ErrBadScenario) {
+				t.Errorf("error does not wrap ErrBadScenario: %v", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadScenarioUnknown(t *testing.T) {
+	_, err := LoadScenario("no-such-scenario")
+	if err == nil || !strings.Contains(err.Error(), "steady") {
+		t.Errorf("want an error listing the built-ins, got %v", err)
+	}
+}
+
+// small returns a built-in scaled down for the test suite.
+func small(t *testing.T, name string, nodes int) *Scenario {
+	t.Helper()
+	s, err := Builtin(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Nodes = nodes
+	s.People.MaxAgencies = min(s.People.MaxAgencies, nodes)
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func runNoWall(t *testing.T, s *Scenario) (*Report, []byte) {
+	t.Helper()
+	r, err := Run(context.Background(), s)
+	if err != nil {
+		t.Fatalf("seed %d: %v", s.Seed, err)
+	}
+	r.Wall = nil
+	var b bytes.Buffer
+	if err := r.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	return r, b.Bytes()
+}
+
+// TestSteadyBounds is the phantom.go-style check: a fixed seed, a small
+// federation, and the bounds the protocol must meet.
+func TestSteadyBounds(t *testing.T) {
+	s := small(t, "steady", 40)
+	r, b1 := runNoWall(t, s)
+	t.Logf("seed %d: all-nodes p50 %.0f ms p99 %.0f ms, replica p50 %.0f ms, push share %.2f",
+		s.Seed, r.Visibility.AllNodes.P50, r.Visibility.AllNodes.P99, r.Visibility.Replica.P50, r.Theory.MeasuredPushShare)
+	if r.Entries.Published < 100 {
+		t.Errorf("only %d entries published", r.Entries.Published)
+	}
+	if r.Visibility.NeverDelivered != 0 {
+		t.Errorf("%d entries never reached every node", r.Visibility.NeverDelivered)
+	}
+	if !r.Convergence.Identical {
+		t.Errorf("replicas differ at the end: %+v", r.Convergence)
+	}
+	// Push reaches most replicas within a second; anti-entropy (10 s)
+	// bounds the tail.
+	if p := r.Visibility.Replica.P50; p > 1000 {
+		t.Errorf("replica p50 %.0f ms > 1 s", p)
+	}
+	if p := r.Visibility.AllNodes.Max; p > 3*s.Protocol.AntiEntropyInterval.D().Seconds()*1000 {
+		t.Errorf("all-nodes max %.0f ms beyond 3 anti-entropy intervals", p)
+	}
+	if r.Recall.OutsideFaults < 0.99 {
+		t.Errorf("recall %.4f without faults", r.Recall.OutsideFaults)
+	}
+	if r.Bandwidth.RatioToMemberlist <= 0 || r.Bandwidth.RatioToMemberlist >= 1 {
+		t.Errorf("ratio to memberlist broadcast %.3f", r.Bandwidth.RatioToMemberlist)
+	}
+	// Same seed, same scenario: byte-identical report.
+	_, b2 := runNoWall(t, s)
+	if !bytes.Equal(b1, b2) {
+		t.Error("two runs with the same seed gave different reports")
+	}
+	s.Seed++
+	_, b3 := runNoWall(t, s)
+	if bytes.Equal(b1, b3) {
+		t.Error("a different seed gave the same report")
+	}
+}
+
+func TestPartitionHealConverges(t *testing.T) {
+	s := small(t, "partition-heal", 40)
+	r, _ := runNoWall(t, s)
+	if len(r.Heals) != 1 {
+		t.Fatalf("heals %+v", r.Heals)
+	}
+	h := r.Heals[0]
+	t.Logf("seed %d: converged %.2f s after the heal, recall full after %.2f s, during faults %.3f", s.Seed, h.ConvergedAfter, h.RecallFullAfter, r.Recall.DuringFaults)
+	if h.ConvergedAfter < 0 || h.ConvergedAfter > 4*s.Protocol.AntiEntropyInterval.D().Seconds() {
+		t.Errorf("converged after %.2f s", h.ConvergedAfter)
+	}
+	if h.RecallFullAfter < 0 {
+		t.Error("recall never returned to 100 %")
+	}
+	if r.Recall.DuringFaults >= 0.99 {
+		t.Errorf("recall %.3f during a partition of a third: the partition did nothing", r.Recall.DuringFaults)
+	}
+	if r.Network.PartitionMessages == 0 {
+		t.Error("no message was dropped by the partition")
+	}
+	if !r.Convergence.Identical || r.Visibility.NeverDelivered != 0 {
+		t.Errorf("not converged at the end: %+v, never %d", r.Convergence, r.Visibility.NeverDelivered)
+	}
+}
+
+func TestChurnAndLossyRun(t *testing.T) {
+	for _, name := range []string{"churn", "lossy-wan", "bulk-import"} {
+		t.Run(name, func(t *testing.T) {
+			s := small(t, name, 30)
+			if name == "bulk-import" {
+				s.BulkImports[0].Entries = 300
+			}
+			r, _ := runNoWall(t, s)
+			t.Logf("seed %d: never %d, identical %v, lost %d, recall %.3f", s.Seed, r.Visibility.NeverDelivered, r.Convergence.Identical, r.Network.LostMessages, r.Recall.Mean)
+			if !r.Convergence.Identical {
+				t.Errorf("replicas differ at the end: %+v", r.Convergence)
+			}
+			switch name {
+			case "lossy-wan":
+				if r.Network.LostMessages == 0 {
+					t.Error("no message lost on a lossy network")
+				}
+			case "churn":
+				if r.Network.DownDrops == 0 && r.Entries.SkippedDown == 0 {
+					t.Error("churn had no visible effect")
+				}
+			case "bulk-import":
+				if r.Entries.Bulk != 300 {
+					t.Errorf("bulk %d", r.Entries.Bulk)
+				}
+			}
+		})
+	}
+}
+
+func TestCancelGivesPartialReport(t *testing.T) {
+	s := small(t, "steady", 20)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r, err := Run(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Partial || !strings.Contains(r.PartialReason, "canceled") {
+		t.Errorf("partial %v %q", r.Partial, r.PartialReason)
+	}
+}
+
+func TestSimMain(t *testing.T) {
+	dir := t.TempDir()
+	out, svg := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.svg")
+	var stdout, stderr bytes.Buffer
+	code := SimMain(context.Background(), []string{"--scenario", "steady", "--nodes", "20", "--duration", "15s", "--out", out, "--svg", svg}, nil, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "time to all nodes") {
+		t.Errorf("summary: %s", stdout.String())
+	}
+	for _, f := range []string{out, svg} {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+	b, _ := os.ReadFile(svg)
+	if !bytes.HasPrefix(b, []byte("<svg")) || !bytes.Contains(b, []byte("</svg>")) {
+		t.Error("not an SVG document")
+	}
+	stderr.Reset()
+	if code := SimMain(context.Background(), []string{"--scenario", "steady", "--nodes", "1"}, nil, &stdout, &stderr); code != 2 {
+		t.Errorf("bad override: exit %d", code)
+	}
+	if code := SimMain(context.Background(), []string{"--bogus"}, nil, &stdout, &stderr); code != 2 {
+		t.Errorf("bad flag: exit %d", code)
+	}
+	if code := SimMain(context.Background(), []string{"--scenario", "-"}, strings.NewReader(`{"name":"stdin","nodes":5,"duration":"5s","people":{"count":10,"max_agencies":3,"zipf_s":2}}`), &stdout, &stderr); code != 0 {
+		t.Errorf("stdin scenario: exit %d: %s", code, stderr.String())
+	}
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h hist
+	for i := 1; i <= 1000; i++ {
+		h.add(time.Duration(i) * time.Millisecond)
+	}
+	for _, tt := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 500 * time.Millisecond}, {0.9, 900 * time.Millisecond}, {0.99, 990 * time.Millisecond}, {1, time.Second}} {
+		got := h.quantile(tt.q)
+		if d := float64(got-tt.want) / float64(tt.want); d < -0.02 || d > 0.02 {
+			t.Errorf("q%.2f = %v, want %v ± 2%%", tt.q, got, tt.want)
+		}
+	}
+	for us := uint64(0); us < 1<<30; us = us*3/2 + 1 {
+		lo, w := histLower(histIndex(us))
+		if us < lo || us >= lo+w {
+			t.Fatalf("%d µs in bucket [%d, %d)", us, lo, lo+w)
+		}
+	}
+}
+
+func TestTheoryModels(t *testing.T) {
+	if p := pushCoverage(3); p < 0.93 || p > 0.95 {
+		t.Errorf("infect-and-die coverage at fanout 3: %v, want ≈ 0.94", p)
+	}
+	if r := serfModel(1000, 3, 0); r < 6 || r > 12 {
+		t.Errorf("serf model rounds at N=1000, f=3: %d", r)
+	}
+	if serfModel(1000, 3, 0.5) <= serfModel(1000, 3, 0) {
+		t.Error("loss does not slow the model")
+	}
+}
