@@ -244,3 +244,23 @@ func Compare(a, b *Entry) int {
 	}
 	return bytes.Compare(a.Encode(), b.Encode())
 }
+
+// NewEntry builds and signs an entry with an explicit entry key: the low
+// level under Holder, for simulations and tools that generate many entries
+// and manage keys themselves (sealed is taken as is, unopened by anyone
+// without the matching seal). The entry's EntryPub is key's public half.
+func NewEntry(lookup LookupKey, key ed25519.PrivateKey, version uint64, expires time.Time, deleted bool, sealed []byte) (*Entry, error) {
+	if len(key) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("locator: entry key of %d bytes, want %d", len(key), ed25519.PrivateKeySize)
+	}
+	if headerSize+len(sealed) > MaxEncodedSize {
+		return nil, fmt.Errorf("locator: sealed part of %d bytes: %w", len(sealed), ErrTooLarge)
+	}
+	e := &Entry{Lookup: lookup, Version: version, Expires: expires.Unix(), Deleted: deleted, Sealed: bytes.Clone(sealed)}
+	if e.Sealed == nil {
+		e.Sealed = []byte{}
+	}
+	copy(e.EntryPub[:], key.Public().(ed25519.PublicKey))
+	signEntry(e, key)
+	return e.seal(), nil
+}

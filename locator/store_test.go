@@ -402,7 +402,6 @@ func TestPolicyValidation(t *testing.T) {
 	}
 }
 
-
 func TestVerifyCache(t *testing.T) {
 	c := NewVerifyCache(2)
 	pol := Policy{VerifyCache: c}

@@ -55,7 +55,7 @@ type Config struct {
 	MaxHops int
 	// StampThreshold: when either side of a differing digest bucket holds
 	// at most this many entries, the sides exchange stamps instead of
-	// descending the tree. Default 32.
+	// descending the tree. Default 8.
 	StampThreshold int
 	// MaxReplyBytes bounds what the engine sends in answer to one received
 	// message (or in one push round), so that one message cannot make it
@@ -76,7 +76,7 @@ func DefaultConfig() Config {
 		MaxMessageSize:      64 << 10,
 		MaxPushQueue:        4096,
 		MaxHops:             6,
-		StampThreshold:      32,
+		StampThreshold:      8,
 		MaxReplyBytes:       4 << 20,
 	}
 }
