@@ -21,6 +21,7 @@ import (
 
 	"github.com/signpost-federation/signpost/node/admin"
 	"github.com/signpost-federation/signpost/sim"
+	"github.com/signpost-federation/signpost/wasm"
 )
 
 // command is one row of the subcommand table. run receives the arguments after
@@ -36,6 +37,7 @@ type command struct {
 var commands = []command{
 	{name: "user", summary: "manage a node's user accounts and API tokens", run: admin.UserMain},
 	{name: "audit", summary: "verify a node's audit log, print its tree head, find a subject's events", run: admin.AuditMain},
+	{name: "ident", summary: "validate identifiers (NHS number, CHI, H&C, UPN, ULN) through the wasm module; generate synthetic test numbers", run: wasm.IdentMain},
 	{name: "sim", summary: "simulate a federation of many nodes in virtual time (real protocol code)", run: sim.SimMain},
 }
 

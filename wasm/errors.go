@@ -1,0 +1,74 @@
+package wasm
+
+import (
+	"errors"
+
+	"github.com/signpost-federation/signpost/wasm/internal/ident"
+	"github.com/signpost-federation/signpost/wasm/internal/token"
+)
+
+// Errors callers branch on. None of them, nor anything wrapping them, carries
+// an identifier, token, blind or key.
+var (
+	ErrInvalidPurpose = errors.New("wasm: purpose must be lowercase ASCII words joined by single hyphens, at most 64 bytes")
+	ErrInvalidEpoch   = errors.New("wasm: invalid epoch")
+	ErrUnknownScheme  = errors.New("wasm: unknown identifier scheme")
+	ErrBatchSize      = errors.New("wasm: batch must hold between 1 and 4096 items")
+	ErrMismatch       = errors.New("wasm: evaluator returned a different number of elements")
+	ErrEncoding       = errors.New("wasm: malformed scalar, element or proof")
+	ErrProofInvalid   = errors.New("wasm: evaluation proof does not verify")
+	ErrPublicKey      = errors.New("wasm: invalid issuer public key")
+	ErrIssuerKey      = errors.New("wasm: invalid issuer private key")
+	ErrInvalidNumber  = errors.New("wasm: identifier is not valid")
+	ErrInputTooLarge  = errors.New("wasm: input too large")
+	ErrClosed         = errors.New("wasm: runtime closed")
+	ErrABI            = errors.New("wasm: module call failed")
+)
+
+// mapErr turns the internal packages' sentinels into this package's.
+func mapErr(err error) error {
+	switch {
+	case errors.Is(err, token.ErrInvalidPurpose):
+		return ErrInvalidPurpose
+	case errors.Is(err, token.ErrInvalidEpoch):
+		return ErrInvalidEpoch
+	case errors.Is(err, token.ErrBatchSize):
+		return ErrBatchSize
+	case errors.Is(err, token.ErrMismatch):
+		return ErrMismatch
+	case errors.Is(err, token.ErrEncoding):
+		return ErrEncoding
+	case errors.Is(err, token.ErrProofInvalid):
+		return ErrProofInvalid
+	case errors.Is(err, token.ErrPublicKey):
+		return ErrPublicKey
+	}
+	return err
+}
+
+// Reason codes returned in [Result].Code. They are stable: a code never
+// changes meaning once published. See ident for the rules behind them.
+const (
+	CodeNHSEmpty         = string(ident.NHSEmpty)
+	CodeNHSInvalidChar   = string(ident.NHSInvalidChar)
+	CodeNHSNonASCIIDigit = string(ident.NHSNonASCIIDigit)
+	CodeNHSLength        = string(ident.NHSLength)
+	CodeNHSNoCheckDigit  = string(ident.NHSNoCheckDigit)
+	CodeNHSCheckDigit    = string(ident.NHSCheckDigit)
+	CodeNHSPlaceholder   = string(ident.NHSPlaceholder)
+	CodeCHILength        = string(ident.CHILength)
+	CodeCHIDate          = string(ident.CHIDate)
+	CodeCHICheckDigit    = string(ident.CHICheckDigit)
+	CodeHCRange          = string(ident.HCRange)
+	CodeUPNCheckLetter   = string(ident.UPNCheckLetter)
+	CodeULNCheckDigit    = string(ident.ULNCheckDigit)
+)
+
+// Codes lists every reason code any scheme can return.
+func Codes() []string {
+	out := make([]string, len(ident.AllCodes))
+	for i, c := range ident.AllCodes {
+		out[i] = string(c)
+	}
+	return out
+}

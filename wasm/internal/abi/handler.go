@@ -1,0 +1,234 @@
+package abi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/signpost-federation/signpost/wasm/internal/ident"
+	"github.com/signpost-federation/signpost/wasm/internal/token"
+)
+
+// Handler serves requests. Its response buffer is reused between calls, so
+// a Handler serves one call at a time (as a wasm instance does).
+type Handler struct {
+	// Rand is the source of blinds: crypto/rand.Reader, which inside the
+	// module is WASI random_get, which the host must back with a
+	// cryptographic source.
+	Rand io.Reader
+	out  []byte
+}
+
+// Handle runs one operation and returns the response (status byte and
+// payload). It never panics: a panic is recovered into [StatusInternal].
+// The returned slice is valid until the next call.
+func (h *Handler) Handle(op int32, req []byte) (resp []byte) {
+	h.out = h.out[:0]
+	defer func() {
+		if r := recover(); r != nil {
+			resp = append(h.out[:0], StatusInternal)
+			resp = append(resp, "internal error in module"...)
+			h.out = resp
+		}
+	}()
+	if len(req) > MaxMessage {
+		return h.fail(StatusTooLarge, "request too large")
+	}
+	items, err := DecodeList(req)
+	if err != nil {
+		return h.fail(StatusMalformed, "malformed request list")
+	}
+	h.out = append(h.out, StatusOK)
+	switch op {
+	case OpValidate:
+		return h.validate(items)
+	case OpBlind:
+		return h.blind(items)
+	case OpFinalize:
+		return h.finalize(items)
+	case OpDeriveKeys:
+		return h.deriveKeys(items)
+	case OpSchemes:
+		return h.schemes(items)
+	}
+	return h.fail(StatusUnknownOp, "unknown operation "+strconv.Itoa(int(op)))
+}
+
+func (h *Handler) fail(status byte, msg string) []byte {
+	h.out = append(h.out[:0], status)
+	h.out = append(h.out, msg...)
+	return h.out
+}
+
+func (h *Handler) failErr(err error) []byte {
+	switch {
+	case errors.Is(err, token.ErrInvalidPurpose):
+		return h.fail(StatusInvalidPurpose, err.Error())
+	case errors.Is(err, token.ErrInvalidEpoch):
+		return h.fail(StatusInvalidEpoch, err.Error())
+	case errors.Is(err, token.ErrBatchSize):
+		return h.fail(StatusBatchSize, err.Error())
+	case errors.Is(err, token.ErrMismatch):
+		return h.fail(StatusMismatch, err.Error())
+	case errors.Is(err, token.ErrEncoding):
+		return h.fail(StatusEncoding, err.Error())
+	case errors.Is(err, token.ErrProofInvalid):
+		return h.fail(StatusProofInvalid, err.Error())
+	case errors.Is(err, token.ErrPublicKey):
+		return h.fail(StatusPublicKey, err.Error())
+	}
+	return h.fail(StatusInternal, "token operation failed")
+}
+
+func (h *Handler) scheme(name []byte) (ident.Scheme, bool) {
+	return ident.Lookup(string(name))
+}
+
+func (h *Handler) validate(items [][]byte) []byte {
+	if len(items) < 1 {
+		return h.fail(StatusMalformed, "validate needs a scheme")
+	}
+	s, ok := h.scheme(items[0])
+	if !ok {
+		return h.fail(StatusUnknownScheme, "unknown scheme")
+	}
+	inputs := items[1:]
+	e := Encoder{Buf: h.out}
+	e.Begin(1 + 6*len(inputs))
+	e.String(s.System())
+	for _, in := range inputs {
+		r := s.Validate(string(in))
+		if r.Valid {
+			e.String("1")
+		} else {
+			e.String("")
+		}
+		e.String(r.Normalized)
+		e.String(r.Formatted)
+		e.String(string(r.Code))
+		e.String(r.Reason)
+		e.String(r.Range)
+	}
+	h.out = e.Buf
+	return h.out
+}
+
+// tokenInputs validates numbers under a scheme and returns the token inputs.
+func (h *Handler) tokenInputs(s ident.Scheme, numbers [][]byte) ([][]byte, []byte) {
+	inputs := make([][]byte, len(numbers))
+	for i, n := range numbers {
+		r := s.Validate(string(n))
+		if !r.Valid {
+			return nil, h.fail(StatusInvalidNumber, fmt.Sprintf("item %d is not a valid number (%s)", i, r.Code))
+		}
+		inputs[i] = ident.TokenInput(s, r.Normalized)
+	}
+	return inputs, nil
+}
+
+func (h *Handler) blind(items [][]byte) []byte {
+	if len(items) < 1 {
+		return h.fail(StatusMalformed, "blind needs a scheme")
+	}
+	s, ok := h.scheme(items[0])
+	if !ok {
+		return h.fail(StatusUnknownScheme, "unknown scheme")
+	}
+	numbers := items[1:]
+	if len(numbers) == 0 || len(numbers) > token.MaxBatch {
+		return h.failErr(token.ErrBatchSize)
+	}
+	inputs, failed := h.tokenInputs(s, numbers)
+	if failed != nil {
+		return failed
+	}
+	blinds, blinded, err := token.Blind(h.Rand, inputs)
+	if err != nil {
+		return h.failErr(err)
+	}
+	e := Encoder{Buf: h.out}
+	e.Begin(2 * len(blinds))
+	for i := range blinds {
+		e.Bytes(blinds[i])
+		e.Bytes(blinded[i])
+	}
+	h.out = e.Buf
+	return h.out
+}
+
+func (h *Handler) finalize(items [][]byte) []byte {
+	if len(items) < 5 || (len(items)-5)%3 != 0 {
+		return h.fail(StatusMalformed, "finalize needs scheme, purpose, epoch, public key, proof and triples")
+	}
+	s, ok := h.scheme(items[0])
+	if !ok {
+		return h.fail(StatusUnknownScheme, "unknown scheme")
+	}
+	epoch, err := token.ParseEpoch(string(items[2]))
+	if err != nil {
+		return h.failErr(err)
+	}
+	info, err := token.Info(string(items[1]), epoch)
+	if err != nil {
+		return h.failErr(err)
+	}
+	n := (len(items) - 5) / 3
+	if n == 0 || n > token.MaxBatch {
+		return h.failErr(token.ErrBatchSize)
+	}
+	numbers := make([][]byte, n)
+	blinds := make([][]byte, n)
+	evaluated := make([][]byte, n)
+	for i := range n {
+		numbers[i], blinds[i], evaluated[i] = items[5+3*i], items[6+3*i], items[7+3*i]
+	}
+	inputs, failed := h.tokenInputs(s, numbers)
+	if failed != nil {
+		return failed
+	}
+	toks, err := token.Finalize(items[3], info, inputs, blinds, evaluated, items[4])
+	if err != nil {
+		return h.failErr(err)
+	}
+	e := Encoder{Buf: h.out}
+	e.Begin(3 * n)
+	for _, t := range toks {
+		l, s := token.DeriveKeys(t)
+		e.Bytes(t)
+		e.Bytes(l[:])
+		e.Bytes(s[:])
+	}
+	h.out = e.Buf
+	return h.out
+}
+
+func (h *Handler) deriveKeys(items [][]byte) []byte {
+	if len(items) > token.MaxBatch {
+		return h.failErr(token.ErrBatchSize)
+	}
+	e := Encoder{Buf: h.out}
+	e.Begin(2 * len(items))
+	for _, t := range items {
+		l, s := token.DeriveKeys(t)
+		e.Bytes(l[:])
+		e.Bytes(s[:])
+	}
+	h.out = e.Buf
+	return h.out
+}
+
+func (h *Handler) schemes(items [][]byte) []byte {
+	if len(items) != 0 {
+		return h.fail(StatusMalformed, "schemes takes no arguments")
+	}
+	all := ident.Schemes()
+	e := Encoder{Buf: h.out}
+	e.Begin(2 * len(all))
+	for _, s := range all {
+		e.String(s.Name())
+		e.String(s.System())
+	}
+	h.out = e.Buf
+	return h.out
+}

@@ -1,0 +1,241 @@
+package token
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/cloudflare/circl/group"
+	"github.com/cloudflare/circl/oprf"
+	"github.com/cloudflare/circl/zk/dleq"
+)
+
+// Suite is the POPRF suite of every Signpost token.
+var Suite = oprf.SuiteRistretto255
+
+// Sizes of the serialised values of the suite.
+const (
+	ScalarSize  = 32 // a blind or a private key
+	ElementSize = 32 // a blinded or evaluated element, a public key
+	ProofSize   = 64 // a batch DLEQ proof (two scalars)
+	TokenSize   = 64 // SHA-512 output
+	// MaxBatch bounds how many inputs one Blind, Finalize or evaluation takes.
+	MaxBatch = 4096
+	// MaxPurposeLen bounds the length of a purpose.
+	MaxPurposeLen = 64
+)
+
+// Labels of the key derivation.
+const (
+	InfoPrefix     = "signpost/v1|"
+	LookupKeyLabel = "signpost/v1 lookup-key"
+	SealKeyLabel   = "signpost/v1 seal-key"
+)
+
+// Errors callers branch on.
+var (
+	ErrInvalidPurpose = errors.New("token: purpose must be lowercase ASCII words joined by single hyphens, at most 64 bytes")
+	ErrInvalidEpoch   = errors.New("token: epoch must be a decimal uint32")
+	ErrBatchSize      = errors.New("token: batch must hold between 1 and 4096 inputs")
+	ErrMismatch       = errors.New("token: inputs, blinds and evaluations differ in number")
+	ErrEncoding       = errors.New("token: malformed scalar, element or proof")
+	ErrProofInvalid   = errors.New("token: evaluation proof does not verify")
+	ErrPublicKey      = errors.New("token: invalid issuer public key")
+)
+
+// ValidatePurpose checks that p is one or more lowercase ASCII words joined
+// by single hyphens ("safeguarding", "direct-care").
+func ValidatePurpose(p string) error {
+	if len(p) == 0 || len(p) > MaxPurposeLen || p[0] == '-' || p[len(p)-1] == '-' {
+		return ErrInvalidPurpose
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+		case c == '-' && p[i-1] != '-':
+		default:
+			return ErrInvalidPurpose
+		}
+	}
+	return nil
+}
+
+// Info is the POPRF public info for a purpose and epoch:
+// "signpost/v1|" + purpose + "|" + decimal epoch.
+func Info(purpose string, epoch uint32) ([]byte, error) {
+	if err := ValidatePurpose(purpose); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(InfoPrefix)+len(purpose)+11)
+	b = append(b, InfoPrefix...)
+	b = append(b, purpose...)
+	b = append(b, '|')
+	return strconv.AppendUint(b, uint64(epoch), 10), nil
+}
+
+// ParseEpoch parses a decimal uint32 without sign, spaces or leading zeros.
+func ParseEpoch(s string) (uint32, error) {
+	if len(s) == 0 || len(s) > 10 || (len(s) > 1 && s[0] == '0') {
+		return 0, ErrInvalidEpoch
+	}
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, ErrInvalidEpoch
+	}
+	return uint32(v), nil
+}
+
+// Blind blinds each input with a fresh scalar drawn from rnd. It returns the
+// serialised blinds (keep them; they unblind the evaluation) and the
+// serialised blinded elements (send them to the issuer).
+func Blind(rnd io.Reader, inputs [][]byte) (blinds, blinded [][]byte, err error) {
+	if len(inputs) == 0 || len(inputs) > MaxBatch {
+		return nil, nil, ErrBatchSize
+	}
+	g := Suite.Group()
+	scalars := make([]oprf.Blind, len(inputs))
+	blinds = make([][]byte, len(inputs))
+	for i := range inputs {
+		s := g.RandomScalar(rnd)
+		for s.IsZero() {
+			s = g.RandomScalar(rnd)
+		}
+		scalars[i] = s
+		if blinds[i], err = s.MarshalBinary(); err != nil {
+			return nil, nil, fmt.Errorf("token: serialise blind: %w", err)
+		}
+	}
+	// The mode is part of the hash-to-group domain separation: blind as the
+	// POPRF client that will finalize. Blinding does not use the issuer's
+	// key, but circl requires one: the group generator stands in.
+	_, req, err := oprf.NewPartialObliviousClient(Suite, generatorKey()).DeterministicBlind(inputs, scalars)
+	if err != nil {
+		return nil, nil, fmt.Errorf("token: blind: %w", err)
+	}
+	blinded = make([][]byte, len(inputs))
+	for i, e := range req.Elements {
+		if blinded[i], err = e.MarshalBinaryCompress(); err != nil {
+			return nil, nil, fmt.Errorf("token: serialise blinded element: %w", err)
+		}
+	}
+	return blinds, blinded, nil
+}
+
+// generatorKey returns the group generator as a public key.
+func generatorKey() *oprf.PublicKey {
+	b, err := Suite.Group().Generator().MarshalBinaryCompress()
+	if err != nil {
+		panic("token: serialise generator: " + err.Error())
+	}
+	pk, err := ParsePublicKey(b)
+	if err != nil {
+		panic("token: generator as key: " + err.Error())
+	}
+	return pk
+}
+
+// ParsePublicKey decodes an issuer public key (a non-identity element).
+func ParsePublicKey(b []byte) (*oprf.PublicKey, error) {
+	if len(b) != ElementSize {
+		return nil, ErrPublicKey
+	}
+	pk := new(oprf.PublicKey)
+	if err := pk.UnmarshalBinary(Suite, b); err != nil {
+		return nil, ErrPublicKey
+	}
+	return pk, nil
+}
+
+// Finalize verifies the issuer's proof over the evaluation of the blinded
+// inputs and returns one token per input. pub is the issuer's public key;
+// info comes from [Info].
+func Finalize(pub, info []byte, inputs, blinds, evaluated [][]byte, proof []byte) ([][]byte, error) {
+	if len(inputs) == 0 || len(inputs) > MaxBatch {
+		return nil, ErrBatchSize
+	}
+	if len(blinds) != len(inputs) || len(evaluated) != len(inputs) {
+		return nil, ErrMismatch
+	}
+	pk, err := ParsePublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	g := Suite.Group()
+	scalars := make([]oprf.Blind, len(blinds))
+	for i, b := range blinds {
+		if len(b) != ScalarSize {
+			return nil, ErrEncoding
+		}
+		s := g.NewScalar()
+		if err := s.UnmarshalBinary(b); err != nil || s.IsZero() {
+			return nil, ErrEncoding
+		}
+		scalars[i] = s
+	}
+	elems, err := ParseElements(evaluated)
+	if err != nil {
+		return nil, err
+	}
+	if len(proof) != ProofSize {
+		return nil, ErrEncoding
+	}
+	p := new(dleq.Proof)
+	if err := p.UnmarshalBinary(g, proof); err != nil {
+		return nil, ErrEncoding
+	}
+	client := oprf.NewPartialObliviousClient(Suite, pk)
+	fd, _, err := client.DeterministicBlind(inputs, scalars)
+	if err != nil {
+		return nil, fmt.Errorf("token: re-blind: %w", err)
+	}
+	out, err := client.Finalize(fd, &oprf.Evaluation{Elements: elems, Proof: p}, info)
+	if errors.Is(err, oprf.ErrInvalidProof) {
+		return nil, ErrProofInvalid
+	}
+	if err != nil {
+		return nil, fmt.Errorf("token: finalize: %w", err)
+	}
+	return out, nil
+}
+
+// ParseElements decodes serialised group elements, refusing the identity and
+// anything that is not exactly [ElementSize] bytes.
+func ParseElements(bs [][]byte) ([]group.Element, error) {
+	g := Suite.Group()
+	elems := make([]group.Element, len(bs))
+	for i, b := range bs {
+		if len(b) != ElementSize {
+			return nil, ErrEncoding
+		}
+		e := g.NewElement()
+		if err := e.UnmarshalBinary(b); err != nil || e.IsIdentity() {
+			return nil, ErrEncoding
+		}
+		elems[i] = e
+	}
+	return elems, nil
+}
+
+// DeriveKeys derives the lookup key and the seal key from a token with
+// HKDF-SHA256, empty salt, and the labels [LookupKeyLabel] and [SealKeyLabel].
+func DeriveKeys(tok []byte) (lookup [16]byte, seal [32]byte) {
+	prk, err := hkdf.Extract(sha256.New, tok, nil)
+	if err != nil {
+		panic("token: hkdf extract: " + err.Error()) // cannot happen for SHA-256
+	}
+	l, err := hkdf.Expand(sha256.New, prk, LookupKeyLabel, len(lookup))
+	if err != nil {
+		panic("token: hkdf expand: " + err.Error())
+	}
+	s, err := hkdf.Expand(sha256.New, prk, SealKeyLabel, len(seal))
+	if err != nil {
+		panic("token: hkdf expand: " + err.Error())
+	}
+	copy(lookup[:], l)
+	copy(seal[:], s)
+	return lookup, seal
+}

@@ -1,0 +1,272 @@
+package wasm
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/signpost-federation/signpost/wasm/internal/abi"
+	"github.com/signpost-federation/signpost/wasm/internal/token"
+)
+
+// validateChunk bounds the inputs per module call of ValidateBatch.
+const validateChunk = 4096
+
+// Validate validates one identifier under a scheme ("nhs", "chi", "hc",
+// "upn", "uln"). An invalid identifier is a Result with Valid false, not an
+// error; errors are for unknown schemes, closed runtimes and cancellation.
+func (r *Runtime) Validate(ctx context.Context, scheme, input string) (Result, error) {
+	res, err := r.ValidateBatch(ctx, scheme, []string{input})
+	if err != nil {
+		return Result{}, err
+	}
+	return res[0], nil
+}
+
+// ValidateBatch validates many identifiers with few module calls (one per
+// 4096 inputs). Results are in input order.
+func (r *Runtime) ValidateBatch(ctx context.Context, scheme string, inputs []string) ([]Result, error) {
+	out := make([]Result, len(inputs))
+	for start := 0; start < len(inputs); start += validateChunk {
+		end := min(start+validateChunk, len(inputs))
+		if err := r.validateChunk(ctx, scheme, inputs[start:end], out[start:end]); err != nil {
+			return nil, err
+		}
+	}
+	if len(inputs) == 0 { // still report an unknown scheme
+		if err := r.validateChunk(ctx, scheme, nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (r *Runtime) validateChunk(ctx context.Context, scheme string, inputs []string, out []Result) error {
+	size := 0
+	for _, in := range inputs {
+		size += len(in)
+	}
+	if size > abi.MaxMessage/2 {
+		return ErrInputTooLarge
+	}
+	encode := func(dst []byte) []byte {
+		e := abi.Encoder{Buf: dst}
+		e.Begin(1 + len(inputs))
+		e.String(scheme)
+		for _, in := range inputs {
+			e.String(in)
+		}
+		return e.Buf
+	}
+	return r.do(ctx, abi.OpValidate, encode, func(in *instance, view []byte) error {
+		it := abi.NewIter(view)
+		if it.Len() != 1+6*len(inputs) {
+			return fmt.Errorf("%w: validate returned %d items for %d inputs", ErrABI, it.Len(), len(inputs))
+		}
+		system := in.str(it.Next())
+		for i := range inputs {
+			flags, norm, formatted := it.Next(), it.Next(), it.Next()
+			code, reason, rng := it.Next(), it.Next(), it.Next()
+			res := Result{Input: inputs[i], Valid: len(flags) == 1 && flags[0] == '1', Scheme: scheme, System: system}
+			if len(norm) > 0 {
+				// One allocation for both forms.
+				both := string(norm) + string(formatted)
+				res.Normalized, res.Formatted = both[:len(norm)], both[len(norm):]
+			}
+			res.Code, res.Reason, res.Range = in.str(code), in.str(reason), in.str(rng)
+			out[i] = res
+		}
+		if err := it.Err(); err != nil {
+			return fmt.Errorf("%w: validate response: %w", ErrABI, err)
+		}
+		return nil
+	})
+}
+
+// Blind validates and blinds numbers of one scheme inside the module, with
+// blinds drawn from crypto/rand. Every number must be valid; otherwise the
+// error wraps [ErrInvalidNumber] and names the item's index and reason code
+// (never the number). At most 4096 numbers.
+func (r *Runtime) Blind(ctx context.Context, scheme string, numbers []string) (*Blinding, error) {
+	if len(numbers) == 0 || len(numbers) > token.MaxBatch {
+		return nil, ErrBatchSize
+	}
+	b := &Blinding{Scheme: scheme, Numbers: append([]string(nil), numbers...)}
+	encode := func(dst []byte) []byte {
+		e := abi.Encoder{Buf: dst}
+		e.Begin(1 + len(numbers))
+		e.String(scheme)
+		for _, n := range numbers {
+			e.String(n)
+		}
+		return e.Buf
+	}
+	err := r.do(ctx, abi.OpBlind, encode, func(_ *instance, view []byte) error {
+		items, err := abi.DecodeList(view)
+		if err != nil || len(items) != 2*len(numbers) {
+			return fmt.Errorf("%w: blind response malformed", ErrABI)
+		}
+		b.Blinds = make([][]byte, len(numbers))
+		b.Blinded = make([][]byte, len(numbers))
+		for i := range numbers {
+			b.Blinds[i] = append([]byte(nil), items[2*i]...)
+			b.Blinded[i] = append([]byte(nil), items[2*i+1]...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wasm: blind: %w", err)
+	}
+	return b, nil
+}
+
+// Finalize verifies the issuer's evaluation of a Blinding against the
+// issuer's public key and returns the tokens with their derived keys, in the
+// order of b.Numbers. A proof that does not verify gives [ErrProofInvalid].
+func (r *Runtime) Finalize(ctx context.Context, b *Blinding, publicKey []byte, purpose string, epoch uint32, evaluated [][]byte, proof []byte) ([]Token, error) {
+	n := len(b.Numbers)
+	if n == 0 || n > token.MaxBatch {
+		return nil, ErrBatchSize
+	}
+	if len(b.Blinds) != n || len(evaluated) != n {
+		return nil, ErrMismatch
+	}
+	if err := token.ValidatePurpose(purpose); err != nil {
+		return nil, ErrInvalidPurpose
+	}
+	encode := func(dst []byte) []byte {
+		e := abi.Encoder{Buf: dst}
+		e.Begin(5 + 3*n)
+		e.String(b.Scheme)
+		e.String(purpose)
+		e.String(strconv.FormatUint(uint64(epoch), 10))
+		e.Bytes(publicKey)
+		e.Bytes(proof)
+		for i := range n {
+			e.String(b.Numbers[i])
+			e.Bytes(b.Blinds[i])
+			e.Bytes(evaluated[i])
+		}
+		return e.Buf
+	}
+	toks := make([]Token, n)
+	err := r.do(ctx, abi.OpFinalize, encode, func(_ *instance, view []byte) error {
+		items, err := abi.DecodeList(view)
+		if err != nil || len(items) != 3*n {
+			return fmt.Errorf("%w: finalize response malformed", ErrABI)
+		}
+		for i := range n {
+			t, l, s := items[3*i], items[3*i+1], items[3*i+2]
+			if len(l) != 16 || len(s) != 32 {
+				return fmt.Errorf("%w: finalize response malformed", ErrABI)
+			}
+			toks[i].Token = append([]byte(nil), t...)
+			copy(toks[i].LookupKey[:], l)
+			copy(toks[i].SealKey[:], s)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wasm: finalize: %w", err)
+	}
+	return toks, nil
+}
+
+// Tokens runs the whole client flow for numbers of one scheme: validate and
+// blind in the module, evaluate through ev, verify and finalize in the
+// module. The issuer public key comes from ev if it implements
+// [IssuerKeyer], else from Config.IssuerPublicKey. Batches above 4096 are
+// split. Tokens are in the order of numbers.
+func (r *Runtime) Tokens(ctx context.Context, ev Evaluator, scheme string, numbers []string, purpose string, epoch uint32) ([]Token, error) {
+	if err := token.ValidatePurpose(purpose); err != nil {
+		return nil, ErrInvalidPurpose
+	}
+	if len(numbers) == 0 {
+		return nil, ErrBatchSize
+	}
+	pub := r.cfg.IssuerPublicKey
+	if k, ok := ev.(IssuerKeyer); ok {
+		p, err := k.IssuerPublicKey(ctx, epoch)
+		if err != nil {
+			return nil, fmt.Errorf("wasm: issuer public key: %w", err)
+		}
+		pub = p
+	}
+	if len(pub) == 0 {
+		return nil, fmt.Errorf("%w: none configured (Config.IssuerPublicKey or IssuerKeyer)", ErrPublicKey)
+	}
+	out := make([]Token, 0, len(numbers))
+	for start := 0; start < len(numbers); start += token.MaxBatch {
+		chunk := numbers[start:min(start+token.MaxBatch, len(numbers))]
+		b, err := r.Blind(ctx, scheme, chunk)
+		if err != nil {
+			return nil, err
+		}
+		evaluated, proof, err := ev.Evaluate(ctx, purpose, epoch, b.Blinded)
+		if err != nil {
+			return nil, fmt.Errorf("wasm: evaluate: %w", err)
+		}
+		if len(evaluated) != len(chunk) {
+			return nil, ErrMismatch
+		}
+		toks, err := r.Finalize(ctx, b, pub, purpose, epoch, evaluated, proof)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, toks...)
+	}
+	return out, nil
+}
+
+// DeriveKeys derives lookup and seal keys inside the module (the guest's
+// counterpart of the package-level [DeriveKeys]).
+func (r *Runtime) DeriveKeys(ctx context.Context, tokens [][]byte) (lookup [][16]byte, seal [][32]byte, err error) {
+	if len(tokens) > token.MaxBatch {
+		return nil, nil, ErrBatchSize
+	}
+	encode := func(dst []byte) []byte { return abi.AppendList(dst, tokens...) }
+	err = r.do(ctx, abi.OpDeriveKeys, encode, func(_ *instance, view []byte) error {
+		items, err := abi.DecodeList(view)
+		if err != nil || len(items) != 2*len(tokens) {
+			return fmt.Errorf("%w: derive response malformed", ErrABI)
+		}
+		lookup = make([][16]byte, len(tokens))
+		seal = make([][32]byte, len(tokens))
+		for i := range tokens {
+			copy(lookup[i][:], items[2*i])
+			copy(seal[i][:], items[2*i+1])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("wasm: derive keys: %w", err)
+	}
+	return lookup, seal, nil
+}
+
+// Scheme describes one identifier scheme the module supports.
+type Scheme struct {
+	Name   string // "nhs", "chi", "hc", "upn", "uln"
+	System string // FHIR identifier system URI
+}
+
+// Schemes lists the module's schemes, NHS number first.
+func (r *Runtime) Schemes(ctx context.Context) ([]Scheme, error) {
+	var out []Scheme
+	err := r.do(ctx, abi.OpSchemes, func(dst []byte) []byte { return abi.AppendList(dst) }, func(_ *instance, view []byte) error {
+		items, err := abi.DecodeList(view)
+		if err != nil || len(items)%2 != 0 {
+			return fmt.Errorf("%w: schemes response malformed", ErrABI)
+		}
+		for i := 0; i < len(items); i += 2 {
+			out = append(out, Scheme{Name: string(items[i]), System: string(items[i+1])})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// IssuerPublicKey implements [IssuerKeyer] for the in-process evaluator.
+func (l localEvaluator) IssuerPublicKey(context.Context, uint32) ([]byte, error) {
+	return l.i.PublicKey(), nil
+}

@@ -1,0 +1,5 @@
+package wasm
+
+import "crypto/rand"
+
+func randRead(p []byte) (int, error) { return rand.Read(p) }

@@ -1,0 +1,334 @@
+package wasm
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/signpost-federation/signpost/wasm/internal/abi"
+	"github.com/signpost-federation/signpost/wasm/internal/token"
+)
+
+// Config configures a [Runtime].
+type Config struct {
+	// Instances is the number of module instances, i.e. how many calls run
+	// at once; further callers wait. Default: runtime.GOMAXPROCS(0).
+	Instances int
+	// CacheDir, if set, is a directory where wazero keeps compiled code
+	// across processes. Default "": an in-memory cache shared by every
+	// Runtime in the process, so the module is compiled once per process.
+	CacheDir string
+	// IssuerPublicKey is the issuer's public key that [Runtime.Tokens]
+	// verifies evaluation proofs against, unless the Evaluator implements
+	// [IssuerKeyer]. Default: none.
+	IssuerPublicKey []byte
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Instances: runtime.GOMAXPROCS(0), CacheDir: "", IssuerPublicKey: nil}
+}
+
+// IssuerKeyer is implemented by Evaluators that know the issuer's public
+// key for an epoch; [Runtime.Tokens] prefers it to Config.IssuerPublicKey.
+type IssuerKeyer interface {
+	IssuerPublicKey(ctx context.Context, epoch uint32) ([]byte, error)
+}
+
+// Result is the outcome of validating one identifier.
+type Result struct {
+	Input      string `json:"input"`
+	Valid      bool   `json:"valid"`
+	Scheme     string `json:"scheme"`
+	System     string `json:"system"`
+	Normalized string `json:"normalized,omitempty"`
+	Formatted  string `json:"formatted,omitempty"`
+	Code       string `json:"code,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	Range      string `json:"range,omitempty"`
+}
+
+// Token is one finalized token and the keys derived from it. All three are
+// secrets of the holder: never log them.
+type Token struct {
+	Token     []byte
+	LookupKey [16]byte
+	SealKey   [32]byte
+}
+
+// Blinding is the client state between [Runtime.Blind] and
+// [Runtime.Finalize]. Blinds are secret; Blinded goes to the issuer.
+type Blinding struct {
+	Scheme  string
+	Numbers []string
+	Blinds  [][]byte
+	Blinded [][]byte
+}
+
+// Runtime runs the embedded module under wazero: compiled once, a pool of
+// instances, crypto/rand as their random source. Safe for concurrent use;
+// Close releases everything.
+type Runtime struct {
+	cfg      Config
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	idle     chan *instance
+	slots    chan struct{}
+	done     chan struct{}
+	closed   atomic.Bool
+}
+
+var (
+	sharedCacheOnce sync.Once
+	sharedCache     wazero.CompilationCache
+)
+
+// New compiles the module (or takes it from the compilation cache) and
+// prepares the instance pool. Instances are created on first use.
+func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	if cfg.Instances == 0 {
+		cfg.Instances = DefaultConfig().Instances
+	}
+	if cfg.Instances < 0 {
+		return nil, fmt.Errorf("wasm: config: Instances must not be negative, is %d", cfg.Instances)
+	}
+	cfg.IssuerPublicKey = append([]byte(nil), cfg.IssuerPublicKey...)
+	if len(cfg.IssuerPublicKey) != 0 {
+		if _, err := token.ParsePublicKey(cfg.IssuerPublicKey); err != nil {
+			return nil, fmt.Errorf("wasm: config: IssuerPublicKey: %w", ErrPublicKey)
+		}
+	}
+	var cache wazero.CompilationCache
+	if cfg.CacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("wasm: compilation cache %s: %w", cfg.CacheDir, err)
+		}
+		cache = c
+	} else {
+		sharedCacheOnce.Do(func() { sharedCache = wazero.NewCompilationCache() })
+		cache = sharedCache
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
+		WithCompilationCache(cache).
+		WithCloseOnContextDone(true))
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("wasm: instantiate wasi: %w", err)
+	}
+	compiled, err := rt.CompileModule(ctx, Module())
+	if err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("wasm: compile module: %w", err)
+	}
+	return &Runtime{
+		cfg:      cfg,
+		rt:       rt,
+		compiled: compiled,
+		idle:     make(chan *instance, cfg.Instances),
+		slots:    make(chan struct{}, cfg.Instances),
+		done:     make(chan struct{}),
+	}, nil
+}
+
+// Close closes every instance and the runtime. It is idempotent; calls in
+// flight fail with an error.
+func (r *Runtime) Close(ctx context.Context) error {
+	if !r.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(r.done)
+	// A cancelled context must not stop Close from releasing everything.
+	return r.rt.Close(context.WithoutCancel(ctx))
+}
+
+// instance is one module instance, used by one goroutine at a time.
+type instance struct {
+	mod    api.Module
+	alloc  api.Function
+	call   api.Function
+	mem    api.Memory
+	stack  [2]uint64
+	req    []byte
+	intern map[string]string
+}
+
+func (r *Runtime) newInstance(ctx context.Context) (*instance, error) {
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithRandSource(rand.Reader). // wazero's default is deterministic
+		WithStartFunctions("_initialize")
+	mod, err := r.rt.InstantiateModule(ctx, r.compiled, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("wasm: instantiate module: %w", err)
+	}
+	in := &instance{
+		mod:    mod,
+		alloc:  mod.ExportedFunction("signpost_alloc"),
+		call:   mod.ExportedFunction("signpost_call"),
+		mem:    mod.Memory(),
+		intern: make(map[string]string),
+	}
+	version := mod.ExportedFunction("signpost_abi_version")
+	if in.alloc == nil || in.call == nil || in.mem == nil || version == nil {
+		_ = mod.Close(ctx)
+		return nil, fmt.Errorf("%w: module lacks the signpost exports", ErrABI)
+	}
+	v, err := version.Call(ctx)
+	if err != nil || len(v) != 1 || v[0] != abi.Version {
+		_ = mod.Close(ctx)
+		return nil, fmt.Errorf("%w: module ABI version is not %d", ErrABI, abi.Version)
+	}
+	return in, nil
+}
+
+// acquire takes an idle instance or creates one within the pool's bound.
+func (r *Runtime) acquire(ctx context.Context) (*instance, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	select {
+	case in := <-r.idle:
+		return in, nil
+	default:
+	}
+	select {
+	case in := <-r.idle:
+		return in, nil
+	case r.slots <- struct{}{}:
+		in, err := r.newInstance(ctx)
+		if err != nil {
+			<-r.slots
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, err
+		}
+		return in, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-r.done:
+		return nil, ErrClosed
+	}
+}
+
+// release returns an instance to the pool, or discards it (freeing its
+// slot) if it broke or the runtime closed.
+func (r *Runtime) release(ctx context.Context, in *instance, broken bool) {
+	if broken || r.closed.Load() {
+		_ = in.mod.Close(context.WithoutCancel(ctx))
+		<-r.slots
+		return
+	}
+	r.idle <- in
+}
+
+// errBroken marks call failures after which the instance must be discarded.
+type errBroken struct{ err error }
+
+func (e errBroken) Error() string { return e.err.Error() }
+func (e errBroken) Unwrap() error { return e.err }
+
+// do runs one operation on an instance. view is the response payload (after
+// the status byte) in the instance's memory, valid only inside fn.
+// encode appends the request to the instance's reusable buffer.
+func (r *Runtime) do(ctx context.Context, op int32, encode func(dst []byte) []byte, fn func(in *instance, view []byte) error) error {
+	in, err := r.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	in.req = encode(in.req[:0])
+	err = in.roundTrip(ctx, op, in.req, fn)
+	if cap(in.req) > 1<<20 {
+		in.req = nil // do not pin a huge buffer in the pool
+	}
+	var b errBroken
+	broken := errors.As(err, &b)
+	r.release(ctx, in, broken)
+	if broken && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if broken && r.closed.Load() {
+		return ErrClosed
+	}
+	return err
+}
+
+func (in *instance) roundTrip(ctx context.Context, op int32, req []byte, fn func(in *instance, view []byte) error) error {
+	if len(req) > abi.MaxMessage {
+		return ErrInputTooLarge
+	}
+	in.stack[0] = uint64(len(req))
+	if err := in.alloc.CallWithStack(ctx, in.stack[:]); err != nil {
+		return errBroken{fmt.Errorf("%w: alloc: %w", ErrABI, err)}
+	}
+	ptr := uint32(in.stack[0])
+	if ptr == 0 || !in.mem.Write(ptr, req) {
+		return errBroken{fmt.Errorf("%w: request buffer outside memory", ErrABI)}
+	}
+	in.stack[0], in.stack[1] = uint64(uint32(op)), uint64(len(req))
+	if err := in.call.CallWithStack(ctx, in.stack[:]); err != nil {
+		return errBroken{fmt.Errorf("%w: call: %w", ErrABI, err)}
+	}
+	res := in.stack[0]
+	view, ok := in.mem.Read(uint32(res>>32), uint32(res))
+	if !ok || len(view) == 0 {
+		return errBroken{fmt.Errorf("%w: response outside memory", ErrABI)}
+	}
+	if view[0] != abi.StatusOK {
+		return statusError(view[0], string(view[1:]))
+	}
+	return fn(in, view[1:])
+}
+
+// str returns b as a string, sharing one copy of frequent values.
+func (in *instance) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := in.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(in.intern) < 4096 {
+		in.intern[s] = s
+	}
+	return s
+}
+
+func statusError(status byte, msg string) error {
+	var base error
+	switch status {
+	case abi.StatusUnknownScheme:
+		base = ErrUnknownScheme
+	case abi.StatusInvalidPurpose:
+		base = ErrInvalidPurpose
+	case abi.StatusInvalidEpoch:
+		base = ErrInvalidEpoch
+	case abi.StatusBatchSize:
+		base = ErrBatchSize
+	case abi.StatusInvalidNumber:
+		base = ErrInvalidNumber
+	case abi.StatusEncoding:
+		base = ErrEncoding
+	case abi.StatusProofInvalid:
+		base = ErrProofInvalid
+	case abi.StatusPublicKey:
+		base = ErrPublicKey
+	case abi.StatusMismatch:
+		base = ErrMismatch
+	case abi.StatusTooLarge:
+		base = ErrInputTooLarge
+	default:
+		base = ErrABI
+	}
+	return fmt.Errorf("%w (module status %d: %s)", base, status, msg)
+}
