@@ -19,6 +19,8 @@ type evaluateResponse struct {
 	Epoch     uint32   `json:"epoch"`
 	Evaluated []string `json:"evaluated"`
 	Proof     string   `json:"proof"`
+	// IssuerPublicKey verifies Proof (base64).
+	IssuerPublicKey string `json:"issuerPublicKey,omitempty"`
 }
 
 // MaxElementBytes bounds one blinded element (a ristretto255 element is 32).
@@ -61,6 +63,9 @@ func (n *Node) evaluate(ctx context.Context, purpose string, epoch uint32, blind
 	}
 	var resp evaluateResponse
 	if err := n.opt.Peers.Call(ctx, n.cfg.Issuer, PeerEvaluatePath, req, &resp); err != nil {
+		if ae, ok := asPeerError(err); ok {
+			return nil, nil, ae
+		}
 		return nil, nil, fmt.Errorf("%w: %w", ErrIssuerUnavailable, err)
 	}
 	ev := make([][]byte, len(resp.Evaluated))
@@ -143,7 +148,8 @@ func (n *Node) handleEvaluate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	n.audit(r.Context(), AuditEvent{Action: "evaluate-request", Actor: p.Name, Purpose: req.Purpose, Count: len(blinded), Outcome: "ok"})
-	resp := evaluateResponse{Epoch: n.cfg.Epoch, Evaluated: make([]string, len(ev)), Proof: base64.StdEncoding.EncodeToString(proof)}
+	resp := evaluateResponse{Epoch: n.cfg.Epoch, Evaluated: make([]string, len(ev)), Proof: base64.StdEncoding.EncodeToString(proof),
+		IssuerPublicKey: base64.StdEncoding.EncodeToString(n.opt.IssuerPublicKey)}
 	for i, b := range ev {
 		resp.Evaluated[i] = base64.StdEncoding.EncodeToString(b)
 	}

@@ -20,8 +20,6 @@ type Principal struct {
 	Role string
 	// Cookie is true for a browser session: writes then need a CSRF token.
 	Cookie bool
-	// raw is the authenticator's own principal, handed back to CheckCSRF.
-	raw any
 }
 
 // Authenticator decides who a request comes from. Production: the

@@ -58,6 +58,9 @@ type Options struct {
 	PageFS fs.FS
 	// WasmFS holds the wasm module and its loader, served under /wasm/.
 	WasmFS fs.FS
+	// IssuerPublicKey is returned with evaluations so that browsers can
+	// verify the issuer's proof.
+	IssuerPublicKey []byte
 }
 
 // Node is one agency's node. Create with [New], serve with [Node.Serve] or

@@ -24,7 +24,7 @@ func (n *Node) mountPage(mux *http.ServeMux) {
 		mux.Handle("GET /wasm/", http.StripPrefix("/wasm/", newAssets(n.opt.WasmFS)))
 	}
 	if n.opt.PageFS != nil {
-		mux.Handle("GET /", newAssets(n.opt.PageFS))
+		mux.Handle("/", newAssets(n.opt.PageFS))
 	}
 }
 
@@ -87,6 +87,11 @@ func (a *assets) load(name string) (*asset, error) {
 }
 
 func (a *assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "only GET and HEAD are served here")
+		return
+	}
 	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
 	if name == "" {
 		name = "index.html"
