@@ -198,7 +198,11 @@ func ParseSubjectRef(s string) (SubjectRef, error) {
 // subjectLabel separates subject refs from any other use of the audit key.
 const subjectLabel = "signpost/audit-subject/v1"
 
-// refFor computes the subject ref of a lookup key under an audit key.
+// RefFor computes the subject ref of a lookup key under an audit key (the
+// contents of the log's key file). [Log.Ref] is the same with the log's key;
+// RefFor serves tools that query a log without opening it for writing.
+func RefFor(key, lookupKey []byte) SubjectRef { return refFor(key, lookupKey) }
+
 func refFor(key, lookupKey []byte) SubjectRef {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(subjectLabel))

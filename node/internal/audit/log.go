@@ -51,6 +51,14 @@ func (e *LineError) Error() string { return fmt.Sprintf("audit: line %d: %v", e.
 // Unwrap returns the wrapped sentinel.
 func (e *LineError) Unwrap() error { return e.Err }
 
+// File names in a node's data directory.
+const (
+	// FileName is the audit log's usual name in the data directory.
+	FileName = "audit.log"
+	// KeyFileName is the subject-ref key's usual name: FileName + ".key".
+	KeyFileName = FileName + ".key"
+)
+
 // MaxLineBytes bounds one line of the log; the reader refuses longer ones.
 const MaxLineBytes = 64 << 10
 
