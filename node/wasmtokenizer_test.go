@@ -48,13 +48,15 @@ func (p *fakePeers) Call(ctx context.Context, nodeID, path string, in, out any) 
 	self := p.self
 	n.PeerHandler(func(*http.Request) (string, bool) { return self, true }).ServeHTTP(rec, req)
 	if rec.Code != 200 {
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		json.Unmarshal(rec.Body.Bytes(), &e)
 		return &peerError{Status: rec.Code, Code: e.Error.Code, Message: e.Error.Message}
 	}
 	return json.Unmarshal(rec.Body.Bytes(), out)
 }
-func (p *fakePeers) Agency(id string) string      { return "Agency " + id }
+func (p *fakePeers) Agency(id string) string     { return "Agency " + id }
 func (p *fakePeers) Purposes(id string) []string { return p.desc[id] }
 
 // wasmNodes builds nodes with the real wasm tokenizer and a real issuer on
