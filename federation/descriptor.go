@@ -219,12 +219,24 @@ func (s *SignedDescriptor) Verify(authority ed25519.PublicKey, now time.Time, re
 	if s == nil {
 		return ErrNotEnrolled
 	}
+	if err := s.verifySignature(authority); err != nil {
+		return err
+	}
+	return s.Descriptor.checkValid(now, revoked)
+}
+
+// verifySignature checks the fields and the authority signature only.
+func (s *SignedDescriptor) verifySignature(authority ed25519.PublicKey) error {
 	if len(authority) != ed25519.PublicKeySize || len(s.Signature) != ed25519.SignatureSize ||
 		s.Descriptor.Validate() != nil ||
 		!ed25519.Verify(authority, descriptorSigned(s.Descriptor.encodeBody()), s.Signature) {
 		return fmt.Errorf("node %q: %w", s.Descriptor.NodeID, ErrDescriptorForged)
 	}
-	d := &s.Descriptor
+	return nil
+}
+
+// checkValid checks the validity period at now and the revocation list.
+func (d *Descriptor) checkValid(now time.Time, revoked *RevocationList) error {
 	if now.Before(d.NotBefore) || !now.Before(d.Expires) {
 		return fmt.Errorf("node %q serial %d valid %s to %s: %w", d.NodeID, d.Serial,
 			d.NotBefore.Format(time.RFC3339), d.Expires.Format(time.RFC3339), ErrDescriptorExpired)

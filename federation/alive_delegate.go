@@ -1,0 +1,18 @@
+package federation
+
+import "github.com/hashicorp/memberlist"
+
+// aliveDelegate refuses alive messages from nodes whose metadata does not
+// carry a descriptor that verifies now, or whose memberlist name is not the
+// descriptor's node id. memberlist then ignores the node: it never enters
+// the member list, whether it arrived by join, push/pull or gossip.
+type aliveDelegate struct {
+	a *Agent
+}
+
+var _ memberlist.AliveDelegate = &aliveDelegate{}
+
+func (d *aliveDelegate) NotifyAlive(peer *memberlist.Node) error {
+	_, err := d.a.admit(peer)
+	return err
+}
