@@ -1,0 +1,79 @@
+// Package sim simulates a Signpost federation of hundreds to tens of
+// thousands of nodes in one process, in virtual time, running the real
+// federation/protocol Engine and the real locator.MemStore for every node.
+// It is what `signpost sim` runs.
+//
+// # Architecture
+//
+// Following serf's coordinate/phantom.go, a run has three steps:
+//
+//   - Generate. A Scenario (JSON; five built-ins in scenarios/) and its
+//     seed determine the world: the agencies (one per node, its kind drawn
+//     by weight), the synthetic people and the agencies each is known to (a
+//     Zipf law: most to one or two, a few to many), the network (latency
+//     distribution, loss, regions with wide-area links, per-node bandwidth),
+//     and the faults (partitions, churn, bulk imports). No NHS number is
+//     ever made: lookup and seal keys are derived from the seed and the
+//     person's index, and each agency's Holder from the seed and the node.
+//   - Simulate. A discrete-event loop (internal/simnet: a min-heap keyed by
+//     virtual time and insertion order, and a network that accounts every
+//     byte) delivers messages to Engine.HandleMessage, ticks each engine at
+//     its NextWake, publishes entries through Engine.Publish, and probes
+//     lookups at random nodes. Single-threaded, no wall clock, every random
+//     choice from a PCG seeded by the scenario: the same scenario gives the
+//     same report, byte for byte, except the "wall" object.
+//   - Evaluate. The Report: time-to-visibility (to every up node, and per
+//     replica), bandwidth per node by class (push vs anti-entropy) against
+//     memberlist's broadcast at the same N, reconciliation bytes per repaired
+//     entry, lookup recall during and outside faults, convergence after each
+//     partition heals, and the epidemic theory beside the measurement. The
+//     tests assert bounds on these at a fixed seed.
+//
+// # Model and its simplifications
+//
+//   - Membership is one global view: every up node, plus crashed nodes until
+//     Churn.FailureDetection has passed (a graceful leave is seen at once).
+//     Partitions do not change membership (memberlist would eventually
+//     suspect the far side); messages across an active partition are lost,
+//     checked at send and at arrival. Each node's view "all members but me"
+//     is a sub-slice of one shared doubled array, so membership costs O(N)
+//     memory in total, not per node.
+//   - Bandwidth is a per-node uplink and downlink of the same capacity;
+//     messages serialise on both (the downlink is reserved in send order),
+//     and a message that would wait longer than MaxQueueDelay for the uplink
+//     is dropped at the sender, which the engine sees as a Send error
+//     (back-pressure). Latency and loss are per message, by link class.
+//   - Entries are interned: every replica of an entry shares the publisher's
+//     *locator.Entry (locator allows it: entries are immutable), and the
+//     stores share a locator.VerifyCache, so a write's signature is checked
+//     once per run rather than once per replica. Per node the sim keeps an
+//     Engine, a MemStore (digest depth 2 by default) and a few words.
+//   - Time-to-visibility needs no per-(entry, node) table: each entry keeps
+//     the number of up nodes holding it, and the first time that reaches
+//     the number of up nodes is its "all nodes" time. A node going down
+//     subtracts what it holds; one coming back adds it.
+//
+// # Report (schema signpost-sim-report/v1)
+//
+// JSON, written by Report.WriteJSON; every field is documented on the
+// Report type and its parts. Units are in the names: _ms milliseconds,
+// _s seconds of virtual time, bytes_per_node_per_second averaged over the
+// run and the nodes. -1 means "did not happen within the run" (a heal that
+// never converged, recall with no probe in a class of window). The "wall"
+// object holds everything that depends on the machine (wall seconds,
+// events per wall second, heap, Go version); remove it (--no-wall) to
+// compare two runs byte for byte. "partial" is true when the run was
+// cancelled; the figures then cover the virtual time reached.
+//
+// The picture (Report.WriteSVG) has two panels sharing the time axis:
+// time-to-visibility p50 and p99 by publication window, and bytes sent per
+// node per second (push, anti-entropy) with lookup recall; partitions and
+// churn are shaded, bulk imports marked with a line.
+//
+// # Real nodes
+//
+// realnodes.go runs the same kind of workload on real federation.Agents
+// (memberlist and mutual-TLS HTTP on loopback) and compares
+// time-to-visibility and bytes with a simulation of the same size and
+// parameters; see RealMain / the test behind SIGNPOST_REALNODES.
+package sim
