@@ -308,28 +308,18 @@ func (a *Authenticator) CSRF(next http.Handler) http.Handler {
 }
 
 func (a *Authenticator) csrfOK(w http.ResponseWriter, r *http.Request) bool {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	p, _ := PrincipalFrom(r.Context())
+	switch err := a.CheckCSRF(r, p); err {
+	case nil:
 		return true
-	}
-	p, ok := PrincipalFrom(r.Context())
-	if !ok || p.session == nil {
-		return true // token or anonymous: Require decides
-	}
-	if !a.CheckOrigin(r) {
+	case ErrOrigin:
 		httpx.WriteError(w, http.StatusForbidden, httpx.CodeOriginForbidden, "this origin may not use this node")
-		return false
-	}
-	got := r.Header.Get(CSRFHeader)
-	if got == "" {
+	case ErrCSRFMissing:
 		httpx.WriteError(w, http.StatusForbidden, httpx.CodeCSRFMissing, "this request needs the X-CSRF-Token header from sign-in")
-		return false
-	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(p.session.csrf)) != 1 {
+	default:
 		httpx.WriteError(w, http.StatusForbidden, httpx.CodeCSRFInvalid, "the X-CSRF-Token header does not match this session")
-		return false
 	}
-	return true
+	return false
 }
 
 // Protect wraps h in the usual chain for an API endpoint:
@@ -390,4 +380,56 @@ func clientAddr(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// Errors of [Authenticator.Identify] and [Authenticator.CheckCSRF], for
+// callers that build their own middleware.
+var (
+	ErrUnauthenticated = errors.New("auth: missing or wrong credentials")
+	ErrSessionExpired  = errors.New("auth: session expired")
+	ErrCSRFMissing     = errors.New("auth: missing CSRF token")
+	ErrCSRFInvalid     = errors.New("auth: wrong CSRF token")
+	ErrOrigin          = errors.New("auth: origin not allowed")
+)
+
+// Identify returns the request's principal, or an error wrapping
+// [ErrUnauthenticated] or [ErrSessionExpired]. It is
+// [Authenticator.Authenticate] without the middleware, for package node's own
+// routing.
+func (a *Authenticator) Identify(r *http.Request) (Principal, error) {
+	p, f := a.authenticate(r)
+	switch f {
+	case nil:
+		return p, nil
+	case failExpired:
+		return Principal{}, ErrSessionExpired
+	default:
+		return Principal{}, fmt.Errorf("%w: %s", ErrUnauthenticated, f.message)
+	}
+}
+
+// CheckCSRF checks a state-changing request of p as the [Authenticator.CSRF]
+// middleware does: nil for safe methods and for principals that did not come
+// from a session cookie; else [ErrOrigin], [ErrCSRFMissing] or
+// [ErrCSRFInvalid]. The HTTP codes for them are httpx.CodeOriginForbidden,
+// httpx.CodeCSRFMissing and httpx.CodeCSRFInvalid, all 403.
+func (a *Authenticator) CheckCSRF(r *http.Request, p Principal) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if p.session == nil {
+		return nil
+	}
+	if !a.CheckOrigin(r) {
+		return ErrOrigin
+	}
+	got := r.Header.Get(CSRFHeader)
+	if got == "" {
+		return ErrCSRFMissing
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(p.session.csrf)) != 1 {
+		return ErrCSRFInvalid
+	}
+	return nil
 }

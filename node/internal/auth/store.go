@@ -30,6 +30,9 @@ var (
 	ErrBadToken       = errors.New("auth: unknown or revoked API token")
 )
 
+// UsersFileName is the store's usual name in the node's data directory.
+const UsersFileName = "users.json"
+
 // MinPasswordLen is the shortest password AddUser accepts, in bytes.
 const MinPasswordLen = 12
 
