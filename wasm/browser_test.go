@@ -1,0 +1,225 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// browserTestPage loads the module through the loader and exposes hex
+// helpers; window.spReady resolves once it is initialised.
+const browserTestPage = `<!doctype html>
+<meta charset="utf-8">
+<title>signpost wasm test</title>
+<script type="module">
+import { load } from "/static/signpost.js";
+window.hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+window.unhex = (s) => new Uint8Array(s.match(/../g).map((h) => parseInt(h, 16)));
+window.spReady = load().then((sp) => { window.sp = sp; return true; });
+</script>`
+
+// startBrowser serves WebFS and the test page on 127.0.0.1 and opens it in
+// headless Chromium. It skips only when Chromium is missing outside CI.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium not found at %s and CI=true: the browser test must run in CI (.ci/run installs it)", chromiumPath)
+		}
+		t.Skipf("chromium not found at %s: browser test skipped (it runs in CI, where .ci/run installs Debian's chromium)", chromiumPath)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/static/", http.StripPrefix("/static/", http.FileServerFS(WebFS)))
+	mux.HandleFunc("/test.html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(browserTestPage))
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelB := chromedp.NewContext(actx)
+	tctx, cancelT := context.WithTimeout(bctx, 90*time.Second)
+	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
+	if err := chromedp.Do(tctx, chromedp.Navigate(srv.URL+"/test.html")); err != nil {
+		t.Fatalf("open the test page in chromium: %v", err)
+	}
+	ready, err := chromedp.Run(tctx, chromedp.Evaluate[bool](`window.spReady`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("load the module in chromium: %v", err)
+	}
+	if !ready {
+		t.Fatal("module did not initialise in chromium")
+	}
+	return tctx
+}
+
+func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %.60q: %v", expr, err)
+	}
+	return v
+}
+
+func jsStrings(xs []string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, x := range xs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(x) + `"`)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func hexes(bs [][]byte) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = hex.EncodeToString(b)
+	}
+	return out
+}
+
+// TestBrowserAgreesWithNativeAndWazero is the acceptance test: the module in
+// headless Chromium validates like wazero, blinds randomly, and its tokens
+// (browser blinds, Go issuer evaluates, browser finalizes) equal the tokens
+// of the native client and of the module under wazero.
+func TestBrowserAgreesWithNativeAndWazero(t *testing.T) {
+	ctx := startBrowser(t)
+	r := newTestRuntime(t, Config{Instances: 1})
+	iss := newTestIssuer(t)
+	const purpose, epoch = "safeguarding", 202611
+
+	// Validation: same results as wazero, including reasons.
+	inputs := []string{"999 000 0018", "9990000019", "999000001", "٩٩٩٠٠٠٠٠١٨", "0000000000", "9991234560"}
+	got := evalJS[[]Result](t, ctx, `sp.validate("nhs", `+jsStrings(inputs)+`)`)
+	want, err := r.ValidateBatch(context.Background(), "nhs", inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("browser returned %d results for %d inputs", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("input %d: browser %+v, wazero %+v", i, got[i], want[i])
+		}
+	}
+
+	// Tokens: the browser blinds, the Go issuer evaluates, the browser finalizes.
+	blinded := evalJS[[]string](t, ctx, `(() => { window.b = sp.blind("nhs", `+jsStrings(synthetic)+`); return window.b.blinded.map(hex); })()`)
+	again := evalJS[[]string](t, ctx, `sp.blind("nhs", `+jsStrings(synthetic)+`).blinded.map(hex)`)
+	if len(blinded) != len(synthetic) || blinded[0] == again[0] {
+		t.Fatal("two browser blindings of the same input are equal")
+	}
+	raw := make([][]byte, len(blinded))
+	for i, h := range blinded {
+		if raw[i], err = hex.DecodeString(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evaluated, proof, err := iss.Evaluate(purpose, epoch, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finalize := func(pur string, proof []byte) string {
+		return `sp.finalize(window.b, unhex("` + hex.EncodeToString(iss.PublicKey()) + `"), "` + pur + `", ` +
+			"202611" + `, ` + jsStrings(hexes(evaluated)) + `.map(unhex), unhex("` + hex.EncodeToString(proof) + `"))`
+	}
+	browserToks := evalJS[[]struct{ Token, LookupKey, SealKey string }](t, ctx, finalize(purpose, proof)+`.map((t) => ({Token: hex(t.token), LookupKey: hex(t.lookupKey), SealKey: hex(t.sealKey)}))`)
+
+	wazeroToks, err := r.Tokens(context.Background(), iss.Evaluator(), "nhs", synthetic, purpose, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	native := nativeTokens(t, iss, synthetic, purpose, epoch)
+	for i := range synthetic {
+		b := browserToks[i]
+		if b.Token != hex.EncodeToString(wazeroToks[i].Token) || b.Token != hex.EncodeToString(native[i]) {
+			t.Errorf("number %d: browser, wazero and native tokens differ", i)
+		}
+		if b.LookupKey != hex.EncodeToString(wazeroToks[i].LookupKey[:]) || b.SealKey != hex.EncodeToString(wazeroToks[i].SealKey[:]) {
+			t.Errorf("number %d: browser and wazero derived keys differ", i)
+		}
+	}
+	// Different purpose: unrelated tokens.
+	direct, err := r.Tokens(context.Background(), iss.Evaluator(), "nhs", synthetic, "direct-care", epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := hex.DecodeString(browserToks[0].Token); bytes.Equal(b, direct[0].Token) {
+		t.Error("purpose did not change the token")
+	}
+	// Tampered proof and wrong purpose are rejected in the browser too.
+	bad := bytes.Clone(proof)
+	bad[5] ^= 1
+	for _, tc := range []struct{ name, expr string }{
+		{"tampered proof", finalize(purpose, bad)},
+		{"other purpose", finalize("direct-care", proof)},
+	} {
+		code := evalJS[string](t, ctx, `(() => { try { `+tc.expr+`; return "accepted"; } catch (e) { return e.code; } })()`)
+		if code != "proof_invalid" {
+			t.Errorf("%s: browser says %q, want proof_invalid", tc.name, code)
+		}
+	}
+	// The browser instance still works after the refusals.
+	if !evalJS[bool](t, ctx, `sp.validate("nhs", ["9990000018"])[0].valid`) {
+		t.Error("browser instance broken after refusals")
+	}
+}
+
+// TestShimCoversModuleImports checks that web/wasi.js implements every WASI
+// function the module imports, so the browser shim cannot fall behind a
+// toolchain upgrade unnoticed.
+func TestShimCoversModuleImports(t *testing.T) {
+	r := newTestRuntime(t, Config{Instances: 1})
+	shim, err := webFiles.ReadFile("web/wasi.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range r.compiled.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		if mod != "wasi_snapshot_preview1" {
+			t.Errorf("module imports %s.%s, which no shim provides", mod, name)
+			continue
+		}
+		if !regexp.MustCompile(`\b` + name + `: \(`).Match(shim) {
+			t.Errorf("web/wasi.js lacks %s", name)
+		}
+	}
+}
