@@ -15,14 +15,22 @@
 //   POST   /v1/tokens/evaluate  (X-CSRF-Token)
 //          {"purpose","epoch"?,"blinded":[base64]}
 //          → 200 {"epoch","evaluated":[base64],"proof":base64}
-//   POST   /v1/lookup           (X-CSRF-Token) {"lookupKey":base64,"purpose"}
-//          → 200 {"entries":[base64 sealed entry], "holders"?:[Holder]}
+//   POST   /v1/lookup           (X-CSRF-Token)
+//          {"lookupKey":base64,"sealKey":base64,"purpose"}
+//          → 200 {"entries":[base64 sealed entry],"holders":[Holder]}
+//          The wasm module (ABI v1) cannot open entries, so the page hands
+//          the seal key to its own node, which opens them, checks each
+//          holder's signature against the federation and returns holders;
+//          the seal key is used for this request only and never logged.
+//          If the node refuses the sealKey field (400), the page retries
+//          without it and can only count the entries.
 //   POST   /v1/contact-requests (X-CSRF-Token)
 //          {"nodeId","purpose","lookupKey":base64,"message"?}
 //          → 200 {"status":"accepted"|"pending","contact"?,"agency"?}
 //   GET    /v1/watch            WebSocket; send {"watch":lookupKey};
 //          receive {"type":"watching"|"involved"|"withdrawn"|"error",
 //                   "lookupKey"?,"entry"?:base64,"holder"?:Holder,"message"?}
+//          On "involved" without a holder the page looks up again.
 //   Holder = {"nodeId","agency","category","since"}
 //   Errors = {"error":{"code","message"}}; 401 means sign in again.
 // ---------------------------------------------------------------------------
@@ -38,10 +46,26 @@ export const api = {
 };
 
 // ---------------------------------------------------------------------------
-// The wasm adapter: the only code that knows the loader's exports. Every
-// method returns plain values (strings are base64 for bytes) and throws an
-// Error whose message is safe to show.
+// The wasm adapter: the only code that knows the loader's exports
+// (wasm/web/signpost.js, ABI v1: load(), validate(scheme, inputs),
+// blind(scheme, numbers), finalize(blinding, publicKey, purpose, epoch,
+// evaluated, proof)). Bytes cross the API as base64 strings.
 // ---------------------------------------------------------------------------
+const SCHEME = "nhs";
+
+export function toBase64(bytes) {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
+}
+
+export function fromBase64(text) {
+  const s = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
 export const engine = {
   mod: null,
   loading: null,
@@ -49,44 +73,35 @@ export const engine = {
   load() {
     if (!this.loading) {
       this.loading = import(api.wasmLoader).then(async (m) => {
-        const init = m.load || m.init || m.default;
-        this.mod = typeof init === "function" ? await init() : m;
+        this.mod = await m.load();
         return this.mod;
+      });
+      this.loading.catch(() => {
+        this.loading = null; // allow a retry
       });
     }
     return this.loading;
   },
 
-  // validate → {ok:true, canonical, display} | {ok:false, reason}
+  // validate → {ok, canonical, display, reason}; reason is the module's
+  // specific sentence ("check digit should be 7, is 4").
   validate(input) {
-    const r = this.mod.validate(input);
-    return {
-      ok: !!r.ok,
-      canonical: r.canonical || r.digits || "",
-      display: r.display || r.formatted || "",
-      reason: r.reason || r.message || r.error || "",
-    };
+    const [r] = this.mod.validate(SCHEME, [input]);
+    return { ok: !!r.valid, canonical: r.normalized || "", display: r.formatted || "", reason: r.reason || "" };
   },
 
-  // blind(canonical, purpose, epoch) → {blinded: base64, state}
-  blind(canonical, purpose, epoch) {
-    return this.mod.blind(canonical, purpose, epoch);
+  // blind(canonical) → {blinded: base64, state}
+  blind(canonical) {
+    const b = this.mod.blind(SCHEME, [canonical]);
+    return { blinded: toBase64(b.blinded[0]), state: b };
   },
 
-  // finalize(state, evaluated, proof) → {lookupKey: base64, sealKey}
-  finalize(state, evaluated, proof) {
-    const token = this.mod.finalize(state, evaluated, proof);
-    return this.mod.deriveKeys ? this.mod.deriveKeys(token) : token;
-  },
-
-  // open(keys, entry) → {nodeId, agency, category, since} or null if the
-  // entry does not open (it is dropped, never shown).
-  open(keys, entry) {
-    try {
-      return this.mod.openEntry(keys.sealKey, entry);
-    } catch {
-      return null;
-    }
+  // finalize(state, evaluation response, purpose) → {lookupKey, sealKey}
+  // as base64; the proof is checked inside the module.
+  finalize(state, ev, purpose) {
+    const pub = ev.issuerPublicKey ? fromBase64(ev.issuerPublicKey) : new Uint8Array(0);
+    const [t] = this.mod.finalize(state, pub, purpose, ev.epoch, [fromBase64(ev.evaluated[0])], fromBase64(ev.proof));
+    return { lookupKey: toBase64(t.lookupKey), sealKey: toBase64(t.sealKey) };
   },
 };
 
@@ -309,13 +324,11 @@ async function onSearch(ev) {
   setStatus("Searching…");
   closeWatch();
   try {
-    const b = engine.blind(r.canonical, purpose, 0);
+    const b = engine.blind(r.canonical);
     const ev = await call("POST", api.evaluate, { purpose, blinded: [b.blinded] });
-    const keys = engine.finalize(b.state, ev.evaluated[0], ev.proof);
-    state.keys = keys;
+    state.keys = engine.finalize(b.state, ev, purpose);
     state.purpose = purpose;
-    const found = await call("POST", api.lookup, { lookupKey: keys.lookupKey, purpose });
-    showResults(found);
+    showResults(await lookup());
     setStatus("");
   } catch (e) {
     setStatus("");
@@ -325,14 +338,23 @@ async function onSearch(ev) {
   }
 }
 
-function holdersFrom(found) {
-  const out = [];
-  for (const entry of found.entries || []) {
-    const h = engine.open(state.keys, entry);
-    if (h) out.push(h);
+// lookup asks the node for the entries under the current lookup key.
+let sealKeyRefused = false;
+async function lookup() {
+  const body = { lookupKey: state.keys.lookupKey, purpose: state.purpose };
+  if (!sealKeyRefused) body.sealKey = state.keys.sealKey;
+  try {
+    return await call("POST", api.lookup, body);
+  } catch (e) {
+    if (e.status !== 400 || sealKeyRefused) throw e;
+    sealKeyRefused = true;
+    delete body.sealKey;
+    return await call("POST", api.lookup, body);
   }
-  for (const h of found.holders || []) out.push(h);
-  return out;
+}
+
+function holdersFrom(found) {
+  return found.holders || [];
 }
 
 function showResults(found) {
@@ -340,17 +362,18 @@ function showResults(found) {
   $("results-body").replaceChildren();
   $("notices").replaceChildren();
   for (const h of holdersFrom(found)) addHolder(h, false);
-  updateSummary();
+  updateSummary((found.entries || []).length);
   $("results").hidden = false;
   $("watch-button").disabled = false;
   $("watch-button").textContent = "Tell me if anyone else becomes involved";
   $("results-title").focus();
 }
 
-function updateSummary() {
+function updateSummary(entries) {
   const n = state.holders.size;
-  $("results-summary").textContent =
-    n === 0 ? "No other agency holds a record for this person for this purpose." : n === 1 ? "1 agency holds a record." : n + " agencies hold a record.";
+  let text = n === 0 ? "No other agency holds a record for this person for this purpose." : n === 1 ? "1 agency holds a record." : n + " agencies hold a record.";
+  if (n === 0 && entries > 0) text = entries + " records were found, but this node could not open them to say whose they are.";
+  $("results-summary").textContent = text;
   $("results-table").hidden = n === 0;
 }
 
@@ -420,6 +443,24 @@ function notice(kind, text) {
   $("notices").prepend(li);
 }
 
+// onInvolved adds the new holder: from the notice if the node could open
+// it, else by looking up again.
+async function onInvolved(holder) {
+  let holders = holder ? [holder] : [];
+  if (!holder) {
+    try {
+      holders = holdersFrom(await lookup());
+    } catch {
+      notice("New", "Another agency may now be involved. Search again to see who.");
+      return;
+    }
+  }
+  for (const h of holders) {
+    if (addHolder(h, true)) notice("New", (h.agency || h.nodeId) + " is now involved.");
+  }
+  updateSummary(0);
+}
+
 function closeWatch() {
   if (state.socket) {
     state.socket.onclose = null;
@@ -449,15 +490,9 @@ function onWatch() {
         btn.textContent = "Watching: you will be told here";
         notice("Watching", "You will be told here if another agency becomes involved.");
         break;
-      case "involved": {
-        let h = n.holder || null;
-        if (!h && n.entry) h = engine.open(state.keys, n.entry);
-        if (h && addHolder(h, true)) {
-          updateSummary();
-          notice("New", (h.agency || h.nodeId) + " is now involved.");
-        }
+      case "involved":
+        onInvolved(n.holder);
         break;
-      }
       case "withdrawn":
         notice("Update", "An agency no longer holds a record.");
         break;
