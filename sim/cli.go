@@ -27,6 +27,8 @@ func SimMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	svg := fs.String("svg", "", "write the SVG picture to this file")
 	noWall := fs.Bool("no-wall", false, "leave the wall-clock/memory fields out of the report (for byte comparison)")
 	list := fs.Bool("list", false, "list the built-in scenarios and exit")
+	compare := fs.Int("compare-real", 0, "also run this many real federation agents on loopback with the scenario's publications (no faults) and compare them with a simulation of the same size")
+	tolerance := fs.Float64("tolerance", 0.35, "with --compare-real: the agreement asked of the all-nodes mean and p90 (|sim/real−1|)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: signpost sim [flags]")
 		fmt.Fprintln(stderr, "Simulates a federation of many nodes running the real locator and protocol code in virtual time.")
@@ -73,7 +75,23 @@ func SimMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "sim: %v\n", err)
 		return 2
 	}
+	var cmp *Comparison
+	if *compare > 0 {
+		if *compare < 2 || *compare > 500 {
+			fmt.Fprintf(stderr, "sim: --compare-real %d outside 2..500\n", *compare)
+			return 2
+		}
+		cmp, err = CompareReal(ctx, sc, *compare, *tolerance, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "sim: real-node comparison: %v\n", err)
+			return 1
+		}
+		cmp.Summary(stdout)
+	}
 	rep, err := Run(ctx, sc)
+	if rep != nil && rep.Wall != nil {
+		rep.Wall.RealNodes = cmp
+	}
 	if rep == nil {
 		fmt.Fprintf(stderr, "sim: %v\n", err)
 		return 1
@@ -118,6 +136,17 @@ func writeFile(path string, stdout io.Writer, fn func(io.Writer) error) error {
 		return err
 	}
 	return f.Close()
+}
+
+// Summary prints the comparison for a human.
+func (c *Comparison) Summary(w io.Writer) {
+	fmt.Fprintf(w, "real nodes vs simulation (%s, %d nodes, %d entries):\n", c.Scenario, c.Nodes, c.Real.Published)
+	fmt.Fprintf(w, "  all nodes mean  sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.AllNodes.Mean, c.Real.AllNodes.Mean, c.RatioMean)
+	fmt.Fprintf(w, "  all nodes p50   sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.AllNodes.P50, c.Real.AllNodes.P50, c.RatioP50)
+	fmt.Fprintf(w, "  all nodes p90   sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.AllNodes.P90, c.Real.AllNodes.P90, c.RatioP90)
+	fmt.Fprintf(w, "  replica p50     sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.Replica.P50, c.Real.Replica.P50, c.RatioReplica50)
+	fmt.Fprintf(w, "  push bytes/node/entry ratio %.2f, anti-entropy bytes/node/s ratio %.2f\n", c.RatioPushPerEntry, c.RatioAEPerSec)
+	fmt.Fprintf(w, "  agree within ±%.0f%% (mean and p90): %v; real never delivered %d\n", c.Tolerance*100, c.Agree, c.Real.NeverDelivered)
 }
 
 // Summary prints the headline figures for a human.

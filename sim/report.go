@@ -223,6 +223,9 @@ type Wall struct {
 	GOOS        string `json:"goos"`
 	GOARCH      string `json:"goarch"`
 	CPUs        int    `json:"cpus"`
+	// RealNodes is the real-node comparison, when one was run
+	// (--compare-real): real time, so it belongs here.
+	RealNodes *Comparison `json:"real_nodes,omitempty"`
 }
 
 // WriteJSON writes the report, indented.

@@ -1,0 +1,386 @@
+package sim
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/signpost-federation/signpost/federation"
+	"github.com/signpost-federation/signpost/federation/protocol"
+	"github.com/signpost-federation/signpost/locator"
+)
+
+// RealResult is what the real-node harness measured: N federation.Agents
+// (memberlist gossip and mutual-TLS HTTP between them, on loopback, in real
+// time) given the same publications as the simulation.
+type RealResult struct {
+	Nodes     int `json:"nodes"`
+	Published int `json:"published"`
+	// AllNodes and Replica are time-to-visibility as in the simulation
+	// (publication to the store of every node; to each replica).
+	AllNodes       Percentiles `json:"all_nodes"`
+	Replica        Percentiles `json:"replica"`
+	NeverDelivered int         `json:"never_delivered"`
+	// Bytes per node per second of protocol messages (the engines' own
+	// counts: the message bytes the sim also counts, without HTTP/TLS
+	// framing), over the measurement window.
+	PushBytesPerNodeSec float64 `json:"push_bytes_per_node_per_second"`
+	AEBytesPerNodeSec   float64 `json:"anti_entropy_bytes_per_node_per_second"`
+	WindowSeconds       float64 `json:"window_seconds"`
+	StartupSeconds      float64 `json:"startup_seconds"`
+	SendDropped         uint64  `json:"send_dropped"`
+	InboundDropped      uint64  `json:"inbound_dropped"`
+}
+
+// Comparison sets a real-node run beside the simulation of the same
+// scenario (see CompareReal).
+type Comparison struct {
+	Scenario string      `json:"scenario"`
+	Nodes    int         `json:"nodes"`
+	Real     *RealResult `json:"real"`
+	Sim      RealResult  `json:"sim"`
+	// Ratios are sim / real.
+	RatioMean      float64 `json:"ratio_all_nodes_mean"`
+	RatioP50       float64 `json:"ratio_all_nodes_p50"`
+	RatioP90       float64 `json:"ratio_all_nodes_p90"`
+	RatioReplica50 float64 `json:"ratio_replica_p50"`
+	// RatioPushPerEntry compares push bytes per node per published entry
+	// (push traffic follows the workload); RatioAEPerSec anti-entropy
+	// bytes per node per second (it follows the clock).
+	RatioPushPerEntry float64 `json:"ratio_push_bytes_per_node_per_entry"`
+	RatioAEPerSec     float64 `json:"ratio_anti_entropy_bytes_per_node_per_second"`
+	// Tolerance is the agreement asked of the all-nodes mean and p90
+	// (|ratio−1| ≤ it for both); Agree says whether they met it. Not the
+	// p50: at small N the all-nodes time is bimodal (push reached every
+	// node within a second, or a straggler waited for anti-entropy), and
+	// the median falls between the modes, so it jumps with a few entries.
+	Tolerance float64 `json:"tolerance"`
+	Agree     bool    `json:"agree"`
+}
+
+// realScenario turns sc into the comparison scenario: loopback latency,
+// no loss or faults, no lookup probes (so that the workload random stream
+// gives the publication times only), and the given node count.
+func realScenario(sc *Scenario, nodes int) *Scenario {
+	c := *sc
+	c.Name = sc.Name + "-loopback"
+	c.Nodes = nodes
+	c.People.MaxAgencies = min(c.People.MaxAgencies, nodes)
+	c.Network = Network{Latency: Latency{Dist: "lognormal", Median: Duration(300 * time.Microsecond), Sigma: 0.5,
+		Min: Duration(50 * time.Microsecond), Max: Duration(20 * time.Millisecond)}}
+	c.Partitions, c.Churn, c.BulkImports = nil, nil, nil
+	c.Lookups = 0
+	return &c
+}
+
+// schedule returns the steady publications of sc with their times, as the
+// simulation draws them (the workload stream with no lookup probes).
+func schedule(sc *Scenario, pop *population) ([]involvement, []time.Duration) {
+	r := rand.New(rand.NewPCG(sc.Seed, 0x574f524b))
+	var invs []involvement
+	var at []time.Duration
+	end := sc.Publish.Stop.D()
+	if end == 0 {
+		end = sc.Duration.D()
+	}
+	t := sc.Publish.Start.D()
+	for i := 0; i < len(pop.steady) && sc.Publish.Rate > 0; i++ {
+		invs = append(invs, pop.steady[i])
+		at = append(at, t)
+		t += time.Duration(r.ExpFloat64() / sc.Publish.Rate * float64(time.Second))
+		if t >= end {
+			break
+		}
+	}
+	return invs, at
+}
+
+// RunReal runs sc's steady publications on N real federation agents on
+// loopback: enrol them under a fresh authority, start and join them, wait
+// until every node sees every other, publish on the simulation's schedule,
+// and wait (up to the scenario's remaining duration) until every replica
+// holds every entry. Logs go to logw (nil: discarded).
+func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, error) {
+	n := sc.Nodes
+	if logw == nil {
+		logw = io.Discard
+	}
+	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	start := time.Now()
+	auth, err := federation.GenerateAuthority()
+	if err != nil {
+		return nil, err
+	}
+	gossipKey := derive("gossip-key", sc.Seed, 0, 32)
+	pop := newPopulation(sc)
+	invs, at := schedule(sc, pop)
+	keys := make([]locator.LookupKey, len(invs))
+	for i, inv := range invs {
+		keys[i] = lookupKey(sc.Seed, inv.person)
+	}
+	now := time.Now()
+	agents := make([]*federation.Agent, 0, n)
+	holders := make([]*locator.Holder, n)
+	defer func() {
+		for _, a := range agents {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = a.Shutdown(sctx)
+			cancel()
+		}
+	}()
+	pcfg := protocol.DefaultConfig()
+	pcfg.Fanout = sc.Protocol.Fanout
+	pcfg.PushInterval = sc.Protocol.PushInterval.D()
+	pcfg.AntiEntropyInterval = sc.Protocol.AntiEntropyInterval.D()
+	if sc.Protocol.MaxMessageSize != 0 {
+		pcfg.MaxMessageSize = sc.Protocol.MaxMessageSize
+	}
+	if sc.Protocol.MaxPushQueue != 0 {
+		pcfg.MaxPushQueue = sc.Protocol.MaxPushQueue
+	}
+	if sc.Protocol.MaxHops != 0 {
+		pcfg.MaxHops = sc.Protocol.MaxHops
+	}
+	if sc.Protocol.StampThreshold != 0 {
+		pcfg.StampThreshold = sc.Protocol.StampThreshold
+	}
+	for i := range n {
+		id := fmt.Sprintf("node-%05d", i)
+		priv := ed25519.NewKeyFromSeed(derive("node-key", sc.Seed, uint64(i), ed25519.SeedSize))
+		sd, err := auth.Enrol(federation.Descriptor{
+			NodeID: id, Agency: "Synthetic agency " + id, Category: pop.kinds[i],
+			Purposes: []string{"safeguarding"}, PublicKey: priv.Public().(ed25519.PublicKey),
+			NotBefore: now.Add(-time.Hour), Expires: now.Add(24 * time.Hour), Serial: uint64(i + 1),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sim: enrol %s: %w", id, err)
+		}
+		cfg := federation.DefaultConfig()
+		cfg.GossipBindAddr, cfg.PeerBindAddr = "127.0.0.1:0", "127.0.0.1:0"
+		cfg.AuthorityKey = auth.PublicKey()
+		cfg.Credentials = &federation.Credentials{Descriptor: sd, PrivateKey: priv}
+		cfg.GossipKeys = [][]byte{gossipKey}
+		cfg.Protocol = pcfg
+		cfg.Policy = locator.DefaultPolicy()
+		cfg.Policy.DigestDepth = sc.DigestDepth
+		cfg.Policy.WatchBuffer = len(invs) + 16
+		cfg.Logger = logger
+		a, err := federation.NewAgent(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("sim: agent %s: %w", id, err)
+		}
+		if err := a.Start(ctx); err != nil {
+			return nil, fmt.Errorf("sim: start %s: %w", id, err)
+		}
+		agents = append(agents, a)
+		var secret [32]byte
+		copy(secret[:], derive("holder-secret", sc.Seed, uint64(i), 32))
+		if holders[i], err = locator.NewHolder(id, priv, secret); err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			if _, err := a.Join([]string{agents[0].GossipAddr()}); err != nil {
+				return nil, fmt.Errorf("sim: join %s: %w", id, err)
+			}
+		}
+	}
+	// Wait until every agent sees every other alive.
+	deadline := time.Now().Add(30*time.Second + time.Duration(n)*200*time.Millisecond)
+	for {
+		ok := true
+		for _, a := range agents {
+			alive := 0
+			for _, m := range a.Members() {
+				if m.Alive {
+					alive++
+				}
+			}
+			if alive < n-1 {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.New("sim: real nodes did not all see each other in time")
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+	startup := time.Since(start)
+
+	// Watch every replica for the entries to come; the watch goroutines
+	// record arrivals under mu.
+	type rstate struct {
+		pub    time.Time
+		origin int
+		reach  int
+	}
+	var (
+		mu       sync.Mutex
+		meta     = make(map[locator.ID]*rstate, len(invs))
+		replica  hist
+		all      hist
+		complete int
+	)
+	var wg sync.WaitGroup
+	var watches []*locator.Watch
+	for i, a := range agents {
+		w := a.Store().Watch(keys...)
+		watches = append(watches, w)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range w.C {
+				t := time.Now()
+				mu.Lock()
+				if st := meta[e.ID()]; st != nil {
+					d := t.Sub(st.pub)
+					if i != st.origin {
+						replica.add(d)
+					}
+					st.reach++
+					if st.reach == n {
+						all.add(d)
+						complete++
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	defer func() {
+		for _, w := range watches {
+			w.Close()
+		}
+		wg.Wait()
+	}()
+	statsAt := func() (push, ae, sd, ind uint64, err error) {
+		for _, a := range agents {
+			st, err := a.Stats(ctx)
+			if err != nil {
+				return 0, 0, 0, 0, err
+			}
+			push += st.Protocol.Push.BytesSent
+			ae += st.Protocol.AntiEntropy.BytesSent
+			sd += st.SendDropped
+			ind += st.InboundDropped
+		}
+		return push, ae, sd, ind, nil
+	}
+	push0, ae0, _, _, err := statsAt()
+	if err != nil {
+		return nil, err
+	}
+
+	// Publish on the simulation's schedule (relative to the first).
+	t0 := time.Now()
+	for i, inv := range invs {
+		if err := sleepCtx(ctx, time.Until(t0.Add(at[i]-at[0]))); err != nil {
+			return nil, err
+		}
+		pnow := time.Now()
+		e, err := holders[inv.node].Publish(keys[i], sealKey(sc.Seed, inv.person), pop.kinds[inv.node], 1, pnow, pnow.Add(2*365*24*time.Hour))
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		meta[e.ID()] = &rstate{pub: pnow, origin: int(inv.node)}
+		mu.Unlock()
+		if _, err := agents[inv.node].Publish(ctx, e); err != nil {
+			return nil, fmt.Errorf("sim: publish: %w", err)
+		}
+	}
+	// Wait for every replica to hold every entry, as long as the
+	// scenario's run would have lasted.
+	end := t0.Add(sc.Duration.D() - at[0])
+	for {
+		mu.Lock()
+		c := complete
+		mu.Unlock()
+		if c == len(invs) || time.Now().After(end) {
+			break
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+	window := time.Since(t0)
+	push1, ae1, sd, ind, err := statsAt()
+	if err != nil {
+		return nil, err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	per := func(b uint64) float64 { return round3(float64(b) / float64(n) / window.Seconds()) }
+	return &RealResult{
+		Nodes: n, Published: len(invs),
+		AllNodes: all.summary(), Replica: replica.summary(), NeverDelivered: len(invs) - complete,
+		PushBytesPerNodeSec: per(push1 - push0), AEBytesPerNodeSec: per(ae1 - ae0),
+		WindowSeconds: round3(window.Seconds()), StartupSeconds: round3(startup.Seconds()),
+		SendDropped: sd, InboundDropped: ind,
+	}, nil
+}
+
+// CompareReal runs sc at nodes both ways — simulated and on real agents —
+// with loopback latency and no faults, and compares time-to-visibility and
+// bytes. tolerance is the agreement asked of the all-nodes mean and p90
+// (|sim/real − 1| ≤ tolerance); see Comparison.
+func CompareReal(ctx context.Context, sc *Scenario, nodes int, tolerance float64, logw io.Writer) (*Comparison, error) {
+	c := realScenario(sc, nodes)
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	rep, err := Run(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	real, err := RunReal(ctx, c, logw)
+	if err != nil {
+		return nil, err
+	}
+	sim := RealResult{
+		Nodes: nodes, Published: rep.Entries.Published, AllNodes: rep.Visibility.AllNodes, Replica: rep.Visibility.Replica,
+		NeverDelivered: rep.Visibility.NeverDelivered, PushBytesPerNodeSec: rep.Bandwidth.PushBytesPerNodeSec,
+		AEBytesPerNodeSec: rep.Bandwidth.AEBytesPerNodeSec, WindowSeconds: rep.VirtualSecs,
+	}
+	// The sim's bandwidth averages over the whole run, the real one over
+	// its window from the first publication: compare push per entry and
+	// anti-entropy per second.
+	perEntry := func(r RealResult) float64 {
+		return r.PushBytesPerNodeSec * r.WindowSeconds / math.Max(float64(r.Published), 1)
+	}
+	cmp := &Comparison{
+		Scenario: c.Name, Nodes: nodes, Real: real, Sim: sim,
+		RatioMean:         ratio(sim.AllNodes.Mean, real.AllNodes.Mean),
+		RatioP50:          ratio(sim.AllNodes.P50, real.AllNodes.P50),
+		RatioP90:          ratio(sim.AllNodes.P90, real.AllNodes.P90),
+		RatioReplica50:    ratio(sim.Replica.P50, real.Replica.P50),
+		RatioPushPerEntry: ratio(perEntry(sim), perEntry(*real)),
+		RatioAEPerSec:     ratio(sim.AEBytesPerNodeSec, real.AEBytesPerNodeSec),
+		Tolerance:         tolerance,
+	}
+	cmp.Agree = math.Abs(cmp.RatioMean-1) <= tolerance && math.Abs(cmp.RatioP90-1) <= tolerance
+	return cmp, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

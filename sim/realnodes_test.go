@@ -1,0 +1,57 @@
+package sim
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestRealNodesAgree runs real federation agents on loopback and the
+// simulation of the same workload, and compares them. It takes about a
+// minute and binds many loopback ports, so it runs only when
+// SIGNPOST_REALNODES is set (to the node count, or 1 for 30 nodes).
+func TestRealNodesAgree(t *testing.T) {
+	v := os.Getenv("SIGNPOST_REALNODES")
+	if v == "" || testing.Short() {
+		t.Skip("set SIGNPOST_REALNODES=<nodes> to run real agents on loopback")
+	}
+	nodes, err := strconv.Atoi(v)
+	if err != nil || nodes < 2 {
+		nodes = 30
+	}
+	sc, err := Builtin("steady")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Shorten(40 * time.Second)
+	sc.Publish.Stop = Duration(20 * time.Second)
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := CompareReal(ctx, sc, nodes, 0.35, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("nodes %d: all-nodes mean sim %.0f ms real %.0f ms (ratio %.2f)", nodes, c.Sim.AllNodes.Mean, c.Real.AllNodes.Mean, c.RatioMean)
+	t.Logf("nodes %d: all-nodes p50 sim %.0f ms real %.0f ms (ratio %.2f), p90 %.0f / %.0f (%.2f); replica p50 %.0f / %.0f; push B/node/entry ratio %.2f; AE B/node/s ratio %.2f; real never %d, startup %.1fs",
+		nodes, c.Sim.AllNodes.P50, c.Real.AllNodes.P50, c.RatioP50, c.Sim.AllNodes.P90, c.Real.AllNodes.P90, c.RatioP90,
+		c.Sim.Replica.P50, c.Real.Replica.P50, c.RatioPushPerEntry, c.RatioAEPerSec, c.Real.NeverDelivered, c.Real.StartupSeconds)
+	// Every agent, watch and connection goroutine is gone (allow the
+	// HTTP client's idle connections a moment to close).
+	for i := 0; runtime.NumGoroutine() > before+2; i++ {
+		if i == 100 {
+			t.Errorf("goroutines: %d before, %d after", before, runtime.NumGoroutine())
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if c.Real.NeverDelivered != 0 {
+		t.Errorf("%d entries never reached every real node", c.Real.NeverDelivered)
+	}
+	if !c.Agree {
+		t.Errorf("sim and real all-nodes mean/p90 differ beyond ±%.0f%%: ratios %.2f, %.2f", c.Tolerance*100, c.RatioMean, c.RatioP90)
+	}
+}
