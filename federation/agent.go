@@ -88,6 +88,9 @@ type Agent struct {
 	// faults, when set by tests before Start, blocks traffic to and from
 	// some nodes (partitions).
 	faults *faultSet
+	// nameOverride, when set by tests before Start, is the memberlist name
+	// used instead of the node id (an impostor).
+	nameOverride string
 
 	saveMu sync.Mutex // serialises writes of descriptors.pem
 
@@ -258,6 +261,9 @@ func (a *Agent) Start(ctx context.Context) error {
 func (a *Agent) memberlistConfig(meta []byte) (*memberlist.Config, error) {
 	mlc := memberlist.DefaultLANConfig()
 	mlc.Name = a.self.Descriptor.NodeID
+	if a.nameOverride != "" {
+		mlc.Name = a.nameOverride
+	}
 	host, portStr, _ := net.SplitHostPort(a.cfg.GossipBindAddr)
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
@@ -292,7 +298,7 @@ func (a *Agent) memberlistConfig(meta []byte) (*memberlist.Config, error) {
 	mlc.Keyring = kr
 	mlc.GossipVerifyIncoming, mlc.GossipVerifyOutgoing = true, true
 	mlc.Delegate = &delegate{meta: meta}
-	mlc.Alive = &aliveDelegate{a: a}
+	mlc.Alive = &aliveDelegate{a: a, self: mlc.Name}
 	mlc.Merge = &mergeDelegate{a: a}
 	mlc.Events = &eventDelegate{a: a}
 	mlc.Logger = logger
