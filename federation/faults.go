@@ -18,6 +18,23 @@ type faultSet struct {
 	addrs map[string]bool // gossip host:port cut off
 }
 
+func newFaultSet() *faultSet {
+	return &faultSet{nodes: map[string]bool{}, addrs: map[string]bool{}}
+}
+
+// set replaces the blocked nodes and addresses.
+func (f *faultSet) set(nodes, addrs []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nodes, f.addrs = map[string]bool{}, map[string]bool{}
+	for _, n := range nodes {
+		f.nodes[n] = true
+	}
+	for _, a := range addrs {
+		f.addrs[a] = true
+	}
+}
+
 func (f *faultSet) node(id string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
