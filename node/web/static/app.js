@@ -232,7 +232,10 @@ function signedIn(session) {
   $("search").hidden = false;
   showSummary([]);
   engine.load().then(
-    () => setStatus(""),
+    () => {
+      setStatus("");
+      if ($("nhs-number").value.trim()) checkNumber(false); // typed before the module was ready
+    },
     () => setStatus("The NHS number checker could not be loaded, so searching is not possible. Reload the page to try again."),
   );
 }

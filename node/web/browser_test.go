@@ -1,0 +1,305 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
+
+	"github.com/signpost-federation/signpost/node/internal/auth"
+	"github.com/signpost-federation/signpost/node/internal/httpx"
+	"github.com/signpost-federation/signpost/wasm"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// fakeNode serves the page, the real wasm module and a node API whose
+// sign-in, roles and CSRF are the real auth package and whose issuer is the
+// real wasm.Issuer; lookup, contact and watch answer canned holders. It
+// records every request so the test can prove the NHS number never left
+// the browser.
+type fakeNode struct {
+	t   *testing.T
+	iss *wasm.Issuer
+
+	mu       sync.Mutex
+	seen     []string // method, URL and body of every request
+	lookups  []map[string]string
+	contacts []map[string]string
+}
+
+const epoch = 202611
+
+var (
+	school = map[string]string{"nodeId": "node-school", "agency": "Riverside Primary School", "category": "education", "since": "2025-09-01T00:00:00Z"}
+	gp     = map[string]string{"nodeId": "node-gp", "agency": "Elm Street Surgery", "category": "health", "since": "2026-11-25T09:00:00Z"}
+)
+
+func (f *fakeNode) record(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		f.mu.Lock()
+		f.seen = append(f.seen, r.Method+" "+r.URL.String()+" "+string(body))
+		f.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (f *fakeNode) evaluate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Purpose string   `json:"purpose"`
+		Epoch   uint32   `json:"epoch"`
+		Blinded []string `json:"blinded"`
+	}
+	if httpx.DecodeJSON(w, r, 4<<10, &req) != nil {
+		return
+	}
+	var blinded [][]byte
+	for _, s := range req.Blinded {
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			httpx.WriteError(w, 400, httpx.CodeBadRequest, "blinded element is not base64")
+			return
+		}
+		blinded = append(blinded, b)
+	}
+	ev, proof, err := f.iss.Evaluate(req.Purpose, epoch, blinded)
+	if err != nil {
+		httpx.WriteError(w, 400, httpx.CodeBadRequest, "cannot evaluate")
+		return
+	}
+	out := map[string]any{"epoch": epoch, "proof": base64.StdEncoding.EncodeToString(proof),
+		"issuerPublicKey": base64.StdEncoding.EncodeToString(f.iss.PublicKey())}
+	var evs []string
+	for _, e := range ev {
+		evs = append(evs, base64.StdEncoding.EncodeToString(e))
+	}
+	out["evaluated"] = evs
+	httpx.WriteJSON(w, 200, out)
+}
+
+func (f *fakeNode) lookup(w http.ResponseWriter, r *http.Request) {
+	var req map[string]string
+	if httpx.DecodeJSON(w, r, 4<<10, &req) != nil {
+		return
+	}
+	f.mu.Lock()
+	f.lookups = append(f.lookups, req)
+	n := len(f.lookups)
+	f.mu.Unlock()
+	holders := []map[string]string{school}
+	if n > 1 { // after the GP joined
+		holders = append(holders, gp)
+	}
+	httpx.WriteJSON(w, 200, map[string]any{"entries": []string{"c2VhbGVk"}, "holders": holders})
+}
+
+func (f *fakeNode) contact(w http.ResponseWriter, r *http.Request) {
+	var req map[string]string
+	if httpx.DecodeJSON(w, r, 4<<10, &req) != nil {
+		return
+	}
+	f.mu.Lock()
+	f.contacts = append(f.contacts, req)
+	f.mu.Unlock()
+	httpx.WriteJSON(w, 200, map[string]string{"status": "pending"})
+}
+
+func (f *fakeNode) watch(a *auth.Authenticator) http.HandlerFunc {
+	up := websocket.Upgrader{CheckOrigin: a.CheckOrigin}
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetReadLimit(4 << 10)
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		var msg struct {
+			Watch string `json:"watch"`
+		}
+		if err := c.ReadJSON(&msg); err != nil {
+			return
+		}
+		c.WriteJSON(map[string]string{"type": "watching", "lookupKey": msg.Watch})
+		// A new agency becomes involved; this notice carries no holder,
+		// so the page must look up again.
+		c.WriteJSON(map[string]string{"type": "involved", "lookupKey": msg.Watch})
+		c.ReadMessage() // until the page closes
+	}
+}
+
+func startPage(t *testing.T) (*fakeNode, string) {
+	t.Helper()
+	key, err := wasm.GenerateIssuerKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := wasm.NewIssuer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeNode{t: t, iss: iss}
+	cfg := auth.DefaultConfig()
+	cfg.UsersPath = filepath.Join(t.TempDir(), auth.UsersFileName)
+	cfg.Argon2 = auth.TestArgon2Params
+	a, err := auth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Store().AddUser("alice", auth.RolePractitioner, []byte("correct horse battery")); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /", http.FileServerFS(FS))
+	mux.Handle("GET /wasm/", http.StripPrefix("/wasm/", http.FileServerFS(wasm.WebFS)))
+	for _, m := range []string{"GET", "POST", "DELETE"} {
+		mux.Handle(m+" /v1/session", a.SessionHandler())
+	}
+	mux.Handle("POST /v1/tokens/evaluate", a.Protect(http.HandlerFunc(f.evaluate), auth.RolePractitioner))
+	mux.Handle("POST /v1/lookup", a.Protect(http.HandlerFunc(f.lookup), auth.RolePractitioner))
+	mux.Handle("POST /v1/contact-requests", a.Protect(http.HandlerFunc(f.contact), auth.RolePractitioner))
+	mux.Handle("GET /v1/watch", a.Protect(f.watch(a), auth.RolePractitioner))
+	srv := httptest.NewServer(f.record(mux))
+	t.Cleanup(srv.Close)
+	return f, srv.URL
+}
+
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium not found at %s and CI=true", chromiumPath)
+		}
+		t.Skipf("chromium not found at %s: browser test skipped", chromiumPath)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelB := chromedp.NewContext(actx)
+	tctx, cancelT := context.WithTimeout(bctx, 90*time.Second)
+	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
+	return tctx
+}
+
+// TestPageInBrowser drives the page as a practitioner would: sign in, type
+// a number with a wrong check digit (the reason shows as they type), submit
+// it (the error summary takes focus), type a valid one, see who is involved,
+// request contact, watch, and see a live notice add the new agency.
+func TestPageInBrowser(t *testing.T) {
+	ctx := browser(t)
+	f, url := startPage(t)
+
+	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return strings.Join(strings.Fields(s), " ")
+	}
+	waitFor := func(name, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({value: document.getElementById("nhs-number").value, error: document.getElementById("nhs-error").textContent, summary: document.getElementById("error-summary").textContent.trim(), status: document.getElementById("status").textContent})`))
+			t.Fatalf("waiting for %s: %v; page state %s", name, err, state)
+		}
+	}
+
+	step("open the page", chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS("#username")))
+	step("sign in",
+		chromedp.SendKeys(chromedp.CSS("#username"), "alice"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "correct horse battery"),
+		chromedp.Click(chromedp.CSS("#signin-button")),
+		chromedp.WaitVisible(chromedp.CSS("#nhs-number")))
+	if got := text("#account-name"); got != "alice (practitioner)" {
+		t.Errorf("account shows %q", got)
+	}
+
+	step("type a wrong check digit", chromedp.SendKeys(chromedp.CSS("#nhs-number"), "999 000 0019"))
+	waitFor("the inline reason", `!document.getElementById("nhs-error").hidden`)
+	reason := text("#nhs-error")
+	if !strings.Contains(reason, "check digit") {
+		t.Errorf("inline error %q does not give the check-digit reason", reason)
+	}
+	if cls, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("nhs-group").className`)); !strings.Contains(cls, "sp-form-group--error") {
+		t.Errorf("group class %q lacks the error style", cls)
+	}
+	step("submit it", chromedp.Click(chromedp.CSS("#search-button")))
+	waitFor("the error summary to take focus", `document.activeElement && document.activeElement.id === "error-summary"`)
+	if s := text("#error-summary-list"); !strings.Contains(s, "check digit") {
+		t.Errorf("error summary %q lacks the reason", s)
+	}
+
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(document.getElementById("nhs-number").value = "", true)`)); err != nil {
+		t.Fatal(err)
+	}
+	step("type a valid number", chromedp.SendKeys(chromedp.CSS("#nhs-number"), "999 000 0018"))
+	waitFor("the error to clear", `document.getElementById("nhs-error").hidden`)
+	step("search", chromedp.Click(chromedp.CSS("#search-button")))
+	waitFor("results", `document.querySelectorAll("#results-body tr").length === 1`)
+	if row := text("#results-body tr"); !strings.Contains(row, "Riverside Primary School") || !strings.Contains(row, "education") || !strings.Contains(row, "1 September 2025") {
+		t.Errorf("result row %q", row)
+	}
+
+	step("request contact", chromedp.Click(chromedp.CSS("#results-body button")))
+	waitFor("the contact answer", `document.getElementById("results-body").textContent.includes("Request sent")`)
+
+	step("watch", chromedp.Click(chromedp.CSS("#watch-button")))
+	waitFor("the live notice", `document.getElementById("notices").textContent.includes("Elm Street Surgery is now involved")`)
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#results-body tr").length`)); n != 2 {
+		t.Errorf("after the notice the table has %d rows, want 2", n)
+	}
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// The number never reached the server, in any form.
+	for _, s := range f.seen {
+		for _, form := range []string{"9990000018", "999 000 0018", "999%20000%200018", "9990000019"} {
+			if strings.Contains(s, form) {
+				t.Errorf("a request carried the NHS number: %.80q", s)
+			}
+		}
+	}
+	if len(f.lookups) < 2 {
+		t.Fatalf("%d lookups, want the search and the re-lookup after the notice", len(f.lookups))
+	}
+	lk, err1 := base64.StdEncoding.DecodeString(f.lookups[0]["lookupKey"])
+	sk, err2 := base64.StdEncoding.DecodeString(f.lookups[0]["sealKey"])
+	if err1 != nil || err2 != nil || len(lk) != 16 || len(sk) != 32 || f.lookups[0]["purpose"] != "safeguarding" {
+		t.Errorf("lookup request %v", f.lookups[0])
+	}
+	if len(f.contacts) != 1 || f.contacts[0]["nodeId"] != "node-school" || f.contacts[0]["lookupKey"] != f.lookups[0]["lookupKey"] {
+		b, _ := json.Marshal(f.contacts)
+		t.Errorf("contact requests %s", b)
+	}
+}
