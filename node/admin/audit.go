@@ -40,6 +40,12 @@ func AuditMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return 0
 	}
 	sub, args := args[0], args[1:]
+	switch sub {
+	case "verify", "head", "subject":
+	default:
+		fmt.Fprintf(stderr, "signpost audit: unknown subcommand %q\n\n%s", sub, auditUsage)
+		return 2
+	}
 	fs := flag.NewFlagSet("signpost audit "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", ".", "the node's data directory")
@@ -145,10 +151,8 @@ func AuditMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		fmt.Fprintf(stderr, "%d events\n", len(entries))
 		return 0
-	default:
-		fmt.Fprintf(stderr, "signpost audit: unknown subcommand %q\n\n%s", sub, auditUsage)
-		return 2
 	}
+	return 2 // unreachable: sub was checked above
 }
 
 // multiFlag is a repeatable string flag.

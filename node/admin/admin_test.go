@@ -1,0 +1,165 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signpost-federation/signpost/node/internal/audit"
+	"github.com/signpost-federation/signpost/node/internal/auth"
+)
+
+func init() { argonParams = auth.TestArgon2Params }
+
+func run(main func(context.Context, []string, io.Reader, io.Writer, io.Writer) int, stdin string, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := main(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUserCommands(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name     string
+		stdin    string
+		args     []string
+		wantCode int
+		wantOut  string
+		wantErr  string
+	}{
+		{"add", "correct horse battery\n", []string{"add", "--data", dir, "--name", "alice", "--role", "practitioner", "--password-stdin"}, 0, "added user alice (practitioner)", ""},
+		{"add with prompt", "another long password", []string{"add", "--data", dir, "--name", "ola", "--role", "operator"}, 0, "added user ola", "Password for ola"},
+		{"duplicate", "correct horse battery\n", []string{"add", "--data", dir, "--name", "alice", "--role", "auditor", "--password-stdin"}, 1, "", "already in use"},
+		{"short password", "short\n", []string{"add", "--data", dir, "--name", "bob", "--role", "auditor", "--password-stdin"}, 1, "", "too short"},
+		{"no password", "", []string{"add", "--data", dir, "--name", "bob", "--role", "auditor", "--password-stdin"}, 1, "", "no password"},
+		{"bad role", "", []string{"add", "--data", dir, "--name", "bob", "--role", "admin"}, 2, "", "not one of practitioner"},
+		{"no name", "", []string{"add", "--data", dir, "--role", "auditor"}, 2, "", "--name is required"},
+		{"unknown subcommand", "", []string{"frob"}, 2, "", "unknown subcommand"},
+		{"no subcommand", "", nil, 2, "", "Usage: signpost user"},
+		{"stray argument", "", []string{"list", "--data", dir, "extra"}, 2, "", "unexpected argument"},
+		{"remove unknown", "", []string{"remove", "--data", dir, "--name", "nobody"}, 1, "", "no such user"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := run(UserMain, tt.stdin, tt.args...)
+			if code != tt.wantCode || !strings.Contains(out, tt.wantOut) || !strings.Contains(errs, tt.wantErr) {
+				t.Fatalf("code %d out %q err %q; want %d %q %q", code, out, errs, tt.wantCode, tt.wantOut, tt.wantErr)
+			}
+			if strings.Contains(out+errs, "correct horse") {
+				t.Fatal("the password was echoed")
+			}
+		})
+	}
+
+	code, tok, _ := run(UserMain, "", "token", "--data", dir, "--name", "case-system", "--role", "practitioner")
+	tok = strings.TrimSpace(tok)
+	if code != 0 || !strings.HasPrefix(tok, auth.TokenPrefix) {
+		t.Fatalf("token: %d %q", code, tok)
+	}
+	store, err := auth.OpenStore(filepath.Join(dir, auth.UsersFileName), auth.TestArgon2Params, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk, err := store.CheckToken(tok); err != nil || tk.Role != auth.RolePractitioner {
+		t.Fatalf("printed token does not authenticate: %v", err)
+	}
+	if _, err := store.CheckPassword("alice", []byte("correct horse battery")); err != nil {
+		t.Fatalf("added user cannot sign in: %v", err)
+	}
+	code, out, _ := run(UserMain, "", "list", "--data", dir)
+	if code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "case-system") || strings.Contains(out, tok) || strings.Contains(out, "argon2") {
+		t.Fatalf("list: %d\n%s", code, out)
+	}
+	if code, _, _ := run(UserMain, "", "remove", "--data", dir, "--name", "case-system", "--token"); code != 0 {
+		t.Fatal("remove token failed")
+	}
+	if _, err := store.CheckToken(tok); err == nil {
+		t.Fatal("removed token still works")
+	}
+	if code, _, _ := run(UserMain, "", "remove", "--data", dir, "--name", "alice"); code != 0 {
+		t.Fatal("remove user failed")
+	}
+}
+
+// writeLog writes a small log with subjects under known lookup keys.
+func writeLog(t *testing.T) (string, audit.TreeHead) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), audit.FileName)
+	l, err := audit.Open(path, audit.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	when := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for i := 0; i < 5; i++ {
+		if _, err := l.Append(audit.Event{Time: when, Actor: "user:alice", Action: audit.ActionLookup, Purpose: "safeguarding",
+			Outcome: audit.OutcomeOK, Subjects: l.Refs(bytes.Repeat([]byte{byte(i % 2)}, 16))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path, l.Head()
+}
+
+func TestAuditCommands(t *testing.T) {
+	path, head := writeLog(t)
+	intact, _ := os.ReadFile(path)
+	tampered := filepath.Join(filepath.Dir(path), "tampered.log")
+	os.WriteFile(tampered, bytes.Replace(intact, []byte(`"i":2,"event":{"time":"2026-11-25T10:00:00Z","actor":"user:alice"`), []byte(`"i":2,"event":{"time":"2026-11-25T10:00:00Z","actor":"user:mallory"`), 1), 0o600)
+	short := filepath.Join(filepath.Dir(path), "short.log")
+	os.WriteFile(short, intact[:bytes.LastIndexByte(intact[:len(intact)-1], '\n')+1], 0o600)
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string
+		wantErr  string
+	}{
+		{"verify intact", []string{"verify", "--log", path}, 0, "ok: 5 events, root " + head.Root.String(), ""},
+		{"verify tampered", []string{"verify", "--log", tampered}, 1, "", "line 3: audit: line tampered with"},
+		{"verify truncated against trusted head", []string{"verify", "--log", short, "--trusted-size", "5", "--trusted-root", head.Root.String()}, 1, "", "log truncated"},
+		{"verify truncated without a head", []string{"verify", "--log", short}, 0, "ok: 4 events", ""},
+		{"verify missing file", []string{"verify", "--log", path + ".nope"}, 1, "", "no such file"},
+		{"trusted root without size", []string{"verify", "--log", path, "--trusted-root", head.Root.String()}, 2, "", "go together"},
+		{"bad pubkey", []string{"verify", "--log", path, "--pubkey", "zz"}, 2, "", "--pubkey"},
+		{"head", []string{"head", "--log", path}, 0, `"size":5`, ""},
+		{"subject by ref needs one", []string{"subject", "--log", path}, 2, "", "at least one"},
+		{"bad ref", []string{"subject", "--log", path, "--ref", "xyz"}, 2, "", "subject ref"},
+		{"unknown", []string{"frob"}, 2, "", "unknown subcommand"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := run(AuditMain, "", tt.args...)
+			if code != tt.wantCode || !strings.Contains(out, tt.wantOut) || !strings.Contains(errs, tt.wantErr) {
+				t.Fatalf("code %d out %q err %q; want %d %q %q", code, out, errs, tt.wantCode, tt.wantOut, tt.wantErr)
+			}
+		})
+	}
+
+	// Subject access: by lookup key (with the audit key) and by ref agree.
+	lk := hex.EncodeToString(bytes.Repeat([]byte{1}, 16))
+	code, out, errs := run(AuditMain, "", "subject", "--log", path, "--lookup-key", lk)
+	if code != 0 || strings.Count(out, "\n") != 2 {
+		t.Fatalf("subject: %d %q %q", code, out, errs)
+	}
+	var e audit.Entry
+	if err := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &e); err != nil || e.Index != 1 || e.Actor != "user:alice" {
+		t.Fatalf("first entry %+v %v", e, err)
+	}
+	key, _ := os.ReadFile(path + ".key")
+	ref := audit.RefFor(key, bytes.Repeat([]byte{1}, 16)).String()
+	code, out2, _ := run(AuditMain, "", "subject", "--log", path, "--ref", ref)
+	if code != 0 || out2 != out {
+		t.Fatalf("by ref: %d %q", code, out2)
+	}
+	if strings.Contains(out, lk) {
+		t.Fatal("subject output contains the lookup key")
+	}
+}
