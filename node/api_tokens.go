@@ -238,7 +238,21 @@ func decodeLookupKey(s string) ([16]byte, *apiError) {
 // key can open them (the browser, with the wasm module).
 type lookupResponse struct {
 	Entries []string `json:"entries"`
+	// Members are the federation's enrolled nodes and their public keys, so
+	// that a client that opens entries itself can check holder signatures.
+	Members []MemberKey `json:"members"`
 }
+
+// MemberKey is a member node as a client needs it to verify entries.
+type MemberKey struct {
+	NodeID    string `json:"nodeId"`
+	Agency    string `json:"agency"`
+	Category  string `json:"category"`
+	PublicKey string `json:"publicKey"` // base64 Ed25519
+}
+
+// memberLister is implemented by Peers that know the membership.
+type memberLister interface{ MemberKeys() []MemberKey }
 
 func (n *Node) handleLookup(w http.ResponseWriter, r *http.Request) error {
 	var req lookupRequest
@@ -257,7 +271,10 @@ func (n *Node) handleLookup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := lookupResponse{Entries: make([]string, len(sealed))}
+	resp := lookupResponse{Entries: make([]string, len(sealed)), Members: []MemberKey{}}
+	if ml, ok := n.opt.Peers.(memberLister); ok {
+		resp.Members = ml.MemberKeys()
+	}
 	for i, e := range sealed {
 		resp.Entries[i] = base64.StdEncoding.EncodeToString(e)
 	}

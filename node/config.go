@@ -64,6 +64,26 @@ type Config struct {
 	// PeerRate and PeerBurst bound blinded elements per second per
 	// requesting node at the issuer. Default 20000/s, burst 100000.
 	PeerRate, PeerBurst float64
+
+	// Federation (used by `signpost node`, see StackConfig).
+
+	// GossipListen is the memberlist address. Default "127.0.0.1:7946".
+	GossipListen string
+	// PeerListen is the node-to-node mutual-TLS address. Default "127.0.0.1:7947".
+	PeerListen string
+	// Join lists gossip addresses of nodes to join at start.
+	Join []string
+	// AuthorityKeyFile is the federation authority's public key (PEM).
+	AuthorityKeyFile string
+	// CredentialsFile is this node's signed descriptor and private key (PEM).
+	CredentialsFile string
+	// GossipKeyFile holds the federation's gossip encryption key(s).
+	GossipKeyFile string
+	// IssuerKeyFile, on the issuer only, holds the federation's POPRF
+	// private key (32 raw bytes, mode 0600).
+	IssuerKeyFile string
+	// IssuerPublicKey is the issuer's public key, base64, on every node.
+	IssuerPublicKey string
 }
 
 // DefaultConfig returns the defaults, each documented on its field.
@@ -89,6 +109,8 @@ func DefaultConfig() Config {
 		UserBurst:        200,
 		PeerRate:         20000,
 		PeerBurst:        100000,
+		GossipListen:     "127.0.0.1:7946",
+		PeerListen:       "127.0.0.1:7947",
 	}
 }
 
@@ -131,6 +153,13 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = d.ShutdownTimeout
 	}
+	if c.GossipListen == "" {
+		c.GossipListen = d.GossipListen
+	}
+	if c.PeerListen == "" {
+		c.PeerListen = d.PeerListen
+	}
+	c.Join = slices.Clone(c.Join)
 	if c.ContactPolicy == "" {
 		c.ContactPolicy = d.ContactPolicy
 	}
@@ -271,6 +300,22 @@ func (c *Config) set(k, v string) error {
 		c.PeerRate, err = strconv.ParseFloat(v, 64)
 	case "peer_burst":
 		c.PeerBurst, err = strconv.ParseFloat(v, 64)
+	case "gossip_listen":
+		c.GossipListen = v
+	case "peer_listen":
+		c.PeerListen = v
+	case "join":
+		c.Join = list(v)
+	case "authority_key_file":
+		c.AuthorityKeyFile = v
+	case "credentials_file":
+		c.CredentialsFile = v
+	case "gossip_key_file":
+		c.GossipKeyFile = v
+	case "issuer_key_file":
+		c.IssuerKeyFile = v
+	case "issuer_public_key":
+		c.IssuerPublicKey = v
 	default:
 		return errors.New("unknown key")
 	}
@@ -327,8 +372,21 @@ user_rate = %g
 user_burst = %g
 peer_rate = %g
 peer_burst = %g
+
+# Federation. Files come from the federation authority's enrolment.
+gossip_listen = %s
+peer_listen = %s
+# Gossip addresses of nodes already in the federation (comma-separated).
+join =
+authority_key_file = authority.pub
+credentials_file = node.pem
+gossip_key_file = gossip.key
+# On the issuer node only: the federation's token key (keep it secret).
+issuer_key_file =
+# Every node: the issuer's public key (base64).
+issuer_public_key =
 `, nodeID, d.DataDir, d.Listen, strings.Join(d.Purposes, ", "), d.Epoch, d.RetentionDefault,
 		d.MaxBodyBytes, d.MaxImportBytes, d.MaxBatch, d.ShutdownTimeout,
-		d.ContactPolicy, d.UserRate, d.UserBurst, d.PeerRate, d.PeerBurst)
+		d.ContactPolicy, d.UserRate, d.UserBurst, d.PeerRate, d.PeerBurst, d.GossipListen, d.PeerListen)
 	return err
 }

@@ -58,7 +58,6 @@ func ReadCSV(r io.Reader, fn func(row CSVRow, bad *RowError) error) error {
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -72,6 +71,7 @@ func ReadCSV(r io.Reader, fn func(row CSVRow, bad *RowError) error) error {
 			}
 			return fmt.Errorf("node: csv: %w", err)
 		}
+		line, _ := cr.FieldPos(0)
 		if first {
 			first = false
 			if len(rec) > 0 && strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(rec[0], "\ufeff")), "localId") {

@@ -1,0 +1,48 @@
+package node
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/signpost-federation/signpost/node/internal/auth"
+	"github.com/signpost-federation/signpost/node/internal/httpx"
+)
+
+// UserAuth is the production Authenticator: node/internal/auth's users,
+// sessions (with CSRF) and API tokens. It also serves /v1/session.
+type UserAuth struct{ A *auth.Authenticator }
+
+// Authenticate implements Authenticator.
+func (u UserAuth) Authenticate(r *http.Request) (Principal, error) {
+	p, err := u.A.Identify(r)
+	if err != nil {
+		return Principal{}, ErrUnauthenticated
+	}
+	return Principal{Name: p.Actor(), Role: string(p.Role), Cookie: p.ViaSession()}, nil
+}
+
+// CheckCSRF implements Authenticator, mapping the auth package's errors to
+// its stable codes.
+func (u UserAuth) CheckCSRF(r *http.Request, p Principal) error {
+	ap, err := u.A.Identify(r)
+	if err != nil {
+		return ErrUnauthenticated
+	}
+	err = u.A.CheckCSRF(r, ap)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, auth.ErrOrigin):
+		return errorf(http.StatusForbidden, httpx.CodeOriginForbidden, "this origin may not send requests with a session")
+	case errors.Is(err, auth.ErrCSRFInvalid):
+		return errorf(http.StatusForbidden, httpx.CodeCSRFInvalid, "the X-CSRF-Token header does not match the session")
+	default:
+		return errorf(http.StatusForbidden, httpx.CodeCSRFMissing, "this request needs the session's X-CSRF-Token header")
+	}
+}
+
+// SessionHandler serves sign-in and sign-out.
+func (u UserAuth) SessionHandler() http.Handler { return u.A.SessionHandler() }
+
+// CheckOrigin is the WebSocket origin check.
+func (u UserAuth) CheckOrigin(r *http.Request) bool { return u.A.CheckOrigin(r) }

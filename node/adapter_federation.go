@@ -1,0 +1,83 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/signpost-federation/signpost/federation"
+)
+
+// AgentPeers is the production Peers: node-to-node JSON calls over the
+// federation agent's mutually authenticated peer transport, and member
+// descriptors for agency names and authorised purposes.
+type AgentPeers struct{ A *federation.Agent }
+
+// maxPeerResponse bounds a peer's answer.
+const maxPeerResponse = 1 << 20
+
+// Call implements Peers.
+func (p AgentPeers) Call(ctx context.Context, nodeID, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.A.PeerURL(nodeID, path), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := p.A.PeerClient().Do(req)
+	if err != nil {
+		return fmt.Errorf("node: call %s: %w", nodeID, err)
+	}
+	defer res.Body.Close()
+	lr := io.LimitReader(res.Body, maxPeerResponse)
+	if res.StatusCode != http.StatusOK {
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		json.NewDecoder(lr).Decode(&e)
+		return &peerError{Status: res.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+	}
+	if err := json.NewDecoder(lr).Decode(out); err != nil {
+		return fmt.Errorf("node: call %s: bad answer: %w", nodeID, err)
+	}
+	return nil
+}
+
+// Agency implements Peers.
+func (p AgentPeers) Agency(nodeID string) string {
+	if d, ok := p.A.Descriptor(nodeID); ok {
+		return d.Agency
+	}
+	return ""
+}
+
+// Purposes implements Peers.
+func (p AgentPeers) Purposes(nodeID string) []string {
+	if d, ok := p.A.Descriptor(nodeID); ok {
+		return d.Purposes
+	}
+	return nil
+}
+
+// PeerID returns the authenticated peer of a request on the agent's peer API.
+func PeerID(r *http.Request) (string, bool) {
+	d, ok := federation.PeerFromContext(r.Context())
+	return d.NodeID, ok
+}
+
+// MemberKeys implements memberLister: this node and every admitted member.
+func (p AgentPeers) MemberKeys() []MemberKey {
+	self := p.A.Self()
+	out := []MemberKey{{NodeID: self.NodeID, Agency: self.Agency, Category: self.Category, PublicKey: base64.StdEncoding.EncodeToString(self.PublicKey)}}
+	for _, m := range p.A.Members() {
+		out = append(out, MemberKey{NodeID: m.NodeID, Agency: m.Agency, Category: m.Category, PublicKey: base64.StdEncoding.EncodeToString(m.PublicKey)})
+	}
+	return out
+}

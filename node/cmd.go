@@ -1,0 +1,302 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/signpost-federation/signpost/federation"
+)
+
+// NodeMain is `signpost node`: run a node from a config file, write a
+// commented default config (init), or import a CSV into a running node.
+func NodeMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "init":
+			return initMain(args[1:], stdout, stderr)
+		case "import":
+			return importMain(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (write one with `signpost node init`)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage:\n  signpost node --config FILE        run an agency's node until SIGINT/SIGTERM\n  signpost node init [-node-id ID]   print a commented config with safe defaults\n  signpost node import -url URL -token TOKEN FILE.csv\n                                     import records into a running node")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *path == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	sc, err := loadStackConfig(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, "signpost node:", err)
+		return 1
+	}
+	sc.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	s, err := StartStack(ctx, sc)
+	if err != nil {
+		fmt.Fprintln(stderr, "signpost node:", err)
+		return 1
+	}
+	sc.Logger.Info("node serving", "addr", s.Addr.String(), "gossip", s.Agent.GossipAddr(), "peer", s.Agent.PeerAddr())
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), s.Node.Config().ShutdownTimeout)
+	defer cancel()
+	if err := s.Shutdown(sctx); err != nil {
+		fmt.Fprintln(stderr, "signpost node: shutdown:", err)
+		return 1
+	}
+	return 0
+}
+
+func initMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("node init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	id := fs.String("node-id", "my-agency", "the node id the federation authority enrolled")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := WriteDefaultConfig(stdout, *id); err != nil {
+		fmt.Fprintln(stderr, "signpost node init:", err)
+		return 1
+	}
+	return 0
+}
+
+// loadStackConfig reads a config file and the federation files it names
+// (relative paths are relative to the config file).
+func loadStackConfig(path string) (StackConfig, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return StackConfig{}, err
+	}
+	defer f.Close()
+	cfg, err := ParseConfig(f)
+	if err != nil {
+		return StackConfig{}, err
+	}
+	dir := filepath.Dir(path)
+	rel := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	cfg.DataDir = rel(cfg.DataDir)
+	sc := StackConfig{Node: cfg, GossipListen: cfg.GossipListen, PeerListen: cfg.PeerListen, Join: cfg.Join}
+	var errs []error
+	if sc.AuthorityKey, err = federation.LoadAuthorityPublicKey(rel(cfg.AuthorityKeyFile)); err != nil {
+		errs = append(errs, fmt.Errorf("authority_key_file: %w", err))
+	}
+	if sc.Credentials, err = federation.LoadCredentials(rel(cfg.CredentialsFile)); err != nil {
+		errs = append(errs, fmt.Errorf("credentials_file: %w", err))
+	}
+	if sc.GossipKeys, err = federation.LoadGossipKeys(rel(cfg.GossipKeyFile)); err != nil {
+		errs = append(errs, fmt.Errorf("gossip_key_file: %w", err))
+	}
+	if cfg.IssuerKeyFile != "" {
+		if sc.IssuerPrivateKey, err = os.ReadFile(rel(cfg.IssuerKeyFile)); err != nil {
+			errs = append(errs, fmt.Errorf("issuer_key_file: %w", err))
+		}
+	}
+	if cfg.IssuerPublicKey != "" {
+		if sc.IssuerPublicKey, err = base64.StdEncoding.DecodeString(cfg.IssuerPublicKey); err != nil {
+			errs = append(errs, errors.New("issuer_public_key: not base64"))
+		}
+	}
+	if len(errs) > 0 {
+		return sc, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+	}
+	return sc, nil
+}
+
+// importChunk is the number of CSV rows sent per request.
+const importChunk = 2000
+
+// importMain posts a CSV to a running node in chunks, drawing a progress
+// bar, and prints every rejected row with its line in the file.
+func importMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("node import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "http://127.0.0.1:8080", "the node's address")
+	token := fs.String("token", os.Getenv("SIGNPOST_TOKEN"), "an operator API token (default $SIGNPOST_TOKEN)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 1 || *token == "" {
+		fmt.Fprintln(stderr, "Usage: signpost node import -url URL -token TOKEN FILE.csv\n(columns: localId,nhsNumber,category,retainUntil; a header row is optional)")
+		return 2
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(stderr, "signpost node import:", err)
+		return 1
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	rep, err := ImportFile(ctx, http.DefaultClient, *url, *token, f, st.Size(), func(done, total int64) {
+		drawBar(stderr, done, total)
+	})
+	fmt.Fprintln(stderr)
+	for _, e := range rep.Errors {
+		fmt.Fprintf(stdout, "line %d: %s: %s\n", e.Line, e.Code, e.Message)
+	}
+	fmt.Fprintf(stdout, "imported %d, unchanged %d, failed %d\n", rep.Imported, rep.Unchanged, rep.Failed)
+	if err != nil {
+		fmt.Fprintln(stderr, "signpost node import:", err)
+		return 1
+	}
+	if rep.Failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+func drawBar(w io.Writer, done, total int64) {
+	const width = 40
+	if total <= 0 {
+		total = 1
+	}
+	frac := float64(done) / float64(total)
+	frac = min(frac, 1)
+	n := int(frac * width)
+	fmt.Fprintf(w, "\r[%s%s] %3.0f%%", strings.Repeat("#", n), strings.Repeat(".", width-n), frac*100)
+}
+
+// countingReader counts bytes read, for the progress bar.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// ImportFile sends a CSV to a node's /v1/records/import in chunks of rows,
+// mapping each chunk's reported lines back to lines of the file. A bad row
+// loses no good one; progress is called after each chunk with bytes read.
+func ImportFile(ctx context.Context, c *http.Client, baseURL, token string, r io.Reader, size int64, progress func(done, total int64)) (ImportReport, error) {
+	var total ImportReport
+	cr := &countingReader{r: r}
+	rd := csv.NewReader(cr)
+	rd.FieldsPerRecord = -1
+	var buf bytes.Buffer
+	var lines []int
+	send := func() error {
+		if len(lines) == 0 {
+			return nil
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+"/v1/records/import", bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "text/csv")
+		res, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		var rep ImportReport
+		if res.StatusCode != http.StatusOK {
+			var e struct {
+				Error struct{ Code, Message string }
+			}
+			json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&e)
+			return fmt.Errorf("node answered %d %s: %s", res.StatusCode, e.Error.Code, e.Error.Message)
+		}
+		if err := json.NewDecoder(io.LimitReader(res.Body, 64<<20)).Decode(&rep); err != nil {
+			return err
+		}
+		total.Imported += rep.Imported
+		total.Unchanged += rep.Unchanged
+		total.Failed += rep.Failed
+		for _, e := range rep.Errors {
+			if e.Line >= 1 && e.Line <= len(lines) {
+				e.Line = lines[e.Line-1]
+			}
+			if len(total.Errors) < MaxReportedErrors {
+				total.Errors = append(total.Errors, e)
+			}
+		}
+		buf.Reset()
+		lines = lines[:0]
+		if progress != nil {
+			progress(cr.n, size)
+		}
+		return nil
+	}
+	w := csv.NewWriter(&buf)
+	first := true
+	for {
+		rec, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) && !errors.Is(pe.Err, csv.ErrQuote) && !errors.Is(pe.Err, csv.ErrBareQuote) {
+				total.Failed++
+				total.Errors = append(total.Errors, RowError{Line: pe.Line, Code: "malformed_csv", Message: "malformed CSV row"})
+				continue
+			}
+			w.Flush()
+			if serr := send(); serr != nil {
+				return total, serr
+			}
+			return total, errors.New("csv: unrecoverable quoting error; rows before it were imported")
+		}
+		line, _ := rd.FieldPos(0)
+		if first {
+			first = false
+			if len(rec) > 0 && strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(rec[0], "\ufeff")), "localId") {
+				continue
+			}
+		}
+		w.Write(rec)
+		lines = append(lines, line)
+		if len(lines) >= importChunk {
+			w.Flush()
+			if err := send(); err != nil {
+				return total, err
+			}
+		}
+	}
+	w.Flush()
+	if err := send(); err != nil {
+		return total, err
+	}
+	if progress != nil {
+		progress(size, size)
+	}
+	return total, nil
+}
