@@ -96,13 +96,12 @@ func Blind(rnd io.Reader, inputs [][]byte) (blinds, blinded [][]byte, err error)
 	if len(inputs) == 0 || len(inputs) > MaxBatch {
 		return nil, nil, ErrBatchSize
 	}
-	g := Suite.Group()
 	scalars := make([]oprf.Blind, len(inputs))
 	blinds = make([][]byte, len(inputs))
 	for i := range inputs {
-		s := g.RandomScalar(rnd)
-		for s.IsZero() {
-			s = g.RandomScalar(rnd)
+		s, err := randomScalar(rnd)
+		if err != nil {
+			return nil, nil, err
 		}
 		scalars[i] = s
 		if blinds[i], err = s.MarshalBinary(); err != nil {
@@ -136,6 +135,29 @@ func generatorKey() *oprf.PublicKey {
 		panic("token: generator as key: " + err.Error())
 	}
 	return pk
+}
+
+// randomScalar draws a non-zero scalar from rnd: 32 bytes with the top four
+// bits cleared, i.e. uniform below 2^252, which is within 2^-126 of uniform
+// modulo the group order (2^252 + 2.8·10^37). circl's own RandomScalar for
+// ristretto255 ignores the reader it is given; this one honours it, so the
+// host decides where blinds come from.
+func randomScalar(rnd io.Reader) (group.Scalar, error) {
+	var b [ScalarSize]byte
+	for range 8 { // a zero scalar is a broken source, not bad luck
+		if _, err := io.ReadFull(rnd, b[:]); err != nil {
+			return nil, fmt.Errorf("token: random source: %w", err)
+		}
+		b[31] &= 0x0f // little-endian: clear the top four bits
+		s := Suite.Group().NewScalar()
+		if err := s.UnmarshalBinary(b[:]); err != nil {
+			return nil, fmt.Errorf("token: random scalar: %w", err)
+		}
+		if !s.IsZero() {
+			return s, nil
+		}
+	}
+	return nil, errors.New("token: random source returns zeros")
 }
 
 // ParsePublicKey decodes an issuer public key (a non-identity element).
