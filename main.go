@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 
+	"github.com/signpost-federation/signpost/federation"
 	"github.com/signpost-federation/signpost/node"
 	"github.com/signpost-federation/signpost/node/admin"
 	"github.com/signpost-federation/signpost/sim"
@@ -38,6 +39,7 @@ type command struct {
 var commands = []command{
 	{name: "demo", summary: "run a local federation of four agencies with synthetic records (try this first)", run: node.DemoMain},
 	{name: "node", summary: "run one agency's node (node --config FILE), write a config (node init), import records (node import)", run: node.NodeMain},
+	{name: "federation", summary: "federation authority (init, keygen, enrol, revoke) and a node's federation layer alone (run)", run: federation.FederationMain},
 	{name: "user", summary: "manage a node's user accounts and API tokens", run: admin.UserMain},
 	{name: "audit", summary: "verify a node's audit log, print its tree head, find a subject's events", run: admin.AuditMain},
 	{name: "ident", summary: "validate identifiers (NHS number, CHI, H&C, UPN, ULN) through the wasm module; generate synthetic test numbers", run: wasm.IdentMain},
