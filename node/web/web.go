@@ -1,23 +1,3 @@
-// Package web is the practitioner page that a node serves: HTML, one
-// stylesheet and one JavaScript module, embedded in the binary so nothing is
-// fetched from a CDN. Package node serves [FS] at "/" and the shared wasm
-// module and its loader at "/wasm/".
-//
-// The page signs in (POST /v1/session), checks an NHS number as it is typed
-// and tokenises it in the browser through the shared wasm module — so on this
-// path the number never reaches the server — looks up the resulting lookup
-// key, opens the sealed entries in the browser, shows who is involved
-// (agency, kind, since), requests contact, and watches for new involvement
-// over a WebSocket. The API paths and JSON shapes it assumes are listed at the
-// top of static/app.js, in one object, so the node and the page can be kept
-// in step in one place.
-//
-// Accessibility follows the GOV.UK Design System's patterns: every input has
-// a label and hint tied by aria-describedby, errors appear inline and in an
-// error summary (role=alert) that takes focus, live notices go to an
-// aria-live region, and everything works from the keyboard. The stylesheet is
-// our own, written in the design system's visual conventions; see
-// static/NOTICE for credits.
 package web
 
 import (
