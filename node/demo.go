@@ -210,6 +210,7 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 			d.PractitionerTokens[a.NodeID] = tok
 		}
 	}
+	log.Info("demo nodes started", "took", time.Since(now))
 	// Wait for full membership: tokens of non-issuer nodes travel to the
 	// issuer over the peer transport, which needs its descriptor.
 	if err := waitFor(ctx, 30*time.Second, func() bool {
@@ -228,6 +229,7 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 	}); err != nil {
 		return nil, fmt.Errorf("node: demo membership did not converge: %w", err)
 	}
+	log.Info("demo membership converged", "took", time.Since(now))
 	// Synthetic records, through each node's CSV import.
 	nums := SyntheticNumbers(dc.People)
 	csv := map[string]*strings.Builder{}
@@ -256,6 +258,7 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 		}
 		d.Entries += (rep.Imported + rep.Unchanged) * len(DemoAgencies[i].Purposes)
 	}
+	log.Info("demo records imported", "took", time.Since(now))
 	if err := waitFor(ctx, 40*time.Second, func() bool {
 		for _, s := range d.Stacks {
 			if s.Agent.Store().Len() < d.Entries {
@@ -266,6 +269,7 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 	}); err != nil {
 		log.Warn("demo replicas not complete yet; anti-entropy will finish", "err", err)
 	}
+	log.Info("demo replicas complete", "took", time.Since(now))
 	return d, nil
 }
 

@@ -1,0 +1,106 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/signpost-federation/signpost/node/internal/auth"
+)
+
+func call(t *testing.T, method, url, token, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	thirdParty.add(string(b))
+	return res.StatusCode, string(b)
+}
+
+// TestDemoFederation runs the real demo: four enrolled nodes on loopback
+// with memberlist, mutual-TLS peer calls, the issuer on one node, and
+// checks the practitioner flow end to end through the API.
+func TestDemoFederation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four nodes")
+	}
+	start := time.Now()
+	p := auth.TestArgon2Params
+	d, err := StartDemo(context.Background(), DemoConfig{Dir: t.TempDir(), People: 20, Argon2: &p,
+		Logger: slog.New(slog.NewTextHandler(testLogs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown(context.Background())
+	t.Logf("demo up in %v with %d entries", time.Since(start), d.Entries)
+	url := func(i int) string { return "http://" + d.Stacks[i].Addr.String() }
+	csc, school, gp := DemoAgencies[0].NodeID, DemoAgencies[1].NodeID, DemoAgencies[2].NodeID
+
+	// Person 0 is known to all four: csc sees the three others.
+	st, body := call(t, "POST", url(0)+"/v1/locate", d.PractitionerTokens[csc], `{"nhsNumber":"`+d.People[0].NHSNumber+`","purpose":"safeguarding"}`)
+	var res LocateResult
+	json.Unmarshal([]byte(body), &res)
+	if st != 200 || !res.SelfHolds || len(res.Holders) != 3 {
+		t.Fatalf("locate: %d %s", st, body)
+	}
+	// The school asks for direct-care: refused (its descriptor lacks it).
+	if st, body := call(t, "POST", url(1)+"/v1/locate", d.PractitionerTokens[school], `{"nhsNumber":"`+d.People[0].NHSNumber+`","purpose":"direct-care"}`); st != 403 {
+		t.Fatalf("school direct-care: %d %s", st, body)
+	}
+	// Contact request from csc to the GP, over mutual TLS; the GP records it.
+	st, body = call(t, "POST", url(0)+"/v1/contact-requests", d.PractitionerTokens[csc], `{"nodeId":"`+gp+`","purpose":"safeguarding","lookupKey":"`+res.LookupKey+`","message":"please call"}`)
+	if st != 200 || !strings.Contains(body, `"accepted"`) || !strings.Contains(body, "duty desk") {
+		t.Fatalf("contact: %d %s", st, body)
+	}
+	if st, body := call(t, "GET", url(2)+"/v1/contact-requests", d.Tokens[gp], ""); st != 200 || !strings.Contains(body, `"fromNode":"`+csc+`"`) {
+		t.Fatalf("gp's received requests: %d %s", st, body)
+	}
+
+	// Person 4 is known to nobody: csc watches, then the GP registers them.
+	nobody := d.People[4]
+	if len(nobody.Holders) != 0 {
+		t.Fatalf("fixture: person 4 has holders %v", nobody.Holders)
+	}
+	st, body = call(t, "POST", url(0)+"/v1/locate", d.PractitionerTokens[csc], `{"nhsNumber":"`+nobody.NHSNumber+`","purpose":"safeguarding"}`)
+	res = LocateResult{}
+	json.Unmarshal([]byte(body), &res)
+	if st != 200 || len(res.Holders) != 0 {
+		t.Fatalf("locate nobody: %d %s", st, body)
+	}
+	ws := "ws" + strings.TrimPrefix(url(0), "http") + "/v1/watch"
+	conn, _, err := websocket.DefaultDialer.Dial(ws, http.Header{"Authorization": {"Bearer " + d.PractitionerTokens[csc]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	conn.WriteJSON(map[string]string{"watch": res.LookupKey})
+	var nt notice
+	if err := conn.ReadJSON(&nt); err != nil || nt.Type != "watching" {
+		t.Fatalf("watch ack: %v %+v", err, nt)
+	}
+	if st, body := call(t, "POST", url(2)+"/v1/records", d.Tokens[gp], `{"localId":"live-1","nhsNumber":"`+nobody.NHSNumber+`"}`); st != 201 {
+		t.Fatalf("gp create: %d %s", st, body)
+	}
+	sent := time.Now()
+	if err := conn.ReadJSON(&nt); err != nil || nt.Type != "involved" || nt.LookupKey != res.LookupKey {
+		t.Fatalf("live notice: %v %+v", err, nt)
+	}
+	t.Logf("live notice after %v", time.Since(sent))
+	st, body = call(t, "POST", url(0)+"/v1/locate", d.PractitionerTokens[csc], `{"nhsNumber":"`+nobody.NHSNumber+`","purpose":"safeguarding"}`)
+	if st != 200 || !strings.Contains(body, `"nodeId":"`+gp+`"`) {
+		t.Fatalf("after live add: %d %s", st, body)
+	}
+}
