@@ -48,7 +48,9 @@ func hashPassword(password []byte, p Argon2Params) string {
 }
 
 // checkPassword reports whether password matches the PHC hash, comparing the
-// derived keys in constant time.
+// derived keys in constant time. Stored parameters are bounded (at most
+// 256 MiB, 16 passes, 16 lanes) before any hashing, so a corrupt users file
+// cannot make the node allocate without limit.
 func checkPassword(password []byte, phc string) (bool, error) {
 	parts := strings.Split(phc, "$")
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
@@ -62,7 +64,7 @@ func checkPassword(password []byte, phc string) (bool, error) {
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
 		return false, ErrBadHash
 	}
-	if p.Time == 0 || p.Threads == 0 || p.Memory < 8*uint32(p.Threads) || p.Memory > 4<<20 || p.Time > 100 {
+	if p.Time == 0 || p.Time > 16 || p.Threads == 0 || p.Threads > 16 || p.Memory < 8*uint32(p.Threads) || p.Memory > 1<<18 {
 		return false, ErrBadHash
 	}
 	enc := base64.RawStdEncoding
