@@ -19,13 +19,16 @@ func appendFrame(b, msg []byte) []byte {
 }
 
 // decodeBatch splits a batch. Each message is a sub-slice of b. It refuses
-// empty batches, empty or oversized messages, more than maxBatchMessages
+// empty batches, non-minimal length prefixes, empty or oversized messages, more than maxBatchMessages
 // messages and truncated input.
 func decodeBatch(b []byte, maxMsg int) ([][]byte, error) {
+	if maxMsg < 1 {
+		return nil, errors.New("federation: batch: message limit must be positive")
+	}
 	var msgs [][]byte
 	for len(b) > 0 {
 		n, k := binary.Uvarint(b)
-		if k <= 0 {
+		if k <= 0 || k != len(binary.AppendUvarint(nil, n)) {
 			return nil, errors.New("federation: batch: bad length prefix")
 		}
 		b = b[k:]
