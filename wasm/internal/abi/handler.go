@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"unsafe"
 
 	"github.com/signpost-federation/signpost/wasm/internal/ident"
 	"github.com/signpost-federation/signpost/wasm/internal/token"
@@ -81,6 +82,15 @@ func (h *Handler) failErr(err error) []byte {
 	return h.fail(StatusInternal, "token operation failed")
 }
 
+// bytesAsString views b as a string without copying. Check does not retain
+// its input and b is not modified during the call.
+func bytesAsString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
 func (h *Handler) scheme(name []byte) (ident.Scheme, bool) {
 	return ident.Lookup(string(name))
 }
@@ -97,18 +107,19 @@ func (h *Handler) validate(items [][]byte) []byte {
 	e := Encoder{Buf: h.out}
 	e.Begin(1 + 6*len(inputs))
 	e.String(s.System())
+	var o ident.Outcome
 	for _, in := range inputs {
-		r := s.Validate(string(in))
-		if r.Valid {
+		s.Check(bytesAsString(in), &o)
+		if o.Valid {
 			e.String("1")
 		} else {
 			e.String("")
 		}
-		e.String(r.Normalized)
-		e.String(r.Formatted)
-		e.String(string(r.Code))
-		e.String(r.Reason)
-		e.String(r.Range)
+		e.Bytes(o.Normalized())
+		e.Bytes(o.Formatted())
+		e.String(string(o.Code))
+		e.String(o.Reason)
+		e.String(o.Range)
 	}
 	h.out = e.Buf
 	return h.out

@@ -19,19 +19,30 @@ func (CHI) System() string { return SystemCHI }
 
 // Validate implements [Scheme].
 func (s CHI) Validate(input string) Result {
+	var o Outcome // a concrete call keeps o on the stack
+	s.Check(input, &o)
+	return result(s, input, &o)
+}
+
+// Check implements [Scheme].
+func (s CHI) Check(input string, o *Outcome) {
 	var d [10]byte
 	n, suffix, reason := collectDigits(input, d[:])
 	if suffix != "" {
-		return invalid(s, input, suffixCode(s, suffix), reason)
+		o.fail(chiCodes.bySuffix(suffix), reason)
+		return
 	}
 	if n != 10 {
-		return invalid(s, input, CHILength, lengthReason(10, n))
+		o.fail(CHILength, lengthReason(n))
+		return
 	}
 	if allSame(d[:]) {
-		return invalid(s, input, CHIPlaceholder, "a number with all digits the same is a placeholder, not a person's number")
+		o.fail(CHIPlaceholder, placeholderReason)
+		return
 	}
 	if !chiDate(d[:6]) {
-		return invalid(s, input, CHIDate, "the first six digits must be a real date DDMMYY")
+		o.fail(CHIDate, "the first six digits must be a real date DDMMYY")
+		return
 	}
 	got := int(d[9] - '0')
 	m11 := mod11Check(d[:])
@@ -42,16 +53,15 @@ func (s CHI) Validate(input string) Result {
 			r += string(rune('0'+m11)) + " (Modulus 11) or "
 		}
 		r += string(rune('0'+m10)) + " (Modulus 10), is " + string(d[9])
-		return invalid(s, input, CHICheckDigit, r)
+		o.fail(CHICheckDigit, r)
+		return
 	}
 	rng := "scotland"
 	if got != m11 {
 		rng = "scotland-mod10"
 	}
-	return Result{
-		Input: input, Valid: true, Scheme: s.Name(), System: s.System(),
-		Normalized: string(d[:]), Formatted: format334(d[:]), Range: rng,
-	}
+	var f [12]byte
+	o.ok(d[:], format334(&f, d[:]), rng)
 }
 
 // CHIMod10Check is the CHI Modulus 10 check digit of the first nine digits.

@@ -14,14 +14,20 @@ func (HC) System() string { return SystemHC }
 
 // Validate implements [Scheme].
 func (s HC) Validate(input string) Result {
+	var o Outcome // a concrete call keeps o on the stack
+	s.Check(input, &o)
+	return result(s, input, &o)
+}
+
+// Check implements [Scheme].
+func (s HC) Check(input string, o *Outcome) {
 	var d [10]byte
-	r, ok := tenDigitMod11(s, input, &d)
-	if !ok {
-		return r
+	if !tenDigitMod11(s, input, &d, o) {
+		return
 	}
 	if NHSRange(d[:]) != RangeNI {
-		return invalid(s, input, HCRange, "an H&C number lies between 320 000 0000 and 399 999 9999")
+		o.fail(HCRange, "an H&C number lies between 320 000 0000 and 399 999 9999")
+		return
 	}
-	r.Range = RangeNI
-	return r
+	o.Range = RangeNI
 }

@@ -90,6 +90,46 @@ type Scheme interface {
 	System() string
 	// Validate checks one input. It never panics, whatever the input.
 	Validate(input string) Result
+	// Check is Validate without allocation: it fills o, which holds the
+	// canonical and display forms in fixed arrays. The module uses it.
+	Check(input string, o *Outcome)
+}
+
+// Outcome is the allocation-free form of a [Result], without the input and
+// scheme fields.
+type Outcome struct {
+	Valid      bool
+	Code       Code
+	Reason     string
+	Range      string
+	norm, disp [16]byte
+	nlen, dlen uint8
+}
+
+// Normalized returns the canonical form (valid only). It aliases o.
+func (o *Outcome) Normalized() []byte { return o.norm[:o.nlen] }
+
+// Formatted returns the display form (valid only). It aliases o.
+func (o *Outcome) Formatted() []byte { return o.disp[:o.dlen] }
+
+func (o *Outcome) fail(code Code, reason string) {
+	*o = Outcome{Code: code, Reason: reason}
+}
+
+func (o *Outcome) ok(norm []byte, disp []byte, rng string) {
+	*o = Outcome{Valid: true, Range: rng}
+	o.nlen = uint8(copy(o.norm[:], norm))
+	o.dlen = uint8(copy(o.disp[:], disp))
+}
+
+// result converts an Outcome into a Result.
+func result(s Scheme, input string, o *Outcome) Result {
+	r := Result{Input: input, Valid: o.Valid, Scheme: s.Name(), System: s.System(), Code: o.Code, Reason: o.Reason, Range: o.Range}
+	if o.Valid {
+		both := string(o.norm[:o.nlen]) + string(o.disp[:o.dlen])
+		r.Normalized, r.Formatted = both[:o.nlen], both[o.nlen:]
+	}
+	return r
 }
 
 // FHIR identifier system URIs. The NHS number's is NHS England's; CHI uses
@@ -145,7 +185,7 @@ func isSeparator(r rune) bool {
 // stored.
 func collectDigits(input string, buf []byte) (n int, suffix, reason string) {
 	if len(input) > MaxInputLen {
-		return 0, codeSuffixLength, "input is longer than " + strconv.Itoa(MaxInputLen) + " bytes"
+		return 0, codeSuffixLength, "input is longer than 64 bytes"
 	}
 	for i := 0; i < len(input); {
 		c := input[i]
@@ -182,13 +222,24 @@ func collectDigits(input string, buf []byte) (n int, suffix, reason string) {
 	return n, "", ""
 }
 
-// lengthReason is the reason for a wrong number of digits.
-func lengthReason(want, got int) string {
-	r := strconv.Itoa(want) + " digits expected, got " + strconv.Itoa(got)
-	if got == want-1 {
-		r += " (a leading zero may have been lost)"
+// lengthReasons[n] is the reason for n digits where 10 are expected;
+// precomputed so that refusing a number does not allocate.
+var lengthReasons = func() (t [MaxInputLen + 1]string) {
+	for n := range t {
+		t[n] = "10 digits expected, got " + strconv.Itoa(n)
+		if n == 9 {
+			t[n] += " (a leading zero may have been lost)"
+		}
 	}
-	return r
+	return t
+}()
+
+// lengthReason is the reason for a wrong number of digits.
+func lengthReason(got int) string {
+	if got >= 0 && got < len(lengthReasons) {
+		return lengthReasons[got]
+	}
+	return "10 digits expected, got " + strconv.Itoa(got)
 }
 
 // mod11Check returns the Modulus 11 check digit for the first nine digits of
@@ -215,26 +266,75 @@ func allSame(d []byte) bool {
 	return true
 }
 
-// format334 renders ten digits as "ddd ddd dddd".
-func format334(d []byte) string {
-	var b [12]byte
+// format334 renders ten digits as "ddd ddd dddd" into b.
+func format334(b *[12]byte, d []byte) []byte {
 	copy(b[0:3], d[0:3])
 	b[3] = ' '
 	copy(b[4:7], d[3:6])
 	b[7] = ' '
 	copy(b[8:12], d[6:10])
-	return string(b[:])
+	return b[:]
 }
 
-func invalid(s Scheme, input string, code Code, reason string) Result {
-	return Result{Input: input, Scheme: s.Name(), System: s.System(), Code: code, Reason: reason}
+// schemeCodes are a digit scheme's codes, built once so that refusing a
+// number does not allocate.
+type schemeCodes struct {
+	empty, invalidChar, nonASCIIDigit, length, placeholder, noCheckDigit, checkDigit Code
 }
 
-func suffixCode(s Scheme, suffix string) Code { return Code(s.Name() + "." + suffix) }
+func newSchemeCodes(name string) *schemeCodes {
+	c := func(suffix string) Code { return Code(name + "." + suffix) }
+	return &schemeCodes{c("empty"), c("invalid_character"), c("non_ascii_digit"), c("length"), c("placeholder"), c("no_check_digit"), c("check_digit")}
+}
+
+var (
+	nhsCodes = newSchemeCodes("nhs")
+	chiCodes = newSchemeCodes("chi")
+	hcCodes  = newSchemeCodes("hc")
+	ulnCodes = newSchemeCodes("uln")
+	upnCodes = newSchemeCodes("upn")
+)
+
+func codesOf(s Scheme) *schemeCodes {
+	switch s.(type) {
+	case CHI:
+		return chiCodes
+	case HC:
+		return hcCodes
+	case ULN:
+		return ulnCodes
+	case UPN:
+		return upnCodes
+	}
+	return nhsCodes
+}
+
+// bySuffix maps collectDigits' suffixes to codes.
+func (c *schemeCodes) bySuffix(suffix string) Code {
+	switch suffix {
+	case codeSuffixEmpty:
+		return c.empty
+	case codeSuffixInvalidChar:
+		return c.invalidChar
+	case codeSuffixNonASCIIDigit:
+		return c.nonASCIIDigit
+	}
+	return c.length
+}
+
+const placeholderReason = "a number with all digits the same is a placeholder, not a person's number"
+
+// checkDigitReasons[want][got] is the reason for a wrong check digit.
+var checkDigitReasons = func() (t [10][10]string) {
+	for w := range t {
+		for g := range t[w] {
+			t[w][g] = "check digit should be " + strconv.Itoa(w) + ", is " + strconv.Itoa(g)
+		}
+	}
+	return t
+}()
 
 // checkDigitReason is the reason for a wrong check digit.
-func checkDigitReason(want int, got byte) string {
-	return "check digit should be " + strconv.Itoa(want) + ", is " + string(got)
-}
+func checkDigitReason(want int, got byte) string { return checkDigitReasons[want][got-'0'] }
 
 const noCheckDigitReason = "no valid check digit exists for these 9 digits"

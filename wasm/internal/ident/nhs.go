@@ -16,43 +16,48 @@ func (NHS) System() string { return SystemNHS }
 
 // Validate implements [Scheme].
 func (s NHS) Validate(input string) Result {
+	var o Outcome // a concrete call keeps o on the stack
+	s.Check(input, &o)
+	return result(s, input, &o)
+}
+
+// Check implements [Scheme].
+func (s NHS) Check(input string, o *Outcome) {
 	var d [10]byte
-	r, ok := tenDigitMod11(s, input, &d)
-	if !ok {
-		return r
+	if tenDigitMod11(s, input, &d, o) {
+		o.Range = NHSRange(d[:])
 	}
-	r.Range = NHSRange(d[:])
-	return r
 }
 
 // tenDigitMod11 is the shared core of the NHS, H&C and ULN-like schemes:
 // ten ASCII digits, Modulus 11, placeholders refused.
-func tenDigitMod11(s Scheme, input string, d *[10]byte) (Result, bool) {
+func tenDigitMod11(s Scheme, input string, d *[10]byte, o *Outcome) bool {
+	codes := codesOf(s)
 	n, suffix, reason := collectDigits(input, d[:])
 	if suffix != "" {
-		return invalid(s, input, suffixCode(s, suffix), reason), false
+		o.fail(codes.bySuffix(suffix), reason)
+		return false
 	}
 	if n != 10 {
-		return invalid(s, input, suffixCode(s, codeSuffixLength), lengthReason(10, n)), false
+		o.fail(codes.length, lengthReason(n))
+		return false
 	}
 	if allSame(d[:]) {
-		return invalid(s, input, suffixCode(s, "placeholder"), "a number with all digits the same is a placeholder, not a person's number"), false
+		o.fail(codes.placeholder, placeholderReason)
+		return false
 	}
 	c := mod11Check(d[:])
 	if c == 10 {
-		return invalid(s, input, suffixCode(s, "no_check_digit"), noCheckDigitReason), false
+		o.fail(codes.noCheckDigit, noCheckDigitReason)
+		return false
 	}
 	if int(d[9]-'0') != c {
-		return invalid(s, input, suffixCode(s, "check_digit"), checkDigitReason(c, d[9])), false
+		o.fail(codes.checkDigit, checkDigitReason(c, d[9]))
+		return false
 	}
-	return Result{
-		Input:      input,
-		Valid:      true,
-		Scheme:     s.Name(),
-		System:     s.System(),
-		Normalized: string(d[:]),
-		Formatted:  format334(d[:]),
-	}, true
+	var f [12]byte
+	o.ok(d[:], format334(&f, d[:]), "")
+	return true
 }
 
 // NHS number ranges (advisory).

@@ -14,19 +14,30 @@ func (ULN) System() string { return SystemULN }
 
 // Validate implements [Scheme].
 func (s ULN) Validate(input string) Result {
+	var o Outcome // a concrete call keeps o on the stack
+	s.Check(input, &o)
+	return result(s, input, &o)
+}
+
+// Check implements [Scheme].
+func (s ULN) Check(input string, o *Outcome) {
 	var d [10]byte
 	n, suffix, reason := collectDigits(input, d[:])
 	if suffix != "" {
-		return invalid(s, input, suffixCode(s, suffix), reason)
+		o.fail(ulnCodes.bySuffix(suffix), reason)
+		return
 	}
 	if n != 10 {
-		return invalid(s, input, ULNLength, lengthReason(10, n))
+		o.fail(ULNLength, lengthReason(n))
+		return
 	}
 	if allSame(d[:]) {
-		return invalid(s, input, ULNPlaceholder, "a number with all digits the same is a placeholder, not a person's number")
+		o.fail(ULNPlaceholder, placeholderReason)
+		return
 	}
 	if d[0] == '0' {
-		return invalid(s, input, ULNLeadingZero, "a ULN does not begin with 0")
+		o.fail(ULNLeadingZero, "a ULN does not begin with 0")
+		return
 	}
 	sum := 0
 	for i := range 9 {
@@ -34,14 +45,13 @@ func (s ULN) Validate(input string) Result {
 	}
 	rem := sum % 11
 	if rem == 0 {
-		return invalid(s, input, ULNNoCheckDigit, noCheckDigitReason)
+		o.fail(ULNNoCheckDigit, noCheckDigitReason)
+		return
 	}
 	c := 10 - rem
 	if int(d[9]-'0') != c {
-		return invalid(s, input, ULNCheckDigit, checkDigitReason(c, d[9]))
+		o.fail(ULNCheckDigit, checkDigitReason(c, d[9]))
+		return
 	}
-	return Result{
-		Input: input, Valid: true, Scheme: s.Name(), System: s.System(),
-		Normalized: string(d[:]), Formatted: string(d[:]),
-	}
+	o.ok(d[:], d[:], "")
 }

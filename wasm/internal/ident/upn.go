@@ -25,8 +25,24 @@ func (UPN) System() string { return SystemUPN }
 
 // Validate implements [Scheme].
 func (s UPN) Validate(input string) Result {
+	var o Outcome // a concrete call keeps o on the stack
+	s.Check(input, &o)
+	return result(s, input, &o)
+}
+
+// upnLengthReasons[n] is the reason for n characters; precomputed.
+var upnLengthReasons = func() (t [MaxInputLen + 1]string) {
+	for n := range t {
+		t[n] = "13 characters expected, got " + strconv.Itoa(n)
+	}
+	return t
+}()
+
+// Check implements [Scheme].
+func (s UPN) Check(input string, o *Outcome) {
 	if len(input) > MaxInputLen {
-		return invalid(s, input, UPNLength, "input is longer than 64 bytes")
+		o.fail(UPNLength, "input is longer than 64 bytes")
+		return
 	}
 	var c [13]byte
 	n := 0
@@ -35,16 +51,19 @@ func (s UPN) Validate(input string) Result {
 		i += size
 		switch {
 		case r == utf8.RuneError && size == 1:
-			return invalid(s, input, UPNInvalidChar, "input is not valid UTF-8")
+			o.fail(UPNInvalidChar, "input is not valid UTF-8")
+			return
 		case isSeparator(r):
 			continue
 		case r >= '0' && r <= '9', r >= 'A' && r <= 'Z':
 		case r >= 'a' && r <= 'z':
 			r -= 'a' - 'A'
 		case unicode.IsDigit(r):
-			return invalid(s, input, UPNNonASCIIDigit, "digits must be ASCII 0-9, not digits of another script")
+			o.fail(UPNNonASCIIDigit, "digits must be ASCII 0-9, not digits of another script")
+			return
 		default:
-			return invalid(s, input, UPNInvalidChar, "only letters, digits, spaces and hyphens are allowed")
+			o.fail(UPNInvalidChar, "only letters, digits, spaces and hyphens are allowed")
+			return
 		}
 		if n < len(c) {
 			c[n] = byte(r)
@@ -52,38 +71,41 @@ func (s UPN) Validate(input string) Result {
 		n++
 	}
 	if n == 0 {
-		return invalid(s, input, UPNEmpty, "no characters given")
+		o.fail(UPNEmpty, "no characters given")
+		return
 	}
 	if n != 13 {
-		return invalid(s, input, UPNLength, "13 characters expected, got "+strconv.Itoa(n))
+		o.fail(UPNLength, upnLengthReasons[min(n, MaxInputLen)])
+		return
 	}
 	if upnIndex(c[0]) < 0 {
-		return invalid(s, input, UPNInvalidChar, "the first character must be a check letter (A-Z without I, O, S)")
+		o.fail(UPNInvalidChar, "the first character must be a check letter (A-Z without I, O, S)")
+		return
 	}
 	for i := 1; i < 12; i++ {
 		if c[i] < '0' || c[i] > '9' {
-			return invalid(s, input, UPNInvalidChar, "characters 2 to 12 must be digits")
+			o.fail(UPNInvalidChar, "characters 2 to 12 must be digits")
+			return
 		}
 	}
 	temporary := false
 	if c[12] < '0' || c[12] > '9' {
 		if upnIndex(c[12]) < 0 {
-			return invalid(s, input, UPNInvalidChar, "the last character must be a digit or a letter other than I, O, S")
+			o.fail(UPNInvalidChar, "the last character must be a digit or a letter other than I, O, S")
+			return
 		}
 		temporary = true
 	}
 	want := UPNCheckLetterOf(c[1:])
 	if c[0] != want {
-		return invalid(s, input, UPNCheckLetter, "check letter should be "+string(want)+", is "+string(c[0]))
+		o.fail(UPNCheckLetter, "check letter should be "+string(want)+", is "+string(c[0]))
+		return
 	}
 	rng := "permanent"
 	if temporary {
 		rng = "temporary"
 	}
-	return Result{
-		Input: input, Valid: true, Scheme: s.Name(), System: s.System(),
-		Normalized: string(c[:]), Formatted: string(c[:]), Range: rng,
-	}
+	o.ok(c[:], c[:], rng)
 }
 
 // UPNCheckLetterOf computes the check letter of the twelve characters after it.
