@@ -147,6 +147,8 @@ func (c *Comparison) Summary(w io.Writer) {
 	fmt.Fprintf(w, "  replica p50     sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.Replica.P50, c.Real.Replica.P50, c.RatioReplica50)
 	fmt.Fprintf(w, "  push bytes/node/entry ratio %.2f, anti-entropy bytes/node/s ratio %.2f\n", c.RatioPushPerEntry, c.RatioAEPerSec)
 	fmt.Fprintf(w, "  agree within ±%.0f%% (mean and p90): %v; real never delivered %d\n", c.Tolerance*100, c.Agree, c.Real.NeverDelivered)
+	fmt.Fprintf(w, "  real agents: start-up %.1f s, window %.1f s, sends dropped %d, failed %d, inbound dropped %d; load average %.1f → %.1f\n",
+		c.Real.StartupSeconds, c.Real.WindowSeconds, c.Real.SendDropped, c.Real.SendFailed, c.Real.InboundDropped, c.Real.LoadBefore, c.Real.LoadAfter)
 }
 
 // Summary prints the headline figures for a human.

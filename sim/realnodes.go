@@ -3,12 +3,12 @@ package sim
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"time"
 
@@ -35,8 +35,29 @@ type RealResult struct {
 	AEBytesPerNodeSec   float64 `json:"anti_entropy_bytes_per_node_per_second"`
 	WindowSeconds       float64 `json:"window_seconds"`
 	StartupSeconds      float64 `json:"startup_seconds"`
-	SendDropped         uint64  `json:"send_dropped"`
-	InboundDropped      uint64  `json:"inbound_dropped"`
+	// SendDropped, SendFailed and InboundDropped are the agents' own
+	// back-pressure counters (federation.Stats) over the window.
+	SendDropped    uint64 `json:"send_dropped"`
+	SendFailed     uint64 `json:"send_failed"`
+	InboundDropped uint64 `json:"inbound_dropped"`
+	// LoadBefore and LoadAfter are /proc/loadavg's 1-minute figure: real
+	// nodes share the machine's cores, and a busy machine slows them
+	// where the simulation does not notice (-1: unknown).
+	LoadBefore float64 `json:"load_average_before"`
+	LoadAfter  float64 `json:"load_average_after"`
+}
+
+// loadAverage returns the 1-minute load average, or -1 where unknown.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	var f float64
+	if _, err := fmt.Sscan(string(b), &f); err != nil {
+		return -1
+	}
+	return f
 }
 
 // Comparison sets a real-node run beside the simulation of the same
@@ -112,6 +133,7 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 	if logw == nil {
 		logw = io.Discard
 	}
+	load0 := loadAverage()
 	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	start := time.Now()
 	auth, err := federation.GenerateAuthority()
@@ -194,7 +216,7 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 	// Wait until every agent sees every other alive.
 	deadline := time.Now().Add(30*time.Second + time.Duration(n)*200*time.Millisecond)
 	for {
-		ok := true
+		least := n
 		for _, a := range agents {
 			alive := 0
 			for _, m := range a.Members() {
@@ -202,16 +224,14 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 					alive++
 				}
 			}
-			if alive < n-1 {
-				ok = false
-				break
-			}
+			least = min(least, alive)
 		}
-		if ok {
+		if least >= n-1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			return nil, errors.New("sim: real nodes did not all see each other in time")
+			return nil, fmt.Errorf("sim: real nodes did not all see each other within %v (one sees only %d of %d peers)",
+				time.Until(deadline)+time.Since(start), least, n-1)
 		}
 		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
 			return nil, err
@@ -265,20 +285,22 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 		}
 		wg.Wait()
 	}()
-	statsAt := func() (push, ae, sd, ind uint64, err error) {
+	type totals struct{ push, ae, sd, sf, ind uint64 }
+	statsAt := func() (t totals, err error) {
 		for _, a := range agents {
 			st, err := a.Stats(ctx)
 			if err != nil {
-				return 0, 0, 0, 0, err
+				return t, err
 			}
-			push += st.Protocol.Push.BytesSent
-			ae += st.Protocol.AntiEntropy.BytesSent
-			sd += st.SendDropped
-			ind += st.InboundDropped
+			t.push += st.Protocol.Push.BytesSent
+			t.ae += st.Protocol.AntiEntropy.BytesSent
+			t.sd += st.SendDropped
+			t.sf += st.SendFailed
+			t.ind += st.InboundDropped
 		}
-		return push, ae, sd, ind, nil
+		return t, nil
 	}
-	push0, ae0, _, _, err := statsAt()
+	t0s, err := statsAt()
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +338,7 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 		}
 	}
 	window := time.Since(t0)
-	push1, ae1, sd, ind, err := statsAt()
+	t1s, err := statsAt()
 	if err != nil {
 		return nil, err
 	}
@@ -326,9 +348,10 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 	return &RealResult{
 		Nodes: n, Published: len(invs),
 		AllNodes: all.summary(), Replica: replica.summary(), NeverDelivered: len(invs) - complete,
-		PushBytesPerNodeSec: per(push1 - push0), AEBytesPerNodeSec: per(ae1 - ae0),
+		PushBytesPerNodeSec: per(t1s.push - t0s.push), AEBytesPerNodeSec: per(t1s.ae - t0s.ae),
 		WindowSeconds: round3(window.Seconds()), StartupSeconds: round3(startup.Seconds()),
-		SendDropped: sd, InboundDropped: ind,
+		LoadBefore: load0, LoadAfter: loadAverage(),
+		SendDropped: t1s.sd - t0s.sd, SendFailed: t1s.sf - t0s.sf, InboundDropped: t1s.ind - t0s.ind,
 	}, nil
 }
 

@@ -140,10 +140,11 @@ type ConvergenceReport struct {
 // TheoryReport sets the measurement beside epidemic theory.
 type TheoryReport struct {
 	Fanout int `json:"fanout"`
-	// RoundsLogN is log N / log fanout; SerfRounds the rounds the
-	// push-epidemic recurrence that Serf's convergence simulator draws
-	// (I' = I + (N−I)(1−(1−1/N)^(f·I·(1−loss)))) needs to reach N−0.5
-	// nodes, SerfSeconds those rounds × the push interval.
+	// RoundsLogN is log N / log fanout; SerfRounds the rounds Serf's
+	// published convergence model (the logistic curve of its convergence
+	// simulator, 1/(1+(N+1)e^(−f(1−loss)x))) needs to reach 99.99 % of the
+	// nodes, SerfSeconds those rounds × the push interval (Serf's gossip
+	// interval, 200 ms by default in both).
 	RoundsLogN  float64 `json:"rounds_log_n_over_log_fanout"`
 	SerfRounds  int     `json:"serf_model_rounds"`
 	SerfSeconds float64 `json:"serf_model_seconds"`
@@ -244,18 +245,19 @@ func ratio(a, b float64) float64 {
 	return round3(a / b)
 }
 
-// serfModel returns the rounds the push-epidemic recurrence needs to reach
-// all of n nodes (n − 0.5), at most 1000.
+// serfModel returns the rounds Serf's published convergence model (the
+// logistic curve of its website's convergence simulator) needs to reach
+// 99.99 % of n nodes: the infected fraction after x rounds is
+// 1 / (1 + (n+1)·e^(−f·(1−loss)·x)), counted in whole rounds, at most 100
+// as in Serf's simulator.
 func serfModel(n, fanout int, loss float64) int {
-	N := float64(n)
-	infected := 1.0
-	for r := 1; r <= 1000; r++ {
-		infected += (N - infected) * (1 - math.Pow(1-1/N, float64(fanout)*infected*(1-loss)))
-		if infected >= N-0.5 {
-			return r
+	rate := float64(fanout) * (1 - loss)
+	for x := 0; x < 100; x++ {
+		if 1/(1+float64(n+1)*math.Exp(-rate*float64(x))) >= 0.9999 {
+			return x
 		}
 	}
-	return 1000
+	return 100
 }
 
 // pushCoverage solves 1 − π = e^(−f·π) for π by iteration.
