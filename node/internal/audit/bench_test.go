@@ -55,3 +55,24 @@ func BenchmarkVerify10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendSyncParallel is durable appends from many goroutines, where
+// group commit shares one fsync among the lines that arrive during it.
+func BenchmarkAppendSyncParallel(b *testing.B) {
+	l, err := Open(filepath.Join(b.TempDir(), FileName), Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	e := Event{Actor: "user:alice", Action: ActionLookup, Purpose: "safeguarding", Count: 2, Outcome: OutcomeOK, Subjects: l.Refs(lookupKey(1))}
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := l.Append(e); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

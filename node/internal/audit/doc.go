@@ -19,8 +19,11 @@
 // # Invariants
 //
 //   - Append returns only after the line is written and fsynced: an
-//     acknowledged event is on disk. A crash can leave at most one torn final
-//     line, never acknowledged, which Open cuts off.
+//     acknowledged event is on disk. Concurrent appends are group-committed
+//     (one write and one fsync for the lines that arrive while the previous
+//     fsync runs), in index order. A crash can leave a torn final line,
+//     never acknowledged, which Open cuts off. After a failed write or sync
+//     the Log refuses appends ([ErrBroken]) until reopened.
 //   - Every line commits to every line before it. [Verify] recomputes the
 //     tree and names the first line whose index or root disagrees: an edited
 //     field ([ErrTampered]), a removed, inserted or swapped line

@@ -35,8 +35,8 @@ var (
 	ErrTruncated = errors.New("audit: log truncated")
 	// ErrClosed is returned by methods of a closed Log.
 	ErrClosed = errors.New("audit: log closed")
-	// ErrBroken means an earlier write or sync failed, so the file's tail
-	// is unknown; the Log refuses further appends.
+	// ErrBroken means a write or sync failed, so the file's tail is
+	// unknown; the Log refuses further appends until it is reopened.
 	ErrBroken = errors.New("audit: log broken by an earlier write failure")
 )
 
@@ -96,15 +96,26 @@ type Log struct {
 	key    []byte // subject-ref key
 	pubKey ed25519.PublicKey
 
+	// Appends are group-committed: each appender adds its line to pending
+	// under mu; one of them (the leader) writes and fsyncs everything
+	// pending in one go while the others wait on cond. A line's Append
+	// returns only once the batch holding it is durable.
+	cond *sync.Cond // on mu.Mutex; signalled when a flush ends
+
 	mu struct {
 		sync.Mutex
-		f      *os.File
-		leaves []Hash
-		cr     compactRange
-		head   TreeHead
-		bytes  int64 // length of the verified, acknowledged prefix of the file
-		closed bool
-		broken bool
+		f        *os.File // set by Open, closed by Close once no flush runs
+		leaves   []Hash   // every appended leaf, durable or pending
+		cr       compactRange
+		durable  TreeHead // head of the durable prefix: what Head reports
+		bytes    int64    // length of the durable prefix of the file
+		pending  []byte   // lines appended but not yet written
+		pendHead TreeHead // head after the last pending line
+		open     uint64   // id of the batch collecting lines (from 1)
+		synced   uint64   // id of the last durable batch
+		flushing bool
+		closed   bool
+		broken   error // set for good by a failed write or sync
 	}
 }
 
@@ -127,6 +138,8 @@ func Open(path string, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
 	l := &Log{path: path, cfg: cfg, key: key}
+	l.cond = sync.NewCond(&l.mu.Mutex)
+	l.mu.open = 1
 	if cfg.Signer != nil {
 		l.pubKey = cfg.Signer.Public().(ed25519.PublicKey)
 	}
@@ -157,7 +170,7 @@ func Open(path string, cfg Config) (*Log, error) {
 		l.mu.cr.append(lf)
 	}
 	l.mu.f = f
-	l.mu.head = res.head
+	l.mu.durable = res.head
 	l.mu.bytes = res.goodBytes
 	if err := syncDir(filepath.Dir(path)); err != nil && !cfg.NoSync {
 		f.Close()
@@ -168,6 +181,8 @@ func Open(path string, cfg Config) (*Log, error) {
 
 // Append writes e as the next line and returns once it is on disk (fsync).
 // A zero e.Time is set from the log's clock; times are stored in UTC.
+// Concurrent appends share fsyncs (group commit); each still returns only
+// when its own line is durable.
 func (l *Log) Append(e Event) (Receipt, error) {
 	if e.Time.IsZero() {
 		e.Time = l.cfg.Now()
@@ -187,43 +202,64 @@ func (l *Log) Append(e Event) (Receipt, error) {
 	switch {
 	case l.mu.closed:
 		return Receipt{}, ErrClosed
-	case l.mu.broken:
-		return Receipt{}, ErrBroken
+	case l.mu.broken != nil:
+		return Receipt{}, fmt.Errorf("%w: %v", ErrBroken, l.mu.broken)
 	}
 	index := l.mu.cr.size
-	cr := l.mu.cr // copy; committed only after the write succeeds
-	cr.peaks = append([]Hash(nil), cr.peaks...)
-	cr.append(leaf)
-	head := TreeHead{Size: cr.size, Root: cr.root()}
+	l.mu.cr.append(leaf)
+	head := TreeHead{Size: l.mu.cr.size, Root: l.mu.cr.root()}
 	if l.cfg.Signer != nil {
 		head.Sig = ed25519.Sign(l.cfg.Signer, head.Checkpoint())
 	}
-	line := encodeLine(nil, index, ev, head)
-	if _, err := l.mu.f.Write(line); err != nil {
-		l.breakLocked()
-		return Receipt{}, fmt.Errorf("audit: write line %d: %w", index+1, err)
-	}
-	if !l.cfg.NoSync {
-		if err := l.mu.f.Sync(); err != nil {
-			l.breakLocked()
-			return Receipt{}, fmt.Errorf("audit: sync line %d: %w", index+1, err)
+	l.mu.leaves = append(l.mu.leaves, leaf)
+	l.mu.pending = encodeLine(l.mu.pending, index, ev, head)
+	l.mu.pendHead = head
+	mine := l.mu.open
+	for l.mu.synced < mine {
+		switch {
+		case l.mu.broken != nil:
+			return Receipt{}, fmt.Errorf("%w: line %d not written: %v", ErrBroken, index+1, l.mu.broken)
+		case l.mu.flushing:
+			l.cond.Wait()
+		default:
+			l.flushLocked()
 		}
 	}
-	l.mu.cr = cr
-	l.mu.leaves = append(l.mu.leaves, leaf)
-	l.mu.head = head
-	l.mu.bytes += int64(len(line))
 	return Receipt{Index: index, Head: head}, nil
 }
 
-// breakLocked marks the log unusable after a failed write, trying to cut the
-// file back to its last acknowledged line. REQUIRES: l.mu.
-func (l *Log) breakLocked() {
-	l.mu.broken = true
-	if err := l.mu.f.Truncate(l.mu.bytes); err == nil {
-		if _, err := l.mu.f.Seek(l.mu.bytes, io.SeekStart); err == nil && l.mu.f.Sync() == nil {
-			l.mu.broken = false
-		}
+// flushLocked writes and syncs the pending batch, releasing mu during the
+// I/O. REQUIRES: l.mu, !l.mu.flushing.
+func (l *Log) flushLocked() {
+	buf, head, batch := l.mu.pending, l.mu.pendHead, l.mu.open
+	l.mu.pending = nil
+	l.mu.open++
+	l.mu.flushing = true
+	f := l.mu.f
+	l.mu.Unlock()
+	_, err := f.Write(buf)
+	if err == nil && !l.cfg.NoSync {
+		err = f.Sync()
+	}
+	l.mu.Lock()
+	l.mu.flushing = false
+	if err != nil {
+		l.breakLocked(err)
+	} else {
+		l.mu.bytes += int64(len(buf))
+		l.mu.durable = head
+		l.mu.synced = batch
+	}
+	l.cond.Broadcast()
+}
+
+// breakLocked marks the log unusable after a failed write or sync: the tree
+// in memory holds lines the file may not. It tries to cut the file back to
+// its last durable line so that a reopen finds it intact. REQUIRES: l.mu.
+func (l *Log) breakLocked(err error) {
+	l.mu.broken = err
+	if l.mu.f.Truncate(l.mu.bytes) == nil {
+		l.mu.f.Sync()
 	}
 }
 
@@ -232,10 +268,10 @@ func (l *Log) breakLocked() {
 func (l *Log) Head() TreeHead {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.mu.cr.size == 0 {
+	if l.mu.durable.Size == 0 {
 		return TreeHead{Root: emptyRoot}
 	}
-	return l.mu.head
+	return l.mu.durable
 }
 
 // PublicKey returns the key that verifies the log's tree heads, or nil when
@@ -317,8 +353,8 @@ func Query(r io.Reader, pub ed25519.PublicKey, refs ...SubjectRef) ([]Entry, err
 func (l *Log) InclusionProof(index, size uint64) ([]Hash, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if size > uint64(len(l.mu.leaves)) {
-		return nil, fmt.Errorf("%w: size %d, log has %d", ErrRange, size, len(l.mu.leaves))
+	if size > l.mu.durable.Size {
+		return nil, fmt.Errorf("%w: size %d, log has %d", ErrRange, size, l.mu.durable.Size)
 	}
 	return InclusionProof(l.mu.leaves[:size], index)
 }
@@ -328,8 +364,8 @@ func (l *Log) InclusionProof(index, size uint64) ([]Hash, error) {
 func (l *Log) ConsistencyProof(m, n uint64) ([]Hash, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if n > uint64(len(l.mu.leaves)) {
-		return nil, fmt.Errorf("%w: size %d, log has %d", ErrRange, n, len(l.mu.leaves))
+	if n > l.mu.durable.Size {
+		return nil, fmt.Errorf("%w: size %d, log has %d", ErrRange, n, l.mu.durable.Size)
 	}
 	return ConsistencyProof(l.mu.leaves[:n], m)
 }
@@ -338,8 +374,8 @@ func (l *Log) ConsistencyProof(m, n uint64) ([]Hash, error) {
 func (l *Log) LeafHashAt(index uint64) (Hash, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if index >= uint64(len(l.mu.leaves)) {
-		return Hash{}, fmt.Errorf("%w: index %d, log has %d", ErrRange, index, len(l.mu.leaves))
+	if index >= l.mu.durable.Size {
+		return Hash{}, fmt.Errorf("%w: index %d, log has %d", ErrRange, index, l.mu.durable.Size)
 	}
 	return l.mu.leaves[index], nil
 }
@@ -353,6 +389,10 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.mu.closed = true
+	// Let appends already accepted finish: their appenders flush them.
+	for l.mu.flushing || (len(l.mu.pending) > 0 && l.mu.broken == nil) {
+		l.cond.Wait()
+	}
 	return l.mu.f.Close()
 }
 
