@@ -163,3 +163,34 @@ func TestAuditCommands(t *testing.T) {
 		t.Fatal("subject output contains the lookup key")
 	}
 }
+
+func TestAuditProve(t *testing.T) {
+	path, head := writeLog(t)
+	code, out, errs := run(AuditMain, "", "prove", "--log", path, "--old-size", "3", "--index", "1")
+	if code != 0 {
+		t.Fatalf("prove: %d %s", code, errs)
+	}
+	var p proof
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Head.Root != head.Root || p.OldSize != 3 {
+		t.Fatalf("proof %+v", p)
+	}
+	// A witness that kept the head of size 3 checks the log only grew.
+	if err := audit.VerifyConsistency(3, head.Size, p.Consistency, p.OldRoot, head.Root); err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.VerifyInclusion(*p.Leaf, 1, head.Size, p.Inclusion, head.Root); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{
+		{"prove", "--log", path},
+		{"prove", "--log", path, "--old-size", "9"},
+		{"prove", "--log", path, "--old-size", "2", "--index", "7"},
+	} {
+		if code, _, _ := run(AuditMain, "", bad...); code == 0 {
+			t.Errorf("%v succeeded", bad)
+		}
+	}
+}

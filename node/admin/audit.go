@@ -22,6 +22,10 @@ const auditUsage = `Usage: signpost audit <verify|head|subject> [flags]
            check every line; exit 0 if intact, 1 naming the first bad line
   head     --log FILE [--pubkey HEX]
            verify, then print the tree head (size, root, signature) as JSON
+  prove    --log FILE --old-size M [--index I]
+           print, as JSON, the current tree head, the root at size M and the
+           RFC 9162 consistency proof from M to now (for a witness holding
+           the head of size M), and with --index the inclusion proof of event I
   subject  --log FILE [--key FILE] (--ref HEX | --lookup-key HEX)...
            print, as JSON lines, every event naming the given subject refs
            (or the refs of the given lookup keys under the audit key)
@@ -41,7 +45,7 @@ func AuditMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
-	case "verify", "head", "subject":
+	case "verify", "head", "subject", "prove":
 	default:
 		fmt.Fprintf(stderr, "signpost audit: unknown subcommand %q\n\n%s", sub, auditUsage)
 		return 2
@@ -54,6 +58,8 @@ func AuditMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	pubHex := fs.String("pubkey", "", "hex Ed25519 public key that must have signed every tree head")
 	trustedSize := fs.Uint64("trusted-size", 0, "size of a tree head kept elsewhere")
 	trustedRoot := fs.String("trusted-root", "", "hex root of that tree head")
+	oldSize := fs.Uint64("old-size", 0, "prove: the size of the witness's tree head")
+	index := fs.Int64("index", -1, "prove: also prove inclusion of the event at this index")
 	var refs, lookupKeys multiFlag
 	fs.Var(&refs, "ref", "subject ref (32 hex digits); repeatable")
 	fs.Var(&lookupKeys, "lookup-key", "lookup key (hex); repeatable")
@@ -108,6 +114,8 @@ func AuditMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		b, _ := json.Marshal(head)
 		fmt.Fprintln(stdout, string(b))
 		return 0
+	case "prove":
+		return prove(f, opts, *oldSize, *index, stdout, stderr, *logPath)
 	case "subject":
 		want := make([]audit.SubjectRef, 0, len(refs)+len(lookupKeys))
 		for _, s := range refs {
@@ -166,4 +174,48 @@ func (m *multiFlag) Set(s string) error {
 	}
 	*m = append(*m, s)
 	return nil
+}
+
+// proof is the output of `signpost audit prove`.
+type proof struct {
+	Head        audit.TreeHead `json:"head"`
+	OldSize     uint64         `json:"oldSize"`
+	OldRoot     audit.Hash     `json:"oldRoot"`
+	Consistency []audit.Hash   `json:"consistency"`
+	Index       *uint64        `json:"index,omitempty"`
+	Leaf        *audit.Hash    `json:"leaf,omitempty"`
+	Inclusion   []audit.Hash   `json:"inclusion,omitempty"`
+}
+
+func prove(r io.Reader, opts audit.VerifyOptions, oldSize uint64, index int64, stdout, stderr io.Writer, name string) int {
+	if oldSize == 0 {
+		fmt.Fprintln(stderr, "signpost audit prove: --old-size is required (the size of the tree head to prove from)")
+		return 2
+	}
+	leaves, head, err := audit.ReadLeaves(r, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "signpost audit prove: %s: %v\n", name, err)
+		return 1
+	}
+	cons, err := audit.ConsistencyProof(leaves, oldSize)
+	if err != nil {
+		fmt.Fprintf(stderr, "signpost audit prove: %v\n", err)
+		return 1
+	}
+	out := proof{Head: head, OldSize: oldSize, OldRoot: audit.RootHash(leaves[:oldSize]), Consistency: cons}
+	if out.Consistency == nil {
+		out.Consistency = []audit.Hash{}
+	}
+	if index >= 0 {
+		i := uint64(index)
+		inc, err := audit.InclusionProof(leaves, i)
+		if err != nil {
+			fmt.Fprintf(stderr, "signpost audit prove: %v\n", err)
+			return 1
+		}
+		out.Index, out.Leaf, out.Inclusion = &i, &leaves[i], inc
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	fmt.Fprintln(stdout, string(b))
+	return 0
 }

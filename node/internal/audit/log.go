@@ -422,6 +422,18 @@ func VerifyWith(r io.Reader, opts VerifyOptions) (TreeHead, error) {
 	return res.head, err
 }
 
+// ReadLeaves verifies a log like [VerifyWith] and also returns every leaf
+// hash, from which [InclusionProof] and [ConsistencyProof] can be computed
+// without opening the log for writing (as `signpost audit prove` does).
+func ReadLeaves(r io.Reader, opts VerifyOptions) ([]Hash, TreeHead, error) {
+	var leaves []Hash
+	res, err := scan(r, scanOptions{publicKey: opts.PublicKey, trusted: opts.Trusted}, func(_ uint64, _ []byte, leaf Hash) error {
+		leaves = append(leaves, leaf)
+		return nil
+	})
+	return leaves, res.head, err
+}
+
 type scanOptions struct {
 	publicKey ed25519.PublicKey
 	trusted   *TreeHead
