@@ -280,8 +280,26 @@ func TestPageInBrowser(t *testing.T) {
 		t.Errorf("after the notice the table has %d rows, want 2", n)
 	}
 
+	// A reload keeps the session (GET /v1/session returns the CSRF token),
+	// and signing out ends it.
+	step("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#nhs-number")))
+	step("sign out", chromedp.Click(chromedp.CSS("#sign-out")), chromedp.WaitVisible(chromedp.CSS("#username")))
+	step("reload after sign-out", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#username")))
+	if vis, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.getElementById("search").hidden`)); vis {
+		t.Error("the search form shows after signing out")
+	}
+
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var signOuts int
+	for _, s := range f.seen {
+		if strings.HasPrefix(s, "DELETE /v1/session") {
+			signOuts++
+		}
+	}
+	if signOuts != 1 {
+		t.Errorf("%d sign-out requests, want 1", signOuts)
+	}
 	// The number never reached the server, in any form.
 	for _, s := range f.seen {
 		for _, form := range []string{"9990000018", "999 000 0018", "999%20000%200018", "9990000019"} {
