@@ -87,7 +87,8 @@ export const engine = {
   // specific sentence ("check digit should be 7, is 4").
   validate(input) {
     const [r] = this.mod.validate(SCHEME, [input]);
-    return { ok: !!r.valid, canonical: r.normalized || "", display: r.formatted || "", reason: r.reason || "" };
+    const reason = r.reason ? r.reason[0].toUpperCase() + r.reason.slice(1) : "";
+    return { ok: !!r.valid, canonical: r.normalized || "", display: r.formatted || "", reason };
   },
 
   // blind(canonical) → {blinded: base64, state}
