@@ -248,7 +248,7 @@ func TestPageInBrowser(t *testing.T) {
 	step("type a wrong check digit", chromedp.SendKeys(chromedp.CSS("#nhs-number"), "999 000 0019"))
 	waitFor("the inline reason", `!document.getElementById("nhs-error").hidden`)
 	reason := text("#nhs-error")
-	if !strings.Contains(reason, "Check digit should be 8, is 9") {
+	if !strings.Contains(reason, "check digit should be 8, is 9") {
 		t.Errorf("inline error %q does not give the check-digit reason", reason)
 	}
 	if cls, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("nhs-group").className`)); !strings.Contains(cls, "sp-form-group--error") {
@@ -256,7 +256,7 @@ func TestPageInBrowser(t *testing.T) {
 	}
 	step("submit it", chromedp.Click(chromedp.CSS("#search-button")))
 	waitFor("the error summary to take focus", `document.activeElement && document.activeElement.id === "error-summary"`)
-	if s := text("#error-summary-list"); !strings.Contains(s, "Check digit should be 8, is 9") {
+	if s := text("#error-summary-list"); !strings.Contains(s, "check digit should be 8, is 9") {
 		t.Errorf("error summary %q lacks the reason", s)
 	}
 

@@ -87,8 +87,7 @@ export const engine = {
   // specific sentence ("check digit should be 7, is 4").
   validate(input) {
     const [r] = this.mod.validate(SCHEME, [input]);
-    const reason = r.reason ? r.reason[0].toUpperCase() + r.reason.slice(1) : "";
-    return { ok: !!r.valid, canonical: r.normalized || "", display: r.formatted || "", reason };
+    return { ok: !!r.valid, canonical: r.normalized || "", display: r.formatted || "", reason: r.reason || "" };
   },
 
   // blind(canonical) → {blinded: base64, state}
