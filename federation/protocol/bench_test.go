@@ -25,7 +25,7 @@ func BenchmarkReconcile(b *testing.B) {
 						all = syntheticEntries(b, uint64(n), n+maxDiff)
 					}
 					for b.Loop() {
-						bytes, msgs := reconcilePair(b, all[:n], all[n:n+d], 4, protocol.DefaultConfig())
+						bytes, msgs := reconcilePair(b, all[:n], all[n:n+d], 4, protocol.DefaultConfig(), nil)
 						b.ReportMetric(float64(bytes)/float64(d), "B/diff")
 						b.ReportMetric(float64(bytes), "B/exchange")
 						b.ReportMetric(float64(msgs), "msgs/exchange")

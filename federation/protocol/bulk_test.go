@@ -59,6 +59,33 @@ func syntheticEntries(t testing.TB, seed uint64, n int) []*locator.Entry {
 	return out
 }
 
+// bulkSet is one large synthetic set shared by the bulk and reconciliation
+// tests (signing and verifying 100k entries is most of their cost), with
+// one VerifyCache so that each entry is verified once per test binary.
+var bulkSet struct {
+	once    sync.Once
+	entries []*locator.Entry
+	cache   *locator.VerifyCache
+}
+
+func sharedBulk(t testing.TB, n int) ([]*locator.Entry, *locator.VerifyCache) {
+	bulkSet.once.Do(func() {
+		bulkSet.entries = syntheticEntries(t, 42, n+100)
+		bulkSet.cache = locator.NewVerifyCache(n + 100)
+	})
+	if len(bulkSet.entries) < n+100 {
+		t.Fatalf("shared set of %d entries, need %d", len(bulkSet.entries), n+100)
+	}
+	return bulkSet.entries[:n+100], bulkSet.cache
+}
+
+func bulkSize() int {
+	if testing.Short() {
+		return 10_000
+	}
+	return 100_000
+}
+
 func totalSize(es []*locator.Entry) uint64 {
 	var n uint64
 	for _, e := range es {
@@ -72,13 +99,10 @@ func totalSize(es []*locator.Entry) uint64 {
 // rest to every replica. Total bytes on the wire must stay within 3× the
 // entries' own size times the 9 replicas that need them.
 func TestBulkImport(t *testing.T) {
-	n := 100_000
-	if testing.Short() {
-		n = 10_000
-	}
+	n := bulkSize()
 	seed := testSeed(t)
-	es := syntheticEntries(t, seed, n)
-	cache := locator.NewVerifyCache(2 * n) // sim-style: each write verified once
+	all, cache := sharedBulk(t, n) // sim-style cache: each write verified once
+	es := all[:n]
 	net := newNet(t, seed, 10, locator.Policy{VerifyCache: cache}, protocol.DefaultConfig())
 	src := net.Nodes()[0]
 	start := time.Now()
@@ -126,9 +150,11 @@ func TestBulkImport(t *testing.T) {
 // reconcilePair builds two replicas holding a common set of base entries
 // plus diff entries only at a, runs one anti-entropy exchange started by b
 // and returns the bytes it cost.
-func reconcilePair(t testing.TB, base, diff []*locator.Entry, depth int, cfg protocol.Config) (bytes uint64, msgs uint64) {
+func reconcilePair(t testing.TB, base, diff []*locator.Entry, depth int, cfg protocol.Config, cache *locator.VerifyCache) (bytes uint64, msgs uint64) {
 	t.Helper()
-	cache := locator.NewVerifyCache(len(base) + len(diff))
+	if cache == nil {
+		cache = locator.NewVerifyCache(len(base) + len(diff))
+	}
 	pol := locator.Policy{DigestDepth: depth, VerifyCache: cache}
 	net := protocoltest.New(1, t0)
 	var nodes []*protocoltest.Node
@@ -160,14 +186,11 @@ func reconcilePair(t testing.TB, base, diff []*locator.Entry, depth int, cfg pro
 // TestReconcileCostTracksDifference: 100 differing entries among a large
 // common set cost kilobytes — bounded by the difference, not the set.
 func TestReconcileCostTracksDifference(t *testing.T) {
-	n := 100_000
-	if testing.Short() {
-		n = 20_000
-	}
+	n := bulkSize()
 	seed := testSeed(t)
-	all := syntheticEntries(t, seed, n+100)
+	all, cache := sharedBulk(t, n)
 	base, diff := all[:n], all[n:]
-	got, msgs := reconcilePair(t, base, diff, 4, protocol.DefaultConfig())
+	got, msgs := reconcilePair(t, base, diff, 4, protocol.DefaultConfig(), cache)
 	entry := totalSize(diff) / uint64(len(diff))
 	// Per differing entry: the entry itself, plus a few digest levels of
 	// 16 children (24 B each) and a bucket of stamps (57 B each).
