@@ -33,6 +33,11 @@ const chromiumPath = "/usr/bin/chromium"
 type fakeNode struct {
 	t   *testing.T
 	iss *wasm.Issuer
+	// named makes lookups answer "holders" as well as sealed entries;
+	// without it the fake answers as the real node does (entries and
+	// members only), and the page, unable to open entries with ABI v1,
+	// can only count them.
+	named bool
 
 	mu       sync.Mutex
 	seen     []string // method, URL and body of every request
@@ -101,10 +106,20 @@ func (f *fakeNode) lookup(w http.ResponseWriter, r *http.Request) {
 	n := len(f.lookups)
 	f.mu.Unlock()
 	holders := []map[string]string{school}
+	entries := []string{"c2VhbGVk"}
 	if n > 1 { // after the GP joined
 		holders = append(holders, gp)
+		entries = append(entries, "c2VhbGVkMg==")
 	}
-	httpx.WriteJSON(w, 200, map[string]any{"entries": []string{"c2VhbGVk"}, "holders": holders})
+	members := []map[string]string{
+		{"nodeId": "node-school", "agency": school["agency"], "category": "education", "publicKey": "AAAA"},
+		{"nodeId": "node-gp", "agency": gp["agency"], "category": "health", "publicKey": "AAAA"},
+	}
+	out := map[string]any{"entries": entries, "members": members}
+	if f.named {
+		out["holders"] = holders
+	}
+	httpx.WriteJSON(w, 200, out)
 }
 
 func (f *fakeNode) contact(w http.ResponseWriter, r *http.Request) {
@@ -142,7 +157,7 @@ func (f *fakeNode) watch(a *auth.Authenticator) http.HandlerFunc {
 	}
 }
 
-func startPage(t *testing.T) (*fakeNode, string) {
+func startPage(t *testing.T, named bool) (*fakeNode, string) {
 	t.Helper()
 	key, err := wasm.GenerateIssuerKey()
 	if err != nil {
@@ -152,7 +167,7 @@ func startPage(t *testing.T) (*fakeNode, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeNode{t: t, iss: iss}
+	f := &fakeNode{t: t, iss: iss, named: named}
 	cfg := auth.DefaultConfig()
 	cfg.UsersPath = filepath.Join(t.TempDir(), auth.UsersFileName)
 	cfg.Argon2 = auth.TestArgon2Params
@@ -205,35 +220,81 @@ func browser(t *testing.T) context.Context {
 	return tctx
 }
 
+// pageDriver wraps the chromedp calls the page tests make.
+type pageDriver struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func (d pageDriver) step(name string, actions ...chromedp.Action[chromedp.Void]) {
+	d.t.Helper()
+	if err := chromedp.Do(d.ctx, actions...); err != nil {
+		d.t.Fatalf("%s: %v", name, err)
+	}
+}
+
+func (d pageDriver) text(sel string) string {
+	d.t.Helper()
+	s, err := chromedp.Run(d.ctx, chromedp.TextContent(chromedp.CSS(sel)))
+	if err != nil {
+		d.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func (d pageDriver) waitFor(name, expr string) {
+	d.t.Helper()
+	if _, err := chromedp.Run(d.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		state, _ := chromedp.Run(d.ctx, chromedp.Evaluate[string](`JSON.stringify({value: document.getElementById("nhs-number").value, error: document.getElementById("nhs-error").textContent, summary: document.getElementById("error-summary").textContent.trim(), results: document.getElementById("results-summary").textContent, notices: document.getElementById("notices").textContent, status: document.getElementById("status").textContent})`))
+		d.t.Fatalf("waiting for %s: %v; page state %s", name, err, state)
+	}
+}
+
+func (d pageDriver) signIn(url string) {
+	d.t.Helper()
+	d.step("open the page", chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS("#username")))
+	d.step("sign in",
+		chromedp.SendKeys(chromedp.CSS("#username"), "alice"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "correct horse battery"),
+		chromedp.Click(chromedp.CSS("#signin-button")),
+		chromedp.WaitVisible(chromedp.CSS("#nhs-number")))
+}
+
+// TestPageCountsSealedEntries runs the page against a node that answers as
+// the real one does today (sealed entries and members, no holders): the seal
+// key stays in the browser, and the page counts the records it cannot yet
+// open, live notices included.
+func TestPageCountsSealedEntries(t *testing.T) {
+	d := pageDriver{t, browser(t)}
+	f, url := startPage(t, false)
+	d.signIn(url)
+	d.step("search", chromedp.SendKeys(chromedp.CSS("#nhs-number"), "9990000018"), chromedp.Click(chromedp.CSS("#search-button")))
+	d.waitFor("the count", `document.getElementById("results-summary").textContent.startsWith("1 record was found")`)
+	if n, _ := chromedp.Run(d.ctx, chromedp.Evaluate[int](`document.querySelectorAll("#results-body tr").length`)); n != 0 {
+		t.Errorf("%d rows for entries the page cannot open", n)
+	}
+	d.step("watch", chromedp.Click(chromedp.CSS("#watch-button")))
+	d.waitFor("the live notice", `document.getElementById("notices").textContent.includes("Another agency is now involved")`)
+	d.waitFor("the new count", `document.getElementById("results-summary").textContent.startsWith("2 records were found")`)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.seen {
+		if strings.Contains(s, "sealKey") || strings.Contains(s, "9990000018") {
+			t.Errorf("a request carried the seal key or the number: %.80q", s)
+		}
+	}
+}
+
 // TestPageInBrowser drives the page as a practitioner would: sign in, type
 // a number with a wrong check digit (the reason shows as they type), submit
 // it (the error summary takes focus), type a valid one, see who is involved,
 // request contact, watch, and see a live notice add the new agency.
 func TestPageInBrowser(t *testing.T) {
 	ctx := browser(t)
-	f, url := startPage(t)
+	f, url := startPage(t, true)
 
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return strings.Join(strings.Fields(s), " ")
-	}
-	waitFor := func(name, expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
-			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({value: document.getElementById("nhs-number").value, error: document.getElementById("nhs-error").textContent, summary: document.getElementById("error-summary").textContent.trim(), status: document.getElementById("status").textContent})`))
-			t.Fatalf("waiting for %s: %v; page state %s", name, err, state)
-		}
-	}
+	d := pageDriver{t, ctx}
+	step, text, waitFor := d.step, d.text, d.waitFor
 
 	step("open the page", chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS("#username")))
 	step("sign in",
@@ -311,10 +372,9 @@ func TestPageInBrowser(t *testing.T) {
 	if len(f.lookups) < 2 {
 		t.Fatalf("%d lookups, want the search and the re-lookup after the notice", len(f.lookups))
 	}
-	lk, err1 := base64.StdEncoding.DecodeString(f.lookups[0]["lookupKey"])
-	sk, err2 := base64.StdEncoding.DecodeString(f.lookups[0]["sealKey"])
-	if err1 != nil || err2 != nil || len(lk) != 16 || len(sk) != 32 || f.lookups[0]["purpose"] != "safeguarding" {
-		t.Errorf("lookup request %v", f.lookups[0])
+	lk, err := base64.StdEncoding.DecodeString(f.lookups[0]["lookupKey"])
+	if _, sent := f.lookups[0]["sealKey"]; err != nil || len(lk) != 16 || sent || f.lookups[0]["purpose"] != "safeguarding" {
+		t.Errorf("lookup request %v: want a 16-byte lookup key, the purpose, and no seal key", f.lookups[0])
 	}
 	if len(f.contacts) != 1 || f.contacts[0]["nodeId"] != "node-school" || f.contacts[0]["lookupKey"] != f.lookups[0]["lookupKey"] {
 		b, _ := json.Marshal(f.contacts)

@@ -15,22 +15,23 @@
 //   POST   /v1/tokens/evaluate  (X-CSRF-Token)
 //          {"purpose","epoch"?,"blinded":[base64]}
 //          → 200 {"epoch","evaluated":[base64],"proof":base64}
-//   POST   /v1/lookup           (X-CSRF-Token)
-//          {"lookupKey":base64,"sealKey":base64,"purpose"}
-//          → 200 {"entries":[base64 sealed entry],"holders":[Holder]}
-//          The wasm module (ABI v1) cannot open entries, so the page hands
-//          the seal key to its own node, which opens them, checks each
-//          holder's signature against the federation and returns holders;
-//          the seal key is used for this request only and never logged.
-//          If the node refuses the sealKey field (400), the page retries
-//          without it and can only count the entries.
+//   POST   /v1/lookup           (X-CSRF-Token) {"lookupKey":base64,"purpose"}
+//          → 200 {"entries":[base64 sealed entry],
+//                 "members":[{"nodeId","agency","category","publicKey"}],
+//                 "holders"?:[Holder]}
+//          The seal key never leaves the browser. Entries are opened and
+//          their holder signatures checked here, by the wasm module, against
+//          "members" (engine.openEntries). ABI v1 of the module has no such
+//          operation yet: until it has, the page can only count the entries
+//          — unless the node itself answers "holders".
 //   POST   /v1/contact-requests (X-CSRF-Token)
 //          {"nodeId","purpose","lookupKey":base64,"message"?}
 //          → 200 {"status":"accepted"|"pending","contact"?,"agency"?}
 //   GET    /v1/watch            WebSocket; send {"watch":lookupKey};
 //          receive {"type":"watching"|"involved"|"withdrawn"|"error",
 //                   "lookupKey"?,"entry"?:base64,"holder"?:Holder,"message"?}
-//          On "involved" without a holder the page looks up again.
+//          On "involved" the page opens "entry" (or takes "holder"), or
+//          else looks up again to recount.
 //   Holder = {"nodeId","agency","category","since"}
 //   Errors = {"error":{"code","message"}}; 401 means sign in again.
 // ---------------------------------------------------------------------------
@@ -103,6 +104,34 @@ export const engine = {
     const [t] = this.mod.finalize(state, pub, purpose, ev.epoch, [fromBase64(ev.evaluated[0])], fromBase64(ev.proof));
     return { lookupKey: toBase64(t.lookupKey), sealKey: toBase64(t.sealKey) };
   },
+
+  // canOpen reports whether the module can open entries.
+  canOpen() {
+    return !!(this.mod && typeof this.mod.openEntry === "function");
+  },
+
+  // openEntries(keys, entries, members) → [Holder], or null when the
+  // module cannot open entries. An entry that does not open, or whose
+  // holder signature does not verify against members, is dropped, never
+  // shown. The binding below is the expected shape of a future loader
+  // export: openEntry(entry, sealKey, [{nodeId, publicKey}]) →
+  // {nodeId, category, registeredAt}; adjust here if it lands otherwise.
+  openEntries(keys, entries, members) {
+    if (!this.canOpen()) return null;
+    const seal = fromBase64(keys.sealKey);
+    const known = (members || []).map((m) => ({ nodeId: m.nodeId, publicKey: fromBase64(m.publicKey) }));
+    const out = [];
+    for (const e of entries || []) {
+      try {
+        const h = this.mod.openEntry(fromBase64(e), seal, known);
+        const m = (members || []).find((x) => x.nodeId === h.nodeId);
+        out.push({ nodeId: h.nodeId, agency: m ? m.agency : h.nodeId, category: h.category, since: h.registeredAt });
+      } catch {
+        // dropped: see above
+      }
+    }
+    return out;
+  },
 };
 
 // ---------------------------------------------------------------------------
@@ -113,6 +142,7 @@ const state = {
   user: null,
   keys: null, // {lookupKey, sealKey} of the current search
   purpose: "",
+  members: [], // the federation's members from the last lookup
   holders: new Map(), // nodeId → holder row
   socket: null,
 };
@@ -342,28 +372,22 @@ async function onSearch(ev) {
 }
 
 // lookup asks the node for the entries under the current lookup key.
-let sealKeyRefused = false;
-async function lookup() {
-  const body = { lookupKey: state.keys.lookupKey, purpose: state.purpose };
-  if (!sealKeyRefused) body.sealKey = state.keys.sealKey;
-  try {
-    return await call("POST", api.lookup, body);
-  } catch (e) {
-    if (e.status !== 400 || sealKeyRefused) throw e;
-    sealKeyRefused = true;
-    delete body.sealKey;
-    return await call("POST", api.lookup, body);
-  }
+function lookup() {
+  return call("POST", api.lookup, { lookupKey: state.keys.lookupKey, purpose: state.purpose });
 }
 
+// holdersFrom turns a lookup answer into holders: opened here if the module
+// can, else as the node named them, else none (the entries are counted).
 function holdersFrom(found) {
-  return found.holders || [];
+  const opened = engine.openEntries(state.keys, found.entries, found.members);
+  return opened || found.holders || [];
 }
 
 function showResults(found) {
   state.holders.clear();
   $("results-body").replaceChildren();
   $("notices").replaceChildren();
+  state.members = found.members || [];
   for (const h of holdersFrom(found)) addHolder(h, false);
   updateSummary((found.entries || []).length);
   $("results").hidden = false;
@@ -372,10 +396,19 @@ function showResults(found) {
   $("results-title").focus();
 }
 
+// updateSummary says how many agencies are shown; when none could be
+// named, how many sealed records were found.
 function updateSummary(entries) {
   const n = state.holders.size;
-  let text = n === 0 ? "No other agency holds a record for this person for this purpose." : n === 1 ? "1 agency holds a record." : n + " agencies hold a record.";
-  if (n === 0 && entries > 0) text = entries + " records were found, but this node could not open them to say whose they are.";
+  let text;
+  if (n === 0 && entries > 0) {
+    text = entries === 1 ? "1 record was found" : entries + " records were found";
+    text += ", but this browser cannot yet open them to say which agencies hold them.";
+  } else if (n === 0) {
+    text = "No other agency holds a record for this person for this purpose.";
+  } else {
+    text = n === 1 ? "1 agency holds a record." : n + " agencies hold a record.";
+  }
   $("results-summary").textContent = text;
   $("results-table").hidden = n === 0;
 }
@@ -446,22 +479,31 @@ function notice(kind, text) {
   $("notices").prepend(li);
 }
 
-// onInvolved adds the new holder: from the notice if the node could open
-// it, else by looking up again.
-async function onInvolved(holder) {
-  let holders = holder ? [holder] : [];
-  if (!holder) {
+// onInvolved handles a live "involved" notice: the new holder comes from
+// the notice (opened here, or named by the node) or, failing both, from a
+// fresh lookup, which at least updates the count.
+async function onInvolved(n) {
+  let holders = n.holder ? [n.holder] : engine.openEntries(state.keys, n.entry ? [n.entry] : [], state.members);
+  let entries = 0;
+  if (!holders || holders.length === 0) {
     try {
-      holders = holdersFrom(await lookup());
+      const found = await lookup();
+      state.members = found.members || state.members;
+      holders = holdersFrom(found);
+      entries = (found.entries || []).length;
     } catch {
-      notice("New", "Another agency may now be involved. Search again to see who.");
-      return;
+      holders = [];
     }
   }
+  let added = 0;
   for (const h of holders) {
-    if (addHolder(h, true)) notice("New", (h.agency || h.nodeId) + " is now involved.");
+    if (addHolder(h, true)) {
+      added++;
+      notice("New", (h.agency || h.nodeId) + " is now involved.");
+    }
   }
-  updateSummary(0);
+  if (!added) notice("New", "Another agency is now involved.");
+  updateSummary(entries);
 }
 
 function closeWatch() {
@@ -494,7 +536,7 @@ function onWatch() {
         notice("Watching", "You will be told here if another agency becomes involved.");
         break;
       case "involved":
-        onInvolved(n.holder);
+        onInvolved(n);
         break;
       case "withdrawn":
         notice("Update", "An agency no longer holds a record.");
