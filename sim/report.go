@@ -78,6 +78,8 @@ type BandwidthReport struct {
 	PushBytesPerNodeSec float64 `json:"push_bytes_per_node_per_second"`
 	AEBytesPerNodeSec   float64 `json:"anti_entropy_bytes_per_node_per_second"`
 	RecvBytesPerNodeSec float64 `json:"received_bytes_per_node_per_second"`
+	RecvPushPerNodeSec  float64 `json:"received_push_bytes_per_node_per_second"`
+	RecvAEPerNodeSec    float64 `json:"received_anti_entropy_bytes_per_node_per_second"`
 	// MaxNodeSentPerSec is the busiest node's average.
 	MaxNodeSentPerSec float64 `json:"max_node_sent_bytes_per_second"`
 	PushBytes         uint64  `json:"push_bytes_total"`
@@ -318,6 +320,7 @@ func (s *simulation) report(partial string) *Report {
 	perNode := func(b uint64) float64 { return round3(float64(b) / float64(n) / dur) }
 	r.Bandwidth = BandwidthReport{
 		PushBytesPerNodeSec: perNode(pushB), AEBytesPerNodeSec: perNode(aeB), RecvBytesPerNodeSec: perNode(recv),
+		RecvPushPerNodeSec: perNode(s.net.TotalReceived(classPush)), RecvAEPerNodeSec: perNode(s.net.TotalReceived(classAE)),
 		MaxNodeSentPerSec: round3(float64(maxNode) / dur), PushBytes: pushB, AEBytes: aeB,
 	}
 	// memberlist: each node transmits each broadcast 4·⌈log10(N+1)⌉ times,
@@ -400,7 +403,7 @@ func (s *simulation) faults() []Fault {
 	var out []Fault
 	for i, p := range s.sc.Partitions {
 		out = append(out, Fault{Kind: "partition", From: secs(int64(p.From)), Until: secs(int64(p.Until)),
-			Label: fmtLabel("partition %d: %.0f%% cut off", i, p.Fraction*100)})
+			Label: partitionLabel(i, p)})
 	}
 	for i, c := range s.sc.Churn {
 		until := c.At + c.RejoinAfter
@@ -504,6 +507,16 @@ func (s *simulation) convergence() ConvergenceReport {
 	c.DistinctDigests = len(roots)
 	c.Identical = len(roots) == 1
 	return c
+}
+
+func partitionLabel(i int, p Partition) string {
+	switch {
+	case p.Region != nil:
+		return fmtLabel("partition %d: region %d cut off", i, *p.Region)
+	case len(p.Nodes) > 0:
+		return fmtLabel("partition %d: %d nodes cut off", i, len(p.Nodes))
+	}
+	return fmtLabel("partition %d: %.0f%% cut off", i, p.Fraction*100)
 }
 
 func fmtLabel(format string, args ...any) string { return fmt.Sprintf(format, args...) }

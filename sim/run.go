@@ -282,11 +282,7 @@ func newSimulation(sc *Scenario) (*simulation, error) {
 	}
 	s.rebuildMembers()
 	for i, p := range sc.Partitions {
-		side := make([]uint8, n)
-		cut := int(math.Round(p.Fraction * float64(n)))
-		for j := range cut {
-			side[j] = 1
-		}
+		side := p.side(n, sc.Network.Regions)
 		if err := net.AddPartition(simnet.Partition{From: int64(p.From), Until: int64(p.Until), Side: side}); err != nil {
 			return nil, err
 		}

@@ -128,12 +128,39 @@ type Network struct {
 	MaxQueueDelay Duration `json:"max_queue_delay,omitempty"`
 }
 
-// Partition cuts the first Fraction of the nodes (by index) off from the
-// rest between From and Until.
+// Partition cuts a group of nodes off from the rest between From and
+// Until. The group is given by exactly one of: Fraction (the first
+// Fraction of the nodes by index), Nodes (explicit indexes) or Region (one
+// region of Network.Regions).
 type Partition struct {
-	Fraction float64  `json:"fraction"`
+	Fraction float64  `json:"fraction,omitempty"`
+	Nodes    []int    `json:"nodes,omitempty"`
+	Region   *int     `json:"region,omitempty"`
 	From     Duration `json:"from"`
 	Until    Duration `json:"until"`
+}
+
+// side returns 1 for the nodes cut off, 0 for the rest.
+func (p Partition) side(nodes, regions int) []uint8 {
+	side := make([]uint8, nodes)
+	switch {
+	case p.Region != nil:
+		for i := range side {
+			if regions > 1 && i%regions == *p.Region {
+				side[i] = 1
+			}
+		}
+	case len(p.Nodes) > 0:
+		for _, i := range p.Nodes {
+			side[i] = 1
+		}
+	default:
+		cut := int(math.Round(p.Fraction * float64(nodes)))
+		for j := range cut {
+			side[j] = 1
+		}
+	}
+	return side
 }
 
 // Churn actions.
@@ -386,7 +413,31 @@ func (s *Scenario) Validate() error {
 	s.Network.validate(bad)
 	for i, p := range s.Partitions {
 		path := fmt.Sprintf("partitions[%d]", i)
-		frac(path+".fraction", p.Fraction)
+		given := 0
+		if p.Fraction != 0 {
+			given++
+			frac(path+".fraction", p.Fraction)
+		}
+		if len(p.Nodes) > 0 {
+			given++
+			for j, n := range p.Nodes {
+				if n < 0 || n >= s.Nodes {
+					bad(fmt.Sprintf("%s.nodes[%d]", path, j), "%d outside 0..%d", n, s.Nodes-1)
+				}
+			}
+			if len(p.Nodes) >= s.Nodes {
+				bad(path+".nodes", "cuts off every node")
+			}
+		}
+		if p.Region != nil {
+			given++
+			if s.Network.Regions < 2 || *p.Region < 0 || *p.Region >= s.Network.Regions {
+				bad(path+".region", "%d is not one of network.regions (%d)", *p.Region, s.Network.Regions)
+			}
+		}
+		if given != 1 {
+			bad(path, "give exactly one of fraction, nodes, region (got %d)", given)
+		}
 		within(path+".from", p.From)
 		if p.Until <= p.From {
 			bad(path+".until", "%v not after from %v", p.Until.D(), p.From.D())

@@ -51,6 +51,12 @@ func TestScenarioRejectsBadFiles(t *testing.T) {
 		{"bad-duration.json", []string{"duration must be a string"}},
 		{"trailing.json", []string{"trailing data"}},
 		{"not-json.json", []string{"parse scenario"}},
+		{"partition-groups.json", []string{
+			"partitions[0]: give exactly one of fraction, nodes, region (got 2)",
+			"partitions[1].region: 3 is not one of network.regions (0)",
+			"partitions[2].nodes[1]: 10 outside 0..9", "partitions[2].nodes[2]: -1 outside",
+			"partitions[3]: give exactly one of fraction, nodes, region (got 0)",
+		}},
 		{"many-problems.json", []string{
 			"nodes: 1 outside", "people.count: 0", "people.zipf_s: 0.5",
 			"publish.rate_per_second: -1", "publish.start: 20s outside the run",
@@ -213,6 +219,42 @@ func TestChurnAndLossyRun(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestPartitionGroups(t *testing.T) {
+	r1 := 1
+	tests := []struct {
+		name string
+		p    Partition
+		want string
+	}{
+		{"fraction", Partition{Fraction: 0.4}, "1111000000"},
+		{"nodes", Partition{Nodes: []int{0, 9, 5}}, "1000010001"},
+		{"region", Partition{Region: &r1}, "0100100100"},
+	}
+	for _, tt := range tests {
+		side := tt.p.side(10, 3)
+		got := make([]byte, len(side))
+		for i, v := range side {
+			got[i] = '0' + v
+		}
+		if string(got) != tt.want {
+			t.Errorf("%s: side %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestRegionPartitionRun(t *testing.T) {
+	s := small(t, "lossy-wan", 24)
+	r0 := 0
+	s.Partitions = []Partition{{Region: &r0, From: Duration(10 * time.Second), Until: Duration(20 * time.Second)}}
+	r, _ := runNoWall(t, s)
+	if len(r.Heals) != 1 || r.Heals[0].ConvergedAfter < 0 {
+		t.Fatalf("seed %d: heals %+v", s.Seed, r.Heals)
+	}
+	if r.Network.PartitionMessages == 0 {
+		t.Error("region partition dropped nothing")
 	}
 }
 
