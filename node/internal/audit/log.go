@@ -120,9 +120,11 @@ type Log struct {
 }
 
 // Open opens the log at path, creating it (mode 0600) if absent. An existing
-// log is verified line by line first: a tampered log is refused with the
-// [*LineError] of its first bad line, while a torn final line (a write that
-// was never acknowledged because it did not reach the disk) is cut off.
+// log is verified line by line first (indexes and the chain of roots; not
+// signatures, so that a node whose key was rotated can still open its log):
+// a tampered log is refused with the [*LineError] of its first bad line,
+// while a torn final line (a write that was never acknowledged because it
+// did not reach the disk) is cut off.
 func Open(path string, cfg Config) (*Log, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -147,7 +149,9 @@ func Open(path string, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
-	res, err := scan(f, scanOptions{publicKey: l.pubKey}, func(_ uint64, _ []byte, leaf Hash) error {
+	// Signatures are not checked here: a node whose key was rotated must
+	// still open its log. External verifiers check them with the key(s).
+	res, err := scan(f, scanOptions{}, func(_ uint64, _ []byte, leaf Hash) error {
 		l.mu.leaves = append(l.mu.leaves, leaf)
 		return nil
 	})
@@ -318,7 +322,7 @@ func (l *Log) Subject(refs ...SubjectRef) ([]Entry, error) {
 		return nil, fmt.Errorf("audit: subject query: %w", err)
 	}
 	defer f.Close()
-	return Query(io.LimitReader(f, n), l.pubKey, refs...)
+	return Query(io.LimitReader(f, n), nil, refs...)
 }
 
 // Query reads and verifies a log from r and returns the events naming any of

@@ -470,3 +470,27 @@ func TestHasDigitRun(t *testing.T) {
 		}
 	}
 }
+
+func TestReopenAfterKeyRotation(t *testing.T) {
+	l, path := writeSample(t, testKey)
+	l.Close()
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, ed25519.SeedSize))
+	l2, err := Open(path, Config{Signer: other})
+	if err != nil {
+		t.Fatalf("reopen with a rotated key: %v", err)
+	}
+	defer l2.Close()
+	if _, err := l2.Append(Event{Actor: "user:a", Action: ActionLookup, Outcome: OutcomeOK}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	// The chain is intact; each key verifies its own lines only.
+	if _, err := Verify(bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = VerifyWith(bytes.NewReader(b), VerifyOptions{PublicKey: testKey.Public().(ed25519.PublicKey)})
+	var le *LineError
+	if !errors.As(err, &le) || le.Line != 9 || !errors.Is(err, ErrTampered) {
+		t.Fatalf("old key over the new line: %v", err)
+	}
+}
