@@ -402,8 +402,10 @@ function updateSummary(entries) {
   const n = state.holders.size;
   let text;
   if (n === 0 && entries > 0) {
-    text = entries === 1 ? "1 record was found" : entries + " records were found";
-    text += ", but this browser cannot yet open them to say which agencies hold them.";
+    text =
+      entries === 1
+        ? "1 record was found, but this browser cannot yet open it to say which agency holds it."
+        : entries + " records were found, but this browser cannot yet open them to say which agencies hold them.";
   } else if (n === 0) {
     text = "No other agency holds a record for this person for this purpose.";
   } else {
