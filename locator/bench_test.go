@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -220,5 +221,28 @@ func BenchmarkBoltBytesPerEntry(b *testing.B) {
 		}
 		b.ReportMetric(float64(fi.Size())/n, "file-B/entry")
 		b.ReportMetric(float64(es[0].Size()), "encoded-B/entry")
+	}
+}
+
+// BenchmarkMemStoreOverhead reports the heap a MemStore adds per entry for
+// 100,000 entries it shares with other replicas (the Entry itself not
+// counted: sim holds one per write for all its replicas), and the Entry's
+// own heap size.
+func BenchmarkMemStoreOverhead(b *testing.B) {
+	const n = 100_000
+	es := benchEntries(b, 7, n)
+	pol := Policy{VerifyCache: NewVerifyCache(n)}
+	warm, _ := NewMemStore(pol)
+	_, _ = warm.ApplyBatch(t0, es)
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s, _ := NewMemStore(pol)
+		_, _ = s.ApplyBatch(t0, es)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "store-B/entry")
+		runtime.KeepAlive(s)
 	}
 }
