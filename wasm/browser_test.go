@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ window.spReady = load().then((sp) => { window.sp = sp; return true; });
 
 // startBrowser serves WebFS and the test page on 127.0.0.1 and opens it in
 // headless Chromium. It skips only when Chromium is missing outside CI.
-func startBrowser(t *testing.T) context.Context {
+func startBrowser(t testing.TB) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -85,7 +86,7 @@ func startBrowser(t *testing.T) context.Context {
 	return tctx
 }
 
-func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
+func evalJS[T any](t testing.TB, ctx context.Context, expr string) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -222,4 +223,32 @@ func TestShimCoversModuleImports(t *testing.T) {
 			t.Errorf("web/wasi.js lacks %s", name)
 		}
 	}
+}
+
+// BenchmarkClientChromium is blind + finalize per token in headless Chromium
+// (the issuer's evaluation is done once, outside the timed loops). The loops
+// run inside the page; ns/token is the page's own measurement.
+func BenchmarkClientChromium(b *testing.B) {
+	ctx := startBrowser(b)
+	iss := newTestIssuer(b)
+	num := GenerateTestNumbers(2, 1)
+	blinded := evalJS[[]string](b, ctx, `(() => { window.b = sp.blind("nhs", `+jsStrings(num)+`); return window.b.blinded.map(hex); })()`)
+	raw, _ := hex.DecodeString(blinded[0])
+	ev, proof, err := iss.Evaluate("safeguarding", 1, [][]byte{raw})
+	if err != nil {
+		b.Fatal(err)
+	}
+	setup := `window.fin = [unhex("` + hex.EncodeToString(iss.PublicKey()) + `"), [unhex("` + hex.EncodeToString(ev[0]) + `")], unhex("` + hex.EncodeToString(proof) + `")]; true`
+	evalJS[bool](b, ctx, setup)
+	n := max(b.N, 20)
+	b.ResetTimer()
+	ms := evalJS[float64](b, ctx, `(() => {
+		const n = `+strconv.Itoa(n)+`, num = `+jsStrings(num)+`;
+		const t0 = performance.now();
+		for (let i = 0; i < n; i++) sp.blind("nhs", num);
+		const t1 = performance.now();
+		for (let i = 0; i < n; i++) sp.finalize(window.b, window.fin[0], "safeguarding", 1, window.fin[1], window.fin[2]);
+		return performance.now() - t0 + 0 * t1;
+	})()`)
+	b.ReportMetric(ms*1e6/float64(n), "ns/token")
 }

@@ -158,6 +158,8 @@ type instance struct {
 	mem    api.Memory
 	stack  [2]uint64
 	req    []byte
+	bufPtr uint32 // the module's request buffer, from signpost_alloc
+	bufCap int
 	intern map[string]string
 }
 
@@ -266,11 +268,16 @@ func (in *instance) roundTrip(ctx context.Context, op int32, req []byte, fn func
 	if len(req) > abi.MaxMessage {
 		return ErrInputTooLarge
 	}
-	in.stack[0] = uint64(len(req))
-	if err := in.alloc.CallWithStack(ctx, in.stack[:]); err != nil {
-		return errBroken{fmt.Errorf("%w: alloc: %w", ErrABI, err)}
+	if len(req) > in.bufCap || in.bufPtr == 0 {
+		// The module's request buffer only moves when it grows, so one
+		// alloc serves every later call that fits.
+		in.stack[0] = uint64(max(len(req), 4096))
+		if err := in.alloc.CallWithStack(ctx, in.stack[:]); err != nil {
+			return errBroken{fmt.Errorf("%w: alloc: %w", ErrABI, err)}
+		}
+		in.bufPtr, in.bufCap = uint32(in.stack[0]), max(len(req), 4096)
 	}
-	ptr := uint32(in.stack[0])
+	ptr := in.bufPtr
 	if ptr == 0 || !in.mem.Write(ptr, req) {
 		return errBroken{fmt.Errorf("%w: request buffer outside memory", ErrABI)}
 	}
