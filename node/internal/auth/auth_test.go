@@ -466,3 +466,45 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatal("New created the users file before any change")
 	}
 }
+
+// TestSessionsHammer signs in, uses and signs out sessions from many
+// goroutines at once while a user is removed and re-added; run with -race.
+func TestSessionsHammer(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.LoginRate, c.LoginBurst = 1000, 1000 })
+	var used atomic.Int32
+	var wg sync.WaitGroup
+	for w := 0; w < 6; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5; i++ {
+				r := f.do("POST", "/v1/session", `{"username":"ola","password":"`+olaPassword+`"}`, nil)
+				if r.status != 200 {
+					t.Errorf("login: %d %s", r.status, r.code)
+					return
+				}
+				c, csrf := r.cookie.Value, r.body["csrfToken"].(string)
+				if g := f.do("POST", "/v1/records", `{}`, map[string]string{"Cookie": c, CSRFHeader: csrf}); g.status != 200 {
+					t.Errorf("use: %d %s", g.status, g.code)
+				}
+				used.Add(1)
+				f.do("DELETE", "/v1/session", "", map[string]string{"Cookie": c, CSRFHeader: csrf})
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 3; i++ {
+			f.a.Store().RemoveUser("alice")
+			f.a.Store().AddUser("alice", RolePractitioner, []byte(alicePassword))
+		}
+	}()
+	wg.Wait()
+	if n := f.a.SessionCount(); n != 0 {
+		t.Errorf("%d sessions left after every goroutine signed out", n)
+	}
+	if used.Load() != 30 {
+		t.Errorf("%d sessions used, want 30", used.Load())
+	}
+}
