@@ -556,7 +556,10 @@ func (g *Engine) onStamps(r *replier, m *Message) error {
 		}
 		done := len(mine) < page
 		for _, s := range mine {
-			if bytes.Compare(s.ID[:], m.To[:]) > 0 {
+			if bytes.Compare(s.ID[:], m.To[:]) > 0 || !giving {
+				// Past the range; or the budget is spent, and the
+				// rest of the comparison is done per stamp below
+				// instead of scanning our whole range.
 				done = true
 				break
 			}
@@ -594,7 +597,9 @@ func (g *Engine) onStamps(r *replier, m *Message) error {
 		}
 	}
 	for _, t := range theirs {
-		want.IDs = append(want.IDs, t.ID)
+		if giving || g.lacks(t) {
+			want.IDs = append(want.IDs, t.ID)
+		}
 	}
 	r.flushEntries(give)
 	r.sendIDs(want)
