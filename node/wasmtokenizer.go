@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 
 	"github.com/signpost-federation/signpost/wasm"
@@ -60,24 +61,45 @@ func (t *WasmTokenizer) Keys(ctx context.Context, purpose string, numbers []stri
 	if ev == nil {
 		return nil, ErrIssuerUnavailable
 	}
-	out := make([]Keys, 0, len(numbers))
-	const chunk = 256
-	for i := 0; i < len(numbers); i += chunk {
-		j := min(i+chunk, len(numbers))
-		toks, err := t.R.Tokens(ctx, ev, "nhs", numbers[i:j], purpose, t.Epoch)
-		if err != nil {
-			if errors.Is(err, ErrPurpose) {
-				return nil, err
+	// Split the batch over the module's instances (one per core by
+	// default): blinding and proof verification are CPU-bound in the module.
+	parts := min(runtime.GOMAXPROCS(0), (len(numbers)+63)/64)
+	parts = max(parts, 1)
+	size := (len(numbers) + parts - 1) / parts
+	out := make([]Keys, len(numbers))
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := 0; p < parts; p++ {
+		lo, hi := p*size, min((p+1)*size, len(numbers))
+		if lo >= hi {
+			continue
+		}
+		wg.Add(1)
+		go func(p, lo, hi int) {
+			defer wg.Done()
+			toks, err := t.R.Tokens(ctx, ev, "nhs", numbers[lo:hi], purpose, t.Epoch)
+			if err != nil {
+				errs[p] = err
+				return
 			}
-			var ae *apiError
-			if errors.As(err, &ae) {
-				return nil, ae
+			for i, tk := range toks {
+				out[lo+i] = Keys{Lookup: tk.LookupKey, Seal: tk.SealKey}
 			}
+		}(p, lo, hi)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, ErrPurpose) {
 			return nil, err
 		}
-		for _, tk := range toks {
-			out = append(out, Keys{Lookup: tk.LookupKey, Seal: tk.SealKey})
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return nil, ae
 		}
+		return nil, err
 	}
 	return out, nil
 }
