@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,7 @@ func TestDemoFederation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four nodes")
 	}
+	before := runtime.NumGoroutine()
 	start := time.Now()
 	p := auth.TestArgon2Params
 	d, err := StartDemo(context.Background(), DemoConfig{Dir: t.TempDir(), People: 20, Argon2: &p,
@@ -43,7 +45,21 @@ func TestDemoFederation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Shutdown(context.Background())
+	defer func() {
+		if err := d.Shutdown(context.Background()); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		http.DefaultClient.CloseIdleConnections()
+		// Every goroutine the nodes started has an owner that waits for it.
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > before+2 {
+			buf := make([]byte, 1<<20)
+			t.Errorf("%d goroutines before the demo, %d after shutdown:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		}
+	}()
 	t.Logf("demo up in %v with %d entries", time.Since(start), d.Entries)
 	url := func(i int) string { return "http://" + d.Stacks[i].Addr.String() }
 	csc, school, gp := DemoAgencies[0].NodeID, DemoAgencies[1].NodeID, DemoAgencies[2].NodeID
