@@ -122,6 +122,21 @@ func (f *fakeNode) lookup(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, 200, out)
 }
 
+func (f *fakeNode) subjectAccess(w http.ResponseWriter, r *http.Request) {
+	var req map[string]string
+	if httpx.DecodeJSON(w, r, 4<<10, &req) != nil {
+		return
+	}
+	if req["nhsNumber"] != "9990000018" {
+		httpx.WriteError(w, 400, httpx.CodeBadRequest, "expected the canonical number")
+		return
+	}
+	httpx.WriteJSON(w, 200, map[string]any{"events": []map[string]any{
+		{"index": 3, "time": "2026-11-25T09:00:00Z", "actor": "user:alice", "action": "lookup", "purpose": "safeguarding", "count": 2, "outcome": "ok"},
+		{"index": 9, "time": "2026-11-25T09:05:00Z", "actor": "user:alice", "action": "contact-request", "purpose": "safeguarding", "peer": "node-school", "outcome": "ok"},
+	}})
+}
+
 func (f *fakeNode) contact(w http.ResponseWriter, r *http.Request) {
 	var req map[string]string
 	if httpx.DecodeJSON(w, r, 4<<10, &req) != nil {
@@ -178,6 +193,9 @@ func startPage(t *testing.T, named bool) (*fakeNode, string) {
 	if _, err := a.Store().AddUser("alice", auth.RolePractitioner, []byte("correct horse battery")); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := a.Store().AddUser("audrey", auth.RoleAuditor, []byte("correct horse battery")); err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /", http.FileServerFS(FS))
 	mux.Handle("GET /wasm/", http.StripPrefix("/wasm/", http.FileServerFS(wasm.WebFS)))
@@ -188,6 +206,7 @@ func startPage(t *testing.T, named bool) (*fakeNode, string) {
 	mux.Handle("POST /v1/lookup", a.Protect(http.HandlerFunc(f.lookup), auth.RolePractitioner))
 	mux.Handle("POST /v1/contact-requests", a.Protect(http.HandlerFunc(f.contact), auth.RolePractitioner))
 	mux.Handle("GET /v1/watch", a.Protect(f.watch(a), auth.RolePractitioner))
+	mux.Handle("POST /v1/audit/subject-access", a.Protect(http.HandlerFunc(f.subjectAccess), auth.RoleAuditor))
 	srv := httptest.NewServer(f.record(mux))
 	t.Cleanup(srv.Close)
 	return f, srv.URL
@@ -250,14 +269,44 @@ func (d pageDriver) waitFor(name, expr string) {
 	}
 }
 
-func (d pageDriver) signIn(url string) {
+func (d pageDriver) signIn(url string) { d.signInAs(url, "alice", "#nhs-number") }
+
+func (d pageDriver) signInAs(url, user, first string) {
 	d.t.Helper()
 	d.step("open the page", chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS("#username")))
 	d.step("sign in",
-		chromedp.SendKeys(chromedp.CSS("#username"), "alice"),
+		chromedp.SendKeys(chromedp.CSS("#username"), user),
 		chromedp.SendKeys(chromedp.CSS("#password"), "correct horse battery"),
 		chromedp.Click(chromedp.CSS("#signin-button")),
-		chromedp.WaitVisible(chromedp.CSS("#nhs-number")))
+		chromedp.WaitVisible(chromedp.CSS(first)))
+}
+
+// TestAuditorSubjectAccess: an auditor sees the subject-access form (not the
+// practitioner's search), gets the same as-you-type check, and a table of
+// the events the node returns.
+func TestAuditorSubjectAccess(t *testing.T) {
+	d := pageDriver{t, browser(t)}
+	_, url := startPage(t, false)
+	d.signInAs(url, "audrey", "#sar-number")
+	if vis, _ := chromedp.Run(d.ctx, chromedp.Evaluate[bool](`!document.getElementById("search").hidden`)); vis {
+		t.Error("an auditor sees the practitioner's search")
+	}
+	d.step("type a wrong check digit", chromedp.SendKeys(chromedp.CSS("#sar-number"), "999 000 0019"))
+	d.waitFor("the inline reason", `!document.getElementById("sar-error").hidden`)
+	if got := d.text("#sar-error"); !strings.Contains(got, "check digit") {
+		t.Errorf("inline error %q", got)
+	}
+	if _, err := chromedp.Run(d.ctx, chromedp.Evaluate[bool](`(document.getElementById("sar-number").value = "", true)`)); err != nil {
+		t.Fatal(err)
+	}
+	d.step("search", chromedp.SendKeys(chromedp.CSS("#sar-number"), "999 000 0018"), chromedp.Click(chromedp.CSS("#sar-button")))
+	d.waitFor("the events", `document.querySelectorAll("#sar-body tr").length === 2`)
+	if got := d.text("#sar-summary"); got != "2 events concern this person." {
+		t.Errorf("summary %q", got)
+	}
+	if row := d.text("#sar-body tr:nth-child(2)"); !strings.Contains(row, "user:alice") || !strings.Contains(row, "Asked for contact") || !strings.Contains(row, "node-school") {
+		t.Errorf("second row %q", row)
+	}
 }
 
 // TestPageCountsSealedEntries runs the page against a node that answers as
@@ -304,6 +353,9 @@ func TestPageInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#nhs-number")))
 	if got := text("#account-name"); got != "alice (practitioner)" {
 		t.Errorf("account shows %q", got)
+	}
+	if vis, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.getElementById("subject").hidden`)); vis {
+		t.Error("a practitioner sees the auditor's subject-access form")
 	}
 
 	step("type a wrong check digit", chromedp.SendKeys(chromedp.CSS("#nhs-number"), "999 000 0019"))

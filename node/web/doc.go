@@ -8,7 +8,10 @@
 // path the number never reaches the server — looks up the resulting lookup
 // key, opens the sealed entries in the browser, shows who is involved
 // (agency, kind, since), requests contact, and watches for new involvement
-// over a WebSocket. The API paths and JSON shapes it assumes are listed at the
+// over a WebSocket. An auditor gets instead a subject-access form ("who
+// looked this person up?"), which sends the number to the node's
+// /v1/audit/subject-access and lists the events; an operator a pointer to the
+// API. The API paths and JSON shapes it assumes are listed at the
 // top of static/app.js, in one object, so the node and the page can be kept
 // in step in one place.
 //

@@ -32,6 +32,11 @@
 //                   "lookupKey"?,"entry"?:base64,"holder"?:Holder,"message"?}
 //          On "involved" the page opens "entry" (or takes "holder"), or
 //          else looks up again to recount.
+//   POST   /v1/audit/subject-access (auditor; X-CSRF-Token) {"nhsNumber"}
+//          → 200 {"events":[{"index","time","actor","action","purpose"?,
+//                 "count"?,"outcome","peer"?,"record"?,"detail"?}]}
+//          The auditor's path sends the number to the node, which works out
+//          the lookup keys for each purpose through the issuer (audited).
 //   Holder = {"nodeId","agency","category","since"}
 //   Errors = {"error":{"code","message"}}; 401 means sign in again.
 // ---------------------------------------------------------------------------
@@ -41,6 +46,7 @@ export const api = {
   evaluate: "/v1/tokens/evaluate",
   lookup: "/v1/lookup",
   contact: "/v1/contact-requests",
+  subjectAccess: "/v1/audit/subject-access",
   watch: "/v1/watch",
   wasmLoader: "/wasm/signpost.js",
   csrfHeader: "X-CSRF-Token",
@@ -259,12 +265,17 @@ function signedIn(session) {
   $("account-name").textContent = session.user.name + " (" + session.user.role + ")";
   $("account").hidden = false;
   $("signin").hidden = true;
-  $("search").hidden = false;
+  const role = session.user.role;
+  $("search").hidden = role !== "practitioner";
+  $("subject").hidden = role !== "auditor";
+  $("operator").hidden = role === "practitioner" || role === "auditor";
   showSummary([]);
   engine.load().then(
     () => {
       setStatus("");
-      if ($("nhs-number").value.trim()) checkNumber(false); // typed before the module was ready
+      for (const f of Object.keys(numberFields)) {
+        if ($(numberFields[f].input).value.trim()) checkNumber(f, false); // typed before the module was ready
+      }
     },
     () => setStatus("The NHS number checker could not be loaded, so searching is not possible. Reload the page to try again."),
   );
@@ -277,6 +288,9 @@ function signedOut() {
   $("account").hidden = true;
   $("search").hidden = true;
   $("results").hidden = true;
+  $("subject").hidden = true;
+  $("sar-results").hidden = true;
+  $("operator").hidden = true;
   $("signin").hidden = false;
 }
 
@@ -295,7 +309,8 @@ async function onSignIn(ev) {
     const session = await call("POST", api.session, { username, password });
     $("password").value = "";
     signedIn(session);
-    $("nhs-number").focus();
+    const first = { practitioner: "nhs-number", auditor: "sar-number" }[session.user.role];
+    if (first) $(first).focus();
   } catch (e) {
     showSummary([{ inputId: "username", message: e.code === "unauthenticated" ? "Wrong username or password" : e.message }]);
   } finally {
@@ -317,21 +332,27 @@ async function onSignOut() {
 // ---------------------------------------------------------------------------
 // Checking the NHS number as it is typed.
 // ---------------------------------------------------------------------------
-let touched = false;
+// numberFields are the NHS number inputs: the practitioner's search and the
+// auditor's subject-access request. Each is checked the same way.
+const numberFields = {
+  nhs: { input: "nhs-number", touched: false },
+  sar: { input: "sar-number", touched: false },
+};
 
-function checkNumber(final) {
-  const input = $("nhs-number").value;
+function checkNumber(field, final) {
+  const f = numberFields[field];
+  const input = $(f.input).value;
   if (!engine.mod) return null;
   const digits = input.replace(/[^0-9]/g, "").length;
   if (!input.trim()) {
-    setFieldError("nhs", final ? "Enter an NHS number" : "");
+    setFieldError(field, final ? "Enter an NHS number" : "");
     return final ? { ok: false, reason: "Enter an NHS number" } : null;
   }
   const r = engine.validate(input);
   // While typing, wait for ten digits (or a stray character) before
   // complaining; on blur or submit, say what is wrong at once.
-  if (r.ok || final || touched || digits >= 10 || /[^0-9 \-]/.test(input)) {
-    setFieldError("nhs", r.ok ? "" : r.reason);
+  if (r.ok || final || f.touched || digits >= 10 || /[^0-9 \-]/.test(input)) {
+    setFieldError(field, r.ok ? "" : r.reason);
   }
   return r;
 }
@@ -346,8 +367,8 @@ async function onSearch(ev) {
   } catch {
     return showSummary([{ message: "The NHS number checker could not be loaded. Reload the page to try again." }]);
   }
-  touched = true;
-  const r = checkNumber(true);
+  numberFields.nhs.touched = true;
+  const r = checkNumber("nhs", true);
   if (!r || !r.ok) {
     return showSummary([{ inputId: "nhs-number", message: (r && r.reason) || "Enter a valid NHS number" }]);
   }
@@ -557,6 +578,81 @@ function onWatch() {
 }
 
 // ---------------------------------------------------------------------------
+// Subject access (auditors): who looked this person up?
+// ---------------------------------------------------------------------------
+const actionNames = {
+  evaluate: "Token evaluation",
+  "evaluate-request": "Token evaluation",
+  lookup: "Looked up",
+  locate: "Looked up",
+  "contact-request": "Asked for contact",
+  "contact-request-sent": "Asked for contact",
+  "contact-request-received": "Contact request received",
+  watch: "Asked to be told of new involvement",
+  match: "Another agency became involved",
+  "record-create": "Record added",
+  "record-update": "Record changed",
+  "record-delete": "Record removed",
+  objection: "Objection recorded",
+  "subject-access": "Subject-access search",
+};
+
+function formatWhen(s) {
+  const d = new Date(s);
+  if (isNaN(d)) return "";
+  return d.toLocaleString("en-GB", { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+async function onSubjectAccess(ev) {
+  ev.preventDefault();
+  try {
+    await engine.load();
+  } catch {
+    return showSummary([{ message: "The NHS number checker could not be loaded. Reload the page to try again." }]);
+  }
+  numberFields.sar.touched = true;
+  const r = checkNumber("sar", true);
+  if (!r || !r.ok) {
+    return showSummary([{ inputId: "sar-number", message: (r && r.reason) || "Enter a valid NHS number" }]);
+  }
+  showSummary([]);
+  $("sar-button").disabled = true;
+  setStatus("Searching the audit log…");
+  try {
+    const res = await call("POST", api.subjectAccess, { nhsNumber: r.canonical });
+    showSubjectEvents(res.events || []);
+    setStatus("");
+  } catch (e) {
+    setStatus("");
+    showSummary([{ message: e.message }]);
+  } finally {
+    $("sar-button").disabled = false;
+  }
+}
+
+function showSubjectEvents(events) {
+  const body = $("sar-body");
+  body.replaceChildren();
+  for (const e of events) {
+    const tr = document.createElement("tr");
+    tr.className = "sp-table__row";
+    const what = (actionNames[e.action] || e.action) + (e.count > 1 ? " (" + e.count + ")" : "");
+    for (const text of [formatWhen(e.time), e.actor || "", what, e.purpose || "", e.peer || e.record || "", e.outcome || ""]) {
+      const td = document.createElement("td");
+      td.className = "sp-table__cell";
+      td.textContent = text;
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+  const n = events.length;
+  $("sar-summary").textContent = n === 0 ? "This node's audit log has nothing about this person." : n === 1 ? "1 event concerns this person." : n + " events concern this person.";
+  $("sar-table").hidden = n === 0;
+  $("sar-results").hidden = false;
+  $("sar-results-title").focus();
+}
+
+// ---------------------------------------------------------------------------
 // Wiring.
 // ---------------------------------------------------------------------------
 async function main() {
@@ -564,14 +660,17 @@ async function main() {
   $("sign-out").addEventListener("click", onSignOut);
   $("search-form").addEventListener("submit", onSearch);
   $("watch-button").addEventListener("click", onWatch);
-  const nhs = $("nhs-number");
-  nhs.addEventListener("input", () => checkNumber(false));
-  nhs.addEventListener("blur", () => {
-    if (nhs.value.trim()) {
-      touched = true;
-      checkNumber(false);
-    }
-  });
+  $("sar-form").addEventListener("submit", onSubjectAccess);
+  for (const [field, f] of Object.entries(numberFields)) {
+    const el = $(f.input);
+    el.addEventListener("input", () => checkNumber(field, false));
+    el.addEventListener("blur", () => {
+      if (el.value.trim()) {
+        f.touched = true;
+        checkNumber(field, false);
+      }
+    });
+  }
   engine.load().catch(() => {});
   try {
     signedIn(await call("GET", api.session));
