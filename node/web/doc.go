@@ -6,9 +6,12 @@
 // The page signs in (POST /v1/session), checks an NHS number as it is typed
 // and tokenises it in the browser through the shared wasm module — so on this
 // path the number never reaches the server — looks up the resulting lookup
-// key, opens the sealed entries in the browser, shows who is involved
-// (agency, kind, since), requests contact, and watches for new involvement
-// over a WebSocket. An auditor gets instead a subject-access form ("who
+// key, and shows who is involved (agency, kind, since) with "request
+// contact" for each, then watches for new involvement over a WebSocket. The
+// seal key stays in the browser too: sealed entries are to be opened by the
+// wasm module (engine.openEntries in app.js); its ABI v1 cannot yet, so until
+// it can the page counts the records found, and names holders only when a
+// node answers with them. An auditor gets instead a subject-access form ("who
 // looked this person up?"), which sends the number to the node's
 // /v1/audit/subject-access and lists the events; an operator a pointer to the
 // API. The API paths and JSON shapes it assumes are listed at the
