@@ -64,6 +64,9 @@ func SimMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	if *nodes != 0 {
 		sc.Nodes = *nodes
+		if *nodes >= 1 {
+			sc.People.MaxAgencies = min(sc.People.MaxAgencies, *nodes)
+		}
 	}
 	if *seed != 0 {
 		sc.Seed = *seed
