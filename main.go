@@ -41,7 +41,7 @@ var commands = []command{
 	{name: "node", summary: "run one agency's node (node --config FILE), write a config (node init), import records (node import)", run: node.NodeMain},
 	{name: "federation", summary: "federation authority (init, keygen, enrol, revoke) and a node's federation layer alone (run)", run: federation.FederationMain},
 	{name: "user", summary: "manage a node's user accounts and API tokens", run: admin.UserMain},
-	{name: "audit", summary: "verify a node's audit log, print its tree head, find a subject's events", run: admin.AuditMain},
+	{name: "audit", summary: "verify a node's audit log, print its tree head and RFC 9162 proofs, find a subject's events", run: admin.AuditMain},
 	{name: "ident", summary: "validate identifiers (NHS number, CHI, H&C, UPN, ULN) through the wasm module; generate synthetic test numbers", run: wasm.IdentMain},
 	{name: "sim", summary: "simulate a federation of many nodes in virtual time (real protocol code)", run: sim.SimMain},
 }
