@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,6 +94,10 @@ type Agent struct {
 	nameOverride string
 
 	saveMu sync.Mutex // serialises writes of descriptors.pem
+	// saveKick asks the saver goroutine to persist the known descriptors
+	// (capacity 1: requests coalesce). Membership callbacks run under
+	// memberlist's locks, so they never write files themselves.
+	saveKick chan struct{}
 
 	// sigMu guards sigOK: encodings of descriptors whose authority
 	// signature verified, so that each is checked once, not on every alive
@@ -125,6 +130,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 	a.mu.senders = make(map[string]*sender)
 	a.mu.revocations = c.Revocations
 	a.sigOK = make(map[string]struct{})
+	a.saveKick = make(chan struct{}, 1)
 	if c.DataDir != "" {
 		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("federation: data dir: %w", err)
@@ -183,6 +189,9 @@ func NewAgent(cfg Config) (*Agent, error) {
 func (a *Agent) HandlePeer(pattern string, h http.Handler) error {
 	if a.started.Load() {
 		return ErrStarted
+	}
+	if _, path, _ := strings.Cut(pattern, "/"); strings.HasPrefix("/"+path, "/federation/") || !strings.Contains(pattern, "/") {
+		return fmt.Errorf("federation: peer handler pattern %q: must be a path outside /federation/", pattern)
 	}
 	a.mux.Handle(pattern, h)
 	return nil
@@ -244,7 +253,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		return fmt.Errorf("federation: memberlist: %w", err)
 	}
 	a.peerAddr = resolvePeerAddr(advertised, a.ml.LocalNode().Addr)
-	a.wg.Add(2)
+	a.wg.Add(3)
 	go func() {
 		defer a.wg.Done()
 		a.loop()
@@ -252,6 +261,10 @@ func (a *Agent) Start(ctx context.Context) error {
 	go func() {
 		defer a.wg.Done()
 		a.reconnectLoop()
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.saveLoop()
 	}()
 	a.log.Info("federation agent started", "gossip", a.GossipAddr(), "peer", a.peerAddr,
 		"federation", FederationID(a.cfg.AuthorityKey))
@@ -660,7 +673,10 @@ func (a *Agent) noteMember(n *memberlist.Node, alive bool, typ EventType) {
 	}
 	a.mu.Unlock()
 	if changed {
-		a.saveKnown()
+		select {
+		case a.saveKick <- struct{}{}:
+		default: // a save is already pending
+		}
 	}
 	if rl != nil {
 		if s := a.senderFor(n.Name); s != nil {
@@ -852,6 +868,24 @@ func (a *Agent) reconnectLoop() {
 			if _, err := a.ml.Join([]string{addr}); err != nil {
 				a.log.Debug("reconnect failed", "addr", addr, "err", err)
 			}
+		}
+	}
+}
+
+// saveLoop persists the known descriptors when asked, and once more at
+// shutdown if a request is pending.
+func (a *Agent) saveLoop() {
+	for {
+		select {
+		case <-a.saveKick:
+			a.saveKnown()
+		case <-a.shutdownCh:
+			select {
+			case <-a.saveKick:
+				a.saveKnown()
+			default:
+			}
+			return
 		}
 	}
 }

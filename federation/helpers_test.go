@@ -133,7 +133,12 @@ func (f *testFed) cluster(t testing.TB, n int, dataDirs bool) []*Agent {
 // waitMembers waits until every agent sees every other as an alive member.
 func waitMembers(t testing.TB, agents ...*Agent) {
 	t.Helper()
-	waitFor(t, convergeTimeout, func() error {
+	waitMembersWithin(t, convergeTimeout, agents...)
+}
+
+func waitMembersWithin(t testing.TB, timeout time.Duration, agents ...*Agent) {
+	t.Helper()
+	waitFor(t, timeout, func() error {
 		for _, a := range agents {
 			if got := aliveMembers(a); got != len(agents)-1 {
 				return fmt.Errorf("%s sees %d alive members, want %d", a.Self().NodeID, got, len(agents)-1)
