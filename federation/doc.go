@@ -28,6 +28,12 @@
 // alive and merge delegates refuse nodes with no, forged, expired or revoked
 // descriptors, or whose name is not the descriptor's node id.
 //
+// memberlist never probes a node it has declared dead, so the agent
+// rejoins failed (not departed) members every Config.ReconnectInterval, as
+// serf does; that is what heals a partition longer than memberlist's
+// gossip-to-the-dead window. Membership changes are reported on
+// Config.Events (joined, left, updated, refused — never blocking).
+//
 // Membership is not data: a node memberlist marks dead keeps its entries in
 // every replica. Only revocation removes a node's entries, and since entries
 // are sealed (no replica can see which node holds an entry) revocation acts
@@ -53,6 +59,23 @@
 // a bounded send queue, and a full queue drops (anti-entropy repairs what is
 // dropped).
 //
+// # Goroutines and lifecycle
+//
+// NewAgent opens the replica; Start binds memberlist and the peer API and
+// starts the engine loop, the reconnect loop, the descriptor saver, the
+// HTTP server and, lazily, one sender per peer. Leave (announce, then shut
+// down) and Shutdown are idempotent and wait for every one of them before
+// closing the replica. Revocation lists spread over the peer API: a node
+// that adopts a newer list pushes it to every alive member, and to each
+// member it sees join.
+//
+// # Command line
+//
+// `signpost federation init|keygen|enrol|revoke` are the authority's tools;
+// `signpost federation run -config node.json` runs one node's federation
+// layer alone from a JSON [RunConfig] (tests, demos), printing its
+// addresses and membership events.
+//
 // # Files
 //
 // All files are PEM; private material is written with mode 0600 and never
@@ -62,7 +85,13 @@
 // the first primary), revocations.pem ("SIGNPOST REVOCATION LIST") and
 // serial (the last serial issued, decimal). A node credentials file holds a
 // "SIGNPOST NODE DESCRIPTOR" block and a "SIGNPOST NODE KEY" block (the
-// node's 32-byte Ed25519 seed). The binary layouts of the descriptor and the
+// node's 32-byte Ed25519 seed); with keygen the key is made on the node
+// ("SIGNPOST NODE KEY" file and "SIGNPOST NODE PUBLIC KEY" file), the
+// authority enrols the public key, and the credentials file is the
+// descriptor file followed by the key file. A node's data directory holds
+// locator.db (the bbolt replica), descriptors.pem (every descriptor it has
+// verified, so that NodeKey answers after a restart) and revocations.pem
+// (the newest list it has adopted). The binary layouts of the descriptor and the
 // revocation list are documented on their encoders (descriptor.go,
 // revocation.go); both are canonical: a decoder refuses any input that would
 // not re-encode to the same bytes.
