@@ -137,3 +137,33 @@ func TestDecodeRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestLookupOpenDropsAndCounts(t *testing.T) {
+	keys := keyring{}
+	good, unknown := testHolder(t, 1, keys), testHolder(t, 2, nil)
+	// A holder that seals under a different seal key: stored (its entry
+	// signature is fine) but cannot be opened with the token's seal key.
+	wrongSeal := testHolder(t, 3, keys)
+	exp := t0.Add(time.Hour)
+	ws, err := wrongSeal.Publish(lookupN(1), sealN(99), "x", 1, t0, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := NewMemStore(DefaultPolicy())
+	for _, e := range []*Entry{mustPublish(t, good, 1, 1, exp), mustPublish(t, unknown, 1, 1, exp), ws} {
+		if _, err := s.Apply(t0, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found, err := LookupOpen(s, t0, lookupN(1), sealN(1), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 || found[0].Holding.NodeID != good.NodeID() {
+		t.Fatalf("found %d", len(found))
+	}
+	c := s.Counters()
+	if c.Rejected[ReasonUnknownHolder] != 1 || c.Rejected[ReasonSealBroken] != 1 {
+		t.Fatalf("counters %+v", c.Rejected)
+	}
+}
