@@ -17,8 +17,8 @@ func TestRejectedRequestsLeaveNoTrace(t *testing.T) {
 	big := `{"nhsNumber":"` + strings.Repeat("1", 70000) + `"}`
 	tests := []struct {
 		name, method, path, token, body string
-		status                           int
-		code                             string
+		status                          int
+		code                            string
 	}{
 		{"record malformed", "POST", "/v1/records", op, `{`, 400, "bad_request"},
 		{"record oversized", "POST", "/v1/records", op, big, 413, "too_large"},
