@@ -33,8 +33,9 @@ func GenerateIssuerKey() ([]byte, error) {
 	return b, nil
 }
 
-// NewIssuer loads a serialised private key from [GenerateIssuerKey] or
-// [Issuer.MarshalPrivateKey]. It returns [ErrIssuerKey] for anything else.
+// NewIssuer loads a serialised private key (32 bytes, the canonical
+// ristretto255 scalar encoding that [GenerateIssuerKey] returns and that the
+// node stores). It returns [ErrIssuerKey] for anything else, including zero.
 func NewIssuer(privateKey []byte) (*Issuer, error) {
 	if len(privateKey) != token.ScalarSize {
 		return nil, ErrIssuerKey
@@ -48,6 +49,16 @@ func NewIssuer(privateKey []byte) (*Issuer, error) {
 		return nil, fmt.Errorf("wasm: serialise issuer public key: %w", err)
 	}
 	return &Issuer{server: oprf.NewPartialObliviousServer(token.Suite, k), pub: pub}, nil
+}
+
+// CheckPublicKey reports whether b is a usable issuer public key (a
+// canonical, non-identity ristretto255 element), as a node should check a
+// key received from configuration or from the federation.
+func CheckPublicKey(b []byte) error {
+	if _, err := token.ParsePublicKey(b); err != nil {
+		return ErrPublicKey
+	}
+	return nil
 }
 
 // PublicKey returns the issuer's serialised public key (32 bytes), which

@@ -523,3 +523,63 @@ func TestContextCancellation(t *testing.T) {
 type cryptoRand struct{}
 
 func (cryptoRand) Read(p []byte) (int, error) { return randRead(p) }
+
+func TestIssuerKeys(t *testing.T) {
+	key, err := GenerateIssuerKey()
+	if err != nil || len(key) != 32 {
+		t.Fatalf("key: %d bytes, %v", len(key), err)
+	}
+	a, _ := NewIssuer(key)
+	b, err := NewIssuer(bytes.Clone(key))
+	if err != nil || !bytes.Equal(a.PublicKey(), b.PublicKey()) {
+		t.Fatal("reloading a key changed its public key")
+	}
+	if err := CheckPublicKey(a.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]byte{nil, make([]byte, 32), bytes.Repeat([]byte{0xff}, 32), a.PublicKey()[:31]} {
+		if err := CheckPublicKey(bad); !errors.Is(err, ErrPublicKey) {
+			t.Errorf("public key %x accepted", bad)
+		}
+	}
+	for _, bad := range [][]byte{nil, make([]byte, 32), bytes.Repeat([]byte{0xff}, 32), key[:31]} {
+		if _, err := NewIssuer(bad); !errors.Is(err, ErrIssuerKey) {
+			t.Errorf("private key of %d bytes accepted", len(bad))
+		}
+	}
+	if _, err := New(context.Background(), Config{IssuerPublicKey: make([]byte, 32)}); !errors.Is(err, ErrPublicKey) {
+		t.Errorf("config with a bad public key: %v", err)
+	}
+	if _, err := New(context.Background(), Config{Instances: -1}); err == nil {
+		t.Error("negative Instances accepted")
+	}
+}
+
+// plainEvaluator hides the issuer's IssuerKeyer, as a remote evaluator would.
+type plainEvaluator struct{ i *Issuer }
+
+func (p plainEvaluator) Evaluate(_ context.Context, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
+	return p.i.Evaluate(purpose, epoch, blinded)
+}
+
+func TestTokensWithConfiguredPublicKey(t *testing.T) {
+	iss := newTestIssuer(t)
+	ctx := context.Background()
+	none := newTestRuntime(t, Config{Instances: 1})
+	if _, err := none.Tokens(ctx, plainEvaluator{iss}, "nhs", synthetic, "safeguarding", 1); !errors.Is(err, ErrPublicKey) {
+		t.Fatalf("no public key anywhere: %v", err)
+	}
+	r := newTestRuntime(t, Config{Instances: 1, IssuerPublicKey: iss.PublicKey()})
+	toks, err := r.Tokens(ctx, plainEvaluator{iss}, "nhs", synthetic, "safeguarding", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := iss.FullEvaluate([]byte(ident.SystemNHS+"|9990000018"), "safeguarding", 1)
+	if !bytes.Equal(toks[0].Token, want) {
+		t.Fatal("token differs from the issuer's full evaluation")
+	}
+	other := newTestIssuer(t)
+	if _, err := r.Tokens(ctx, plainEvaluator{other}, "nhs", synthetic, "safeguarding", 1); !errors.Is(err, ErrProofInvalid) {
+		t.Fatalf("evaluation by an issuer other than the configured one: %v", err)
+	}
+}

@@ -76,7 +76,10 @@ func (e *Encoder) String(s string) {
 }
 
 // DecodeList decodes a whole message as one list. The items alias msg.
-func DecodeList(msg []byte) ([][]byte, error) {
+func DecodeList(msg []byte) ([][]byte, error) { return DecodeListInto(nil, msg) }
+
+// DecodeListInto is DecodeList reusing dst's storage for the item slice.
+func DecodeListInto(dst [][]byte, msg []byte) ([][]byte, error) {
 	if len(msg) > MaxMessage {
 		return nil, ErrMalformed
 	}
@@ -85,7 +88,11 @@ func DecodeList(msg []byte) ([][]byte, error) {
 		return nil, ErrMalformed
 	}
 	msg = msg[n:]
-	items := make([][]byte, count)
+	items := dst[:0]
+	if uint64(cap(items)) < count {
+		items = make([][]byte, count)
+	}
+	items = items[:count]
 	for i := range items {
 		l, n := binary.Uvarint(msg)
 		if n <= 0 || l > uint64(len(msg)-n) {

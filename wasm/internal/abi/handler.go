@@ -17,8 +17,9 @@ type Handler struct {
 	// Rand is the source of blinds: crypto/rand.Reader, which inside the
 	// module is WASI random_get, which the host must back with a
 	// cryptographic source.
-	Rand io.Reader
-	out  []byte
+	Rand  io.Reader
+	out   []byte
+	items [][]byte // reused request item slice
 }
 
 // Handle runs one operation and returns the response (status byte and
@@ -36,7 +37,10 @@ func (h *Handler) Handle(op int32, req []byte) (resp []byte) {
 	if len(req) > MaxMessage {
 		return h.fail(StatusTooLarge, "request too large")
 	}
-	items, err := DecodeList(req)
+	items, err := DecodeListInto(h.items, req)
+	if cap(items) <= 1<<16 {
+		h.items = items[:0]
+	}
 	if err != nil {
 		return h.fail(StatusMalformed, "malformed request list")
 	}
