@@ -3,6 +3,13 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"sync"
+	"time"
+
+	"github.com/signpost-federation/signpost/federation"
+	"github.com/signpost-federation/signpost/wasm"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -65,4 +72,95 @@ func TestNodeMainUsage(t *testing.T) {
 	if code := NodeMain(context.Background(), []string{"--config", p}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "credentials_file") {
 		t.Fatalf("missing credentials must be reported: %d %s", code, errb.String())
 	}
+}
+
+// TestNodeMainRuns runs `signpost node --config` from files made the way
+// an operator makes them (authority directory, enrolment, credentials),
+// checks it serves and that SIGINT (context cancellation) stops it cleanly.
+func TestNodeMainRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	dir := t.TempDir()
+	authDir := filepath.Join(dir, "authority")
+	if _, err := federation.InitAuthorityDir(authDir, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	now := time.Now().Truncate(time.Second)
+	sd, err := federation.EnrolInDir(authDir, federation.Descriptor{NodeID: "harbour-gp", Agency: "Harbour Lane GP", Category: "gp",
+		Purposes: []string{"direct-care", "safeguarding"}, PublicKey: pub, NotBefore: now.Add(-time.Minute), Expires: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := federation.WriteCredentials(filepath.Join(dir, "node.pem"), &federation.Credentials{Descriptor: sd, PrivateKey: priv}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{federation.AuthorityPublicFile, federation.GossipKeyFile} {
+		b, _ := os.ReadFile(filepath.Join(authDir, f))
+		os.WriteFile(filepath.Join(dir, f), b, 0o600)
+	}
+	ik, _ := wasm.GenerateIssuerKey()
+	os.WriteFile(filepath.Join(dir, "issuer.key"), ik, 0o600)
+	var conf bytes.Buffer
+	WriteDefaultConfig(&conf, "harbour-gp")
+	cfg := strings.NewReplacer(
+		"listen = 127.0.0.1:8080", "listen = 127.0.0.1:0",
+		"gossip_listen = 127.0.0.1:7946", "gossip_listen = 127.0.0.1:0",
+		"peer_listen = 127.0.0.1:7947", "peer_listen = 127.0.0.1:0",
+		"authority_key_file = authority.pub", "authority_key_file = "+federation.AuthorityPublicFile,
+		"issuer_key_file =", "issuer_key_file = issuer.key",
+		"category = children-social-care", "category = gp",
+	).Replace(conf.String())
+	p := filepath.Join(dir, "node.conf")
+	os.WriteFile(p, []byte(cfg), 0o600)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int)
+	go func() { done <- NodeMain(ctx, []string{"--config", p}, nil, &out, &errb) }()
+	var addr string
+	if err := waitFor(context.Background(), 30*time.Second, func() bool {
+		s := errb.String()
+		i := strings.Index(s, "addr=")
+		if i < 0 {
+			return false
+		}
+		addr = strings.Fields(s[i+5:])[0]
+		return true
+	}); err != nil {
+		cancel()
+		t.Fatalf("node did not start: %s", errb.String())
+	}
+	if err := waitFor(context.Background(), 30*time.Second, func() bool {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	}); err != nil {
+		t.Fatalf("not ready: %s", errb.String())
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
