@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -429,4 +430,49 @@ func TestVerifyCache(t *testing.T) {
 	if c.Len() != 2 {
 		t.Fatalf("cache grew to %d, capacity 2", c.Len())
 	}
+}
+
+// TestConcurrentHammer: concurrent writers, readers and watchers on both
+// stores (run with -race).
+func TestConcurrentHammer(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB, Policy) Store) {
+		s := open(t, Policy{DigestDepth: 2})
+		h := testHolder(t, 1, nil)
+		var es []*Entry
+		for i := range 200 {
+			es = append(es, mustPublish(t, h, i%50, uint64(1+i/50), t0.Add(time.Hour)))
+		}
+		w := s.Watch(lookupN(1), lookupN(2))
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for i := g; i < len(es); i += 4 {
+					_, _ = s.Apply(t0, es[i])
+					_, _ = s.Lookup(t0, es[i].Lookup)
+					_, _, _ = s.Get(es[i].ID())
+					_ = s.Bucket(1, uint32(i%16))
+				}
+			})
+		}
+		go func() { wg.Wait(); close(done) }()
+		for {
+			select {
+			case <-w.C:
+				continue
+			case <-done:
+			}
+			break
+		}
+		w.Close()
+		if s.Len() != 50 {
+			t.Fatalf("len %d", s.Len())
+		}
+		for i := range 50 {
+			e, ok, _ := s.Get(h.EntryID(lookupN(i)))
+			if !ok || e.Version != 4 {
+				t.Fatalf("entry %d: not the newest version", i)
+			}
+		}
+	})
 }
