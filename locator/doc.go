@@ -56,6 +56,14 @@
 // bbolt file; an acknowledged write is fsynced). All stores are safe for
 // concurrent use; callbacks (Range) must not call back into the store.
 //
+// # Changes from the first sketch of this API
+//
+// Store.Lookup takes the time (Lookup(now, key)) because excluding expired
+// entries needs a clock and sim runs in virtual time. Entry.Expires is Unix
+// seconds (ExpiresAt gives a time.Time). Rejections are Outcome.Result ==
+// Rejected with a Reason; a stale version is Rejected with ReasonStale.
+// LookupOpen is the reader's path that opens, verifies, drops and counts.
+//
 // Nothing in this package logs, and no error message contains a seal key, a
 // token or a private key.
 package locator
