@@ -40,14 +40,9 @@ func NewLocatorIndex(holder *locator.Holder, store locator.Store, publish func(c
 }
 
 func (x *LocatorIndex) apply(ctx context.Context, e *locator.Entry) error {
-	out, err := x.publish(ctx, e)
-	if err != nil {
-		if errors.Is(err, locator.ErrStale) {
-			return nil // an equal or newer version is already there
-		}
-		return err
+	if _, err := x.publish(ctx, e); err != nil && !errors.Is(err, locator.ErrStale) {
+		return err // ErrStale: an equal or newer version is already there
 	}
-	_ = out
 	return nil
 }
 

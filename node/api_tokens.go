@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -283,4 +282,3 @@ func (n *Node) handleLookup(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-var _ = errors.New
