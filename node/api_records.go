@@ -48,6 +48,9 @@ func (n *Node) newRecord(ctx context.Context, req createRecordRequest) (records.
 	if !retain.After(now) {
 		return records.Record{}, errorf(http.StatusBadRequest, "invalid_record", "retainUntil is in the past")
 	}
+	if retain.After(now.Add(n.cfg.MaxRetention)) {
+		return records.Record{}, errorf(http.StatusBadRequest, "invalid_record", "retainUntil is beyond the federation's maximum retention")
+	}
 	cat := req.Category
 	if cat == "" {
 		cat = n.cfg.Category

@@ -155,6 +155,7 @@ func TestRecordsAPI(t *testing.T) {
 		{"short number", "POST", "/v1/records", "op-token", `{"localId":"c2","nhsNumber":"999000001"}`, 400, "invalid_nhs_number", 1},
 		{"no local id", "POST", "/v1/records", "op-token", `{"nhsNumber":"9990000026"}`, 400, "invalid_record", 1},
 		{"past retention", "POST", "/v1/records", "op-token", `{"localId":"c2","nhsNumber":"9990000026","retainUntil":"2001-01-01"}`, 400, "invalid_record", 1},
+		{"retention too long", "POST", "/v1/records", "op-token", `{"localId":"c2","nhsNumber":"9990000026","retainUntil":"2099-01-01"}`, 400, "invalid_record", 1},
 		{"bad retention", "POST", "/v1/records", "op-token", `{"localId":"c2","nhsNumber":"9990000026","retainUntil":"soon"}`, 400, "invalid_record", 1},
 		{"no credentials", "POST", "/v1/records", "", `{"localId":"c2","nhsNumber":"9990000026"}`, 401, "unauthenticated", 1},
 		{"wrong credentials", "POST", "/v1/records", "nope", `{"localId":"c2","nhsNumber":"9990000026"}`, 401, "unauthenticated", 1},

@@ -40,6 +40,9 @@ type Config struct {
 	// RetentionDefault is the retention given to records created without
 	// retainUntil. Default 6 years (2190 days).
 	RetentionDefault time.Duration
+	// MaxRetention bounds retainUntil: the federation refuses entries that
+	// expire later (locator.Policy.MaxRetention). Default 10 years.
+	MaxRetention time.Duration
 	// MaxBodyBytes bounds every request body except imports. Default 64 KiB.
 	MaxBodyBytes int64
 	// MaxImportBytes bounds a CSV import body. Default 64 MiB.
@@ -98,6 +101,7 @@ func DefaultConfig() Config {
 		Epoch:            1,
 		Issuer:           "",
 		RetentionDefault: 2190 * 24 * time.Hour,
+		MaxRetention:     10 * 365 * 24 * time.Hour,
 		MaxBodyBytes:     64 << 10,
 		MaxImportBytes:   64 << 20,
 		MaxBatch:         256,
@@ -143,6 +147,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if c.MaxRetention == 0 {
+		c.MaxRetention = d.MaxRetention
 	}
 	if c.MaxImportBytes == 0 {
 		c.MaxImportBytes = d.MaxImportBytes
@@ -278,6 +285,8 @@ func (c *Config) set(k, v string) error {
 		c.Issuer = v
 	case "retention_default":
 		c.RetentionDefault, err = time.ParseDuration(v)
+	case "max_retention":
+		c.MaxRetention, err = time.ParseDuration(v)
 	case "max_body_bytes":
 		c.MaxBodyBytes, err = strconv.ParseInt(v, 10, 64)
 	case "max_import_bytes":
