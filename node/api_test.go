@@ -160,7 +160,7 @@ func TestRecordsAPI(t *testing.T) {
 		{"no credentials", "POST", "/v1/records", "", `{"localId":"c2","nhsNumber":"9990000026"}`, 401, "unauthenticated", 1},
 		{"wrong credentials", "POST", "/v1/records", "nope", `{"localId":"c2","nhsNumber":"9990000026"}`, 401, "unauthenticated", 1},
 		{"wrong role", "POST", "/v1/records", "prac-token", `{"localId":"c2","nhsNumber":"9990000026"}`, 403, "forbidden", 1},
-		{"create second", "POST", "/v1/records", "op-token", `{"localId":"c2","nhsNumber":"9990000026","retainUntil":"2040-01-01"}`, 201, "", 2},
+		{"create second", "POST", "/v1/records", "op-token", `{"localId":"c2","nhsNumber":"9990000026","retainUntil":"2035-01-01"}`, 201, "", 2},
 		{"delete", "DELETE", "/v1/records/c2", "op-token", "", 204, "", 1},
 		{"delete missing", "DELETE", "/v1/records/c2", "op-token", "", 404, "not_found", 1},
 		{"object", "POST", "/v1/records/c1/objection", "op-token", "", 204, "", 1},
@@ -324,7 +324,7 @@ func TestProbesMetricsOpenAPI(t *testing.T) {
 func TestImportKeepsGoodRows(t *testing.T) {
 	a := newTestNode(t, newFakeFed(), "a", func(c *Config) { c.MaxBatch = 2 })
 	csv := "localId,nhsNumber,category,retainUntil\n" +
-		"r1,9990000018,cin,2040-01-01\n" +
+		"r1,9990000018,cin,2035-01-01\n" +
 		"r2,9990000013,,\n" + // bad check digit
 		"r3,999 000 0026\n" +
 		"r1,9990000034\n" + // duplicate local id
