@@ -18,9 +18,12 @@
 //
 // A version created here (Publish) is queued and, each PushInterval, sent in
 // full to Fanout random peers (KindEntries, hops 1). A peer that accepts it
-// as new relays it lazily: it announces the stamp (KindHave) to Fanout peers,
-// which ask (KindWant) only for what they lack, up to MaxHops. Relays thus
-// cost a stamp (57 bytes) per peer rather than an entry.
+// as new relays it lazily: it announces the stamp (KindHave) to RelayFanout
+// peers (by default ⌈ln N⌉ + 3 of N), which ask (KindWant) only for what they
+// lack, up to MaxHops. Relays thus cost a stamp (57 bytes) per peer rather
+// than an entry, which is what lets the relay fanout be large enough for push
+// alone to reach nearly every node (a node is missed with probability about
+// e^-RelayFanout; anti-entropy repairs those).
 //
 // # Back-pressure
 //

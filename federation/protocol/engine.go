@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -34,9 +35,16 @@ type Membership interface {
 type Config struct {
 	// Self is this node's id. Required.
 	Self PeerID
-	// Fanout is the number of random peers each push round reaches.
-	// Default 3.
+	// Fanout is the number of random peers each push round sends fresh
+	// entries (created here) to. Default 3.
 	Fanout int
+	// RelayFanout is the number of random peers a relay announces fresh
+	// versions (stamps) to. 0 (the default) adapts to the membership:
+	// ⌈ln N⌉ + 3 for N peers, at least Fanout, so that push alone misses
+	// some node for only a few per cent of entries at any size (a node is
+	// missed with probability ≈ e^-RelayFanout); anti-entropy covers the
+	// rest. Announcements are stamps, so this costs ~57 bytes per peer.
+	RelayFanout int
 	// PushInterval is the period of push rounds. Default 200ms.
 	PushInterval time.Duration
 	// AntiEntropyInterval is the period at which this node starts a
@@ -109,7 +117,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Rand == nil {
 		errs = append(errs, errors.New("rand is nil"))
 	}
-	if c.Fanout < 1 || c.MaxPushQueue < 1 || c.StampThreshold < 1 {
+	if c.Fanout < 1 || c.MaxPushQueue < 1 || c.StampThreshold < 1 || c.RelayFanout < 0 {
 		errs = append(errs, errors.New("fanout, push queue and stamp threshold must be positive"))
 	}
 	if c.MaxHops < 1 || c.MaxHops >= AEHops {
@@ -267,7 +275,10 @@ func (g *Engine) Tick(now time.Time) {
 
 // pickPeers returns up to n distinct random peers.
 func (g *Engine) pickPeers(n int) []PeerID {
-	peers := g.mem.Peers()
+	return g.pickFrom(g.mem.Peers(), n)
+}
+
+func (g *Engine) pickFrom(peers []PeerID, n int) []PeerID {
 	if len(peers) <= n {
 		return append([]PeerID(nil), peers...)
 	}
@@ -321,22 +332,28 @@ func (g *Engine) pushRound() {
 		g.queue = nil
 	}
 	have.Hops = uint8(haveHops + 1)
-	peers := g.pickPeers(g.cfg.Fanout)
-	var bufE, bufH []byte
+	peers := g.mem.Peers()
 	if len(entries.Entries) > 0 {
-		bufE = entries.Encode()
+		buf := entries.Encode()
+		for _, p := range g.pickFrom(peers, g.cfg.Fanout) {
+			g.send(p, KindEntries, 1, buf)
+		}
 	}
 	if len(have.Stamps) > 0 {
-		bufH = have.Encode()
-	}
-	for _, p := range peers {
-		if bufE != nil {
-			g.send(p, KindEntries, 1, bufE)
-		}
-		if bufH != nil {
-			g.send(p, KindHave, 0, bufH)
+		buf := have.Encode()
+		for _, p := range g.pickFrom(peers, g.relayFanout(len(peers))) {
+			g.send(p, KindHave, 0, buf)
 		}
 	}
+}
+
+// relayFanout returns RelayFanout, or ⌈ln N⌉ + 3 (at least Fanout) for N
+// live peers.
+func (g *Engine) relayFanout(n int) int {
+	if g.cfg.RelayFanout > 0 {
+		return g.cfg.RelayFanout
+	}
+	return max(g.cfg.Fanout, int(math.Ceil(math.Log(float64(n+1))))+3)
 }
 
 // class returns the stats of a message's class.
