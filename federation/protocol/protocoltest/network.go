@@ -83,6 +83,25 @@ func (n *Network) Add(id protocol.PeerID, store locator.Store, cfg protocol.Conf
 	return node, nil
 }
 
+// Restart replaces a node's engine and store, as a process restart does:
+// the old engine's pending push queue is lost, messages in flight to the
+// node are still delivered to the new engine. The caller closes and reopens
+// the store (or passes a fresh one, for a node that lost its disk).
+func (n *Network) Restart(id protocol.PeerID, store locator.Store, cfg protocol.Config) (*Node, error) {
+	node := n.byID[id]
+	if node == nil {
+		return nil, fmt.Errorf("protocoltest: unknown node %s", id)
+	}
+	cfg.Self = id
+	cfg.Rand = rand.New(rand.NewPCG(n.rand.Uint64(), n.rand.Uint64()))
+	eng, err := protocol.New(cfg, store, (*transport)(node), (*membership)(node))
+	if err != nil {
+		return nil, err
+	}
+	node.Engine, node.Store, node.Down = eng, store, false
+	return node, nil
+}
+
 // Nodes returns the nodes in the order they were added.
 func (n *Network) Nodes() []*Node { return n.nodes }
 
