@@ -233,3 +233,26 @@ func maxID() locator.ID {
 	}
 	return id
 }
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		m  protocol.Message
+		ae bool
+	}{
+		{protocol.Message{Kind: protocol.KindEntries, Hops: 1}, false},
+		{protocol.Message{Kind: protocol.KindEntries, Hops: protocol.AEHops}, true},
+		{protocol.Message{Kind: protocol.KindWant, Hops: protocol.AEHops}, true},
+		{protocol.Message{Kind: protocol.KindWant, Hops: 2}, false},
+		{protocol.Message{Kind: protocol.KindHave}, false},
+		{protocol.Message{Kind: protocol.KindNodes, Depth: 1}, true},
+		{protocol.Message{Kind: protocol.KindStamps, Depth: 1}, true},
+	} {
+		k, ae, ok := protocol.Classify(tc.m.Encode())
+		if !ok || k != tc.m.Kind || ae != tc.ae {
+			t.Errorf("%s hops %d: kind %s ae %v ok %v", tc.m.Kind, tc.m.Hops, k, ae, ok)
+		}
+	}
+	if _, _, ok := protocol.Classify([]byte{1}); ok {
+		t.Error("short message classified")
+	}
+}

@@ -345,3 +345,27 @@ func (m *Message) validate() error {
 	}
 	return nil
 }
+
+// Classify returns a message's kind and whether it belongs to anti-entropy
+// (as opposed to push) without decoding it, for harnesses that account
+// traffic by class; ok is false when msg is too short or not of this wire
+// version. The classes are those of Stats.
+func Classify(msg []byte) (kind Kind, antiEntropy, ok bool) {
+	if len(msg) < headerLen || msg[0] != WireVersion {
+		return 0, false, false
+	}
+	kind = Kind(msg[1])
+	switch kind {
+	case KindNodes, KindStamps:
+		return kind, true, true
+	case KindEntries, KindWant:
+		// version(1) kind(1) session(8) hops(1)
+		if len(msg) < headerLen+9 {
+			return kind, false, false
+		}
+		return kind, msg[headerLen+8] == AEHops, true
+	case KindHave:
+		return kind, false, true
+	}
+	return kind, false, false
+}
