@@ -256,3 +256,48 @@ func TestClassify(t *testing.T) {
 		t.Error("short message classified")
 	}
 }
+
+// TestSendRate: with MaxSendRate, answers stop when the bucket is empty and
+// resume as virtual time passes; a rate-limited bulk still converges.
+func TestSendRate(t *testing.T) {
+	tr := &recorder{}
+	g, _ := newEngine(t, tr, peers{"you"}, func(c *protocol.Config) {
+		c.MaxSendRate = 16 << 10
+		c.MaxMessageSize = 8 << 10
+	})
+	h := testHolder(t, 1)
+	for i := range 300 {
+		_, _ = g.Publish(t0, publish(t, h, i, 1))
+	}
+	ask := (&protocol.Message{Kind: protocol.KindStamps, Session: 1, Depth: 2, To: maxID()}).Encode()
+	sent := func() int {
+		n := 0
+		for _, b := range tr.sent {
+			n += len(b)
+		}
+		tr.sent = nil
+		return n
+	}
+	_ = g.HandleMessage(t0, "you", ask)
+	first := sent()
+	_ = g.HandleMessage(t0, "you", ask)
+	second := sent()
+	_ = g.HandleMessage(t0.Add(time.Second), "you", ask)
+	third := sent()
+	if first > 16<<10 || second != 0 || third == 0 || third > 16<<10 || g.Stats().RateLimited < 2 {
+		t.Fatalf("sent %d, %d, %d bytes; rate limited %d times", first, second, third, g.Stats().RateLimited)
+	}
+
+	cfg := protocol.DefaultConfig()
+	cfg.MaxSendRate = 256 << 10
+	cfg.MaxPushQueue = 10 // nearly all by anti-entropy
+	cfg.AntiEntropyInterval = time.Second
+	net := newNet(t, 5, 4, locator.Policy{DigestDepth: 2}, cfg)
+	for i := range 2000 {
+		_, _ = net.Nodes()[0].Engine.Publish(net.Now, publish(t, h, 1000+i, 1))
+	}
+	if !net.RunUntil(10*time.Minute, converged(net)) || net.Nodes()[3].Store.Len() != 2000 {
+		t.Fatal("rate-limited bulk did not converge")
+	}
+	t.Logf("2000 entries at 256 KiB/s per node: converged after %v of virtual time", net.Now.Sub(t0))
+}

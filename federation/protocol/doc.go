@@ -32,8 +32,10 @@
 // flood the network or starve membership, it simply falls to anti-entropy.
 // Every reply to a message, and every push round, is limited to
 // MaxReplyBytes, every message to MaxMessageSize; when Transport.Send fails
-// (its queue is full) the engine stops that exchange. Nothing is lost: the
-// next anti-entropy round finds whatever is still missing.
+// (its queue is full) the engine stops that exchange, and with MaxSendRate
+// set the answers to anti-entropy and wants draw on a token bucket refilled
+// by the harness's clock. Nothing is lost: the next anti-entropy round finds
+// whatever is still missing.
 //
 // # Anti-entropy
 //

@@ -69,6 +69,14 @@ type Config struct {
 	// message (or in one push round), so that one message cannot make it
 	// send without limit; the rest waits for the next round. Default 4 MiB.
 	MaxReplyBytes int
+	// MaxSendRate, if positive, bounds the bytes per second the engine
+	// sends in answer to anti-entropy and want messages (a token bucket
+	// holding one second's worth, refilled from the now arguments). When
+	// it is spent, answers stop short (Stats.RateLimited) and the rest
+	// waits for a later round: the bound a production node sets so that a
+	// bulk import cannot crowd out membership traffic. Default 0: no bound
+	// beyond MaxReplyBytes.
+	MaxSendRate int
 	// Rand is the engine's only source of randomness (peer choice, session
 	// ids, jitter). Required; the harness seeds it.
 	Rand *rand.Rand
@@ -129,6 +137,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxMessageSize < 8<<10 {
 		errs = append(errs, fmt.Errorf("MaxMessageSize %d < 8 KiB", c.MaxMessageSize))
 	}
+	if c.MaxSendRate < 0 {
+		errs = append(errs, errors.New("negative MaxSendRate"))
+	}
 	if c.MaxReplyBytes < c.MaxMessageSize {
 		errs = append(errs, errors.New("MaxReplyBytes < MaxMessageSize"))
 	}
@@ -159,8 +170,9 @@ type Stats struct {
 	// SendErrors counts Transport.Send failures; BadMessages received
 	// messages that did not decode or made no sense.
 	SendErrors, BadMessages uint64
-	// BudgetExhausted counts replies cut short by MaxReplyBytes.
-	BudgetExhausted uint64
+	// BudgetExhausted counts replies cut short by MaxReplyBytes;
+	// RateLimited those cut short by MaxSendRate.
+	BudgetExhausted, RateLimited uint64
 }
 
 type pushItem struct {
@@ -187,6 +199,10 @@ type Engine struct {
 	nextExpire time.Time
 	stats      Stats
 	entryMax   int // how many bytes of entries fit in one message
+
+	// Token bucket of MaxSendRate.
+	tokens     float64
+	lastRefill time.Time
 }
 
 // New returns an engine that replicates store with the peers of mem over
@@ -405,7 +421,7 @@ func (g *Engine) HandleMessage(now time.Time, from PeerID, msg []byte) error {
 	c := g.class(m.Kind, m.Hops)
 	c.MsgsReceived++
 	c.BytesReceived += uint64(len(msg))
-	r := &replier{g: g, to: from, budget: g.cfg.MaxReplyBytes}
+	r := &replier{g: g, to: from, budget: g.cfg.MaxReplyBytes, now: now}
 	switch m.Kind {
 	case KindEntries:
 		err = g.onEntries(now, m)
@@ -634,10 +650,33 @@ func nextID(id locator.ID) locator.ID {
 	return id
 }
 
+// takeTokens spends n bytes of the MaxSendRate bucket at now, if there
+// are enough.
+func (g *Engine) takeTokens(now time.Time, n int) bool {
+	if g.cfg.MaxSendRate <= 0 {
+		return true
+	}
+	capacity := float64(max(g.cfg.MaxSendRate, g.cfg.MaxMessageSize))
+	if g.lastRefill.IsZero() {
+		g.tokens = capacity
+	} else if dt := now.Sub(g.lastRefill).Seconds(); dt > 0 {
+		g.tokens = min(capacity, g.tokens+dt*float64(g.cfg.MaxSendRate))
+	}
+	if now.After(g.lastRefill) {
+		g.lastRefill = now
+	}
+	if float64(n) > g.tokens {
+		return false
+	}
+	g.tokens -= float64(n)
+	return true
+}
+
 // replier sends the answers to one message within a byte budget.
 type replier struct {
 	g      *Engine
 	to     PeerID
+	now    time.Time
 	budget int
 	failed bool
 	bytes  int // pending entry bytes in the current Entries message
@@ -649,6 +688,11 @@ func (r *replier) send(kind Kind, hops uint8, b []byte) bool {
 	}
 	if len(b) > r.budget {
 		r.g.stats.BudgetExhausted++
+		r.failed = true
+		return false
+	}
+	if !r.g.takeTokens(r.now, len(b)) {
+		r.g.stats.RateLimited++
 		r.failed = true
 		return false
 	}
