@@ -13,7 +13,8 @@ type Policy struct {
 	// now + MaxRetention + MaxFutureSkew is refused. Default 10 years.
 	MaxRetention time.Duration
 	// MaxFutureSkew tolerates clock differences between nodes when checking
-	// MaxRetention and expiry. Default 5 minutes.
+	// MaxRetention (expiry itself is checked against the caller's now).
+	// Default 5 minutes.
 	MaxFutureSkew time.Duration
 	// MaxEntrySize bounds an entry's encoding, at most MaxEncodedSize.
 	// Default 1024 bytes.

@@ -47,6 +47,14 @@ func writePool(t testing.TB) []*locator.Entry {
 			}
 			pool = append(pool, w)
 		}
+		// Short-lived entries that expire during the schedule.
+		for i := 100; i < 103; i++ {
+			e, err := h.Publish(lookupN(i), sealN(i), "school", 1, t0, t0.Add(time.Duration(1+i-100)*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pool = append(pool, e)
+		}
 	}
 	return pool
 }
@@ -110,7 +118,7 @@ func runSchedule(t *testing.T, pool []*locator.Entry, seed uint64) error {
 	start := net.Now
 	for _, w := range ws {
 		net.RunFor(start.Add(w.at).Sub(net.Now))
-		if _, err := net.Nodes()[w.node].Engine.Publish(net.Now, w.e); err != nil && !isStale(err) {
+		if _, err := net.Nodes()[w.node].Engine.Publish(net.Now, w.e); err != nil && !isStale(err) && !errorsIs(err, locator.ErrExpired) {
 			return err
 		}
 		_, _ = ref.Apply(t0, w.e)
@@ -126,6 +134,17 @@ func runSchedule(t *testing.T, pool []*locator.Entry, seed uint64) error {
 	net.Loss = 0
 	if !net.RunUntil(10*time.Minute, converged(net)) {
 		return fmt.Errorf("no convergence after 10 min of repair")
+	}
+	// Expiry at one instant everywhere: replicas must still agree.
+	for _, s := range []locator.Store{ref, net.Nodes()[0].Store} {
+		if _, err := s.Expire(net.Now); err != nil {
+			return err
+		}
+	}
+	for _, n := range net.Nodes()[1:] {
+		if _, err := n.Store.Expire(net.Now); err != nil {
+			return err
+		}
 	}
 	if !identical(t, net) {
 		return fmt.Errorf("replicas differ")
