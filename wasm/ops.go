@@ -59,28 +59,34 @@ func (r *Runtime) validateChunk(ctx context.Context, scheme string, inputs []str
 		return e.Buf
 	}
 	return r.do(ctx, abi.OpValidate, encode, func(in *instance, view []byte) error {
-		it := abi.NewIter(view)
-		if it.Len() != 1+6*len(inputs) {
-			return fmt.Errorf("%w: validate returned %d items for %d inputs", ErrABI, it.Len(), len(inputs))
-		}
-		system := in.str(it.Next())
-		for i := range inputs {
-			flags, norm, formatted := it.Next(), it.Next(), it.Next()
-			code, reason, rng := it.Next(), it.Next(), it.Next()
-			res := Result{Input: inputs[i], Valid: len(flags) == 1 && flags[0] == '1', Scheme: scheme, System: system}
-			if len(norm) > 0 {
-				// One allocation for both forms.
-				both := string(norm) + string(formatted)
-				res.Normalized, res.Formatted = both[:len(norm)], both[len(norm):]
-			}
-			res.Code, res.Reason, res.Range = in.str(code), in.str(reason), in.str(rng)
-			out[i] = res
-		}
-		if err := it.Err(); err != nil {
-			return fmt.Errorf("%w: validate response: %w", ErrABI, err)
-		}
-		return nil
+		return decodeValidate(in.str, view, scheme, inputs, out)
 	})
+}
+
+// decodeValidate decodes an OpValidate response into out (len(inputs)).
+// str converts bytes to strings (interning frequent ones).
+func decodeValidate(str func([]byte) string, view []byte, scheme string, inputs []string, out []Result) error {
+	it := abi.NewIter(view)
+	if it.Len() != 1+6*len(inputs) {
+		return fmt.Errorf("%w: validate returned %d items for %d inputs", ErrABI, it.Len(), len(inputs))
+	}
+	system := str(it.Next())
+	for i := range inputs {
+		flags, norm, formatted := it.Next(), it.Next(), it.Next()
+		code, reason, rng := it.Next(), it.Next(), it.Next()
+		res := Result{Input: inputs[i], Valid: len(flags) == 1 && flags[0] == '1', Scheme: scheme, System: system}
+		if len(norm) > 0 {
+			// One allocation for both forms.
+			both := string(norm) + string(formatted)
+			res.Normalized, res.Formatted = both[:len(norm)], both[len(norm):]
+		}
+		res.Code, res.Reason, res.Range = str(code), str(reason), str(rng)
+		out[i] = res
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("%w: validate response: %w", ErrABI, err)
+	}
+	return nil
 }
 
 // Blind validates and blinds numbers of one scheme inside the module, with
@@ -102,22 +108,27 @@ func (r *Runtime) Blind(ctx context.Context, scheme string, numbers []string) (*
 		return e.Buf
 	}
 	err := r.do(ctx, abi.OpBlind, encode, func(_ *instance, view []byte) error {
-		items, err := abi.DecodeList(view)
-		if err != nil || len(items) != 2*len(numbers) {
-			return fmt.Errorf("%w: blind response malformed", ErrABI)
-		}
-		b.Blinds = make([][]byte, len(numbers))
-		b.Blinded = make([][]byte, len(numbers))
-		for i := range numbers {
-			b.Blinds[i] = append([]byte(nil), items[2*i]...)
-			b.Blinded[i] = append([]byte(nil), items[2*i+1]...)
-		}
-		return nil
+		return decodeBlind(view, len(numbers), b)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wasm: blind: %w", err)
 	}
 	return b, nil
+}
+
+// decodeBlind decodes an OpBlind response for n numbers into b.
+func decodeBlind(view []byte, n int, b *Blinding) error {
+	items, err := abi.DecodeList(view)
+	if err != nil || len(items) != 2*n {
+		return fmt.Errorf("%w: blind response malformed", ErrABI)
+	}
+	b.Blinds = make([][]byte, n)
+	b.Blinded = make([][]byte, n)
+	for i := range n {
+		b.Blinds[i] = append([]byte(nil), items[2*i]...)
+		b.Blinded[i] = append([]byte(nil), items[2*i+1]...)
+	}
+	return nil
 }
 
 // Finalize verifies the issuer's evaluation of a Blinding against the
@@ -151,25 +162,30 @@ func (r *Runtime) Finalize(ctx context.Context, b *Blinding, publicKey []byte, p
 	}
 	toks := make([]Token, n)
 	err := r.do(ctx, abi.OpFinalize, encode, func(_ *instance, view []byte) error {
-		items, err := abi.DecodeList(view)
-		if err != nil || len(items) != 3*n {
-			return fmt.Errorf("%w: finalize response malformed", ErrABI)
-		}
-		for i := range n {
-			t, l, s := items[3*i], items[3*i+1], items[3*i+2]
-			if len(l) != 16 || len(s) != 32 {
-				return fmt.Errorf("%w: finalize response malformed", ErrABI)
-			}
-			toks[i].Token = append([]byte(nil), t...)
-			copy(toks[i].LookupKey[:], l)
-			copy(toks[i].SealKey[:], s)
-		}
-		return nil
+		return decodeFinalize(view, toks)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wasm: finalize: %w", err)
 	}
 	return toks, nil
+}
+
+// decodeFinalize decodes an OpFinalize response into toks.
+func decodeFinalize(view []byte, toks []Token) error {
+	items, err := abi.DecodeList(view)
+	if err != nil || len(items) != 3*len(toks) {
+		return fmt.Errorf("%w: finalize response malformed", ErrABI)
+	}
+	for i := range toks {
+		t, l, s := items[3*i], items[3*i+1], items[3*i+2]
+		if len(t) != token.TokenSize || len(l) != 16 || len(s) != 32 {
+			return fmt.Errorf("%w: finalize response malformed", ErrABI)
+		}
+		toks[i].Token = append([]byte(nil), t...)
+		copy(toks[i].LookupKey[:], l)
+		copy(toks[i].SealKey[:], s)
+	}
+	return nil
 }
 
 // Tokens runs the whole client flow for numbers of one scheme: validate and
@@ -226,20 +242,29 @@ func (r *Runtime) DeriveKeys(ctx context.Context, tokens [][]byte) (lookup [][16
 	}
 	encode := func(dst []byte) []byte { return abi.AppendList(dst, tokens...) }
 	err = r.do(ctx, abi.OpDeriveKeys, encode, func(_ *instance, view []byte) error {
-		items, err := abi.DecodeList(view)
-		if err != nil || len(items) != 2*len(tokens) {
-			return fmt.Errorf("%w: derive response malformed", ErrABI)
-		}
-		lookup = make([][16]byte, len(tokens))
-		seal = make([][32]byte, len(tokens))
-		for i := range tokens {
-			copy(lookup[i][:], items[2*i])
-			copy(seal[i][:], items[2*i+1])
-		}
-		return nil
+		lookup, seal, err = decodeDeriveKeys(view, len(tokens))
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("wasm: derive keys: %w", err)
+	}
+	return lookup, seal, nil
+}
+
+// decodeDeriveKeys decodes an OpDeriveKeys response for n tokens.
+func decodeDeriveKeys(view []byte, n int) (lookup [][16]byte, seal [][32]byte, err error) {
+	items, err := abi.DecodeList(view)
+	if err != nil || len(items) != 2*n {
+		return nil, nil, fmt.Errorf("%w: derive response malformed", ErrABI)
+	}
+	lookup = make([][16]byte, n)
+	seal = make([][32]byte, n)
+	for i := range n {
+		if len(items[2*i]) != 16 || len(items[2*i+1]) != 32 {
+			return nil, nil, fmt.Errorf("%w: derive response malformed", ErrABI)
+		}
+		copy(lookup[i][:], items[2*i])
+		copy(seal[i][:], items[2*i+1])
 	}
 	return lookup, seal, nil
 }
@@ -254,16 +279,24 @@ type Scheme struct {
 func (r *Runtime) Schemes(ctx context.Context) ([]Scheme, error) {
 	var out []Scheme
 	err := r.do(ctx, abi.OpSchemes, func(dst []byte) []byte { return abi.AppendList(dst) }, func(_ *instance, view []byte) error {
-		items, err := abi.DecodeList(view)
-		if err != nil || len(items)%2 != 0 {
-			return fmt.Errorf("%w: schemes response malformed", ErrABI)
-		}
-		for i := 0; i < len(items); i += 2 {
-			out = append(out, Scheme{Name: string(items[i]), System: string(items[i+1])})
-		}
-		return nil
+		var err error
+		out, err = decodeSchemes(view)
+		return err
 	})
 	return out, err
+}
+
+// decodeSchemes decodes an OpSchemes response.
+func decodeSchemes(view []byte) ([]Scheme, error) {
+	items, err := abi.DecodeList(view)
+	if err != nil || len(items)%2 != 0 {
+		return nil, fmt.Errorf("%w: schemes response malformed", ErrABI)
+	}
+	out := make([]Scheme, 0, len(items)/2)
+	for i := 0; i < len(items); i += 2 {
+		out = append(out, Scheme{Name: string(items[i]), System: string(items[i+1])})
+	}
+	return out, nil
 }
 
 // IssuerPublicKey implements [IssuerKeyer] for the in-process evaluator.
