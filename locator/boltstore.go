@@ -21,14 +21,16 @@ var (
 
 const boltSchema = 1
 
+var errNoChange = errors.New("no change")
+
 // BoltStore is the persistent Store on an embedded bbolt database: one file,
 // no server. Every accepted write is committed with bbolt's default fsync
 // before Apply returns, so an acknowledged write survives a crash. The
 // digest tree is kept in memory and rebuilt from the file at open.
 //
-// Counters of accepted writes are committed with them; rejection counters
-// are kept in memory and committed with the next write or at Close (a
-// rejection does not cost a disk sync, so garbage cannot force fsyncs).
+// Counters are committed with the next accepted write or at Close: a batch
+// with nothing to store (duplicates, rejections) rolls back without a disk
+// sync, so neither replays nor garbage from peers can force fsyncs.
 type BoltStore struct {
 	policy Policy
 	hub    *watchHub
@@ -177,9 +179,14 @@ func (s *BoltStore) ApplyBatch(now time.Time, es []*Entry) ([]Outcome, error) {
 			}
 			changes = append(changes, change{old, e})
 		}
+		if len(changes) == 0 {
+			// Nothing to store: roll back, so duplicates and garbage
+			// never cost a disk sync (counters stay in memory).
+			return errNoChange
+		}
 		return tx.Bucket(bucketMeta).Put(keyCounters, encodeCounters(counters))
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errNoChange) {
 		return nil, fmt.Errorf("locator: bolt apply: %w", err)
 	}
 	s.counters = counters

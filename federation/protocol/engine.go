@@ -310,8 +310,9 @@ func (g *Engine) pickFrom(peers []PeerID, n int) []PeerID {
 	return out
 }
 
-// pushRound sends one message of fresh entries (versions created here) and
-// one of stamps (versions relayed) to Fanout random peers.
+// pushRound sends one message of fresh entries (versions created here) to
+// Fanout random peers and one of stamps (versions relayed) to RelayFanout
+// random peers.
 func (g *Engine) pushRound() {
 	var (
 		entries  = &Message{Kind: KindEntries, Hops: 1}
@@ -319,8 +320,9 @@ func (g *Engine) pushRound() {
 		entBytes int
 		n        int
 	)
-	// Entries from here all have hops 0; relayed ones are announced with
-	// their own hop count, so Have carries the smallest (first) one.
+	// Entries created here have hops 0; relayed ones are announced with
+	// the largest hop count among them, so no version is relayed beyond
+	// MaxHops.
 	haveHops := -1
 	for n < len(g.queue) {
 		it := g.queue[n]
@@ -454,6 +456,9 @@ func (g *Engine) onEntries(now time.Time, m *Message) error {
 			continue
 		}
 		es = append(es, e)
+	}
+	if len(es) == 0 {
+		return nil
 	}
 	outs, err := g.store.ApplyBatch(now, es)
 	if err != nil {
