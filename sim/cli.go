@@ -150,8 +150,8 @@ func (c *Comparison) Summary(w io.Writer) {
 	fmt.Fprintf(w, "  replica p50     sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.Replica.P50, c.Real.Replica.P50, c.RatioReplica50)
 	fmt.Fprintf(w, "  push bytes/node/entry ratio %.2f, anti-entropy bytes/node/s ratio %.2f\n", c.RatioPushPerEntry, c.RatioAEPerSec)
 	fmt.Fprintf(w, "  agree within ±%.0f%% (mean and p90): %v; real never delivered %d\n", c.Tolerance*100, c.Agree, c.Real.NeverDelivered)
-	fmt.Fprintf(w, "  real agents: start-up %.1f s, window %.1f s, sends dropped %d, failed %d, inbound dropped %d; load average %.1f → %.1f\n",
-		c.Real.StartupSeconds, c.Real.WindowSeconds, c.Real.SendDropped, c.Real.SendFailed, c.Real.InboundDropped, c.Real.LoadBefore, c.Real.LoadAfter)
+	fmt.Fprintf(w, "  real agents: start-up %.1f s (%d re-joins), window %.1f s, sends dropped %d, failed %d, inbound dropped %d; load average %.1f → %.1f\n",
+		c.Real.StartupSeconds, c.Real.Rejoins, c.Real.WindowSeconds, c.Real.SendDropped, c.Real.SendFailed, c.Real.InboundDropped, c.Real.LoadBefore, c.Real.LoadAfter)
 }
 
 // Summary prints the headline figures for a human.
@@ -176,7 +176,7 @@ func (r *Report) Summary(w io.Writer) {
 	c := r.Convergence
 	fmt.Fprintf(w, "  replicas at end        %d up, %d distinct digests, entries %d..%d\n", c.UpNodes, c.DistinctDigests, c.MinEntries, c.MaxEntries)
 	t := r.Theory
-	fmt.Fprintf(w, "  theory                 log N/log f = %.2f rounds; Serf model %d rounds = %.2f s; measured p50/Serf %.2f, p99/Serf %.2f\n", t.RoundsLogN, t.SerfRounds, t.SerfSeconds, t.RatioP50ToSerf, t.RatioP99ToSerf)
+	fmt.Fprintf(w, "  theory                 log N/log R = %.2f rounds (R %d, push coverage %.3f predicted, %.3f measured); Serf model %d rounds = %.2f s; measured p50/Serf %.2f, p99/Serf %.2f\n", t.RoundsLogN, t.RelayFanout, t.PushCoverage, t.MeasuredPushShare, t.SerfRounds, t.SerfSeconds, t.RatioP50ToSerf, t.RatioP99ToSerf)
 	if r.Wall != nil {
 		fmt.Fprintf(w, "  wall                   %.2f s, %.0f events/s, heap %.1f MiB (%.1f KiB/node)\n", r.Wall.Seconds, r.Wall.EventsPerSecond, float64(r.Wall.HeapBytes)/(1<<20), float64(r.Wall.HeapPerNode)/1024)
 	}

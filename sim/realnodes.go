@@ -34,7 +34,10 @@ type RealResult struct {
 	PushBytesPerNodeSec float64 `json:"push_bytes_per_node_per_second"`
 	AEBytesPerNodeSec   float64 `json:"anti_entropy_bytes_per_node_per_second"`
 	WindowSeconds       float64 `json:"window_seconds"`
-	StartupSeconds      float64 `json:"startup_seconds"`
+	// Rejoins counts Join calls the harness repeated for nodes that still
+	// missed peers 10 s into start-up.
+	Rejoins        int     `json:"rejoins"`
+	StartupSeconds float64 `json:"startup_seconds"`
 	// SendDropped, SendFailed and InboundDropped are the agents' own
 	// back-pressure counters (federation.Stats) over the window.
 	SendDropped    uint64 `json:"send_dropped"`
@@ -173,6 +176,8 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 	if sc.Protocol.StampThreshold != 0 {
 		pcfg.StampThreshold = sc.Protocol.StampThreshold
 	}
+	pcfg.RelayFanout = sc.Protocol.RelayFanout
+	pcfg.MaxSendRate = sc.Protocol.MaxSendRate
 	for i := range n {
 		id := fmt.Sprintf("node-%05d", i)
 		priv := ed25519.NewKeyFromSeed(derive("node-key", sc.Seed, uint64(i), ed25519.SeedSize))
@@ -208,13 +213,23 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 			return nil, err
 		}
 		if i > 0 {
-			if _, err := a.Join([]string{agents[0].GossipAddr()}); err != nil {
+			// Join through up to three earlier nodes, as a production
+			// node is given several seeds.
+			seeds := []string{agents[0].GossipAddr()}
+			for _, j := range []int{i / 2, i - 1} {
+				if j > 0 {
+					seeds = append(seeds, agents[j].GossipAddr())
+				}
+			}
+			if _, err := a.Join(seeds); err != nil {
 				return nil, fmt.Errorf("sim: join %s: %w", id, err)
 			}
 		}
 	}
 	// Wait until every agent sees every other alive.
 	deadline := time.Now().Add(30*time.Second + time.Duration(n)*200*time.Millisecond)
+	rejoinAt := time.Since(start) + 10*time.Second
+	rejoins := 0
 	for {
 		least := n
 		for _, a := range agents {
@@ -228,6 +243,23 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 		}
 		if least >= n-1 {
 			break
+		}
+		// Every few seconds, re-join the nodes that still miss peers
+		// (memberlist heals this itself by push/pull, every 30 s).
+		if time.Since(start) > rejoinAt {
+			rejoinAt = time.Since(start) + 5*time.Second
+			for i, a := range agents {
+				alive := 0
+				for _, m := range a.Members() {
+					if m.Alive {
+						alive++
+					}
+				}
+				if alive < n-1 {
+					rejoins++
+					_, _ = a.Join([]string{agents[(i+1)%n].GossipAddr(), agents[(i+n/2)%n].GossipAddr()})
+				}
+			}
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("sim: real nodes did not all see each other within %v (one sees only %d of %d peers)",
@@ -350,7 +382,7 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 		AllNodes: all.summary(), Replica: replica.summary(), NeverDelivered: len(invs) - complete,
 		PushBytesPerNodeSec: per(t1s.push - t0s.push), AEBytesPerNodeSec: per(t1s.ae - t0s.ae),
 		WindowSeconds: round3(window.Seconds()), StartupSeconds: round3(startup.Seconds()),
-		LoadBefore: load0, LoadAfter: loadAverage(),
+		LoadBefore: load0, LoadAfter: loadAverage(), Rejoins: rejoins,
 		SendDropped: t1s.sd - t0s.sd, SendFailed: t1s.sf - t0s.sf, InboundDropped: t1s.ind - t0s.ind,
 	}, nil
 }

@@ -143,12 +143,12 @@ type ConvergenceReport struct {
 // TheoryReport sets the measurement beside epidemic theory.
 type TheoryReport struct {
 	Fanout int `json:"fanout"`
-	// RoundsLogN is log N / log fanout; SerfRounds the rounds Serf's
+	// RoundsLogN is log N / log R (R the relay fan-out); SerfRounds the rounds Serf's
 	// published convergence model (the logistic curve of its convergence
 	// simulator, 1/(1+(N+1)e^(−f(1−loss)x))) needs to reach 99.99 % of the
 	// nodes, SerfSeconds those rounds × the push interval (Serf's gossip
 	// interval, 200 ms by default in both).
-	RoundsLogN  float64 `json:"rounds_log_n_over_log_fanout"`
+	RoundsLogN  float64 `json:"rounds_log_n_over_log_relay_fanout"`
 	SerfRounds  int     `json:"serf_model_rounds"`
 	SerfSeconds float64 `json:"serf_model_seconds"`
 	// RoundTime is our effective hop time: half a push interval of
@@ -160,9 +160,12 @@ type TheoryReport struct {
 	// over SerfSeconds.
 	RatioP50ToSerf float64 `json:"ratio_p50_to_serf_model"`
 	RatioP99ToSerf float64 `json:"ratio_p99_to_serf_model"`
-	// PushCoverage is the infect-and-die prediction of the fraction a
-	// single push cascade reaches (1−π = e^(−f·π)); MeasuredPushShare
-	// the share of replica deliveries that came by push.
+	// RelayFanout is the relay fan-out in effect (the scenario's, or the
+	// protocol's adaptive ⌈ln N⌉+3, at least fanout). PushCoverage is the
+	// infect-and-die prediction of the fraction one push cascade reaches
+	// with it (1−π = e^(−R·π), ignoring MaxHops); MeasuredPushShare the
+	// share of replica deliveries that came by push.
+	RelayFanout       int     `json:"relay_fanout"`
 	PushCoverage      float64 `json:"push_coverage_predicted"`
 	MeasuredPushShare float64 `json:"push_share_measured"`
 }
@@ -380,19 +383,24 @@ func (s *simulation) report(partial string) *Report {
 		lat = (sc.Network.Latency.Min.D() + sc.Network.Latency.Max.D()) / 2
 	}
 	f := sc.Protocol.Fanout
+	relay := sc.Protocol.RelayFanout
+	if relay == 0 {
+		relay = max(f, int(math.Ceil(math.Log(float64(n))))+3) // protocol's adaptive default, N−1 peers
+	}
 	round := sc.Protocol.PushInterval.D()/2 + 3*lat
 	sr := serfModel(n, f, sc.Network.Loss)
 	serfSecs := float64(sr) * sc.Protocol.PushInterval.D().Seconds()
 	r.Theory = TheoryReport{
 		Fanout:            f,
-		RoundsLogN:        round3(math.Log(float64(n)) / math.Log(float64(max(f, 2)))),
+		RoundsLogN:        round3(math.Log(float64(n)) / math.Log(float64(max(relay, 2)))),
 		SerfRounds:        sr,
 		SerfSeconds:       round3(serfSecs),
 		RoundTimeMs:       ms(round),
 		MeasuredRoundsP50: ratio(r.Visibility.AllNodes.P50, ms(round)),
 		RatioP50ToSerf:    ratio(r.Visibility.AllNodes.P50/1000, serfSecs),
 		RatioP99ToSerf:    ratio(r.Visibility.AllNodes.P99/1000, serfSecs),
-		PushCoverage:      pushCoverage(f),
+		RelayFanout:       relay,
+		PushCoverage:      pushCoverage(relay),
 		MeasuredPushShare: ratio(float64(s.acc[classPush]), float64(s.acc[classPush]+s.acc[classAE])),
 	}
 	return r

@@ -26,19 +26,11 @@ const (
 	classLocal = -1 // a local Publish, not a message
 )
 
-// classOf reads a protocol message's class from its header (see
-// protocol.Message: version, kind, then session and hops).
+// classOf returns a protocol message's class (protocol.Classify; what
+// it cannot classify counts as push, as the engine's Stats do).
 func classOf(msg []byte) int {
-	if len(msg) < 2 {
-		return classPush
-	}
-	switch protocol.Kind(msg[1]) {
-	case protocol.KindNodes, protocol.KindStamps:
+	if _, ae, ok := protocol.Classify(msg); ok && ae {
 		return classAE
-	case protocol.KindEntries, protocol.KindWant:
-		if len(msg) > 10 && msg[10] == protocol.AEHops {
-			return classAE
-		}
 	}
 	return classPush
 }
@@ -328,6 +320,8 @@ func (s *simulation) start(i int32, st *simStore) error {
 		MaxMessageSize:      s.sc.Protocol.MaxMessageSize,
 		MaxPushQueue:        s.sc.Protocol.MaxPushQueue,
 		MaxHops:             s.sc.Protocol.MaxHops,
+		RelayFanout:         s.sc.Protocol.RelayFanout,
+		MaxSendRate:         s.sc.Protocol.MaxSendRate,
 		StampThreshold:      s.sc.Protocol.StampThreshold,
 		Rand:                rand.New(rand.NewPCG(s.sc.Seed^uint64(i)<<20, uint64(nd.rejoin))),
 	}

@@ -195,6 +195,12 @@ type Protocol struct {
 	// (protocol default 32). 0 keeps the protocol's default.
 	MaxHops        int `json:"max_hops,omitempty"`
 	StampThreshold int `json:"stamp_threshold,omitempty"`
+	// RelayFanout is how many peers a relay announces a fresh version to
+	// (protocol default 0: ⌈ln N⌉+3, at least fanout).
+	RelayFanout int `json:"relay_fanout,omitempty"`
+	// MaxSendRate bounds each node's anti-entropy and want answers, in
+	// bytes per second (protocol default 0: unbounded).
+	MaxSendRate int `json:"max_send_rate,omitempty"`
 }
 
 // Limits of a scenario, so that a typo cannot ask for a petabyte.
@@ -485,6 +491,12 @@ func (s *Scenario) Validate() error {
 	}
 	if pr.MaxHops < 0 || pr.MaxHops > 254 {
 		bad("protocol.max_hops", "%d outside 0..254", pr.MaxHops)
+	}
+	if pr.RelayFanout < 0 || pr.RelayFanout > 256 {
+		bad("protocol.relay_fanout", "%d outside 0..256", pr.RelayFanout)
+	}
+	if pr.MaxSendRate < 0 {
+		bad("protocol.max_send_rate", "negative")
 	}
 	if pr.StampThreshold < 0 || pr.StampThreshold > 1<<16 {
 		bad("protocol.stamp_threshold", "%d outside 0..65536", pr.StampThreshold)

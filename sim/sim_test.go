@@ -149,6 +149,15 @@ func TestSteadyBounds(t *testing.T) {
 	if p := r.Visibility.AllNodes.Max; p > 3*s.Protocol.AntiEntropyInterval.D().Seconds()*1000 {
 		t.Errorf("all-nodes max %.0f ms beyond 3 anti-entropy intervals", p)
 	}
+	// The protocol's adaptive relay fan-out (⌈ln N⌉+3) makes push alone
+	// reach nearly every replica, so half the entries are everywhere
+	// within a couple of push rounds.
+	if r.Theory.MeasuredPushShare < 0.9 {
+		t.Errorf("push delivered only %.2f of replicas", r.Theory.MeasuredPushShare)
+	}
+	if p := r.Visibility.AllNodes.P50; p > 2000 {
+		t.Errorf("all-nodes p50 %.0f ms > 2 s", p)
+	}
 	if r.Recall.OutsideFaults < 0.99 {
 		t.Errorf("recall %.4f without faults", r.Recall.OutsideFaults)
 	}
@@ -175,7 +184,7 @@ func TestPartitionHealConverges(t *testing.T) {
 	}
 	h := r.Heals[0]
 	t.Logf("seed %d: converged %.2f s after the heal, recall full after %.2f s, during faults %.3f", s.Seed, h.ConvergedAfter, h.RecallFullAfter, r.Recall.DuringFaults)
-	if h.ConvergedAfter < 0 || h.ConvergedAfter > 4*s.Protocol.AntiEntropyInterval.D().Seconds() {
+	if h.ConvergedAfter < 0 || h.ConvergedAfter > 6*s.Protocol.AntiEntropyInterval.D().Seconds() {
 		t.Errorf("converged after %.2f s", h.ConvergedAfter)
 	}
 	if h.RecallFullAfter < 0 {
