@@ -281,4 +281,3 @@ func (n *Node) handleLookup(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
-
