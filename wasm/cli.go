@@ -173,27 +173,33 @@ func identGenerate(args []string, stdout, stderr io.Writer) int {
 }
 
 // GenerateTestNumbers returns n synthetic, valid NHS numbers in the 999 test
-// range (canonical digits), the same sequence for the same seed.
+// range (canonical digits), the same sequence for the same seed. Numbers are
+// distinct until the range's roughly 909,000 valid numbers are used up; the
+// sequence then continues with a fresh permutation.
 func GenerateTestNumbers(seed uint64, n int) []string {
 	rng := rand.New(rand.NewPCG(seed, 0x5369676e706f7374))
 	out := make([]string, 0, n)
 	var d [10]byte
 	for len(out) < n {
-		v := rng.IntN(1_000_000)
-		d[0], d[1], d[2] = '9', '9', '9'
-		for i := 8; i >= 3; i-- {
-			d[i] = byte('0' + v%10)
-			v /= 10
+		for _, v := range rng.Perm(1_000_000) {
+			if len(out) == n {
+				break
+			}
+			d[0], d[1], d[2] = '9', '9', '9'
+			for i := 8; i >= 3; i-- {
+				d[i] = byte('0' + v%10)
+				v /= 10
+			}
+			c := ident.Mod11CheckDigit(d[:9])
+			if c == 10 {
+				continue
+			}
+			d[9] = byte('0' + c)
+			if r := (ident.NHS{}).Validate(string(d[:])); !r.Valid {
+				continue // the placeholder 9999999999
+			}
+			out = append(out, string(d[:]))
 		}
-		c := ident.Mod11CheckDigit(d[:9])
-		if c == 10 {
-			continue
-		}
-		d[9] = byte('0' + c)
-		if r := (ident.NHS{}).Validate(string(d[:])); !r.Valid {
-			continue // placeholders (9999999999)
-		}
-		out = append(out, string(d[:]))
 	}
 	return out
 }

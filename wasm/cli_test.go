@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/signpost-federation/signpost/wasm/internal/ident"
 )
 
 func runIdent(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -96,6 +98,20 @@ func TestIdentGenerate(t *testing.T) {
 	for _, args := range [][]string{{"generate"}, {"generate", "--count", "0"}, {"generate", "--count", "5", "--seed", "x"}} {
 		if code, _, _ := runIdent(t, "", args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+func TestGenerateTestNumbersDistinct(t *testing.T) {
+	nums := GenerateTestNumbers(9, 200_000)
+	seen := make(map[string]bool, len(nums))
+	for _, n := range nums {
+		if seen[n] {
+			t.Fatalf("%s repeated within the first 200,000", n)
+		}
+		seen[n] = true
+		if r := (ident.NHS{}).Validate(n); !r.Valid || r.Range != ident.RangeTest {
+			t.Fatalf("%s: %+v", n, r)
 		}
 	}
 }
