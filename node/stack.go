@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -163,14 +164,23 @@ func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 	if sc.Argon2 != nil {
 		acfg.Argon2 = *sc.Argon2
 	}
-	if s.Auth, err = auth.New(acfg); err != nil {
-		return nil, err
-	}
 	if s.Audit, err = audit.Open(filepath.Join(cfg.DataDir, audit.FileName), audit.Config{Signer: sc.Credentials.PrivateKey}); err != nil {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { s.Audit.Close() })
-	acfg.OnLogin = nil
+	auditLog := AuditLog{s.Audit}
+	acfg.OnLogin = func(r *http.Request, p auth.Principal, ok bool) {
+		ev := AuditEvent{Action: "login", Actor: p.Actor(), Outcome: "ok"}
+		if !ok {
+			ev.Actor, ev.Outcome = "anonymous", "denied"
+		}
+		if err := auditLog.Record(r.Context(), ev); err != nil {
+			log.Error("audit append failed", "action", "login", "err", err)
+		}
+	}
+	if s.Auth, err = auth.New(acfg); err != nil {
+		return nil, err
+	}
 
 	var issuer Evaluator
 	if len(sc.IssuerPrivateKey) > 0 {
@@ -190,7 +200,7 @@ func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 	tz := &WasmTokenizer{R: s.Runtime, Epoch: cfg.Epoch}
 	s.Node, err = New(cfg, Options{
 		Tokenizer: tz, Index: index, Issuer: issuer, Peers: AgentPeers{s.Agent},
-		Audit: AuditLog{s.Audit}, Auth: UserAuth{s.Auth}, Logger: log,
+		Audit: auditLog, Auth: UserAuth{s.Auth}, Logger: log,
 		PageFS: web.FS, WasmFS: wasm.WebFS, IssuerPublicKey: sc.IssuerPublicKey,
 	})
 	if err != nil {

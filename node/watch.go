@@ -163,16 +163,20 @@ func (h *hub) deliver(w *watcher, nt notice) {
 	}
 }
 
-func (h *hub) toKey(k [16]byte, nt notice) {
+// toKey sends nt to every watcher of k and returns the users told.
+func (h *hub) toKey(k [16]byte, nt notice) []string {
 	h.mu.Lock()
 	ws := make([]*watcher, 0, len(h.byKey[k]))
 	for w := range h.byKey[k] {
 		ws = append(ws, w)
 	}
 	h.mu.Unlock()
+	users := make([]string, 0, len(ws))
 	for _, w := range ws {
 		h.deliver(w, nt)
+		users = append(users, w.user)
 	}
+	return users
 }
 
 // broadcastStaff sends nt to every watcher of this node (its own staff).
@@ -215,7 +219,10 @@ func (n *Node) onWatchedEvent(ev IndexEvent) {
 	if ev.Deleted {
 		typ = "withdrawn"
 	}
-	n.hub.toKey(ev.Lookup, notice{Type: typ, LookupKey: encodeKey(ev.Lookup), Entry: base64.StdEncoding.EncodeToString(ev.Entry)})
+	users := n.hub.toKey(ev.Lookup, notice{Type: typ, LookupKey: encodeKey(ev.Lookup), Entry: base64.StdEncoding.EncodeToString(ev.Entry)})
+	for _, u := range users {
+		n.audit(n.ctxBackground(), AuditEvent{Action: "notify", Actor: u, Count: 1, Outcome: "ok", Subject: [][16]byte{ev.Lookup}})
+	}
 }
 
 // onMineEvent turns another agency's new entry under one of this node's own
@@ -369,6 +376,8 @@ func (n *Node) wsReader(conn *websocket.Conn, wt *watcher, p Principal) {
 			if c.on {
 				n.audit(n.ctxBackground(), AuditEvent{Action: "watch", Actor: p.Name, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
 				n.hub.deliver(wt, notice{Type: "watching", LookupKey: c.s})
+			} else {
+				n.audit(n.ctxBackground(), AuditEvent{Action: "unwatch", Actor: p.Name, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
 			}
 		}
 	}
