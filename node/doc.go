@@ -40,7 +40,27 @@
 //
 // The node reaches the other parts through small interfaces defined in
 // ports.go (Tokenizer, Evaluator, Index, Peers, Authenticator, Auditor), so
-// that it can be tested alone; adapters.go binds them to the real packages.
+// that it can be tested alone; the adapters (wasmtokenizer.go,
+// adapter_locator.go, adapter_federation.go, adapter_auth.go,
+// adapter_audit.go) bind them to the real packages, and StartStack (stack.go)
+// assembles a complete node: federation agent and its bbolt replica, the
+// shared wasm runtime, the issuer if this node holds the key, users and
+// sessions, the signed audit log, the HTTP server, and background
+// republication of the records (retried while the issuer is unreachable;
+// /readyz answers 503 until it is done). StartDemo builds four of them on
+// loopback with an authority created on the fly.
+//
+// Two paths to "who else is involved":
+//
+//   - Systems that hold the number call POST /v1/locate: the node validates
+//     and tokenises it through the wasm module (blinded, evaluated by the
+//     issuer, proof verified), looks up, opens and verifies the entries
+//     against the membership, and answers with the other holders.
+//   - Browsers tokenise in the page and call POST /v1/tokens/evaluate and
+//     POST /v1/lookup, which returns sealed entries and the members' public
+//     keys. The seal key never reaches the server on this path (a sealKey
+//     field is refused), so until the wasm module can open entries the page
+//     can count entries but not name their holders.
 //
 // Data enters through the API (records, imports, lookups) and through the
 // federation (entries of other agencies, arriving in the local replica and
