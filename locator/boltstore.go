@@ -291,6 +291,9 @@ func (s *BoltStore) Expire(now time.Time) (int, error) {
 			}
 			gone = append(gone, e)
 		}
+		if len(gone) == 0 {
+			return errNoChange // nothing expired: no write, no sync
+		}
 		for _, e := range gone {
 			if err := ents.Delete(e.id[:]); err != nil {
 				return err
@@ -301,6 +304,9 @@ func (s *BoltStore) Expire(now time.Time) (int, error) {
 		}
 		return tx.Bucket(bucketMeta).Put(keyCounters, encodeCounters(s.counters))
 	})
+	if errors.Is(err, errNoChange) {
+		return 0, nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("locator: bolt expire: %w", err)
 	}
