@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -78,6 +79,7 @@ type Blinding struct {
 // Close releases everything.
 type Runtime struct {
 	cfg      Config
+	random   io.Reader // crypto/rand.Reader; tests may replace it
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	idle     chan *instance
@@ -131,6 +133,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	return &Runtime{
 		cfg:      cfg,
+		random:   rand.Reader,
 		rt:       rt,
 		compiled: compiled,
 		idle:     make(chan *instance, cfg.Instances),
@@ -166,7 +169,7 @@ type instance struct {
 func (r *Runtime) newInstance(ctx context.Context) (*instance, error) {
 	cfg := wazero.NewModuleConfig().
 		WithName("").
-		WithRandSource(rand.Reader). // wazero's default is deterministic
+		WithRandSource(r.random). // wazero's default is deterministic
 		WithStartFunctions("_initialize")
 	mod, err := r.rt.InstantiateModule(ctx, r.compiled, cfg)
 	if err != nil {

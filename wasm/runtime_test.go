@@ -583,3 +583,34 @@ func TestTokensWithConfiguredPublicKey(t *testing.T) {
 		t.Fatalf("evaluation by an issuer other than the configured one: %v", err)
 	}
 }
+
+// cancelOnRead cancels a context the first time the module asks for
+// randomness, i.e. while a module call is running.
+type cancelOnRead struct {
+	once   sync.Once
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnRead) Read(p []byte) (int, error) {
+	c.once.Do(c.cancel)
+	return randRead(p)
+}
+
+// TestCancellationInsideModuleCall cancels the caller's context while the
+// module is computing 4096 blinds: the call must end with the context's
+// error, the instance must be discarded, and the next call must work.
+func TestCancellationInsideModuleCall(t *testing.T) {
+	r := newTestRuntime(t, Config{Instances: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.random = &cancelOnRead{cancel: cancel}
+	nums := GenerateTestNumbers(5, 4096)
+	if _, err := r.Blind(ctx, "nhs", nums); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled inside the module: %v", err)
+	}
+	r.random = cryptoRand{}
+	b, err := r.Blind(context.Background(), "nhs", nums[:2])
+	if err != nil || len(b.Blinded) != 2 {
+		t.Fatalf("after cancellation: %v", err)
+	}
+}
