@@ -33,6 +33,17 @@ func BenchmarkReconcile(b *testing.B) {
 					}
 				})
 			}
+			// A deeper tree for a large set: ~1 entry per leaf.
+			b.Run("depth=5/diff=100", func(b *testing.B) {
+				if all == nil {
+					all = syntheticEntries(b, uint64(n), n+maxDiff)
+				}
+				for b.Loop() {
+					bytes, msgs := reconcilePair(b, all[:n], all[n:n+100], 5, protocol.DefaultConfig(), nil)
+					b.ReportMetric(float64(bytes)/100, "B/diff")
+					b.ReportMetric(float64(msgs), "msgs/exchange")
+				}
+			})
 		})
 	}
 }
