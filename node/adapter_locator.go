@@ -132,3 +132,6 @@ func (m StaticNodeKeys) NodeKey(id string) (ed25519.PublicKey, bool) {
 	k, ok := m[id]
 	return k, ok
 }
+
+// Len returns the number of entries in the replica, for metrics.
+func (x *LocatorIndex) Len() int { return x.store.Len() }
