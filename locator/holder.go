@@ -51,7 +51,8 @@ func NewHolder(nodeID string, nodeKey ed25519.PrivateKey, secret [32]byte) (*Hol
 // default) so that tests and simulations are reproducible from a seed. Never
 // in production: a predictable or repeated nonce under a seal key that
 // several holders share (every holder of the same person has it) breaks the
-// seal. Not safe to call concurrently with Publish or Withdraw.
+// seal. Not safe to call concurrently with Publish or Withdraw, and r must
+// itself be safe for concurrent use if the Holder is used concurrently.
 func (h *Holder) SetNonceSource(r io.Reader) { h.rand = r }
 
 // NodeID returns the holder's node id.
