@@ -200,6 +200,9 @@ func (r *Runtime) acquire(ctx context.Context) (*instance, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	select {
 	case in := <-r.idle:
 		return in, nil
