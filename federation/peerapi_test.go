@@ -1,7 +1,9 @@
 package federation
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net/http"
@@ -60,5 +62,44 @@ func TestPeerHandler(t *testing.T) {
 	req, _ = http.NewRequest(http.MethodPost, a1.PeerURL("node-7", "/peer/v1/whoami"), nil)
 	if _, err := a1.PeerClient().Do(req); err == nil || !strings.Contains(err.Error(), "no peer address") {
 		t.Fatalf("call to an unknown node: %v", err)
+	}
+}
+
+// TestPeerMessageLimits: the message endpoint refuses oversized bodies
+// (413) and malformed batches (400) from an authenticated peer, and
+// accepts a well-formed one (202).
+func TestPeerMessageLimits(t *testing.T) {
+	f := newTestFed(t)
+	cfg := f.config(f.creds(t, "node-0"), "")
+	cfg.MaxMessageBytes = 64 << 10
+	target := startAgent(t, cfg)
+	caller := startAgent(t, f.config(f.creds(t, "node-1"), ""))
+	post := func(body []byte) int {
+		t.Helper()
+		cfg := &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, Certificates: []tls.Certificate{caller.cert}}
+		tr := &http.Transport{TLSClientConfig: cfg}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr}).Post("https://"+target.PeerAddr()+PeerMessagesPath, "application/octet-stream", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		name string
+		body []byte
+		want int
+	}{
+		{"well formed", appendFrame(nil, []byte("opaque to the transport")), http.StatusAccepted},
+		{"too large", appendFrame(nil, make([]byte, 65<<10)), http.StatusRequestEntityTooLarge},
+		{"empty", nil, http.StatusBadRequest},
+		{"truncated", []byte{0x10, 1, 2}, http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := post(tc.body); got != tc.want {
+				t.Fatalf("status %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

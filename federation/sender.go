@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 )
 
 // outItem is one queued call to a peer: a protocol message (batched with
@@ -15,8 +16,13 @@ type outItem struct {
 	revocations []byte
 }
 
+// senderIdle is how long a sender goroutine waits for work before it
+// retires (a peer that left or was revoked stops costing a goroutine).
+const senderIdle = 2 * time.Minute
+
 // sender owns the outgoing queue to one peer and the goroutine that drains
-// it. It lives until the agent shuts down.
+// it. It lives until the agent shuts down or it has been idle for
+// senderIdle; senderFor then starts a new one.
 type sender struct {
 	to string
 	q  chan outItem
@@ -58,11 +64,19 @@ func (a *Agent) senderFor(to string) *sender {
 func (a *Agent) runSender(s *sender) {
 	var batch []byte
 	var n int
+	idle := time.NewTimer(senderIdle)
+	defer idle.Stop()
 	for {
 		var it outItem
+		idle.Reset(senderIdle)
 		select {
 		case <-a.shutdownCh:
 			return
+		case <-idle.C:
+			if a.retireSender(s) {
+				return
+			}
+			continue
 		case it = <-s.q:
 		}
 		if it.revocations != nil {
@@ -93,6 +107,21 @@ func (a *Agent) runSender(s *sender) {
 			a.post(s.to, PeerMessagesPath, batch, n)
 		}
 	}
+}
+
+// retireSender removes s from the agent's senders if its queue is empty.
+// A message enqueued on s by a caller that fetched it just before is lost
+// like any dropped message (anti-entropy repairs it).
+func (a *Agent) retireSender(s *sender) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(s.q) > 0 {
+		return false
+	}
+	if a.mu.senders[s.to] == s {
+		delete(a.mu.senders, s.to)
+	}
+	return true
 }
 
 // post makes one call; failures are counted and logged at debug level
