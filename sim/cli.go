@@ -28,7 +28,7 @@ func SimMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	noWall := fs.Bool("no-wall", false, "leave the wall-clock/memory fields out of the report (for byte comparison)")
 	list := fs.Bool("list", false, "list the built-in scenarios and exit")
 	compare := fs.Int("compare-real", 0, "also run this many real federation agents on loopback with the scenario's publications (no faults) and compare them with a simulation of the same size")
-	tolerance := fs.Float64("tolerance", 0.35, "with --compare-real: the agreement asked of the all-nodes mean and p90 (|sim/real−1|)")
+	tolerance := fs.Float64("tolerance", 0.35, "with --compare-real: the agreement asked of the all-nodes p50 and p90 (|sim/real−1|)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: signpost sim [flags]")
 		fmt.Fprintln(stderr, "Simulates a federation of many nodes running the real locator and protocol code in virtual time.")
@@ -149,7 +149,7 @@ func (c *Comparison) Summary(w io.Writer) {
 	fmt.Fprintf(w, "  all nodes p90   sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.AllNodes.P90, c.Real.AllNodes.P90, c.RatioP90)
 	fmt.Fprintf(w, "  replica p50     sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.Replica.P50, c.Real.Replica.P50, c.RatioReplica50)
 	fmt.Fprintf(w, "  push bytes/node/entry ratio %.2f, anti-entropy bytes/node/s ratio %.2f\n", c.RatioPushPerEntry, c.RatioAEPerSec)
-	fmt.Fprintf(w, "  agree within ±%.0f%% (mean and p90): %v; real never delivered %d\n", c.Tolerance*100, c.Agree, c.Real.NeverDelivered)
+	fmt.Fprintf(w, "  agree within ±%.0f%% (p50 and p90): %v; real never delivered %d\n", c.Tolerance*100, c.Agree, c.Real.NeverDelivered)
 	fmt.Fprintf(w, "  real agents: start-up %.1f s (%d re-joins), window %.1f s, sends dropped %d, failed %d, inbound dropped %d; load average %.1f → %.1f\n",
 		c.Real.StartupSeconds, c.Real.Rejoins, c.Real.WindowSeconds, c.Real.SendDropped, c.Real.SendFailed, c.Real.InboundDropped, c.Real.LoadBefore, c.Real.LoadAfter)
 }

@@ -80,11 +80,13 @@ type Comparison struct {
 	// bytes per node per second (it follows the clock).
 	RatioPushPerEntry float64 `json:"ratio_push_bytes_per_node_per_entry"`
 	RatioAEPerSec     float64 `json:"ratio_anti_entropy_bytes_per_node_per_second"`
-	// Tolerance is the agreement asked of the all-nodes mean and p90
-	// (|ratio−1| ≤ it for both); Agree says whether they met it. Not the
-	// p50: at small N the all-nodes time is bimodal (push reached every
-	// node within a second, or a straggler waited for anti-entropy), and
-	// the median falls between the modes, so it jumps with a few entries.
+	// Tolerance is the agreement asked of the all-nodes p50 and p90
+	// (|ratio−1| ≤ it for both); Agree says whether they met it. These
+	// are the bulk of the distribution, which push governs. The mean is
+	// reported but not judged: a few per cent of entries miss push and
+	// wait for anti-entropy (seconds against a fraction of a second), so
+	// the mean measures that fraction, which at a few dozen nodes and a
+	// hundred entries is a handful of entries either way.
 	Tolerance float64 `json:"tolerance"`
 	Agree     bool    `json:"agree"`
 }
@@ -389,7 +391,7 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 
 // CompareReal runs sc at nodes both ways — simulated and on real agents —
 // with loopback latency and no faults, and compares time-to-visibility and
-// bytes. tolerance is the agreement asked of the all-nodes mean and p90
+// bytes. tolerance is the agreement asked of the all-nodes p50 and p90
 // (|sim/real − 1| ≤ tolerance); see Comparison.
 func CompareReal(ctx context.Context, sc *Scenario, nodes int, tolerance float64, logw io.Writer) (*Comparison, error) {
 	c := realScenario(sc, nodes)
@@ -425,7 +427,7 @@ func CompareReal(ctx context.Context, sc *Scenario, nodes int, tolerance float64
 		RatioAEPerSec:     ratio(sim.AEBytesPerNodeSec, real.AEBytesPerNodeSec),
 		Tolerance:         tolerance,
 	}
-	cmp.Agree = math.Abs(cmp.RatioMean-1) <= tolerance && math.Abs(cmp.RatioP90-1) <= tolerance
+	cmp.Agree = math.Abs(cmp.RatioP50-1) <= tolerance && math.Abs(cmp.RatioP90-1) <= tolerance
 	return cmp, nil
 }
 
