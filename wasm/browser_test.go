@@ -198,6 +198,16 @@ func TestBrowserAgreesWithNativeAndWazero(t *testing.T) {
 			t.Errorf("%s: browser says %q, want proof_invalid", tc.name, code)
 		}
 	}
+	for _, tc := range []struct{ name, expr, want string }{
+		{"unknown scheme", `sp.validate("passport", ["1"])`, "unknown_scheme"},
+		{"invalid number", `sp.blind("nhs", ["9990000019"])`, "invalid_number"},
+		{"bad purpose", finalize("Direct Care", proof), "invalid_purpose"},
+	} {
+		code := evalJS[string](t, ctx, `(() => { try { `+tc.expr+`; return "accepted"; } catch (e) { return e.code; } })()`)
+		if code != tc.want {
+			t.Errorf("%s: browser says %q, want %q", tc.name, code, tc.want)
+		}
+	}
 	// The browser instance still works after the refusals.
 	if !evalJS[bool](t, ctx, `sp.validate("nhs", ["9990000018"])[0].valid`) {
 		t.Error("browser instance broken after refusals")

@@ -218,6 +218,9 @@ func (r *Runtime) acquire(ctx context.Context) (*instance, error) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
+			if r.closed.Load() {
+				return nil, ErrClosed
+			}
 			return nil, err
 		}
 		return in, nil
