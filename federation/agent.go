@@ -585,7 +585,8 @@ func (a *Agent) Leave(ctx context.Context) error {
 	if a.started.Load() && a.ml != nil {
 		timeout := 5 * time.Second
 		if dl, ok := ctx.Deadline(); ok {
-			timeout = time.Until(dl)
+			// memberlist waits forever for a timeout ≤ 0.
+			timeout = max(time.Until(dl), time.Millisecond)
 		}
 		a.mu.Lock()
 		closed := a.mu.closed

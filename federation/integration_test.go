@@ -3,6 +3,7 @@ package federation
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 // TestPublishReachesAll: an entry published on one of five real nodes is
@@ -34,6 +35,22 @@ func TestPublishReachesAll(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := a.Shutdown(context.Background()); err != nil { // idempotent
+			t.Fatal(err)
+		}
+	}
+	checkNoLeaks(t)
+}
+
+// TestLeaveWithExpiredContext: Leave and Shutdown still complete (and stop
+// every goroutine) when the context has already expired; memberlist would
+// wait forever for a non-positive leave timeout.
+func TestLeaveWithExpiredContext(t *testing.T) {
+	f := newTestFed(t)
+	agents := f.cluster(t, 2, false)
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	for _, a := range agents {
+		if err := a.Leave(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
