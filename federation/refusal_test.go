@@ -6,10 +6,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 
 	"github.com/signpost-federation/signpost/federation/protocol"
 	"github.com/signpost-federation/signpost/locator"
@@ -46,7 +49,8 @@ func memberlistNames(a *Agent) []string {
 	return names
 }
 
-// TestJoinRefused: nodes with no valid descriptor — another authority's,
+// TestJoinRefused: nodes with no valid descriptor — none at all, another
+// authority's,
 // a forged one carrying our label and gossip key, an expired one, a
 // revoked one, or one whose memberlist name is not its descriptor's id —
 // are never admitted by memberlist or the agent, and their peer API calls
@@ -191,6 +195,43 @@ func TestJoinRefused(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("no descriptor (plain memberlist with our label and gossip key)", func(t *testing.T) {
+		c := memberlist.DefaultLANConfig()
+		c.Name, c.BindAddr, c.BindPort, c.AdvertisePort = "rogue-bare", "127.0.0.1", 0, 0
+		c.Label = GossipLabel(f.auth.PublicKey())
+		c.SecretKey = f.gossipKey
+		c.GossipInterval = 20 * time.Millisecond
+		c.LogOutput = io.Discard
+		ml, err := memberlist.Create(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ml.Shutdown()
+		// The honest node sends its state before judging ours, so the
+		// join itself may "succeed" on the rogue's side.
+		_, _ = ml.Join([]string{honest[0].GossipAddr()})
+		waitFor(t, convergeTimeout, func() error {
+			for {
+				select {
+				case ev := <-events:
+					if ev.Type == MemberRefused && ev.Member.NodeID == "rogue-bare" {
+						if !errors.Is(ev.Err, ErrNotEnrolled) {
+							t.Fatalf("refused with %v, want ErrNotEnrolled", ev.Err)
+						}
+						return nil
+					}
+				default:
+					return errors.New("no refusal event yet")
+				}
+			}
+		})
+		for _, h := range honest {
+			if slices.Contains(memberlistNames(h), "rogue-bare") {
+				t.Fatalf("%s: memberlist admitted the bare node", h.Self().NodeID)
+			}
+		}
+	})
 
 	t.Run("no client certificate", func(t *testing.T) {
 		e, _ := testEntry(t, holderOf(t, honest[0].cfg.Credentials))
