@@ -50,11 +50,10 @@ func memberlistNames(a *Agent) []string {
 }
 
 // TestJoinRefused: nodes with no valid descriptor — none at all, another
-// authority's,
-// a forged one carrying our label and gossip key, an expired one, a
-// revoked one, or one whose memberlist name is not its descriptor's id —
-// are never admitted by memberlist or the agent, and their peer API calls
-// are refused at the TLS handshake, so they cannot inject entries.
+// authority's, a forged one carrying our label and gossip key, an expired
+// one, a revoked one, or one whose memberlist name is not its descriptor's
+// id — are never admitted by memberlist or the agent, and their peer API
+// calls are refused at the TLS handshake, so they cannot inject entries.
 func TestJoinRefused(t *testing.T) {
 	f := newTestFed(t)
 	now := time.Now()
