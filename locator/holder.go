@@ -5,20 +5,18 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
-	"golang.org/x/crypto/chacha20poly1305"
+	"github.com/signpost-federation/signpost/wasm/sealed"
 )
 
-// Limits of the sealed payload.
+// Limits of the sealed payload (package sealed owns the format).
 const (
-	MaxNodeIDLen   = 128
-	MaxCategoryLen = 64
-	payloadV1      = 1
+	MaxNodeIDLen   = sealed.MaxNodeIDLen
+	MaxCategoryLen = sealed.MaxCategoryLen
 )
 
 // Holder is the publishing side of one node: it derives a per-entry Ed25519
@@ -104,49 +102,27 @@ func (h *Holder) build(lookup LookupKey, seal SealKey, category string, version 
 	key := h.entryKey(lookup)
 	e := &Entry{Lookup: lookup, Version: version, Expires: expires.Unix(), Deleted: deleted}
 	copy(e.EntryPub[:], key.Public().(ed25519.PublicKey))
-	reg := registeredAt.Unix()
-
-	payload := make([]byte, 0, 3+len(h.nodeID)+len(category)+8+64)
-	payload = append(payload, payloadV1)
-	payload = appendIdentity(payload, h.nodeID, category, reg)
-	nodeSig := ed25519.Sign(h.nodeKey, holderSigned(lookup, e.EntryPub, h.nodeID, category, reg))
-	payload = append(payload, nodeSig...)
-
-	aead, err := chacha20poly1305.NewX(seal[:])
+	id := sealed.Identity{NodeID: h.nodeID, Category: category, RegisteredAt: registeredAt.Unix()}
+	s, err := sealed.Seal(h.rand, seal, lookup, e.EntryPub, h.nodeKey, id)
 	if err != nil {
 		return nil, fmt.Errorf("locator: seal: %w", err)
 	}
-	nonce := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(payload)+aead.Overhead())
-	if _, err := io.ReadFull(h.rand, nonce); err != nil {
-		return nil, fmt.Errorf("locator: seal nonce: %w", err)
-	}
-	e.Sealed = aead.Seal(nonce, nonce, payload, sealAD(lookup, e.EntryPub))
+	e.Sealed = s
 	signEntry(e, key)
 	return e.seal(), nil
 }
 
+// payloadV1, appendIdentity and parsePayload name package sealed's format
+// functions for this package's fuzz test (FuzzParsePayload).
+const payloadV1 = sealed.PayloadV1
+
 func appendIdentity(b []byte, nodeID, category string, reg int64) []byte {
-	b = append(b, byte(len(nodeID)))
-	b = append(b, nodeID...)
-	b = append(b, byte(len(category)))
-	b = append(b, category...)
-	return binary.BigEndian.AppendUint64(b, uint64(reg))
+	return sealed.AppendIdentity(b, sealed.Identity{NodeID: nodeID, Category: category, RegisteredAt: reg})
 }
 
-// holderSigned is what the holder's node key signs: the binding of its
-// identity to this lookup key and entry key.
-func holderSigned(lookup LookupKey, pub [32]byte, nodeID, category string, reg int64) []byte {
-	b := make([]byte, 0, len(holderSigDomain)+48+2+len(nodeID)+len(category)+8)
-	b = append(b, holderSigDomain...)
-	b = append(b, lookup[:]...)
-	b = append(b, pub[:]...)
-	return appendIdentity(b, nodeID, category, reg)
-}
-
-func sealAD(lookup LookupKey, pub [32]byte) []byte {
-	ad := make([]byte, 0, 48)
-	ad = append(ad, lookup[:]...)
-	return append(ad, pub[:]...)
+func parsePayload(p []byte) (nodeID, category string, reg int64, sig []byte, err error) {
+	id, sig, err := sealed.ParsePayload(p)
+	return id.NodeID, id.Category, id.RegisteredAt, sig, err
 }
 
 // NodeKeys resolves a node id to its enrolled public key; membership (the
@@ -172,47 +148,33 @@ type Holding struct {
 // (Store.NoteRejected), never show it. Open does not check the entry
 // signature: only entries a Store accepted should be opened.
 func (e *Entry) Open(seal SealKey, keys NodeKeys) (Holding, error) {
-	aead, err := chacha20poly1305.NewX(seal[:])
+	// keys is consulted only once the sealed part opened.
+	nodeKey := func(nodeID string) (ed25519.PublicKey, bool) { return keys.NodeKey(nodeID) }
+	id, err := sealed.OpenVerify(seal, e.Lookup, e.EntryPub, e.Sealed, nodeKey)
 	if err != nil {
-		return Holding{}, fmt.Errorf("open entry %s: %w", e.ID(), ErrSealBroken)
+		return Holding{}, openError(e.ID(), err)
 	}
-	if len(e.Sealed) < aead.NonceSize()+aead.Overhead() {
-		return Holding{}, fmt.Errorf("open entry %s: sealed part too short: %w", e.ID(), ErrSealBroken)
-	}
-	nonce, ct := e.Sealed[:aead.NonceSize()], e.Sealed[aead.NonceSize():]
-	p, err := aead.Open(nil, nonce, ct, sealAD(e.Lookup, e.EntryPub))
-	if err != nil {
-		return Holding{}, fmt.Errorf("open entry %s: %w", e.ID(), ErrSealBroken)
-	}
-	nodeID, category, reg, sig, err := parsePayload(p)
-	if err != nil {
-		return Holding{}, fmt.Errorf("open entry %s: %v: %w", e.ID(), err, ErrSealBroken)
-	}
-	pub, ok := keys.NodeKey(nodeID)
-	if !ok {
-		return Holding{}, fmt.Errorf("open entry %s: %w", e.ID(), ErrUnknownHolder)
-	}
-	if len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, holderSigned(e.Lookup, e.EntryPub, nodeID, category, reg), sig) {
-		return Holding{}, fmt.Errorf("open entry %s: %w", e.ID(), ErrHolderSignature)
-	}
-	return Holding{NodeID: nodeID, Category: category, RegisteredAt: time.Unix(reg, 0).UTC(), Withdrawn: e.Deleted}, nil
+	return Holding{NodeID: id.NodeID, Category: id.Category, RegisteredAt: time.Unix(id.RegisteredAt, 0).UTC(), Withdrawn: e.Deleted}, nil
 }
 
-func parsePayload(p []byte) (nodeID, category string, reg int64, sig []byte, err error) {
-	if len(p) < 1 || p[0] != payloadV1 {
-		return "", "", 0, nil, errors.New("unknown payload format")
+// openError maps package sealed's failure to this package's sentinels,
+// keeping the entry id as context.
+func openError(id ID, err error) error {
+	var se *sealed.Error
+	if !errors.As(err, &se) {
+		return fmt.Errorf("open entry %s: %v: %w", id, err, ErrSealBroken)
 	}
-	p = p[1:]
-	if len(p) < 1 || len(p) < 1+int(p[0]) {
-		return "", "", 0, nil, errors.New("truncated node id")
+	var base error
+	switch se.Reason {
+	case sealed.ReasonUnknownHolder:
+		base = ErrUnknownHolder
+	case sealed.ReasonHolderSignature:
+		base = ErrHolderSignature
+	default:
+		base = ErrSealBroken
 	}
-	nodeID, p = string(p[1:1+int(p[0])]), p[1+int(p[0]):]
-	if len(p) < 1 || len(p) < 1+int(p[0]) {
-		return "", "", 0, nil, errors.New("truncated category")
+	if se.Detail != "" {
+		return fmt.Errorf("open entry %s: %s: %w", id, se.Detail, base)
 	}
-	category, p = string(p[1:1+int(p[0])]), p[1+int(p[0]):]
-	if len(p) != 8+ed25519.SignatureSize {
-		return "", "", 0, nil, errors.New("bad payload length")
-	}
-	return nodeID, category, int64(binary.BigEndian.Uint64(p[:8])), p[8:], nil
+	return fmt.Errorf("open entry %s: %w", id, base)
 }

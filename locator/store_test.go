@@ -245,8 +245,7 @@ func randomWrites(t testing.TB, r *rand.Rand, holders []*Holder, n int) []*Entry
 }
 
 func TestMergeProperties(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testSeed(t)
 	r := rand.New(rand.NewPCG(seed, 1))
 	holders := []*Holder{testHolder(t, 1, nil), testHolder(t, 2, nil), testHolder(t, 3, nil)}
 	pol := Policy{DigestDepth: 1}
@@ -313,8 +312,7 @@ func replay(t testing.TB, pol Policy, ws ...[]*Entry) []*Entry {
 }
 
 func TestDigestIncremental(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testSeed(t)
 	r := rand.New(rand.NewPCG(seed, 2))
 	holders := []*Holder{testHolder(t, 1, nil), testHolder(t, 2, nil)}
 	forEachStore(t, func(t *testing.T, open func(testing.TB, Policy) Store) {

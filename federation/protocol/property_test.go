@@ -23,7 +23,7 @@ func testSeed(t *testing.T) uint64 {
 	if s == 0 {
 		s = uint64(time.Now().UnixNano())
 	}
-	t.Logf("seed %d (rerun with -seed %d)", s, s)
+	t.Logf("seed %d (replay: go test -run %s ... -args -seed %d)", s, t.Name(), s)
 	return s
 }
 
