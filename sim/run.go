@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -323,7 +324,7 @@ func (s *simulation) start(i int32, st *simStore) error {
 		RelayFanout:         s.sc.Protocol.RelayFanout,
 		MaxSendRate:         s.sc.Protocol.MaxSendRate,
 		StampThreshold:      s.sc.Protocol.StampThreshold,
-		Rand:                rand.New(rand.NewPCG(s.sc.Seed^uint64(i)<<20, uint64(nd.rejoin))),
+		Rand:                nodeRand(s.sc.Seed, i, nd.rejoin),
 	}
 	eng, err := protocol.New(cfg, st, transport{s, i}, memberView{s, i})
 	if err != nil {
@@ -335,6 +336,15 @@ func (s *simulation) start(i int32, st *simStore) error {
 	nd.wakeAt = s.q.Now()
 	s.q.Push(simnet.Event{At: s.q.Now(), Kind: evTick, Node: i, Gen: nd.gen})
 	return nil
+}
+
+// nodeRand returns node i's engine randomness for its incarnation: a PCG
+// whose whole 128-bit state is derived by hashing, so that the nodes'
+// streams are independent (seeds differing in a few bits would give PCG
+// states sharing their low word, and correlated peer choices).
+func nodeRand(seed uint64, i int32, incarnation int) *rand.Rand {
+	b := derive("engine-rand", seed, uint64(i)<<32|uint64(uint32(incarnation)), 16)
+	return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])))
 }
 
 func (s *simulation) rebuildMembers() {
