@@ -130,6 +130,9 @@ type simulation struct {
 	interval   int64
 	publishEnd int64
 	errs       []error
+	// trace, if set (tests), sees every message at its arrival time and
+	// whether the network delivered it.
+	trace func(ev *simnet.Event, delivered bool)
 }
 
 func (s *simulation) now() time.Time { return Epoch.Add(time.Duration(s.q.Now())) }
@@ -649,7 +652,11 @@ func (s *simulation) loop(ctx context.Context) error {
 			s.schedule(ev.Node)
 		case evDeliver:
 			nd := s.nodes[ev.Node]
-			if !s.net.Deliver(ev.At, int(ev.From), int(ev.Node), int(ev.Class), len(ev.Msg), nd.up) {
+			ok := s.net.Deliver(ev.At, int(ev.From), int(ev.Node), int(ev.Class), len(ev.Msg), nd.up)
+			if s.trace != nil {
+				s.trace(&ev, ok)
+			}
+			if !ok {
 				continue
 			}
 			s.curClass = int(ev.Class)
