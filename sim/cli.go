@@ -148,6 +148,7 @@ func (c *Comparison) Summary(w io.Writer) {
 	fmt.Fprintf(w, "  all nodes p50   sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.AllNodes.P50, c.Real.AllNodes.P50, c.RatioP50)
 	fmt.Fprintf(w, "  all nodes p90   sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.AllNodes.P90, c.Real.AllNodes.P90, c.RatioP90)
 	fmt.Fprintf(w, "  replica p50     sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.Replica.P50, c.Real.Replica.P50, c.RatioReplica50)
+	fmt.Fprintf(w, "  entries ≥ 2 s   sim %.3f  real %.3f  ratio %.2f (left to anti-entropy)\n", c.Sim.AllNodes.Over2s, c.Real.AllNodes.Over2s, c.RatioOver2s)
 	fmt.Fprintf(w, "  push bytes/node/entry ratio %.2f, anti-entropy bytes/node/s ratio %.2f\n", c.RatioPushPerEntry, c.RatioAEPerSec)
 	fmt.Fprintf(w, "  agree within ±%.0f%% (p50 and p90): %v; real never delivered %d\n", c.Tolerance*100, c.Agree, c.Real.NeverDelivered)
 	fmt.Fprintf(w, "  real agents: start-up %.1f s (%d re-joins), window %.1f s, sends dropped %d, failed %d, inbound dropped %d; load average %.1f → %.1f\n",

@@ -78,6 +78,21 @@ func (h *hist) quantile(q float64) time.Duration {
 	return time.Duration(h.max)
 }
 
+// fractionAbove returns the fraction of values above d (bucket
+// resolution: a bucket counts as above when its lower bound is ≥ d).
+func (h *hist) fractionAbove(d time.Duration) float64 {
+	if h.n == 0 {
+		return 0
+	}
+	var c uint64
+	for i, n := range h.counts {
+		if lo, _ := histLower(i); time.Duration(lo)*time.Microsecond >= d {
+			c += n
+		}
+	}
+	return round6(float64(c) / float64(h.n))
+}
+
 // Percentiles summarises a distribution of durations, in milliseconds.
 type Percentiles struct {
 	Count uint64  `json:"count"`
@@ -86,6 +101,10 @@ type Percentiles struct {
 	P90   float64 `json:"p90_ms"`
 	P99   float64 `json:"p99_ms"`
 	Max   float64 `json:"max_ms"`
+	// Over2s is the fraction of values of 2 s or more: for time to every
+	// node, the entries that push did not carry everywhere and that
+	// waited for anti-entropy.
+	Over2s float64 `json:"fraction_over_2s"`
 }
 
 func ms(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
@@ -103,5 +122,7 @@ func (h *hist) summary() Percentiles {
 		P90:   ms(h.quantile(0.90)),
 		P99:   ms(h.quantile(0.99)),
 		Max:   ms(time.Duration(h.max)),
+
+		Over2s: h.fractionAbove(2 * time.Second),
 	}
 }

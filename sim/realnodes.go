@@ -75,6 +75,10 @@ type Comparison struct {
 	RatioP50       float64 `json:"ratio_all_nodes_p50"`
 	RatioP90       float64 `json:"ratio_all_nodes_p90"`
 	RatioReplica50 float64 `json:"ratio_replica_p50"`
+	// RatioOver2s compares the fraction of entries that took 2 s or more
+	// to reach every node (those left to anti-entropy): the weight of the
+	// distribution's second mode.
+	RatioOver2s float64 `json:"ratio_fraction_over_2s"`
 	// RatioPushPerEntry compares push bytes per node per published entry
 	// (push traffic follows the workload); RatioAEPerSec anti-entropy
 	// bytes per node per second (it follows the clock).
