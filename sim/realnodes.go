@@ -427,6 +427,7 @@ func CompareReal(ctx context.Context, sc *Scenario, nodes int, tolerance float64
 		RatioP50:          ratio(sim.AllNodes.P50, real.AllNodes.P50),
 		RatioP90:          ratio(sim.AllNodes.P90, real.AllNodes.P90),
 		RatioReplica50:    ratio(sim.Replica.P50, real.Replica.P50),
+		RatioOver2s:       ratio(sim.AllNodes.Over2s, real.AllNodes.Over2s),
 		RatioPushPerEntry: ratio(perEntry(sim), perEntry(*real)),
 		RatioAEPerSec:     ratio(sim.AEBytesPerNodeSec, real.AEBytesPerNodeSec),
 		Tolerance:         tolerance,
