@@ -25,7 +25,10 @@
 // holder node's Ed25519 signature over "signpost/locator/holder/v1\x00" ‖
 // lookup ‖ entryPub ‖ the same identity fields. Random nonces are safe with
 // XChaCha's 192 bits. A reader opens it with Entry.Open and believes it only
-// if the node signature verifies against membership.
+// if the node signature verifies against membership. The sealed part's
+// format is implemented once, in package wasm/sealed, which the browser's
+// WebAssembly module and this package share (Holder seals and Entry.Open
+// opens through it; TestPublishBytesStable pins the bytes).
 //
 // # Merge
 //
