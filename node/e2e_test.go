@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,13 +128,25 @@ func TestEndToEndBrowser(t *testing.T) {
 	waitFor("results", `!document.getElementById("results").hidden`)
 	summary := text("#results-summary")
 	t.Logf("results for a person known to four agencies: %q", summary)
-	if !strings.Contains(summary, "4 records were found") && !strings.Contains(summary, "agencies hold a record") {
-		t.Errorf("results summary %q", summary)
+	// The browser opens the sealed entries itself (the wasm module, against
+	// the members' keys) and names every holder, its own agency included.
+	if summary != "4 agencies hold a record." {
+		t.Errorf("results summary %q, want the four agencies named", summary)
+	}
+	waitFor("four named rows", `document.querySelectorAll("#results-body tr").length === 4`)
+	rows := text("#results-body")
+	for _, a := range DemoAgencies {
+		if !strings.Contains(rows, a.Agency) {
+			t.Errorf("results %q do not name %s", rows, a.Agency)
+		}
 	}
 
-	// Contact request: the page can only name a holder once it can open
-	// entries (see RATIONALE, "Why does the browser path not send the seal
-	// key"); the same request through the API reaches the holder.
+	// Contact request from the page: the GP's row's button; the holder
+	// records the request.
+	gpAgency := DemoAgencies[2].Agency
+	step("request contact from the GP", chromedp.Click(chromedp.CSS(`#results-body tr:nth-child(`+strconv.Itoa(rowOf(t, ctx, gpAgency))+`) button`)))
+	waitFor("the contact answer", `document.getElementById("results-body").textContent.includes("Contact:")`)
+	// The same request through the API (by number) is accepted too.
 	st, body := call(t, "POST", page+"/v1/contact-requests", d.PractitionerTokens[csc], `{"nodeId":"`+gp+`","purpose":"safeguarding","nhsNumber":"`+known+`"}`)
 	if st != 200 || !strings.Contains(body, "accepted") {
 		t.Fatalf("contact request: %d %s", st, body)
@@ -164,4 +177,14 @@ func TestEndToEndBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+}
+
+// rowOf returns the 1-based row of the results table that names agency.
+func rowOf(t *testing.T, ctx context.Context, agency string) int {
+	t.Helper()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll("#results-body tr")].findIndex((r) => r.cells[0].textContent === `+strconv.Quote(agency)+`) + 1`))
+	if err != nil || n == 0 {
+		t.Fatalf("no row for %s: %v", agency, err)
+	}
+	return n
 }

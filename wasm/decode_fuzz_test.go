@@ -16,6 +16,8 @@ func FuzzHostDecoders(f *testing.F) {
 	f.Add(uint8(2), abi.AppendList(nil, make([]byte, 32), make([]byte, 32)))
 	f.Add(uint8(1), abi.AppendList(nil, make([]byte, 64), make([]byte, 16), make([]byte, 32)))
 	f.Add(uint8(3), []byte{0xff, 0x01})
+	f.Add(uint8(1), abi.AppendList(nil, []byte{0}, []byte("node-a"), []byte("school"), make([]byte, 8), []byte("1")))
+	f.Add(uint8(2), abi.AppendList(nil, []byte{2}, nil, nil, nil, nil, []byte{9}, nil, nil, nil, nil))
 	f.Fuzz(func(t *testing.T, n uint8, view []byte) {
 		k := int(n % 8)
 		str := func(b []byte) string { return string(b) }
@@ -40,6 +42,10 @@ func FuzzHostDecoders(f *testing.F) {
 			t.Fatal("derive: wrong count")
 		}
 		_, _ = decodeSchemes(view)
+		opened := make([]Opened, k)
+		if err := decodeOpenEntries(view, opened); err != nil && !errors.Is(err, ErrABI) {
+			t.Fatalf("open entries: %v", err)
+		}
 		_ = statusError(n, string(view))
 	})
 }

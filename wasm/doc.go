@@ -17,6 +17,11 @@
 // issuer node); [Runtime.Finalize] verifies the issuer's proof and returns
 // [Token]s with their derived lookup and seal keys. [Runtime.Tokens] does
 // the whole round trip. The issuer's half, [Issuer], is native Go (circl).
+// A reader with a seal key opens entries with [Runtime.OpenEntries] (in a
+// browser, the loader's openEntries): the sealed part is opened and the
+// holder node's signature checked against the members given, by package
+// sealed (wasm/sealed), the one implementation of the sealed holder
+// identity, which package locator also imports natively.
 //
 // Invariants: raw identifiers, tokens, blinds and keys never appear in errors
 // or logs; every module call is bounded in size and recovers from panics in

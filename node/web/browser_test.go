@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 
+	"github.com/signpost-federation/signpost/locator"
 	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/node/internal/httpx"
 	"github.com/signpost-federation/signpost/wasm"
@@ -35,9 +37,12 @@ type fakeNode struct {
 	iss *wasm.Issuer
 	// named makes lookups answer "holders" as well as sealed entries;
 	// without it the fake answers as the real node does (entries and
-	// members only), and the page, unable to open entries with ABI v1,
-	// can only count them.
+	// members only), and the page must open the entries itself.
 	named bool
+	// entries are the sealed entries under 999 000 0018 for safeguarding,
+	// by holder; members are the federation's members (not the impostor).
+	entries map[string]string
+	members []map[string]string
 
 	mu       sync.Mutex
 	seen     []string // method, URL and body of every request
@@ -50,6 +55,8 @@ const epoch = 202611
 var (
 	school = map[string]string{"nodeId": "node-school", "agency": "Riverside Primary School", "category": "education", "since": "2025-09-01T00:00:00Z"}
 	gp     = map[string]string{"nodeId": "node-gp", "agency": "Elm Street Surgery", "category": "health", "since": "2026-11-25T09:00:00Z"}
+	// impostor seals entries but is not a member: its entries must not show.
+	impostor = map[string]string{"nodeId": "node-impostor", "agency": "Impostor", "category": "health", "since": "2026-01-01T00:00:00Z"}
 )
 
 func (f *fakeNode) record(next http.Handler) http.Handler {
@@ -96,6 +103,54 @@ func (f *fakeNode) evaluate(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, 200, out)
 }
 
+// agencyNode is a holder node of the fake federation: a real
+// locator.Holder, so entries are sealed and signed exactly as a node does.
+type agencyNode struct {
+	holder *locator.Holder
+	pub    ed25519.PublicKey
+	view   map[string]string
+}
+
+func newAgencyNode(t *testing.T, view map[string]string, seed byte) agencyNode {
+	t.Helper()
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))
+	var secret [32]byte
+	secret[0] = seed
+	h, err := locator.NewHolder(view["nodeId"], key, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return agencyNode{holder: h, pub: key.Public().(ed25519.PublicKey), view: view}
+}
+
+// entry publishes this node's entry under the keys of number for purpose
+// (computed natively from the issuer's key: the fake plays every holder).
+func (a agencyNode) entry(t *testing.T, iss *wasm.Issuer, number, purpose string) string {
+	t.Helper()
+	tok, err := iss.FullEvaluate([]byte("https://fhir.nhs.uk/Id/nhs-number|"+number), purpose, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup, seal := wasm.DeriveKeys(tok)
+	since, err := time.Parse(time.RFC3339, a.view["since"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := a.holder.Publish(lookup, seal, a.view["category"], 1, since, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(e.Encode())
+}
+
+func (a agencyNode) member() map[string]string {
+	return map[string]string{"nodeId": a.view["nodeId"], "agency": a.view["agency"], "category": a.view["category"], "publicKey": base64.StdEncoding.EncodeToString(a.pub)}
+}
+
+// lookup answers as the real node does: the sealed entries under the
+// lookup key and the members' public keys. The school holds a record from
+// the start, the GP after the first lookup; an impostor's entry (its node is
+// not a member) and a garbled one are always there and must never show.
 func (f *fakeNode) lookup(w http.ResponseWriter, r *http.Request) {
 	var req map[string]string
 	if httpx.DecodeJSON(w, r, 4<<10, &req) != nil {
@@ -106,16 +161,12 @@ func (f *fakeNode) lookup(w http.ResponseWriter, r *http.Request) {
 	n := len(f.lookups)
 	f.mu.Unlock()
 	holders := []map[string]string{school}
-	entries := []string{"c2VhbGVk"}
+	entries := []string{f.entries["school"], f.entries["impostor"], "c2VhbGVk"}
 	if n > 1 { // after the GP joined
 		holders = append(holders, gp)
-		entries = append(entries, "c2VhbGVkMg==")
+		entries = append(entries, f.entries["gp"])
 	}
-	members := []map[string]string{
-		{"nodeId": "node-school", "agency": school["agency"], "category": "education", "publicKey": "AAAA"},
-		{"nodeId": "node-gp", "agency": gp["agency"], "category": "health", "publicKey": "AAAA"},
-	}
-	out := map[string]any{"entries": entries, "members": members}
+	out := map[string]any{"entries": entries, "members": f.members}
 	if f.named {
 		out["holders"] = holders
 	}
@@ -182,7 +233,14 @@ func startPage(t *testing.T, named bool) (*fakeNode, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeNode{t: t, iss: iss, named: named}
+	f := &fakeNode{t: t, iss: iss, named: named, entries: map[string]string{}}
+	for i, v := range []map[string]string{school, gp, impostor} {
+		a := newAgencyNode(t, v, byte(i+1))
+		f.entries[strings.TrimPrefix(v["nodeId"], "node-")] = a.entry(t, iss, "9990000018", "safeguarding")
+		if v["nodeId"] != impostor["nodeId"] {
+			f.members = append(f.members, a.member())
+		}
+	}
 	cfg := auth.DefaultConfig()
 	cfg.UsersPath = filepath.Join(t.TempDir(), auth.UsersFileName)
 	cfg.Argon2 = auth.TestArgon2Params
@@ -309,28 +367,44 @@ func TestAuditorSubjectAccess(t *testing.T) {
 	}
 }
 
-// TestPageCountsSealedEntries runs the page against a node that answers as
-// the real one does today (sealed entries and members, no holders): the seal
-// key stays in the browser, and the page counts the records it cannot yet
-// open, live notices included.
-func TestPageCountsSealedEntries(t *testing.T) {
+// TestPageOpensSealedEntries runs the page against a node that answers as
+// the real one does (sealed entries and members, no holders): the seal key
+// stays in the browser, the wasm module opens the entries there and checks
+// each holder's node signature against the members, and the page lists the
+// agencies by name, live notices included. The impostor's and the garbled
+// entries are dropped, never shown.
+func TestPageOpensSealedEntries(t *testing.T) {
 	d := pageDriver{t, browser(t)}
 	f, url := startPage(t, false)
 	d.signIn(url)
 	d.step("search", chromedp.SendKeys(chromedp.CSS("#nhs-number"), "9990000018"), chromedp.Click(chromedp.CSS("#search-button")))
-	d.waitFor("the count", `document.getElementById("results-summary").textContent.startsWith("1 record was found")`)
-	if n, _ := chromedp.Run(d.ctx, chromedp.Evaluate[int](`document.querySelectorAll("#results-body tr").length`)); n != 0 {
-		t.Errorf("%d rows for entries the page cannot open", n)
+	d.waitFor("the holder", `document.querySelectorAll("#results-body tr").length === 1`)
+	if got := d.text("#results-summary"); got != "1 agency holds a record." {
+		t.Errorf("summary %q", got)
 	}
+	if row := d.text("#results-body tr"); !strings.Contains(row, "Riverside Primary School") || !strings.Contains(row, "education") || !strings.Contains(row, "1 September 2025") || !strings.Contains(row, "Request contact") {
+		t.Errorf("result row %q", row)
+	}
+	d.step("request contact", chromedp.Click(chromedp.CSS("#results-body button")))
+	d.waitFor("the contact answer", `document.getElementById("results-body").textContent.includes("Request sent")`)
 	d.step("watch", chromedp.Click(chromedp.CSS("#watch-button")))
-	d.waitFor("the live notice", `document.getElementById("notices").textContent.includes("Another agency is now involved")`)
-	d.waitFor("the new count", `document.getElementById("results-summary").textContent.startsWith("2 records were found")`)
+	d.waitFor("the live notice", `document.getElementById("notices").textContent.includes("Elm Street Surgery is now involved")`)
+	d.waitFor("the new row", `document.querySelectorAll("#results-body tr").length === 2`)
+	if got := d.text("#results-summary"); got != "2 agencies hold a record." {
+		t.Errorf("summary after the notice %q", got)
+	}
+	if body := d.text("#results"); strings.Contains(body, "Impostor") || strings.Contains(body, "node-impostor") {
+		t.Errorf("the impostor's entry is shown: %q", body)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, s := range f.seen {
 		if strings.Contains(s, "sealKey") || strings.Contains(s, "9990000018") {
 			t.Errorf("a request carried the seal key or the number: %.80q", s)
 		}
+	}
+	if len(f.contacts) != 1 || f.contacts[0]["nodeId"] != "node-school" {
+		t.Errorf("contact requests %v", f.contacts)
 	}
 }
 

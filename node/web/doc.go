@@ -8,10 +8,12 @@
 // path the number never reaches the server — looks up the resulting lookup
 // key, and shows who is involved (agency, kind, since) with "request
 // contact" for each, then watches for new involvement over a WebSocket. The
-// seal key stays in the browser too: sealed entries are to be opened by the
-// wasm module (engine.openEntries in app.js); its ABI v1 cannot yet, so until
-// it can the page counts the records found, and names holders only when a
-// node answers with them. An auditor gets instead a subject-access form ("who
+// seal key stays in the browser too: the wasm module opens the sealed
+// entries there and checks each holder node's signature against the members
+// that the lookup answer lists (engine.openEntries in app.js, the loader's
+// openEntries); entries that fail are dropped, never shown. Only with an
+// older module that cannot open entries does the page fall back to holders a
+// node names, or else count the records. An auditor gets instead a subject-access form ("who
 // looked this person up?"), which sends the number to the node's
 // /v1/audit/subject-access and lists the events; an operator a pointer to the
 // API. The API paths and JSON shapes it assumes are listed at the

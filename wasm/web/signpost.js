@@ -8,6 +8,8 @@
 //   sp.validate("nhs", ["999 000 0018"]);        // [{valid, normalized, formatted, code, reason, ...}]
 //   const b = sp.blind("nhs", ["9990000018"]);   // send b.blinded to the issuer
 //   const toks = sp.finalize(b, issuerPublicKey, "safeguarding", 202611, evaluated, proof);
+//   sp.openEntries(toks[0].sealKey, entries, [{nodeId, publicKey}]);
+//                                               // [{ok, nodeId, category, registeredAt, withdrawn} | {ok: false, error}]
 //
 // Byte values are Uint8Arrays. Errors are SignpostError with a numeric
 // status and a stable name (see wasm/internal/abi for the ABI).
@@ -16,7 +18,10 @@ import { WASI } from "./wasi.js";
 
 export const ABI_VERSION = 1;
 
-const OP = { validate: 1, blind: 2, finalize: 3, deriveKeys: 4, schemes: 5 };
+const OP = { validate: 1, blind: 2, finalize: 3, deriveKeys: 4, schemes: 5, openEntries: 6 };
+
+// Per-entry outcomes of openEntries (abi.Entry*).
+export const ENTRY_STATUS = { 1: "malformed", 2: "seal_broken", 3: "unknown_holder", 4: "holder_signature" };
 
 export const STATUS = {
   1: "malformed", 2: "unknown_op", 3: "unknown_scheme", 4: "invalid_purpose",
@@ -160,6 +165,31 @@ class Signpost {
       out.push({ token: it[3 * i].slice(), lookupKey: it[3 * i + 1].slice(), sealKey: it[3 * i + 2].slice() });
     }
     return out;
+  }
+
+  // openEntries opens canonical locator entries (Uint8Arrays, as the node's
+  // lookup returns them, base64-decoded) with the seal key, which never
+  // leaves this page, and checks each holder node's signature against
+  // members ([{nodeId, publicKey: Uint8Array(32)}], from the same lookup
+  // answer). Per entry: {ok: true, nodeId, category, registeredAt (Unix
+  // seconds), withdrawn} or {ok: false, error} with error one of
+  // ENTRY_STATUS; a caller drops failed entries and never shows them. The
+  // entries' own signatures were checked by the node's store on accept.
+  // Throws SignpostError for a bad call (seal key not 32 bytes, a member
+  // with a malformed key, more than 4096 entries).
+  openEntries(sealKey, entries, members) {
+    const ms = [];
+    for (const m of members || []) ms.push(m.nodeId, asBytes(m.publicKey));
+    const it = this.call(OP.openEntries, [sealKey, encodeList(ms), ...entries]);
+    if (it.length !== 5 * entries.length) throw new SignpostError(1, "malformed response");
+    return entries.map((_, i) => {
+      const [status, id, category, reg, flags] = it.slice(5 * i, 5 * i + 5);
+      if (status.length !== 1) throw new SignpostError(1, "malformed response");
+      if (status[0] !== 0) return { ok: false, error: ENTRY_STATUS[status[0]] || "unknown" };
+      if (reg.length !== 8) throw new SignpostError(1, "malformed response");
+      const seconds = Number(new DataView(reg.buffer, reg.byteOffset, 8).getBigInt64(0));
+      return { ok: true, nodeId: dec.decode(id), category: dec.decode(category), registeredAt: seconds, withdrawn: dec.decode(flags) === "1" };
+    });
   }
 
   deriveKeys(tokens) {

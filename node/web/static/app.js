@@ -20,10 +20,11 @@
 //                 "members":[{"nodeId","agency","category","publicKey"}],
 //                 "holders"?:[Holder]}
 //          The seal key never leaves the browser. Entries are opened and
-//          their holder signatures checked here, by the wasm module, against
-//          "members" (engine.openEntries). ABI v1 of the module has no such
-//          operation yet: until it has, the page can only count the entries
-//          — unless the node itself answers "holders".
+//          their holder signatures checked here, by the wasm module (ABI v1
+//          op 6, the loader's openEntries), against "members"
+//          (engine.openEntries). Only if the module cannot open them (an
+//          older module) does the page fall back to "holders", if the node
+//          sent them, or else count the entries.
 //   POST   /v1/contact-requests (X-CSRF-Token)
 //          {"nodeId","purpose","lookupKey":base64,"message"?}
 //          → 200 {"status":"accepted"|"pending","contact"?,"agency"?}
@@ -56,7 +57,8 @@ export const api = {
 // The wasm adapter: the only code that knows the loader's exports
 // (wasm/web/signpost.js, ABI v1: load(), validate(scheme, inputs),
 // blind(scheme, numbers), finalize(blinding, publicKey, purpose, epoch,
-// evaluated, proof)). Bytes cross the API as base64 strings.
+// evaluated, proof), openEntries(sealKey, entries, members)). Bytes cross
+// the API as base64 strings.
 // ---------------------------------------------------------------------------
 const SCHEME = "nhs";
 
@@ -113,28 +115,51 @@ export const engine = {
 
   // canOpen reports whether the module can open entries.
   canOpen() {
-    return !!(this.mod && typeof this.mod.openEntry === "function");
+    return !!(this.mod && typeof this.mod.openEntries === "function");
   },
 
   // openEntries(keys, entries, members) → [Holder], or null when the
-  // module cannot open entries. An entry that does not open, or whose
-  // holder signature does not verify against members, is dropped, never
-  // shown. The binding below is the expected shape of a future loader
-  // export: openEntry(entry, sealKey, [{nodeId, publicKey}]) →
-  // {nodeId, category, registeredAt}; adjust here if it lands otherwise.
+  // module cannot open entries. The loader's openEntries (wasm/web/
+  // signpost.js, ABI op 6) opens each sealed entry here, with the seal key
+  // that never leaves this page, and checks the holder node's signature
+  // against the members of the same lookup answer (node ids and public
+  // keys). An entry that does not open or verify, and a tombstone, is
+  // dropped, never shown. The entries' own signatures were checked by the
+  // node's store when it accepted them. The agency name comes from the
+  // member whose node signed the entry.
   openEntries(keys, entries, members) {
     if (!this.canOpen()) return null;
-    const seal = fromBase64(keys.sealKey);
-    const known = (members || []).map((m) => ({ nodeId: m.nodeId, publicKey: fromBase64(m.publicKey) }));
-    const out = [];
-    for (const e of entries || []) {
+    const list = entries || [];
+    if (list.length === 0) return [];
+    const known = [];
+    for (const m of members || []) {
+      let pub;
       try {
-        const h = this.mod.openEntry(fromBase64(e), seal, known);
-        const m = (members || []).find((x) => x.nodeId === h.nodeId);
-        out.push({ nodeId: h.nodeId, agency: m ? m.agency : h.nodeId, category: h.category, since: h.registeredAt });
+        pub = fromBase64(m.publicKey || "");
       } catch {
-        // dropped: see above
+        continue;
       }
+      if (m.nodeId && pub.length === 32) known.push({ nodeId: m.nodeId, publicKey: pub });
+    }
+    const sealed = [];
+    for (const e of list) {
+      try {
+        sealed.push(fromBase64(e));
+      } catch {
+        // not base64: dropped
+      }
+    }
+    let results;
+    try {
+      results = this.mod.openEntries(fromBase64(keys.sealKey), sealed, known);
+    } catch {
+      return null; // the module refused the call: the page can only count
+    }
+    const out = [];
+    for (const r of results) {
+      if (!r.ok || r.withdrawn) continue;
+      const m = (members || []).find((x) => x.nodeId === r.nodeId);
+      out.push({ nodeId: r.nodeId, agency: (m && m.agency) || r.nodeId, category: r.category, since: new Date(r.registeredAt * 1000) });
     }
     return out;
   },
@@ -422,7 +447,12 @@ function showResults(found) {
 function updateSummary(entries) {
   const n = state.holders.size;
   let text;
-  if (n === 0 && entries > 0) {
+  if (n === 0 && entries > 0 && engine.canOpen()) {
+    text =
+      entries === 1
+        ? "1 record was found, but it could not be verified, so it is not shown."
+        : entries + " records were found, but none could be verified, so none is shown.";
+  } else if (n === 0 && entries > 0) {
     text =
       entries === 1
         ? "1 record was found, but this browser cannot yet open it to say which agency holds it."

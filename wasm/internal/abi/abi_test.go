@@ -163,6 +163,9 @@ func FuzzHandle(f *testing.F) {
 	f.Add(int32(OpDeriveKeys), AppendList(nil, []byte("tok")))
 	f.Add(int32(OpSchemes), AppendList(nil))
 	f.Add(int32(-1), []byte{0})
+	open := newOpenFixture(f, false)
+	f.Add(int32(OpOpenEntries), AppendList(nil, open.key[:], open.members, open.entry, open.entry[:90]))
+	f.Add(int32(OpOpenEntries), AppendList(nil, make([]byte, 32), AppendList(nil, []byte("n"), make([]byte, 32)), []byte{1}))
 	h := Handler{Rand: zeroFreeReader{}}
 	f.Fuzz(func(t *testing.T, op int32, req []byte) {
 		resp := h.Handle(op, req)

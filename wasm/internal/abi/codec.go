@@ -23,6 +23,22 @@ const (
 	OpFinalize   = 3
 	OpDeriveKeys = 4
 	OpSchemes    = 5
+	// OpOpenEntries was added to ABI version 1 (additive: older modules
+	// answer StatusUnknownOp).
+	OpOpenEntries = 6
+)
+
+// MaxEntries bounds the entries of one OpOpenEntries call.
+const MaxEntries = 4096
+
+// Per-entry statuses of OpOpenEntries, equal to package sealed's Reason
+// values.
+const (
+	EntryOK              = 0
+	EntryMalformed       = 1
+	EntrySealBroken      = 2
+	EntryUnknownHolder   = 3
+	EntryHolderSignature = 4
 )
 
 // Status bytes.

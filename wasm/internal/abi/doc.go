@@ -42,6 +42,26 @@
 //	                                        → [(token, lookupKey, sealKey)×n]
 //	OpDeriveKeys  [token×n]                 → [(lookupKey, sealKey)×n]
 //	OpSchemes     []                        → [(name, system)×k]
+//	OpOpenEntries [sealKey, members, entry×n]
+//	                                        → [(status, nodeId, category, registeredAt, flags)×n]
+//	                                          n ≤ MaxEntries (4096)
+//
+// OpOpenEntries opens entries the way a reader must (package wasm/sealed,
+// the one implementation of the sealed holder identity, which locator
+// imports natively): sealKey is 32 bytes; members is one item holding a
+// nested list of (nodeId, publicKey) pairs, the federation's members as the
+// node's lookup answer lists them; each entry is a canonical locator entry
+// encoding. Per entry, status is one byte: [EntryOK], [EntryMalformed] (the
+// encoding does not parse), [EntrySealBroken] (wrong seal key, tampered),
+// [EntryUnknownHolder] (named node not among members) or
+// [EntryHolderSignature] (the holder node's signature does not verify).
+// registeredAt is 8 bytes, big-endian Unix seconds; flags is "1" for a
+// tombstone. On any status but EntryOK the other four items are empty; a
+// reader drops such an entry and never shows it. The entry's own signature
+// (by its entry key) is not checked here: the node's store checked it when
+// it accepted the entry, and the browser reads entries from its own node.
+// The op was added to version 1 without changing the version: it is
+// additive, and a module without it answers [StatusUnknownOp].
 //
 // epoch is a decimal uint32 without leading zeros; purpose is lowercase
 // ASCII words joined by hyphens. Tokens are POPRF outputs over

@@ -1,6 +1,8 @@
 package abi
 
 import (
+	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/signpost-federation/signpost/wasm/internal/ident"
 	"github.com/signpost-federation/signpost/wasm/internal/token"
+	"github.com/signpost-federation/signpost/wasm/sealed"
 )
 
 // Handler serves requests. Its response buffer is reused between calls, so
@@ -56,6 +59,8 @@ func (h *Handler) Handle(op int32, req []byte) (resp []byte) {
 		return h.deriveKeys(items)
 	case OpSchemes:
 		return h.schemes(items)
+	case OpOpenEntries:
+		return h.openEntries(items)
 	}
 	return h.fail(StatusUnknownOp, "unknown operation "+strconv.Itoa(int(op)))
 }
@@ -243,6 +248,74 @@ func (h *Handler) schemes(items [][]byte) []byte {
 	for _, s := range all {
 		e.String(s.Name())
 		e.String(s.System())
+	}
+	h.out = e.Buf
+	return h.out
+}
+
+// openEntries opens a batch of entries under one seal key and checks each
+// holder signature against the members given. Request items: sealKey (32
+// bytes), members (a nested list of nodeId, publicKey(32) pairs), then the
+// canonical entry encodings. Per entry the response has five items: status
+// (one byte, Entry*), nodeId, category, registeredAt (8 bytes, big-endian
+// Unix seconds) and flags ("1" for a tombstone); all but status are empty
+// when status is not EntryOK.
+func (h *Handler) openEntries(items [][]byte) []byte {
+	if len(items) < 2 {
+		return h.fail(StatusMalformed, "open entries needs a seal key and members")
+	}
+	if len(items[0]) != 32 {
+		return h.fail(StatusMalformed, "seal key must be 32 bytes")
+	}
+	var key [32]byte
+	copy(key[:], items[0])
+	ms, err := DecodeList(items[1])
+	if err != nil || len(ms)%2 != 0 {
+		return h.fail(StatusMalformed, "members must be a list of node id and public key pairs")
+	}
+	members := make(map[string]ed25519.PublicKey, len(ms)/2)
+	for i := 0; i < len(ms); i += 2 {
+		if len(ms[i]) == 0 || len(ms[i]) > sealed.MaxNodeIDLen || len(ms[i+1]) != ed25519.PublicKeySize {
+			return h.fail(StatusMalformed, "member "+strconv.Itoa(i/2)+": node id of 1..128 bytes and a 32-byte public key expected")
+		}
+		members[string(ms[i])] = ed25519.PublicKey(ms[i+1])
+	}
+	keys := func(nodeID string) (ed25519.PublicKey, bool) {
+		k, ok := members[nodeID]
+		return k, ok
+	}
+	entries := items[2:]
+	if len(entries) > MaxEntries {
+		return h.fail(StatusBatchSize, "at most "+strconv.Itoa(MaxEntries)+" entries per call")
+	}
+	e := Encoder{Buf: h.out}
+	e.Begin(5 * len(entries))
+	var reg [8]byte
+	for _, enc := range entries {
+		o, err := sealed.OpenEntry(key, enc, keys)
+		if err != nil {
+			status := byte(EntryMalformed)
+			var se *sealed.Error
+			if errors.As(err, &se) {
+				status = byte(se.Reason)
+			}
+			e.Bytes([]byte{status})
+			e.Bytes(nil)
+			e.Bytes(nil)
+			e.Bytes(nil)
+			e.Bytes(nil)
+			continue
+		}
+		e.Bytes([]byte{EntryOK})
+		e.String(o.NodeID)
+		e.String(o.Category)
+		binary.BigEndian.PutUint64(reg[:], uint64(o.RegisteredAt))
+		e.Bytes(reg[:])
+		if o.Withdrawn {
+			e.String("1")
+		} else {
+			e.String("")
+		}
 	}
 	h.out = e.Buf
 	return h.out
