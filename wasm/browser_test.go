@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"net"
 	"net/http"
@@ -207,6 +208,53 @@ func TestBrowserAgreesWithNativeAndWazero(t *testing.T) {
 		if code != tc.want {
 			t.Errorf("%s: browser says %q, want %q", tc.name, code, tc.want)
 		}
+	}
+	// Opening entries: the browser, with the seal key it derived itself,
+	// agrees with wazero entry by entry.
+	oc := newOpenCase()
+	seal := wazeroToks[0].SealKey
+	forger := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	entries := [][]byte{
+		oc.entry(t, "node-school", oc.nodeKey, seal, false, 1),
+		oc.entry(t, "node-school", forger, seal, false, 2),
+		oc.entry(t, "node-police", oc.nodeKey, seal, false, 3),
+		oc.entry(t, "node-school", oc.nodeKey, oc.seal, false, 4),
+		oc.entry(t, "node-school", oc.nodeKey, seal, true, 5),
+		[]byte("c2VhbGVk"),
+	}
+	wantOpen, err := r.OpenEntries(context.Background(), seal, entries, oc.members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := `[` + strings.Join([]string{
+		`{nodeId: "node-school", publicKey: unhex("` + hex.EncodeToString(oc.members[0].PublicKey) + `")}`,
+		`{nodeId: "node-gp", publicKey: unhex("` + hex.EncodeToString(oc.members[1].PublicKey) + `")}`,
+	}, ",") + `]`
+	type jsOpened struct {
+		OK           bool
+		NodeID       string
+		Category     string
+		RegisteredAt int64
+		Withdrawn    bool
+		Error        string
+	}
+	gotOpen := evalJS[[]jsOpened](t, ctx, `sp.openEntries(unhex("`+hex.EncodeToString(seal[:])+`"), `+jsStrings(hexes(entries))+`.map(unhex), `+members+`)`+
+		`.map((o) => ({OK: o.ok, NodeID: o.nodeId || "", Category: o.category || "", RegisteredAt: o.registeredAt || 0, Withdrawn: !!o.withdrawn, Error: o.error || ""}))`)
+	codes := map[error]string{nil: "", ErrHolderSignature: "holder_signature", ErrUnknownHolder: "unknown_holder", ErrSealBroken: "seal_broken", ErrEntryMalformed: "malformed"}
+	if len(gotOpen) != len(wantOpen) {
+		t.Fatalf("browser opened %d entries, wazero %d", len(gotOpen), len(wantOpen))
+	}
+	for i, w := range wantOpen {
+		g := gotOpen[i]
+		if g.OK != (w.Err == nil) || g.Error != codes[w.Err] || g.NodeID != w.NodeID || g.Category != w.Category || g.Withdrawn != w.Withdrawn || (w.Err == nil && g.RegisteredAt != w.RegisteredAt.Unix()) {
+			t.Errorf("entry %d: browser %+v, wazero %+v", i, g, w)
+		}
+	}
+	if wantOpen[0].Err != nil || wantOpen[0].NodeID != "node-school" {
+		t.Errorf("good entry did not open: %+v", wantOpen[0])
+	}
+	if code := evalJS[string](t, ctx, `(() => { try { sp.openEntries(new Uint8Array(31), [], []); return "accepted"; } catch (e) { return e.code; } })()`); code != "malformed" {
+		t.Errorf("short seal key: browser says %q, want malformed", code)
 	}
 	// The browser instance still works after the refusals.
 	if !evalJS[bool](t, ctx, `sp.validate("nhs", ["9990000018"])[0].valid`) {

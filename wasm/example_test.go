@@ -3,8 +3,13 @@ package wasm_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"time"
 
+	"github.com/signpost-federation/signpost/locator"
 	"github.com/signpost-federation/signpost/wasm"
 )
 
@@ -54,4 +59,35 @@ func ExampleRuntime_Tokens() {
 	// Output:
 	// true true
 	// false
+}
+
+func ExampleRuntime_OpenEntries() {
+	ctx := context.Background()
+	rt, err := wasm.New(ctx, wasm.DefaultConfig())
+	if err != nil {
+		panic(err)
+	}
+	defer rt.Close(ctx)
+
+	key, _ := wasm.GenerateIssuerKey()
+	issuer, _ := wasm.NewIssuer(key)
+	toks, _ := rt.Tokens(ctx, issuer.Evaluator(), "nhs", []string{"999 000 0018"}, "safeguarding", 1)
+	tok := toks[0]
+
+	// A school's node publishes an entry under the token's keys (in real
+	// life: on its own node; the reader gets the encoding from a lookup).
+	pub, nodeKey, _ := ed25519.GenerateKey(rand.Reader)
+	holder, _ := locator.NewHolder("node-school", nodeKey, [32]byte{1})
+	e, _ := holder.Publish(tok.LookupKey, tok.SealKey, "education", 1, time.Date(2025, 9, 1, 0, 0, 0, 0, time.UTC), time.Now().Add(time.Hour))
+
+	members := []wasm.Member{{NodeID: "node-school", PublicKey: pub}}
+	opened, _ := rt.OpenEntries(ctx, tok.SealKey, [][]byte{e.Encode()}, members)
+	fmt.Println(opened[0].NodeID, opened[0].Category, opened[0].RegisteredAt.Format(time.DateOnly), opened[0].Err)
+
+	// Without the school among the members, the entry is not believed.
+	opened, _ = rt.OpenEntries(ctx, tok.SealKey, [][]byte{e.Encode()}, nil)
+	fmt.Println(errors.Is(opened[0].Err, wasm.ErrUnknownHolder))
+	// Output:
+	// node-school education 2025-09-01 <nil>
+	// true
 }
