@@ -72,8 +72,11 @@
 //
 // # Real nodes
 //
-// realnodes.go runs the same kind of workload on real federation.Agents
-// (memberlist and mutual-TLS HTTP on loopback) and compares
-// time-to-visibility and bytes with a simulation of the same size and
-// parameters; see RealMain / the test behind SIGNPOST_REALNODES.
+// RunReal runs the same publications on real federation.Agents (memberlist
+// and mutual-TLS HTTP on loopback, in real time), and CompareReal sets them
+// beside a simulation of the same size and parameters (time-to-visibility,
+// bytes); `signpost sim --compare-real N` and the test behind
+// SIGNPOST_REALNODES=N drive it. Its figures are wall-clock and live under
+// the report's "wall" object. RunReal starts goroutines (the agents' and one
+// watch reader per agent) and stops them all before it returns.
 package sim
