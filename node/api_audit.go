@@ -28,7 +28,7 @@ func (n *Node) handleSubjectAccess(w http.ResponseWriter, r *http.Request) error
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	canon, err := n.opt.Tokenizer.Normalize(r.Context(), req.NHSNumber)
+	canon, err := n.tok.Normalize(r.Context(), req.NHSNumber)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "invalid_nhs_number", "%s", safeReason(err))
 	}

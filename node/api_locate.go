@@ -33,7 +33,7 @@ type LocateResult struct {
 // hold a record, opened and verified. Entries that fail to open or verify
 // are dropped and counted.
 func (n *Node) Locate(ctx context.Context, number, purpose string) (LocateResult, error) {
-	keys, err := n.opt.Tokenizer.Keys(ctx, purpose, []string{number})
+	keys, err := n.tok.Keys(ctx, purpose, []string{number})
 	if err != nil {
 		return LocateResult{}, err
 	}
@@ -83,7 +83,7 @@ func (n *Node) handleLocate(w http.ResponseWriter, r *http.Request) error {
 	if !n.purposeAllowed(req.Purpose) {
 		return errorf(http.StatusForbidden, "purpose_not_authorised", "this node is not authorised for that purpose")
 	}
-	canon, err := n.opt.Tokenizer.Normalize(r.Context(), req.NHSNumber)
+	canon, err := n.tok.Normalize(r.Context(), req.NHSNumber)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "invalid_nhs_number", "%s", safeReason(err))
 	}
@@ -91,7 +91,7 @@ func (n *Node) handleLocate(w http.ResponseWriter, r *http.Request) error {
 	if !n.limiter.allow("user:"+p.Name, 1) {
 		return errorf(http.StatusTooManyRequests, "rate_limited", "too many lookups; slow down")
 	}
-	keys, err := n.opt.Tokenizer.Keys(r.Context(), req.Purpose, []string{canon})
+	keys, err := n.tok.Keys(r.Context(), req.Purpose, []string{canon})
 	if err != nil {
 		return err
 	}

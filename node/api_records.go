@@ -36,7 +36,7 @@ func (n *Node) newRecord(ctx context.Context, req createRecordRequest) (records.
 	if req.LocalID == "" {
 		return records.Record{}, errorf(http.StatusBadRequest, "invalid_record", "localId is required")
 	}
-	canon, err := n.opt.Tokenizer.Normalize(ctx, req.NHSNumber)
+	canon, err := n.tok.Normalize(ctx, req.NHSNumber)
 	if err != nil {
 		return records.Record{}, errorf(http.StatusBadRequest, "invalid_nhs_number", "%s", safeReason(err))
 	}

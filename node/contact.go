@@ -95,11 +95,11 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request) erro
 		}
 		lookup = k
 	case req.NHSNumber != "" && req.LookupKey == "":
-		canon, err := n.opt.Tokenizer.Normalize(r.Context(), req.NHSNumber)
+		canon, err := n.tok.Normalize(r.Context(), req.NHSNumber)
 		if err != nil {
 			return errorf(http.StatusBadRequest, "invalid_nhs_number", "%s", safeReason(err))
 		}
-		ks, err := n.opt.Tokenizer.Keys(r.Context(), req.Purpose, []string{canon})
+		ks, err := n.tok.Keys(r.Context(), req.Purpose, []string{canon})
 		if err != nil {
 			return err
 		}

@@ -82,6 +82,7 @@ type Node struct {
 	mine map[[16]byte]mineEntry
 
 	contacts    *contactLog
+	tok         Tokenizer // opt.Tokenizer behind a coalescer
 	limiter     *limiter // per user, at this node
 	peerLimiter *limiter // per requesting node, at the issuer
 
@@ -135,11 +136,16 @@ func New(cfg Config, opt Options) (*Node, error) {
 		mine:     make(map[[16]byte]mineEntry),
 		contacts: newContactLog(200),
 	}
+	n.tok = newCoalescer(opt.Tokenizer, coalesceMax)
 	n.limiter = newLimiter(cfg.UserRate, cfg.UserBurst, opt.Now)
 	n.peerLimiter = newLimiter(cfg.PeerRate, cfg.PeerBurst, opt.Now)
 	n.hub = newHub(n)
 	return n, nil
 }
+
+// coalesceMax bounds the numbers of concurrent small tokenisations batched
+// into one call (one proof); larger calls go straight through.
+const coalesceMax = 64
 
 type nopAudit struct{}
 
@@ -192,7 +198,7 @@ func (n *Node) Republish(ctx context.Context) error {
 func (n *Node) tokenise(ctx context.Context, nums []string) (map[string][]Keys, error) {
 	out := make(map[string][]Keys, len(n.cfg.Purposes))
 	for _, p := range n.cfg.Purposes {
-		ks, err := n.opt.Tokenizer.Keys(ctx, p, nums)
+		ks, err := n.tok.Keys(ctx, p, nums)
 		if err != nil {
 			return nil, fmt.Errorf("tokenise for %s: %w", p, err)
 		}
