@@ -83,8 +83,8 @@ type Node struct {
 
 	contacts    *contactLog
 	tok         Tokenizer // opt.Tokenizer behind a coalescer
-	limiter     *limiter // per user, at this node
-	peerLimiter *limiter // per requesting node, at the issuer
+	limiter     *limiter  // per user, at this node
+	peerLimiter *limiter  // per requesting node, at the issuer
 
 	ready  atomic.Bool
 	closed atomic.Bool
