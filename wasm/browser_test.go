@@ -271,7 +271,7 @@ func TestShimCoversModuleImports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range r.compiled.ImportedFunctions() {
+	for _, f := range r.main.compiled.ImportedFunctions() {
 		mod, name, _ := f.Import()
 		if mod != "wasi_snapshot_preview1" {
 			t.Errorf("module imports %s.%s, which no shim provides", mod, name)

@@ -77,15 +77,74 @@ type Blinding struct {
 // Runtime runs the embedded module under wazero: compiled once, a pool of
 // instances, crypto/rand as their random source. Safe for concurrent use;
 // Close releases everything.
+//
+// It keeps two pools of instances. The main one runs the module compiled
+// with wazero's context checks (CloseOnContextDone), so that cancelling a
+// long call (blinding or finalising thousands of tokens, opening thousands
+// of entries) ends it inside the module. Validation runs in a second pool,
+// compiled without those checks, which cost about three quarters of its
+// time (docs/BENCHMARKS.md, "## wasm"): a validation call is bounded (at
+// most 4096 identifiers, a few milliseconds) and ValidateBatch checks the
+// context between calls, so cancellation waits for at most one call. The
+// validation pool is compiled on first use.
 type Runtime struct {
-	cfg      Config
-	random   io.Reader // crypto/rand.Reader; tests may replace it
+	cfg    Config
+	random io.Reader // crypto/rand.Reader; tests may replace it
+	cache  wazero.CompilationCache
+	main   *pool
+	done   chan struct{}
+	closed atomic.Bool
+
+	quickMu sync.Mutex
+	quick   *pool // REQUIRES: quickMu; nil until the first validation
+}
+
+// pool is one wazero runtime, the module compiled for it, and its
+// instances.
+type pool struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	idle     chan *instance
 	slots    chan struct{}
-	done     chan struct{}
-	closed   atomic.Bool
+}
+
+// newPool compiles the module (or takes it from cache) into a new wazero
+// runtime; interruptible selects wazero's context checks.
+func newPool(ctx context.Context, cache wazero.CompilationCache, instances int, interruptible bool) (*pool, error) {
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
+		WithCompilationCache(cache).
+		WithCloseOnContextDone(interruptible))
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("wasm: instantiate wasi: %w", err)
+	}
+	compiled, err := rt.CompileModule(ctx, Module())
+	if err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("wasm: compile module: %w", err)
+	}
+	return &pool{rt: rt, compiled: compiled, idle: make(chan *instance, instances), slots: make(chan struct{}, instances)}, nil
+}
+
+// poolFor returns the pool that runs op: the validation pool (created on
+// first use) for OpValidate, the main pool for everything else.
+func (r *Runtime) poolFor(ctx context.Context, op int32) (*pool, error) {
+	if op != abi.OpValidate {
+		return r.main, nil
+	}
+	r.quickMu.Lock()
+	defer r.quickMu.Unlock()
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	if r.quick == nil {
+		p, err := newPool(ctx, r.cache, r.cfg.Instances, false)
+		if err != nil {
+			return nil, err
+		}
+		r.quick = p
+	}
+	return r.quick, nil
 }
 
 var (
@@ -119,26 +178,16 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		sharedCacheOnce.Do(func() { sharedCache = wazero.NewCompilationCache() })
 		cache = sharedCache
 	}
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
-		WithCompilationCache(cache).
-		WithCloseOnContextDone(true))
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		_ = rt.Close(ctx)
-		return nil, fmt.Errorf("wasm: instantiate wasi: %w", err)
-	}
-	compiled, err := rt.CompileModule(ctx, Module())
+	main, err := newPool(ctx, cache, cfg.Instances, true)
 	if err != nil {
-		_ = rt.Close(ctx)
-		return nil, fmt.Errorf("wasm: compile module: %w", err)
+		return nil, err
 	}
 	return &Runtime{
-		cfg:      cfg,
-		random:   rand.Reader,
-		rt:       rt,
-		compiled: compiled,
-		idle:     make(chan *instance, cfg.Instances),
-		slots:    make(chan struct{}, cfg.Instances),
-		done:     make(chan struct{}),
+		cfg:    cfg,
+		random: rand.Reader,
+		cache:  cache,
+		main:   main,
+		done:   make(chan struct{}),
 	}, nil
 }
 
@@ -149,8 +198,16 @@ func (r *Runtime) Close(ctx context.Context) error {
 		return nil
 	}
 	close(r.done)
+	r.quickMu.Lock()
+	quick := r.quick
+	r.quickMu.Unlock()
 	// A cancelled context must not stop Close from releasing everything.
-	return r.rt.Close(context.WithoutCancel(ctx))
+	ctx = context.WithoutCancel(ctx)
+	err := r.main.rt.Close(ctx)
+	if quick != nil {
+		err = errors.Join(err, quick.rt.Close(ctx))
+	}
+	return err
 }
 
 // instance is one module instance, used by one goroutine at a time.
@@ -166,12 +223,12 @@ type instance struct {
 	intern map[string]string
 }
 
-func (r *Runtime) newInstance(ctx context.Context) (*instance, error) {
+func (r *Runtime) newInstance(ctx context.Context, p *pool) (*instance, error) {
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithRandSource(r.random). // wazero's default is deterministic
 		WithStartFunctions("_initialize")
-	mod, err := r.rt.InstantiateModule(ctx, r.compiled, cfg)
+	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("wasm: instantiate module: %w", err)
 	}
@@ -196,7 +253,7 @@ func (r *Runtime) newInstance(ctx context.Context) (*instance, error) {
 }
 
 // acquire takes an idle instance or creates one within the pool's bound.
-func (r *Runtime) acquire(ctx context.Context) (*instance, error) {
+func (r *Runtime) acquire(ctx context.Context, p *pool) (*instance, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -204,17 +261,17 @@ func (r *Runtime) acquire(ctx context.Context) (*instance, error) {
 		return nil, err
 	}
 	select {
-	case in := <-r.idle:
+	case in := <-p.idle:
 		return in, nil
 	default:
 	}
 	select {
-	case in := <-r.idle:
+	case in := <-p.idle:
 		return in, nil
-	case r.slots <- struct{}{}:
-		in, err := r.newInstance(ctx)
+	case p.slots <- struct{}{}:
+		in, err := r.newInstance(ctx, p)
 		if err != nil {
-			<-r.slots
+			<-p.slots
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -233,13 +290,13 @@ func (r *Runtime) acquire(ctx context.Context) (*instance, error) {
 
 // release returns an instance to the pool, or discards it (freeing its
 // slot) if it broke or the runtime closed.
-func (r *Runtime) release(ctx context.Context, in *instance, broken bool) {
+func (r *Runtime) release(ctx context.Context, p *pool, in *instance, broken bool) {
 	if broken || r.closed.Load() {
 		_ = in.mod.Close(context.WithoutCancel(ctx))
-		<-r.slots
+		<-p.slots
 		return
 	}
-	r.idle <- in
+	p.idle <- in
 }
 
 // errBroken marks call failures after which the instance must be discarded.
@@ -252,7 +309,11 @@ func (e errBroken) Unwrap() error { return e.err }
 // the status byte) in the instance's memory, valid only inside fn.
 // encode appends the request to the instance's reusable buffer.
 func (r *Runtime) do(ctx context.Context, op int32, encode func(dst []byte) []byte, fn func(in *instance, view []byte) error) error {
-	in, err := r.acquire(ctx)
+	p, err := r.poolFor(ctx, op)
+	if err != nil {
+		return err
+	}
+	in, err := r.acquire(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -263,7 +324,7 @@ func (r *Runtime) do(ctx context.Context, op int32, encode func(dst []byte) []by
 	}
 	var b errBroken
 	broken := errors.As(err, &b)
-	r.release(ctx, in, broken)
+	r.release(ctx, p, in, broken)
 	if broken && ctx.Err() != nil {
 		return ctx.Err()
 	}

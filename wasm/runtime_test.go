@@ -403,11 +403,11 @@ func TestBadCallsDoNotPoison(t *testing.T) {
 		})
 	}
 	// Raw exports with out-of-range arguments.
-	in, err := r.acquire(ctx)
+	in, err := r.acquire(ctx, r.main)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.release(ctx, in, false)
+	defer r.release(ctx, r.main, in, false)
 	if res, err := in.alloc.Call(ctx, api32(-1)); err != nil || res[0] != 0 {
 		t.Errorf("alloc(-1) = %v, %v; want 0", res, err)
 	}
@@ -495,7 +495,11 @@ func TestContextCancellation(t *testing.T) {
 		t.Fatalf("cancelled context: %v", err)
 	}
 	// A caller waiting for a busy pool gives up when its context ends.
-	in, err := r.acquire(context.Background())
+	vp, err := r.poolFor(context.Background(), abi.OpValidate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := r.acquire(context.Background(), vp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,15 +510,18 @@ func TestContextCancellation(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("waiting caller: %v", err)
 	}
-	r.release(context.Background(), in, false)
-	// Cancellation during a long call closes that instance; the pool replaces it.
+	r.release(context.Background(), vp, in, false)
+	// Cancellation during a long batch ends it between module calls (the
+	// validation pool runs without in-call context checks).
 	big := make([]string, 200_000)
 	for i := range big {
 		big[i] = "9990000018"
 	}
 	ctx3, cancel3 := context.WithCancel(context.Background())
 	go cancel3()
-	_, _ = r.ValidateBatch(ctx3, "nhs", big) // may finish first; either way no damage
+	if _, err := r.ValidateBatch(ctx3, "nhs", big); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled batch: %v", err) // it may also finish first
+	}
 	if res, err := r.Validate(context.Background(), "nhs", "9990000018"); err != nil || !res.Valid {
 		t.Fatalf("after cancellation: %+v %v", res, err)
 	}
@@ -612,5 +619,34 @@ func TestCancellationInsideModuleCall(t *testing.T) {
 	b, err := r.Blind(context.Background(), "nhs", nums[:2])
 	if err != nil || len(b.Blinded) != 2 {
 		t.Fatalf("after cancellation: %v", err)
+	}
+}
+
+// TestValidationPoolIsLazyAndClosed: the validation pool is compiled on
+// first use only, and a closed runtime does not create it.
+func TestValidationPoolIsLazyAndClosed(t *testing.T) {
+	r, err := New(context.Background(), Config{Instances: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Blind(context.Background(), "nhs", []string{"9990000018"}); err != nil {
+		t.Fatal(err)
+	}
+	r.quickMu.Lock()
+	created := r.quick != nil
+	r.quickMu.Unlock()
+	if created {
+		t.Error("blinding created the validation pool")
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Validate(context.Background(), "nhs", "9990000018"); !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: %v", err)
+	}
+	r.quickMu.Lock()
+	defer r.quickMu.Unlock()
+	if r.quick != nil {
+		t.Error("a closed runtime created the validation pool")
 	}
 }
