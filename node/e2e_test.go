@@ -167,6 +167,7 @@ func TestEndToEndBrowser(t *testing.T) {
 		t.Fatalf("gp create: %d %s", st, body)
 	}
 	waitFor("the live notice", `window.__notices.some((n) => n.type === "involved" && n.entry)`)
+	waitFor("the notice on the page", `document.getElementById("notices").textContent.includes("now involved")`)
 
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
