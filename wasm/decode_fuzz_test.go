@@ -16,6 +16,7 @@ func FuzzHostDecoders(f *testing.F) {
 	f.Add(uint8(2), abi.AppendList(nil, make([]byte, 32), make([]byte, 32)))
 	f.Add(uint8(1), abi.AppendList(nil, make([]byte, 64), make([]byte, 16), make([]byte, 32)))
 	f.Add(uint8(3), []byte{0xff, 0x01})
+	f.Add(uint8(1), abi.AppendList(nil, []byte("sys"), []byte("\x01\x00\x0a9990000018\x0c999 000 0018\x04test\x00")))
 	f.Add(uint8(1), abi.AppendList(nil, []byte{0}, []byte("node-a"), []byte("school"), make([]byte, 8), []byte("1")))
 	f.Add(uint8(2), abi.AppendList(nil, []byte{2}, nil, nil, nil, nil, []byte{9}, nil, nil, nil, nil))
 	f.Fuzz(func(t *testing.T, n uint8, view []byte) {
@@ -25,6 +26,9 @@ func FuzzHostDecoders(f *testing.F) {
 		out := make([]Result, k)
 		if err := decodeValidate(str, view, "nhs", inputs, out); err != nil && !errors.Is(err, ErrABI) {
 			t.Fatalf("validate: %v", err)
+		}
+		if err := decodeValidateCompact(str, view, "nhs", inputs, out); err != nil && !errors.Is(err, ErrABI) {
+			t.Fatalf("validate compact: %v", err)
 		}
 		var b Blinding
 		if err := decodeBlind(view, k, &b); err == nil && (len(b.Blinds) != k || len(b.Blinded) != k) {

@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 
@@ -58,9 +59,67 @@ func (r *Runtime) validateChunk(ctx context.Context, scheme string, inputs []str
 		}
 		return e.Buf
 	}
-	return r.do(ctx, abi.OpValidate, encode, func(in *instance, view []byte) error {
-		return decodeValidate(in.str, view, scheme, inputs, out)
+	return r.do(ctx, abi.OpValidateCompact, encode, func(in *instance, view []byte) error {
+		return decodeValidateCompact(in.str, view, scheme, inputs, out)
 	})
+}
+
+// codeNames are the reason codes by OpValidateCompact's index (1-based).
+var codeNames = Codes()
+
+// decodeValidateCompact decodes an OpValidateCompact response into out
+// (len(inputs)). str converts bytes to strings (interning frequent ones).
+func decodeValidateCompact(str func([]byte) string, view []byte, scheme string, inputs []string, out []Result) error {
+	it := abi.NewIter(view)
+	if it.Len() != 2 {
+		return fmt.Errorf("%w: validate returned %d items", ErrABI, it.Len())
+	}
+	system, p := str(it.Next()), it.Next()
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("%w: validate response: %w", ErrABI, err)
+	}
+	short := fmt.Errorf("%w: validate response truncated", ErrABI)
+	field := func() ([]byte, bool) {
+		if len(p) < 1 || len(p) < 1+int(p[0]) {
+			return nil, false
+		}
+		f := p[1 : 1+int(p[0])]
+		p = p[1+int(p[0]):]
+		return f, true
+	}
+	for i := range inputs {
+		if len(p) < 2 {
+			return short
+		}
+		flags, code := p[0], int(p[1])
+		p = p[2:]
+		norm, ok1 := field()
+		formatted, ok2 := field()
+		rng, ok3 := field()
+		if !ok1 || !ok2 || !ok3 || code > len(codeNames) {
+			return short
+		}
+		l, n := binary.Uvarint(p)
+		if n <= 0 || l > uint64(len(p)-n) {
+			return short
+		}
+		reason := p[n : n+int(l)]
+		p = p[n+int(l):]
+		res := Result{Input: inputs[i], Valid: flags&1 == 1, Scheme: scheme, System: system}
+		if len(norm) > 0 {
+			both := string(norm) + string(formatted)
+			res.Normalized, res.Formatted = both[:len(norm)], both[len(norm):]
+		}
+		if code > 0 {
+			res.Code = codeNames[code-1]
+		}
+		res.Reason, res.Range = str(reason), str(rng)
+		out[i] = res
+	}
+	if len(p) != 0 {
+		return fmt.Errorf("%w: validate response has trailing bytes", ErrABI)
+	}
+	return nil
 }
 
 // decodeValidate decodes an OpValidate response into out (len(inputs)).

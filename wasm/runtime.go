@@ -127,9 +127,9 @@ func newPool(ctx context.Context, cache wazero.CompilationCache, instances int, 
 }
 
 // poolFor returns the pool that runs op: the validation pool (created on
-// first use) for OpValidate, the main pool for everything else.
+// first use) for validation, the main pool for everything else.
 func (r *Runtime) poolFor(ctx context.Context, op int32) (*pool, error) {
-	if op != abi.OpValidate {
+	if op != abi.OpValidate && op != abi.OpValidateCompact {
 		return r.main, nil
 	}
 	r.quickMu.Lock()

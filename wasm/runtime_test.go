@@ -89,6 +89,46 @@ func TestModuleAgreesWithNativeOnVectors(t *testing.T) {
 	}
 }
 
+// TestValidateEncodingsAgree checks that the packed response the host uses
+// (OpValidateCompact) and the list response the browser loader uses
+// (OpValidate) carry the same results for every known vector.
+func TestValidateEncodingsAgree(t *testing.T) {
+	r := newTestRuntime(t, Config{Instances: 1})
+	ctx := context.Background()
+	byScheme := map[string][]string{}
+	for _, v := range vectorInputs(t) {
+		byScheme[v[0]] = append(byScheme[v[0]], v[1])
+	}
+	str := func(b []byte) string { return string(b) }
+	for scheme, inputs := range byScheme {
+		encode := func(dst []byte) []byte {
+			e := abi.Encoder{Buf: dst}
+			e.Begin(1 + len(inputs))
+			e.String(scheme)
+			for _, in := range inputs {
+				e.String(in)
+			}
+			return e.Buf
+		}
+		list, packed := make([]Result, len(inputs)), make([]Result, len(inputs))
+		if err := r.do(ctx, abi.OpValidate, encode, func(_ *instance, view []byte) error {
+			return decodeValidate(str, view, scheme, inputs, list)
+		}); err != nil {
+			t.Fatalf("%s: OpValidate: %v", scheme, err)
+		}
+		if err := r.do(ctx, abi.OpValidateCompact, encode, func(_ *instance, view []byte) error {
+			return decodeValidateCompact(str, view, scheme, inputs, packed)
+		}); err != nil {
+			t.Fatalf("%s: OpValidateCompact: %v", scheme, err)
+		}
+		for i := range inputs {
+			if list[i] != packed[i] {
+				t.Errorf("%s %q: list %+v, packed %+v", scheme, inputs[i], list[i], packed[i])
+			}
+		}
+	}
+}
+
 func TestValidateErrors(t *testing.T) {
 	r := newTestRuntime(t, Config{Instances: 1})
 	ctx := context.Background()

@@ -158,6 +158,7 @@ func FuzzDecodeList(f *testing.F) {
 // (a recovered panic shows as StatusInternal, which is a failure here).
 func FuzzHandle(f *testing.F) {
 	f.Add(int32(OpValidate), AppendList(nil, []byte("nhs"), []byte("999 000 0018"), []byte("x")))
+	f.Add(int32(OpValidateCompact), AppendList(nil, []byte("nhs"), []byte("999 000 0018"), []byte("x"), []byte("9990000019")))
 	f.Add(int32(OpBlind), AppendList(nil, []byte("chi"), []byte("1506940013")))
 	f.Add(int32(OpFinalize), AppendList(nil, []byte("nhs"), []byte("safeguarding"), []byte("7"), make([]byte, 32), make([]byte, 64), []byte("9990000018"), make([]byte, 32), make([]byte, 32)))
 	f.Add(int32(OpDeriveKeys), AppendList(nil, []byte("tok")))

@@ -26,6 +26,8 @@ const (
 	// OpOpenEntries was added to ABI version 1 (additive: older modules
 	// answer StatusUnknownOp).
 	OpOpenEntries = 6
+	// OpValidateCompact was added to ABI version 1 (additive).
+	OpValidateCompact = 7
 )
 
 // MaxEntries bounds the entries of one OpOpenEntries call.

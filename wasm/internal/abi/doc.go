@@ -37,6 +37,11 @@
 //
 //	OpValidate    [scheme, input×n]         → [system, (flags, normalized, formatted, code, reason, range)×n]
 //	                                          flags is "1" when valid, "" otherwise; n ≤ MaxItems
+//	OpValidateCompact [scheme, input×n]     → [system, packed]; the same results as OpValidate in one
+//	                                          item: per input flags(1 byte, bit 0 valid), code(1 byte: 0
+//	                                          none, else 1 + its index in the module's code list), then
+//	                                          normalized, formatted and range each behind a 1-byte length,
+//	                                          then reason behind a uvarint length
 //	OpBlind       [scheme, number×n]        → [(blind, blinded)×n]; n ≤ 4096; every number must be valid
 //	OpFinalize    [scheme, purpose, epoch, publicKey, proof, (number, blind, evaluated)×n]
 //	                                        → [(token, lookupKey, sealKey)×n]
@@ -62,6 +67,13 @@
 // it accepted the entry, and the browser reads entries from its own node.
 // The op was added to version 1 without changing the version: it is
 // additive, and a module without it answers [StatusUnknownOp].
+//
+// OpValidateCompact, also additive to version 1, is what the Go host uses
+// for batches: six list items per input cost the host more to decode than
+// the module spends checking the number, and one packed item halves the
+// host's share. The code index refers to the code list both sides are built
+// from (package ident's AllCodes), which is append-only; the browser loader
+// keeps OpValidate, whose codes are spelled out.
 //
 // epoch is a decimal uint32 without leading zeros; purpose is lowercase
 // ASCII words joined by hyphens. Tokens are POPRF outputs over

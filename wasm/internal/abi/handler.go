@@ -61,6 +61,8 @@ func (h *Handler) Handle(op int32, req []byte) (resp []byte) {
 		return h.schemes(items)
 	case OpOpenEntries:
 		return h.openEntries(items)
+	case OpValidateCompact:
+		return h.validateCompact(items)
 	}
 	return h.fail(StatusUnknownOp, "unknown operation "+strconv.Itoa(int(op)))
 }
@@ -318,5 +320,62 @@ func (h *Handler) openEntries(items [][]byte) []byte {
 		}
 	}
 	h.out = e.Buf
+	return h.out
+}
+
+// codeIndex maps a reason code to 1 + its index in ident.AllCodes.
+var codeIndex = func() map[ident.Code]byte {
+	m := make(map[ident.Code]byte, len(ident.AllCodes))
+	for i, c := range ident.AllCodes {
+		m[c] = byte(i + 1)
+	}
+	return m
+}()
+
+// validateCompact is OpValidate with one packed item for all results
+// instead of six items per input: per input, flags(1: bit 0 valid),
+// code(1: 0 none, else 1 + index in ident.AllCodes), then len(1)-prefixed
+// normalized, formatted and range, then uvarint-prefixed reason.
+func (h *Handler) validateCompact(items [][]byte) []byte {
+	if len(items) < 1 {
+		return h.fail(StatusMalformed, "validate needs a scheme")
+	}
+	s, ok := h.scheme(items[0])
+	if !ok {
+		return h.fail(StatusUnknownScheme, "unknown scheme")
+	}
+	if len(ident.AllCodes) > 255 {
+		return h.fail(StatusInternal, "too many codes")
+	}
+	inputs := items[1:]
+	b := binary.AppendUvarint(h.out, 2)
+	b = binary.AppendUvarint(b, uint64(len(s.System())))
+	b = append(b, s.System()...)
+	// The packed item's length is patched in once known: reserve a
+	// fixed-width uvarint (5 bytes holds any message size).
+	at := len(b)
+	b = append(b, 0x80, 0x80, 0x80, 0x80, 0)
+	start := len(b)
+	var o ident.Outcome
+	for _, in := range inputs {
+		s.Check(bytesAsString(in), &o)
+		var flags byte
+		if o.Valid {
+			flags = 1
+		}
+		b = append(b, flags, codeIndex[o.Code])
+		n, f := o.Normalized(), o.Formatted()
+		b = append(b, byte(len(n)))
+		b = append(b, n...)
+		b = append(b, byte(len(f)))
+		b = append(b, f...)
+		b = append(b, byte(len(o.Range)))
+		b = append(b, o.Range...)
+		b = binary.AppendUvarint(b, uint64(len(o.Reason)))
+		b = append(b, o.Reason...)
+	}
+	n := uint32(len(b) - start)
+	b[at], b[at+1], b[at+2], b[at+3], b[at+4] = byte(n)|0x80, byte(n>>7)|0x80, byte(n>>14)|0x80, byte(n>>21)|0x80, byte(n>>28)
+	h.out = b
 	return h.out
 }
