@@ -170,7 +170,7 @@ func cliRevoke(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	fmt.Fprintf(stdout, "revocation list version %d (%d entries) written; give it to any node (run -revocations, or Agent.SetRevocations) and it spreads\n", rl.Version, len(rl.Entries))
+	fmt.Fprintf(stdout, "revocation list version %d (%d entries) written; give it to any node (the revocations file of its run config, or Agent.SetRevocations) and it spreads\n", rl.Version, len(rl.Entries))
 	return 0
 }
 

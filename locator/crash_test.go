@@ -78,7 +78,7 @@ func crashChild(t *testing.T, path string) {
 	}
 	h := testHolder(t, 1, nil)
 	for i := range 100_000 {
-		if _, err := s.Apply(t0, mustPublish(t, h, i, 1, time.Now().Add(time.Hour))); err != nil {
+		if _, err := s.Apply(t0, mustPublish(t, h, i, 1, t0.Add(time.Hour))); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Printf("ack %d\n", i)

@@ -141,6 +141,12 @@ func TestDecodeRejects(t *testing.T) {
 func TestLookupOpenDropsAndCounts(t *testing.T) {
 	keys := keyring{}
 	good, unknown := testHolder(t, 1, keys), testHolder(t, 2, nil)
+	// An impostor whose node id the membership knows under another key:
+	// its entry opens, but the holder signature inside does not verify.
+	impostor := testHolder(t, 4, nil)
+	other := keyring{}
+	testHolder(t, 5, other)
+	keys[impostor.NodeID()] = other[nodeName(5)]
 	// A holder that seals under a different seal key: stored (its entry
 	// signature is fine) but cannot be opened with the token's seal key.
 	wrongSeal := testHolder(t, 3, keys)
@@ -150,7 +156,7 @@ func TestLookupOpenDropsAndCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := NewMemStore(DefaultPolicy())
-	for _, e := range []*Entry{mustPublish(t, good, 1, 1, exp), mustPublish(t, unknown, 1, 1, exp), ws} {
+	for _, e := range []*Entry{mustPublish(t, good, 1, 1, exp), mustPublish(t, unknown, 1, 1, exp), ws, mustPublish(t, impostor, 1, 1, exp)} {
 		if _, err := s.Apply(t0, e); err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +169,7 @@ func TestLookupOpenDropsAndCounts(t *testing.T) {
 		t.Fatalf("found %d", len(found))
 	}
 	c := s.Counters()
-	if c.Rejected[ReasonUnknownHolder] != 1 || c.Rejected[ReasonSealBroken] != 1 {
+	if c.Rejected[ReasonUnknownHolder] != 1 || c.Rejected[ReasonSealBroken] != 1 || c.Rejected[ReasonHolderSignature] != 1 {
 		t.Fatalf("counters %+v", c.Rejected)
 	}
 }

@@ -97,3 +97,18 @@ func mustWithdraw(t testing.TB, h *Holder, i int, version uint64, expires time.T
 	}
 	return e
 }
+
+// wire returns e as a peer would deliver it after mutate changed it: its
+// fields copied into a fresh Entry (none of e's cached id or encoding),
+// mutated, encoded and decoded.
+func wire(t testing.TB, e *Entry, mutate func(*Entry)) *Entry {
+	t.Helper()
+	m := Entry{Lookup: e.Lookup, EntryPub: e.EntryPub, Version: e.Version, Expires: e.Expires,
+		Deleted: e.Deleted, Sealed: append([]byte(nil), e.Sealed...), Sig: e.Sig}
+	mutate(&m)
+	d, err := DecodeEntry(m.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

@@ -57,31 +57,37 @@ func TestApplyRejections(t *testing.T) {
 		now := t0
 		good := mustPublish(t, h, 1, 5, now.Add(time.Hour))
 
-		badSig := *mustPublish(t, h, 2, 1, now.Add(time.Hour))
-		badSig.Sig[0] ^= 1
-		// Mallory rewrites h's entry: same lookup and entry key, her
-		// signature.
-		hijack := *mustPublish(t, mallory, 1, 6, now.Add(time.Hour))
-		hijack.EntryPub = good.EntryPub
-		signEntry(&hijack, mallory.entryKey(lookupN(1)))
+		badSig := wire(t, mustPublish(t, h, 2, 1, now.Add(time.Hour)), func(e *Entry) { e.Sig[0] ^= 1 })
+		// Mallory rewrites h's entry: same lookup and entry key (so the
+		// same id), a higher version, her signature.
+		hijack := wire(t, mustPublish(t, mallory, 1, 6, now.Add(time.Hour)), func(e *Entry) {
+			e.EntryPub = good.EntryPub
+			signEntry(e, mallory.entryKey(lookupN(1)))
+		})
+		if hijack.ID() != good.ID() {
+			t.Fatal("the hijack does not target the victim's entry")
+		}
 		older := mustPublish(t, h, 1, 4, now.Add(time.Hour))
 		expired := mustPublish(t, h, 3, 1, now.Add(-time.Second))
 		tooLong := mustPublish(t, h, 4, 1, now.Add(pol.MaxRetention+pol.MaxFutureSkew+time.Minute))
-		big := mustPublish(t, h, 5, 1, now.Add(time.Hour))
-		big2 := *big
-		big2.Sealed = make([]byte, pol.MaxEntrySize)
+		// Within what DecodeEntry takes, beyond the policy's entry size.
+		pol.MaxEntrySize = 1024
+		big := wire(t, mustPublish(t, h, 5, 1, now.Add(time.Hour)), func(e *Entry) {
+			e.Sealed = make([]byte, pol.MaxEntrySize)
+			signEntry(e, h.entryKey(lookupN(5)))
+		})
 
 		tests := []struct {
 			name   string
 			e      *Entry
 			reason Reason
 		}{
-			{"wrong entry signature", &badSig, ReasonBadSignature},
-			{"write by another key", &hijack, ReasonBadSignature},
+			{"wrong entry signature", badSig, ReasonBadSignature},
+			{"write by another key", hijack, ReasonBadSignature},
 			{"older version replayed", older, ReasonStale},
 			{"expired", expired, ReasonExpired},
 			{"expiry beyond maximum", tooLong, ReasonRetentionTooLong},
-			{"oversized", &big2, ReasonTooLarge},
+			{"oversized", big, ReasonTooLarge},
 		}
 		s := open(t, pol)
 		if o, err := s.Apply(now, good); err != nil || o.Result != Accepted {

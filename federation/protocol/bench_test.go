@@ -26,7 +26,7 @@ func BenchmarkReconcile(b *testing.B) {
 						all = syntheticEntries(b, uint64(n), n+maxDiff)
 					}
 					for b.Loop() {
-						bytes, msgs := reconcilePair(b, all[:n], all[n:n+d], 4, protocol.DefaultConfig(), nil)
+						bytes, msgs := reconcilePair(b, 1, all[:n], all[n:n+d], 4, protocol.DefaultConfig(), nil)
 						b.ReportMetric(float64(bytes)/float64(d), "B/diff")
 						b.ReportMetric(float64(bytes), "B/exchange")
 						b.ReportMetric(float64(msgs), "msgs/exchange")
@@ -39,7 +39,7 @@ func BenchmarkReconcile(b *testing.B) {
 					all = syntheticEntries(b, uint64(n), n+maxDiff)
 				}
 				for b.Loop() {
-					bytes, msgs := reconcilePair(b, all[:n], all[n:n+100], 5, protocol.DefaultConfig(), nil)
+					bytes, msgs := reconcilePair(b, 1, all[:n], all[n:n+100], 5, protocol.DefaultConfig(), nil)
 					b.ReportMetric(float64(bytes)/100, "B/diff")
 					b.ReportMetric(float64(msgs), "msgs/exchange")
 				}

@@ -150,13 +150,13 @@ func TestBulkImport(t *testing.T) {
 // reconcilePair builds two replicas holding a common set of base entries
 // plus diff entries only at a, runs one anti-entropy exchange started by b
 // and returns the bytes it cost.
-func reconcilePair(t testing.TB, base, diff []*locator.Entry, depth int, cfg protocol.Config, cache *locator.VerifyCache) (bytes uint64, msgs uint64) {
+func reconcilePair(t testing.TB, seed uint64, base, diff []*locator.Entry, depth int, cfg protocol.Config, cache *locator.VerifyCache) (bytes uint64, msgs uint64) {
 	t.Helper()
 	if cache == nil {
 		cache = locator.NewVerifyCache(len(base) + len(diff))
 	}
 	pol := locator.Policy{DigestDepth: depth, VerifyCache: cache}
-	net := protocoltest.New(1, t0)
+	net := protocoltest.New(seed, t0)
 	var nodes []*protocoltest.Node
 	for i := range 2 {
 		s, err := locator.NewMemStore(pol)
@@ -190,7 +190,7 @@ func TestReconcileCostTracksDifference(t *testing.T) {
 	seed := testSeed(t)
 	all, cache := sharedBulk(t, n)
 	base, diff := all[:n], all[n:]
-	got, msgs := reconcilePair(t, base, diff, 4, protocol.DefaultConfig(), cache)
+	got, msgs := reconcilePair(t, seed, base, diff, 4, protocol.DefaultConfig(), cache)
 	entry := totalSize(diff) / uint64(len(diff))
 	// Per differing entry: the entry itself, plus a few digest levels of
 	// 16 children (24 B each) and a bucket of stamps (57 B each).
