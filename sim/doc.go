@@ -29,6 +29,12 @@
 //     partition heals, and the epidemic theory beside the measurement. The
 //     tests assert bounds on these at a fixed seed.
 //
+// A heal has converged when every up node holds every entry published
+// before that heal. Each partition's heal is tracked on its own, so with
+// overlapping partitions the first heal's figure includes waiting for the
+// second (entries published on the far side of a partition still in force
+// cannot arrive before it heals).
+//
 // # Model and its simplifications
 //
 //   - Membership is one global view: every up node, plus crashed nodes until

@@ -120,8 +120,9 @@ type HealReport struct {
 	HealedAt  float64 `json:"healed_at_s"`
 	// EntriesBefore were published before the heal; ConvergedAfter is
 	// how long after the heal every up node held all of them (-1: not
-	// within the run, or not before the next heal, which starts a new
-	// count).
+	// within the run). Each heal is tracked on its own: when partitions
+	// overlap, an earlier heal's entries may still wait for a later one
+	// (its ConvergedAfter then reaches past the later heal).
 	EntriesBefore  int     `json:"entries_before_heal"`
 	ConvergedAfter float64 `json:"converged_after_s"`
 	// RecallFullAfter: from the heal to the start of the first sample

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/signpost-federation/signpost/federation/protocol"
@@ -85,13 +86,26 @@ type window struct {
 	accepted  uint64
 }
 
+// healTrack follows one partition's heal until every up node holds every
+// entry published before it. Each heal is tracked on its own, so that
+// overlapping partitions, or a heal before the previous one converged,
+// give each its own answer.
 type healTrack struct {
 	part       int
 	at         int64
-	k          int32 // entries published before the heal
-	held       []int32
-	incomplete int
-	doneAt     int64
+	k          int32   // entries published before the heal: indexes 0..k-1
+	held       []int32 // per node, how many of them it holds (nil once done)
+	incomplete int     // up nodes holding fewer than k
+	doneAt     int64   // when incomplete reached 0; -1 until then
+}
+
+// finish marks h converged at now if no up node still lacks an entry.
+func (h *healTrack) finish(now int64) bool {
+	if h.incomplete > 0 {
+		return false
+	}
+	h.doneAt, h.held = now, nil
+	return true
 }
 
 type simulation struct {
@@ -124,7 +138,7 @@ type simulation struct {
 	acc        [numClasses]uint64 // replica deliveries by class
 	windows    []window
 	heals      []healTrack
-	healing    *healTrack
+	healing    []int // indexes into heals of those not yet converged, in heal order
 	events     uint64
 	stopAt     int64
 	interval   int64
@@ -407,16 +421,24 @@ func (s *simulation) accepted(node int32, e *locator.Entry) {
 	}
 	s.windows[s.windowOf(now)].accepted++
 	s.checkDone(idx)
-	if h := s.healing; h != nil && idx < h.k {
-		h.held[node]++
-		if h.held[node] == h.k {
-			h.incomplete--
-			if h.incomplete == 0 {
-				h.doneAt = now
-				s.healing = nil
+	done := false
+	for _, j := range s.healing {
+		if h := &s.heals[j]; idx < h.k {
+			h.held[node]++
+			if h.held[node] == h.k {
+				h.incomplete--
+				done = h.finish(now) || done
 			}
 		}
 	}
+	if done {
+		s.pruneHealing()
+	}
+}
+
+// pruneHealing drops the converged heals from s.healing.
+func (s *simulation) pruneHealing() {
+	s.healing = slices.DeleteFunc(s.healing, func(j int) bool { return s.heals[j].doneAt >= 0 })
 }
 
 func (s *simulation) checkDone(idx int32) {
@@ -528,8 +550,17 @@ func (s *simulation) down(i int32, c Churn) {
 	nd.wakeAt = math.MaxInt64
 	s.upCount--
 	s.forHeld(i, func(idx int32) { s.entries[idx].reach-- })
-	if h := s.healing; h != nil && h.held[i] < h.k {
-		h.incomplete--
+	// A node going down no longer counts: if it was the last one lacking
+	// entries, the heal has converged among the up nodes.
+	done := false
+	for _, j := range s.healing {
+		if h := &s.heals[j]; h.held[i] < h.k {
+			h.incomplete--
+			done = h.finish(s.q.Now()) || done
+		}
+	}
+	if done {
+		s.pruneHealing()
 	}
 	for idx := range s.entries {
 		s.checkDone(int32(idx))
@@ -578,7 +609,8 @@ func (s *simulation) up(i int32, keepDisk bool) {
 	}
 	s.rebuildMembers()
 	s.forHeld(i, func(idx int32) { s.entries[idx].reach++ })
-	if h := s.healing; h != nil {
+	for _, j := range s.healing {
+		h := &s.heals[j]
 		var n int32
 		s.forHeld(i, func(idx int32) {
 			if idx < h.k {
@@ -607,14 +639,9 @@ func (s *simulation) heal(part int) {
 			h.incomplete++
 		}
 	}
-	if h.incomplete == 0 {
-		h.doneAt = h.at
-	}
 	s.heals = append(s.heals, h)
-	if h.incomplete > 0 {
-		s.healing = &s.heals[len(s.heals)-1]
-	} else {
-		s.healing = nil
+	if !s.heals[len(s.heals)-1].finish(h.at) {
+		s.healing = append(s.healing, len(s.heals)-1)
 	}
 }
 
