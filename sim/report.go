@@ -221,9 +221,13 @@ type Wall struct {
 	Seconds         float64 `json:"seconds"`
 	SetupSeconds    float64 `json:"setup_seconds"`
 	EventsPerSecond float64 `json:"events_per_second"`
-	// HeapBytes is the live heap after the run (after a GC), HeapPerNode
-	// its growth over the run divided by the nodes: the simulated node's
-	// whole footprint (engine, store, its share of entries and queues).
+	// HeapBytes is the process's live heap after the run (after a GC,
+	// the simulation still held). HeapPerNode is the simulation's own
+	// live heap divided by the nodes: the simulated node's whole
+	// footprint (engine, store, its share of entries, queues and the
+	// run's bookkeeping), measured as the live heap with the simulation
+	// minus the live heap once it is dropped, so that whatever ran
+	// earlier in the process does not change it.
 	HeapBytes   uint64 `json:"heap_bytes"`
 	HeapPerNode int64  `json:"heap_bytes_per_node"`
 	SysBytes    uint64 `json:"sys_bytes"`

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -418,5 +419,36 @@ func TestOverlappingPartitionsHealIndependently(t *testing.T) {
 	// published before the second: the first cannot converge later.
 	if a, b := r.Heals[0].HealedAt+r.Heals[0].ConvergedAfter, r.Heals[1].HealedAt+r.Heals[1].ConvergedAfter; a > b {
 		t.Errorf("heal 0 converged at %.3f s, after heal 1 at %.3f s", a, b)
+	}
+}
+
+// TestHeapPerNodeIgnoresWhatRanBefore: memory that something before the
+// run still held when it started, and let go during it (here a ballast in
+// a sync.Pool, which survives one GC: the real agents of --compare-real
+// leave pools and exiting goroutines behind), must not hide the
+// simulation's own heap.
+func TestHeapPerNodeIgnoresWhatRanBefore(t *testing.T) {
+	s := small(t, "steady", 200)
+	s.Shorten(10 * time.Second)
+	perNode := func(ballast bool) int64 {
+		var pool sync.Pool
+		if ballast {
+			ballast := make([]byte, 64<<20)
+			pool.Put(&ballast)
+		}
+		r, err := Run(context.Background(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Wall.HeapPerNode
+	}
+	clean := perNode(false)
+	after := perNode(true)
+	t.Logf("heap per node %d B alone, %d B after a released 64 MiB ballast", clean, after)
+	if clean < 4<<10 || clean > 256<<10 {
+		t.Errorf("heap per node %d B alone, outside 4..256 KiB", clean)
+	}
+	if d := float64(after-clean) / float64(clean); d < -0.1 || d > 0.1 {
+		t.Errorf("heap per node %d B after a released ballast, %d B alone", after, clean)
 	}
 }
