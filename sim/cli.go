@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -13,7 +14,10 @@ import (
 
 // SimMain is the `signpost sim` subcommand: run a scenario (built-in name
 // or JSON file), print a short summary, and write the JSON report and the
-// SVG picture when asked. Exit codes: 0 done, 1 failure, 2 usage. On ctx
+// SVG picture when asked; with --compare-real, also run real agents and
+// print a verdict. Exit codes (exitCodes): 0 done (and, with
+// --compare-real, the simulation agreed with the real agents within
+// --tolerance), 1 failure, a partial run, or disagreement, 2 usage. On ctx
 // cancellation (Ctrl-C) it stops, and still writes the report, marked
 // partial.
 func SimMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -33,6 +37,7 @@ func SimMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintln(stderr, "Usage: signpost sim [flags]")
 		fmt.Fprintln(stderr, "Simulates a federation of many nodes running the real locator and protocol code in virtual time.")
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, exitCodes)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -78,23 +83,17 @@ func SimMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "sim: %v\n", err)
 		return 2
 	}
-	var cmp *Comparison
-	if *compare > 0 {
-		if *compare < 2 || *compare > 500 {
-			fmt.Fprintf(stderr, "sim: --compare-real %d outside 2..500\n", *compare)
-			return 2
-		}
-		cmp, err = CompareReal(ctx, sc, *compare, *tolerance, stderr)
-		if err != nil {
-			fmt.Fprintf(stderr, "sim: real-node comparison: %v\n", err)
-			return 1
-		}
-		cmp.Summary(stdout)
+	if *compare != 0 && (*compare < 2 || *compare > 500) {
+		fmt.Fprintf(stderr, "sim: --compare-real %d outside 2..500\n", *compare)
+		return 2
 	}
+	if !(*tolerance > 0) || math.IsInf(*tolerance, 1) {
+		fmt.Fprintf(stderr, "sim: --tolerance %v must be positive\n", *tolerance)
+		return 2
+	}
+	// The simulation runs first, so that the real agents' leftovers
+	// (goroutines still exiting, pools) do not share its wall time.
 	rep, err := Run(ctx, sc)
-	if rep != nil && rep.Wall != nil {
-		rep.Wall.RealNodes = cmp
-	}
 	if rep == nil {
 		fmt.Fprintf(stderr, "sim: %v\n", err)
 		return 1
@@ -104,10 +103,27 @@ func SimMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "sim: %v\n", err)
 		code = 1
 	}
+	rep.Summary(stdout)
+	if *compare > 0 && !rep.Partial {
+		cmp, err := compareReal(ctx, sc, *compare, *tolerance, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "sim: real-node comparison: %v\n", err)
+			return 1
+		}
+		cmp.Summary(stdout)
+		v := cmp.verdict()
+		fmt.Fprintln(stdout, v)
+		if !cmp.Agree {
+			fmt.Fprintf(stderr, "sim: real-node comparison: %s\n", v)
+			code = 1
+		}
+		if rep.Wall != nil {
+			rep.Wall.RealNodes = cmp
+		}
+	}
 	if *noWall {
 		rep.Wall = nil
 	}
-	rep.Summary(stdout)
 	if *out != "" {
 		if err := writeFile(*out, stdout, rep.WriteJSON); err != nil {
 			fmt.Fprintf(stderr, "sim: write report: %v\n", err)
@@ -125,6 +141,19 @@ func SimMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	return code
 }
+
+// exitCodes ends the command's usage text.
+const exitCodes = `Exit codes:
+  0  done; with --compare-real, the simulation also agreed with the real
+     agents (all-nodes p50 and p90 ratios within --tolerance)
+  1  failure, a partial run (cancelled), or, with --compare-real, a
+     DISAGREE verdict
+  2  usage: a bad flag or an invalid scenario
+`
+
+// compareReal is CompareReal; tests replace it so that the verdict's exit
+// code can be checked without starting real agents.
+var compareReal = CompareReal
 
 func writeFile(path string, stdout io.Writer, fn func(io.Writer) error) error {
 	if path == "-" {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -432,8 +433,42 @@ func CompareReal(ctx context.Context, sc *Scenario, nodes int, tolerance float64
 		RatioAEPerSec:     ratio(sim.AEBytesPerNodeSec, real.AEBytesPerNodeSec),
 		Tolerance:         tolerance,
 	}
-	cmp.Agree = math.Abs(cmp.RatioP50-1) <= tolerance && math.Abs(cmp.RatioP90-1) <= tolerance
+	cmp.judge()
 	return cmp, nil
+}
+
+// judge sets c.Agree: the all-nodes p50 and p90 ratios are both within
+// c.Tolerance of 1 (a ratio of 0 means a side had no figure, and never
+// agrees). The ratios are rounded to three decimals, so the bound is
+// compared with a little slack: 0.65 is within ±35 %.
+func (c *Comparison) judge() {
+	c.Agree = c.ratioOK(c.RatioP50) && c.ratioOK(c.RatioP90)
+}
+
+func (c *Comparison) ratioOK(r float64) bool {
+	return r > 0 && math.Abs(r-1) <= c.Tolerance+1e-9
+}
+
+// verdict is the comparison's outcome in one line: AGREE, or DISAGREE
+// with the ratios that missed the tolerance.
+func (c *Comparison) verdict() string {
+	lo, hi := 1-c.Tolerance, 1+c.Tolerance
+	if c.Agree {
+		return fmt.Sprintf("verdict: AGREE (all-nodes p50 ratio %.2f, p90 ratio %.2f, both within %.2f..%.2f)", c.RatioP50, c.RatioP90, lo, hi)
+	}
+	var miss []string
+	for _, x := range []struct {
+		name string
+		r    float64
+	}{{"p50", c.RatioP50}, {"p90", c.RatioP90}} {
+		switch {
+		case x.r <= 0:
+			miss = append(miss, x.name+" has no figure on one side")
+		case !c.ratioOK(x.r):
+			miss = append(miss, fmt.Sprintf("%s ratio %.2f outside %.2f..%.2f", x.name, x.r, lo, hi))
+		}
+	}
+	return "verdict: DISAGREE (" + strings.Join(miss, "; ") + ")"
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -313,6 +314,12 @@ func TestSimMain(t *testing.T) {
 	if code := SimMain(context.Background(), []string{"--bogus"}, nil, &stdout, &stderr); code != 2 {
 		t.Errorf("bad flag: exit %d", code)
 	}
+	if !strings.Contains(stderr.String(), "Exit codes:") {
+		t.Errorf("usage does not document the exit codes: %s", stderr.String())
+	}
+	if code := SimMain(context.Background(), []string{"--compare-real", "10", "--tolerance", "-1"}, nil, &stdout, &stderr); code != 2 {
+		t.Errorf("negative tolerance: exit %d", code)
+	}
 	if code := SimMain(context.Background(), []string{"--scenario", "-"}, strings.NewReader(`{"name":"stdin","nodes":5,"duration":"5s","people":{"count":10,"max_agencies":3,"zipf_s":2}}`), &stdout, &stderr); code != 0 {
 		t.Errorf("stdin scenario: exit %d: %s", code, stderr.String())
 	}
@@ -450,5 +457,46 @@ func TestHeapPerNodeIgnoresWhatRanBefore(t *testing.T) {
 	}
 	if d := float64(after-clean) / float64(clean); d < -0.1 || d > 0.1 {
 		t.Errorf("heap per node %d B after a released ballast, %d B alone", after, clean)
+	}
+}
+
+// TestCompareRealVerdict: --compare-real prints a verdict and its exit
+// code says whether the stated tolerance was met. The real agents are
+// replaced by a canned comparison; the agreement rule is the real one.
+func TestCompareRealVerdict(t *testing.T) {
+	tests := []struct {
+		name     string
+		p50, p90 float64
+		want     int
+		verdict  string
+	}{
+		{"agree", 0.97, 1.00, 0, "verdict: AGREE"},
+		{"edge", 0.65, 1.35, 0, "verdict: AGREE"},
+		{"p90 off", 0.78, 0.60, 1, "verdict: DISAGREE (p90 ratio 0.60 outside 0.65..1.35)"},
+		{"p50 off", 1.40, 1.00, 1, "verdict: DISAGREE (p50 ratio 1.40 outside 0.65..1.35)"},
+		{"no data", 0, 0, 1, "verdict: DISAGREE"},
+	}
+	defer func(f func(context.Context, *Scenario, int, float64, io.Writer) (*Comparison, error)) {
+		compareReal = f
+	}(compareReal)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			compareReal = func(_ context.Context, sc *Scenario, nodes int, tol float64, _ io.Writer) (*Comparison, error) {
+				c := &Comparison{Scenario: sc.Name, Nodes: nodes, Real: &RealResult{}, RatioP50: tt.p50, RatioP90: tt.p90, Tolerance: tol}
+				c.judge()
+				return c, nil
+			}
+			var stdout, stderr bytes.Buffer
+			code := SimMain(context.Background(), []string{"--scenario", "steady", "--nodes", "10", "--duration", "5s", "--compare-real", "10"}, nil, &stdout, &stderr)
+			if code != tt.want {
+				t.Errorf("exit %d, want %d; stderr: %s", code, tt.want, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tt.verdict) {
+				t.Errorf("stdout lacks %q:\n%s", tt.verdict, stdout.String())
+			}
+			if tt.want != 0 && !strings.Contains(stderr.String(), "DISAGREE") {
+				t.Errorf("stderr does not say why the exit is %d: %s", code, stderr.String())
+			}
+		})
 	}
 }
