@@ -240,6 +240,10 @@ type lookupResponse struct {
 	// Members are the federation's enrolled nodes and their public keys, so
 	// that a client that opens entries itself can check holder signatures.
 	Members []MemberKey `json:"members"`
+	// Self is this node's id: a client that opens entries itself leaves its
+	// own agency out of "who else is involved", as POST /v1/locate does
+	// (see selfHolds there).
+	Self string `json:"self"`
 }
 
 // MemberKey is a member node as a client needs it to verify entries.
@@ -270,7 +274,7 @@ func (n *Node) handleLookup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := lookupResponse{Entries: make([]string, len(sealed)), Members: []MemberKey{}}
+	resp := lookupResponse{Entries: make([]string, len(sealed)), Members: []MemberKey{}, Self: n.cfg.NodeID}
 	if ml, ok := n.opt.Peers.(memberLister); ok {
 		resp.Members = ml.MemberKeys()
 	}

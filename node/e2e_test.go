@@ -129,16 +129,24 @@ func TestEndToEndBrowser(t *testing.T) {
 	summary := text("#results-summary")
 	t.Logf("results for a person known to four agencies: %q", summary)
 	// The browser opens the sealed entries itself (the wasm module, against
-	// the members' keys) and names every holder, its own agency included.
-	if summary != "4 agencies hold a record." {
-		t.Errorf("results summary %q, want the four agencies named", summary)
+	// the members' keys) and names every other holder; its own agency is
+	// said apart, with no contact request, as POST /v1/locate leaves it out
+	// of the holders and sets selfHolds.
+	if summary != "3 other agencies hold a record." {
+		t.Errorf("results summary %q, want the three other agencies named", summary)
 	}
-	waitFor("four named rows", `document.querySelectorAll("#results-body tr").length === 4`)
+	if got := text("#results-self"); got != "Your agency also holds a record." {
+		t.Errorf("own agency line %q", got)
+	}
+	waitFor("three named rows", `document.querySelectorAll("#results-body tr").length === 3`)
 	rows := text("#results-body")
-	for _, a := range DemoAgencies {
+	for _, a := range DemoAgencies[1:] {
 		if !strings.Contains(rows, a.Agency) {
 			t.Errorf("results %q do not name %s", rows, a.Agency)
 		}
+	}
+	if strings.Contains(rows, DemoAgencies[0].Agency) {
+		t.Errorf("results %q list the page's own agency among the others", rows)
 	}
 
 	// Contact request from the page: the GP's row's button; the holder

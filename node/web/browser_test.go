@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +41,8 @@ type fakeNode struct {
 	// members only), and the page must open the entries itself.
 	named bool
 	// entries are the sealed entries under 999 000 0018 for safeguarding,
-	// by holder; members are the federation's members (not the impostor).
+	// by holder; members are the federation's members (not the impostor),
+	// home among them: the node that serves the page.
 	entries map[string]string
 	members []map[string]string
 
@@ -53,6 +55,9 @@ type fakeNode struct {
 const epoch = 202611
 
 var (
+	// home is the agency whose node serves the page: it holds a record from
+	// the start, and the page must not list it among the others.
+	home   = map[string]string{"nodeId": "node-home", "agency": "Northshire Children's Social Care", "category": "children-social-care", "since": "2024-03-01T00:00:00Z"}
 	school = map[string]string{"nodeId": "node-school", "agency": "Riverside Primary School", "category": "education", "since": "2025-09-01T00:00:00Z"}
 	gp     = map[string]string{"nodeId": "node-gp", "agency": "Elm Street Surgery", "category": "health", "since": "2026-11-25T09:00:00Z"}
 	// impostor seals entries but is not a member: its entries must not show.
@@ -148,9 +153,10 @@ func (a agencyNode) member() map[string]string {
 }
 
 // lookup answers as the real node does: the sealed entries under the
-// lookup key and the members' public keys. The school holds a record from
-// the start, the GP after the first lookup; an impostor's entry (its node is
-// not a member) and a garbled one are always there and must never show.
+// lookup key, the members' public keys and this node's id (home). Home and
+// the school hold a record from the start, the GP after the first lookup;
+// an impostor's entry (its node is not a member) and a garbled one are
+// always there and must never show.
 func (f *fakeNode) lookup(w http.ResponseWriter, r *http.Request) {
 	var req map[string]string
 	if httpx.DecodeJSON(w, r, 4<<10, &req) != nil {
@@ -160,13 +166,13 @@ func (f *fakeNode) lookup(w http.ResponseWriter, r *http.Request) {
 	f.lookups = append(f.lookups, req)
 	n := len(f.lookups)
 	f.mu.Unlock()
-	holders := []map[string]string{school}
-	entries := []string{f.entries["school"], f.entries["impostor"], "c2VhbGVk"}
+	holders := []map[string]string{home, school}
+	entries := []string{f.entries["home"], f.entries["school"], f.entries["impostor"], "c2VhbGVk"}
 	if n > 1 { // after the GP joined
 		holders = append(holders, gp)
 		entries = append(entries, f.entries["gp"])
 	}
-	out := map[string]any{"entries": entries, "members": f.members}
+	out := map[string]any{"entries": entries, "members": f.members, "self": home["nodeId"]}
 	if f.named {
 		out["holders"] = holders
 	}
@@ -234,7 +240,7 @@ func startPage(t *testing.T, named bool) (*fakeNode, string) {
 		t.Fatal(err)
 	}
 	f := &fakeNode{t: t, iss: iss, named: named, entries: map[string]string{}}
-	for i, v := range []map[string]string{school, gp, impostor} {
+	for i, v := range []map[string]string{school, gp, impostor, home} {
 		a := newAgencyNode(t, v, byte(i+1))
 		f.entries[strings.TrimPrefix(v["nodeId"], "node-")] = a.entry(t, iss, "9990000018", "safeguarding")
 		if v["nodeId"] != impostor["nodeId"] {
@@ -339,6 +345,35 @@ func (d pageDriver) signInAs(url, user, first string) {
 		chromedp.WaitVisible(chromedp.CSS(first)))
 }
 
+// ownAgencyApart checks the rule POST /v1/locate documents (its own agency
+// is never among the holders; selfHolds says it holds a record too): the
+// page lists only the other agencies, says separately that the
+// practitioner's own agency holds a record, and offers no contact request
+// for it.
+func (d pageDriver) ownAgencyApart(others int) {
+	d.t.Helper()
+	want := "1 other agency holds a record."
+	if others != 1 {
+		want = strconv.Itoa(others) + " other agencies hold a record."
+	}
+	if got := d.text("#results-summary"); got != want {
+		d.t.Errorf("summary %q, want %q", got, want)
+	}
+	if vis, _ := chromedp.Run(d.ctx, chromedp.Evaluate[bool](`!document.getElementById("results-self").hidden`)); !vis {
+		d.t.Error("the page does not say that the practitioner's own agency holds a record")
+	}
+	if got := d.text("#results-self"); got != "Your agency also holds a record." {
+		d.t.Errorf("own agency line %q", got)
+	}
+	if rows := d.text("#results-body"); strings.Contains(rows, home["agency"]) {
+		d.t.Errorf("the own agency is listed among the others: %q", rows)
+	}
+	n, err := chromedp.Run(d.ctx, chromedp.Evaluate[int](`document.querySelectorAll("#results-body button").length`))
+	if err != nil || n > others {
+		d.t.Errorf("%d contact buttons for %d other agencies (%v)", n, others, err)
+	}
+}
+
 // TestAuditorSubjectAccess: an auditor sees the subject-access form (not the
 // practitioner's search), gets the same as-you-type check, and a table of
 // the events the node returns.
@@ -379,9 +414,7 @@ func TestPageOpensSealedEntries(t *testing.T) {
 	d.signIn(url)
 	d.step("search", chromedp.SendKeys(chromedp.CSS("#nhs-number"), "9990000018"), chromedp.Click(chromedp.CSS("#search-button")))
 	d.waitFor("the holder", `document.querySelectorAll("#results-body tr").length === 1`)
-	if got := d.text("#results-summary"); got != "1 agency holds a record." {
-		t.Errorf("summary %q", got)
-	}
+	d.ownAgencyApart(1)
 	if row := d.text("#results-body tr"); !strings.Contains(row, "Riverside Primary School") || !strings.Contains(row, "education") || !strings.Contains(row, "1 September 2025") || !strings.Contains(row, "Request contact") {
 		t.Errorf("result row %q", row)
 	}
@@ -390,9 +423,7 @@ func TestPageOpensSealedEntries(t *testing.T) {
 	d.step("watch", chromedp.Click(chromedp.CSS("#watch-button")))
 	d.waitFor("the live notice", `document.getElementById("notices").textContent.includes("Elm Street Surgery is now involved")`)
 	d.waitFor("the new row", `document.querySelectorAll("#results-body tr").length === 2`)
-	if got := d.text("#results-summary"); got != "2 agencies hold a record." {
-		t.Errorf("summary after the notice %q", got)
-	}
+	d.ownAgencyApart(2)
 	if body := d.text("#results"); strings.Contains(body, "Impostor") || strings.Contains(body, "node-impostor") {
 		t.Errorf("the impostor's entry is shown: %q", body)
 	}
@@ -457,6 +488,7 @@ func TestPageInBrowser(t *testing.T) {
 	if row := text("#results-body tr"); !strings.Contains(row, "Riverside Primary School") || !strings.Contains(row, "education") || !strings.Contains(row, "1 September 2025") {
 		t.Errorf("result row %q", row)
 	}
+	d.ownAgencyApart(1)
 
 	step("request contact", chromedp.Click(chromedp.CSS("#results-body button")))
 	waitFor("the contact answer", `document.getElementById("results-body").textContent.includes("Request sent")`)
@@ -466,6 +498,7 @@ func TestPageInBrowser(t *testing.T) {
 	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#results-body tr").length`)); n != 2 {
 		t.Errorf("after the notice the table has %d rows, want 2", n)
 	}
+	d.ownAgencyApart(2)
 
 	// A reload keeps the session (GET /v1/session returns the CSRF token),
 	// and signing out ends it.

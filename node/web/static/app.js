@@ -18,8 +18,13 @@
 //   POST   /v1/lookup           (X-CSRF-Token) {"lookupKey":base64,"purpose"}
 //          → 200 {"entries":[base64 sealed entry],
 //                 "members":[{"nodeId","agency","category","publicKey"}],
-//                 "holders"?:[Holder]}
-//          The seal key never leaves the browser. Entries are opened and
+//                 "self":nodeId, "holders"?:[Holder]}
+//          "self" is the node serving this page. As POST /v1/locate leaves
+//          the caller's own agency out of the holders and says selfHolds,
+//          the page lists only the OTHER agencies involved and says
+//          separately that the practitioner's own agency holds a record;
+//          there is no "request contact" for it. The seal key never leaves
+//          the browser. Entries are opened and
 //          their holder signatures checked here, by the wasm module (ABI v1
 //          op 6, the loader's openEntries), against "members"
 //          (engine.openEntries). Only if the module cannot open them (an
@@ -174,7 +179,9 @@ const state = {
   keys: null, // {lookupKey, sealKey} of the current search
   purpose: "",
   members: [], // the federation's members from the last lookup
-  holders: new Map(), // nodeId → holder row
+  self: "", // this node's id, from the lookup answer
+  selfHolds: false, // whether this node's own agency holds a record
+  holders: new Map(), // nodeId → holder row, other agencies only
   socket: null,
 };
 
@@ -431,38 +438,45 @@ function holdersFrom(found) {
 
 function showResults(found) {
   state.holders.clear();
+  state.selfHolds = false;
   $("results-body").replaceChildren();
   $("notices").replaceChildren();
   state.members = found.members || [];
-  for (const h of holdersFrom(found)) addHolder(h, false);
-  updateSummary((found.entries || []).length);
+  state.self = found.self || "";
+  const holders = holdersFrom(found);
+  for (const h of holders) addHolder(h, false);
+  updateSummary(Math.max(0, (found.entries || []).length - holders.length));
   $("results").hidden = false;
   $("watch-button").disabled = false;
   $("watch-button").textContent = "Tell me if anyone else becomes involved";
   $("results-title").focus();
 }
 
-// updateSummary says how many agencies are shown; when none could be
-// named, how many sealed records were found.
-function updateSummary(entries) {
+// updateSummary says how many other agencies are shown and, separately,
+// whether the practitioner's own agency holds a record; when none could be
+// named, how many sealed records were found. unshown counts the sealed
+// entries that gave no holder (neither another agency nor this one).
+function updateSummary(unshown) {
   const n = state.holders.size;
   let text;
-  if (n === 0 && entries > 0 && engine.canOpen()) {
+  if (n === 0 && unshown > 0 && engine.canOpen()) {
     text =
-      entries === 1
+      unshown === 1
         ? "1 record was found, but it could not be verified, so it is not shown."
-        : entries + " records were found, but none could be verified, so none is shown.";
-  } else if (n === 0 && entries > 0) {
+        : unshown + " records were found, but none could be verified, so none is shown.";
+  } else if (n === 0 && unshown > 0) {
     text =
-      entries === 1
+      unshown === 1
         ? "1 record was found, but this browser cannot yet open it to say which agency holds it."
-        : entries + " records were found, but this browser cannot yet open them to say which agencies hold them.";
+        : unshown + " records were found, but this browser cannot yet open them to say which agencies hold them.";
   } else if (n === 0) {
     text = "No other agency holds a record for this person for this purpose.";
   } else {
-    text = n === 1 ? "1 agency holds a record." : n + " agencies hold a record.";
+    text = n === 1 ? "1 other agency holds a record." : n + " other agencies hold a record.";
   }
   $("results-summary").textContent = text;
+  $("results-self").textContent = state.selfHolds ? (n === 0 ? "Your agency holds a record." : "Your agency also holds a record.") : "";
+  $("results-self").hidden = !state.selfHolds;
   $("results-table").hidden = n === 0;
 }
 
@@ -472,9 +486,18 @@ function formatSince(s) {
   return d.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric" });
 }
 
+// addHolder adds a row for another agency's holder and reports whether it
+// is new; the practitioner's own agency gets no row (and so no "request
+// contact"), only state.selfHolds, as POST /v1/locate's selfHolds.
 function addHolder(h, isNew) {
   const id = h.nodeId || h.holder || "";
-  if (!id || state.holders.has(id)) return false;
+  if (!id) return false;
+  if (state.self && id === state.self) {
+    const was = state.selfHolds;
+    state.selfHolds = true;
+    return !was;
+  }
+  if (state.holders.has(id)) return false;
   const tr = document.createElement("tr");
   tr.className = "sp-table__row" + (isNew ? " sp-table__row--new" : "");
   const agency = h.agency || id;
@@ -537,13 +560,13 @@ function notice(kind, text) {
 // fresh lookup, which at least updates the count.
 async function onInvolved(n) {
   let holders = n.holder ? [n.holder] : engine.openEntries(state.keys, n.entry ? [n.entry] : [], state.members);
-  let entries = 0;
+  let unshown = 0;
   if (!holders || holders.length === 0) {
     try {
       const found = await lookup();
       state.members = found.members || state.members;
       holders = holdersFrom(found);
-      entries = (found.entries || []).length;
+      unshown = Math.max(0, (found.entries || []).length - holders.length);
     } catch {
       holders = [];
     }
@@ -552,11 +575,12 @@ async function onInvolved(n) {
   for (const h of holders) {
     if (addHolder(h, true)) {
       added++;
-      notice("New", (h.agency || h.nodeId) + " is now involved.");
+      const mine = state.self && (h.nodeId || h.holder) === state.self;
+      notice("New", mine ? "Your agency now holds a record." : (h.agency || h.nodeId) + " is now involved.");
     }
   }
   if (!added) notice("New", "Another agency is now involved.");
-  updateSummary(entries);
+  updateSummary(unshown);
 }
 
 function closeWatch() {
