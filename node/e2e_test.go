@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -53,9 +54,12 @@ func screenshotDir(t *testing.T) string {
 
 // TestEndToEndBrowser drives the practitioner page of a real demo
 // federation in headless Chromium: sign in, a wrong check digit (the reason
-// shows), a valid number (tokenised in the browser; the entries found), a
-// contact request (the holder records it), a new record at another node and
-// the live notice arriving in the page's WebSocket. A screenshot is saved.
+// shows), a valid number (tokenised in the browser; the other agencies
+// involved named, the page's own agency said apart, as POST /v1/locate
+// does), a contact request (the holder records it), then, watching that
+// same person, a new record for them at an agency that did not hold one and
+// the live notice arriving on the page. A screenshot is saved under the
+// test output directory.
 func TestEndToEndBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four nodes and a browser")
@@ -70,7 +74,8 @@ func TestEndToEndBrowser(t *testing.T) {
 	defer d.Shutdown(context.Background())
 	page := "http://" + d.Stacks[0].Addr.String()
 	gpURL := "http://" + d.Stacks[2].Addr.String()
-	csc, gp := DemoAgencies[0].NodeID, DemoAgencies[2].NodeID
+	edURL := "http://" + d.Stacks[3].Addr.String()
+	csc, gp, ed := DemoAgencies[0].NodeID, DemoAgencies[2].NodeID, DemoAgencies[3].NodeID
 
 	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -117,35 +122,49 @@ func TestEndToEndBrowser(t *testing.T) {
 		t.Errorf("inline error %q does not give the check-digit reason", reason)
 	}
 
-	// Person 4 is held by nobody yet; person 0 by all four agencies.
-	known, nobody := d.People[0].NHSNumber, d.People[4].NHSNumber
+	// A person held by this page's own agency (the CSC) and the GP, but not
+	// yet by the emergency department.
+	var person DemoPerson
+	for _, p := range d.People {
+		if slices.Contains(p.Holders, csc) && slices.Contains(p.Holders, gp) && !slices.Contains(p.Holders, ed) {
+			person = p
+			break
+		}
+	}
+	if person.NHSNumber == "" {
+		t.Fatal("the demo has no person held by the CSC and the GP but not the ED")
+	}
+	var others []string // agencies of the other holders
+	for _, a := range DemoAgencies {
+		if a.NodeID != csc && slices.Contains(person.Holders, a.NodeID) {
+			others = append(others, a.Agency)
+		}
+	}
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(document.getElementById("nhs-number").value = "", true)`)); err != nil {
 		t.Fatal(err)
 	}
-	step("type a valid number", chromedp.SendKeys(chromedp.CSS("#nhs-number"), display(known)))
+	step("type a valid number", chromedp.SendKeys(chromedp.CSS("#nhs-number"), display(person.NHSNumber)))
 	waitFor("the error to clear", `document.getElementById("nhs-error").hidden`)
 	step("search", chromedp.Click(chromedp.CSS("#search-button")))
 	waitFor("results", `!document.getElementById("results").hidden`)
-	summary := text("#results-summary")
-	t.Logf("results for a person known to four agencies: %q", summary)
 	// The browser opens the sealed entries itself (the wasm module, against
 	// the members' keys) and names every other holder; its own agency is
 	// said apart, with no contact request, as POST /v1/locate leaves it out
 	// of the holders and sets selfHolds.
-	if summary != "3 other agencies hold a record." {
-		t.Errorf("results summary %q, want the three other agencies named", summary)
+	waitFor("the other agencies' rows", `document.querySelectorAll("#results-body tr").length === `+strconv.Itoa(len(others)))
+	if got, want := text("#results-summary"), strconv.Itoa(len(others))+" other agencies hold a record."; got != want {
+		t.Errorf("results summary %q, want %q", got, want)
 	}
 	if got := text("#results-self"); got != "Your agency also holds a record." {
 		t.Errorf("own agency line %q", got)
 	}
-	waitFor("three named rows", `document.querySelectorAll("#results-body tr").length === 3`)
 	rows := text("#results-body")
-	for _, a := range DemoAgencies[1:] {
-		if !strings.Contains(rows, a.Agency) {
-			t.Errorf("results %q do not name %s", rows, a.Agency)
+	for _, a := range others {
+		if !strings.Contains(rows, a) {
+			t.Errorf("results %q do not name %s", rows, a)
 		}
 	}
-	if strings.Contains(rows, DemoAgencies[0].Agency) {
+	if own := DemoAgencies[0].Agency; strings.Contains(rows, own) {
 		t.Errorf("results %q list the page's own agency among the others", rows)
 	}
 
@@ -154,28 +173,30 @@ func TestEndToEndBrowser(t *testing.T) {
 	gpAgency := DemoAgencies[2].Agency
 	step("request contact from the GP", chromedp.Click(chromedp.CSS(`#results-body tr:nth-child(`+strconv.Itoa(rowOf(t, ctx, gpAgency))+`) button`)))
 	waitFor("the contact answer", `document.getElementById("results-body").textContent.includes("Contact:")`)
-	// The same request through the API (by number) is accepted too.
-	st, body := call(t, "POST", page+"/v1/contact-requests", d.PractitionerTokens[csc], `{"nodeId":"`+gp+`","purpose":"safeguarding","nhsNumber":"`+known+`"}`)
-	if st != 200 || !strings.Contains(body, "accepted") {
-		t.Fatalf("contact request: %d %s", st, body)
-	}
 	if st, body := call(t, "GET", gpURL+"/v1/contact-requests", d.Tokens[gp], ""); st != 200 || !strings.Contains(body, `"fromNode":"`+csc+`"`) {
 		t.Fatalf("holder's side: %d %s", st, body)
 	}
-
-	// Watch a person nobody holds yet, then register them at the GP.
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(document.getElementById("nhs-number").value = "", true)`)); err != nil {
-		t.Fatal(err)
+	// The same request through the API (by number) is accepted too.
+	st, body := call(t, "POST", page+"/v1/contact-requests", d.PractitionerTokens[csc], `{"nodeId":"`+gp+`","purpose":"safeguarding","nhsNumber":"`+person.NHSNumber+`"}`)
+	if st != 200 || !strings.Contains(body, "accepted") {
+		t.Fatalf("contact request: %d %s", st, body)
 	}
-	step("search for a new person", chromedp.SendKeys(chromedp.CSS("#nhs-number"), nobody), chromedp.Click(chromedp.CSS("#search-button")))
-	waitFor("no results", `document.getElementById("results-summary").textContent.includes("No other agency")`)
+
+	// Watch the same person, then register them at the emergency
+	// department, which did not hold a record for them.
 	step("watch", chromedp.Click(chromedp.CSS("#watch-button")))
 	waitFor("the watch to start", `window.__notices.some((n) => n.type === "watching")`)
-	if st, body := call(t, "POST", gpURL+"/v1/records", d.Tokens[gp], `{"localId":"e2e-1","nhsNumber":"`+nobody+`"}`); st != 201 {
-		t.Fatalf("gp create: %d %s", st, body)
+	if st, body := call(t, "POST", edURL+"/v1/records", d.Tokens[ed], `{"localId":"e2e-1","nhsNumber":"`+person.NHSNumber+`"}`); st != 201 {
+		t.Fatalf("ED create: %d %s", st, body)
 	}
+	edAgency := DemoAgencies[3].Agency
 	waitFor("the live notice", `window.__notices.some((n) => n.type === "involved" && n.entry)`)
-	waitFor("the notice on the page", `document.getElementById("notices").textContent.includes("now involved")`)
+	waitFor("the notice on the page", `document.getElementById("notices").textContent.includes(`+strconv.Quote(edAgency+" is now involved")+`)`)
+	waitFor("the new row", `document.querySelectorAll("#results-body tr").length === `+strconv.Itoa(len(others)+1))
+	if got, want := text("#results-summary"), strconv.Itoa(len(others)+1)+" other agencies hold a record."; got != want {
+		t.Errorf("results summary after the notice %q, want %q", got, want)
+	}
+	rowOf(t, ctx, edAgency)
 
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
