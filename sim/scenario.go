@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -27,11 +26,11 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration must be a string such as \"250ms\": %w", err)
+		return fmt.Errorf("want a duration string such as \"250ms\", got %s", describe(b))
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("duration: %w", err)
+		return fmt.Errorf("%q is not a duration such as \"250ms\" or \"1m30s\"", s)
 	}
 	*d = Duration(v)
 	return nil
@@ -213,26 +212,20 @@ const (
 // ErrBadScenario is wrapped by every scenario validation error.
 var ErrBadScenario = errors.New("sim: invalid scenario")
 
-// ParseScenario reads a JSON scenario, rejecting unknown fields, fills
-// defaults for fields left out and validates everything, reporting every
-// problem at once with its field path.
+// ParseScenario reads a JSON scenario, rejecting unknown fields (names
+// match exactly) and keys given twice, fills defaults for fields left out
+// and validates everything, reporting every problem at once with its field
+// path ("partitions[1].from: ..."); a syntax error names its line and
+// column.
 func ParseScenario(r io.Reader) (*Scenario, error) {
-	b, err := io.ReadAll(io.LimitReader(r, 1<<20+1))
+	b, err := readScenarioJSON(r)
 	if err != nil {
-		return nil, fmt.Errorf("sim: read scenario: %w", err)
-	}
-	if len(b) > 1<<20 {
-		return nil, fmt.Errorf("sim: scenario file larger than 1 MiB: %w", ErrBadScenario)
+		return nil, err
 	}
 	s := DefaultScenario()
 	s.Agencies = nil
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("sim: parse scenario: %w: %w", err, ErrBadScenario)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("sim: parse scenario: trailing data after the JSON object: %w", ErrBadScenario)
+	if errs := decodeStrict(b, &s); len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrBadScenario, errors.Join(errs...))
 	}
 	if s.Agencies == nil {
 		s.Agencies = DefaultScenario().Agencies

@@ -3,10 +3,13 @@ package sim
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -51,8 +54,19 @@ func TestScenarioRejectsBadFiles(t *testing.T) {
 		file string
 		want []string
 	}{
-		{"unknown-field.json", []string{`unknown field "nodez"`}},
-		{"bad-duration.json", []string{"duration must be a string"}},
+		{"unknown-field.json", []string{"nodez: unknown field"}},
+		{"bad-duration.json", []string{`duration: want a duration string such as "250ms", got 60`}},
+		{"nested-unknown.json", []string{"partitions[1].bogus: unknown field", "network.latency.jitter: unknown field",
+			`protocol.Push_Interval: unknown field (did you mean "push_interval"?)`, "nodez: unknown field"}},
+		{"nested-types.json", []string{"seed: want an unsigned 64-bit integer, got -1", `nodes: want a 64-bit integer, got "ten"`,
+			"duration: want a duration string", `agencies.school: want a number, got "many"`, "people.count: want a 64-bit integer, got 1.5",
+			`publish.start: "5 seconds" is not a duration`, "bulk_imports: want an array, got {",
+			"partitions[0].from: want a duration string", `partitions[1].nodes[1]: want a 64-bit integer, got "2"`,
+			"network.latency: want an object, got []", "network.wide_latency.median: want a duration string",
+			`churn[0].keep_disk: want true or false, got "yes"`, "protocol.fanout: want a 64-bit integer, got 1e30"}},
+		{"duplicate-key.json", []string{"people.count: given twice", "nodes: given twice"}},
+		{"syntax.json", []string{"parse scenario: line 4, column 13: invalid character ','"}},
+		{"not-object.json", []string{`scenario: want an object, got ["steady"]`}},
 		{"trailing.json", []string{"trailing data"}},
 		{"not-json.json", []string{"parse scenario"}},
 		{"partition-groups.json", []string{
@@ -90,6 +104,80 @@ func TestScenarioRejectsBadFiles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+var rewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata")
+
+// TestScenarioErrorsGolden: every bad fixture's whole error message, as
+// a user sees it, against testdata/bad/<name>.golden (go test -run
+// ScenarioErrorsGolden ./sim/ -rewrite regenerates them).
+func TestScenarioErrorsGolden(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "bad", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			_, err := LoadScenario(file)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			got := err.Error() + "\n"
+			golden := strings.TrimSuffix(file, ".json") + ".golden"
+			if *rewrite {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -rewrite to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("error differs from %s:\ngot:\n%s\nwant:\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+// TestDecodeStrictAgreesWithEncodingJSON: on valid files the path-naming
+// decoder gives exactly what encoding/json gives.
+func TestDecodeStrictAgreesWithEncodingJSON(t *testing.T) {
+	docs := map[string][]byte{
+		"all fields": []byte(`{"name":"x","seed":9,"nodes":12,"duration":"30s","agencies":{"school":2,"gp-practice":1},
+			"people":{"count":50,"max_agencies":4,"zipf_s":1.5},"publish":{"rate_per_second":3,"start":"2s","stop":"20s"},
+			"bulk_imports":[{"node":1,"at":"3s","entries":5}],"network":{"latency":{"distribution":"uniform","min":"1ms","max":"5ms"},
+			"loss":0.01,"regions":2,"wide_latency":{"distribution":"lognormal","median":"40ms","sigma":0.3},"wide_loss":0.02,
+			"bandwidth_bytes_per_second":100000,"max_queue_delay":"1s"},"partitions":[{"region":1,"from":"5s","until":"9s"},
+			{"nodes":[2,3],"from":"1s","until":"2s"}],"churn":[{"action":"crash","fraction":0.2,"at":"4s","rejoin_after":"3s",
+			"keep_disk":true,"failure_detection":"2s"}],"replication":"full","protocol":{"fanout":2,"push_interval":"100ms",
+			"anti_entropy_interval":"3s","max_message_size":4096,"max_push_queue":10,"max_hops":5,"stamp_threshold":8,
+			"relay_fanout":4,"max_send_rate":1000},"lookups_per_second":5,"sample_interval":"500ms","digest_depth":3}`),
+		"nulls": []byte(`{"name":"n","nodes":null,"network":{"wide_latency":null},"partitions":null}`),
+	}
+	for _, n := range BuiltinNames() {
+		b, err := builtinFS.ReadFile("scenarios/" + n + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[n] = b
+	}
+	for name, b := range docs {
+		want, got := DefaultScenario(), DefaultScenario()
+		want.Agencies, got.Agencies = nil, nil
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&want); err != nil {
+			t.Fatalf("%s: encoding/json: %v", name, err)
+		}
+		if errs := decodeStrict(b, &got); len(errs) > 0 {
+			t.Fatalf("%s: %v", name, errs)
+		}
+		if !reflect.DeepEqual(want, got) {
+			t.Errorf("%s: decoded\n%+v\nencoding/json\n%+v", name, got, want)
+		}
 	}
 }
 
