@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/csv"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/signpost-federation/signpost/federation"
@@ -203,18 +205,29 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // ImportFile sends a CSV to a node's /v1/records/import in chunks of rows,
 // mapping each chunk's reported lines back to lines of the file. A bad row
-// loses no good one; progress is called after each chunk with bytes read.
+// loses no good one: a malformed row is reported here with its line and
+// reason and the next row is read (see scanCSV); rows the node refuses come
+// back in its report. progress is called after each chunk with bytes read.
 func ImportFile(ctx context.Context, c *http.Client, baseURL, token string, r io.Reader, size int64, progress func(done, total int64)) (ImportReport, error) {
 	var total ImportReport
+	addErr := func(e RowError) {
+		if len(total.Errors) < MaxReportedErrors {
+			total.Errors = append(total.Errors, e)
+		}
+	}
 	cr := &countingReader{r: r}
-	rd := csv.NewReader(cr)
-	rd.FieldsPerRecord = -1
 	var buf bytes.Buffer
-	var lines []int
+	w := csv.NewWriter(&buf)
+	// fileLine maps the line a row starts on in the chunk to its line in
+	// the file; a re-encoded field may hold newlines, so rows and chunk
+	// lines need not match one to one.
+	fileLine := make(map[int]int)
+	chunkLine, rows := 1, 0
 	send := func() error {
-		if len(lines) == 0 {
+		if rows == 0 {
 			return nil
 		}
+		w.Flush()
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+"/v1/records/import", bytes.NewReader(buf.Bytes()))
 		if err != nil {
 			return err
@@ -241,58 +254,44 @@ func ImportFile(ctx context.Context, c *http.Client, baseURL, token string, r io
 		total.Unchanged += rep.Unchanged
 		total.Failed += rep.Failed
 		for _, e := range rep.Errors {
-			if e.Line >= 1 && e.Line <= len(lines) {
-				e.Line = lines[e.Line-1]
+			if l, ok := fileLine[e.Line]; ok {
+				e.Line = l
 			}
-			if len(total.Errors) < MaxReportedErrors {
-				total.Errors = append(total.Errors, e)
-			}
+			addErr(e)
 		}
 		buf.Reset()
-		lines = lines[:0]
+		clear(fileLine)
+		chunkLine, rows = 1, 0
 		if progress != nil {
 			progress(cr.n, size)
 		}
 		return nil
 	}
-	w := csv.NewWriter(&buf)
-	first := true
-	for {
-		rec, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			break
+	err := scanCSV(cr, func(rec []string, line int, pe *csv.ParseError) error {
+		if pe != nil {
+			total.Failed++
+			addErr(RowError{Line: line, Code: "malformed_csv", Message: csvReason(pe)})
+			return nil
 		}
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) && !errors.Is(pe.Err, csv.ErrQuote) && !errors.Is(pe.Err, csv.ErrBareQuote) {
-				total.Failed++
-				total.Errors = append(total.Errors, RowError{Line: pe.Line, Code: "malformed_csv", Message: "malformed CSV row"})
-				continue
-			}
-			w.Flush()
-			if serr := send(); serr != nil {
-				return total, serr
-			}
-			return total, errors.New("csv: unrecoverable quoting error; rows before it were imported")
+		if err := w.Write(rec); err != nil {
+			return err
 		}
-		line, _ := rd.FieldPos(0)
-		if first {
-			first = false
-			if len(rec) > 0 && strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(rec[0], "\ufeff")), "localId") {
-				continue
-			}
+		fileLine[chunkLine] = line
+		chunkLine++
+		for _, f := range rec {
+			chunkLine += strings.Count(f, "\n")
 		}
-		w.Write(rec)
-		lines = append(lines, line)
-		if len(lines) >= importChunk {
-			w.Flush()
-			if err := send(); err != nil {
-				return total, err
-			}
+		rows++
+		if rows >= importChunk {
+			return send()
 		}
+		return nil
+	})
+	if err == nil {
+		err = send()
 	}
-	w.Flush()
-	if err := send(); err != nil {
+	slices.SortStableFunc(total.Errors, func(a, b RowError) int { return cmp.Compare(a.Line, b.Line) })
+	if err != nil {
 		return total, err
 	}
 	if progress != nil {

@@ -45,47 +45,17 @@ type ImportReport struct {
 const MaxReportedErrors = 1000
 
 // ReadCSV streams rows from r to fn in order. A header row (first cell
-// "localId", any case) is skipped. A row with the wrong number of cells is
-// reported through fn's bad argument, and reading goes on; only an I/O or
-// quoting error that loses the row boundaries stops it.
+// "localId", any case) is skipped. A malformed row (a quoting error, or the
+// wrong number of cells) is reported through fn's bad argument with its line
+// and reason, and reading goes on with the next row: a bad row never loses a
+// good one (see scanCSV). Only an I/O error, or an error from fn, stops it.
 func ReadCSV(r io.Reader, fn func(row CSVRow, bad *RowError) error) error {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	first := true
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				if err := fn(CSVRow{Line: pe.Line}, &RowError{Line: pe.Line, Code: "malformed_csv", Message: "malformed CSV row"}); err != nil {
-					return err
-				}
-				if errors.Is(pe.Err, csv.ErrQuote) || errors.Is(pe.Err, csv.ErrBareQuote) {
-					return fmt.Errorf("node: csv: unrecoverable quoting error at line %d", pe.Line)
-				}
-				continue
-			}
-			return fmt.Errorf("node: csv: %w", err)
-		}
-		line, _ := cr.FieldPos(0)
-		if first {
-			first = false
-			if len(rec) > 0 && strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(rec[0], "\ufeff")), "localId") {
-				continue
-			}
-		}
-		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
-			continue
+	return scanCSV(r, func(rec []string, line int, pe *csv.ParseError) error {
+		if pe != nil {
+			return fn(CSVRow{Line: line}, &RowError{Line: line, Code: "malformed_csv", Message: csvReason(pe)})
 		}
 		if len(rec) < 2 || len(rec) > 4 {
-			if err := fn(CSVRow{Line: line}, &RowError{Line: line, Code: "malformed_csv", Message: fmt.Sprintf("expected 2 to 4 columns, got %d", len(rec))}); err != nil {
-				return err
-			}
-			continue
+			return fn(CSVRow{Line: line}, &RowError{Line: line, Code: "malformed_csv", Message: fmt.Sprintf("expected 2 to 4 columns, got %d", len(rec))})
 		}
 		row := CSVRow{Line: line, LocalID: strings.TrimSpace(rec[0]), NHSNumber: rec[1]}
 		if len(rec) > 2 {
@@ -94,10 +64,8 @@ func ReadCSV(r io.Reader, fn func(row CSVRow, bad *RowError) error) error {
 		if len(rec) > 3 {
 			row.RetainUntil = strings.TrimSpace(rec[3])
 		}
-		if err := fn(row, nil); err != nil {
-			return err
-		}
-	}
+		return fn(row, nil)
+	})
 }
 
 // Import reads a CSV and stores and publishes every good row, in batches;
