@@ -216,7 +216,13 @@ type Sample struct {
 	Fault   bool    `json:"fault"`
 }
 
-// Wall holds the machine-dependent fields.
+// Wall holds the machine-dependent fields. They are what a planner
+// extrapolates from: memory grows as HeapPerNode × nodes (plus ~80 B per
+// node and entry), wall time as the report's Events / EventsPerSecond,
+// where events grow a little faster than nodes × messages per node and the
+// rate falls as the run outgrows the CPU caches (724 k/s at 1,000 nodes,
+// 383 k/s at 10,000 in docs/BENCHMARKS.md). The event loop is one
+// goroutine, so wall time, not memory, is what limits the size of a run.
 type Wall struct {
 	Seconds         float64 `json:"seconds"`
 	SetupSeconds    float64 `json:"setup_seconds"`
