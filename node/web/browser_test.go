@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/gorilla/websocket"
 
 	"github.com/signpost-federation/signpost/locator"
@@ -50,6 +52,7 @@ type fakeNode struct {
 	seen     []string // method, URL and body of every request
 	lookups  []map[string]string
 	contacts []map[string]string
+	watches  int // WebSocket watches opened
 }
 
 const epoch = 202611
@@ -221,6 +224,9 @@ func (f *fakeNode) watch(a *auth.Authenticator) http.HandlerFunc {
 		if err := c.ReadJSON(&msg); err != nil {
 			return
 		}
+		f.mu.Lock()
+		f.watches++
+		f.mu.Unlock()
 		c.WriteJSON(map[string]string{"type": "watching", "lookupKey": msg.Watch})
 		// A new agency becomes involved; this notice carries no holder,
 		// so the page must look up again.
@@ -538,5 +544,104 @@ func TestPageInBrowser(t *testing.T) {
 	if len(f.contacts) != 1 || f.contacts[0]["nodeId"] != "node-school" || f.contacts[0]["lookupKey"] != f.lookups[0]["lookupKey"] {
 		b, _ := json.Marshal(f.contacts)
 		t.Errorf("contact requests %s", b)
+	}
+}
+
+// focused describes the element that has focus: its id, or else its tag and
+// text.
+const focused = `(() => { const e = document.activeElement; return e ? (e.id || e.tagName.toLowerCase() + ":" + e.textContent.trim().replace(/\s+/g, " ")) : ""; })()`
+
+// press sends keys to whatever has focus, as a keyboard does: a raw key
+// down, then the character, then the key up. (chromedp's default key down
+// makes Chromium fire keydown alone, so a handled keydown, such as Enter
+// following a link, does not suppress the keypress after it as it does
+// for a real key: the keypress would reach wherever focus went.)
+func (d pageDriver) press(name, keys string, opts ...chromedp.KeyOption) {
+	d.t.Helper()
+	raw := func(p *input.DispatchKeyEventParams) {
+		if p.Type == input.DispatchKeyEventTypeKeyDown {
+			p.Type = input.DispatchKeyEventTypeRawKeyDown
+		}
+	}
+	d.step(name, chromedp.KeyEvent(keys, append(opts, raw)...))
+}
+
+// focusOn waits until the focused element, as focused describes it, is want.
+func (d pageDriver) focusOn(name, want string) {
+	d.t.Helper()
+	if _, err := chromedp.Run(d.ctx, chromedp.Poll[bool](focused+` === `+strconv.Quote(want), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		got, _ := chromedp.Run(d.ctx, chromedp.Evaluate[string](focused))
+		d.t.Fatalf("%s: focus on %q, want %q (%v)", name, got, want, err)
+	}
+}
+
+// TestPageByKeyboard completes the practitioner's flow with the keyboard
+// only: Tab through the page, Enter to submit, the error summary taking focus
+// with links back to the field (GOV.UK's error pattern), Tab to "request
+// contact" and Enter, Space on the watch button, and Shift+Tab back to the
+// row a live notice added, activated with Space. No element is clicked.
+func TestPageByKeyboard(t *testing.T) {
+	d := pageDriver{t, browser(t)}
+	f, url := startPage(t, false)
+	d.step("open the page", chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS("#username")))
+
+	d.press("tab to the skip link", kb.Tab)
+	d.focusOn("the skip link first", "a:Skip to main content")
+	d.press("tab to the username", kb.Tab)
+	d.focusOn("then the username", "username")
+	d.press("submit empty", kb.Enter)
+	d.focusOn("the error summary takes focus", "error-summary")
+	if s := d.text("#error-summary-list"); !strings.Contains(s, "Enter your username") || !strings.Contains(s, "Enter your password") {
+		t.Errorf("error summary %q", s)
+	}
+	d.press("tab to the first error", kb.Tab)
+	d.focusOn("the summary's first link", "a:Enter your username")
+	d.press("follow it", kb.Enter)
+	d.focusOn("the link leads to the field", "username")
+	d.press("type the username", "alice")
+	d.press("tab to the password", kb.Tab)
+	d.focusOn("the password", "password")
+	d.press("type the password", "correct horse battery")
+	d.press("sign in", kb.Enter)
+	d.focusOn("signing in moves to the number", "nhs-number")
+
+	d.press("type a wrong check digit", "999 000 0019")
+	d.press("submit it", kb.Enter)
+	d.focusOn("the error summary takes focus", "error-summary")
+	if s := d.text("#error-summary-list"); !strings.Contains(s, "check digit should be 8, is 9") {
+		t.Errorf("error summary %q lacks the reason", s)
+	}
+	d.press("tab to the error", kb.Tab)
+	d.press("follow it", kb.Enter)
+	d.focusOn("the link leads to the number", "nhs-number")
+	d.press("clear it", strings.Repeat(kb.Backspace, len("999 000 0019")))
+	d.press("type a valid number", "999 000 0018")
+	d.press("search", kb.Enter)
+	d.waitFor("results", `document.querySelectorAll("#results-body tr").length === 1`)
+	d.focusOn("results take focus", "results-title")
+
+	d.press("tab to request contact", kb.Tab)
+	d.focusOn("the school's button", "button:Request contact from Riverside Primary School")
+	d.press("request contact with Enter", kb.Enter)
+	d.focusOn("the answer takes the button's focus", "p:Request sent. Riverside Primary School will get back to you.")
+	d.press("tab to the watch button", kb.Tab)
+	d.focusOn("the watch button", "watch-button")
+	d.press("watch with Space", " ")
+	d.press("Space again while watching", " ") // ignored: one watch
+	d.waitFor("the live notice", `document.getElementById("notices").textContent.includes("Elm Street Surgery is now involved")`)
+	d.waitFor("the new row", `document.querySelectorAll("#results-body tr").length === 2`)
+	d.focusOn("focus stays on the watch button", "watch-button")
+	d.press("shift+tab back to the new row", kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift))
+	d.focusOn("the GP's button", "button:Request contact from Elm Street Surgery")
+	d.press("request contact with Space", " ")
+	d.focusOn("the second answer takes focus", "p:Request sent. Elm Street Surgery will get back to you.")
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.contacts) != 2 || f.contacts[0]["nodeId"] != "node-school" || f.contacts[1]["nodeId"] != "node-gp" {
+		t.Errorf("contact requests %v, want the school's then the GP's", f.contacts)
+	}
+	if f.watches != 1 {
+		t.Errorf("%d watches opened, want 1", f.watches)
 	}
 }

@@ -6,8 +6,12 @@
 // The page signs in (POST /v1/session), checks an NHS number as it is typed
 // and tokenises it in the browser through the shared wasm module — so on this
 // path the number never reaches the server — looks up the resulting lookup
-// key, and shows who is involved (agency, kind, since) with "request
-// contact" for each, then watches for new involvement over a WebSocket. The
+// key, and shows the other agencies involved (agency, kind, since) with
+// "request contact" for each, then watches for new involvement over a
+// WebSocket. Its own agency (the node serving the page, named as "self" in
+// the lookup answer) is never among them: as POST /v1/locate leaves the
+// caller's agency out of the holders and sets selfHolds, the page says
+// apart "Your agency also holds a record" and offers no contact request. The
 // seal key stays in the browser too: the wasm module opens the sealed
 // entries there and checks each holder node's signature against the members
 // that the lookup answer lists (engine.openEntries in app.js, the loader's
@@ -23,7 +27,10 @@
 // Accessibility follows the GOV.UK Design System's patterns: every input has
 // a label and hint tied by aria-describedby, errors appear inline and in an
 // error summary (role=alert) that takes focus, live notices go to an
-// aria-live region, and everything works from the keyboard. The stylesheet is
+// aria-live region, and everything works from the keyboard
+// (TestPageByKeyboard): a button that stays on the page while it cannot be
+// used is aria-disabled, not disabled, so it keeps focus, and a contact
+// answer takes the focus of the button it replaces. The stylesheet is
 // our own, written in the design system's visual conventions; see
 // static/NOTICE for credits.
 package web

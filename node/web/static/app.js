@@ -447,7 +447,7 @@ function showResults(found) {
   for (const h of holders) addHolder(h, false);
   updateSummary(Math.max(0, (found.entries || []).length - holders.length));
   $("results").hidden = false;
-  $("watch-button").disabled = false;
+  $("watch-button").removeAttribute("aria-disabled");
   $("watch-button").textContent = "Tell me if anyone else becomes involved";
   $("results-title").focus();
 }
@@ -525,20 +525,33 @@ function addHolder(h, isNew) {
   return true;
 }
 
+// Buttons that stay on the page while they cannot be used are marked
+// aria-disabled rather than disabled: a disabled button loses focus, and a
+// keyboard user's place with it.
+function busy(btn) {
+  return btn.getAttribute("aria-disabled") === "true";
+}
+
 async function requestContact(nodeId, agency, btn, cell) {
-  btn.disabled = true;
+  if (busy(btn)) return;
+  btn.setAttribute("aria-disabled", "true");
   try {
     const ans = await call("POST", api.contact, { nodeId, purpose: state.purpose, lookupKey: state.keys.lookupKey });
     const p = document.createElement("p");
-    p.className = "sp-body";
+    p.className = "sp-body sp-answer";
+    p.tabIndex = -1;
     p.textContent =
       ans.status === "accepted"
         ? "Contact: " + (ans.contact || agency)
         : "Request sent. " + agency + " will get back to you.";
+    // The answer replaces the button: if the button had focus, the answer
+    // takes it, so a keyboard user carries on from the same row.
+    const hadFocus = document.activeElement === btn;
     cell.replaceChildren(p);
+    if (hadFocus) p.focus();
     notice("Contact request", "Sent to " + agency + ".");
   } catch (e) {
-    btn.disabled = false;
+    btn.removeAttribute("aria-disabled");
     showSummary([{ message: e.message }]);
   }
 }
@@ -598,7 +611,7 @@ function onWatch() {
   const ws = new WebSocket(url);
   state.socket = ws;
   const btn = $("watch-button");
-  btn.disabled = true;
+  btn.setAttribute("aria-disabled", "true");
   ws.onopen = () => ws.send(JSON.stringify({ watch: state.keys.lookupKey }));
   ws.onmessage = (m) => {
     let n;
@@ -625,7 +638,7 @@ function onWatch() {
   };
   ws.onclose = () => {
     state.socket = null;
-    btn.disabled = false;
+    btn.removeAttribute("aria-disabled");
     btn.textContent = "Tell me if anyone else becomes involved";
     notice("Stopped", "No longer watching. Select the button to watch again.");
   };
