@@ -49,6 +49,12 @@
 //     and a message that would wait longer than MaxQueueDelay for the uplink
 //     is dropped at the sender, which the engine sees as a Send error
 //     (back-pressure). Latency and loss are per message, by link class.
+//     There is no per-link capacity: a wide-area link between regions
+//     differs from a local one only in latency and loss, and is limited only
+//     by the two nodes' own uplink and downlink.
+//   - Replication is "full" only: every node holds every entry, because the
+//     protocol core has no sharding yet; a scenario asking for "sharded" is
+//     rejected.
 //   - Entries are interned: every replica of an entry shares the publisher's
 //     *locator.Entry (locator allows it: entries are immutable), and the
 //     stores share a locator.VerifyCache, so a write's signature is checked
@@ -58,6 +64,17 @@
 //     the number of up nodes holding it, and the first time that reaches
 //     the number of up nodes is its "all nodes" time. A node going down
 //     subtracts what it holds; one coming back adds it.
+//
+// # Scenario files
+//
+// A scenario file is JSON only (the request asked for JSON or YAML; for
+// YAML, convert it first, e.g. with `yq -o json`). It is read over
+// DefaultScenario, so fields left out keep their defaults. Decoding is
+// strict and names the field path of every problem, all at once:
+// unknown fields ("partitions[1].bogus: unknown field"; names match
+// exactly), wrong types ("duration: want a duration string such as
+// "250ms", got 60"), keys given twice; then Validate checks the values
+// the same way. sim/testdata/bad holds examples with their messages.
 //
 // # Report (schema signpost-sim-report/v1)
 //
