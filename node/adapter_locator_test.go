@@ -30,11 +30,13 @@ func locatorNodes(t *testing.T, ids ...string) map[string]*testNode {
 	for _, id := range ids {
 		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 		keys[id], privs[id] = pub, priv
+		leaks.noteNodeKey(priv)
 	}
 	out := map[string]*testNode{}
 	for _, id := range ids {
 		var secret [32]byte
 		rand.Read(secret[:])
+		leaks.noteKey(kindHolder, secret[:], "")
 		h, err := locator.NewHolder(id, privs[id], secret)
 		if err != nil {
 			t.Fatal(err)

@@ -86,6 +86,13 @@ func holderSecret(dir string) ([32]byte, error) {
 	return s, nil
 }
 
+// noteStackSecrets, when set, is told the key material of every stack that
+// starts (credentials, gossip and issuer keys, holder secret; the audit key
+// is in dataDir). It is a hook for this package's tests (their leak scanner
+// looks for every secret a run created), set before any stack starts; nil
+// in production.
+var noteStackSecrets func(sc StackConfig, dataDir string, holderSecret [32]byte)
+
 // StartStack assembles and starts a complete node: federation agent,
 // locator replica, wasm runtime, issuer (if this node is it), users,
 // audit log, HTTP server. Republication of the node's records runs in the
@@ -168,6 +175,9 @@ func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { s.Audit.Close() })
+	if note := noteStackSecrets; note != nil {
+		note(sc, cfg.DataDir, secret)
+	}
 	auditLog := AuditLog{s.Audit}
 	acfg.OnLogin = func(r *http.Request, p auth.Principal, ok bool) {
 		ev := AuditEvent{Action: "login", Actor: p.Actor(), Outcome: "ok"}
