@@ -3,27 +3,38 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gorilla/websocket"
+	"github.com/signpost-federation/signpost/locator"
 	"github.com/signpost-federation/signpost/node/internal/audit"
 	"github.com/signpost-federation/signpost/node/internal/auth"
 )
 
-// authedNode is a node with the real auth and audit packages.
+// authedNode is a node with the real auth and audit packages and a real
+// locator replica (one holder, one in-memory store).
 type authedNode struct {
 	*testNode
-	tokens map[string]string // role → API token
-	log    *audit.Log
+	tokens  map[string]string // role → API token
+	log     *audit.Log
+	replica locator.Store
 }
+
+// testPassword is every authedNode user's password.
+const testPassword = "correct horse battery"
 
 func newAuthedNode(t *testing.T) *authedNode {
 	t.Helper()
@@ -35,14 +46,16 @@ func newAuthedNode(t *testing.T) *authedNode {
 	if err != nil {
 		t.Fatal(err)
 	}
+	leaks.noteString(kindPassword, testPassword)
 	toks := map[string]string{}
 	for _, r := range auth.Roles {
 		tok, _, err := a.Store().AddToken("sys-"+string(r), r)
 		if err != nil {
 			t.Fatal(err)
 		}
+		leaks.noteString(kindAPIToken, tok)
 		toks[string(r)] = tok
-		if _, err := a.Store().AddUser("user-"+string(r), r, []byte("correct horse battery")); err != nil {
+		if _, err := a.Store().AddUser("user-"+string(r), r, []byte(testPassword)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -51,79 +64,70 @@ func newAuthedNode(t *testing.T) *authedNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lg.Close() })
+	leaks.noteAuditKey(lg.Path())
+	replica, err := locator.NewMemStore(locator.DefaultPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { replica.Close() })
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	leaks.noteNodeKey(priv)
+	var secret [32]byte
+	rand.Read(secret[:])
+	leaks.noteKey(kindHolder, secret[:], "")
+	holder, err := locator.NewHolder("a", priv, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := DefaultConfig()
 	cfg.NodeID, cfg.Agency, cfg.Category, cfg.DataDir = "a", "Agency a", "school", dir
 	tok := &fakeTokenizer{}
-	n, err := New(cfg, Options{Tokenizer: tok, Index: newFakeFed().index("a", "Agency a"), Issuer: &fakeEvaluator{},
+	n, err := New(cfg, Options{Tokenizer: tok, Index: NewLocatorIndex(holder, replica, nil, StaticNodeKeys{"a": pub}, nil), Issuer: &fakeEvaluator{},
 		Auth: UserAuth{a}, Audit: AuditLog{lg}, Logger: slog.New(slog.NewTextHandler(testLogs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.Republish(context.Background())
+	if err := n.Republish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(n.Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		n.Shutdown(context.Background())
 	})
-	return &authedNode{testNode: &testNode{Node: n, srv: srv, tok: tok}, tokens: toks, log: lg}
+	return &authedNode{testNode: &testNode{Node: n, srv: srv, tok: tok}, tokens: toks, log: lg, replica: replica}
 }
 
-// TestRoleMatrix proves every denial of every endpoint: each role that may
-// not call it gets 403, anonymous gets 401, and the allowed role is not
-// denied.
-func TestRoleMatrix(t *testing.T) {
-	an := newAuthedNode(t)
-	endpoints := []struct {
-		method, path, body string
-		allowed            []string
-	}{
-		{"POST", "/v1/records", `{"localId":"m1","nhsNumber":"9990000018"}`, []string{"operator"}},
-		{"POST", "/v1/records/import", ``, []string{"operator"}},
-		{"DELETE", "/v1/records/zz", ``, []string{"operator"}},
-		{"POST", "/v1/records/zz/objection", ``, []string{"operator"}},
-		{"POST", "/v1/locate", `{"nhsNumber":"9990000018","purpose":"safeguarding"}`, []string{"practitioner"}},
-		{"POST", "/v1/tokens/evaluate", `{"purpose":"safeguarding","blinded":["AAEC"]}`, []string{"practitioner"}},
-		{"POST", "/v1/lookup", `{"lookupKey":"AAAAAAAAAAAAAAAAAAAAAA"}`, []string{"practitioner"}},
-		{"POST", "/v1/contact-requests", `{"nodeId":"b","purpose":"safeguarding","lookupKey":"AAAAAAAAAAAAAAAAAAAAAA"}`, []string{"practitioner"}},
-		{"GET", "/v1/contact-requests", ``, []string{"practitioner", "operator"}},
-		{"GET", "/v1/watch", ``, []string{"practitioner"}},
-		{"POST", "/v1/audit/subject-access", `{"nhsNumber":"9990000018"}`, []string{"auditor"}},
-	}
-	for _, ep := range endpoints {
-		for _, role := range []string{"", "practitioner", "operator", "auditor"} {
-			name := ep.method + " " + ep.path + " as " + role
-			if role == "" {
-				name += "anonymous"
-			}
-			t.Run(name, func(t *testing.T) {
-				r := an.do(t, ep.method, ep.path, an.tokens[role], ep.body)
-				allowed := false
-				for _, a := range ep.allowed {
-					allowed = allowed || a == role
-				}
-				switch {
-				case role == "" && r.status != 401:
-					t.Fatalf("anonymous: %d %s", r.status, r.body)
-				case role != "" && !allowed && (r.status != 403 || r.errCode() != "forbidden"):
-					t.Fatalf("denied role: %d %s", r.status, r.body)
-				case allowed && (r.status == 401 || r.status == 403):
-					t.Fatalf("allowed role denied: %d %s", r.status, r.body)
-				}
-			})
-		}
-	}
-	if n := an.count(t); n != 1 {
-		t.Fatalf("records: %d (only the operator's create may write)", n)
-	}
+// trace is what a request can leave behind: records, audit events and
+// entries in the locator replica (their count and the XOR of their
+// digests, so that a new version of an entry shows too).
+type trace struct {
+	records int
+	audit   uint64
+	replica locator.Bucket
 }
 
-// TestSessionCSRF: a signed-in practitioner's page must send the CSRF
-// token with every write; the API token path needs none.
-func TestSessionCSRF(t *testing.T) {
-	an := newAuthedNode(t)
+func (an *authedNode) trace(t *testing.T) trace {
+	t.Helper()
+	return trace{records: an.count(t), audit: an.log.Head().Size, replica: an.replica.Bucket(0, 0)}
+}
+
+// browser is a signed-in browser session: a client with the session
+// cookie, and the CSRF token the page keeps.
+type browser struct {
+	c    *http.Client
+	jar  http.CookieJar
+	csrf string
+	base string
+}
+
+// login signs user-<role> in and registers the session's secrets with the
+// leak scanner.
+func (an *authedNode) login(t *testing.T, role string) *browser {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	res, err := c.Post(an.srv.URL+"/v1/session", "application/json", strings.NewReader(`{"username":"user-practitioner","password":"correct horse battery"}`))
+	b := &browser{c: &http.Client{Jar: jar}, jar: jar, base: an.srv.URL}
+	res, err := b.c.Post(an.srv.URL+"/v1/session", "application/json", strings.NewReader(`{"username":"user-`+role+`","password":"`+testPassword+`"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,30 +135,191 @@ func TestSessionCSRF(t *testing.T) {
 	json.NewDecoder(res.Body).Decode(&sess)
 	res.Body.Close()
 	if res.StatusCode != 200 || sess.CSRFToken == "" {
-		t.Fatalf("login: %d", res.StatusCode)
+		t.Fatalf("login as %s: %d", role, res.StatusCode)
 	}
-	post := func(csrf string) (int, string) {
+	b.csrf = sess.CSRFToken
+	leaks.noteString(kindCSRF, sess.CSRFToken)
+	u, _ := url.Parse(an.srv.URL)
+	for _, c := range jar.Cookies(u) {
+		leaks.noteString(kindSession, c.Value)
+	}
+	return b
+}
+
+// do sends a request with the session cookie, and the CSRF token if csrf.
+func (b *browser) do(t *testing.T, method, path, body string, csrf bool) resp {
+	t.Helper()
+	req, err := http.NewRequest(method, b.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if csrf {
+		req.Header.Set(auth.CSRFHeader, b.csrf)
+	}
+	res, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	return resp{res.StatusCode, string(out)}
+}
+
+// dialWatch opens /v1/watch with a bearer token or a browser's cookie and
+// returns the handshake's status (101 when the watch opened).
+func dialWatch(t *testing.T, base, token string, b *browser) int {
+	t.Helper()
+	d := websocket.Dialer{}
+	hdr := http.Header{}
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
+	}
+	if b != nil {
+		d.Jar = b.jar
+	}
+	conn, res, err := d.Dial("ws"+strings.TrimPrefix(base, "http")+"/v1/watch", hdr)
+	if err == nil {
+		conn.Close()
+	}
+	if res == nil {
+		t.Fatalf("watch handshake: %v", err)
+	}
+	return res.StatusCode
+}
+
+// TestRoleMatrix calls every endpoint as every kind of caller — anonymous,
+// each role with an API token, each role signed in with a session cookie
+// (and its CSRF token) — and checks the exact answer: 401 for anonymous,
+// 403 forbidden for a role the endpoint does not allow, and the endpoint's
+// own answer (status and error code) for an allowed one.
+func TestRoleMatrix(t *testing.T) {
+	an := newAuthedNode(t)
+	browsers := map[string]*browser{}
+	for _, r := range []string{"practitioner", "operator", "auditor"} {
+		browsers[r] = an.login(t, r)
+	}
+	endpoints := []struct {
+		method, path string
+		body         func(caller string) string
+		allowed      []string
+		status       int    // for an allowed caller
+		code         string // for an allowed caller, when status is an error
+	}{
+		{"POST", "/v1/records", func(c string) string { return `{"localId":"m-` + c + `","nhsNumber":"9990000018"}` }, []string{"operator"}, 201, ""},
+		{"POST", "/v1/records/import", nil, []string{"operator"}, 200, ""},
+		{"DELETE", "/v1/records/zz", nil, []string{"operator"}, 404, "not_found"},
+		{"POST", "/v1/records/zz/objection", nil, []string{"operator"}, 404, "not_found"},
+		{"POST", "/v1/locate", fixed(`{"nhsNumber":"9990000018","purpose":"safeguarding"}`), []string{"practitioner"}, 200, ""},
+		{"POST", "/v1/tokens/evaluate", fixed(`{"purpose":"safeguarding","blinded":["AAEC"]}`), []string{"practitioner"}, 200, ""},
+		{"POST", "/v1/lookup", fixed(`{"lookupKey":"AAAAAAAAAAAAAAAAAAAAAA"}`), []string{"practitioner"}, 200, ""},
+		// A node without a federation cannot reach a holder: the request
+		// is allowed and answered as such.
+		{"POST", "/v1/contact-requests", fixed(`{"nodeId":"b","purpose":"safeguarding","lookupKey":"AAAAAAAAAAAAAAAAAAAAAA"}`), []string{"practitioner"}, 503, "no_federation"},
+		{"GET", "/v1/contact-requests", nil, []string{"practitioner", "operator"}, 200, ""},
+		{"GET", "/v1/watch", nil, []string{"practitioner"}, 101, ""},
+		{"POST", "/v1/audit/subject-access", fixed(`{"nhsNumber":"9990000018"}`), []string{"auditor"}, 200, ""},
+	}
+	type caller struct {
+		name, role, token string
+		b                 *browser
+	}
+	callers := []caller{{name: "anonymous"}}
+	for _, r := range []string{"practitioner", "operator", "auditor"} {
+		callers = append(callers, caller{name: "token-" + r, role: r, token: an.tokens[r]}, caller{name: "session-" + r, role: r, b: browsers[r]})
+	}
+	for _, ep := range endpoints {
+		for _, c := range callers {
+			t.Run(ep.method+" "+ep.path+" as "+c.name, func(t *testing.T) {
+				wantStatus, wantCode := ep.status, ep.code
+				switch {
+				case c.role == "":
+					wantStatus, wantCode = 401, "unauthenticated"
+				case !slices.Contains(ep.allowed, c.role):
+					wantStatus, wantCode = 403, "forbidden"
+				}
+				var r resp
+				switch {
+				case ep.path == "/v1/watch":
+					r.status = dialWatch(t, an.srv.URL, c.token, c.b)
+					if wantStatus == 101 {
+						wantCode = ""
+					}
+					if r.status != wantStatus {
+						t.Fatalf("got %d, want %d", r.status, wantStatus)
+					}
+					return
+				case c.b != nil:
+					r = c.b.do(t, ep.method, ep.path, bodyFor(ep.body, c.name), true)
+				default:
+					r = an.do(t, ep.method, ep.path, c.token, bodyFor(ep.body, c.name))
+				}
+				if r.status != wantStatus || r.errCode() != wantCode {
+					t.Fatalf("got %d %s, want %d %q", r.status, r.body, wantStatus, wantCode)
+				}
+				if wantCode != "" && !isErrorShape(r.body) {
+					t.Fatalf("not the JSON error shape: %s", r.body)
+				}
+			})
+		}
+	}
+	if n := an.count(t); n != 2 {
+		t.Fatalf("records: %d (only the operator's two creates may write)", n)
+	}
+}
+
+func fixed(body string) func(string) string { return func(string) string { return body } }
+
+func bodyFor(f func(string) string, caller string) string {
+	if f == nil {
+		return ""
+	}
+	return f(caller)
+}
+
+// isErrorShape reports whether body is exactly {"error":{"code","message"}}
+// with both non-empty.
+func isErrorShape(body string) bool {
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	var e struct {
+		Error *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	return dec.Decode(&e) == nil && e.Error != nil && e.Error.Code != "" && e.Error.Message != ""
+}
+
+// TestSessionCSRF: a signed-in practitioner's page must send the CSRF
+// token with every write; the API token path needs none.
+func TestSessionCSRF(t *testing.T) {
+	an := newAuthedNode(t)
+	b := an.login(t, "practitioner")
+	post := func(csrf string) resp {
 		req, _ := http.NewRequest("POST", an.srv.URL+"/v1/locate", strings.NewReader(`{"nhsNumber":"9990000018","purpose":"safeguarding"}`))
 		req.Header.Set("Content-Type", "application/json")
 		if csrf != "" {
 			req.Header.Set(auth.CSRFHeader, csrf)
 		}
-		res, err := c.Do(req)
+		res, err := b.c.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
+		out, _ := io.ReadAll(res.Body)
+		return resp{res.StatusCode, string(out)}
 	}
-	if st, body := post(""); st != 403 || !strings.Contains(body, "csrf_missing") {
-		t.Fatalf("no csrf: %d %s", st, body)
+	if r := post(""); r.status != 403 || r.errCode() != "csrf_missing" {
+		t.Fatalf("no csrf: %d %s", r.status, r.body)
 	}
-	if st, body := post("wrong"); st != 403 || !strings.Contains(body, "csrf_invalid") {
-		t.Fatalf("wrong csrf: %d %s", st, body)
+	if r := post("wrong"); r.status != 403 || r.errCode() != "csrf_invalid" {
+		t.Fatalf("wrong csrf: %d %s", r.status, r.body)
 	}
-	if st, body := post(sess.CSRFToken); st != 200 {
-		t.Fatalf("with csrf: %d %s", st, body)
+	if r := post(b.csrf); r.status != 200 {
+		t.Fatalf("with csrf: %d %s", r.status, r.body)
 	}
 }
 
