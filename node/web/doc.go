@@ -32,5 +32,6 @@
 // used is aria-disabled, not disabled, so it keeps focus, and a contact
 // answer takes the focus of the button it replaces. The stylesheet is
 // our own, written in the design system's visual conventions; see
-// static/NOTICE for credits.
+// static/NOTICE (the page's "Credits and licences" link) for credits and
+// licences, the WebAssembly module's included.
 package web

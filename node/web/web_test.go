@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/html"
+
+	"github.com/signpost-federation/signpost/wasm"
 )
 
 // parsePage parses index.html and indexes its elements by id.
@@ -215,10 +217,62 @@ func TestNoExternalURLs(t *testing.T) {
 	}
 }
 
+// wasmLicences are the third-party modules that may be compiled into the
+// served WebAssembly module, each with lines its licence text must bring
+// into NOTICE (checked against the module's LICENSE in the module cache).
+var wasmLicences = map[string][]string{
+	"golang.org/x/crypto":              {"Copyright 2009 The Go Authors.", "Neither the name of Google LLC"},
+	"golang.org/x/sys":                 {"Copyright 2009 The Go Authors.", "Neither the name of Google LLC"},
+	"github.com/cloudflare/circl":      {"Copyright (c) 2019 Cloudflare. All rights reserved.", "Neither the name of Cloudflare", "Copyright (c) 2009 The Go Authors. All rights reserved.", "Copyright (c) 2018, Brendan McMillion. All rights reserved."},
+	"github.com/bwesterb/go-ristretto": {"MIT License", "Copyright (c) 2021 Bas Westerbaan"},
+}
+
+// TestCreditsAndAPIInOnePlace: the page's credits link (NOTICE) credits the
+// GOV.UK Design System and everything compiled into the WebAssembly module
+// the page runs — the Go runtime and every third-party module, found by the
+// module@version paths the served signpost.wasm records — with its version
+// and licence text; and the API the page assumes is named once.
 func TestCreditsAndAPIInOnePlace(t *testing.T) {
-	notice, err := fs.ReadFile(FS, "NOTICE")
-	if err != nil || !strings.Contains(string(notice), "MIT") || !strings.Contains(string(notice), "GOV.UK Design System") {
-		t.Error("NOTICE must credit the GOV.UK Design System and its MIT licence")
+	b, err := fs.ReadFile(FS, "NOTICE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notice := strings.Join(strings.Fields(string(b)), " ")
+	for _, want := range []string{"GOV.UK Design System", "MIT License", "Copyright (C) 2017 Crown Copyright (Government Digital Service)", "Go runtime and standard library"} {
+		if !strings.Contains(notice, want) {
+			t.Errorf("NOTICE lacks %q", want)
+		}
+	}
+	doc, _ := parsePage(t)
+	if !slices.ContainsFunc(elements(doc, "a"), func(a *html.Node) bool { return attr(a, "href") == "NOTICE" && strings.Contains(text(a), "licences") }) {
+		t.Error("the page has no credits and licences link to NOTICE")
+	}
+	mod, err := fs.ReadFile(wasm.WebFS, "signpost.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// -trimpath leaves module@version/file paths in the module's tables.
+	found := map[string]string{}
+	for _, m := range regexp.MustCompile(`([a-z0-9.-]+\.[a-z]+(?:/[A-Za-z0-9_.-]+)+)@(v[0-9][A-Za-z0-9.+-]*)/`).FindAllSubmatch(mod, -1) {
+		found[string(m[1])] = string(m[2])
+	}
+	if len(found) == 0 {
+		t.Fatal("no module@version paths in signpost.wasm: the check cannot see what is compiled in")
+	}
+	for path, version := range found {
+		lines, known := wasmLicences[path]
+		if !known {
+			t.Errorf("signpost.wasm contains %s %s: credit it and its licence in NOTICE, and list it in wasmLicences", path, version)
+			continue
+		}
+		if !strings.Contains(notice, path+" "+version) {
+			t.Errorf("NOTICE does not name %s %s, which signpost.wasm contains", path, version)
+		}
+		for _, l := range lines {
+			if !strings.Contains(notice, l) {
+				t.Errorf("NOTICE lacks %q from the licence of %s", l, path)
+			}
+		}
 	}
 	js, _ := fs.ReadFile(FS, "app.js")
 	for _, p := range []string{`"/v1/session"`, `"/v1/tokens/evaluate"`, `"/v1/lookup"`, `"/v1/contact-requests"`, `"/v1/watch"`, `"/wasm/signpost.js"`} {
