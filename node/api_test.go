@@ -55,6 +55,12 @@ type testNode struct {
 
 func newTestNode(t *testing.T, fed *fakeFed, id string, mut func(*Config)) *testNode {
 	t.Helper()
+	return newTestNodeWith(t, fed, id, mut, nil)
+}
+
+// newTestNodeWith is newTestNode with the options changed by mutOpt too.
+func newTestNodeWith(t *testing.T, fed *fakeFed, id string, mut func(*Config), mutOpt func(*Options)) *testNode {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.NodeID = id
 	cfg.Agency = "Agency " + id
@@ -65,13 +71,17 @@ func newTestNode(t *testing.T, fed *fakeFed, id string, mut func(*Config)) *test
 		mut(&cfg)
 	}
 	tok := &fakeTokenizer{}
-	n, err := New(cfg, Options{
+	opt := Options{
 		Tokenizer: tok,
 		Index:     fed.index(id, cfg.Agency),
 		Issuer:    &fakeEvaluator{},
 		Auth:      tokens,
 		Logger:    slog.New(slog.NewTextHandler(testLogs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	if mutOpt != nil {
+		mutOpt(&opt)
+	}
+	n, err := New(cfg, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,175 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testClock is a clock the test moves by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock {
+	return &testClock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// countingAudit keeps the events a node audits.
+type countingAudit struct {
+	mu     sync.Mutex
+	events []AuditEvent
+}
+
+func (a *countingAudit) Record(_ context.Context, e AuditEvent) error {
+	a.mu.Lock()
+	a.events = append(a.events, e)
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *countingAudit) all() []AuditEvent {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]AuditEvent(nil), a.events...)
+}
+
+func (f *fakeTokenizer) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+// blinded is an evaluation request body with k elements.
+func blinded(k int) string {
+	return `{"purpose":"safeguarding","blinded":["AAEC"` + strings.Repeat(`,"AAEC"`, k-1) + `]}`
+}
+
+// TestUserRateLimit: with a burst of 3 and 1 a second on a stopped clock,
+// a practitioner's fourth lookup, locate or evaluation is refused with 429
+// rate_limited — before any tokenisation and without an audit event —
+// while another practitioner is unaffected; a second later there is room
+// for one more. Evaluations cost one per blinded element.
+func TestUserRateLimit(t *testing.T) {
+	users := StaticTokens{
+		"prac-token":  {Name: "prac", Role: RolePractitioner},
+		"prac2-token": {Name: "prac2", Role: RolePractitioner},
+	}
+	tests := []struct{ name, path, body string }{
+		{"locate", "/v1/locate", `{"nhsNumber":"9990000018","purpose":"safeguarding"}`},
+		{"lookup", "/v1/lookup", `{"lookupKey":"AAAAAAAAAAAAAAAAAAAAAA"}`},
+		{"evaluate", "/v1/tokens/evaluate", blinded(1)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clock, aud := newTestClock(), &countingAudit{}
+			a := newTestNodeWith(t, newFakeFed(), "a", func(c *Config) { c.UserRate, c.UserBurst = 1, 3 },
+				func(o *Options) { o.Now, o.Audit, o.Auth = clock.Now, aud, users })
+			for i := 0; i < 3; i++ {
+				if r := a.do(t, "POST", tc.path, "prac-token", tc.body); r.status != 200 {
+					t.Fatalf("request %d within the burst: %d %s", i+1, r.status, r.body)
+				}
+			}
+			events, calls := len(aud.all()), a.tok.callCount()
+			r := a.do(t, "POST", tc.path, "prac-token", tc.body)
+			if r.status != 429 || r.errCode() != "rate_limited" || !isErrorShape(r.body) {
+				t.Fatalf("over the limit: %d %s", r.status, r.body)
+			}
+			if got := len(aud.all()); got != events {
+				t.Fatalf("a refused request was audited: %d events, was %d", got, events)
+			}
+			if got := a.tok.callCount(); got != calls {
+				t.Fatal("a refused request was tokenised")
+			}
+			if r := a.do(t, "POST", tc.path, "prac2-token", tc.body); r.status != 200 {
+				t.Fatalf("another user: %d %s", r.status, r.body)
+			}
+			clock.Advance(time.Second)
+			if r := a.do(t, "POST", tc.path, "prac-token", tc.body); r.status != 200 {
+				t.Fatalf("a second later: %d %s", r.status, r.body)
+			}
+			if r := a.do(t, "POST", tc.path, "prac-token", tc.body); r.status != 429 {
+				t.Fatalf("the refill was one request: %d %s", r.status, r.body)
+			}
+		})
+	}
+	t.Run("evaluate counts elements", func(t *testing.T) {
+		clock := newTestClock()
+		a := newTestNodeWith(t, newFakeFed(), "a", func(c *Config) { c.UserRate, c.UserBurst = 1, 3 },
+			func(o *Options) { o.Now, o.Auth = clock.Now, users })
+		if r := a.do(t, "POST", "/v1/tokens/evaluate", "prac-token", blinded(4)); r.status != 429 || r.errCode() != "rate_limited" {
+			t.Fatalf("4 elements, burst 3: %d %s", r.status, r.body)
+		}
+		if r := a.do(t, "POST", "/v1/tokens/evaluate", "prac-token", blinded(3)); r.status != 200 {
+			t.Fatalf("3 elements, burst 3: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// TestIssuerRateLimitPerNode: the issuer allows each requesting node a
+// burst of 3 blinded elements and 1 a second (on a stopped clock). Node b's
+// practitioners, whose node forwards their evaluations, get 429
+// rate_limited once b's budget is spent, whoever they are; node c's budget
+// is its own; the issuer audits the refusal as denied, naming b.
+func TestIssuerRateLimitPerNode(t *testing.T) {
+	clock, issAudit := newTestClock(), &countingAudit{}
+	fed := newFakeFed()
+	nodes := map[string]*Node{}
+	purposes := map[string][]string{"b": {"safeguarding"}, "c": {"safeguarding"}}
+	iss := newTestNodeWith(t, fed, "iss", func(c *Config) { c.PeerRate, c.PeerBurst = 1, 3 },
+		func(o *Options) {
+			o.Now, o.Audit, o.Peers = clock.Now, issAudit, &fakePeers{self: "iss", nodes: nodes, desc: purposes}
+		})
+	nodes["iss"] = iss.Node
+	forwarding := func(id string) *testNode {
+		return newTestNodeWith(t, fed, id, func(c *Config) { c.Issuer = "iss" },
+			func(o *Options) { o.Issuer, o.Peers = nil, &fakePeers{self: id, nodes: nodes, desc: purposes} })
+	}
+	b, c := forwarding("b"), forwarding("c")
+	steps := []struct {
+		node     *testNode
+		name     string
+		elements int
+		advance  time.Duration
+		status   int
+	}{
+		{b, "b", 2, 0, 200},
+		{b, "b", 2, 0, 429}, // 1 left, 2 asked
+		{c, "c", 3, 0, 200}, // c's own budget
+		{b, "b", 1, 0, 200},
+		{b, "b", 1, 0, 429},
+		{b, "b", 2, 2 * time.Second, 200},
+	}
+	for i, s := range steps {
+		clock.Advance(s.advance)
+		r := s.node.do(t, "POST", "/v1/tokens/evaluate", "prac-token", blinded(s.elements))
+		if r.status != s.status {
+			t.Fatalf("step %d (%s, %d elements): %d %s, want %d", i, s.name, s.elements, r.status, r.body, s.status)
+		}
+		if s.status == 429 {
+			if r.errCode() != "rate_limited" || !isErrorShape(r.body) {
+				t.Fatalf("step %d: %s", i, r.body)
+			}
+			evs := issAudit.all()
+			last := evs[len(evs)-1]
+			if last.Action != "evaluate" || last.Actor != "node:"+s.name || last.Outcome != "denied" || last.Count != s.elements {
+				t.Fatalf("step %d: issuer audited %+v", i, last)
+			}
+		}
+	}
+}
