@@ -135,7 +135,8 @@ func loadStackConfig(path string) (StackConfig, error) {
 	return sc, nil
 }
 
-// importChunk is the number of CSV rows sent per request.
+// importChunk is the number of CSV rows sent per request (at most
+// MaxImportRows; the node takes each request whole or not at all).
 const importChunk = 2000
 
 // importMain posts a CSV to a running node in chunks, drawing a progress
@@ -207,7 +208,10 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // mapping each chunk's reported lines back to lines of the file. A bad row
 // loses no good one: a malformed row is reported here with its line and
 // reason and the next row is read (see scanCSV); rows the node refuses come
-// back in its report. progress is called after each chunk with bytes read.
+// back in its report. The node takes each chunk whole or not at all; when
+// one is refused (the issuer is unreachable, say), ImportFile stops and its
+// error names the first line not imported, while the report covers every
+// line before it. progress is called after each chunk with bytes read.
 func ImportFile(ctx context.Context, c *http.Client, baseURL, token string, r io.Reader, size int64, progress func(done, total int64)) (ImportReport, error) {
 	var total ImportReport
 	addErr := func(e RowError) {
@@ -289,6 +293,10 @@ func ImportFile(ctx context.Context, c *http.Client, baseURL, token string, r io
 	})
 	if err == nil {
 		err = send()
+	}
+	if err != nil && rows > 0 {
+		// The node writes nothing of a refused chunk.
+		err = fmt.Errorf("rows from line %d on were not imported: %w", fileLine[1], err)
 	}
 	slices.SortStableFunc(total.Errors, func(a, b RowError) int { return cmp.Compare(a.Line, b.Line) })
 	if err != nil {

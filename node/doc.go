@@ -26,7 +26,12 @@
 //     Errors are {"error":{"code","message"}}; every body is size-limited and
 //     strictly decoded; a rejected request writes nothing (tokenisation, the
 //     step that can fail for reasons outside the node, runs before any
-//     write).
+//     write). An import (POST /v1/records/import, [Node.Import]) handles
+//     each row on its own — a bad row is reported with its line and reason
+//     and never costs a good one — and is all or nothing otherwise: the
+//     whole CSV is read, validated and tokenised before its records are
+//     committed in one transaction, so an import answered with an error
+//     status wrote nothing, and one answered 200 handled every row.
 //   - Live notices: a watcher names lookup keys and receives "involved" and
 //     "withdrawn" notices carrying the sealed entry; the node's own staff
 //     also receive "match" notices (another agency's new entry under one of

@@ -1,12 +1,14 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/signpost-federation/signpost/node/internal/httpx"
@@ -68,70 +70,58 @@ func ReadCSV(r io.Reader, fn func(row CSVRow, bad *RowError) error) error {
 	})
 }
 
-// Import reads a CSV and stores and publishes every good row, in batches;
-// every bad row is reported and loses no good one. progress, if non-nil, is
-// called after each batch with the rows processed so far.
+// MaxImportRows bounds the data rows of one import request (bad rows
+// included): a request is held in memory, validated and tokenised in full
+// before anything is written. `signpost node import` sends 2000 at a time.
+const MaxImportRows = 10000
+
+// Errors of an import that was refused before anything was written.
+var (
+	errImportTooManyRows = errors.New("node: import has too many rows")
+	errImportBody        = errors.New("node: import body could not be read to the end")
+)
+
+// Import reads a CSV and stores and publishes every good row; every bad row
+// is reported with its line and loses no good one. progress, if non-nil, is
+// called after each tokenised batch with the rows handled so far.
+//
+// An import is all or nothing for everything but the rows' own content: the
+// whole CSV is read and validated, then tokenised (MaxBatch rows per call
+// to the issuer), and only then are the records committed, in one
+// transaction. So an error — the body cannot be read to the end, the
+// issuer cannot be reached, the store fails — leaves nothing written, and
+// the report returned with it is empty. After the commit, entries that fail
+// to publish are published again at the next start, as for one record.
 func (n *Node) Import(ctx context.Context, r io.Reader, actor string, progress func(done int)) (ImportReport, error) {
+	return n.importCSV(ctx, r, actor, 0, progress)
+}
+
+// importCSV is Import with at most maxRows data rows (0: no limit).
+func (n *Node) importCSV(ctx context.Context, r io.Reader, actor string, maxRows int, progress func(done int)) (ImportReport, error) {
 	var rep ImportReport
-	var batch []records.Record
-	var lines []int
-	done := 0
 	addErr := func(e RowError) {
 		rep.Failed++
 		if len(rep.Errors) < MaxReportedErrors {
 			rep.Errors = append(rep.Errors, e)
 		}
 	}
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		defer func() { batch, lines = batch[:0], lines[:0] }()
-		nums := make([]string, len(batch))
-		for i, r := range batch {
-			nums[i] = r.NHSNumber
-		}
-		keys, err := n.tokenise(ctx, nums)
-		if err != nil {
-			return err
-		}
-		res, err := n.records.PutBatch(batch)
-		if err != nil {
-			return err
-		}
-		var pub []records.Record
-		pubKeys := make(map[string][]Keys)
-		for i, rr := range res {
-			switch {
-			case rr.Err == nil && rr.Created:
-				rep.Imported++
-				pub = append(pub, rr.Record)
-				for p, ks := range keys {
-					pubKeys[p] = append(pubKeys[p], ks[i])
-				}
-			case rr.Err == nil:
-				rep.Unchanged++
-			case errors.Is(rr.Err, records.ErrExists):
-				addErr(RowError{Line: lines[i], LocalID: batch[i].LocalID, Code: "exists", Message: "a different record with this localId exists"})
-			case errors.Is(rr.Err, records.ErrObjected):
-				addErr(RowError{Line: lines[i], LocalID: batch[i].LocalID, Code: "objected", Message: "the person has objected"})
-			default:
-				addErr(RowError{Line: lines[i], LocalID: batch[i].LocalID, Code: "invalid_record", Message: strings.TrimPrefix(rr.Err.Error(), "records: invalid record: ")})
-			}
-		}
-		if err := n.publishKeys(ctx, pub, pubKeys); err != nil {
-			n.log.Error("publish after import failed", "err", err)
-		}
-		done += len(res)
-		if progress != nil {
-			progress(done + rep.Failed)
-		}
-		return nil
+	fail := func(outcome string, err error) (ImportReport, error) {
+		n.audit(ctx, AuditEvent{Action: "import", Actor: actor, Outcome: outcome})
+		return ImportReport{}, fmt.Errorf("node: import refused, nothing written: %w", err)
 	}
+
+	// Read and validate every row.
+	var recs []records.Record
+	var lines []int
 	seen := make(map[string]int)
-	err := ReadCSV(r, func(row CSVRow, bad *RowError) error {
+	rows := 0
+	body := &bodyReader{r: r}
+	err := ReadCSV(body, func(row CSVRow, bad *RowError) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if rows++; maxRows > 0 && rows > maxRows {
+			return fmt.Errorf("%w: more than %d", errImportTooManyRows, maxRows)
 		}
 		if bad != nil {
 			addErr(*bad)
@@ -147,37 +137,121 @@ func (n *Node) Import(ctx context.Context, r io.Reader, actor string, progress f
 			return nil
 		}
 		seen[rec.LocalID] = row.Line
-		batch = append(batch, rec)
+		recs = append(recs, rec)
 		lines = append(lines, row.Line)
-		if len(batch) >= n.cfg.MaxBatch {
-			return flush()
-		}
 		return nil
 	})
-	if err == nil {
-		err = flush()
+	if err != nil {
+		if body.err != nil && ctx.Err() == nil {
+			err = fmt.Errorf("%w: %w", errImportBody, err)
+		}
+		return fail("invalid", err)
+	}
+
+	// Tokenise them all before writing anything.
+	keys := make(map[string][]Keys, len(n.cfg.Purposes))
+	for lo := 0; lo < len(recs); lo += n.cfg.MaxBatch {
+		hi := min(lo+n.cfg.MaxBatch, len(recs))
+		nums := make([]string, hi-lo)
+		for i, rec := range recs[lo:hi] {
+			nums[i] = rec.NHSNumber
+		}
+		ks, err := n.tokenise(ctx, nums)
+		if err != nil {
+			return fail("error", err)
+		}
+		for p, k := range ks {
+			keys[p] = append(keys[p], k...)
+		}
+		if progress != nil {
+			progress(rep.Failed + hi)
+		}
+	}
+
+	// Commit in one transaction, then publish what was created.
+	var res []records.RowResult
+	if len(recs) > 0 {
+		if res, err = n.records.PutBatch(recs); err != nil {
+			return fail("error", err)
+		}
+	}
+	var pub []records.Record
+	pubKeys := make(map[string][]Keys)
+	for i, rr := range res {
+		switch {
+		case rr.Err == nil && rr.Created:
+			rep.Imported++
+			pub = append(pub, rr.Record)
+			for p, ks := range keys {
+				pubKeys[p] = append(pubKeys[p], ks[i])
+			}
+		case rr.Err == nil:
+			rep.Unchanged++
+		case errors.Is(rr.Err, records.ErrExists):
+			addErr(RowError{Line: lines[i], LocalID: recs[i].LocalID, Code: "exists", Message: "a different record with this localId exists"})
+		case errors.Is(rr.Err, records.ErrObjected):
+			addErr(RowError{Line: lines[i], LocalID: recs[i].LocalID, Code: "objected", Message: "the person has objected"})
+		default:
+			addErr(RowError{Line: lines[i], LocalID: recs[i].LocalID, Code: "invalid_record", Message: strings.TrimPrefix(rr.Err.Error(), "records: invalid record: ")})
+		}
+	}
+	slices.SortStableFunc(rep.Errors, func(a, b RowError) int { return cmp.Compare(a.Line, b.Line) })
+	if err := n.publishKeys(ctx, pub, pubKeys); err != nil {
+		// Committed; Republish at the next start publishes them.
+		n.log.Error("publish after import failed", "err", err)
+	}
+	if progress != nil {
+		progress(rows)
 	}
 	n.audit(ctx, AuditEvent{Action: "import", Actor: actor, Count: rep.Imported, Outcome: "ok"})
-	if err != nil {
-		return rep, fmt.Errorf("node: import stopped: %w", err)
-	}
 	return rep, nil
 }
 
+// bodyReader remembers the first error reading the body (other than EOF),
+// to tell a body cut short from other failures.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// handleImport answers 200 with the report once every row has been handled
+// (each good row committed, each bad row reported), and an error with
+// nothing written otherwise: 413 for a body over max_import_bytes (refused
+// from its Content-Length before it is read, when it has one) or over
+// MaxImportRows rows, 503 while the issuer cannot be reached, 400 for a
+// body cut short, 500 for a failure of the node.
 func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) error {
-	rep, err := n.Import(r.Context(), r.Body, principalFrom(r.Context()).Name, nil)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "import exceeds %d bytes; split the file", mbe.Limit)
-		}
-		if errors.Is(err, ErrIssuerUnavailable) {
-			return err
-		}
-		n.log.Warn("import stopped", "err", err, "imported", rep.Imported)
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": map[string]string{"code": "import_stopped", "message": "the file could not be read to the end; rows before the problem were imported"}, "report": rep})
+	limit := n.cfg.MaxImportBytes
+	if r.ContentLength > limit {
+		return errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "import exceeds %d bytes; split the file; nothing was imported", limit)
+	}
+	rep, err := n.importCSV(r.Context(), r.Body, principalFrom(r.Context()).Name, MaxImportRows, nil)
+	if err == nil {
+		writeJSON(w, http.StatusOK, rep)
 		return nil
 	}
-	writeJSON(w, http.StatusOK, rep)
-	return nil
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "import exceeds %d bytes; split the file; nothing was imported", mbe.Limit)
+	case errors.Is(err, errImportTooManyRows):
+		return errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "import has more than %d rows; split the file; nothing was imported", MaxImportRows)
+	case errors.Is(err, ErrIssuerUnavailable):
+		n.log.Warn("import refused", "err", err)
+		return errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, "the token issuer cannot be reached; nothing was imported; try again later")
+	case errors.Is(err, errImportBody), r.Context().Err() != nil:
+		n.log.Warn("import refused", "err", err)
+		return errorf(http.StatusBadRequest, httpx.CodeBadRequest, "the request body could not be read to the end; nothing was imported")
+	default:
+		n.log.Error("import failed", "err", err)
+		return errorf(http.StatusInternalServerError, httpx.CodeInternal, "the import failed; nothing was imported")
+	}
 }

@@ -4,9 +4,15 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -160,4 +166,152 @@ func FuzzScanCSV(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// flakyTokenizer fails every Keys call after the first ok ones with err.
+type flakyTokenizer struct {
+	*fakeTokenizer
+	mu  sync.Mutex
+	ok  int
+	err error
+}
+
+func (f *flakyTokenizer) Keys(ctx context.Context, purpose string, nums []string) ([]Keys, error) {
+	f.mu.Lock()
+	fail := f.ok <= 0
+	f.ok--
+	f.mu.Unlock()
+	if fail {
+		return nil, f.err
+	}
+	return f.fakeTokenizer.Keys(ctx, purpose, nums)
+}
+
+// nodeWith builds a test node like newTestNode, from the parts given.
+func nodeWith(t *testing.T, opt Options, mut func(*Config)) *testNode {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.NodeID, cfg.Agency, cfg.Category, cfg.DataDir = "a", "Agency a", "school", t.TempDir()
+	if mut != nil {
+		mut(&cfg)
+	}
+	if opt.Tokenizer == nil {
+		opt.Tokenizer = &fakeTokenizer{}
+	}
+	if opt.Index == nil {
+		opt.Index = newFakeFed().index("a", cfg.Agency)
+	}
+	opt.Auth = tokens
+	opt.Logger = slog.New(slog.NewTextHandler(testLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	n, err := New(cfg, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(n.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		n.Shutdown(context.Background())
+	})
+	tn := &testNode{Node: n, srv: srv}
+	tn.tok, _ = opt.Tokenizer.(*fakeTokenizer)
+	return tn
+}
+
+// published counts the live entries in a fake federation.
+func (f *fakeFed) published() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, m := range f.entries {
+		for _, e := range m {
+			if !e.Deleted {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// goodRows is a CSV of n good rows.
+func goodRows(n int) string {
+	var b strings.Builder
+	for i, num := range SyntheticNumbers(n) {
+		fmt.Fprintf(&b, "row-%05d,%s,cin,\n", i, num)
+	}
+	return b.String()
+}
+
+// sizeHidden hides a reader's length, so that the client sends the body
+// chunked, without Content-Length.
+type sizeHidden struct{ io.Reader }
+
+// A rejected import writes nothing: not the rows read before the limit, not
+// the batches tokenised before the issuer went away.
+func TestRejectedImportWritesNothing(t *testing.T) {
+	big := goodRows(60) // about 1.7 KB
+	tests := []struct {
+		name   string
+		tok    Tokenizer
+		body   io.Reader
+		status int
+		code   string
+	}{
+		{"over max_import_bytes, with Content-Length", nil, strings.NewReader(big), 413, "too_large"},
+		{"over max_import_bytes, chunked", nil, sizeHidden{strings.NewReader(big)}, 413, "too_large"},
+		{"too many rows", nil, strings.NewReader(goodRows(MaxImportRows + 1)), 413, "too_large"},
+		{"issuer gone after the first batch", &flakyTokenizer{fakeTokenizer: &fakeTokenizer{}, ok: 2, err: ErrIssuerUnavailable}, strings.NewReader(goodRows(12)), 503, "unavailable"},
+		{"tokeniser failing after the first batch", &flakyTokenizer{fakeTokenizer: &fakeTokenizer{}, ok: 2, err: errors.New("boom")}, strings.NewReader(goodRows(12)), 500, "internal"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fed := newFakeFed()
+			a := nodeWith(t, Options{Tokenizer: tc.tok, Index: fed.index("a", "Agency a")}, func(c *Config) {
+				c.MaxBatch = 4
+				c.MaxImportBytes = 1024
+				if tc.name == "too many rows" {
+					c.MaxImportBytes = 64 << 20
+				}
+			})
+			req, _ := http.NewRequest("POST", a.srv.URL+"/v1/records/import", tc.body)
+			req.Header.Set("Authorization", "Bearer op-token")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			r := resp{res.StatusCode, string(b)}
+			if a.count(t) != 0 || fed.published() != 0 {
+				t.Errorf("%d records stored and %d entries published by a rejected import", a.count(t), fed.published())
+			}
+			if r.status != tc.status || r.errCode() != tc.code || !strings.Contains(r.body, "nothing was imported") {
+				t.Errorf("got %d %s, want %d %s saying nothing was imported", r.status, r.body, tc.status, tc.code)
+			}
+		})
+	}
+}
+
+// An import that succeeds answers 200 with every row accounted for, even
+// when the issuer is called many times (MaxBatch rows at a time).
+func TestImportCommitsEveryBatch(t *testing.T) {
+	fed := newFakeFed()
+	a := nodeWith(t, Options{Index: fed.index("a", "Agency a")}, func(c *Config) { c.MaxBatch = 4 })
+	r := a.do(t, "POST", "/v1/records/import", "op-token", goodRows(13)+"bad,1\n")
+	var rep ImportReport
+	mustJSON(t, r.body, &rep)
+	if r.status != 200 || rep.Imported != 13 || rep.Failed != 1 || a.count(t) != 13 || fed.published() != 13*2 {
+		t.Fatalf("got %d %+v, %d records, %d entries", r.status, rep, a.count(t), fed.published())
+	}
+}
+
+// The command reports which lines were not imported when a chunk fails.
+func TestImportFileSaysWhatWasNotImported(t *testing.T) {
+	tok := &flakyTokenizer{fakeTokenizer: &fakeTokenizer{}, ok: 2, err: ErrIssuerUnavailable}
+	a := nodeWith(t, Options{Tokenizer: tok}, func(c *Config) { c.MaxBatch = importChunk })
+	csv := "localId,nhsNumber\n" + goodRows(importChunk+5)
+	rep, err := ImportFile(context.Background(), http.DefaultClient, a.srv.URL, "op-token", strings.NewReader(csv), int64(len(csv)), nil)
+	want := fmt.Sprintf("rows from line %d on were not imported", importChunk+2)
+	if err == nil || !strings.Contains(err.Error(), want) || rep.Imported != importChunk || a.count(t) != importChunk {
+		t.Fatalf("err %v, report %+v, %d records; want %q", err, rep, a.count(t), want)
+	}
 }
