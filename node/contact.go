@@ -1,6 +1,8 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -116,16 +118,52 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request) erro
 		LookupKey: encodeKey(lookup), Purpose: req.Purpose, Requester: p.Name, Message: req.Message,
 	}, &ans)
 	outcome := "ok"
+	var aerr *apiError
 	if err != nil {
-		outcome = "error"
+		var refused bool
+		aerr, refused = holderError(err)
+		outcome = "denied"
+		if !refused {
+			outcome = "error"
+			n.log.Warn("contact request failed", "peer", req.NodeID, "err", err)
+		}
 	}
 	n.audit(r.Context(), AuditEvent{Action: "contact-request-sent", Actor: p.Name, Purpose: req.Purpose, Peer: req.NodeID, Count: 1, Outcome: outcome, Subject: [][16]byte{lookup}})
-	if err != nil {
-		n.log.Warn("contact request failed", "peer", req.NodeID, "err", err)
-		return errorf(http.StatusBadGateway, "holder_unreachable", "the holder's node did not answer; try again later")
+	if aerr != nil {
+		return aerr
 	}
 	writeJSON(w, http.StatusOK, ans)
 	return nil
+}
+
+// holderError maps a failed contact request to the requester's answer, and
+// says whether the holder refused (rather than failed). A holder that holds
+// no current record under the key says so (404 no_record); its other
+// refusals (4xx) pass through with their status and code — except 401,
+// which means the holder did not accept this node, not that the caller's
+// credentials are wrong (502). Only a holder that cannot be reached, times
+// out or fails is a gateway error (502, or 504 on a timeout).
+func holderError(err error) (ae *apiError, refused bool) {
+	var pe *peerError
+	var timeout interface{ Timeout() bool }
+	switch {
+	case errors.As(err, &pe) && pe.Status == http.StatusNotFound && pe.Code == "no_record":
+		return errorf(http.StatusNotFound, "no_record", "the holder's node holds no current record for this person under that purpose"), true
+	case errors.As(err, &pe) && pe.Status == http.StatusUnauthorized:
+		return errorf(http.StatusBadGateway, "holder_refused", "the holder's node did not accept this node's credentials"), true
+	case errors.As(err, &pe) && pe.Status >= 400 && pe.Status < 500 && pe.Status != http.StatusNotFound && pe.Code != "":
+		msg := pe.Message
+		if len(msg) > 200 {
+			msg = msg[:200]
+		}
+		return errorf(pe.Status, pe.Code, "the holder refused: %s", msg), true
+	case errors.As(err, &pe):
+		return errorf(http.StatusBadGateway, "holder_failed", "the holder's node could not handle the request; try again later"), false
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) && timeout.Timeout():
+		return errorf(http.StatusGatewayTimeout, "holder_timeout", "the holder's node did not answer in time; try again later"), false
+	default:
+		return errorf(http.StatusBadGateway, "holder_unreachable", "the holder's node did not answer; try again later"), false
+	}
 }
 
 func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request) error {

@@ -1,7 +1,12 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -44,10 +49,62 @@ func TestContactPolicy(t *testing.T) {
 			if !strings.Contains(r.body, `"localId":"g1"`) || !strings.Contains(r.body, `"status":"`+want+`"`) {
 				t.Fatalf("received list: %s", r.body)
 			}
-			// Nobody at the holder under that key: 404 from the holder → 502 here.
+			// Nobody at the holder under that key: the holder's 404 is the
+			// requester's, not an outage.
 			r = ns["csc"].do(t, "POST", "/v1/contact-requests", "prac-token", `{"nodeId":"gp","purpose":"safeguarding","nhsNumber":"9990000026"}`)
-			if r.status != 502 {
+			if r.status != 404 || r.errCode() != "no_record" || !isErrorShape(r.body) {
 				t.Fatalf("no record at holder: %d %s", r.status, r.body)
+			}
+		})
+	}
+}
+
+// stubPeers answers every peer call with err.
+type stubPeers struct{ err error }
+
+func (p stubPeers) Call(context.Context, string, string, any, any) error { return p.err }
+func (p stubPeers) Agency(id string) string                              { return "Agency " + id }
+func (p stubPeers) Purposes(string) []string                             { return []string{"safeguarding"} }
+
+// TestContactHolderAnswers: whatever the holder answers, the requester
+// gets the right status and a JSON error — the holder holding nothing is
+// 404, its refusals pass through, a holder refusing this node's
+// credentials or failing is 502, an unreachable holder 502 and a slow one
+// 504 — and the attempt is audited with the right outcome.
+func TestContactHolderAnswers(t *testing.T) {
+	timeout := &url.Error{Op: "Post", URL: "https://gp/peer/v1/contact-requests", Err: context.DeadlineExceeded}
+	refused := fmt.Errorf("node: call gp: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")})
+	tests := []struct {
+		name    string
+		err     error
+		status  int
+		code    string
+		outcome string
+	}{
+		{"no record", &peerError{Status: 404, Code: "no_record", Message: "this agency holds no current record under that key"}, 404, "no_record", "denied"},
+		{"purpose refused", &peerError{Status: 403, Code: "purpose_not_authorised", Message: "the requesting node is not authorised for that purpose"}, 403, "purpose_not_authorised", "denied"},
+		{"too long", &peerError{Status: 400, Code: "too_long", Message: "message or requester too long"}, 400, "too_long", "denied"},
+		{"holder rate limit", &peerError{Status: 429, Code: "rate_limited", Message: "slow down"}, 429, "rate_limited", "denied"},
+		{"holder refuses this node", &peerError{Status: 401, Code: "unauthenticated", Message: "peer not authenticated"}, 502, "holder_refused", "denied"},
+		{"holder without the endpoint", &peerError{Status: 404, Code: "not_found", Message: "no such endpoint"}, 502, "holder_failed", "error"},
+		{"holder fails", &peerError{Status: 500, Code: "internal", Message: "internal error"}, 502, "holder_failed", "error"},
+		{"unreachable", refused, 502, "holder_unreachable", "error"},
+		{"timeout", fmt.Errorf("node: call gp: %w", timeout), 504, "holder_timeout", "error"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			aud := &countingAudit{}
+			a := newTestNodeWith(t, newFakeFed(), "a", nil, func(o *Options) { o.Peers, o.Audit = stubPeers{tc.err}, aud })
+			r := a.do(t, "POST", "/v1/contact-requests", "prac-token", `{"nodeId":"gp","purpose":"safeguarding","lookupKey":"AAAAAAAAAAAAAAAAAAAAAA"}`)
+			if r.status != tc.status || r.errCode() != tc.code || !isErrorShape(r.body) {
+				t.Fatalf("got %d %s, want %d %s", r.status, r.body, tc.status, tc.code)
+			}
+			if tc.status < 500 && strings.Contains(r.body, "did not answer") {
+				t.Fatalf("a refusal reported as an outage: %s", r.body)
+			}
+			evs := aud.all()
+			if len(evs) != 1 || evs[0].Action != "contact-request-sent" || evs[0].Outcome != tc.outcome || evs[0].Peer != "gp" {
+				t.Fatalf("audit: %+v", evs)
 			}
 		})
 	}
