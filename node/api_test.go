@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // Synthetic numbers in the 999 test range, check digits valid.
@@ -364,26 +363,5 @@ func TestImportKeepsGoodRows(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || !strings.Contains(string(b), `"imported":1`) || !strings.Contains(string(b), `"failed":1`) {
 		t.Fatalf("api import: %d %s", res.StatusCode, b)
-	}
-}
-
-func TestGracefulShutdownServes(t *testing.T) {
-	a := newTestNode(t, newFakeFed(), "a", nil)
-	addr, err := a.Serve(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.Get("http://" + addr.String() + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := a.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Shutdown(ctx); err != nil {
-		t.Fatal("second shutdown:", err)
 	}
 }

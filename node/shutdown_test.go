@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -62,7 +63,20 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 			}
 		}(w)
 	}
-	<-started
+	workersDone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(workersDone)
+	}()
+	select {
+	case <-started:
+	case <-workersDone:
+		mu.Lock()
+		got := len(acked)
+		mu.Unlock()
+		n.Shutdown(context.Background())
+		t.Fatalf("the clients stopped with %d of %d writes acknowledged; shutdown must start with at least 20 acknowledged and more in flight (see the log for why writes failed)", got, len(nums))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := n.Shutdown(ctx); err != nil {
@@ -80,4 +94,94 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 		}
 	}
 	t.Logf("%d records acknowledged before shutdown, all present", len(acked))
+}
+
+// gateTokenizer holds the first tokenisation until the test releases it,
+// and says when it has been entered: a request is then in flight.
+type gateTokenizer struct {
+	fakeTokenizer
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (g *gateTokenizer) Keys(ctx context.Context, purpose string, nums []string) ([]Keys, error) {
+	g.once.Do(func() { close(g.entered) })
+	<-g.release
+	return g.fakeTokenizer.Keys(ctx, purpose, nums)
+}
+
+// TestShutdownDrainsInFlight: Shutdown stops taking connections at once but
+// waits for a request already in its handler; that request is answered 201
+// and its record is in the store; Shutdown then returns, and again
+// (idempotent).
+func TestShutdownDrainsInFlight(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.NodeID, cfg.Category, cfg.DataDir = "a", "gp", dir
+	gate := &gateTokenizer{entered: make(chan struct{}), release: make(chan struct{})}
+	n, err := New(cfg, Options{Tokenizer: gate, Index: newFakeFed().index("a", "A"), Auth: tokens,
+		Logger: slog.New(slog.NewTextHandler(testLogs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := n.Serve(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", "http://"+addr.String()+"/v1/records", strings.NewReader(`{"localId":"r1","nhsNumber":"9990000018"}`))
+		req.Header.Set("Authorization", "Bearer op-token")
+		res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		res.Body.Close()
+		answered <- res.StatusCode
+	}()
+	<-gate.entered
+	stopped := make(chan error, 1)
+	go func() { stopped <- n.Shutdown(context.Background()) }()
+	// New connections are refused once shutdown has begun...
+	if err := waitFor(context.Background(), 10*time.Second, func() bool {
+		c, err := net.Dial("tcp", addr.String())
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}); err != nil {
+		t.Fatal("the listener is still open after Shutdown began")
+	}
+	if n.ready.Load() {
+		t.Fatal("ready while shutting down")
+	}
+	// ...but Shutdown waits for the request in its handler.
+	select {
+	case err := <-stopped:
+		t.Fatalf("Shutdown returned (%v) with a request in flight", err)
+	default:
+	}
+	close(gate.release)
+	if st := <-answered; st != http.StatusCreated {
+		t.Fatalf("the in-flight request got %d, want 201", st)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Shutdown(context.Background()); err != nil {
+		t.Fatal("second shutdown:", err)
+	}
+	s, err := records.Open(filepath.Join(dir, "records.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Get("r1"); err != nil {
+		t.Fatalf("the acknowledged record is not in the store: %v", err)
+	}
 }
