@@ -3,6 +3,7 @@ package auth
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -51,6 +52,32 @@ type fixture struct {
 	reached atomic.Int32
 	token   string
 	logins  atomic.Int32
+
+	mu       sync.Mutex
+	sessions []string // cookies and CSRF tokens handed out so far
+}
+
+// leakIn names the secret that an answer on path carries and must not
+// ("" if none): a password or the API token never; a session's cookie or
+// CSRF token only in the /v1/session answers that hand them to their own
+// browser.
+func (f *fixture) leakIn(path, answer string) string {
+	for _, s := range []string{alicePassword, olaPassword, f.token} {
+		if strings.Contains(answer, s) {
+			return "a password or API token"
+		}
+	}
+	if path == "/v1/session" {
+		return ""
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.sessions {
+		if strings.Contains(answer, s) {
+			return "a session cookie or CSRF token"
+		}
+	}
+	return ""
 }
 
 func newFixture(t *testing.T, mod func(*Config)) *fixture {
@@ -122,7 +149,19 @@ func (f *fixture) do(method, path, body string, hdr map[string]string) resp {
 	}
 	defer res.Body.Close()
 	r := resp{status: res.StatusCode, header: res.Header}
-	json.NewDecoder(res.Body).Decode(&r.body)
+	raw, _ := io.ReadAll(res.Body)
+	json.Unmarshal(raw, &r.body)
+	var answer strings.Builder
+	res.Header.Write(&answer)
+	answer.Write(raw)
+	if what := f.leakIn(path, answer.String()); what != "" {
+		f.t.Errorf("%s %s: the answer contains %s", method, path, what)
+	}
+	if csrf, ok := r.body["csrfToken"].(string); ok && csrf != "" {
+		f.mu.Lock()
+		f.sessions = append(f.sessions, csrf)
+		f.mu.Unlock()
+	}
 	if e, ok := r.body["error"].(map[string]any); ok {
 		r.code, _ = e["code"].(string)
 		if m, _ := e["message"].(string); m == "" {
@@ -132,9 +171,33 @@ func (f *fixture) do(method, path, body string, hdr map[string]string) resp {
 	for _, c := range res.Cookies() {
 		if c.Name == DefaultCookieName {
 			r.cookie = c
+			if c.Value != "" {
+				f.mu.Lock()
+				f.sessions = append(f.sessions, c.Value)
+				f.mu.Unlock()
+			}
 		}
 	}
 	return r
+}
+
+// TestFixtureFindsLeaks: the check every fixture answer goes through
+// reports a planted secret.
+func TestFixtureFindsLeaks(t *testing.T) {
+	f := newFixture(t, nil)
+	cookie, csrf := f.login("alice", alicePassword)
+	for _, tc := range []struct{ path, answer, want string }{
+		{"/v1/lookup", `{"actor":"token:case-system"}`, ""},
+		{"/v1/session", `{"csrfToken":"` + csrf + `"}`, ""},
+		{"/v1/lookup", `{"error":{"message":"bad token ` + f.token + `"}}`, "a password or API token"},
+		{"/v1/session", `{"error":{"message":"wrong password ` + alicePassword + `"}}`, "a password or API token"},
+		{"/v1/lookup", "X-Debug: " + cookie, "a session cookie or CSRF token"},
+		{"/v1/records", `{"csrf":"` + csrf + `"}`, "a session cookie or CSRF token"},
+	} {
+		if got := f.leakIn(tc.path, tc.answer); got != tc.want {
+			t.Errorf("%s %q: %q, want %q", tc.path, tc.answer, got, tc.want)
+		}
+	}
 }
 
 // login signs in and returns the cookie value and CSRF token.
