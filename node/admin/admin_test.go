@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -58,11 +59,14 @@ func TestUserCommands(t *testing.T) {
 		})
 	}
 
-	code, tok, _ := run(UserMain, "", "token", "--data", dir, "--name", "case-system", "--role", "practitioner")
+	code, tok, errs := run(UserMain, "", "token", "--data", dir, "--name", "case-system", "--role", "practitioner")
 	tok = strings.TrimSpace(tok)
 	if code != 0 || !strings.HasPrefix(tok, auth.TokenPrefix) {
 		t.Fatalf("token: %d %q", code, tok)
 	}
+	// The token is shown once, on stdout, to the operator who made it;
+	// diagnostics never carry it.
+	noSecret(t, "token stderr", errs, tok)
 	store, err := auth.OpenStore(filepath.Join(dir, auth.UsersFileName), auth.TestArgon2Params, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -74,17 +78,33 @@ func TestUserCommands(t *testing.T) {
 		t.Fatalf("added user cannot sign in: %v", err)
 	}
 	code, out, _ := run(UserMain, "", "list", "--data", dir)
-	if code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "case-system") || strings.Contains(out, tok) || strings.Contains(out, "argon2") {
+	if code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "case-system") || strings.Contains(out, "argon2") {
 		t.Fatalf("list: %d\n%s", code, out)
 	}
-	if code, _, _ := run(UserMain, "", "remove", "--data", dir, "--name", "case-system", "--token"); code != 0 {
+	noSecret(t, "list", out, tok)
+	code, out, errs = run(UserMain, "", "remove", "--data", dir, "--name", "case-system", "--token")
+	if code != 0 {
 		t.Fatal("remove token failed")
 	}
+	noSecret(t, "remove token", out+errs, tok)
 	if _, err := store.CheckToken(tok); err == nil {
 		t.Fatal("removed token still works")
 	}
 	if code, _, _ := run(UserMain, "", "remove", "--data", dir, "--name", "alice"); code != 0 {
 		t.Fatal("remove user failed")
+	}
+}
+
+// noSecret fails the test if text contains any of the secrets, in hex or
+// base64 as well as verbatim.
+func noSecret(t *testing.T, what, text string, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		for _, enc := range []string{s, hex.EncodeToString([]byte(s)), base64.StdEncoding.EncodeToString([]byte(s)), base64.RawURLEncoding.EncodeToString([]byte(s))} {
+			if strings.Contains(text, enc) {
+				t.Fatalf("%s: the output contains a secret", what)
+			}
+		}
 	}
 }
 
@@ -115,6 +135,8 @@ func TestAuditCommands(t *testing.T) {
 	short := filepath.Join(filepath.Dir(path), "short.log")
 	os.WriteFile(short, intact[:bytes.LastIndexByte(intact[:len(intact)-1], '\n')+1], 0o600)
 
+	lk := hex.EncodeToString(bytes.Repeat([]byte{1}, 16))
+	auditKey, _ := os.ReadFile(path + ".key")
 	tests := []struct {
 		name     string
 		args     []string
@@ -132,6 +154,8 @@ func TestAuditCommands(t *testing.T) {
 		{"head", []string{"head", "--log", path}, 0, `"size":5`, ""},
 		{"subject by ref needs one", []string{"subject", "--log", path}, 2, "", "at least one"},
 		{"bad ref", []string{"subject", "--log", path, "--ref", "xyz"}, 2, "", "subject ref"},
+		{"bad lookup key", []string{"subject", "--log", path, "--lookup-key", lk + "zz"}, 2, "", "--lookup-key must be hex"},
+		{"lookup key without the audit key", []string{"subject", "--log", path, "--lookup-key", lk, "--key", path + ".nope"}, 1, "", "missing or not 32 bytes"},
 		{"unknown", []string{"frob"}, 2, "", "unknown subcommand"},
 	}
 	for _, tt := range tests {
@@ -140,11 +164,11 @@ func TestAuditCommands(t *testing.T) {
 			if code != tt.wantCode || !strings.Contains(out, tt.wantOut) || !strings.Contains(errs, tt.wantErr) {
 				t.Fatalf("code %d out %q err %q; want %d %q %q", code, out, errs, tt.wantCode, tt.wantOut, tt.wantErr)
 			}
+			noSecret(t, tt.name, out+errs, lk, string(auditKey), string(bytes.Repeat([]byte{1}, 16)))
 		})
 	}
 
 	// Subject access: by lookup key (with the audit key) and by ref agree.
-	lk := hex.EncodeToString(bytes.Repeat([]byte{1}, 16))
 	code, out, errs := run(AuditMain, "", "subject", "--log", path, "--lookup-key", lk)
 	if code != 0 || strings.Count(out, "\n") != 2 {
 		t.Fatalf("subject: %d %q %q", code, out, errs)
@@ -159,9 +183,7 @@ func TestAuditCommands(t *testing.T) {
 	if code != 0 || out2 != out {
 		t.Fatalf("by ref: %d %q", code, out2)
 	}
-	if strings.Contains(out, lk) {
-		t.Fatal("subject output contains the lookup key")
-	}
+	noSecret(t, "subject", out+out2+errs, lk, string(key), string(bytes.Repeat([]byte{1}, 16)))
 }
 
 func TestAuditProve(t *testing.T) {
