@@ -117,6 +117,8 @@ func TestNodeMainRuns(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
+	// The node logs to stderr: the leak scanner reads it with the rest.
+	t.Cleanup(func() { testLogs.Write([]byte(errb.String())) })
 	done := make(chan int)
 	go func() { done <- NodeMain(ctx, []string{"--config", p}, nil, &out, &errb) }()
 	var addr string
