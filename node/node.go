@@ -157,8 +157,11 @@ func (n *Node) Config() Config { return n.cfg }
 // Republish publishes every non-objected record again (after a restart, a
 // new epoch or a new purpose) and marks the node ready. Entries are
 // idempotent in the federation (same version), so this is safe to repeat.
+// A record past its retention end is skipped and counted, not published:
+// its entry would be refused as expired.
 func (n *Node) Republish(ctx context.Context) error {
 	var batch []records.Record
+	expired := 0
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -170,6 +173,10 @@ func (n *Node) Republish(ctx context.Context) error {
 	var perr error
 	err := n.records.ForEach(func(r records.Record) error {
 		if r.Objected {
+			return nil
+		}
+		if r.Expired(n.opt.Now()) {
+			expired++
 			return nil
 		}
 		batch = append(batch, r)
@@ -186,6 +193,9 @@ func (n *Node) Republish(ctx context.Context) error {
 	}
 	if err != nil && perr == nil {
 		perr = err
+	}
+	if expired > 0 {
+		n.log.Info("republish skipped records past their retention end", "count", expired)
 	}
 	if perr != nil {
 		return fmt.Errorf("node: republish: %w", perr)

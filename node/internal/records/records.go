@@ -278,6 +278,13 @@ func (s *Store) Delete(id string) (Record, error) {
 	return r, err
 }
 
+// Expired reports whether the record's retention has ended at now. It is
+// read to the second, as the record's entries expire (the federation
+// stores whole seconds).
+func (r Record) Expired(now time.Time) bool {
+	return r.RetainUntil.Unix() <= now.Unix()
+}
+
 // Object marks the record objected and returns it with Version advanced for
 // the withdrawal. Objecting twice is not an error (already is true).
 func (s *Store) Object(id string) (r Record, already bool, err error) {
