@@ -8,7 +8,9 @@
 //   - The agency's own records (node/internal/records, bbolt under
 //     Config.DataDir): local id, the NHS number as a hidden field, category,
 //     retention end. The NHS number is stored only to tokenise it again; no
-//     API answer, log line or error message ever contains it.
+//     API answer, log line or error message ever contains it. A record is
+//     deleted at its retention end, by a sweep at start and in the
+//     background (retention.go); Republish skips one past it.
 //   - Publishing: a record is tokenised for each purpose in Config.Purposes
 //     (through the issuer) and published as one entry per purpose, expiring
 //     at the record's retention end. Delete withdraws (tombstones) the

@@ -190,6 +190,16 @@ func (f *flakyTokenizer) Keys(ctx context.Context, purpose string, nums []string
 // nodeWith builds a test node like newTestNode, from the parts given.
 func nodeWith(t *testing.T, opt Options, mut func(*Config)) *testNode {
 	t.Helper()
+	tn := bareNode(t, opt, mut)
+	tn.srv = httptest.NewServer(tn.Handler())
+	t.Cleanup(tn.srv.Close)
+	return tn
+}
+
+// bareNode is nodeWith without an HTTP server (which a synctest bubble
+// cannot hold: a goroutine waiting on the network is not durably blocked).
+func bareNode(t *testing.T, opt Options, mut func(*Config)) *testNode {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.NodeID, cfg.Agency, cfg.Category, cfg.DataDir = "a", "Agency a", "school", t.TempDir()
 	if mut != nil {
@@ -207,12 +217,8 @@ func nodeWith(t *testing.T, opt Options, mut func(*Config)) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(n.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		n.Shutdown(context.Background())
-	})
-	tn := &testNode{Node: n, srv: srv}
+	t.Cleanup(func() { n.Shutdown(context.Background()) })
+	tn := &testNode{Node: n}
 	tn.tok, _ = opt.Tokenizer.(*fakeTokenizer)
 	return tn
 }

@@ -91,6 +91,8 @@ type Node struct {
 	srvMu  sync.Mutex
 	srv    *http.Server
 	wg     sync.WaitGroup
+	// stopSweep ends the retention loop (see retention.go).
+	stopSweep context.CancelFunc
 }
 
 type mineEntry struct {
@@ -99,7 +101,9 @@ type mineEntry struct {
 	purpose string
 }
 
-// New opens the node's records under cfg.DataDir and assembles it.
+// New opens the node's records under cfg.DataDir and assembles it. It
+// deletes the records past their retention end at once, and keeps doing so
+// in the background until Shutdown (see retention.go).
 func New(cfg Config, opt Options) (*Node, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -140,6 +144,18 @@ func New(cfg Config, opt Options) (*Node, error) {
 	n.limiter = newLimiter(cfg.UserRate, cfg.UserBurst, opt.Now)
 	n.peerLimiter = newLimiter(cfg.PeerRate, cfg.PeerBurst, opt.Now)
 	n.hub = newHub(n)
+	sctx, stop := context.WithCancel(context.Background())
+	n.stopSweep = stop
+	_, next, err := n.sweepRetention(sctx)
+	if err != nil {
+		n.log.Error("retention sweep failed; retrying", "err", err)
+		next = opt.Now().Add(retentionRetry)
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.retentionLoop(sctx, next)
+	}()
 	return n, nil
 }
 
@@ -158,7 +174,8 @@ func (n *Node) Config() Config { return n.cfg }
 // new epoch or a new purpose) and marks the node ready. Entries are
 // idempotent in the federation (same version), so this is safe to repeat.
 // A record past its retention end is skipped and counted, not published:
-// its entry would be refused as expired.
+// its entry would be refused as expired, and the retention sweep deletes
+// it.
 func (n *Node) Republish(ctx context.Context) error {
 	var batch []records.Record
 	expired := 0
@@ -305,8 +322,8 @@ func (n *Node) Serve(ln net.Listener) (net.Addr, error) {
 }
 
 // Shutdown stops accepting requests, lets in-flight ones finish (each has
-// committed before it is acknowledged), closes watches and the records
-// store. It is idempotent.
+// committed before it is acknowledged), closes watches, ends the retention
+// sweep and closes the records store. It is idempotent.
 func (n *Node) Shutdown(ctx context.Context) error {
 	if !n.closed.CompareAndSwap(false, true) {
 		return nil
@@ -323,6 +340,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 	}
 	n.hub.close()
+	n.stopSweep()
 	n.mu.Lock()
 	ws := n.mineWatches
 	n.mineWatches = nil

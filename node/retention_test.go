@@ -5,8 +5,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/signpost-federation/signpost/locator"
@@ -51,6 +53,50 @@ func mustHold(t *testing.T, n *testNode, id string, held bool) {
 	}
 }
 
+// A node restarted after a record's retention end deletes the record and
+// becomes ready; before, Republish failed on the expired entry for ever.
+func TestRestartWithRecordPastRetention(t *testing.T) {
+	clock := newTestClock() // 2026-11-25 09:00 UTC
+	store, index := clockedReplica(t, clock)
+	aud := &countingAudit{}
+	dir := t.TempDir()
+	start := func() *testNode {
+		return nodeWith(t, Options{Index: index, Now: clock.Now, Audit: aud}, func(c *Config) { c.DataDir = dir })
+	}
+	a := start()
+	mustImport(t, a, "keep,9990000018,,2030-01-01\nold,9990000026,,2026-11-26\n", 2)
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	clock.Advance(48 * time.Hour)
+	if _, err := store.Expire(clock.Now()); err != nil { // as the federation's replicas do
+		t.Fatal(err)
+	}
+	b := start()
+	if err := b.Republish(context.Background()); err != nil {
+		t.Fatalf("republish: %v", err)
+	}
+	if r := b.do(t, "GET", "/readyz", "", ""); r.status != 200 {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+	mustHold(t, b, "old", false)
+	mustHold(t, b, "keep", true)
+	var found int
+	for _, e := range aud.all() {
+		if e.Action != "retention-delete" {
+			continue
+		}
+		found++
+		if e.LocalID != "old" || e.Outcome != "ok" || e.Count != 1 || strings.Contains(fmt.Sprintf("%+v", e), "999") {
+			t.Errorf("audit event %+v", e)
+		}
+	}
+	if found != 1 {
+		t.Fatalf("%d retention-delete events, want 1", found)
+	}
+}
+
 // Republish skips a record whose retention has ended (before the sweep has
 // removed it) instead of failing on its expired entry.
 func TestRepublishSkipsRecordsPastRetention(t *testing.T) {
@@ -68,5 +114,62 @@ func TestRepublishSkipsRecordsPastRetention(t *testing.T) {
 	if !a.ready.Load() || store.Len() != len(a.cfg.Purposes) {
 		t.Fatalf("ready %v, %d entries in the replica; want ready and keep's %d", a.ready.Load(), store.Len(), len(a.cfg.Purposes))
 	}
-	mustHold(t, a, "soon", true) // skipped, not deleted
+	mustHold(t, a, "soon", true) // the sweep, not Republish, deletes it
+}
+
+// The background sweep deletes a record when its retention ends, while the
+// node runs: it withdraws the entries (the node knows their keys from
+// publishing them) and audits the deletion with the subject's keys.
+func TestRetentionSweepWhileRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fed := newFakeFed()
+		aud := &countingAudit{}
+		a := bareNode(t, Options{Index: fed.index("a", "Agency a"), Audit: aud}, nil)
+		defer a.Shutdown(context.Background()) // inside the bubble: ends the sweep loop
+		end := time.Now().Add(90 * time.Minute).UTC().Format(time.RFC3339)
+		mustImport(t, a, "soon,9990000018,,"+end+"\nlater,9990000026\n", 2)
+		purposes := len(a.cfg.Purposes)
+
+		// time.Sleep moves the bubble's fake clock; nothing really waits.
+		time.Sleep(89 * time.Minute)
+		synctest.Wait()
+		mustHold(t, a, "soon", true)
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		mustHold(t, a, "soon", false)
+		mustHold(t, a, "later", true)
+		if live, dead := fed.published(), fed.withdrawn(); live != purposes || dead != purposes {
+			t.Fatalf("%d live and %d withdrawn entries, want %d of each", live, dead, purposes)
+		}
+		var ev []AuditEvent
+		for _, e := range aud.all() {
+			if e.Action == "retention-delete" {
+				ev = append(ev, e)
+			}
+		}
+		if len(ev) != 1 || ev[0].LocalID != "soon" || len(ev[0].Subject) != purposes {
+			t.Fatalf("retention-delete events %+v", ev)
+		}
+		a.mu.Lock()
+		left := len(a.mine)
+		a.mu.Unlock()
+		if left != purposes {
+			t.Fatalf("node still tracks %d own keys, want %d", left, purposes)
+		}
+	})
+}
+
+// withdrawn counts the tombstones in a fake federation.
+func (f *fakeFed) withdrawn() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, m := range f.entries {
+		for _, e := range m {
+			if e.Deleted {
+				n++
+			}
+		}
+	}
+	return n
 }

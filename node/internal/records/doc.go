@@ -9,6 +9,9 @@
 // new purpose). The NHS number is never returned by the node's API, never
 // logged and never part of an error message: errors name the local id only.
 //
+// Data also leaves at the record's retention end: [Store.DeleteExpired]
+// removes it (the node sweeps periodically and at start).
+//
 // Invariants:
 //   - The store is a bbolt file; every acknowledged write has been committed
 //     with bbolt's default fsync, so a kill -9 loses nothing acknowledged.

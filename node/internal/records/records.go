@@ -285,6 +285,57 @@ func (r Record) Expired(now time.Time) bool {
 	return r.RetainUntil.Unix() <= now.Unix()
 }
 
+// DeleteExpired removes, in one transaction, up to limit records whose
+// retention has ended at now (objected ones included: retention ends
+// holding the NHS number). It returns them as they were, each with Version
+// advanced for the withdrawal the caller publishes (the version survives, as
+// for Delete), and the earliest retention end among the records it kept
+// (zero if it kept none). A caller that gets limit records back calls again.
+func (s *Store) DeleteExpired(now time.Time, limit int) (deleted []Record, next time.Time, err error) {
+	if err := s.check(); err != nil {
+		return nil, time.Time{}, err
+	}
+	if limit < 1 {
+		return nil, time.Time{}, fmt.Errorf("%w: limit %d < 1", ErrInvalid, limit)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		deleted, next = nil, time.Time{}
+		b := tx.Bucket(bucketRecords)
+		err := b.ForEach(func(k, v []byte) error {
+			var r Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("records: decode %q: %w", bytes.Clone(k), err)
+			}
+			if !r.Expired(now) || len(deleted) == limit {
+				if next.IsZero() || r.RetainUntil.Before(next) {
+					next = r.RetainUntil
+				}
+				return nil
+			}
+			deleted = append(deleted, r)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := range deleted {
+			r := &deleted[i]
+			r.Version++
+			if err := b.Delete([]byte(r.LocalID)); err != nil {
+				return err
+			}
+			if err := putVersion(tx, r.LocalID, r.Version); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("records: delete expired: %w", err)
+	}
+	return deleted, next, nil
+}
+
 // Object marks the record objected and returns it with Version advanced for
 // the withdrawal. Objecting twice is not an error (already is true).
 func (s *Store) Object(id string) (r Record, already bool, err error) {

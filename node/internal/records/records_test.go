@@ -140,3 +140,60 @@ func TestPersistsAcrossReopen(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 }
+
+func TestDeleteExpired(t *testing.T) {
+	s := openTest(t)
+	now := time.Date(2035, 6, 1, 12, 0, 0, 0, time.UTC)
+	put := func(id, nhs string, retain time.Time) {
+		t.Helper()
+		r := rec(id, nhs)
+		r.RetainUntil = retain
+		if _, _, err := s.Put(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("gone1", "9990000018", now.Add(-time.Hour))
+	put("gone2", "9990000026", now.Add(-2*time.Hour))
+	put("edge", "9990000034", now.Add(999*time.Millisecond)) // the entry's whole second has come
+	put("keep1", "9990000042", now.Add(time.Second))
+	put("keep2", "9990000050", now.Add(time.Hour))
+	if _, _, err := s.Object("gone2"); err != nil { // objected: still deleted at retention end
+		t.Fatal(err)
+	}
+
+	got, next, err := s.DeleteExpired(now, 2)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("first pass: %v %v", got, err)
+	}
+	more, next2, err := s.DeleteExpired(now, 2)
+	if err != nil || len(more) != 1 {
+		t.Fatalf("second pass: %v %v", more, err)
+	}
+	got = append(got, more...)
+	ids := map[string]uint64{}
+	for _, r := range got {
+		ids[r.LocalID] = r.Version
+	}
+	if len(ids) != 3 || ids["gone1"] != 2 || ids["gone2"] != 3 || ids["edge"] != 2 {
+		t.Fatalf("deleted %v, want gone1 v2, gone2 v3 (objected), edge v2", ids)
+	}
+	if next.After(now) || !next2.Equal(now.Add(time.Second)) {
+		t.Fatalf("next retention end %v, %v; want one already due, then %v", next, next2, now.Add(time.Second))
+	}
+	for id := range ids {
+		if _, err := s.Get(id); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s still held: %v", id, err)
+		}
+	}
+	if n, _ := s.Count(); n != 2 {
+		t.Fatalf("%d records left, want 2", n)
+	}
+	// The version survives: a re-created record outranks its withdrawal.
+	r, _, err := s.Put(rec("gone1", "9990000018"))
+	if err != nil || r.Version != 3 {
+		t.Fatalf("re-created: version %d, %v", r.Version, err)
+	}
+	if got, _, err := s.DeleteExpired(now, 10); err != nil || len(got) != 0 {
+		t.Fatalf("nothing more is due: %v %v", got, err)
+	}
+}
