@@ -88,8 +88,8 @@ func (n *Node) handleLocate(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "invalid_nhs_number", "%s", safeReason(err))
 	}
 	p := principalFrom(r.Context())
-	if !n.limiter.allow("user:"+p.Name, 1) {
-		return errorf(http.StatusTooManyRequests, "rate_limited", "too many lookups; slow down")
+	if ae := spend(n.limiter, "user:"+p.Name, 1, "too many lookups; slow down"); ae != nil {
+		return ae
 	}
 	keys, err := n.tok.Keys(r.Context(), req.Purpose, []string{canon})
 	if err != nil {

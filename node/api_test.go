@@ -98,6 +98,7 @@ func newTestNodeWith(t *testing.T, fed *fakeFed, id string, mut func(*Config), m
 type resp struct {
 	status int
 	body   string
+	header http.Header
 }
 
 func (r resp) errCode() string {
@@ -126,7 +127,7 @@ func (tn *testNode) do(t *testing.T, method, path, token, body string) resp {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return resp{res.StatusCode, string(b)}
+	return resp{res.StatusCode, string(b), res.Header}
 }
 
 func (tn *testNode) count(t *testing.T) int {

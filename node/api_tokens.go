@@ -96,9 +96,9 @@ func (n *Node) issuerEvaluate(ctx context.Context, requester string, authorised 
 		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "denied"})
 		return nil, nil, errorf(http.StatusForbidden, "purpose_not_authorised", "the requesting node is not authorised for that purpose")
 	}
-	if !n.peerLimiter.allow("node:"+requester, float64(len(blinded))) {
+	if ae := spend(n.peerLimiter, "node:"+requester, len(blinded), "evaluation rate exceeded for this node"); ae != nil {
 		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "denied"})
-		return nil, nil, errorf(http.StatusTooManyRequests, "rate_limited", "evaluation rate exceeded for this node")
+		return nil, nil, ae
 	}
 	ev, proof, err := n.opt.Issuer.Evaluate(ctx, purpose, epoch, blinded)
 	if err != nil {
@@ -139,8 +139,8 @@ func (n *Node) handleEvaluate(w http.ResponseWriter, r *http.Request) error {
 		return aerr
 	}
 	p := principalFrom(r.Context())
-	if !n.limiter.allow("user:"+p.Name, float64(len(blinded))) {
-		return errorf(http.StatusTooManyRequests, "rate_limited", "too many evaluations; slow down")
+	if ae := spend(n.limiter, "user:"+p.Name, len(blinded), "too many evaluations; slow down"); ae != nil {
+		return ae
 	}
 	ev, proof, err := n.evaluate(r.Context(), req.Purpose, req.Epoch, blinded)
 	if err != nil {
@@ -267,8 +267,8 @@ func (n *Node) handleLookup(w http.ResponseWriter, r *http.Request) error {
 		return aerr
 	}
 	p := principalFrom(r.Context())
-	if !n.limiter.allow("user:"+p.Name, 1) {
-		return errorf(http.StatusTooManyRequests, "rate_limited", "too many lookups; slow down")
+	if ae := spend(n.limiter, "user:"+p.Name, 1, "too many lookups; slow down"); ae != nil {
+		return ae
 	}
 	sealed, err := n.opt.Index.Lookup(r.Context(), k)
 	if err != nil {

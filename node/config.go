@@ -194,6 +194,9 @@ func (c Config) withDefaults() (Config, error) {
 			errs = append(errs, fmt.Errorf("purpose %q: lowercase letters, digits and hyphens only", p))
 		}
 	}
+	if c.UserRate < 0 || c.UserBurst < 1 || c.PeerRate < 0 || c.PeerBurst < 1 {
+		errs = append(errs, errors.New("rate limits must be positive (user_rate, peer_rate > 0; user_burst, peer_burst at least 1)"))
+	}
 	if c.MaxBodyBytes < 1024 || c.MaxImportBytes < 1024 || c.MaxBatch < 1 || c.RetentionDefault < 0 {
 		errs = append(errs, errors.New("limits must be positive (max_body_bytes and max_import_bytes at least 1024)"))
 	}

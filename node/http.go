@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
 
@@ -21,6 +22,8 @@ type apiError struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter, if positive, is sent as the Retry-After header (429).
+	RetryAfter time.Duration
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -93,6 +96,9 @@ func (n *Node) route(name string, limit int64, h handlerFunc, roles ...string) h
 				if errors.Is(err, ErrIssuerUnavailable) {
 					ae = errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, "the token issuer cannot be reached; try again later")
 				}
+			}
+			if ae.RetryAfter > 0 {
+				auth.SetRetryAfter(sw, ae.RetryAfter)
 			}
 			writeError(sw, ae.Status, ae.Code, ae.Message)
 		}

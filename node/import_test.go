@@ -286,7 +286,7 @@ func TestRejectedImportWritesNothing(t *testing.T) {
 			}
 			b, _ := io.ReadAll(res.Body)
 			res.Body.Close()
-			r := resp{res.StatusCode, string(b)}
+			r := resp{res.StatusCode, string(b), res.Header}
 			if a.count(t) != 0 || fed.published() != 0 {
 				t.Errorf("%d records stored and %d entries published by a rejected import", a.count(t), fed.published())
 			}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/node/internal/records"
 )
 
@@ -82,9 +83,9 @@ type Node struct {
 	mine map[[16]byte]mineEntry
 
 	contacts    *contactLog
-	tok         Tokenizer // opt.Tokenizer behind a coalescer
-	limiter     *limiter  // per user, at this node
-	peerLimiter *limiter  // per requesting node, at the issuer
+	tok         Tokenizer     // opt.Tokenizer behind a coalescer
+	limiter     *auth.Limiter // per user, at this node
+	peerLimiter *auth.Limiter // per requesting node, at the issuer
 
 	ready  atomic.Bool
 	closed atomic.Bool

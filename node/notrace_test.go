@@ -151,7 +151,7 @@ func send(t *testing.T, c *http.Client, req *http.Request) resp {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return resp{res.StatusCode, string(b)}
+	return resp{res.StatusCode, string(b), res.Header}
 }
 
 // TestWatchOriginAndLimits: a browser on another origin cannot open a

@@ -1,58 +1,25 @@
 package node
 
 import (
-	"sync"
+	"math"
+	"net/http"
 	"time"
+
+	"github.com/signpost-federation/signpost/node/internal/auth"
 )
 
-// limiter is a token bucket per key (user, peer node): rate per second with
-// a burst. Keys idle for a while are forgotten.
-type limiter struct {
-	rate  float64
-	burst float64
-	now   func() time.Time
-
-	mu      sync.Mutex
-	buckets map[string]*bucket
+// newLimiter is a token bucket per key (user, peer node) at rate a second
+// with burst: the auth package's limiter, which forgets full buckets and
+// fails closed when it holds too many keys.
+func newLimiter(rate, burst float64, now func() time.Time) *auth.Limiter {
+	return auth.NewLimiter(auth.LimiterConfig{Rate: rate, Burst: int(math.Ceil(burst)), Now: now})
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newLimiter(rate, burst float64, now func() time.Time) *limiter {
-	return &limiter{rate: rate, burst: burst, now: now, buckets: make(map[string]*bucket)}
-}
-
-// allow takes cost tokens from key's bucket if it has them.
-func (l *limiter) allow(key string, cost float64) bool {
-	if l == nil || l.rate <= 0 {
-		return true
+// spend takes cost tokens from key's bucket of l, or returns the 429
+// rate_limited error (with its Retry-After) carrying message.
+func spend(l *auth.Limiter, key string, cost int, message string) *apiError {
+	if ok, wait := l.AllowN(key, cost); !ok {
+		return &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: message, RetryAfter: wait}
 	}
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[key]
-	if b == nil {
-		if len(l.buckets) > 100000 {
-			for k, ob := range l.buckets {
-				if now.Sub(ob.last) > time.Minute {
-					delete(l.buckets, k)
-				}
-			}
-		}
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[key] = b
-	}
-	b.tokens += now.Sub(b.last).Seconds() * l.rate
-	if b.tokens > l.burst {
-		b.tokens = l.burst
-	}
-	b.last = now
-	if b.tokens < cost {
-		return false
-	}
-	b.tokens -= cost
-	return true
+	return nil
 }

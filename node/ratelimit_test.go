@@ -90,6 +90,9 @@ func TestUserRateLimit(t *testing.T) {
 			if r.status != 429 || r.errCode() != "rate_limited" || !isErrorShape(r.body) {
 				t.Fatalf("over the limit: %d %s", r.status, r.body)
 			}
+			if got := r.header.Get("Retry-After"); got != "1" {
+				t.Fatalf("Retry-After %q, want 1 (one token at 1/s)", got)
+			}
 			if got := len(aud.all()); got != events {
 				t.Fatalf("a refused request was audited: %d events, was %d", got, events)
 			}

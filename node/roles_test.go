@@ -165,7 +165,7 @@ func (b *browser) do(t *testing.T, method, path, body string, csrf bool) resp {
 	}
 	defer res.Body.Close()
 	out, _ := io.ReadAll(res.Body)
-	return resp{res.StatusCode, string(out)}
+	return resp{res.StatusCode, string(out), res.Header}
 }
 
 // dialWatch opens /v1/watch with a bearer token or a browser's cookie and
@@ -310,7 +310,7 @@ func TestSessionCSRF(t *testing.T) {
 		}
 		defer res.Body.Close()
 		out, _ := io.ReadAll(res.Body)
-		return resp{res.StatusCode, string(out)}
+		return resp{res.StatusCode, string(out), res.Header}
 	}
 	if r := post(""); r.status != 403 || r.errCode() != "csrf_missing" {
 		t.Fatalf("no csrf: %d %s", r.status, r.body)

@@ -127,6 +127,13 @@ func RateLimit(l *Limiter, keyFn func(*http.Request) string) func(http.Handler) 
 
 // WriteRateLimited writes the 429 response with Retry-After in whole seconds.
 func WriteRateLimited(w http.ResponseWriter, wait time.Duration) {
+	SetRetryAfter(w, wait)
+	httpx.WriteError(w, http.StatusTooManyRequests, httpx.CodeRateLimited, "too many requests; try again later")
+}
+
+// SetRetryAfter sets the Retry-After header to wait in whole seconds, at
+// least 1 and at most a day (a cost larger than the burst never fits).
+func SetRetryAfter(w http.ResponseWriter, wait time.Duration) {
 	secs := int64(math.Ceil(wait.Seconds()))
 	if secs < 1 {
 		secs = 1
@@ -135,7 +142,6 @@ func WriteRateLimited(w http.ResponseWriter, wait time.Duration) {
 		secs = 86400
 	}
 	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	httpx.WriteError(w, http.StatusTooManyRequests, httpx.CodeRateLimited, "too many requests; try again later")
 }
 
 // PrincipalKey keys a request by its principal's actor name, or by client
