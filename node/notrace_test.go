@@ -163,6 +163,10 @@ func TestWatchOriginAndLimits(t *testing.T) {
 	if _, res, err := websocket.DefaultDialer.Dial(url, hdr); err == nil || res == nil || res.StatusCode != 403 {
 		t.Fatalf("foreign origin: %v %v", err, res)
 	}
+	// A plain GET is refused in the API's error shape.
+	if r := a.do(t, "GET", "/v1/watch", "prac-token", ""); r.status != 400 || r.errCode() != "websocket_required" || !isErrorShape(r.body) {
+		t.Fatalf("plain GET: %d %s", r.status, r.body)
+	}
 	hdr.Set("Origin", a.srv.URL)
 	conn, _, err := websocket.DefaultDialer.Dial(url, hdr)
 	if err != nil {

@@ -282,6 +282,11 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) error {
 		ReadBufferSize:  1024,
 		WriteBufferSize: 4096,
 		CheckOrigin:     n.originAllowed,
+		// Refusals (a plain GET, a bad handshake) in the API's JSON shape
+		// rather than the library's plain text.
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, _ error) {
+			writeError(w, status, "websocket_required", "GET /v1/watch needs a WebSocket handshake")
+		},
 	}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
