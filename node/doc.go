@@ -43,7 +43,10 @@
 // Who is "self" in a locate answer: the caller's own agency is never listed
 // in holders; the boolean selfHolds says whether it holds a record too. A
 // system caller holds the number anyway, and a practitioner wants to know
-// who ELSE is involved.
+// who ELSE is involved. The lookup answer names the serving node (self), and
+// the practitioner page follows the same rule: its own agency is said apart
+// ("your agency also holds a record"), never counted among the others and
+// never offered "request contact".
 //
 // The node reaches the other parts through small interfaces defined in
 // ports.go (Tokenizer, Evaluator, Index, Peers, Authenticator, Auditor), so
@@ -66,8 +69,8 @@
 //   - Browsers tokenise in the page and call POST /v1/tokens/evaluate and
 //     POST /v1/lookup, which returns sealed entries and the members' public
 //     keys. The seal key never reaches the server on this path (a sealKey
-//     field is refused), so until the wasm module can open entries the page
-//     can count entries but not name their holders.
+//     field is refused); the page opens the entries in the wasm module
+//     (OpOpenEntries) and names their holders itself.
 //
 // Data enters through the API (records, imports, lookups) and through the
 // federation (entries of other agencies, arriving in the local replica and
