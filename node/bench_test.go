@@ -277,9 +277,9 @@ func BenchmarkImport(b *testing.B) {
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
-// BenchmarkReplicaMemory reports the heap of a node's in-memory replica of
-// benchEntries() entries (the federation's default is the bbolt store,
-// whose pages the kernel caches instead).
+// BenchmarkReplicaMemory reports the memory of a node's replica of
+// benchEntries() entries: Go heap and resident set, on the production bbolt
+// store by default (its pages live in the page cache through the mmap).
 func BenchmarkReplicaMemory(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
