@@ -91,7 +91,12 @@ type Comparison struct {
 	// reported but not judged: a few per cent of entries miss push and
 	// wait for anti-entropy (seconds against a fraction of a second), so
 	// the mean measures that fraction, which at a few dozen nodes and a
-	// hundred entries is a handful of entries either way.
+	// hundred entries is a handful of entries either way. The percentiles
+	// are of the entries that reached every node, so Agree also asks that
+	// the real agents brought as large a share of the entries to every
+	// node as the simulation did, within the same tolerance: agents that
+	// collapse and deliver a handful of entries do not agree on the
+	// strength of that handful.
 	Tolerance float64 `json:"tolerance"`
 	Agree     bool    `json:"agree"`
 }
@@ -442,7 +447,25 @@ func CompareReal(ctx context.Context, sc *Scenario, nodes int, tolerance float64
 // agrees). The ratios are rounded to three decimals, so the bound is
 // compared with a little slack: 0.65 is within ±35 %.
 func (c *Comparison) judge() {
-	c.Agree = c.ratioOK(c.RatioP50) && c.ratioOK(c.RatioP90)
+	c.Agree = c.ratioOK(c.RatioP50) && c.ratioOK(c.RatioP90) && c.deliveredOK()
+}
+
+// deliveredShare is the fraction of r's published entries that reached
+// every node (1 when nothing was published).
+func deliveredShare(r RealResult) float64 {
+	if r.Published <= 0 {
+		return 1
+	}
+	return float64(r.Published-r.NeverDelivered) / float64(r.Published)
+}
+
+// deliveredOK: the real agents delivered at least (1 − Tolerance) of the
+// share the simulation delivered.
+func (c *Comparison) deliveredOK() bool {
+	if c.Real == nil {
+		return false
+	}
+	return deliveredShare(*c.Real) >= (1-c.Tolerance)*deliveredShare(c.Sim)-1e-9
 }
 
 func (c *Comparison) ratioOK(r float64) bool {
@@ -467,6 +490,10 @@ func (c *Comparison) verdict() string {
 		case !c.ratioOK(x.r):
 			miss = append(miss, fmt.Sprintf("%s ratio %.2f outside %.2f..%.2f", x.name, x.r, lo, hi))
 		}
+	}
+	if !c.deliveredOK() && c.Real != nil {
+		miss = append(miss, fmt.Sprintf("real agents brought %.1f%% of entries to every node, the simulation %.1f%%",
+			100*deliveredShare(*c.Real), 100*deliveredShare(c.Sim)))
 	}
 	return "verdict: DISAGREE (" + strings.Join(miss, "; ") + ")"
 }

@@ -555,14 +555,17 @@ func TestCompareRealVerdict(t *testing.T) {
 	tests := []struct {
 		name     string
 		p50, p90 float64
+		never    int // of 100 entries the real agents published (the sim: 2)
 		want     int
 		verdict  string
 	}{
-		{"agree", 0.97, 1.00, 0, "verdict: AGREE"},
-		{"edge", 0.65, 1.35, 0, "verdict: AGREE"},
-		{"p90 off", 0.78, 0.60, 1, "verdict: DISAGREE (p90 ratio 0.60 outside 0.65..1.35)"},
-		{"p50 off", 1.40, 1.00, 1, "verdict: DISAGREE (p50 ratio 1.40 outside 0.65..1.35)"},
-		{"no data", 0, 0, 1, "verdict: DISAGREE"},
+		{"agree", 0.97, 1.00, 3, 0, "verdict: AGREE"},
+		{"edge", 0.65, 1.35, 0, 0, "verdict: AGREE"},
+		{"p90 off", 0.78, 0.60, 0, 1, "verdict: DISAGREE (p90 ratio 0.60 outside 0.65..1.35)"},
+		{"p50 off", 1.40, 1.00, 0, 1, "verdict: DISAGREE (p50 ratio 1.40 outside 0.65..1.35)"},
+		{"no data", 0, 0, 0, 1, "verdict: DISAGREE"},
+		{"real agents collapsed", 1.00, 1.00, 99, 1, "verdict: DISAGREE (real agents brought 1.0% of entries to every node, the simulation 98.0%)"},
+		{"delivery at the edge", 1.00, 1.00, 36, 0, "verdict: AGREE"},
 	}
 	defer func(f func(context.Context, *Scenario, int, float64, io.Writer) (*Comparison, error)) {
 		compareReal = f
@@ -570,7 +573,8 @@ func TestCompareRealVerdict(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			compareReal = func(_ context.Context, sc *Scenario, nodes int, tol float64, _ io.Writer) (*Comparison, error) {
-				c := &Comparison{Scenario: sc.Name, Nodes: nodes, Real: &RealResult{}, RatioP50: tt.p50, RatioP90: tt.p90, Tolerance: tol}
+				c := &Comparison{Scenario: sc.Name, Nodes: nodes, RatioP50: tt.p50, RatioP90: tt.p90, Tolerance: tol,
+					Real: &RealResult{Published: 100, NeverDelivered: tt.never}, Sim: RealResult{Published: 100, NeverDelivered: 2}}
 				c.judge()
 				return c, nil
 			}
