@@ -121,7 +121,13 @@ func (tn *testNode) do(t *testing.T, method, path, token, body string) resp {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	res, err := http.DefaultClient.Do(req)
+	return send(t, http.DefaultClient, req)
+}
+
+// send does req with c and returns the answer, read whole.
+func send(t *testing.T, c *http.Client, req *http.Request) resp {
+	t.Helper()
+	res, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,13 +362,7 @@ func TestImportKeepsGoodRows(t *testing.T) {
 	// Through the API too.
 	req, _ := http.NewRequest("POST", a.srv.URL+"/v1/records/import", strings.NewReader("r9,9990000042\nr10,1\n"))
 	req.Header.Set("Authorization", "Bearer op-token")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != 200 || !strings.Contains(string(b), `"imported":1`) || !strings.Contains(string(b), `"failed":1`) {
-		t.Fatalf("api import: %d %s", res.StatusCode, b)
+	if r := send(t, http.DefaultClient, req); r.status != 200 || !strings.Contains(r.body, `"imported":1`) || !strings.Contains(r.body, `"failed":1`) {
+		t.Fatalf("api import: %d %s", r.status, r.body)
 	}
 }

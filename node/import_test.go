@@ -280,13 +280,7 @@ func TestRejectedImportWritesNothing(t *testing.T) {
 			})
 			req, _ := http.NewRequest("POST", a.srv.URL+"/v1/records/import", tc.body)
 			req.Header.Set("Authorization", "Bearer op-token")
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			r := resp{res.StatusCode, string(b), res.Header}
+			r := send(t, http.DefaultClient, req)
 			if a.count(t) != 0 || fed.published() != 0 {
 				t.Errorf("%d records stored and %d entries published by a rejected import", a.count(t), fed.published())
 			}

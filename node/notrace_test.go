@@ -1,7 +1,6 @@
 package node
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -140,18 +139,6 @@ func TestCookieWritesNeedCSRF(t *testing.T) {
 	if r := browsers["practitioner"].do(t, "GET", "/v1/contact-requests", "", false); r.status != 401 {
 		t.Fatalf("after sign-out: %d %s", r.status, r.body)
 	}
-}
-
-// send does req with c and returns the answer.
-func send(t *testing.T, c *http.Client, req *http.Request) resp {
-	t.Helper()
-	res, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return resp{res.StatusCode, string(b), res.Header}
 }
 
 // TestWatchOriginAndLimits: a browser on another origin cannot open a

@@ -159,13 +159,7 @@ func (b *browser) do(t *testing.T, method, path, body string, csrf bool) resp {
 	if csrf {
 		req.Header.Set(auth.CSRFHeader, b.csrf)
 	}
-	res, err := b.c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	out, _ := io.ReadAll(res.Body)
-	return resp{res.StatusCode, string(out), res.Header}
+	return send(t, b.c, req)
 }
 
 // dialWatch opens /v1/watch with a bearer token or a browser's cookie and
@@ -304,13 +298,7 @@ func TestSessionCSRF(t *testing.T) {
 		if csrf != "" {
 			req.Header.Set(auth.CSRFHeader, csrf)
 		}
-		res, err := b.c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		out, _ := io.ReadAll(res.Body)
-		return resp{res.StatusCode, string(out), res.Header}
+		return send(t, b.c, req)
 	}
 	if r := post(""); r.status != 403 || r.errCode() != "csrf_missing" {
 		t.Fatalf("no csrf: %d %s", r.status, r.body)

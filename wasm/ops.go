@@ -50,7 +50,15 @@ func (r *Runtime) validateChunk(ctx context.Context, scheme string, inputs []str
 	if size > abi.MaxMessage/2 {
 		return ErrInputTooLarge
 	}
-	encode := func(dst []byte) []byte {
+	return r.do(ctx, abi.OpValidateCompact, encodeValidate(scheme, inputs), func(in *instance, view []byte) error {
+		return decodeValidateCompact(in.str, view, scheme, inputs, out)
+	})
+}
+
+// encodeValidate returns the encoder of a validation request: the scheme,
+// then the inputs (OpValidate and OpValidateCompact take the same list).
+func encodeValidate(scheme string, inputs []string) func(dst []byte) []byte {
+	return func(dst []byte) []byte {
 		e := abi.Encoder{Buf: dst}
 		e.Begin(1 + len(inputs))
 		e.String(scheme)
@@ -59,9 +67,6 @@ func (r *Runtime) validateChunk(ctx context.Context, scheme string, inputs []str
 		}
 		return e.Buf
 	}
-	return r.do(ctx, abi.OpValidateCompact, encode, func(in *instance, view []byte) error {
-		return decodeValidateCompact(in.str, view, scheme, inputs, out)
-	})
 }
 
 // codeNames are the reason codes by OpValidateCompact's index (1-based).

@@ -101,15 +101,7 @@ func TestValidateEncodingsAgree(t *testing.T) {
 	}
 	str := func(b []byte) string { return string(b) }
 	for scheme, inputs := range byScheme {
-		encode := func(dst []byte) []byte {
-			e := abi.Encoder{Buf: dst}
-			e.Begin(1 + len(inputs))
-			e.String(scheme)
-			for _, in := range inputs {
-				e.String(in)
-			}
-			return e.Buf
-		}
+		encode := encodeValidate(scheme, inputs)
 		list, packed := make([]Result, len(inputs)), make([]Result, len(inputs))
 		if err := r.do(ctx, abi.OpValidate, encode, func(_ *instance, view []byte) error {
 			return decodeValidate(str, view, scheme, inputs, list)
