@@ -74,6 +74,10 @@ func TestNodeMainUsage(t *testing.T) {
 	}
 }
 
+// startTimeout bounds a node's start in the command tests: compiling the
+// wasm module cold takes seconds, and many times that under -race.
+const startTimeout = 2 * time.Minute
+
 // TestNodeMainRuns runs `signpost node --config` from files made the way
 // an operator makes them (authority directory, enrolment, credentials),
 // checks it serves and that SIGINT (context cancellation) stops it cleanly.
@@ -122,7 +126,7 @@ func TestNodeMainRuns(t *testing.T) {
 	done := make(chan int)
 	go func() { done <- NodeMain(ctx, []string{"--config", p}, nil, &out, &errb) }()
 	var addr string
-	if err := waitFor(context.Background(), 30*time.Second, func() bool {
+	if err := waitFor(context.Background(), startTimeout, func() bool {
 		s := errb.String()
 		i := strings.Index(s, "addr=")
 		if i < 0 {
@@ -134,7 +138,7 @@ func TestNodeMainRuns(t *testing.T) {
 		cancel()
 		t.Fatalf("node did not start: %s", errb.String())
 	}
-	if err := waitFor(context.Background(), 30*time.Second, func() bool {
+	if err := waitFor(context.Background(), startTimeout, func() bool {
 		res, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return false
