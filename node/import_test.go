@@ -224,13 +224,19 @@ func bareNode(t *testing.T, opt Options, mut func(*Config)) *testNode {
 }
 
 // published counts the live entries in a fake federation.
-func (f *fakeFed) published() int {
+func (f *fakeFed) published() int { return f.countEntries(false) }
+
+// withdrawn counts the tombstones in a fake federation.
+func (f *fakeFed) withdrawn() int { return f.countEntries(true) }
+
+// countEntries counts the entries whose Deleted flag is deleted.
+func (f *fakeFed) countEntries(deleted bool) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0
 	for _, m := range f.entries {
 		for _, e := range m {
-			if !e.Deleted {
+			if e.Deleted == deleted {
 				n++
 			}
 		}

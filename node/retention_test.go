@@ -158,18 +158,3 @@ func TestRetentionSweepWhileRunning(t *testing.T) {
 		}
 	})
 }
-
-// withdrawn counts the tombstones in a fake federation.
-func (f *fakeFed) withdrawn() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, m := range f.entries {
-		for _, e := range m {
-			if e.Deleted {
-				n++
-			}
-		}
-	}
-	return n
-}
