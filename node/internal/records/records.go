@@ -291,6 +291,8 @@ func (r Record) Expired(now time.Time) bool {
 // advanced for the withdrawal the caller publishes (the version survives, as
 // for Delete), and the earliest retention end among the records it kept
 // (zero if it kept none). A caller that gets limit records back calls again.
+// When nothing is due it only reads: the periodic sweep neither writes nor
+// syncs.
 func (s *Store) DeleteExpired(now time.Time, limit int) (deleted []Record, next time.Time, err error) {
 	if err := s.check(); err != nil {
 		return nil, time.Time{}, err
@@ -298,10 +300,9 @@ func (s *Store) DeleteExpired(now time.Time, limit int) (deleted []Record, next 
 	if limit < 1 {
 		return nil, time.Time{}, fmt.Errorf("%w: limit %d < 1", ErrInvalid, limit)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	collect := func(b *bolt.Bucket) error {
 		deleted, next = nil, time.Time{}
-		b := tx.Bucket(bucketRecords)
-		err := b.ForEach(func(k, v []byte) error {
+		return b.ForEach(func(k, v []byte) error {
 			var r Record
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("records: decode %q: %w", bytes.Clone(k), err)
@@ -315,7 +316,16 @@ func (s *Store) DeleteExpired(now time.Time, limit int) (deleted []Record, next 
 			deleted = append(deleted, r)
 			return nil
 		})
-		if err != nil {
+	}
+	if err := s.db.View(func(tx *bolt.Tx) error { return collect(tx.Bucket(bucketRecords)) }); err != nil {
+		return nil, time.Time{}, fmt.Errorf("records: delete expired: %w", err)
+	}
+	if len(deleted) == 0 {
+		return nil, next, nil
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRecords)
+		if err := collect(b); err != nil {
 			return err
 		}
 		for i := range deleted {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func openTest(t *testing.T) *Store {
@@ -193,7 +195,21 @@ func TestDeleteExpired(t *testing.T) {
 	if err != nil || r.Version != 3 {
 		t.Fatalf("re-created: version %d, %v", r.Version, err)
 	}
+	txBefore := s.txID(t)
 	if got, _, err := s.DeleteExpired(now, 10); err != nil || len(got) != 0 {
 		t.Fatalf("nothing more is due: %v %v", got, err)
 	}
+	if s.txID(t) != txBefore {
+		t.Fatal("a sweep with nothing due wrote a transaction")
+	}
+}
+
+// txID is the id of the store's last committed write transaction.
+func (s *Store) txID(t *testing.T) int {
+	t.Helper()
+	var id int
+	if err := s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
