@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/signpost-federation/signpost/wasm/purpose"
 )
 
 // Sentinel errors of descriptor verification. Callers branch on them with
@@ -33,8 +35,7 @@ const (
 	maxNodeIDLen   = 63
 	maxAgencyLen   = 100
 	maxCategoryLen = 40
-	maxPurposes    = 8
-	maxPurposeLen  = 40
+	maxPurposes    = 8 // each at most purpose.MaxLen bytes
 	maxAddrLen     = 64
 
 	// MaxSignedDescriptorSize is the largest encoded SignedDescriptor the
@@ -100,8 +101,8 @@ func (d *Descriptor) Validate() error {
 		errs = append(errs, fmt.Errorf("at most %d purposes, got %d", maxPurposes, len(d.Purposes)))
 	}
 	for i, p := range d.Purposes {
-		if err := checkName("purpose", p, maxPurposeLen); err != nil {
-			errs = append(errs, err)
+		if err := purpose.Validate(p); err != nil {
+			errs = append(errs, fmt.Errorf("purpose %q: %w", p, err))
 		}
 		if i > 0 && d.Purposes[i-1] >= p {
 			errs = append(errs, errors.New("purposes must be sorted and unique"))

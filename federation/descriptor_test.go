@@ -128,7 +128,7 @@ func TestEnrolRefusesInvalid(t *testing.T) {
 			d.Agency = string(bytes.Repeat([]byte("x"), 100))
 			d.GossipAddr = string(bytes.Repeat([]byte("g"), 64))
 			d.PeerAddr = string(bytes.Repeat([]byte("p"), 64))
-			d.Purposes = []string{"aaaaaaaaaaaaaaaaaaaa1", "aaaaaaaaaaaaaaaaaaaa2", "aaaaaaaaaaaaaaaaaaaa3"}
+			d.Purposes = []string{"aaaaaaaaaaaaaaaaaaaaa", "aaaaaaaaaaaaaaaaaaaab", "aaaaaaaaaaaaaaaaaaaac"}
 		}},
 	}
 	for _, tt := range tests {

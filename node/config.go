@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/signpost-federation/signpost/wasm/purpose"
 )
 
 // Config is one agency node's configuration. The file format is flat
@@ -190,8 +192,8 @@ func (c Config) withDefaults() (Config, error) {
 		errs = append(errs, fmt.Errorf("listen: %w", err))
 	}
 	for _, p := range c.Purposes {
-		if !validPurpose(p) {
-			errs = append(errs, fmt.Errorf("purpose %q: lowercase letters, digits and hyphens only", p))
+		if err := purpose.Validate(p); err != nil {
+			errs = append(errs, fmt.Errorf("purpose %q: %w", p, err))
 		}
 	}
 	if c.UserRate < 0 || c.UserBurst < 1 || c.PeerRate < 0 || c.PeerBurst < 1 {
@@ -204,18 +206,6 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}
 	return c, nil
-}
-
-func validPurpose(p string) bool {
-	if p == "" || len(p) > 64 {
-		return false
-	}
-	for _, c := range []byte(p) {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // MaxConfigBytes bounds a config file.

@@ -2,15 +2,17 @@ package wasm
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/signpost-federation/signpost/wasm/internal/ident"
 	"github.com/signpost-federation/signpost/wasm/internal/token"
+	"github.com/signpost-federation/signpost/wasm/purpose"
 )
 
 // Errors callers branch on. None of them, nor anything wrapping them, carries
 // an identifier, token, blind or key.
 var (
-	ErrInvalidPurpose = errors.New("wasm: purpose must be lowercase ASCII words joined by single hyphens, at most 64 bytes")
+	ErrInvalidPurpose = fmt.Errorf("wasm: %w", purpose.ErrInvalid)
 	ErrInvalidEpoch   = errors.New("wasm: invalid epoch")
 	ErrUnknownScheme  = errors.New("wasm: unknown identifier scheme")
 	ErrBatchSize      = errors.New("wasm: batch must hold between 1 and 4096 items")

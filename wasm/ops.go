@@ -206,9 +206,9 @@ func (r *Runtime) Finalize(ctx context.Context, b *Blinding, publicKey []byte, p
 	if len(b.Blinds) != n || len(evaluated) != n {
 		return nil, ErrMismatch
 	}
-	if err := token.ValidatePurpose(purpose); err != nil {
-		return nil, ErrInvalidPurpose
-	}
+	// The purpose is checked by the module (an invalid one gives
+	// [ErrInvalidPurpose]), as in a browser: one rule, one place that
+	// applies it to tokens.
 	encode := func(dst []byte) []byte {
 		e := abi.Encoder{Buf: dst}
 		e.Begin(5 + 3*n)

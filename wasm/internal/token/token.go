@@ -11,6 +11,8 @@ import (
 	"github.com/cloudflare/circl/group"
 	"github.com/cloudflare/circl/oprf"
 	"github.com/cloudflare/circl/zk/dleq"
+
+	"github.com/signpost-federation/signpost/wasm/purpose"
 )
 
 // Suite is the POPRF suite of every Signpost token.
@@ -24,8 +26,6 @@ const (
 	TokenSize   = 64 // SHA-512 output
 	// MaxBatch bounds how many inputs one Blind, Finalize or evaluation takes.
 	MaxBatch = 4096
-	// MaxPurposeLen bounds the length of a purpose.
-	MaxPurposeLen = 64
 )
 
 // Labels of the key derivation.
@@ -37,7 +37,7 @@ const (
 
 // Errors callers branch on.
 var (
-	ErrInvalidPurpose = errors.New("token: purpose must be lowercase ASCII words joined by single hyphens, at most 64 bytes")
+	ErrInvalidPurpose = fmt.Errorf("token: %w", purpose.ErrInvalid)
 	ErrInvalidEpoch   = errors.New("token: epoch must be a decimal uint32")
 	ErrBatchSize      = errors.New("token: batch must hold between 1 and 4096 inputs")
 	ErrMismatch       = errors.New("token: inputs, blinds and evaluations differ in number")
@@ -46,33 +46,24 @@ var (
 	ErrPublicKey      = errors.New("token: invalid issuer public key")
 )
 
-// ValidatePurpose checks that p is one or more lowercase ASCII words joined
-// by single hyphens ("safeguarding", "direct-care").
+// ValidatePurpose returns [ErrInvalidPurpose] (which wraps
+// [purpose.ErrInvalid]) if p breaks the one purpose rule of package purpose.
 func ValidatePurpose(p string) error {
-	if len(p) == 0 || len(p) > MaxPurposeLen || p[0] == '-' || p[len(p)-1] == '-' {
+	if purpose.Validate(p) != nil {
 		return ErrInvalidPurpose
-	}
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case c >= 'a' && c <= 'z':
-		case c == '-' && p[i-1] != '-':
-		default:
-			return ErrInvalidPurpose
-		}
 	}
 	return nil
 }
 
 // Info is the POPRF public info for a purpose and epoch:
 // "signpost/v1|" + purpose + "|" + decimal epoch.
-func Info(purpose string, epoch uint32) ([]byte, error) {
-	if err := ValidatePurpose(purpose); err != nil {
+func Info(p string, epoch uint32) ([]byte, error) {
+	if err := ValidatePurpose(p); err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, len(InfoPrefix)+len(purpose)+11)
+	b := make([]byte, 0, len(InfoPrefix)+len(p)+11)
 	b = append(b, InfoPrefix...)
-	b = append(b, purpose...)
+	b = append(b, p...)
 	b = append(b, '|')
 	return strconv.AppendUint(b, uint64(epoch), 10), nil
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/cloudflare/circl/oprf"
+
+	"github.com/signpost-federation/signpost/wasm/purpose"
 )
 
 func TestValidatePurpose(t *testing.T) {
@@ -15,8 +17,8 @@ func TestValidatePurpose(t *testing.T) {
 			t.Errorf("%q refused: %v", p, err)
 		}
 	}
-	for _, p := range []string{"", "-a", "a-", "a--b", "A", "direct care", "dïrect", "a|b", "a1", string(make([]byte, 65))} {
-		if err := ValidatePurpose(p); !errors.Is(err, ErrInvalidPurpose) {
+	for _, p := range []string{"", "-a", "a-", "a--b", "A", "direct care", "dïrect", "a|b", "a1", string(bytes.Repeat([]byte("a"), 41))} {
+		if err := ValidatePurpose(p); !errors.Is(err, ErrInvalidPurpose) || !errors.Is(err, purpose.ErrInvalid) {
 			t.Errorf("%q accepted", p)
 		}
 	}
