@@ -66,6 +66,8 @@
 // seconds (ExpiresAt gives a time.Time). Rejections are Outcome.Result ==
 // Rejected with a Reason; a stale version is Rejected with ReasonStale.
 // LookupOpen is the reader's path that opens, verifies, drops and counts.
+// NewCollector exports a store's Counters and Len to Prometheus
+// (signpost_locator_*, rejections by Reason).
 //
 // Nothing in this package logs, and no error message contains a seal key, a
 // token or a private key.
