@@ -283,7 +283,8 @@ func (a *Agent) memberlistConfig(meta []byte) (*memberlist.Config, error) {
 		return nil, fmt.Errorf("gossip bind port: %w", err)
 	}
 	logger := slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{host}, BindPort: port, Logger: logger})
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{host}, BindPort: port, Logger: logger,
+		MetricLabels: a.gossipLabels()})
 	if err != nil {
 		return nil, err
 	}
@@ -315,6 +316,7 @@ func (a *Agent) memberlistConfig(meta []byte) (*memberlist.Config, error) {
 	mlc.Merge = &mergeDelegate{a: a}
 	mlc.Events = &eventDelegate{a: a}
 	mlc.Logger = logger
+	mlc.MetricLabels = a.gossipLabels() // see Collector
 	if a.cfg.GossipInterval > 0 {
 		mlc.GossipInterval = a.cfg.GossipInterval
 	}

@@ -76,6 +76,16 @@
 // layer alone from a JSON [RunConfig] (tests, demos), printing its
 // addresses and membership events.
 //
+// # Metrics
+//
+// Agent.Collector is a prometheus.Collector of the agent's Stats
+// (signpost_federation_*: members, posts to peers, engine messages and
+// bytes by class, entries applied, anti-entropy sessions…) read at each
+// scrape, and of memberlist's own metrics (memberlist_*), which memberlist
+// reports through the process-wide go-metrics instance: the first Collector
+// call installs a Prometheus sink there, each agent labels its memberlist
+// series node=<node id>, and each Collector forwards its own agent's.
+//
 // # Files
 //
 // All files are PEM; private material is written with mode 0600 and never
