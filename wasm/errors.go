@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/signpost-federation/signpost/wasm/internal/abi"
 	"github.com/signpost-federation/signpost/wasm/internal/ident"
-	"github.com/signpost-federation/signpost/wasm/internal/token"
 	"github.com/signpost-federation/signpost/wasm/purpose"
 )
 
@@ -27,23 +27,12 @@ var (
 	ErrABI            = errors.New("wasm: module call failed")
 )
 
-// mapErr turns the internal packages' sentinels into this package's.
+// mapErr turns package token's sentinels into this package's, through the
+// status that reports them from the module, so that the native issuer and
+// the module give the same error for the same fault.
 func mapErr(err error) error {
-	switch {
-	case errors.Is(err, token.ErrInvalidPurpose):
-		return ErrInvalidPurpose
-	case errors.Is(err, token.ErrInvalidEpoch):
-		return ErrInvalidEpoch
-	case errors.Is(err, token.ErrBatchSize):
-		return ErrBatchSize
-	case errors.Is(err, token.ErrMismatch):
-		return ErrMismatch
-	case errors.Is(err, token.ErrEncoding):
-		return ErrEncoding
-	case errors.Is(err, token.ErrProofInvalid):
-		return ErrProofInvalid
-	case errors.Is(err, token.ErrPublicKey):
-		return ErrPublicKey
+	if base, ok := statusErrors[abi.StatusOf(err)]; ok {
+		return base
 	}
 	return err
 }

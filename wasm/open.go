@@ -79,11 +79,9 @@ func (r *Runtime) OpenEntries(ctx context.Context, seal [32]byte, entries [][]by
 		return e.Buf
 	}
 	out := make([]Opened, len(entries))
-	err := r.do(ctx, abi.OpOpenEntries, encode, func(_ *instance, view []byte) error {
-		return decodeOpenEntries(view, out)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("wasm: open entries: %w", err)
+	decode := func(view []byte) error { return decodeOpenEntries(view, out) }
+	if err := r.call(ctx, abi.OpOpenEntries, "open entries", encode, decode); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

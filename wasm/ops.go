@@ -50,14 +50,14 @@ func (r *Runtime) validateChunk(ctx context.Context, scheme string, inputs []str
 	if size > abi.MaxMessage/2 {
 		return ErrInputTooLarge
 	}
-	return r.do(ctx, abi.OpValidateCompact, encodeValidate(scheme, inputs), func(in *instance, view []byte) error {
+	return r.do(ctx, abi.OpValidateCompact, encodeSchemeInputs(scheme, inputs), func(in *instance, view []byte) error {
 		return decodeValidateCompact(in.str, view, scheme, inputs, out)
 	})
 }
 
-// encodeValidate returns the encoder of a validation request: the scheme,
-// then the inputs (OpValidate and OpValidateCompact take the same list).
-func encodeValidate(scheme string, inputs []string) func(dst []byte) []byte {
+// encodeSchemeInputs returns the encoder of a request that is a scheme and
+// its inputs: OpValidate, OpValidateCompact and OpBlind take the same list.
+func encodeSchemeInputs(scheme string, inputs []string) func(dst []byte) []byte {
 	return func(dst []byte) []byte {
 		e := abi.Encoder{Buf: dst}
 		e.Begin(1 + len(inputs))
@@ -162,20 +162,9 @@ func (r *Runtime) Blind(ctx context.Context, scheme string, numbers []string) (*
 		return nil, ErrBatchSize
 	}
 	b := &Blinding{Scheme: scheme, Numbers: append([]string(nil), numbers...)}
-	encode := func(dst []byte) []byte {
-		e := abi.Encoder{Buf: dst}
-		e.Begin(1 + len(numbers))
-		e.String(scheme)
-		for _, n := range numbers {
-			e.String(n)
-		}
-		return e.Buf
-	}
-	err := r.do(ctx, abi.OpBlind, encode, func(_ *instance, view []byte) error {
-		return decodeBlind(view, len(numbers), b)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("wasm: blind: %w", err)
+	decode := func(view []byte) error { return decodeBlind(view, len(numbers), b) }
+	if err := r.call(ctx, abi.OpBlind, "blind", encodeSchemeInputs(scheme, numbers), decode); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
@@ -225,11 +214,9 @@ func (r *Runtime) Finalize(ctx context.Context, b *Blinding, publicKey []byte, p
 		return e.Buf
 	}
 	toks := make([]Token, n)
-	err := r.do(ctx, abi.OpFinalize, encode, func(_ *instance, view []byte) error {
-		return decodeFinalize(view, toks)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("wasm: finalize: %w", err)
+	decode := func(view []byte) error { return decodeFinalize(view, toks) }
+	if err := r.call(ctx, abi.OpFinalize, "finalize", encode, decode); err != nil {
+		return nil, err
 	}
 	return toks, nil
 }
@@ -305,12 +292,12 @@ func (r *Runtime) DeriveKeys(ctx context.Context, tokens [][]byte) (lookup [][16
 		return nil, nil, ErrBatchSize
 	}
 	encode := func(dst []byte) []byte { return abi.AppendList(dst, tokens...) }
-	err = r.do(ctx, abi.OpDeriveKeys, encode, func(_ *instance, view []byte) error {
+	err = r.call(ctx, abi.OpDeriveKeys, "derive keys", encode, func(view []byte) error {
 		lookup, seal, err = decodeDeriveKeys(view, len(tokens))
 		return err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("wasm: derive keys: %w", err)
+		return nil, nil, err
 	}
 	return lookup, seal, nil
 }

@@ -334,6 +334,16 @@ func (r *Runtime) do(ctx context.Context, op int32, encode func(dst []byte) []by
 	return err
 }
 
+// call is do for an operation whose response decodes without the
+// instance; an error names the operation ("wasm: blind: …").
+func (r *Runtime) call(ctx context.Context, op int32, name string, encode func(dst []byte) []byte, decode func(view []byte) error) error {
+	err := r.do(ctx, op, encode, func(_ *instance, view []byte) error { return decode(view) })
+	if err != nil {
+		return fmt.Errorf("wasm: %s: %w", name, err)
+	}
+	return nil
+}
+
 func (in *instance) roundTrip(ctx context.Context, op int32, req []byte, fn func(in *instance, view []byte) error) error {
 	if len(req) > abi.MaxMessage {
 		return ErrInputTooLarge
@@ -381,30 +391,25 @@ func (in *instance) str(b []byte) string {
 	return s
 }
 
+// statusErrors maps the module's status bytes to this package's sentinels;
+// a status not listed (malformed request, unknown operation, internal
+// failure) is [ErrABI].
+var statusErrors = map[byte]error{
+	abi.StatusUnknownScheme:  ErrUnknownScheme,
+	abi.StatusInvalidPurpose: ErrInvalidPurpose,
+	abi.StatusInvalidEpoch:   ErrInvalidEpoch,
+	abi.StatusBatchSize:      ErrBatchSize,
+	abi.StatusInvalidNumber:  ErrInvalidNumber,
+	abi.StatusEncoding:       ErrEncoding,
+	abi.StatusProofInvalid:   ErrProofInvalid,
+	abi.StatusPublicKey:      ErrPublicKey,
+	abi.StatusMismatch:       ErrMismatch,
+	abi.StatusTooLarge:       ErrInputTooLarge,
+}
+
 func statusError(status byte, msg string) error {
-	var base error
-	switch status {
-	case abi.StatusUnknownScheme:
-		base = ErrUnknownScheme
-	case abi.StatusInvalidPurpose:
-		base = ErrInvalidPurpose
-	case abi.StatusInvalidEpoch:
-		base = ErrInvalidEpoch
-	case abi.StatusBatchSize:
-		base = ErrBatchSize
-	case abi.StatusInvalidNumber:
-		base = ErrInvalidNumber
-	case abi.StatusEncoding:
-		base = ErrEncoding
-	case abi.StatusProofInvalid:
-		base = ErrProofInvalid
-	case abi.StatusPublicKey:
-		base = ErrPublicKey
-	case abi.StatusMismatch:
-		base = ErrMismatch
-	case abi.StatusTooLarge:
-		base = ErrInputTooLarge
-	default:
+	base, ok := statusErrors[status]
+	if !ok {
 		base = ErrABI
 	}
 	return fmt.Errorf("%w (module status %d: %s)", base, status, msg)

@@ -101,7 +101,7 @@ func TestValidateEncodingsAgree(t *testing.T) {
 	}
 	str := func(b []byte) string { return string(b) }
 	for scheme, inputs := range byScheme {
-		encode := encodeValidate(scheme, inputs)
+		encode := encodeSchemeInputs(scheme, inputs)
 		list, packed := make([]Result, len(inputs)), make([]Result, len(inputs))
 		if err := r.do(ctx, abi.OpValidate, encode, func(_ *instance, view []byte) error {
 			return decodeValidate(str, view, scheme, inputs, list)

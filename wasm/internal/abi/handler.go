@@ -74,23 +74,39 @@ func (h *Handler) fail(status byte, msg string) []byte {
 }
 
 func (h *Handler) failErr(err error) []byte {
-	switch {
-	case errors.Is(err, token.ErrInvalidPurpose):
-		return h.fail(StatusInvalidPurpose, err.Error())
-	case errors.Is(err, token.ErrInvalidEpoch):
-		return h.fail(StatusInvalidEpoch, err.Error())
-	case errors.Is(err, token.ErrBatchSize):
-		return h.fail(StatusBatchSize, err.Error())
-	case errors.Is(err, token.ErrMismatch):
-		return h.fail(StatusMismatch, err.Error())
-	case errors.Is(err, token.ErrEncoding):
-		return h.fail(StatusEncoding, err.Error())
-	case errors.Is(err, token.ErrProofInvalid):
-		return h.fail(StatusProofInvalid, err.Error())
-	case errors.Is(err, token.ErrPublicKey):
-		return h.fail(StatusPublicKey, err.Error())
+	status := StatusOf(err)
+	if status == StatusInternal {
+		return h.fail(status, "token operation failed")
 	}
-	return h.fail(StatusInternal, "token operation failed")
+	return h.fail(status, err.Error())
+}
+
+// tokenStatuses pairs each of package token's sentinels with the status
+// that reports it. The host maps the statuses back to its own sentinels.
+var tokenStatuses = []struct {
+	err    error
+	status byte
+}{
+	{token.ErrInvalidPurpose, StatusInvalidPurpose},
+	{token.ErrInvalidEpoch, StatusInvalidEpoch},
+	{token.ErrBatchSize, StatusBatchSize},
+	{token.ErrMismatch, StatusMismatch},
+	{token.ErrEncoding, StatusEncoding},
+	{token.ErrProofInvalid, StatusProofInvalid},
+	{token.ErrPublicKey, StatusPublicKey},
+}
+
+// StatusOf returns the status that reports err, an error of package token
+// (or one wrapping it), and [StatusInternal] for any other error. The
+// native issuer uses it too, so that a token error means the same in and
+// out of the module.
+func StatusOf(err error) byte {
+	for _, ts := range tokenStatuses {
+		if errors.Is(err, ts.err) {
+			return ts.status
+		}
+	}
+	return StatusInternal
 }
 
 // bytesAsString views b as a string without copying. Check does not retain
@@ -102,17 +118,24 @@ func bytesAsString(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-func (h *Handler) scheme(name []byte) (ident.Scheme, bool) {
-	return ident.Lookup(string(name))
+// leadingScheme looks up the scheme that begins the request of op
+// (validate, blind and finalize requests start with one). A non-nil failed
+// is the response to return instead.
+func (h *Handler) leadingScheme(op string, items [][]byte) (s ident.Scheme, failed []byte) {
+	if len(items) < 1 {
+		return nil, h.fail(StatusMalformed, op+" needs a scheme")
+	}
+	s, ok := ident.Lookup(string(items[0]))
+	if !ok {
+		return nil, h.fail(StatusUnknownScheme, "unknown scheme")
+	}
+	return s, nil
 }
 
 func (h *Handler) validate(items [][]byte) []byte {
-	if len(items) < 1 {
-		return h.fail(StatusMalformed, "validate needs a scheme")
-	}
-	s, ok := h.scheme(items[0])
-	if !ok {
-		return h.fail(StatusUnknownScheme, "unknown scheme")
+	s, failed := h.leadingScheme("validate", items)
+	if failed != nil {
+		return failed
 	}
 	inputs := items[1:]
 	e := Encoder{Buf: h.out}
@@ -150,12 +173,9 @@ func (h *Handler) tokenInputs(s ident.Scheme, numbers [][]byte) ([][]byte, []byt
 }
 
 func (h *Handler) blind(items [][]byte) []byte {
-	if len(items) < 1 {
-		return h.fail(StatusMalformed, "blind needs a scheme")
-	}
-	s, ok := h.scheme(items[0])
-	if !ok {
-		return h.fail(StatusUnknownScheme, "unknown scheme")
+	s, failed := h.leadingScheme("blind", items)
+	if failed != nil {
+		return failed
 	}
 	numbers := items[1:]
 	if len(numbers) == 0 || len(numbers) > token.MaxBatch {
@@ -183,9 +203,9 @@ func (h *Handler) finalize(items [][]byte) []byte {
 	if len(items) < 5 || (len(items)-5)%3 != 0 {
 		return h.fail(StatusMalformed, "finalize needs scheme, purpose, epoch, public key, proof and triples")
 	}
-	s, ok := h.scheme(items[0])
-	if !ok {
-		return h.fail(StatusUnknownScheme, "unknown scheme")
+	s, failed := h.leadingScheme("finalize", items)
+	if failed != nil {
+		return failed
 	}
 	epoch, err := token.ParseEpoch(string(items[2]))
 	if err != nil {
@@ -337,12 +357,9 @@ var codeIndex = func() map[ident.Code]byte {
 // code(1: 0 none, else 1 + index in ident.AllCodes), then len(1)-prefixed
 // normalized, formatted and range, then uvarint-prefixed reason.
 func (h *Handler) validateCompact(items [][]byte) []byte {
-	if len(items) < 1 {
-		return h.fail(StatusMalformed, "validate needs a scheme")
-	}
-	s, ok := h.scheme(items[0])
-	if !ok {
-		return h.fail(StatusUnknownScheme, "unknown scheme")
+	s, failed := h.leadingScheme("validate", items)
+	if failed != nil {
+		return failed
 	}
 	if len(ident.AllCodes) > 255 {
 		return h.fail(StatusInternal, "too many codes")

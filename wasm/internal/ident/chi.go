@@ -27,17 +27,7 @@ func (s CHI) Validate(input string) Result {
 // Check implements [Scheme].
 func (s CHI) Check(input string, o *Outcome) {
 	var d [10]byte
-	n, suffix, reason := collectDigits(input, d[:])
-	if suffix != "" {
-		o.fail(chiCodes.bySuffix(suffix), reason)
-		return
-	}
-	if n != 10 {
-		o.fail(CHILength, lengthReason(n))
-		return
-	}
-	if allSame(d[:]) {
-		o.fail(CHIPlaceholder, placeholderReason)
+	if !tenDigits(s, input, &d, o) {
 		return
 	}
 	if !chiDate(d[:6]) {
@@ -66,11 +56,7 @@ func (s CHI) Check(input string, o *Outcome) {
 
 // CHIMod10Check is the CHI Modulus 10 check digit of the first nine digits.
 func CHIMod10Check(d []byte) int {
-	sum := 0
-	for i := range 9 {
-		sum += int(d[i]-'0') * (10 - i)
-	}
-	return (10 - sum%10) % 10
+	return (10 - weightedSum(d)%10) % 10
 }
 
 // chiDate reports whether six digits are a real date DDMMYY in some century.

@@ -245,15 +245,21 @@ func lengthReason(got int) string {
 // mod11Check returns the Modulus 11 check digit for the first nine digits of
 // d (weights 10..2; 11 becomes 0), or 10 when no valid check digit exists.
 func mod11Check(d []byte) int {
-	sum := 0
-	for i := range 9 {
-		sum += int(d[i]-'0') * (10 - i)
-	}
-	c := 11 - sum%11
+	c := 11 - weightedSum(d)%11
 	if c == 11 {
 		return 0
 	}
 	return c
+}
+
+// weightedSum is the sum of the first nine digits of d with weights 10..2:
+// the base of the Modulus 11 (NHS, H&C, ULN) and Modulus 10 (CHI) checks.
+func weightedSum(d []byte) int {
+	sum := 0
+	for i := range 9 {
+		sum += int(d[i]-'0') * (10 - i)
+	}
+	return sum
 }
 
 // allSame reports whether every byte of d equals the first.

@@ -29,9 +29,10 @@ func (s NHS) Check(input string, o *Outcome) {
 	}
 }
 
-// tenDigitMod11 is the shared core of the NHS, H&C and ULN-like schemes:
-// ten ASCII digits, Modulus 11, placeholders refused.
-func tenDigitMod11(s Scheme, input string, d *[10]byte, o *Outcome) bool {
+// tenDigits is the shared start of the ten-digit schemes (NHS, CHI, H&C,
+// ULN): it collects exactly ten ASCII digits into d and refuses
+// placeholders, failing o with s's codes and returning false otherwise.
+func tenDigits(s Scheme, input string, d *[10]byte, o *Outcome) bool {
 	codes := codesOf(s)
 	n, suffix, reason := collectDigits(input, d[:])
 	if suffix != "" {
@@ -46,6 +47,16 @@ func tenDigitMod11(s Scheme, input string, d *[10]byte, o *Outcome) bool {
 		o.fail(codes.placeholder, placeholderReason)
 		return false
 	}
+	return true
+}
+
+// tenDigitMod11 is the shared core of the NHS and H&C schemes: ten ASCII
+// digits, Modulus 11, placeholders refused.
+func tenDigitMod11(s Scheme, input string, d *[10]byte, o *Outcome) bool {
+	if !tenDigits(s, input, d, o) {
+		return false
+	}
+	codes := codesOf(s)
 	c := mod11Check(d[:])
 	if c == 10 {
 		o.fail(codes.noCheckDigit, noCheckDigitReason)

@@ -22,28 +22,14 @@ func (s ULN) Validate(input string) Result {
 // Check implements [Scheme].
 func (s ULN) Check(input string, o *Outcome) {
 	var d [10]byte
-	n, suffix, reason := collectDigits(input, d[:])
-	if suffix != "" {
-		o.fail(ulnCodes.bySuffix(suffix), reason)
-		return
-	}
-	if n != 10 {
-		o.fail(ULNLength, lengthReason(n))
-		return
-	}
-	if allSame(d[:]) {
-		o.fail(ULNPlaceholder, placeholderReason)
+	if !tenDigits(s, input, &d, o) {
 		return
 	}
 	if d[0] == '0' {
 		o.fail(ULNLeadingZero, "a ULN does not begin with 0")
 		return
 	}
-	sum := 0
-	for i := range 9 {
-		sum += int(d[i]-'0') * (10 - i)
-	}
-	rem := sum % 11
+	rem := weightedSum(d[:]) % 11
 	if rem == 0 {
 		o.fail(ULNNoCheckDigit, noCheckDigitReason)
 		return
