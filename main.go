@@ -20,8 +20,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/signpost-federation/signpost/federation"
-	"github.com/signpost-federation/signpost/node"
 	"github.com/signpost-federation/signpost/node/admin"
+	"github.com/signpost-federation/signpost/node/stack"
 	"github.com/signpost-federation/signpost/sim"
 	"github.com/signpost-federation/signpost/wasm"
 )
@@ -37,8 +37,8 @@ type command struct {
 
 // commands is the table of subcommands, in the order `signpost help` lists them.
 var commands = []command{
-	{name: "demo", summary: "run a local federation of four agencies with synthetic records (try this first)", run: node.DemoMain},
-	{name: "node", summary: "run one agency's node (node --config FILE), write a config (node init), import records (node import)", run: node.NodeMain},
+	{name: "demo", summary: "run a local federation of four agencies with synthetic records (try this first)", run: stack.DemoMain},
+	{name: "node", summary: "run one agency's node (node --config FILE), write a config (node init), import records (node import)", run: stack.NodeMain},
 	{name: "federation", summary: "federation authority (init, keygen, enrol, revoke) and a node's federation layer alone (run)", run: federation.FederationMain},
 	{name: "user", summary: "manage a node's user accounts and API tokens", run: admin.UserMain},
 	{name: "audit", summary: "verify a node's audit log, print its tree head and RFC 9162 proofs, find a subject's events", run: admin.AuditMain},

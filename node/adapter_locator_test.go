@@ -13,6 +13,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/signpost-federation/signpost/locator"
+	"github.com/signpost-federation/signpost/node/adapter"
+	"github.com/signpost-federation/signpost/node/internal/leakscan"
 )
 
 // locatorNodes builds nodes over one shared locator MemStore (one replica
@@ -25,18 +27,18 @@ func locatorNodes(t *testing.T, ids ...string) map[string]*testNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	keys := StaticNodeKeys{}
+	keys := adapter.StaticNodeKeys{}
 	privs := map[string]ed25519.PrivateKey{}
 	for _, id := range ids {
 		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 		keys[id], privs[id] = pub, priv
-		leaks.noteNodeKey(priv)
+		leaks.NoteNodeKey(priv)
 	}
 	out := map[string]*testNode{}
 	for _, id := range ids {
 		var secret [32]byte
 		rand.Read(secret[:])
-		leaks.noteKey(kindHolder, secret[:], "")
+		leaks.NoteKey(leakscan.KindHolder, secret[:], "")
 		h, err := locator.NewHolder(id, privs[id], secret)
 		if err != nil {
 			t.Fatal(err)
@@ -45,7 +47,7 @@ func locatorNodes(t *testing.T, ids ...string) map[string]*testNode {
 		cfg.NodeID, cfg.Agency, cfg.Category, cfg.DataDir = id, "Agency "+id, "school", t.TempDir()
 		tok := &fakeTokenizer{}
 		n, err := New(cfg, Options{
-			Tokenizer: tok, Index: NewLocatorIndex(h, store, nil, keys, nil), Issuer: &fakeEvaluator{}, Auth: tokens,
+			Tokenizer: tok, Index: adapter.NewLocatorIndex(h, store, nil, keys, nil), Issuer: &fakeEvaluator{}, Auth: tokens,
 			Logger: slog.New(slog.NewTextHandler(testLogs, nil)),
 		})
 		if err != nil {
@@ -83,7 +85,7 @@ func TestLocatorIndexEndToEnd(t *testing.T) {
 	defer conn.Close()
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	conn.WriteJSON(map[string]string{"watch": res.LookupKey})
-	var nt notice
+	var nt Notice
 	if err := conn.ReadJSON(&nt); err != nil || nt.Type != "watching" {
 		t.Fatalf("ack: %v %+v", err, nt)
 	}
@@ -101,7 +103,7 @@ func TestLocatorIndexEndToEnd(t *testing.T) {
 	if err := conn.ReadJSON(&nt); err != nil || nt.Type != "involved" || nt.LookupKey != res.LookupKey || nt.Entry == "" {
 		t.Fatalf("notice: %v %+v", err, nt)
 	}
-	var m notice
+	var m Notice
 	for m.Type != "match" {
 		if err := cconn.ReadJSON(&m); err != nil {
 			t.Fatal(err)

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -18,27 +16,6 @@ const (
 	nhsA = "9990000018"
 	nhsB = "9990000026"
 )
-
-// logSink collects every log line of a test run for the log scanner.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// testLogs is shared by every node the tests build; TestMain scans it.
-var testLogs = &logSink{}
 
 var tokens = StaticTokens{
 	"op-token":    {Name: "op", Role: RoleOperator},

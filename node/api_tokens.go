@@ -246,14 +246,6 @@ type lookupResponse struct {
 	Self string `json:"self"`
 }
 
-// MemberKey is a member node as a client needs it to verify entries.
-type MemberKey struct {
-	NodeID    string `json:"nodeId"`
-	Agency    string `json:"agency"`
-	Category  string `json:"category"`
-	PublicKey string `json:"publicKey"` // base64 Ed25519
-}
-
 // memberLister is implemented by Peers that know the membership.
 type memberLister interface{ MemberKeys() []MemberKey }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/signpost-federation/signpost/locator"
+	"github.com/signpost-federation/signpost/node/adapter"
 	"github.com/signpost-federation/signpost/node/internal/audit"
 	"github.com/signpost-federation/signpost/wasm"
 )
@@ -84,7 +85,7 @@ func fillReplica(tb testing.TB, store locator.Store, n int) {
 
 // benchNode is a node with the real wasm tokenizer, a local issuer, the
 // locator index over store and optionally the real (fsynced) audit log.
-func benchNode(tb testing.TB, store locator.Store, withAudit bool, id string, keys StaticNodeKeys, priv ed25519.PrivateKey, iss *wasm.Issuer) *Node {
+func benchNode(tb testing.TB, store locator.Store, withAudit bool, id string, keys adapter.StaticNodeKeys, priv ed25519.PrivateKey, iss *wasm.Issuer) *Node {
 	tb.Helper()
 	var secret [32]byte
 	rand.Read(secret[:])
@@ -94,8 +95,8 @@ func benchNode(tb testing.TB, store locator.Store, withAudit bool, id string, ke
 	cfg.Purposes = []string{"safeguarding"}
 	cfg.UserRate = 1e9
 	cfg.PeerRate = 1e9
-	tz := &WasmTokenizer{R: sharedRuntime(tb), Epoch: 1}
-	opt := Options{Tokenizer: tz, Index: NewLocatorIndex(h, store, nil, keys, nil), Auth: tokens, Issuer: IssuerEvaluator{iss},
+	tz := &adapter.WasmTokenizer{R: sharedRuntime(tb), Epoch: 1, IssuerPublicKey: iss.PublicKey()}
+	opt := Options{Tokenizer: tz, Index: adapter.NewLocatorIndex(h, store, nil, keys, nil), Auth: tokens, Issuer: adapter.IssuerEvaluator{I: iss},
 		Logger: slog.New(slog.NewTextHandler(testLogs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if withAudit {
 		lg, err := audit.Open(filepath.Join(cfg.DataDir, audit.FileName), audit.DefaultConfig())
@@ -109,7 +110,6 @@ func benchNode(tb testing.TB, store locator.Store, withAudit bool, id string, ke
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tz.SetEvaluator(keyedEvaluator{n.Evaluator(), iss.PublicKey()})
 	tb.Cleanup(func() { n.Shutdown(context.Background()) })
 	return n
 }
@@ -147,13 +147,13 @@ func BenchmarkLocate(b *testing.B) {
 	key, _ := wasm.GenerateIssuerKey()
 	iss, _ := wasm.NewIssuer(key)
 	ids := []string{"a", "b", "c"}
-	keys := StaticNodeKeys{}
+	keys := adapter.StaticNodeKeys{}
 	privs := map[string]ed25519.PrivateKey{}
 	for _, id := range ids {
 		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 		keys[id], privs[id] = pub, priv
 	}
-	people := SyntheticNumbers(200)
+	people := syntheticNumbers(200)
 	for _, withAudit := range []bool{false, true} {
 		b.Run(fmt.Sprintf("audit=%v", withAudit), func(b *testing.B) {
 			var front *Node
@@ -222,7 +222,7 @@ func BenchmarkIssuerEvaluate(b *testing.B) {
 	key, _ := wasm.GenerateIssuerKey()
 	iss, _ := wasm.NewIssuer(key)
 	for _, batch := range []int{1, 256} {
-		bl, err := r.Blind(context.Background(), "nhs", SyntheticNumbers(batch))
+		bl, err := r.Blind(context.Background(), "nhs", syntheticNumbers(batch))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -248,7 +248,7 @@ func BenchmarkImport(b *testing.B) {
 	if s := os.Getenv("SIGNPOST_BENCH_ROWS"); s != "" {
 		rows, _ = strconv.Atoi(s)
 	}
-	nums := SyntheticNumbers(rows)
+	nums := syntheticNumbers(rows)
 	var csv strings.Builder
 	csv.WriteString("localId,nhsNumber\n")
 	for i, n := range nums {
@@ -263,7 +263,7 @@ func BenchmarkImport(b *testing.B) {
 			b.Fatal(err)
 		}
 		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-		n := benchNode(b, store, false, "imp", StaticNodeKeys{"imp": pub}, priv, iss)
+		n := benchNode(b, store, false, "imp", adapter.StaticNodeKeys{"imp": pub}, priv, iss)
 		b.StartTimer()
 		rep, err := n.Import(context.Background(), strings.NewReader(csv.String()), "bench", nil)
 		if err != nil || rep.Imported != rows {
@@ -330,7 +330,7 @@ func BenchmarkTokens(b *testing.B) {
 	key, _ := wasm.GenerateIssuerKey()
 	iss, _ := wasm.NewIssuer(key)
 	for _, batch := range []int{1, 256} {
-		nums := SyntheticNumbers(batch)
+		nums := syntheticNumbers(batch)
 		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				if _, err := r.Tokens(context.Background(), iss.Evaluator(), "nhs", nums, "safeguarding", 1); err != nil {

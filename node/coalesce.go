@@ -18,6 +18,7 @@ import (
 // locates are cheaper together.
 type coalescer struct {
 	Tokenizer
+	ev  Evaluator // the node's own, passed on every call
 	max int
 
 	mu    sync.Mutex
@@ -37,14 +38,14 @@ type coalesceBatch struct {
 	err   error
 }
 
-func newCoalescer(t Tokenizer, max int) *coalescer {
-	return &coalescer{Tokenizer: t, max: max, state: make(map[string]*coalesceState)}
+func newCoalescer(t Tokenizer, ev Evaluator, max int) *coalescer {
+	return &coalescer{Tokenizer: t, ev: ev, max: max, state: make(map[string]*coalesceState)}
 }
 
-// Keys implements Tokenizer.
+// Keys tokenises through the wrapped Tokenizer with the node's evaluator.
 func (c *coalescer) Keys(ctx context.Context, purpose string, nums []string) ([]Keys, error) {
 	if len(nums) > c.max/2 {
-		return c.Tokenizer.Keys(ctx, purpose, nums)
+		return c.Tokenizer.Keys(ctx, c.ev, purpose, nums)
 	}
 	c.mu.Lock()
 	st := c.state[purpose]
@@ -62,7 +63,7 @@ func (c *coalescer) Keys(ctx context.Context, purpose string, nums []string) ([]
 	}
 	if st.next != nil && len(st.next.nums)+len(nums) > c.max {
 		c.mu.Unlock()
-		return c.Tokenizer.Keys(ctx, purpose, nums) // next batch full: go alone
+		return c.Tokenizer.Keys(ctx, c.ev, purpose, nums) // next batch full: go alone
 	}
 	leader := st.next == nil
 	if leader {
@@ -95,7 +96,7 @@ func (c *coalescer) run(ctx context.Context, purpose string, b *coalesceBatch) {
 	c.mu.Lock()
 	nums := b.nums // no one joins a batch once it has left st.next
 	c.mu.Unlock()
-	b.keys, b.err = c.Tokenizer.Keys(context.WithoutCancel(ctx), purpose, nums)
+	b.keys, b.err = c.Tokenizer.Keys(context.WithoutCancel(ctx), c.ev, purpose, nums)
 	if b.err == nil && len(b.keys) != len(nums) {
 		b.err = fmt.Errorf("node: tokenizer returned %d keys for %d numbers", len(b.keys), len(nums))
 	}

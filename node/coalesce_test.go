@@ -16,22 +16,22 @@ type slowTokenizer struct {
 	sizes []int
 }
 
-func (s *slowTokenizer) Keys(ctx context.Context, purpose string, nums []string) ([]Keys, error) {
+func (s *slowTokenizer) Keys(ctx context.Context, ev Evaluator, purpose string, nums []string) ([]Keys, error) {
 	s.mu.Lock()
 	s.calls++
 	s.sizes = append(s.sizes, len(nums))
 	s.mu.Unlock()
 	time.Sleep(2 * time.Millisecond) // stands in for the module's work, not a test wait
-	return s.fakeTokenizer.Keys(ctx, purpose, nums)
+	return s.fakeTokenizer.Keys(ctx, ev, purpose, nums)
 }
 
 // TestCoalescerHammer: many concurrent single-number calls get exactly the
 // keys a direct call gives, in fewer tokenizer calls.
 func TestCoalescerHammer(t *testing.T) {
 	inner := &slowTokenizer{}
-	c := newCoalescer(inner, 64)
-	nums := SyntheticNumbers(200)
-	direct, _ := (&fakeTokenizer{}).Keys(context.Background(), "safeguarding", nums)
+	c := newCoalescer(inner, nil, 64)
+	nums := syntheticNumbers(200)
+	direct, _ := (&fakeTokenizer{}).Keys(context.Background(), nil, "safeguarding", nums)
 	var wg sync.WaitGroup
 	errs := make(chan string, len(nums))
 	for i := range nums {

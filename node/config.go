@@ -123,9 +123,16 @@ func DefaultConfig() Config {
 // ErrConfig wraps every configuration problem.
 var ErrConfig = errors.New("node: invalid config")
 
-// withDefaults returns a copy of c with zero fields defaulted, validated,
-// reporting every problem at once.
-func (c Config) withDefaults() (Config, error) {
+// Validate reports every problem of c once defaulted (nil if none): what
+// [New] and the stack refuse at start.
+func (c Config) Validate() error {
+	_, err := c.WithDefaults()
+	return err
+}
+
+// WithDefaults returns a copy of c with zero fields defaulted, validated,
+// reporting every problem at once (each wrapped in [ErrConfig]).
+func (c Config) WithDefaults() (Config, error) {
 	d := DefaultConfig()
 	c.Purposes = slices.Clone(c.Purposes)
 	c.AllowedOrigins = slices.Clone(c.AllowedOrigins)

@@ -22,7 +22,7 @@ func TestDefaultConfigRoundTrip(t *testing.T) {
 		strings.Join(c.Purposes, ",") != strings.Join(d.Purposes, ",") || c.ContactPolicy != "accept" || c.CredentialsFile != "node.pem" {
 		t.Fatalf("round trip: %+v", c)
 	}
-	if _, err := c.withDefaults(); err != nil {
+	if _, err := c.WithDefaults(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)
 	}
 }
@@ -49,7 +49,7 @@ func TestConfigValidation(t *testing.T) {
 	c.Purposes = []string{"Safe Guarding"}
 	c.ContactPolicy = "maybe"
 	c.UserRate = -1 // a typo must not switch the limit off
-	_, err := c.withDefaults()
+	_, err := c.WithDefaults()
 	for _, want := range []string{"node_id is required", "category is required", "purpose", "contact_policy", "rate limits must be positive"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in %v", want, err)
@@ -57,7 +57,7 @@ func TestConfigValidation(t *testing.T) {
 	}
 	c = DefaultConfig()
 	c.NodeID, c.Category = "a", "gp"
-	got, err := c.withDefaults()
+	got, err := c.WithDefaults()
 	if err != nil || got.Issuer != "a" || got.ShutdownTimeout != 10*time.Second {
 		t.Fatalf("defaults: %v %+v", err, got)
 	}
@@ -74,7 +74,7 @@ func FuzzParseConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		c.withDefaults() // must not panic
+		c.WithDefaults() // must not panic
 	})
 }
 

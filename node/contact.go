@@ -144,7 +144,7 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request) erro
 // credentials are wrong (502). Only a holder that cannot be reached, times
 // out or fails is a gateway error (502, or 504 on a timeout).
 func holderError(err error) (ae *apiError, refused bool) {
-	var pe *peerError
+	var pe *PeerError
 	var timeout interface{ Timeout() bool }
 	switch {
 	case errors.As(err, &pe) && pe.Status == http.StatusNotFound && pe.Code == "no_record":
@@ -196,7 +196,7 @@ func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request) error {
 	rc := ReceivedContact{At: n.opt.Now().UTC(), FromNode: peer, FromAgency: n.opt.Peers.Agency(peer), Requester: req.Requester, Purpose: req.Purpose, LocalID: me.localID, Message: req.Message, Status: status}
 	n.contacts.add(rc)
 	n.audit(r.Context(), AuditEvent{Action: "contact-request-received", Actor: "node:" + peer, Purpose: req.Purpose, Peer: peer, LocalID: me.localID, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
-	n.hub.broadcastStaff(notice{Type: "contact-request", Contact: &rc})
+	n.hub.broadcastStaff(Notice{Type: "contact-request", Contact: &rc})
 	ans := ContactAnswer{Status: status, Agency: n.cfg.Agency}
 	if status == "accepted" {
 		ans.Contact = n.cfg.Contact

@@ -41,7 +41,7 @@ func TestContactPolicy(t *testing.T) {
 				t.Fatalf("answer: %d %s", r.status, r.body)
 			}
 			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			var nt notice
+			var nt Notice
 			if err := conn.ReadJSON(&nt); err != nil || nt.Type != "contact-request" || nt.Contact == nil || nt.Contact.LocalID != "g1" || nt.Contact.FromNode != "csc" {
 				t.Fatalf("staff notice: %v %+v", err, nt)
 			}
@@ -81,13 +81,13 @@ func TestContactHolderAnswers(t *testing.T) {
 		code    string
 		outcome string
 	}{
-		{"no record", &peerError{Status: 404, Code: "no_record", Message: "this agency holds no current record under that key"}, 404, "no_record", "denied"},
-		{"purpose refused", &peerError{Status: 403, Code: "purpose_not_authorised", Message: "the requesting node is not authorised for that purpose"}, 403, "purpose_not_authorised", "denied"},
-		{"too long", &peerError{Status: 400, Code: "too_long", Message: "message or requester too long"}, 400, "too_long", "denied"},
-		{"holder rate limit", &peerError{Status: 429, Code: "rate_limited", Message: "slow down"}, 429, "rate_limited", "denied"},
-		{"holder refuses this node", &peerError{Status: 401, Code: "unauthenticated", Message: "peer not authenticated"}, 502, "holder_refused", "denied"},
-		{"holder without the endpoint", &peerError{Status: 404, Code: "not_found", Message: "no such endpoint"}, 502, "holder_failed", "error"},
-		{"holder fails", &peerError{Status: 500, Code: "internal", Message: "internal error"}, 502, "holder_failed", "error"},
+		{"no record", &PeerError{Status: 404, Code: "no_record", Message: "this agency holds no current record under that key"}, 404, "no_record", "denied"},
+		{"purpose refused", &PeerError{Status: 403, Code: "purpose_not_authorised", Message: "the requesting node is not authorised for that purpose"}, 403, "purpose_not_authorised", "denied"},
+		{"too long", &PeerError{Status: 400, Code: "too_long", Message: "message or requester too long"}, 400, "too_long", "denied"},
+		{"holder rate limit", &PeerError{Status: 429, Code: "rate_limited", Message: "slow down"}, 429, "rate_limited", "denied"},
+		{"holder refuses this node", &PeerError{Status: 401, Code: "unauthenticated", Message: "peer not authenticated"}, 502, "holder_refused", "denied"},
+		{"holder without the endpoint", &PeerError{Status: 404, Code: "not_found", Message: "no such endpoint"}, 502, "holder_failed", "error"},
+		{"holder fails", &PeerError{Status: 500, Code: "internal", Message: "internal error"}, 502, "holder_failed", "error"},
 		{"unreachable", refused, 502, "holder_unreachable", "error"},
 		{"timeout", fmt.Errorf("node: call gp: %w", timeout), 504, "holder_timeout", "error"},
 	}

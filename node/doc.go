@@ -38,7 +38,6 @@
 //     "withdrawn" notices carrying the sealed entry; the node's own staff
 //     also receive "match" notices (another agency's new entry under one of
 //     this node's lookup keys) and "contact-request" notices.
-//   - `signpost node` and `signpost demo` (a local federation in one process).
 //
 // Who is "self" in a locate answer: the caller's own agency is never listed
 // in holders; the boolean selfHolds says whether it holds a record too. A
@@ -48,17 +47,56 @@
 // ("your agency also holds a record"), never counted among the others and
 // never offered "request contact".
 //
-// The node reaches the other parts through small interfaces defined in
-// ports.go (Tokenizer, Evaluator, Index, Peers, Authenticator, Auditor), so
-// that it can be tested alone; the adapters (wasmtokenizer.go,
-// adapter_locator.go, adapter_federation.go, adapter_auth.go,
-// adapter_audit.go) bind them to the real packages, and StartStack (stack.go)
-// assembles a complete node: federation agent and its bbolt replica, the
-// shared wasm runtime, the issuer if this node holds the key, users and
-// sessions, the signed audit log, the HTTP server, and background
-// republication of the records (retried while the issuer is unreachable;
-// /readyz answers 503 until it is done). StartDemo builds four of them on
-// loopback with an authority created on the fly.
+// # Layout
+//
+// The compiler keeps the core apart from the parts it integrates
+// (TestCoreImportsNoOtherPart fails if `go list -deps ./node` shows the
+// wasm module, the locator, the federation, the adapters or the stack):
+//
+//	    main.go ── signpost node / signpost demo
+//	       │
+//	       ▼
+//	node/stack ─── assembly: StartStack, StartDemo, NodeMain, DemoMain
+//	   │    │
+//	   │    ▼
+//	   │  node/adapter ── WasmTokenizer, IssuerEvaluator ──▶ wasm
+//	   │       │          LocatorIndex, StaticNodeKeys   ──▶ locator
+//	   │       │          AgentPeers, PeerID             ──▶ federation
+//	   │       │ implements
+//	   ▼       ▼
+//	node ───▶ node/port ── Tokenizer, Evaluator, Index, Peers (+ Keys,
+//	(core)                 Sealed, Holding, IndexEvent, MemberKey, PeerError)
+//	   │
+//	   └────▶ node/internal/... ── records, auth, audit, httpx, csvrec
+//
+// What each part owns:
+//
+//   - node (this package), the core: handlers, policies (purposes, roles,
+//     rate limits, retention, contact requests, watches) and the ports it
+//     needs, re-exported from node/port. It imports the standard library,
+//     third-party libraries, node/port and node/internal/... only.
+//   - node/port: the port interfaces and the values that cross them, a leaf
+//     (standard library only), so that adapters implement them without
+//     importing the core, and the core's tests run against real adapters.
+//   - node/adapter: the ports bound to the wasm runtime (tokenizer, native
+//     issuer), the locator (holder and replica) and the federation agent
+//     (peer calls, membership).
+//   - node/stack: StartStack assembles a complete node — federation agent
+//     and its bbolt replica, the shared wasm runtime, the issuer if this
+//     node holds the key, users and sessions, the signed audit log, the HTTP
+//     server, and background republication of the records (retried while
+//     the issuer is unreachable; /readyz answers 503 until it is done).
+//     StartDemo builds four of them on loopback with an authority created
+//     on the fly. NodeMain and DemoMain are `signpost node` and `signpost
+//     demo`.
+//   - node/internal/records (the agency's records), auth (users, sessions,
+//     API tokens, CSRF, origins, token buckets), audit (the signed log),
+//     httpx (the API's JSON and error shape), csvrec (reading import CSV,
+//     for the endpoint and the `signpost node import` client alike);
+//     leakscan and secrethook serve the tests' leak scanner only.
+//   - The auth and audit ports (Authenticator, Auditor) are bound in the
+//     core itself (UserAuth, AuditLog), since their packages are the
+//     node's own internals.
 //
 // Two paths to "who else is involved":
 //

@@ -7,18 +7,6 @@ import (
 	"github.com/signpost-federation/signpost/node"
 )
 
-// SyntheticNumbers gives valid NHS numbers from the 999 test range, for
-// fixtures and demos.
-func ExampleSyntheticNumbers() {
-	for _, n := range node.SyntheticNumbers(3) {
-		fmt.Println(n)
-	}
-	// Output:
-	// 9990000018
-	// 9990000026
-	// 9990000034
-}
-
 // ParseConfig reads the flat key = value format that `signpost node init`
 // writes; anything not set keeps its default.
 func ExampleParseConfig() {

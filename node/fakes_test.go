@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/signpost-federation/signpost/node/internal/leakscan"
+	"github.com/signpost-federation/signpost/wasm"
 )
 
 // fakeTokenizer is a test double: HMAC instead of the POPRF. It checks the
@@ -48,7 +51,7 @@ func (f *fakeTokenizer) Normalize(_ context.Context, in string) (string, error) 
 	return s, nil
 }
 
-func (f *fakeTokenizer) Keys(_ context.Context, purpose string, nums []string) ([]Keys, error) {
+func (f *fakeTokenizer) Keys(_ context.Context, _ Evaluator, purpose string, nums []string) ([]Keys, error) {
 	f.mu.Lock()
 	f.calls++
 	fail := f.fail
@@ -63,9 +66,9 @@ func (f *fakeTokenizer) Keys(_ context.Context, purpose string, nums []string) (
 		sum := m.Sum(nil)
 		copy(out[i].Lookup[:], sum[:16])
 		out[i].Seal = sha256.Sum256(sum)
-		leaks.noteKey(kindToken, sum, n)
-		leaks.noteKey(kindLookup, out[i].Lookup[:], n)
-		leaks.noteKey(kindSeal, out[i].Seal[:], n)
+		leaks.NoteKey(leakscan.KindToken, sum, n)
+		leaks.NoteKey(leakscan.KindLookup, out[i].Lookup[:], n)
+		leaks.NoteKey(leakscan.KindSeal, out[i].Seal[:], n)
 	}
 	return out, nil
 }
@@ -189,3 +192,7 @@ func (f *fakeEvaluator) Evaluate(_ context.Context, purpose string, epoch uint32
 	f.calls++
 	return blinded, []byte("proof"), nil
 }
+
+// syntheticNumbers returns n valid NHS numbers from the 999 test range,
+// made by the wasm module's generator (the one home of Modulus 11).
+func syntheticNumbers(n int) []string { return wasm.GenerateTestNumbers(1, n) }

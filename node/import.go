@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/signpost-federation/signpost/node/internal/csvrec"
 	"github.com/signpost-federation/signpost/node/internal/httpx"
 	"github.com/signpost-federation/signpost/node/internal/records"
 )
@@ -50,11 +51,11 @@ const MaxReportedErrors = 1000
 // "localId", any case) is skipped. A malformed row (a quoting error, or the
 // wrong number of cells) is reported through fn's bad argument with its line
 // and reason, and reading goes on with the next row: a bad row never loses a
-// good one (see scanCSV). Only an I/O error, or an error from fn, stops it.
+// good one (see csvrec.Scan). Only an I/O error, or an error from fn, stops it.
 func ReadCSV(r io.Reader, fn func(row CSVRow, bad *RowError) error) error {
-	return scanCSV(r, func(rec []string, line int, pe *csv.ParseError) error {
+	return csvrec.Scan(r, func(rec []string, line int, pe *csv.ParseError) error {
 		if pe != nil {
-			return fn(CSVRow{Line: line}, &RowError{Line: line, Code: "malformed_csv", Message: csvReason(pe)})
+			return fn(CSVRow{Line: line}, &RowError{Line: line, Code: "malformed_csv", Message: csvrec.Reason(pe)})
 		}
 		if len(rec) < 2 || len(rec) > 4 {
 			return fn(CSVRow{Line: line}, &RowError{Line: line, Code: "malformed_csv", Message: fmt.Sprintf("expected 2 to 4 columns, got %d", len(rec))})

@@ -11,9 +11,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/signpost-federation/signpost/node/internal/csvrec"
 )
 
 // importCase is a CSV with one malformed row among good ones.
@@ -144,7 +147,7 @@ func FuzzScanCSV(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		nlines := strings.Count(s, "\n") + 1
 		prev := 0
-		err := scanCSV(strings.NewReader(s), func(rec []string, line int, bad *csv.ParseError) error {
+		err := csvrec.Scan(strings.NewReader(s), func(rec []string, line int, bad *csv.ParseError) error {
 			if line <= prev || line > nlines {
 				t.Fatalf("line %d after %d (input has %d lines)", line, prev, nlines)
 			}
@@ -176,7 +179,7 @@ type flakyTokenizer struct {
 	err error
 }
 
-func (f *flakyTokenizer) Keys(ctx context.Context, purpose string, nums []string) ([]Keys, error) {
+func (f *flakyTokenizer) Keys(ctx context.Context, ev Evaluator, purpose string, nums []string) ([]Keys, error) {
 	f.mu.Lock()
 	fail := f.ok <= 0
 	f.ok--
@@ -184,7 +187,7 @@ func (f *flakyTokenizer) Keys(ctx context.Context, purpose string, nums []string
 	if fail {
 		return nil, f.err
 	}
-	return f.fakeTokenizer.Keys(ctx, purpose, nums)
+	return f.fakeTokenizer.Keys(ctx, ev, purpose, nums)
 }
 
 // nodeWith builds a test node like newTestNode, from the parts given.
@@ -247,7 +250,7 @@ func (f *fakeFed) countEntries(deleted bool) int {
 // goodRows is a CSV of n good rows.
 func goodRows(n int) string {
 	var b strings.Builder
-	for i, num := range SyntheticNumbers(n) {
+	for i, num := range syntheticNumbers(n) {
 		fmt.Fprintf(&b, "row-%05d,%s,cin,\n", i, num)
 	}
 	return b.String()
@@ -319,5 +322,26 @@ func TestImportFileSaysWhatWasNotImported(t *testing.T) {
 	want := fmt.Sprintf("rows from line %d on were not imported", importChunk+2)
 	if err == nil || !strings.Contains(err.Error(), want) || rep.Imported != importChunk || a.count(t) != importChunk {
 		t.Fatalf("err %v, report %+v, %d records; want %q", err, rep, a.count(t), want)
+	}
+}
+
+func TestImportFileMapsLines(t *testing.T) {
+	a := newTestNode(t, newFakeFed(), "a", nil)
+	var b strings.Builder
+	b.WriteString("localId,nhsNumber\n")
+	nums := syntheticNumbers(importChunk + 10)
+	for i, n := range nums {
+		if i == importChunk+3 {
+			n = "9990000013" // wrong check digit, on line importChunk+5 of the file
+		}
+		b.WriteString("r" + strconv.Itoa(i) + "," + n + "\n")
+	}
+	var calls int
+	rep, err := ImportFile(context.Background(), http.DefaultClient, a.srv.URL, "op-token", strings.NewReader(b.String()), int64(b.Len()), func(done, total int64) { calls++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Imported != importChunk+9 || rep.Failed != 1 || rep.Errors[0].Line != importChunk+5 || calls < 2 {
+		t.Fatalf("report: %+v calls %d", rep, calls)
 	}
 }

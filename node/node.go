@@ -38,8 +38,8 @@ type Auditor interface {
 	Record(ctx context.Context, e AuditEvent) error
 }
 
-// Options are the parts a node is assembled from; see adapters.go for the
-// production ones and the demo for a whole federation.
+// Options are the parts a node is assembled from; node/adapter holds the
+// production ones and node/stack assembles them.
 type Options struct {
 	Tokenizer Tokenizer
 	Index     Index
@@ -83,7 +83,7 @@ type Node struct {
 	mine map[[16]byte]mineEntry
 
 	contacts    *contactLog
-	tok         Tokenizer     // opt.Tokenizer behind a coalescer
+	tok         *coalescer    // opt.Tokenizer behind a coalescer, with the node's evaluator
 	limiter     *auth.Limiter // per user, at this node
 	peerLimiter *auth.Limiter // per requesting node, at the issuer
 
@@ -106,7 +106,7 @@ type mineEntry struct {
 // deletes the records past their retention end at once, and keeps doing so
 // in the background until Shutdown (see retention.go).
 func New(cfg Config, opt Options) (*Node, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func New(cfg Config, opt Options) (*Node, error) {
 		mine:     make(map[[16]byte]mineEntry),
 		contacts: newContactLog(200),
 	}
-	n.tok = newCoalescer(opt.Tokenizer, coalesceMax)
+	n.tok = newCoalescer(opt.Tokenizer, n.Evaluator(), coalesceMax)
 	n.limiter = newLimiter(cfg.UserRate, cfg.UserBurst, opt.Now)
 	n.peerLimiter = newLimiter(cfg.PeerRate, cfg.PeerBurst, opt.Now)
 	n.hub = newHub(n)

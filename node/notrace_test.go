@@ -161,7 +161,7 @@ func TestWatchOriginAndLimits(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.WriteMessage(websocket.TextMessage, []byte(`{"watch":"short"}`))
-	var nt notice
+	var nt Notice
 	if err := conn.ReadJSON(&nt); err != nil || nt.Type != "error" {
 		t.Fatalf("bad key: %v %+v", err, nt)
 	}

@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/signpost-federation/signpost/locator"
+	"github.com/signpost-federation/signpost/node/adapter"
 	"github.com/signpost-federation/signpost/node/internal/records"
 )
 
 // clockedReplica is a locator replica and this node's holder on a test
 // clock: it refuses entries past their expiry as every replica does.
-func clockedReplica(t *testing.T, clock *testClock) (*locator.MemStore, *LocatorIndex) {
+func clockedReplica(t *testing.T, clock *testClock) (*locator.MemStore, *adapter.LocatorIndex) {
 	t.Helper()
 	store, err := locator.NewMemStore(locator.DefaultPolicy())
 	if err != nil {
@@ -31,7 +32,7 @@ func clockedReplica(t *testing.T, clock *testClock) (*locator.MemStore, *Locator
 	if err != nil {
 		t.Fatal(err)
 	}
-	return store, NewLocatorIndex(h, store, nil, StaticNodeKeys{"a": pub}, clock.Now)
+	return store, adapter.NewLocatorIndex(h, store, nil, adapter.StaticNodeKeys{"a": pub}, clock.Now)
 }
 
 func mustImport(t *testing.T, n *testNode, csv string, want int) {

@@ -20,8 +20,10 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/signpost-federation/signpost/locator"
+	"github.com/signpost-federation/signpost/node/adapter"
 	"github.com/signpost-federation/signpost/node/internal/audit"
 	"github.com/signpost-federation/signpost/node/internal/auth"
+	"github.com/signpost-federation/signpost/node/internal/leakscan"
 )
 
 // authedNode is a node with the real auth and audit packages and a real
@@ -46,14 +48,14 @@ func newAuthedNode(t *testing.T) *authedNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaks.noteString(kindPassword, testPassword)
+	leaks.NoteString(leakscan.KindPassword, testPassword)
 	toks := map[string]string{}
 	for _, r := range auth.Roles {
 		tok, _, err := a.Store().AddToken("sys-"+string(r), r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		leaks.noteString(kindAPIToken, tok)
+		leaks.NoteString(leakscan.KindAPIToken, tok)
 		toks[string(r)] = tok
 		if _, err := a.Store().AddUser("user-"+string(r), r, []byte(testPassword)); err != nil {
 			t.Fatal(err)
@@ -64,17 +66,17 @@ func newAuthedNode(t *testing.T) *authedNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lg.Close() })
-	leaks.noteAuditKey(lg.Path())
+	leaks.NoteAuditKey(lg.Path())
 	replica, err := locator.NewMemStore(locator.DefaultPolicy())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { replica.Close() })
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	leaks.noteNodeKey(priv)
+	leaks.NoteNodeKey(priv)
 	var secret [32]byte
 	rand.Read(secret[:])
-	leaks.noteKey(kindHolder, secret[:], "")
+	leaks.NoteKey(leakscan.KindHolder, secret[:], "")
 	holder, err := locator.NewHolder("a", priv, secret)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +84,7 @@ func newAuthedNode(t *testing.T) *authedNode {
 	cfg := DefaultConfig()
 	cfg.NodeID, cfg.Agency, cfg.Category, cfg.DataDir = "a", "Agency a", "school", dir
 	tok := &fakeTokenizer{}
-	n, err := New(cfg, Options{Tokenizer: tok, Index: NewLocatorIndex(holder, replica, nil, StaticNodeKeys{"a": pub}, nil), Issuer: &fakeEvaluator{},
+	n, err := New(cfg, Options{Tokenizer: tok, Index: adapter.NewLocatorIndex(holder, replica, nil, adapter.StaticNodeKeys{"a": pub}, nil), Issuer: &fakeEvaluator{},
 		Auth: UserAuth{a}, Audit: AuditLog{lg}, Logger: slog.New(slog.NewTextHandler(testLogs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -138,10 +140,10 @@ func (an *authedNode) login(t *testing.T, role string) *browser {
 		t.Fatalf("login as %s: %d", role, res.StatusCode)
 	}
 	b.csrf = sess.CSRFToken
-	leaks.noteString(kindCSRF, sess.CSRFToken)
+	leaks.NoteString(leakscan.KindCSRF, sess.CSRFToken)
 	u, _ := url.Parse(an.srv.URL)
 	for _, c := range jar.Cookies(u) {
-		leaks.noteString(kindSession, c.Value)
+		leaks.NoteString(leakscan.KindSession, c.Value)
 	}
 	return b
 }

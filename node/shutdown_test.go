@@ -32,7 +32,7 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nums := SyntheticNumbers(400)
+	nums := syntheticNumbers(400)
 	var mu sync.Mutex
 	var acked []string
 	var wg sync.WaitGroup
@@ -104,10 +104,10 @@ type gateTokenizer struct {
 	once             sync.Once
 }
 
-func (g *gateTokenizer) Keys(ctx context.Context, purpose string, nums []string) ([]Keys, error) {
+func (g *gateTokenizer) Keys(ctx context.Context, ev Evaluator, purpose string, nums []string) ([]Keys, error) {
 	g.once.Do(func() { close(g.entered) })
 	<-g.release
-	return g.fakeTokenizer.Keys(ctx, purpose, nums)
+	return g.fakeTokenizer.Keys(ctx, ev, purpose, nums)
 }
 
 // TestShutdownDrainsInFlight: Shutdown stops taking connections at once but
@@ -148,14 +148,15 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	stopped := make(chan error, 1)
 	go func() { stopped <- n.Shutdown(context.Background()) }()
 	// New connections are refused once shutdown has begun...
-	if err := waitFor(context.Background(), 10*time.Second, func() bool {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		c, err := net.Dial("tcp", addr.String())
-		if err == nil {
-			c.Close()
+		if err != nil {
+			break
 		}
-		return err != nil
-	}); err != nil {
-		t.Fatal("the listener is still open after Shutdown began")
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the listener is still open after Shutdown began")
+		}
 	}
 	if n.ready.Load() {
 		t.Fatal("ready while shutting down")

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/signpost-federation/signpost/locator"
+	"github.com/signpost-federation/signpost/node/adapter"
+	"github.com/signpost-federation/signpost/node/internal/leakscan"
 	"github.com/signpost-federation/signpost/wasm"
 )
 
@@ -48,13 +50,13 @@ func (p *fakePeers) Call(ctx context.Context, nodeID, path string, in, out any) 
 	self := p.self
 	n.PeerHandler(func(*http.Request) (string, bool) { return self, true }).ServeHTTP(rec, req)
 	// The answer goes to another agency's node: the leak scanner checks it.
-	recorded.add(exchange{method: "POST", path: path, request: string(body), response: rec.Body.String()})
+	recorded.Add(leakscan.Exchange{Method: "POST", Path: path, Request: string(body), Response: rec.Body.String()})
 	if rec.Code != 200 {
 		var e struct {
 			Error struct{ Code, Message string }
 		}
 		json.Unmarshal(rec.Body.Bytes(), &e)
-		return &peerError{Status: rec.Code, Code: e.Error.Code, Message: e.Error.Message}
+		return &PeerError{Status: rec.Code, Code: e.Error.Code, Message: e.Error.Message}
 	}
 	return json.Unmarshal(rec.Body.Bytes(), out)
 }
@@ -67,38 +69,37 @@ func wasmNodes(t *testing.T, specs map[string][]string, issuerID string) map[str
 	t.Helper()
 	r := sharedRuntime(t)
 	key, _ := wasm.GenerateIssuerKey()
-	leaks.noteKey(kindIssuer, key, "")
+	leaks.NoteKey(leakscan.KindIssuer, key, "")
 	iss, _ := wasm.NewIssuer(key)
 	store, _ := locator.NewMemStore(locator.DefaultPolicy())
 	t.Cleanup(func() { store.Close() })
-	keys := StaticNodeKeys{}
+	keys := adapter.StaticNodeKeys{}
 	privs := map[string]ed25519.PrivateKey{}
 	for id := range specs {
 		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 		keys[id], privs[id] = pub, priv
-		leaks.noteNodeKey(priv)
+		leaks.NoteNodeKey(priv)
 	}
 	nodes := map[string]*Node{}
 	out := map[string]*testNode{}
 	for id, purposes := range specs {
 		var secret [32]byte
 		rand.Read(secret[:])
-		leaks.noteKey(kindHolder, secret[:], "")
+		leaks.NoteKey(leakscan.KindHolder, secret[:], "")
 		h, _ := locator.NewHolder(id, privs[id], secret)
 		cfg := DefaultConfig()
 		cfg.NodeID, cfg.Agency, cfg.Category, cfg.DataDir, cfg.Purposes, cfg.Issuer = id, "Agency "+id, "gp", t.TempDir(), purposes, issuerID
-		tz := &WasmTokenizer{R: r, Epoch: 1}
-		opt := Options{Tokenizer: tz, Index: NewLocatorIndex(h, store, nil, keys, nil), Auth: tokens,
+		tz := &adapter.WasmTokenizer{R: r, Epoch: 1, IssuerPublicKey: iss.PublicKey()}
+		opt := Options{Tokenizer: tz, Index: adapter.NewLocatorIndex(h, store, nil, keys, nil), Auth: tokens,
 			Peers: &fakePeers{self: id, nodes: nodes, desc: specs}, IssuerPublicKey: iss.PublicKey(),
 			Logger: slog.New(slog.NewTextHandler(testLogs, nil))}
 		if id == issuerID {
-			opt.Issuer = IssuerEvaluator{iss}
+			opt.Issuer = adapter.IssuerEvaluator{I: iss}
 		}
 		n, err := New(cfg, opt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tz.SetEvaluator(keyedEvaluator{n.Evaluator(), iss.PublicKey()})
 		nodes[id] = n
 		srv := httptest.NewServer(n.Handler())
 		t.Cleanup(func() {

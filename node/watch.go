@@ -26,8 +26,8 @@ const (
 	MaxWatchKeys = 64
 )
 
-// notice is one message to a watcher.
-type notice struct {
+// Notice is one message to a watcher.
+type Notice struct {
 	// Type: involved, withdrawn (under a watched key), match (a new entry
 	// under one of this node's own lookup keys), contact-request (received
 	// by this node), watching (acknowledgement), error.
@@ -49,7 +49,7 @@ type clientMsg struct {
 
 type watcher struct {
 	user string
-	send chan notice
+	send chan Notice
 	done chan struct{}
 	once sync.Once
 
@@ -154,7 +154,7 @@ func (h *hub) watch(w *watcher, k [16]byte, on bool) bool {
 
 // deliver queues nt to w without blocking; a watcher too slow to keep up
 // is disconnected rather than allowed to stall the node.
-func (h *hub) deliver(w *watcher, nt notice) {
+func (h *hub) deliver(w *watcher, nt Notice) {
 	select {
 	case w.send <- nt:
 		h.n.metrics.notices.Add(1)
@@ -164,7 +164,7 @@ func (h *hub) deliver(w *watcher, nt notice) {
 }
 
 // toKey sends nt to every watcher of k and returns the users told.
-func (h *hub) toKey(k [16]byte, nt notice) []string {
+func (h *hub) toKey(k [16]byte, nt Notice) []string {
 	h.mu.Lock()
 	ws := make([]*watcher, 0, len(h.byKey[k]))
 	for w := range h.byKey[k] {
@@ -180,7 +180,7 @@ func (h *hub) toKey(k [16]byte, nt notice) []string {
 }
 
 // broadcastStaff sends nt to every watcher of this node (its own staff).
-func (h *hub) broadcastStaff(nt notice) {
+func (h *hub) broadcastStaff(nt Notice) {
 	h.mu.Lock()
 	ws := make([]*watcher, 0, len(h.all))
 	for w := range h.all {
@@ -219,7 +219,7 @@ func (n *Node) onWatchedEvent(ev IndexEvent) {
 	if ev.Deleted {
 		typ = "withdrawn"
 	}
-	users := n.hub.toKey(ev.Lookup, notice{Type: typ, LookupKey: encodeKey(ev.Lookup), Entry: base64.StdEncoding.EncodeToString(ev.Entry)})
+	users := n.hub.toKey(ev.Lookup, Notice{Type: typ, LookupKey: encodeKey(ev.Lookup), Entry: base64.StdEncoding.EncodeToString(ev.Entry)})
 	for _, u := range users {
 		n.audit(n.ctxBackground(), AuditEvent{Action: "notify", Actor: u, Count: 1, Outcome: "ok", Subject: [][16]byte{ev.Lookup}})
 	}
@@ -243,7 +243,7 @@ func (n *Node) onMineEvent(ev IndexEvent) {
 		return
 	}
 	n.audit(n.ctxBackground(), AuditEvent{Action: "match", Actor: "node:" + h.NodeID, Peer: h.NodeID, LocalID: me.localID, Purpose: me.purpose, Count: 1, Outcome: "ok", Subject: [][16]byte{ev.Lookup}})
-	n.hub.broadcastStaff(notice{Type: "match", LookupKey: key, LocalID: me.localID,
+	n.hub.broadcastStaff(Notice{Type: "match", LookupKey: key, LocalID: me.localID,
 		Holder: &HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: h.Category, Since: h.Since}})
 }
 
@@ -293,7 +293,7 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) error {
 		return nil // the upgrader has answered
 	}
 	p := principalFrom(r.Context())
-	wt := &watcher{user: p.Name, send: make(chan notice, wsSendQueue), done: make(chan struct{}), keys: make(map[[16]byte]bool)}
+	wt := &watcher{user: p.Name, send: make(chan Notice, wsSendQueue), done: make(chan struct{}), keys: make(map[[16]byte]bool)}
 	if !n.hub.add(wt) {
 		conn.Close()
 		return nil
@@ -359,7 +359,7 @@ func (n *Node) wsReader(conn *websocket.Conn, wt *watcher, p Principal) {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&m); err != nil {
-			n.hub.deliver(wt, notice{Type: "error", Message: "send {\"watch\": \"<lookupKey>\"}"})
+			n.hub.deliver(wt, Notice{Type: "error", Message: "send {\"watch\": \"<lookupKey>\"}"})
 			continue
 		}
 		for _, c := range []struct {
@@ -371,16 +371,16 @@ func (n *Node) wsReader(conn *websocket.Conn, wt *watcher, p Principal) {
 			}
 			k, aerr := decodeLookupKey(c.s)
 			if aerr != nil {
-				n.hub.deliver(wt, notice{Type: "error", Message: aerr.Message})
+				n.hub.deliver(wt, Notice{Type: "error", Message: aerr.Message})
 				continue
 			}
 			if !n.hub.watch(wt, k, c.on) {
-				n.hub.deliver(wt, notice{Type: "error", Message: "too many watched keys on this connection"})
+				n.hub.deliver(wt, Notice{Type: "error", Message: "too many watched keys on this connection"})
 				continue
 			}
 			if c.on {
 				n.audit(n.ctxBackground(), AuditEvent{Action: "watch", Actor: p.Name, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
-				n.hub.deliver(wt, notice{Type: "watching", LookupKey: c.s})
+				n.hub.deliver(wt, Notice{Type: "watching", LookupKey: c.s})
 			} else {
 				n.audit(n.ctxBackground(), AuditEvent{Action: "unwatch", Actor: p.Name, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
 			}

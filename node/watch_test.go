@@ -38,7 +38,7 @@ func TestWatchersToldOfWithdrawal(t *testing.T) {
 				t.Fatalf("%s: %d %s", tc.name, r.status, r.body)
 			}
 			for i, conn := range watchers {
-				var nt notice
+				var nt Notice
 				if err := conn.ReadJSON(&nt); err != nil {
 					t.Fatalf("watcher %d: %v", i, err)
 				}
@@ -70,7 +70,7 @@ func watchKey(t *testing.T, n *testNode, key string) *websocket.Conn {
 	t.Cleanup(func() { conn.Close() })
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	conn.WriteJSON(map[string]string{"watch": key})
-	var nt notice
+	var nt Notice
 	if err := conn.ReadJSON(&nt); err != nil || nt.Type != "watching" {
 		t.Fatalf("watch ack: %v %+v", err, nt)
 	}

@@ -1,4 +1,4 @@
-package node
+package adapter
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/signpost-federation/signpost/locator"
+	"github.com/signpost-federation/signpost/node/port"
 )
 
 // LocatorIndex is the production Index: this node's locator Holder signs
@@ -47,7 +48,7 @@ func (x *LocatorIndex) apply(ctx context.Context, e *locator.Entry) error {
 }
 
 // Publish implements Index.
-func (x *LocatorIndex) Publish(ctx context.Context, k Keys, category string, version uint64, registered, expires time.Time) error {
+func (x *LocatorIndex) Publish(ctx context.Context, k port.Keys, category string, version uint64, registered, expires time.Time) error {
 	// A republication (restart) of a version the replica already holds is
 	// skipped: a fresh seal nonce would make it a different encoding and
 	// travel the federation again for nothing.
@@ -62,7 +63,7 @@ func (x *LocatorIndex) Publish(ctx context.Context, k Keys, category string, ver
 }
 
 // Withdraw implements Index.
-func (x *LocatorIndex) Withdraw(ctx context.Context, k Keys, version uint64, expires time.Time) error {
+func (x *LocatorIndex) Withdraw(ctx context.Context, k port.Keys, version uint64, expires time.Time) error {
 	e, err := x.holder.Withdraw(locator.LookupKey(k.Lookup), locator.SealKey(k.Seal), version, expires)
 	if err != nil {
 		return fmt.Errorf("node: build tombstone: %w", err)
@@ -71,12 +72,12 @@ func (x *LocatorIndex) Withdraw(ctx context.Context, k Keys, version uint64, exp
 }
 
 // Lookup implements Index.
-func (x *LocatorIndex) Lookup(ctx context.Context, lookup [16]byte) ([]Sealed, error) {
+func (x *LocatorIndex) Lookup(ctx context.Context, lookup [16]byte) ([]port.Sealed, error) {
 	es, err := x.store.Lookup(x.now(), locator.LookupKey(lookup))
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Sealed, len(es))
+	out := make([]port.Sealed, len(es))
 	for i, e := range es {
 		out[i] = e.Encode()
 	}
@@ -86,22 +87,22 @@ func (x *LocatorIndex) Lookup(ctx context.Context, lookup [16]byte) ([]Sealed, e
 // Open implements Index: decode, open with the seal key, verify the
 // holder's node signature against membership. Failures are counted in the
 // replica's rejection counters.
-func (x *LocatorIndex) Open(ctx context.Context, seal [32]byte, s Sealed) (Holding, error) {
+func (x *LocatorIndex) Open(ctx context.Context, seal [32]byte, s port.Sealed) (port.Holding, error) {
 	e, err := locator.DecodeEntry(s)
 	if err != nil {
 		x.store.NoteRejected(locator.ReasonOf(err))
-		return Holding{}, err
+		return port.Holding{}, err
 	}
 	h, err := e.Open(locator.SealKey(seal), x.keys)
 	if err != nil {
 		x.store.NoteRejected(locator.ReasonOf(err))
-		return Holding{}, err
+		return port.Holding{}, err
 	}
-	return Holding{NodeID: h.NodeID, Category: h.Category, Since: h.RegisteredAt}, nil
+	return port.Holding{NodeID: h.NodeID, Category: h.Category, Since: h.RegisteredAt}, nil
 }
 
 // Watch implements Index with one locator watch and one goroutine.
-func (x *LocatorIndex) Watch(keys [][16]byte, fn func(IndexEvent)) func() {
+func (x *LocatorIndex) Watch(keys [][16]byte, fn func(port.IndexEvent)) func() {
 	lk := make([]locator.LookupKey, len(keys))
 	for i, k := range keys {
 		lk[i] = locator.LookupKey(k)
@@ -111,7 +112,7 @@ func (x *LocatorIndex) Watch(keys [][16]byte, fn func(IndexEvent)) func() {
 	go func() {
 		defer close(done)
 		for e := range w.C {
-			fn(IndexEvent{Lookup: e.Lookup, Entry: e.Encode(), Deleted: e.Deleted})
+			fn(port.IndexEvent{Lookup: e.Lookup, Entry: e.Encode(), Deleted: e.Deleted})
 		}
 	}()
 	var once sync.Once

@@ -1,4 +1,4 @@
-package node
+package stack
 
 import (
 	"bytes"
@@ -8,53 +8,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/signpost-federation/signpost/federation"
-	"github.com/signpost-federation/signpost/wasm"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/signpost-federation/signpost/federation"
+	"github.com/signpost-federation/signpost/node"
+	"github.com/signpost-federation/signpost/node/internal/leakscan"
+	"github.com/signpost-federation/signpost/wasm"
 )
-
-func TestImportFileMapsLines(t *testing.T) {
-	a := newTestNode(t, newFakeFed(), "a", nil)
-	var b strings.Builder
-	b.WriteString("localId,nhsNumber\n")
-	nums := SyntheticNumbers(importChunk + 10)
-	for i, n := range nums {
-		if i == importChunk+3 {
-			n = "9990000013" // wrong check digit, on line importChunk+5 of the file
-		}
-		b.WriteString("r" + itoa(i) + "," + n + "\n")
-	}
-	var calls int
-	rep, err := ImportFile(context.Background(), http.DefaultClient, a.srv.URL, "op-token", strings.NewReader(b.String()), int64(b.Len()), func(done, total int64) { calls++ })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Imported != importChunk+9 || rep.Failed != 1 || rep.Errors[0].Line != importChunk+5 || calls < 2 {
-		t.Fatalf("report: %+v calls %d", rep, calls)
-	}
-}
-
-func itoa(i int) string {
-	return strings.TrimSpace(strings.Repeat(" ", 0) + func() string { return fmtInt(i) }())
-}
-
-func fmtInt(i int) string {
-	var buf [20]byte
-	p := len(buf)
-	if i == 0 {
-		return "0"
-	}
-	for i > 0 {
-		p--
-		buf[p] = byte('0' + i%10)
-		i /= 10
-	}
-	return string(buf[p:])
-}
 
 func TestNodeMainUsage(t *testing.T) {
 	var out, errb bytes.Buffer
@@ -107,7 +71,7 @@ func TestNodeMainRuns(t *testing.T) {
 	ik, _ := wasm.GenerateIssuerKey()
 	os.WriteFile(filepath.Join(dir, "issuer.key"), ik, 0o600)
 	var conf bytes.Buffer
-	WriteDefaultConfig(&conf, "harbour-gp")
+	node.WriteDefaultConfig(&conf, "harbour-gp")
 	cfg := strings.NewReplacer(
 		"listen = 127.0.0.1:8080", "listen = 127.0.0.1:0",
 		"gossip_listen = 127.0.0.1:7946", "gossip_listen = 127.0.0.1:0",
@@ -170,3 +134,9 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestMain runs the tests under the leak scanner (see leakscan.Main).
+func TestMain(m *testing.M) { os.Exit(leakscan.Main(m)) }
+
+// testLogs is the run's log sink, scanned for leaks.
+var testLogs = leakscan.Logs

@@ -1,4 +1,4 @@
-package node
+package stack
 
 import (
 	"context"
@@ -16,8 +16,11 @@ import (
 
 	"github.com/signpost-federation/signpost/federation"
 	"github.com/signpost-federation/signpost/locator"
+	"github.com/signpost-federation/signpost/node"
+	"github.com/signpost-federation/signpost/node/adapter"
 	"github.com/signpost-federation/signpost/node/internal/audit"
 	"github.com/signpost-federation/signpost/node/internal/auth"
+	"github.com/signpost-federation/signpost/node/internal/secrethook"
 	"github.com/signpost-federation/signpost/node/web"
 	"github.com/signpost-federation/signpost/wasm"
 )
@@ -26,7 +29,7 @@ import (
 // federation credentials, the issuer key if it is the issuer, and shared
 // parts (a wasm runtime) when several nodes run in one process (the demo).
 type StackConfig struct {
-	Node Config
+	Node node.Config
 	// AuthorityKey verifies descriptors; Credentials are this node's.
 	AuthorityKey ed25519.PublicKey
 	Credentials  *federation.Credentials
@@ -50,7 +53,7 @@ type StackConfig struct {
 
 // Stack is one running node with every part it is made of.
 type Stack struct {
-	Node    *Node
+	Node    *node.Node
 	Agent   *federation.Agent
 	Auth    *auth.Authenticator
 	Audit   *audit.Log
@@ -86,20 +89,13 @@ func holderSecret(dir string) ([32]byte, error) {
 	return s, nil
 }
 
-// noteStackSecrets, when set, is told the key material of every stack that
-// starts (credentials, gossip and issuer keys, holder secret; the audit key
-// is in dataDir). It is a hook for this package's tests (their leak scanner
-// looks for every secret a run created), set before any stack starts; nil
-// in production.
-var noteStackSecrets func(sc StackConfig, dataDir string, holderSecret [32]byte)
-
 // StartStack assembles and starts a complete node: federation agent,
 // locator replica, wasm runtime, issuer (if this node is it), users,
 // audit log, HTTP server. Republication of the node's records runs in the
 // background (the issuer may not be reachable yet); /readyz says when it is
 // done.
 func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
-	cfg, err := sc.Node.withDefaults()
+	cfg, err := sc.Node.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +104,7 @@ func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 		log = slog.Default()
 	}
 	if sc.Credentials == nil {
-		return nil, fmt.Errorf("%w: federation credentials are required", ErrConfig)
+		return nil, fmt.Errorf("%w: federation credentials are required", node.ErrConfig)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
@@ -163,7 +159,7 @@ func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	index := NewLocatorIndex(holder, s.Agent.Store(), s.Agent.Publish, s.Agent, nil)
+	index := adapter.NewLocatorIndex(holder, s.Agent.Store(), s.Agent.Publish, s.Agent, nil)
 
 	acfg := auth.DefaultConfig()
 	acfg.UsersPath = filepath.Join(cfg.DataDir, auth.UsersFileName)
@@ -175,12 +171,13 @@ func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { s.Audit.Close() })
-	if note := noteStackSecrets; note != nil {
-		note(sc, cfg.DataDir, secret)
+	if note := secrethook.Stack; note != nil {
+		note(secrethook.Secrets{NodeKey: sc.Credentials.PrivateKey, GossipKeys: sc.GossipKeys, IssuerKey: sc.IssuerPrivateKey,
+			Holder: secret, AuditLogPath: filepath.Join(cfg.DataDir, audit.FileName)})
 	}
-	auditLog := AuditLog{s.Audit}
+	auditLog := node.AuditLog{L: s.Audit}
 	acfg.OnLogin = func(r *http.Request, p auth.Principal, ok bool) {
-		ev := AuditEvent{Action: "login", Actor: p.Actor(), Outcome: "ok"}
+		ev := node.AuditEvent{Action: "login", Actor: p.Actor(), Outcome: "ok"}
 		if !ok {
 			ev.Actor, ev.Outcome = "anonymous", "denied"
 		}
@@ -192,35 +189,34 @@ func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	var issuer Evaluator
+	var issuer node.Evaluator
 	if len(sc.IssuerPrivateKey) > 0 {
 		iss, err := wasm.NewIssuer(sc.IssuerPrivateKey)
 		if err != nil {
 			return nil, err
 		}
-		issuer = IssuerEvaluator{iss}
+		issuer = adapter.IssuerEvaluator{I: iss}
 		cfg.Issuer = cfg.NodeID
 		if len(sc.IssuerPublicKey) == 0 {
 			sc.IssuerPublicKey = iss.PublicKey()
 		}
 	}
 	if len(sc.IssuerPublicKey) == 0 {
-		return nil, fmt.Errorf("%w: the issuer's public key is required", ErrConfig)
+		return nil, fmt.Errorf("%w: the issuer's public key is required", node.ErrConfig)
 	}
-	tz := &WasmTokenizer{R: s.Runtime, Epoch: cfg.Epoch}
-	s.Node, err = New(cfg, Options{
-		Tokenizer: tz, Index: index, Issuer: issuer, Peers: AgentPeers{s.Agent},
-		Audit: auditLog, Auth: UserAuth{s.Auth}, Logger: log,
+	tz := &adapter.WasmTokenizer{R: s.Runtime, Epoch: cfg.Epoch, IssuerPublicKey: sc.IssuerPublicKey}
+	s.Node, err = node.New(cfg, node.Options{
+		Tokenizer: tz, Index: index, Issuer: issuer, Peers: adapter.AgentPeers{A: s.Agent},
+		Audit: auditLog, Auth: node.UserAuth{A: s.Auth}, Logger: log,
 		PageFS: web.FS, WasmFS: wasm.WebFS, IssuerPublicKey: sc.IssuerPublicKey,
 	})
 	if err != nil {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { s.Node.Shutdown(context.Background()) })
-	tz.SetEvaluator(keyedEvaluator{s.Node.Evaluator(), sc.IssuerPublicKey})
 
-	peer := s.Node.PeerHandler(PeerID)
-	for _, p := range []string{"POST " + PeerEvaluatePath, "POST " + PeerContactPath} {
+	peer := s.Node.PeerHandler(adapter.PeerID)
+	for _, p := range []string{"POST " + node.PeerEvaluatePath, "POST " + node.PeerContactPath} {
 		if err := s.Agent.HandlePeer(p, peer); err != nil {
 			return nil, err
 		}

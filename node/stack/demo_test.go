@@ -1,4 +1,4 @@
-package node
+package stack
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/signpost-federation/signpost/node"
 	"github.com/signpost-federation/signpost/node/internal/auth"
 )
 
@@ -65,7 +66,7 @@ func TestDemoFederation(t *testing.T) {
 
 	// Person 0 is known to all four: csc sees the three others.
 	st, body := call(t, "POST", url(0)+"/v1/locate", d.PractitionerTokens[csc], `{"nhsNumber":"`+d.People[0].NHSNumber+`","purpose":"safeguarding"}`)
-	var res LocateResult
+	var res node.LocateResult
 	json.Unmarshal([]byte(body), &res)
 	if st != 200 || !res.SelfHolds || len(res.Holders) != 3 {
 		t.Fatalf("locate: %d %s", st, body)
@@ -89,7 +90,7 @@ func TestDemoFederation(t *testing.T) {
 		t.Fatalf("fixture: person 4 has holders %v", nobody.Holders)
 	}
 	st, body = call(t, "POST", url(0)+"/v1/locate", d.PractitionerTokens[csc], `{"nhsNumber":"`+nobody.NHSNumber+`","purpose":"safeguarding"}`)
-	res = LocateResult{}
+	res = node.LocateResult{}
 	json.Unmarshal([]byte(body), &res)
 	if st != 200 || len(res.Holders) != 0 {
 		t.Fatalf("locate nobody: %d %s", st, body)
@@ -102,7 +103,7 @@ func TestDemoFederation(t *testing.T) {
 	defer conn.Close()
 	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	conn.WriteJSON(map[string]string{"watch": res.LookupKey})
-	var nt notice
+	var nt node.Notice
 	if err := conn.ReadJSON(&nt); err != nil || nt.Type != "watching" {
 		t.Fatalf("watch ack: %v %+v", err, nt)
 	}

@@ -1,4 +1,4 @@
-package node
+package stack
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/signpost-federation/signpost/federation"
+	"github.com/signpost-federation/signpost/node"
 	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/wasm"
 )
@@ -41,7 +42,7 @@ var DemoAgencies = []DemoAgency{
 const DemoPassword = "signpost-demo"
 
 // DemoUsers are created on every demo node, one per role.
-var DemoUsers = []string{RolePractitioner, RoleOperator, RoleAuditor}
+var DemoUsers = []string{node.RolePractitioner, node.RoleOperator, node.RoleAuditor}
 
 // DemoConfig configures StartDemo.
 type DemoConfig struct {
@@ -76,32 +77,10 @@ type DemoPerson struct {
 	Holders   []string
 }
 
-// SyntheticNumbers returns n valid NHS numbers in the 999 test range, in
-// order, skipping nine-digit stems without a check digit and repeated-digit
-// placeholders.
-func SyntheticNumbers(n int) []string {
-	out := make([]string, 0, n)
-	for stem := 999000001; len(out) < n && stem <= 999999999; stem++ {
-		s := strconv.Itoa(stem)
-		sum := 0
-		for i := 0; i < 9; i++ {
-			sum += int(s[i]-'0') * (10 - i)
-		}
-		c := 11 - sum%11
-		if c == 11 {
-			c = 0
-		}
-		if c == 10 {
-			continue
-		}
-		num := s + strconv.Itoa(c)
-		if strings.Count(num, num[:1]) == 10 {
-			continue
-		}
-		out = append(out, num)
-	}
-	return out
-}
+// demoSeed fixes the demo's synthetic NHS numbers (the wasm module's
+// generator, the one home of the Modulus 11 rule), so every run shows the
+// same people.
+const demoSeed = 1
 
 // demoHolders decides who holds person i: overlapping patterns so that some
 // people are known to one agency, many to two or three, some to all four,
@@ -172,7 +151,7 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("node: demo enrol %s: %w", a.NodeID, err)
 		}
-		cfg := DefaultConfig()
+		cfg := node.DefaultConfig()
 		cfg.NodeID, cfg.Agency, cfg.Category, cfg.Purposes = a.NodeID, a.Agency, a.Category, a.Purposes
 		cfg.DataDir = filepath.Join(dc.Dir, a.NodeID)
 		cfg.Listen = "127.0.0.1:0"
@@ -236,7 +215,7 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 	}
 	log.Info("demo membership converged", "took", time.Since(now))
 	// Synthetic records, through each node's CSV import.
-	nums := SyntheticNumbers(dc.People)
+	nums := wasm.GenerateTestNumbers(demoSeed, dc.People)
 	csv := map[string]*strings.Builder{}
 	for i, n := range nums {
 		hs := demoHolders(i)

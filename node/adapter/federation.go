@@ -1,4 +1,4 @@
-package node
+package adapter
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/signpost-federation/signpost/federation"
+	"github.com/signpost-federation/signpost/node/port"
 )
 
 // AgentPeers is the production Peers: node-to-node JSON calls over the
@@ -42,7 +43,7 @@ func (p AgentPeers) Call(ctx context.Context, nodeID, path string, in, out any) 
 			Error struct{ Code, Message string }
 		}
 		json.NewDecoder(lr).Decode(&e)
-		return &peerError{Status: res.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+		return &port.PeerError{Status: res.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 	}
 	if err := json.NewDecoder(lr).Decode(out); err != nil {
 		return fmt.Errorf("node: call %s: bad answer: %w", nodeID, err)
@@ -73,11 +74,11 @@ func PeerID(r *http.Request) (string, bool) {
 }
 
 // MemberKeys implements memberLister: this node and every admitted member.
-func (p AgentPeers) MemberKeys() []MemberKey {
+func (p AgentPeers) MemberKeys() []port.MemberKey {
 	self := p.A.Self()
-	out := []MemberKey{{NodeID: self.NodeID, Agency: self.Agency, Category: self.Category, PublicKey: base64.StdEncoding.EncodeToString(self.PublicKey)}}
+	out := []port.MemberKey{{NodeID: self.NodeID, Agency: self.Agency, Category: self.Category, PublicKey: base64.StdEncoding.EncodeToString(self.PublicKey)}}
 	for _, m := range p.A.Members() {
-		out = append(out, MemberKey{NodeID: m.NodeID, Agency: m.Agency, Category: m.Category, PublicKey: base64.StdEncoding.EncodeToString(m.PublicKey)})
+		out = append(out, port.MemberKey{NodeID: m.NodeID, Agency: m.Agency, Category: m.Category, PublicKey: base64.StdEncoding.EncodeToString(m.PublicKey)})
 	}
 	return out
 }

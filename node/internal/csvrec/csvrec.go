@@ -1,4 +1,9 @@
-package node
+// Package csvrec reads the records of an import file (CSV): one home for
+// the rules the node's import endpoint and the `signpost node import`
+// client share — which first record is a header, which records are blank,
+// how a malformed record is reported (its line and a reason that never
+// quotes its content) and how reading resumes after it.
+package csvrec
 
 import (
 	"bytes"
@@ -9,7 +14,7 @@ import (
 	"strings"
 )
 
-// scanCSV reads the records of an import file and calls fn with each one
+// Scan reads the records of an import file and calls fn with each one
 // and the line it starts on, or with the *csv.ParseError of a malformed one
 // (rec nil). A header (a first record whose first cell is "localId", any
 // case) and records of one blank cell are skipped.
@@ -18,13 +23,13 @@ import (
 // resumes at the next line after an error found on the record's first line
 // (a bare quote, a stray quote after a quoted field). A quote that opens a
 // field and is never closed properly makes it read on over the following
-// lines, to the end of the file if need be; then scanCSV reads again from
+// lines, to the end of the file if need be; then Scan reads again from
 // the line after the one the record started on, so that the lines it
 // swallowed are read as the rows they were meant to be. The error's
 // StartLine and Line, and every line passed to fn, are lines of r.
 //
 // An error from fn stops the scan and is returned; an I/O error is wrapped.
-func scanCSV(r io.Reader, fn func(rec []string, line int, bad *csv.ParseError) error) error {
+func Scan(r io.Reader, fn func(rec []string, line int, bad *csv.ParseError) error) error {
 	src := &replayReader{r: r}
 	base := 0 // lines of r before src's first byte
 	first := true
@@ -77,9 +82,9 @@ func scanCSV(r io.Reader, fn func(rec []string, line int, bad *csv.ParseError) e
 	}
 }
 
-// csvReason is the reason shown for a malformed record: encoding/csv's
+// Reason is the reason shown for a malformed record: encoding/csv's
 // sentence and where it was found (never the record's content).
-func csvReason(pe *csv.ParseError) string {
+func Reason(pe *csv.ParseError) string {
 	if pe.Line > pe.StartLine {
 		return fmt.Sprintf("malformed CSV: %v (quoted field opened on this line, error on line %d, column %d); the lines after this one were read as rows", pe.Err, pe.Line, pe.Column)
 	}

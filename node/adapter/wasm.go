@@ -1,11 +1,12 @@
-package node
+package adapter
 
 import (
 	"context"
-	"errors"
 	"runtime"
 	"sync"
 
+	"github.com/signpost-federation/signpost/node/internal/secrethook"
+	"github.com/signpost-federation/signpost/node/port"
 	"github.com/signpost-federation/signpost/wasm"
 )
 
@@ -16,23 +17,9 @@ import (
 type WasmTokenizer struct {
 	R     *wasm.Runtime
 	Epoch uint32
-
-	mu sync.RWMutex
-	ev wasm.Evaluator
+	// IssuerPublicKey verifies the issuer's proofs.
+	IssuerPublicKey []byte
 }
-
-// SetEvaluator sets the evaluator (the node's, once the node exists).
-func (t *WasmTokenizer) SetEvaluator(ev Evaluator) {
-	t.mu.Lock()
-	t.ev = ev
-	t.mu.Unlock()
-}
-
-// noteTokens, when set, is told every token the module makes and the
-// number it was made from. It is a hook for this package's tests (their
-// leak scanner looks for every secret a run created), set before any node
-// starts; nil in production.
-var noteTokens func(numbers []string, toks []wasm.Token)
 
 // errInvalidNumber carries a validation reason that is safe to show.
 type errInvalidNumber struct{ reason string }
@@ -59,20 +46,18 @@ func (t *WasmTokenizer) Normalize(ctx context.Context, input string) (string, er
 	return res.Normalized, nil
 }
 
-// Keys implements Tokenizer.
-func (t *WasmTokenizer) Keys(ctx context.Context, purpose string, numbers []string) ([]Keys, error) {
-	t.mu.RLock()
-	ev := t.ev
-	t.mu.RUnlock()
-	if ev == nil {
-		return nil, ErrIssuerUnavailable
+// Keys implements port.Tokenizer.
+func (t *WasmTokenizer) Keys(ctx context.Context, pev port.Evaluator, purpose string, numbers []string) ([]port.Keys, error) {
+	if pev == nil {
+		return nil, port.ErrIssuerUnavailable
 	}
+	ev := keyedEvaluator{pev, t.IssuerPublicKey}
 	// Split the batch over the module's instances (one per core by
 	// default): blinding and proof verification are CPU-bound in the module.
 	parts := min(runtime.GOMAXPROCS(0), (len(numbers)+63)/64)
 	parts = max(parts, 1)
 	size := (len(numbers) + parts - 1) / parts
-	out := make([]Keys, len(numbers))
+	out := make([]port.Keys, len(numbers))
 	errs := make([]error, parts)
 	var wg sync.WaitGroup
 	for p := 0; p < parts; p++ {
@@ -88,11 +73,11 @@ func (t *WasmTokenizer) Keys(ctx context.Context, purpose string, numbers []stri
 				errs[p] = err
 				return
 			}
-			if note := noteTokens; note != nil {
+			if note := secrethook.Tokens; note != nil {
 				note(numbers[lo:hi], toks)
 			}
 			for i, tk := range toks {
-				out[lo+i] = Keys{Lookup: tk.LookupKey, Seal: tk.SealKey}
+				out[lo+i] = port.Keys{Lookup: tk.LookupKey, Seal: tk.SealKey}
 			}
 		}(p, lo, hi)
 	}
@@ -101,22 +86,18 @@ func (t *WasmTokenizer) Keys(ctx context.Context, purpose string, numbers []stri
 		if err == nil {
 			continue
 		}
-		if errors.Is(err, ErrPurpose) {
-			return nil, err
-		}
-		var ae *apiError
-		if errors.As(err, &ae) {
-			return nil, ae
-		}
+		// The evaluator's own errors (the node's API errors, ErrPurpose,
+		// ErrIssuerUnavailable) stay in the chain for the caller's
+		// errors.As and errors.Is.
 		return nil, err
 	}
 	return out, nil
 }
 
-// IssuerEvaluator adapts the wasm package's native issuer to Evaluator.
+// IssuerEvaluator adapts the wasm package's native issuer to port.Evaluator.
 type IssuerEvaluator struct{ I *wasm.Issuer }
 
-// Evaluate implements Evaluator.
+// Evaluate implements port.Evaluator.
 func (e IssuerEvaluator) Evaluate(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
@@ -127,7 +108,7 @@ func (e IssuerEvaluator) Evaluate(ctx context.Context, purpose string, epoch uin
 // keyedEvaluator gives the wasm runtime the issuer public key with the
 // node's evaluator.
 type keyedEvaluator struct {
-	Evaluator
+	port.Evaluator
 	pub []byte
 }
 

@@ -1,0 +1,119 @@
+// Package port holds the node's ports: the small interfaces through which
+// the node core (package node) reaches the other parts of Signpost (the
+// wasm module, the locator, the federation), and the values that cross
+// them. It imports only the standard library, so that the adapters in
+// node/adapter implement these interfaces without importing the core, and
+// the core's tests can run against real adapters without an import cycle.
+// Package node re-exports every name here as an alias (node.Keys is
+// port.Keys); read the contracts here.
+package port
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Keys are what a purpose-bound token yields: the lookup key entries are
+// stored under and the seal key that opens them. Secret: never log.
+type Keys struct {
+	Lookup [16]byte
+	Seal   [32]byte
+}
+
+// Tokenizer validates NHS numbers and turns them into [Keys] for a purpose.
+// Production: the wasm module under wazero, blinding against an [Evaluator].
+// Safe for concurrent use.
+type Tokenizer interface {
+	// Normalize returns the canonical 10 digits, or an error whose message is
+	// a reason safe to show (it never echoes the input).
+	Normalize(ctx context.Context, input string) (string, error)
+	// Keys tokenises canonical numbers for purpose in the configured epoch,
+	// blinding against ev. The node passes its own evaluator (which checks
+	// the purpose and reaches the issuer), so the tokenizer needs no
+	// reference back to the node.
+	Keys(ctx context.Context, ev Evaluator, purpose string, numbers []string) ([]Keys, error)
+}
+
+// Evaluator evaluates blinded elements with the federation key for an epoch
+// (RFC 9497 POPRF, batched, with one proof). Same shape as the wasm
+// package's Evaluator so that one value serves both.
+type Evaluator interface {
+	Evaluate(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) (evaluated [][]byte, proof []byte, err error)
+}
+
+// Holding is an opened and verified entry: an agency that holds a record.
+type Holding struct {
+	NodeID   string
+	Agency   string
+	Category string
+	Since    time.Time
+}
+
+// Sealed is one entry as it travels: encoded, still sealed.
+type Sealed []byte
+
+// IndexEvent is a change in the local replica under a lookup key.
+type IndexEvent struct {
+	Lookup [16]byte
+	Entry  Sealed
+	// Deleted is true for a withdrawal (tombstone).
+	Deleted bool
+}
+
+// Index is the node's view of the federation's locator: its own holder for
+// publishing and its local replica for reading. Safe for concurrent use.
+type Index interface {
+	// Publish creates or updates this node's entry under k.Lookup.
+	Publish(ctx context.Context, k Keys, category string, version uint64, registered, expires time.Time) error
+	// Withdraw tombstones this node's entry under k.Lookup.
+	Withdraw(ctx context.Context, k Keys, version uint64, expires time.Time) error
+	// Lookup returns the live sealed entries under lookup.
+	Lookup(ctx context.Context, lookup [16]byte) ([]Sealed, error)
+	// Open opens and verifies a sealed entry with a seal key against the
+	// federation's membership; entries that fail return an error and are
+	// dropped by the caller.
+	Open(ctx context.Context, seal [32]byte, e Sealed) (Holding, error)
+	// Watch calls fn for every new version stored under keys (tombstones
+	// included) until cancel is called; cancel waits for fn to return and
+	// is idempotent. fn is called from one goroutine per watch and must not
+	// block.
+	Watch(keys [][16]byte, fn func(IndexEvent)) (cancel func())
+}
+
+// Peers is node-to-node calling over the federation's mutually
+// authenticated transport: the issuer forwarding and contact requests.
+type Peers interface {
+	// Call POSTs a JSON body to path on the peer nodeID and decodes the JSON
+	// answer into out.
+	Call(ctx context.Context, nodeID, path string, in, out any) error
+	// Agency returns the display name of a member, "" if unknown.
+	Agency(nodeID string) string
+	// Purposes returns what a member's descriptor authorises.
+	Purposes(nodeID string) []string
+}
+
+// ErrIssuerUnavailable is returned when tokens cannot be made because the
+// issuer cannot be reached: lookups of the local replica go on.
+var ErrIssuerUnavailable = errors.New("node: issuer unavailable")
+
+// ErrPurpose is returned for a purpose the caller is not authorised for.
+var ErrPurpose = errors.New("node: purpose not authorised")
+
+// MemberKey is a member node as a client needs it to verify entries.
+type MemberKey struct {
+	NodeID    string `json:"nodeId"`
+	Agency    string `json:"agency"`
+	Category  string `json:"category"`
+	PublicKey string `json:"publicKey"` // base64 Ed25519
+}
+
+// PeerError is a peer node's JSON error answer ({"error":{"code","message"}}
+// with a non-200 status), as [Peers.Call] returns it.
+type PeerError struct {
+	Status        int
+	Code, Message string
+}
+
+func (e *PeerError) Error() string { return fmt.Sprintf("peer answered %d %s", e.Status, e.Code) }

@@ -1,0 +1,9 @@
+// Package stack assembles complete Signpost nodes from the core (package
+// node), the adapters (node/adapter) and the parts they bind: [StartStack]
+// starts one agency's node (federation agent and its replica, wasm runtime,
+// issuer if this node holds the key, users and sessions, the signed audit
+// log, the HTTP server, background republication); [StartDemo] starts four
+// on loopback with an authority made on the fly. [NodeMain] and [DemoMain]
+// are the `signpost node` and `signpost demo` commands. It owns the
+// assembly only: every rule of the node lives in the core.
+package stack
