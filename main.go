@@ -1,6 +1,6 @@
 // Command signpost is the single entry point of the Signpost federated record
 // locator. It is a thin table of subcommands; each subcommand lives in the
-// package that owns its part of the architecture (see docs and DESIGN.md) and
+// package that owns its part of the architecture (see docs/DESIGN.md) and
 // has the signature of [command.run], so that it can be tested without a
 // process.
 //

@@ -5,7 +5,7 @@
 //
 // # Entries
 //
-// An Entry (see DESIGN.md, "Entries") is built by a Holder or decoded from
+// An Entry (see docs/DESIGN.md, "Entries") is built by a Holder or decoded from
 // its canonical encoding (DecodeEntry); both fill its caches and the result
 // is immutable. The encoding, version 1, is
 //

@@ -50,7 +50,7 @@ type ID [32]byte
 func (id ID) String() string { return fmt.Sprintf("%x", id[:8]) }
 
 // Entry is one versioned, signed statement "the holder sealed inside holds a
-// record under Lookup". See DESIGN.md, "Entries".
+// record under Lookup". See docs/DESIGN.md, "Entries".
 //
 // Entries are immutable once built by Holder.Publish, Holder.Withdraw or
 // DecodeEntry: stores keep the pointer, share it between replicas (sim holds

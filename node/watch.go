@@ -14,7 +14,7 @@ import (
 )
 
 // WebSocket limits: one writer goroutine per connection, a read limit,
-// ping/pong and deadlines, an origin allow-list (see DESIGN, "Bound
+// ping/pong and deadlines, an origin allow-list (see docs/DESIGN.md, "Bound
 // everything that crosses a wire").
 const (
 	wsReadLimit    = 4 << 10

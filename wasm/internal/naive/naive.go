@@ -11,7 +11,7 @@ import (
 )
 
 // NHS is a deliberately naive reading of the Modulus 11 definition in
-// DESIGN.md, written independently of the validator: it returns the code
+// docs/DESIGN.md, written independently of the validator: it returns the code
 // the validator must return ("" for valid).
 func NHS(s string) string {
 	digits := ""
