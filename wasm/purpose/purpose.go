@@ -8,8 +8,9 @@
 //
 // The rule: one or more words of lowercase ASCII letters (a-z) joined by
 // single hyphens, at most [MaxLen] bytes. No digits, no upper case, no
-// leading, trailing or doubled hyphen. The length keeps eight purposes inside
-// a signed descriptor that fits memberlist's node metadata.
+// leading, trailing or doubled hyphen. The length is the federation
+// descriptor's, whose purposes must fit, with everything else, in
+// memberlist's 512-byte node metadata.
 //
 // The package uses only the standard library's errors so that it compiles
 // into the WebAssembly guest as well as natively.
