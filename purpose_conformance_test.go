@@ -10,6 +10,7 @@ import (
 
 	"github.com/signpost-federation/signpost/federation"
 	"github.com/signpost-federation/signpost/node"
+	"github.com/signpost-federation/signpost/node/stack"
 	"github.com/signpost-federation/signpost/wasm"
 	"github.com/signpost-federation/signpost/wasm/purpose"
 )
@@ -140,18 +141,15 @@ func TestPurposeConformance(t *testing.T) {
 			}
 			return d.Validate() == nil
 		}},
-		{"node config (node.New)", func(t *testing.T, p string) bool {
+		{"node config (stack.ValidateConfig, what signpost node and StartStack check)", func(t *testing.T, p string) bool {
 			cfg := node.DefaultConfig()
 			cfg.NodeID, cfg.Category, cfg.DataDir = "node-1", "social-care", t.TempDir()
 			cfg.Purposes = []string{p}
-			// Options are left empty: New reports the configuration's
-			// problems before it looks at them, so the only question is
-			// whether the purpose is among the problems.
-			_, err := node.New(cfg, node.Options{})
-			if err == nil {
-				t.Fatal("node.New accepted empty options")
+			err := stack.ValidateConfig(cfg)
+			if err != nil && !errors.Is(err, purpose.ErrInvalid) {
+				t.Fatalf("a config valid but for its purpose refused: %v", err)
 			}
-			return !errors.Is(err, purpose.ErrInvalid)
+			return err == nil
 		}},
 	}
 

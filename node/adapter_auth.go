@@ -41,8 +41,5 @@ func (u UserAuth) CheckCSRF(r *http.Request, p Principal) error {
 	}
 }
 
-// SessionHandler serves sign-in and sign-out.
+// SessionHandler implements Authenticator: sign-in and sign-out.
 func (u UserAuth) SessionHandler() http.Handler { return u.A.SessionHandler() }
-
-// CheckOrigin is the WebSocket origin check.
-func (u UserAuth) CheckOrigin(r *http.Request) bool { return u.A.CheckOrigin(r) }

@@ -1,14 +1,9 @@
 package node
 
 import (
+	"errors"
 	"net/http"
 )
-
-// subjectQuerier is implemented by an Auditor that can answer
-// subject-access requests (AuditLog).
-type subjectQuerier interface {
-	Subject(lookups [][16]byte) (any, error)
-}
 
 type subjectAccessRequest struct {
 	NHSNumber string `json:"nhsNumber"`
@@ -20,10 +15,6 @@ type subjectAccessRequest struct {
 // subject references, and the log returns every event naming them. The
 // answer names no NHS number; the query is audited too.
 func (n *Node) handleSubjectAccess(w http.ResponseWriter, r *http.Request) error {
-	q, ok := n.opt.Audit.(subjectQuerier)
-	if !ok {
-		return errorf(http.StatusNotImplemented, "no_audit_log", "this node has no queryable audit log")
-	}
 	var req subjectAccessRequest
 	if err := decode(r, &req); err != nil {
 		return err
@@ -37,7 +28,10 @@ func (n *Node) handleSubjectAccess(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	lk := lookups(keys, 0)
-	events, err := q.Subject(lk)
+	events, err := n.opt.Audit.Subject(lk)
+	if errors.Is(err, ErrNoAuditQuery) {
+		return errorf(http.StatusNotImplemented, "no_audit_log", "this node has no queryable audit log")
+	}
 	if err != nil {
 		return err
 	}

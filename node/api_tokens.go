@@ -246,9 +246,6 @@ type lookupResponse struct {
 	Self string `json:"self"`
 }
 
-// memberLister is implemented by Peers that know the membership.
-type memberLister interface{ MemberKeys() []MemberKey }
-
 func (n *Node) handleLookup(w http.ResponseWriter, r *http.Request) error {
 	var req lookupRequest
 	if err := decode(r, &req); err != nil {
@@ -267,8 +264,10 @@ func (n *Node) handleLookup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	resp := lookupResponse{Entries: make([]string, len(sealed)), Members: []MemberKey{}, Self: n.cfg.NodeID}
-	if ml, ok := n.opt.Peers.(memberLister); ok {
-		resp.Members = ml.MemberKeys()
+	if n.opt.Peers != nil {
+		if ms := n.opt.Peers.MemberKeys(); ms != nil {
+			resp.Members = ms
+		}
 	}
 	for i, e := range sealed {
 		resp.Entries[i] = base64.StdEncoding.EncodeToString(e)

@@ -27,8 +27,12 @@ type Principal struct {
 type Authenticator interface {
 	// Authenticate returns the caller or ErrUnauthenticated.
 	Authenticate(r *http.Request) (Principal, error)
-	// CheckCSRF checks the CSRF token of a cookie-authenticated write.
+	// CheckCSRF checks the CSRF token (and the Origin) of a
+	// cookie-authenticated write.
 	CheckCSRF(r *http.Request, p Principal) error
+	// SessionHandler serves sign-in and sign-out at /v1/session; nil for an
+	// authenticator without sessions.
+	SessionHandler() http.Handler
 }
 
 // Authentication errors.
@@ -64,3 +68,6 @@ func (s StaticTokens) Authenticate(r *http.Request) (Principal, error) {
 
 // CheckCSRF implements Authenticator: bearer tokens need none.
 func (StaticTokens) CheckCSRF(*http.Request, Principal) error { return nil }
+
+// SessionHandler implements Authenticator: no sessions.
+func (StaticTokens) SessionHandler() http.Handler { return nil }

@@ -46,11 +46,10 @@ func TestParseConfigErrors(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	c := DefaultConfig()
-	c.Purposes = []string{"Safe Guarding"}
 	c.ContactPolicy = "maybe"
 	c.UserRate = -1 // a typo must not switch the limit off
 	_, err := c.WithDefaults()
-	for _, want := range []string{"node_id is required", "category is required", "purpose", "contact_policy", "rate limits must be positive"} {
+	for _, want := range []string{"node_id is required", "category is required", "contact_policy", "rate limits must be positive"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in %v", want, err)
 		}

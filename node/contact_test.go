@@ -65,6 +65,7 @@ type stubPeers struct{ err error }
 func (p stubPeers) Call(context.Context, string, string, any, any) error { return p.err }
 func (p stubPeers) Agency(id string) string                              { return "Agency " + id }
 func (p stubPeers) Purposes(string) []string                             { return []string{"safeguarding"} }
+func (p stubPeers) MemberKeys() []MemberKey                              { return nil }
 
 // TestContactHolderAnswers: whatever the holder answers, the requester
 // gets the right status and a JSON error — the holder holding nothing is

@@ -102,9 +102,7 @@ func (n *Node) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 	if c, err := n.records.Count(); err == nil {
 		fmt.Fprintf(&b, "# HELP signpost_records Records this agency holds (objected included).\n# TYPE signpost_records gauge\nsignpost_records %d\n", c)
 	}
-	if l, ok := n.opt.Index.(interface{ Len() int }); ok {
-		fmt.Fprintf(&b, "# HELP signpost_replica_entries Entries in the local replica (tombstones included).\n# TYPE signpost_replica_entries gauge\nsignpost_replica_entries %d\n", l.Len())
-	}
+	fmt.Fprintf(&b, "# HELP signpost_replica_entries Entries in the local replica (tombstones included).\n# TYPE signpost_replica_entries gauge\nsignpost_replica_entries %d\n", n.opt.Index.Len())
 	fmt.Fprintf(&b, "# HELP signpost_watchers Open WebSocket watch connections.\n# TYPE signpost_watchers gauge\nsignpost_watchers %d\n", n.hub.count())
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, err := w.Write([]byte(b.String()))

@@ -33,10 +33,18 @@ type AuditEvent struct {
 	Subject [][16]byte
 }
 
-// Auditor appends events to the audit log. Safe for concurrent use.
+// Auditor appends events to the audit log and answers subject-access
+// queries from it. Safe for concurrent use.
 type Auditor interface {
 	Record(ctx context.Context, e AuditEvent) error
+	// Subject returns the events naming any of lookups, or
+	// ErrNoAuditQuery if this auditor keeps no queryable log.
+	Subject(lookups [][16]byte) (any, error)
 }
+
+// ErrNoAuditQuery is returned by an Auditor that cannot answer
+// subject-access queries.
+var ErrNoAuditQuery = errors.New("node: no queryable audit log")
 
 // Options are the parts a node is assembled from; node/adapter holds the
 // production ones and node/stack assembles them.
@@ -167,6 +175,8 @@ const coalesceMax = 64
 type nopAudit struct{}
 
 func (nopAudit) Record(context.Context, AuditEvent) error { return nil }
+
+func (nopAudit) Subject([][16]byte) (any, error) { return nil, ErrNoAuditQuery }
 
 // Config returns the node's effective configuration.
 func (n *Node) Config() Config { return n.cfg }

@@ -36,6 +36,8 @@ type countingAudit struct {
 	events []AuditEvent
 }
 
+func (a *countingAudit) Subject([][16]byte) (any, error) { return nil, ErrNoAuditQuery }
+
 func (a *countingAudit) Record(_ context.Context, e AuditEvent) error {
 	a.mu.Lock()
 	a.events = append(a.events, e)

@@ -63,6 +63,8 @@ func (p *fakePeers) Call(ctx context.Context, nodeID, path string, in, out any) 
 func (p *fakePeers) Agency(id string) string     { return "Agency " + id }
 func (p *fakePeers) Purposes(id string) []string { return p.desc[id] }
 
+func (p *fakePeers) MemberKeys() []MemberKey { return nil }
+
 // wasmNodes builds nodes with the real wasm tokenizer and a real issuer on
 // the first node, over one shared locator replica.
 func wasmNodes(t *testing.T, specs map[string][]string, issuerID string) map[string]*testNode {

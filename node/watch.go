@@ -5,12 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/signpost-federation/signpost/node/internal/auth"
 )
 
 // WebSocket limits: one writer goroutine per connection, a read limit,
@@ -249,29 +248,12 @@ func (n *Node) onMineEvent(ev IndexEvent) {
 
 func encodeKey(k [16]byte) string { return base64.RawURLEncoding.EncodeToString(k[:]) }
 
-// originAllowed accepts no Origin (non-browser clients), the request's own
-// host, and the configured allow-list.
+// originAllowed is the node's one Origin rule (auth.OriginAllowed): no
+// Origin (a non-browser client), an Origin on Config.AllowedOrigins, or,
+// when that list is empty, the request's own host. The auth package applies
+// the same function, with the same list, to cookie-authenticated writes.
 func (n *Node) originAllowed(r *http.Request) bool {
-	if oc, ok := n.opt.Auth.(interface{ CheckOrigin(*http.Request) bool }); ok && len(n.cfg.AllowedOrigins) == 0 {
-		return oc.CheckOrigin(r)
-	}
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	u, err := url.Parse(o)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	for _, a := range n.cfg.AllowedOrigins {
-		if strings.EqualFold(a, o) {
-			return true
-		}
-	}
-	return false
+	return auth.OriginAllowed(r, n.cfg.AllowedOrigins)
 }
 
 func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) error {

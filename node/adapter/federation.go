@@ -73,7 +73,7 @@ func PeerID(r *http.Request) (string, bool) {
 	return d.NodeID, ok
 }
 
-// MemberKeys implements memberLister: this node and every admitted member.
+// MemberKeys implements port.Peers: this node and every admitted member.
 func (p AgentPeers) MemberKeys() []port.MemberKey {
 	self := p.A.Self()
 	out := []port.MemberKey{{NodeID: self.NodeID, Agency: self.Agency, Category: self.Category, PublicKey: base64.StdEncoding.EncodeToString(self.PublicKey)}}

@@ -134,5 +134,5 @@ func (m StaticNodeKeys) NodeKey(id string) (ed25519.PublicKey, bool) {
 	return k, ok
 }
 
-// Len returns the number of entries in the replica, for metrics.
+// Len implements port.Index.
 func (x *LocatorIndex) Len() int { return x.store.Len() }

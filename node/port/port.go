@@ -80,6 +80,9 @@ type Index interface {
 	// is idempotent. fn is called from one goroutine per watch and must not
 	// block.
 	Watch(keys [][16]byte, fn func(IndexEvent)) (cancel func())
+	// Len returns the number of entries in the local replica (tombstones
+	// included), for metrics.
+	Len() int
 }
 
 // Peers is node-to-node calling over the federation's mutually
@@ -92,6 +95,9 @@ type Peers interface {
 	Agency(nodeID string) string
 	// Purposes returns what a member's descriptor authorises.
 	Purposes(nodeID string) []string
+	// MemberKeys returns this node and every admitted member with its
+	// public key, for clients that open entries themselves.
+	MemberKeys() []MemberKey
 }
 
 // ErrIssuerUnavailable is returned when tokens cannot be made because the

@@ -44,7 +44,7 @@ func e2eBrowser(t *testing.T) context.Context {
 func screenshotDir(t *testing.T) string {
 	dir := os.Getenv("SIGNPOST_TEST_OUTPUT")
 	if dir == "" {
-		dir = filepath.Join("..", "testout")
+		dir = filepath.Join("..", "..", "testout")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/signpost-federation/signpost/node/internal/secrethook"
 	"github.com/signpost-federation/signpost/node/web"
 	"github.com/signpost-federation/signpost/wasm"
+	"github.com/signpost-federation/signpost/wasm/purpose"
 )
 
 // StackConfig is everything a complete node needs beyond its Config: its
@@ -67,6 +68,31 @@ type Stack struct {
 	once       sync.Once
 }
 
+// ValidateConfig checks a node's configuration as `signpost node` and
+// StartStack do, reporting every problem at once (wrapped in
+// node.ErrConfig): the core's own checks (Config.Validate) and the syntax
+// of purpose names, whose one rule is wasm/purpose — the token code and the
+// federation's descriptors apply the same, so a name is refused here
+// exactly when it could never be tokenised or enrolled. The core itself
+// only refuses purposes outside its configured set.
+func ValidateConfig(c node.Config) error {
+	errs := []error{c.Validate()}
+	purposes := c.Purposes
+	if len(purposes) == 0 {
+		purposes = node.DefaultConfig().Purposes
+	}
+	var bad []error
+	for _, p := range purposes {
+		if err := purpose.Validate(p); err != nil {
+			bad = append(bad, fmt.Errorf("purpose %q: %w", p, err))
+		}
+	}
+	if len(bad) > 0 {
+		errs = append(errs, fmt.Errorf("%w: %w", node.ErrConfig, errors.Join(bad...)))
+	}
+	return errors.Join(errs...)
+}
+
 // holderSecret loads or creates the node's 32-byte holder secret (0600):
 // anyone with it can rewrite this node's entries.
 func holderSecret(dir string) ([32]byte, error) {
@@ -95,6 +121,9 @@ func holderSecret(dir string) ([32]byte, error) {
 // background (the issuer may not be reachable yet); /readyz says when it is
 // done.
 func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
+	if err := ValidateConfig(sc.Node); err != nil {
+		return nil, err
+	}
 	cfg, err := sc.Node.WithDefaults()
 	if err != nil {
 		return nil, err
