@@ -1,0 +1,54 @@
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// leakGrace is how long FindLeaks lets goroutines that are already on
+// their way out finish: a closed listener's accept loop, a memberlist
+// node's timers, a transport's idle connection. It bounds the wait, it is
+// not a speed goal; goleak's own retries (under half a second) are too
+// short for a loaded CI machine running -race.
+const leakGrace = 20 * time.Second
+
+// ignored are goroutines the module cannot stop because a library owns
+// them for the life of the process. Each is named by its function and
+// justified; nothing of the module's own or anything with a Close,
+// Shutdown or context is listed.
+var ignored = []goleak.Option{}
+
+// FindLeaks returns an error naming every goroutine still running, other
+// than the caller's, the testing package's and the ignored ones, after
+// giving them leakGrace to exit. TestMain calls it after m.Run, once every
+// test has stopped what it started; opts add package-specific ignores.
+func FindLeaks(opts ...goleak.Option) error {
+	return findLeaks(leakGrace, opts...)
+}
+
+func findLeaks(grace time.Duration, opts ...goleak.Option) error {
+	all := append(append([]goleak.Option(nil), ignored...), opts...)
+	return poll(grace, func() error { return goleak.Find(all...) })
+}
+
+// VerifyNoLeaks is a TestMain for a package whose code or tests start
+// goroutines:
+//
+//	func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
+//
+// It runs the tests and, if they passed, fails the run when a goroutine
+// outlives them (see FindLeaks).
+func VerifyNoLeaks(m *testing.M, opts ...goleak.Option) {
+	code := m.Run()
+	if code == 0 {
+		if err := FindLeaks(opts...); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutine leak after the tests passed: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
