@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/signpost-federation/signpost/locator"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // TestBulkPublishKeepsMembershipHealthy: a bulk import at one of five real
@@ -59,7 +61,7 @@ func TestBulkPublishKeepsMembershipHealthy(t *testing.T) {
 		publish(t, agents[0], e)
 		ids = append(ids, e.ID())
 	}
-	waitFor(t, 3*time.Minute, func() error {
+	testutil.Eventually(t, 3*time.Minute, func() error {
 		for _, a := range agents {
 			if got := a.Store().Len(); got < n {
 				return fmt.Errorf("%s holds %d of %d entries", a.Self().NodeID, got, n)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and polling readers.
@@ -124,7 +126,7 @@ func TestCLIRun(t *testing.T) {
 	addrRE := regexp.MustCompile(`gossip (\S+) peer`)
 	out0, done0 := start("node-0", creds0, nil)
 	var gossip0 string
-	waitFor(t, convergeTimeout, func() error {
+	testutil.Eventually(t, convergeTimeout, func() error {
 		m := addrRE.FindStringSubmatch(out0.String())
 		if m == nil {
 			return errors.New("node-0 has not printed its address")
@@ -133,7 +135,7 @@ func TestCLIRun(t *testing.T) {
 		return nil
 	})
 	out1, done1 := start("node-1", creds1, []string{gossip0})
-	waitFor(t, convergeTimeout, func() error {
+	testutil.Eventually(t, convergeTimeout, func() error {
 		if !strings.Contains(out0.String(), "joined node-1") || !strings.Contains(out1.String(), "joined node-0") {
 			return fmt.Errorf("no join seen:\n%s\n%s", out0.String(), out1.String())
 		}
@@ -145,7 +147,7 @@ func TestCLIRun(t *testing.T) {
 			t.Fatalf("run exited %d: %s", r.code, r.err)
 		}
 	}
-	checkNoLeaks(t)
+	testutil.VerifyNone(t)
 }
 
 func concat(t *testing.T, dst string, srcs ...string) {

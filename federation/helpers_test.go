@@ -7,16 +7,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/signpost-federation/signpost/locator"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // Integration tests run real memberlist nodes and peer APIs on loopback
-// with shortened timings (as serf's testConfig does) and wait with waitFor,
+// with shortened timings (as serf's testConfig does) and wait with testutil.Eventually,
 // never with bare sleeps. Deadlines are generous: the CI box is a busy
 // 2-core VM.
 const convergeTimeout = 60 * time.Second
@@ -138,7 +138,7 @@ func waitMembers(t testing.TB, agents ...*Agent) {
 
 func waitMembersWithin(t testing.TB, timeout time.Duration, agents ...*Agent) {
 	t.Helper()
-	waitFor(t, timeout, func() error {
+	testutil.Eventually(t, timeout, func() error {
 		for _, a := range agents {
 			if got := aliveMembers(a); got != len(agents)-1 {
 				return fmt.Errorf("%s sees %d alive members, want %d", a.Self().NodeID, got, len(agents)-1)
@@ -156,24 +156,6 @@ func aliveMembers(a *Agent) int {
 		}
 	}
 	return n
-}
-
-// waitFor polls cond until it returns nil or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		<-tick.C
-	}
 }
 
 // testEntry is a fresh entry published by holder h under a random lookup
@@ -224,24 +206,6 @@ func missing(agents []*Agent, ids ...locator.ID) error {
 	return nil
 }
 
-// checkNoLeaks waits until no goroutine of memberlist, the agent or its
-// HTTP server and client remains. Call it after every agent was shut down.
-func checkNoLeaks(t testing.TB) {
-	t.Helper()
-	markers := []string{"hashicorp/memberlist", "signpost/federation.", "net/http.(*persistConn)", "net/http.(*conn).serve"}
-	waitFor(t, 20*time.Second, func() error {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "testing.tRunner") || strings.Contains(g, "testing.(*M)") {
-				continue // test goroutines themselves
-			}
-			for _, m := range markers {
-				if strings.Contains(g, m) {
-					return fmt.Errorf("leaked goroutine:\n%s", g)
-				}
-			}
-		}
-		return nil
-	})
-}
+// TestMain fails the run if any agent, sender, memberlist or HTTP
+// goroutine outlives the tests.
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }

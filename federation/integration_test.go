@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // TestPublishReachesAll: an entry published on one of five real nodes is
@@ -15,7 +17,7 @@ func TestPublishReachesAll(t *testing.T) {
 	h := holderOf(t, agents[2].cfg.Credentials)
 	e, seal := testEntry(t, h)
 	publish(t, agents[2], e)
-	waitFor(t, convergeTimeout, func() error { return missing(agents, e.ID()) })
+	testutil.Eventually(t, convergeTimeout, func() error { return missing(agents, e.ID()) })
 	for _, a := range agents {
 		got, _, _ := a.Store().Get(e.ID())
 		hold, err := got.Open(seal, a)
@@ -38,7 +40,7 @@ func TestPublishReachesAll(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checkNoLeaks(t)
+	testutil.VerifyNone(t)
 }
 
 // TestLeaveWithExpiredContext: Leave and Shutdown still complete (and stop
@@ -54,5 +56,5 @@ func TestLeaveWithExpiredContext(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checkNoLeaks(t)
+	testutil.VerifyNone(t)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // TestPartitionHeals: five nodes split 3|2 by a fault-injecting transport
@@ -44,8 +46,8 @@ func TestPartitionHeals(t *testing.T) {
 	publish(t, agents[0], eA)
 	eB, _ := testEntry(t, holderOf(t, agents[4].cfg.Credentials))
 	publish(t, agents[4], eB)
-	waitFor(t, convergeTimeout, func() error { return missing(sideA, eA.ID()) })
-	waitFor(t, convergeTimeout, func() error { return missing(sideB, eB.ID()) })
+	testutil.Eventually(t, convergeTimeout, func() error { return missing(sideA, eA.ID()) })
+	testutil.Eventually(t, convergeTimeout, func() error { return missing(sideB, eB.ID()) })
 	if missing(sideB, eA.ID()) == nil || missing(sideA, eB.ID()) == nil {
 		t.Fatal("an entry crossed the partition")
 	}
@@ -54,7 +56,7 @@ func TestPartitionHeals(t *testing.T) {
 		a.faults.set(nil, nil)
 	}
 	waitMembers(t, agents...)
-	waitFor(t, convergeTimeout, func() error { return missing(agents, eA.ID(), eB.ID()) })
+	testutil.Eventually(t, convergeTimeout, func() error { return missing(agents, eA.ID(), eB.ID()) })
 	for _, a := range agents {
 		s, err := a.Stats(context.Background())
 		if err != nil || s.Entries != 2 {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/signpost-federation/signpost/federation/protocol"
 	"github.com/signpost-federation/signpost/locator"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // injectEntry POSTs a batch holding e to target's peer API, presenting
@@ -148,7 +150,7 @@ func TestJoinRefused(t *testing.T) {
 				// The rogue may learn the honest nodes (their state is
 				// sent before ours is judged) and gossip itself to them:
 				// wait until honest node-0 has refused it explicitly.
-				waitFor(t, convergeTimeout, func() error {
+				testutil.Eventually(t, convergeTimeout, func() error {
 					for {
 						select {
 						case ev := <-events:
@@ -210,7 +212,7 @@ func TestJoinRefused(t *testing.T) {
 		// The honest node sends its state before judging ours, so the
 		// join itself may "succeed" on the rogue's side.
 		_, _ = ml.Join([]string{honest[0].GossipAddr()})
-		waitFor(t, convergeTimeout, func() error {
+		testutil.Eventually(t, convergeTimeout, func() error {
 			for {
 				select {
 				case ev := <-events:
@@ -250,7 +252,7 @@ func TestRevocationSpreads(t *testing.T) {
 	victim := agents[5]
 	e, seal := testEntry(t, holderOf(t, victim.cfg.Credentials))
 	publish(t, victim, e)
-	waitFor(t, convergeTimeout, func() error { return missing(agents, e.ID()) })
+	testutil.Eventually(t, convergeTimeout, func() error { return missing(agents, e.ID()) })
 
 	call := func() (int, error) {
 		req, _ := http.NewRequest(http.MethodGet, victim.PeerURL("node-1", PeerRevocationsPath), nil)
@@ -276,7 +278,7 @@ func TestRevocationSpreads(t *testing.T) {
 		t.Fatalf("second SetRevocations: %v", err)
 	}
 	rest := agents[:5]
-	waitFor(t, convergeTimeout, func() error {
+	testutil.Eventually(t, convergeTimeout, func() error {
 		for _, a := range rest {
 			if r := a.Revocations(); r == nil || r.Version != 2 {
 				return fmt.Errorf("%s has not adopted version 2", a.Self().NodeID)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // TestRenewalReplacesDescriptor: a node restarted with a renewed
@@ -16,7 +18,7 @@ func TestRenewalReplacesDescriptor(t *testing.T) {
 	old := agents[2]
 	e, seal := testEntry(t, holderOf(t, old.cfg.Credentials))
 	publish(t, old, e)
-	waitFor(t, convergeTimeout, func() error { return missing(agents, e.ID()) })
+	testutil.Eventually(t, convergeTimeout, func() error { return missing(agents, e.ID()) })
 
 	d := old.Self()
 	d.Expires = d.Expires.Add(48 * time.Hour)
@@ -37,7 +39,7 @@ func TestRenewalReplacesDescriptor(t *testing.T) {
 	}
 	all := []*Agent{agents[0], agents[1], back}
 	waitMembers(t, all...)
-	waitFor(t, convergeTimeout, func() error {
+	testutil.Eventually(t, convergeTimeout, func() error {
 		for _, a := range all[:2] {
 			if got, ok := a.Descriptor(d.NodeID); !ok || got.Serial != d.Serial {
 				return fmt.Errorf("%s knows serial %d, want %d", a.Self().NodeID, got.Serial, d.Serial)

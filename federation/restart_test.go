@@ -3,6 +3,8 @@ package federation
 import (
 	"context"
 	"testing"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // TestRestartCatchesUp: a node stopped and restarted with the same data
@@ -22,7 +24,7 @@ func TestRestartCatchesUp(t *testing.T) {
 			agents := f.cluster(t, 5, true)
 			e1, seal1 := testEntry(t, holderOf(t, agents[0].cfg.Credentials))
 			publish(t, agents[0], e1)
-			waitFor(t, convergeTimeout, func() error { return missing(agents, e1.ID()) })
+			testutil.Eventually(t, convergeTimeout, func() error { return missing(agents, e1.ID()) })
 
 			down := agents[4]
 			cfg := f.config(down.cfg.Credentials, down.cfg.DataDir)
@@ -39,7 +41,7 @@ func TestRestartCatchesUp(t *testing.T) {
 			up := agents[:4]
 			e2, _ := testEntry(t, holderOf(t, agents[1].cfg.Credentials))
 			publish(t, agents[1], e2)
-			waitFor(t, convergeTimeout, func() error { return missing(up, e2.ID()) })
+			testutil.Eventually(t, convergeTimeout, func() error { return missing(up, e2.ID()) })
 
 			back := startAgent(t, cfg)
 			got, ok, err := back.Store().Get(e1.ID())
@@ -54,7 +56,7 @@ func TestRestartCatchesUp(t *testing.T) {
 			}
 			all := append(up[:4:4], back)
 			waitMembers(t, all...)
-			waitFor(t, convergeTimeout, func() error { return missing(all, e1.ID(), e2.ID()) })
+			testutil.Eventually(t, convergeTimeout, func() error { return missing(all, e1.ID(), e2.ID()) })
 			s, err := back.Stats(context.Background())
 			if err != nil || s.Protocol.EntriesAccepted == 0 {
 				t.Fatalf("restarted node accepted no entries from peers: %+v %v", s.Protocol, err)

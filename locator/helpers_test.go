@@ -2,26 +2,14 @@ package locator
 
 import (
 	"crypto/ed25519"
-	"flag"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-
-var seedFlag = flag.Uint64("seed", 0, "seed for randomised tests (0: from the clock)")
-
-// testSeed returns -seed or a clock seed, and logs it so that a failure
-// can be replayed with -seed.
-func testSeed(t testing.TB) uint64 {
-	s := *seedFlag
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (replay: go test -run %s ... -args -seed %d)", s, t.Name(), s)
-	return s
-}
 
 // keyring is a NodeKeys for tests.
 type keyring map[string]ed25519.PublicKey
@@ -112,3 +100,7 @@ func wire(t testing.TB, e *Entry, mutate func(*Entry)) *Entry {
 	}
 	return d
 }
+
+// TestMain fails the run if a goroutine outlives the tests (the store's
+// concurrency tests start writers and readers).
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }

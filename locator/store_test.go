@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // stores returns a constructor per implementation.
@@ -251,7 +253,7 @@ func randomWrites(t testing.TB, r *rand.Rand, holders []*Holder, n int) []*Entry
 }
 
 func TestMergeProperties(t *testing.T) {
-	seed := testSeed(t)
+	seed := testutil.Seed(t)
 	r := rand.New(rand.NewPCG(seed, 1))
 	holders := []*Holder{testHolder(t, 1, nil), testHolder(t, 2, nil), testHolder(t, 3, nil)}
 	pol := Policy{DigestDepth: 1}
@@ -318,7 +320,7 @@ func replay(t testing.TB, pol Policy, ws ...[]*Entry) []*Entry {
 }
 
 func TestDigestIncremental(t *testing.T) {
-	seed := testSeed(t)
+	seed := testutil.Seed(t)
 	r := rand.New(rand.NewPCG(seed, 2))
 	holders := []*Holder{testHolder(t, 1, nil), testHolder(t, 2, nil)}
 	forEachStore(t, func(t *testing.T, open func(testing.TB, Policy) Store) {

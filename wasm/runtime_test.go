@@ -5,23 +5,24 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/signpost-federation/signpost/wasm/internal/abi"
 	"github.com/signpost-federation/signpost/wasm/internal/ident"
 	"github.com/signpost-federation/signpost/wasm/internal/naive"
 	"github.com/signpost-federation/signpost/wasm/internal/token"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
-var seedFlag = flag.Uint64("seed", 0, "seed for randomised tests (0: random)")
+// TestMain fails the run if a goroutine outlives the tests (the runtime's
+// pool, the browser tests' Chromium and file server).
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
 
 func newTestRuntime(t testing.TB, cfg Config) *Runtime {
 	t.Helper()
@@ -143,11 +144,7 @@ func TestModuleAgreesWithNaiveReference(t *testing.T) {
 	if testing.Short() {
 		n = 20_000
 	}
-	seed := *seedFlag
-	if seed == 0 {
-		seed = rand.Uint64()
-	}
-	t.Logf("seed %d (rerun with -seed=%d)", seed, seed)
+	seed := testutil.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	r := newTestRuntime(t, Config{Instances: 1})
 	buf := make([]rune, 10)
@@ -459,7 +456,6 @@ func TestBadCallsDoNotPoison(t *testing.T) {
 func api32(v int64) uint64 { return uint64(uint32(int32(v))) }
 
 func TestConcurrentCallers(t *testing.T) {
-	before := runtime.NumGoroutine()
 	r, err := New(context.Background(), Config{Instances: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -504,19 +500,8 @@ func TestConcurrentCallers(t *testing.T) {
 	if _, err := r.Validate(context.Background(), "nhs", "9990000018"); !errors.Is(err, ErrClosed) {
 		t.Errorf("after Close: %v", err)
 	}
-	checkGoroutines(t, before)
-}
-
-func checkGoroutines(t *testing.T, before int) {
-	t.Helper()
-	for range 50 {
-		if runtime.NumGoroutine() <= before {
-			return
-		}
-		runtime.Gosched()
-		time.Sleep(10 * time.Millisecond) // waiting for exits, not timing behaviour
-	}
-	t.Errorf("goroutines: %d before, %d after", before, runtime.NumGoroutine())
+	// Close stopped everything the callers and the pool started.
+	testutil.VerifyNone(t)
 }
 
 func TestContextCancellation(t *testing.T) {

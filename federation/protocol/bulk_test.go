@@ -12,6 +12,8 @@ import (
 	"github.com/signpost-federation/signpost/federation/protocol"
 	"github.com/signpost-federation/signpost/federation/protocol/protocoltest"
 	"github.com/signpost-federation/signpost/locator"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // sealedSize is the size of a real sealed part for a short node id and
@@ -100,7 +102,7 @@ func totalSize(es []*locator.Entry) uint64 {
 // entries' own size times the 9 replicas that need them.
 func TestBulkImport(t *testing.T) {
 	n := bulkSize()
-	seed := testSeed(t)
+	seed := testutil.Seed(t)
 	all, cache := sharedBulk(t, n) // sim-style cache: each write verified once
 	es := all[:n]
 	net := newNet(t, seed, 10, locator.Policy{VerifyCache: cache}, protocol.DefaultConfig())
@@ -187,7 +189,7 @@ func reconcilePair(t testing.TB, seed uint64, base, diff []*locator.Entry, depth
 // common set cost kilobytes — bounded by the difference, not the set.
 func TestReconcileCostTracksDifference(t *testing.T) {
 	n := bulkSize()
-	seed := testSeed(t)
+	seed := testutil.Seed(t)
 	all, cache := sharedBulk(t, n)
 	base, diff := all[:n], all[n:]
 	got, msgs := reconcilePair(t, seed, base, diff, 4, protocol.DefaultConfig(), cache)

@@ -11,21 +11,13 @@ import (
 	"github.com/signpost-federation/signpost/federation/protocol"
 	"github.com/signpost-federation/signpost/federation/protocol/protocoltest"
 	"github.com/signpost-federation/signpost/locator"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 var (
-	seedFlag      = flag.Uint64("seed", 0, "seed for randomised tests (0: from the clock)")
 	schedulesFlag = flag.Int("schedules", 2000, "number of random delivery schedules")
 )
-
-func testSeed(t *testing.T) uint64 {
-	s := *seedFlag
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (replay: go test -run %s ... -args -seed %d)", s, t.Name(), s)
-	return s
-}
 
 // writePool returns signed writes (versions, tombstones, conflicting equal
 // versions from two nodes sharing a holder key) shared by all schedules.
@@ -65,7 +57,7 @@ func writePool(t testing.TB) []*locator.Entry {
 // loss-free repair period of anti-entropy. Every replica must end
 // byte-identical to the merge of all writes.
 func TestRandomSchedulesConverge(t *testing.T) {
-	seed := testSeed(t)
+	seed := testutil.Seed(t)
 	pool := writePool(t)
 	n := *schedulesFlag
 	if testing.Short() {
@@ -161,3 +153,7 @@ func runSchedule(t *testing.T, pool []*locator.Entry, seed uint64) error {
 func isStale(err error) bool {
 	return err != nil && (errorsIs(err, locator.ErrStale))
 }
+
+// TestMain fails the run if a goroutine outlives the tests (the bulk
+// tests run concurrent senders).
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }

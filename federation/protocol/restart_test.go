@@ -9,13 +9,15 @@ import (
 	"github.com/signpost-federation/signpost/federation/protocol"
 	"github.com/signpost-federation/signpost/federation/protocol/protocoltest"
 	"github.com/signpost-federation/signpost/locator"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // TestRestartWithBoltReplicas: nodes on bolt stores keep publishing while
 // one of them goes down, is restarted from its file, and another loses its
 // disk entirely; anti-entropy brings every replica to the same bytes.
 func TestRestartWithBoltReplicas(t *testing.T) {
-	seed := testSeed(t)
+	seed := testutil.Seed(t)
 	dir := t.TempDir()
 	pol := locator.Policy{DigestDepth: 2}
 	cfg := protocol.DefaultConfig()

@@ -52,3 +52,16 @@ func VerifyNoLeaks(m *testing.M, opts ...goleak.Option) {
 	}
 	os.Exit(code)
 }
+
+// VerifyNone fails t unless every goroutine but the test's own (and the
+// ignored ones) has exited within leakGrace. A test calls it to prove that
+// one call (Leave, Shutdown, cancelling a run) stopped everything it
+// started, before the test's cleanups could stop it instead; TestMain's
+// check catches everything else. It sees every goroutine in the process,
+// so it must not run beside parallel tests.
+func VerifyNone(t testing.TB, opts ...goleak.Option) {
+	t.Helper()
+	if err := FindLeaks(opts...); err != nil {
+		t.Fatal(err)
+	}
+}

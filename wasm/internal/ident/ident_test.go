@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/signpost-federation/signpost/wasm/internal/naive"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // vector is one line of testdata/vectors.txt.
@@ -150,11 +152,7 @@ func TestAgreesWithNaiveReference(t *testing.T) {
 	if testing.Short() {
 		n = 100_000
 	}
-	seed := *seedFlag
-	if seed == 0 {
-		seed = rand.Uint64()
-	}
-	t.Logf("seed %d (rerun with -seed=%d)", seed, seed)
+	seed := testutil.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	buf := make([]rune, 10)
 	valid := 0
