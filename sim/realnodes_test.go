@@ -3,10 +3,11 @@ package sim
 import (
 	"context"
 	"os"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // TestRealNodesAgree runs real federation agents on loopback and the
@@ -28,7 +29,6 @@ func TestRealNodesAgree(t *testing.T) {
 	}
 	sc.Shorten(40 * time.Second)
 	sc.Publish.Stop = Duration(20 * time.Second)
-	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	c, err := CompareReal(ctx, sc, nodes, 0.35, nil)
@@ -39,15 +39,8 @@ func TestRealNodesAgree(t *testing.T) {
 	t.Logf("nodes %d: all-nodes p50 sim %.0f ms real %.0f ms (ratio %.2f), p90 %.0f / %.0f (%.2f); replica p50 %.0f / %.0f; push B/node/entry ratio %.2f; AE B/node/s ratio %.2f; real never %d, startup %.1fs",
 		nodes, c.Sim.AllNodes.P50, c.Real.AllNodes.P50, c.RatioP50, c.Sim.AllNodes.P90, c.Real.AllNodes.P90, c.RatioP90,
 		c.Sim.Replica.P50, c.Real.Replica.P50, c.RatioPushPerEntry, c.RatioAEPerSec, c.Real.NeverDelivered, c.Real.StartupSeconds)
-	// Every agent, watch and connection goroutine is gone (allow the
-	// HTTP client's idle connections a moment to close).
-	for i := 0; runtime.NumGoroutine() > before+2; i++ {
-		if i == 100 {
-			t.Errorf("goroutines: %d before, %d after", before, runtime.NumGoroutine())
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	// Every agent, watch and connection goroutine is gone.
+	testutil.VerifyNone(t)
 	if c.Real.NeverDelivered != 0 {
 		t.Errorf("%d entries never reached every real node", c.Real.NeverDelivered)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,7 +15,13 @@ import (
 	"time"
 
 	"github.com/signpost-federation/signpost/sim/internal/simnet"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
+
+// TestMain fails the run if a goroutine outlives the tests (the real-node
+// comparison runs federation agents).
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
 
 func TestBuiltinsParse(t *testing.T) {
 	names := BuiltinNames()
@@ -107,11 +112,9 @@ func TestScenarioRejectsBadFiles(t *testing.T) {
 	}
 }
 
-var rewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata")
-
 // TestScenarioErrorsGolden: every bad fixture's whole error message, as
 // a user sees it, against testdata/bad/<name>.golden (go test -run
-// ScenarioErrorsGolden ./sim/ -rewrite regenerates them).
+// ScenarioErrorsGolden ./sim/ -update regenerates them).
 func TestScenarioErrorsGolden(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "bad", "*.json"))
 	if err != nil || len(files) == 0 {
@@ -123,21 +126,7 @@ func TestScenarioErrorsGolden(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			got := err.Error() + "\n"
-			golden := strings.TrimSuffix(file, ".json") + ".golden"
-			if *rewrite {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -rewrite to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("error differs from %s:\ngot:\n%s\nwant:\n%s", golden, got, want)
-			}
+			testutil.Golden(t, strings.TrimSuffix(file, ".json")+".golden", []byte(err.Error()+"\n"))
 		})
 	}
 }
