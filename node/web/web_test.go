@@ -10,6 +10,8 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/signpost-federation/signpost/wasm"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // parsePage parses index.html and indexes its elements by id.
@@ -287,3 +289,7 @@ func TestCreditsAndAPIInOnePlace(t *testing.T) {
 		}
 	}
 }
+
+// TestMain fails the run if a goroutine outlives the tests (the browser
+// tests run Chromium through chromedp and an HTTP test server).
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,9 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata golden files")
+	"github.com/signpost-federation/signpost/wasm/testutil"
+)
 
 // testKey is a fixed signing key so golden logs are reproducible (Ed25519
 // signatures are deterministic).
@@ -88,17 +87,12 @@ func TestGoldenLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden := filepath.Join("testdata", "signed.log")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.Golden(t, golden, got)
+	// The committed log itself must verify, whether or not it was just
+	// rewritten.
 	want, err := os.ReadFile(golden)
 	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("log differs from %s (run with -update if the format changed on purpose)\ngot:\n%s", golden, got)
+		t.Fatal(err)
 	}
 	head, err := VerifyWith(bytes.NewReader(want), VerifyOptions{PublicKey: testKey.Public().(ed25519.PublicKey)})
 	if err != nil {
@@ -494,3 +488,7 @@ func TestReopenAfterKeyRotation(t *testing.T) {
 		t.Fatalf("old key over the new line: %v", err)
 	}
 }
+
+// TestMain fails the run if a goroutine outlives the tests (the
+// concurrency tests append from many goroutines).
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }

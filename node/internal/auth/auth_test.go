@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/signpost-federation/signpost/node/internal/httpx"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // fakeClock is a settable clock for sessions and rate limits.
@@ -571,3 +573,7 @@ func TestSessionsHammer(t *testing.T) {
 		t.Errorf("%d sessions used, want 30", used.Load())
 	}
 }
+
+// TestMain fails the run if a goroutine outlives the tests (the
+// concurrency tests sign in and spend from many goroutines).
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
