@@ -9,6 +9,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/signpost-federation/signpost/locator"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // gather returns reg's families by name.
@@ -88,7 +90,7 @@ func TestCollector(t *testing.T) {
 
 	e, _ := testEntry(t, holderOf(t, agents[0].cfg.Credentials))
 	publish(t, agents[0], e)
-	waitFor(t, convergeTimeout, func() error {
+	testutil.Eventually(t, convergeTimeout, func() error {
 		fams := gather(t, regs[1])
 		if v, _ := value(fams, MetricEntriesApplied, "result", "accepted"); v < 1 {
 			return fmt.Errorf("node-1 has applied %v entries from peers", v)
@@ -107,7 +109,7 @@ func TestCollector(t *testing.T) {
 	if err := agents[2].Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, convergeTimeout, func() error {
+	testutil.Eventually(t, convergeTimeout, func() error {
 		fams := gather(t, regs[0])
 		if v, ok := value(fams, MetricMembers); !ok || v != 1 {
 			return fmt.Errorf("%s = %v (present %v), want 1", MetricMembers, v, ok)
