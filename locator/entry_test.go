@@ -161,12 +161,12 @@ func TestLookupOpenDropsAndCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	found, err := LookupOpen(s, t0, lookupN(1), sealN(1), keys)
+	found, rejected, err := LookupOpen(s, t0, lookupN(1), sealN(1), keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(found) != 1 || found[0].Holding.NodeID != good.NodeID() {
-		t.Fatalf("found %d", len(found))
+	if len(found) != 1 || found[0].Holding.NodeID != good.NodeID() || rejected != 3 {
+		t.Fatalf("found %d, rejected %d", len(found), rejected)
 	}
 	c := s.Counters()
 	if c.Rejected[ReasonUnknownHolder] != 1 || c.Rejected[ReasonSealBroken] != 1 || c.Rejected[ReasonHolderSignature] != 1 {

@@ -15,11 +15,12 @@ type Found struct {
 // LookupOpen is the reader's whole path: it looks up the live entries under
 // key, opens each with seal, checks the holder against keys, and returns
 // only those that pass. Every entry that fails to open or verify is counted
-// in s (NoteRejected with its reason) and left out — never shown.
-func LookupOpen(s Store, now time.Time, key LookupKey, seal SealKey, keys NodeKeys) ([]Found, error) {
+// in s (NoteRejected with its reason) and left out — never shown; rejected
+// says how many were.
+func LookupOpen(s Store, now time.Time, key LookupKey, seal SealKey, keys NodeKeys) (found []Found, rejected int, err error) {
 	es, err := s.Lookup(now, key)
 	if err != nil {
-		return nil, fmt.Errorf("locator: lookup: %w", err)
+		return nil, 0, fmt.Errorf("locator: lookup: %w", err)
 	}
 	out := make([]Found, 0, len(es))
 	for _, e := range es {
@@ -30,9 +31,10 @@ func LookupOpen(s Store, now time.Time, key LookupKey, seal SealKey, keys NodeKe
 				r = ReasonSealBroken
 			}
 			s.NoteRejected(r)
+			rejected++
 			continue
 		}
 		out = append(out, Found{Entry: e, Holding: h})
 	}
-	return out, nil
+	return out, rejected, nil
 }

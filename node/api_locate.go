@@ -29,30 +29,23 @@ type LocateResult struct {
 	LookupKey string       `json:"lookupKey"`
 }
 
-// Locate tokenises number for purpose and returns the other agencies that
-// hold a record, opened and verified. Entries that fail to open or verify
-// are dropped and counted.
-func (n *Node) Locate(ctx context.Context, number, purpose string) (LocateResult, error) {
+// locate tokenises a canonical number for purpose (checked by the
+// caller) and returns the other agencies that hold a record, opened and
+// verified in one step by the index (Index.Find). Entries that fail to
+// open or verify are dropped and counted.
+func (n *Node) locate(ctx context.Context, number, purpose string) (LocateResult, Keys, error) {
 	keys, err := n.tok.Keys(ctx, purpose, []string{number})
 	if err != nil {
-		return LocateResult{}, err
+		return LocateResult{}, Keys{}, err
 	}
 	k := keys[0]
-	return n.locateKeys(ctx, k)
-}
-
-func (n *Node) locateKeys(ctx context.Context, k Keys) (LocateResult, error) {
-	sealed, err := n.opt.Index.Lookup(ctx, k.Lookup)
+	found, dropped, err := n.opt.Index.Find(ctx, k)
 	if err != nil {
-		return LocateResult{}, err
+		return LocateResult{}, Keys{}, err
 	}
+	n.metrics.dropped.Add(int64(dropped))
 	res := LocateResult{Holders: []HolderView{}, LookupKey: base64.RawURLEncoding.EncodeToString(k.Lookup[:])}
-	for _, e := range sealed {
-		h, err := n.opt.Index.Open(ctx, k.Seal, e)
-		if err != nil {
-			n.metrics.dropped.Add(1)
-			continue
-		}
+	for _, h := range found {
 		if h.NodeID == n.cfg.NodeID {
 			res.SelfHolds = true
 			continue
@@ -60,7 +53,7 @@ func (n *Node) locateKeys(ctx context.Context, k Keys) (LocateResult, error) {
 		res.Holders = append(res.Holders, HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: h.Category, Since: h.Since})
 	}
 	sort.Slice(res.Holders, func(i, j int) bool { return res.Holders[i].NodeID < res.Holders[j].NodeID })
-	return res, nil
+	return res, k, nil
 }
 
 func (n *Node) agencyName(h Holding) string {
@@ -91,15 +84,11 @@ func (n *Node) handleLocate(w http.ResponseWriter, r *http.Request) error {
 	if ae := spend(n.limiter, "user:"+p.Name, 1, "too many lookups; slow down"); ae != nil {
 		return ae
 	}
-	keys, err := n.tok.Keys(r.Context(), req.Purpose, []string{canon})
+	res, k, err := n.locate(r.Context(), canon, req.Purpose)
 	if err != nil {
 		return err
 	}
-	res, err := n.locateKeys(r.Context(), keys[0])
-	if err != nil {
-		return err
-	}
-	n.audit(r.Context(), AuditEvent{Action: "locate", Actor: p.Name, Purpose: req.Purpose, Count: len(res.Holders), Outcome: "ok", Subject: [][16]byte{keys[0].Lookup}})
+	n.audit(r.Context(), AuditEvent{Action: "locate", Actor: p.Name, Purpose: req.Purpose, Count: len(res.Holders), Outcome: "ok", Subject: [][16]byte{k.Lookup}})
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }

@@ -110,21 +110,17 @@ func (n *Node) issuerEvaluate(ctx context.Context, requester string, authorised 
 	return ev, proof, nil
 }
 
-// nodeEvaluator lets the node's own Tokenizer evaluate through the node
-// (local issuer or forwarding), so server-side tokenisation obeys the same
-// rules as the browser's.
-type nodeEvaluator struct{ n *Node }
+// evaluatorFunc is an Evaluator made of a function: the node's own
+// tokenizer evaluates through n.evaluate (local issuer or forwarding), so
+// server-side tokenisation reaches the issuer the way the browser's does.
+// Every caller of n.tok has checked the purpose against the node's
+// configured set already (the handlers at their entry, republication with
+// the set itself), so it is not checked again here.
+type evaluatorFunc func(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error)
 
-func (e nodeEvaluator) Evaluate(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
-	if !e.n.purposeAllowed(purpose) {
-		return nil, nil, ErrPurpose
-	}
-	return e.n.evaluate(ctx, purpose, epoch, blinded)
+func (f evaluatorFunc) Evaluate(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
+	return f(ctx, purpose, epoch, blinded)
 }
-
-// Evaluator returns the node's evaluator for its own tokenizer: it enforces
-// the node's purposes and forwards to the issuer.
-func (n *Node) Evaluator() Evaluator { return nodeEvaluator{n} }
 
 func (n *Node) handleEvaluate(w http.ResponseWriter, r *http.Request) error {
 	var req evaluateRequest

@@ -207,3 +207,22 @@ func (x *fakeIndex) Len() int {
 	}
 	return n
 }
+
+// Find implements Index: Lookup and Open, dropping what fails to open.
+func (x *fakeIndex) Find(ctx context.Context, k Keys) ([]Holding, int, error) {
+	sealed, err := x.Lookup(ctx, k.Lookup)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []Holding
+	dropped := 0
+	for _, s := range sealed {
+		h, err := x.Open(ctx, k.Seal, s)
+		if err != nil {
+			dropped++
+			continue
+		}
+		out = append(out, h)
+	}
+	return out, dropped, nil
+}

@@ -149,7 +149,7 @@ func New(cfg Config, opt Options) (*Node, error) {
 		mine:     make(map[[16]byte]mineEntry),
 		contacts: newContactLog(200),
 	}
-	n.tok = newCoalescer(opt.Tokenizer, n.Evaluator(), coalesceMax)
+	n.tok = newCoalescer(opt.Tokenizer, evaluatorFunc(n.evaluate), coalesceMax)
 	n.limiter = newLimiter(cfg.UserRate, cfg.UserBurst, opt.Now)
 	n.peerLimiter = newLimiter(cfg.PeerRate, cfg.PeerBurst, opt.Now)
 	n.hub = newHub(n)

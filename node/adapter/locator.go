@@ -84,6 +84,20 @@ func (x *LocatorIndex) Lookup(ctx context.Context, lookup [16]byte) ([]port.Seal
 	return out, nil
 }
 
+// Find implements port.Index with locator.LookupOpen: no entry is encoded
+// and decoded again on the way.
+func (x *LocatorIndex) Find(ctx context.Context, k port.Keys) ([]port.Holding, int, error) {
+	fs, dropped, err := locator.LookupOpen(x.store, x.now(), locator.LookupKey(k.Lookup), locator.SealKey(k.Seal), x.keys)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]port.Holding, len(fs))
+	for i, f := range fs {
+		out[i] = port.Holding{NodeID: f.Holding.NodeID, Category: f.Holding.Category, Since: f.Holding.RegisteredAt}
+	}
+	return out, dropped, nil
+}
+
 // Open implements Index: decode, open with the seal key, verify the
 // holder's node signature against membership. Failures are counted in the
 // replica's rejection counters.

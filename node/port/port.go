@@ -71,6 +71,12 @@ type Index interface {
 	Withdraw(ctx context.Context, k Keys, version uint64, expires time.Time) error
 	// Lookup returns the live sealed entries under lookup.
 	Lookup(ctx context.Context, lookup [16]byte) ([]Sealed, error)
+	// Find is the reader's whole path in one step: it looks up the live
+	// entries under k.Lookup, opens each with k.Seal and verifies its
+	// holder against the federation's membership. It returns the holdings
+	// that pass and how many entries failed (counted by the replica and
+	// left out).
+	Find(ctx context.Context, k Keys) (found []Holding, dropped int, err error)
 	// Open opens and verifies a sealed entry with a seal key against the
 	// federation's membership; entries that fail return an error and are
 	// dropped by the caller.
