@@ -9,12 +9,16 @@ import (
 	"testing"
 
 	"github.com/signpost-federation/signpost/node/internal/leakscan"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // TestMain runs the tests under the leak scanner (see leakscan.Main): a
 // log line or an HTTP answer of the run that carries an NHS number, a
-// token or any secret the tests created fails the run.
-func TestMain(m *testing.M) { os.Exit(leakscan.Main(m)) }
+// token or any secret the tests created fails the run. Then a goroutine
+// that outlives the tests (a watcher, a coalescer, a server's) fails it
+// too (testutil.NoLeaks).
+func TestMain(m *testing.M) { os.Exit(testutil.NoLeaks(leakscan.Main(m))) }
 
 // The run's scanner, log sink and recorded answers.
 var (

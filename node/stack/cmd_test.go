@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"sync"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"github.com/signpost-federation/signpost/node"
 	"github.com/signpost-federation/signpost/node/internal/leakscan"
 	"github.com/signpost-federation/signpost/wasm"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 func TestNodeMainUsage(t *testing.T) {
@@ -87,33 +90,35 @@ func TestNodeMainRuns(t *testing.T) {
 	var out, errb syncBuffer
 	// The node logs to stderr: the leak scanner reads it with the rest.
 	t.Cleanup(func() { testLogs.Write([]byte(errb.String())) })
-	done := make(chan int)
+	done := make(chan int, 1)
 	go func() { done <- NodeMain(ctx, []string{"--config", p}, nil, &out, &errb) }()
+	// stop cancels the node and waits for its exit code, once: the test
+	// calls it, and so does the cleanup of a test that failed before, so
+	// that the node never outlives its test.
+	stop := sync.OnceValue(func() int { cancel(); return <-done })
+	t.Cleanup(func() { stop() })
 	var addr string
-	if err := waitFor(context.Background(), startTimeout, func() bool {
+	testutil.Eventually(t, startTimeout, func() error {
 		s := errb.String()
 		i := strings.Index(s, "addr=")
 		if i < 0 {
-			return false
+			return fmt.Errorf("node has not logged its address; stderr:\n%s", s)
 		}
 		addr = strings.Fields(s[i+5:])[0]
-		return true
-	}); err != nil {
-		cancel()
-		t.Fatalf("node did not start: %s", errb.String())
-	}
-	if err := waitFor(context.Background(), startTimeout, func() bool {
+		return nil
+	})
+	testutil.Eventually(t, startTimeout, func() error {
 		res, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
-			return false
+			return fmt.Errorf("readyz: %w; stderr:\n%s", err, errb.String())
 		}
 		res.Body.Close()
-		return res.StatusCode == 200
-	}); err != nil {
-		t.Fatalf("not ready: %s", errb.String())
-	}
-	cancel()
-	if code := <-done; code != 0 {
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz answered %s; stderr:\n%s", res.Status, errb.String())
+		}
+		return nil
+	})
+	if code := stop(); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 }
@@ -135,8 +140,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestMain runs the tests under the leak scanner (see leakscan.Main).
-func TestMain(m *testing.M) { os.Exit(leakscan.Main(m)) }
+// TestMain runs the tests under the leak scanner (see leakscan.Main), then
+// fails the run if a goroutine outlives them (testutil.NoLeaks): every
+// stack, agent and server the tests start must be stopped by its owner.
+func TestMain(m *testing.M) { os.Exit(testutil.NoLeaks(leakscan.Main(m))) }
 
 // testLogs is the run's log sink, scanned for leaks.
 var testLogs = leakscan.Logs

@@ -257,6 +257,9 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 	return d, nil
 }
 
+// waitFor is the demo's own startup wait: it polls a live federation until
+// ok holds, ctx ends or limit passes. Only StartDemo uses it; tests wait
+// with testutil.Eventually, which fails the test instead of returning.
 func waitFor(ctx context.Context, limit time.Duration, ok func() bool) error {
 	deadline := time.Now().Add(limit)
 	t := time.NewTicker(50 * time.Millisecond)

@@ -43,14 +43,24 @@ func findLeaks(grace time.Duration, opts ...goleak.Option) error {
 // It runs the tests and, if they passed, fails the run when a goroutine
 // outlives them (see FindLeaks).
 func VerifyNoLeaks(m *testing.M, opts ...goleak.Option) {
-	code := m.Run()
-	if code == 0 {
-		if err := FindLeaks(opts...); err != nil {
-			fmt.Fprintf(os.Stderr, "goroutine leak after the tests passed: %v\n", err)
-			code = 1
-		}
+	os.Exit(NoLeaks(m.Run(), opts...))
+}
+
+// NoLeaks is VerifyNoLeaks for a TestMain that runs the tests through
+// another wrapper: given the run's exit code, it returns it unchanged
+// unless the run passed and a goroutine outlived it, which it reports on
+// stderr and turns into exit code 1:
+//
+//	func TestMain(m *testing.M) { os.Exit(testutil.NoLeaks(leakscan.Main(m))) }
+func NoLeaks(code int, opts ...goleak.Option) int {
+	if code != 0 {
+		return code // the failure says more than a leak would
 	}
-	os.Exit(code)
+	if err := FindLeaks(opts...); err != nil {
+		fmt.Fprintf(os.Stderr, "goroutine leak after the tests passed: %v\n", err)
+		return 1
+	}
+	return 0
 }
 
 // VerifyNone fails t unless every goroutine but the test's own (and the

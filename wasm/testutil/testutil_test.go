@@ -186,3 +186,12 @@ func TestFindLeaksSeesAStuckGoroutine(t *testing.T) {
 		t.Fatalf("after the goroutine exited: %v", err)
 	}
 }
+
+func TestNoLeaksKeepsAFailingCode(t *testing.T) {
+	if got := NoLeaks(3); got != 3 {
+		t.Errorf("NoLeaks(3) = %d: a failed run's code must pass through unchanged", got)
+	}
+	if got := NoLeaks(0); got != 0 {
+		t.Errorf("NoLeaks(0) = %d with nothing running", got)
+	}
+}
