@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/signpost-federation/signpost/node/internal/records"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // TestShutdownLosesNothingAcknowledged writes records from several clients
@@ -148,16 +151,14 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	stopped := make(chan error, 1)
 	go func() { stopped <- n.Shutdown(context.Background()) }()
 	// New connections are refused once shutdown has begun...
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		c, err := net.Dial("tcp", addr.String())
 		if err != nil {
-			break
+			return nil
 		}
 		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("the listener is still open after Shutdown began")
-		}
-	}
+		return errors.New("the listener is still open after Shutdown began")
+	})
 	if n.ready.Load() {
 		t.Fatal("ready while shutting down")
 	}
