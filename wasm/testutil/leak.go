@@ -16,23 +16,18 @@ import (
 // short for a loaded CI machine running -race.
 const leakGrace = 20 * time.Second
 
-// ignored are goroutines the module cannot stop because a library owns
-// them for the life of the process. Each is named by its function and
-// justified; nothing of the module's own or anything with a Close,
-// Shutdown or context is listed.
-var ignored = []goleak.Option{}
-
 // FindLeaks returns an error naming every goroutine still running, other
-// than the caller's, the testing package's and the ignored ones, after
-// giving them leakGrace to exit. TestMain calls it after m.Run, once every
-// test has stopped what it started; opts add package-specific ignores.
+// than the caller's and the testing package's, after giving them
+// leakGrace to exit. TestMain calls it after m.Run, once every test has
+// stopped what it started. opts are goleak's, for a package that must
+// ignore a goroutine a library owns for the life of the process (none
+// does today); say why beside the option.
 func FindLeaks(opts ...goleak.Option) error {
 	return findLeaks(leakGrace, opts...)
 }
 
 func findLeaks(grace time.Duration, opts ...goleak.Option) error {
-	all := append(append([]goleak.Option(nil), ignored...), opts...)
-	return poll(grace, func() error { return goleak.Find(all...) })
+	return poll(grace, func() error { return goleak.Find(opts...) })
 }
 
 // VerifyNoLeaks is a TestMain for a package whose code or tests start
@@ -63,8 +58,7 @@ func NoLeaks(code int, opts ...goleak.Option) int {
 	return 0
 }
 
-// VerifyNone fails t unless every goroutine but the test's own (and the
-// ignored ones) has exited within leakGrace. A test calls it to prove that
+// VerifyNone fails t unless every goroutine but the test's own has exited within leakGrace. A test calls it to prove that
 // one call (Leave, Shutdown, cancelling a run) stopped everything it
 // started, before the test's cleanups could stop it instead; TestMain's
 // check catches everything else. It sees every goroutine in the process,
