@@ -33,6 +33,8 @@ const MetricNodeLabel = "node"
 const (
 	MetricMembers            = "signpost_federation_members"
 	MetricGossipHealth       = "signpost_federation_gossip_health_score"
+	MetricOutbox             = "signpost_federation_outbox_messages"
+	MetricInboundQueue       = "signpost_federation_inbound_queue_messages"
 	MetricPeerMessages       = "signpost_federation_peer_messages_total"
 	MetricInboundMessages    = "signpost_federation_inbound_messages_total"
 	MetricRefused            = "signpost_federation_refused_total"
@@ -62,6 +64,10 @@ var (
 		"Admitted members that are alive (self excluded).", nil, nil)
 	descGossipHealth = prometheus.NewDesc(MetricGossipHealth,
 		"memberlist's awareness score: 0 is healthy; failed probes and refuted suspicions raise it.", nil, nil)
+	descOutbox = prometheus.NewDesc(MetricOutbox,
+		"Calls queued for peers (protocol messages and revocation pushes), all peers together.", nil, nil)
+	descInboundQueue = prometheus.NewDesc(MetricInboundQueue,
+		"Protocol messages from peers waiting for the engine.", nil, nil)
 	descPeerMessages = prometheus.NewDesc(MetricPeerMessages,
 		"Protocol messages posted to peers, by result (sent, failed, dropped: the peer's queue was full).", []string{"result"}, nil)
 	descInbound = prometheus.NewDesc(MetricInboundMessages,
@@ -159,7 +165,7 @@ type agentCollector struct {
 // once emitted; a registry accepts them undescribed (they are checked for
 // consistency when gathered).
 func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMembers, descGossipHealth, descPeerMessages, descInbound,
+	for _, d := range []*prometheus.Desc{descMembers, descGossipHealth, descOutbox, descInboundQueue, descPeerMessages, descInbound,
 		descRefused, descEventsDropped, descMsgsSent, descBytesSent, descMsgsReceived, descBytesReceived,
 		descEntriesReceived, descEntriesApplied, descPushQueued, descPushDropped, descSessions,
 		descSendErrors, descBadMessages, descRepliesCut} {
@@ -182,6 +188,8 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
 	}
 	gauge(descMembers, st.Members)
+	gauge(descOutbox, a.outboxLen())
+	gauge(descInboundQueue, len(a.inbound))
 	counter(descPeerMessages, st.Sent, "sent")
 	counter(descPeerMessages, st.SendFailed, "failed")
 	counter(descPeerMessages, st.SendDropped, "dropped")
@@ -216,6 +224,17 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRepliesCut, p.RateLimited, "rate")
 	}
 	c.collectGossip(ch)
+}
+
+// outboxLen sums the senders' queues.
+func (a *Agent) outboxLen() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, s := range a.mu.senders {
+		n += len(s.q)
+	}
+	return n
 }
 
 // collectGossip forwards the sink's series labelled with this agent's node.

@@ -122,7 +122,7 @@ func TestCollector(t *testing.T) {
 
 	fams := gather(t, regs[0])
 	for _, name := range []string{
-		MetricGossipHealth, MetricPeerMessages, MetricAntiEntropySession, MetricBytesSent,
+		MetricGossipHealth, MetricOutbox, MetricInboundQueue, MetricPeerMessages, MetricAntiEntropySession, MetricBytesSent,
 		"memberlist_node_instances", "memberlist_probeNode", "memberlist_msg_alive", "memberlist_udp_sent",
 		locator.MetricEntries, locator.MetricRejected,
 	} {
