@@ -43,7 +43,7 @@ func (n *Node) locate(ctx context.Context, number, purpose string) (LocateResult
 	if err != nil {
 		return LocateResult{}, Keys{}, err
 	}
-	n.metrics.dropped.Add(int64(dropped))
+	n.metrics.dropped.Add(float64(dropped))
 	res := LocateResult{Holders: []HolderView{}, LookupKey: base64.RawURLEncoding.EncodeToString(k.Lookup[:])}
 	for _, h := range found {
 		if h.NodeID == n.cfg.NodeID {

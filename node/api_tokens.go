@@ -93,19 +93,22 @@ func (n *Node) issuerEvaluate(ctx context.Context, requester string, authorised 
 		return nil, nil, errorf(http.StatusBadRequest, "unknown_epoch", "epoch %d is not served here", epoch)
 	}
 	if !slices.Contains(authorised, purpose) {
+		n.metrics.evaluated(purpose, authorised, outcomeDenied, len(blinded))
 		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "denied"})
 		return nil, nil, errorf(http.StatusForbidden, "purpose_not_authorised", "the requesting node is not authorised for that purpose")
 	}
 	if ae := spend(n.peerLimiter, "node:"+requester, len(blinded), "evaluation rate exceeded for this node"); ae != nil {
+		n.metrics.evaluated(purpose, authorised, outcomeDenied, len(blinded))
 		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "denied"})
 		return nil, nil, ae
 	}
 	ev, proof, err := n.opt.Issuer.Evaluate(ctx, purpose, epoch, blinded)
 	if err != nil {
+		n.metrics.evaluated(purpose, authorised, outcomeError, len(blinded))
 		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "error"})
 		return nil, nil, errorf(http.StatusBadRequest, "evaluation_failed", "the blinded elements could not be evaluated")
 	}
-	n.metrics.evaluations.Add(int64(len(blinded)))
+	n.metrics.evaluated(purpose, authorised, outcomeOK, len(blinded))
 	n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "ok"})
 	return ev, proof, nil
 }

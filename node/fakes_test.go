@@ -197,17 +197,6 @@ func (f *fakeEvaluator) Evaluate(_ context.Context, purpose string, epoch uint32
 // made by the wasm module's generator (the one home of Modulus 11).
 func syntheticNumbers(n int) []string { return wasm.GenerateTestNumbers(1, n) }
 
-// Len implements Index: every entry the fake federation holds.
-func (x *fakeIndex) Len() int {
-	x.fed.mu.Lock()
-	defer x.fed.mu.Unlock()
-	n := 0
-	for _, m := range x.fed.entries {
-		n += len(m)
-	}
-	return n
-}
-
 // Find implements Index: Lookup and Open, dropping what fails to open.
 func (x *fakeIndex) Find(ctx context.Context, k Keys) ([]Holding, int, error) {
 	sealed, err := x.Lookup(ctx, k.Lookup)

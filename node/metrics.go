@@ -1,110 +1,142 @@
 package node
 
 import (
-	"fmt"
 	"net/http"
-	"sort"
-	"strings"
-	"sync"
-	"sync/atomic"
+	"slices"
+	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metrics is a tiny Prometheus text-format exporter: request counts by
-// route and status, request latency histograms by route, and node gauges.
-// (No client library: a dozen series do not justify the dependency.)
+// The node's own metrics, registered on Options.Metrics (the registry
+// /metrics serves). The assembly registers the federation's, memberlist's
+// and the replica's collectors on the same registry; the core knows none of
+// them.
+
+// Names of the node's series (stable: dashboards and alerts use them).
+const (
+	MetricRequests    = "signpost_http_requests_total"
+	MetricLatency     = "signpost_http_request_seconds"
+	MetricPublished   = "signpost_entries_published_total"
+	MetricWithdrawn   = "signpost_entries_withdrawn_total"
+	MetricDropped     = "signpost_entries_dropped_total"
+	MetricEvaluations = "signpost_issuer_evaluations_total"
+	MetricNotices     = "signpost_watch_notices_total"
+	MetricWatchers    = "signpost_watchers"
+	MetricRecords     = "signpost_records"
+	MetricReady       = "signpost_ready"
+	MetricRepublish   = "signpost_republish_total"
+)
+
+// Outcomes of issuer evaluations, as in the audit trail.
+const (
+	outcomeOK     = "ok"
+	outcomeDenied = "denied"
+	outcomeError  = "error"
+)
+
+// purposeOther labels evaluations refused for a purpose the requester is
+// not authorised for: the name is the requester's choice, and a label must
+// not take unbounded values.
+const purposeOther = "unauthorised"
+
+var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
+
 type metrics struct {
-	mu       sync.Mutex
-	requests map[[2]string]uint64
-	hist     map[string]*histogram
+	handler http.Handler // serves the registry
 
-	published   atomic.Int64
-	withdrawn   atomic.Int64
-	evaluations atomic.Int64
-	dropped     atomic.Int64
-	notices     atomic.Int64
+	requests    *prometheus.CounterVec   // route, status
+	latency     *prometheus.HistogramVec // route
+	evaluations *prometheus.CounterVec   // purpose, outcome
+	republish   *prometheus.CounterVec   // result
+	published   prometheus.Counter
+	withdrawn   prometheus.Counter
+	dropped     prometheus.Counter
+	notices     prometheus.Counter
 }
 
-var buckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
-
-type histogram struct {
-	counts []uint64
-	sum    float64
-	n      uint64
-}
-
-func newMetrics() *metrics {
-	return &metrics{requests: make(map[[2]string]uint64), hist: make(map[string]*histogram)}
+// newMetrics registers the node's metrics on reg. The gauges read n at
+// scrape time.
+func newMetrics(reg *prometheus.Registry, n *Node) (*metrics, error) {
+	m := &metrics{
+		handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRequests,
+			Help: "HTTP requests by route and status."}, []string{"route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: MetricLatency,
+			Help: "HTTP request latency by route.", Buckets: latencyBuckets}, []string{"route"}),
+		evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEvaluations,
+			Help: "Blinded elements this node was asked to evaluate as issuer, by purpose and outcome (ok, denied, error)."},
+			[]string{"purpose", "outcome"}),
+		republish: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRepublish,
+			Help: "Republish runs (every record published again), by result (ok, failed)."}, []string{"result"}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricPublished,
+			Help: "Entries this node published."}),
+		withdrawn: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricWithdrawn,
+			Help: "Entries this node withdrew."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricDropped,
+			Help: "Entries that failed to open or verify and were dropped."}),
+		notices: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricNotices,
+			Help: "Notices sent to watchers."}),
+	}
+	m.republish.WithLabelValues("ok")
+	m.republish.WithLabelValues("failed")
+	cs := []prometheus.Collector{m.requests, m.latency, m.evaluations, m.republish,
+		m.published, m.withdrawn, m.dropped, m.notices, nodeGauges{n}}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 func (m *metrics) observe(route string, status int, d time.Duration) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	s := d.Seconds()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.requests[[2]string{route, fmt.Sprint(status)}]++
-	h := m.hist[route]
-	if h == nil {
-		h = &histogram{counts: make([]uint64, len(buckets))}
-		m.hist[route] = h
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// evaluated counts n blinded elements for purpose (as the label allows,
+// see purposeOther).
+func (m *metrics) evaluated(purpose string, authorised []string, outcome string, n int) {
+	if !slices.Contains(authorised, purpose) {
+		purpose = purposeOther
 	}
-	for i, b := range buckets {
-		if s <= b {
-			h.counts[i]++
-		}
+	m.evaluations.WithLabelValues(purpose, outcome).Add(float64(n))
+}
+
+var (
+	descWatchers = prometheus.NewDesc(MetricWatchers, "Open WebSocket watch connections.", nil, nil)
+	descRecords  = prometheus.NewDesc(MetricRecords, "Records this agency holds (objected included).", nil, nil)
+	descReady    = prometheus.NewDesc(MetricReady, "1 once the node has republished its records since it started (/readyz), else 0.", nil, nil)
+)
+
+// nodeGauges reads the node's gauges at scrape time.
+type nodeGauges struct{ n *Node }
+
+func (nodeGauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descWatchers
+	ch <- descRecords
+	ch <- descReady
+}
+
+func (g nodeGauges) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descWatchers, prometheus.GaugeValue, float64(g.n.hub.count()))
+	if c, err := g.n.records.Count(); err == nil {
+		ch <- prometheus.MustNewConstMetric(descRecords, prometheus.GaugeValue, float64(c))
 	}
-	h.sum += s
-	h.n++
+	ready := 0.0
+	if g.n.ready.Load() {
+		ready = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
 }
 
 func (n *Node) handleMetrics(w http.ResponseWriter, r *http.Request) error {
-	m := n.metrics
-	var b strings.Builder
-	b.WriteString("# HELP signpost_http_requests_total HTTP requests by route and status.\n# TYPE signpost_http_requests_total counter\n")
-	m.mu.Lock()
-	keys := make([][2]string, 0, len(m.requests))
-	for k := range m.requests {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
-	for _, k := range keys {
-		fmt.Fprintf(&b, "signpost_http_requests_total{route=%q,status=%q} %d\n", k[0], k[1], m.requests[k])
-	}
-	b.WriteString("# HELP signpost_http_request_seconds HTTP request latency by route.\n# TYPE signpost_http_request_seconds histogram\n")
-	routes := make([]string, 0, len(m.hist))
-	for r := range m.hist {
-		routes = append(routes, r)
-	}
-	sort.Strings(routes)
-	for _, rt := range routes {
-		h := m.hist[rt]
-		for i, bk := range buckets {
-			fmt.Fprintf(&b, "signpost_http_request_seconds_bucket{route=%q,le=\"%g\"} %d\n", rt, bk, h.counts[i])
-		}
-		fmt.Fprintf(&b, "signpost_http_request_seconds_bucket{route=%q,le=\"+Inf\"} %d\n", rt, h.n)
-		fmt.Fprintf(&b, "signpost_http_request_seconds_sum{route=%q} %g\nsignpost_http_request_seconds_count{route=%q} %d\n", rt, h.sum, rt, h.n)
-	}
-	m.mu.Unlock()
-	for _, c := range []struct {
-		name, help string
-		v          int64
-	}{
-		{"signpost_entries_published_total", "Entries this node published.", m.published.Load()},
-		{"signpost_entries_withdrawn_total", "Entries this node withdrew.", m.withdrawn.Load()},
-		{"signpost_issuer_evaluations_total", "Blinded elements this node evaluated as issuer.", m.evaluations.Load()},
-		{"signpost_entries_dropped_total", "Entries that failed to open or verify and were dropped.", m.dropped.Load()},
-		{"signpost_watch_notices_total", "Notices sent to watchers.", m.notices.Load()},
-	} {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", c.name, c.help, c.name, c.name, c.v)
-	}
-	if c, err := n.records.Count(); err == nil {
-		fmt.Fprintf(&b, "# HELP signpost_records Records this agency holds (objected included).\n# TYPE signpost_records gauge\nsignpost_records %d\n", c)
-	}
-	fmt.Fprintf(&b, "# HELP signpost_replica_entries Entries in the local replica (tombstones included).\n# TYPE signpost_replica_entries gauge\nsignpost_replica_entries %d\n", n.opt.Index.Len())
-	fmt.Fprintf(&b, "# HELP signpost_watchers Open WebSocket watch connections.\n# TYPE signpost_watchers gauge\nsignpost_watchers %d\n", n.hub.count())
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_, err := w.Write([]byte(b.String()))
-	return err
+	n.metrics.handler.ServeHTTP(w, r)
+	return nil
 }

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/node/internal/records"
 )
@@ -70,6 +72,10 @@ type Options struct {
 	// IssuerPublicKey is returned with evaluations so that browsers can
 	// verify the issuer's proof.
 	IssuerPublicKey []byte
+	// Metrics is the registry the node registers its metrics on and
+	// /metrics serves; the assembly registers the other parts' collectors
+	// on it too. nil: a registry of the node's own.
+	Metrics *prometheus.Registry
 }
 
 // Node is one agency's node. Create with [New], serve with [Node.Serve] or
@@ -133,6 +139,9 @@ func New(cfg Config, opt Options) (*Node, error) {
 	if opt.Auth == nil {
 		return nil, fmt.Errorf("%w: an authenticator is required", ErrConfig)
 	}
+	if opt.Metrics == nil {
+		opt.Metrics = prometheus.NewRegistry()
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
@@ -145,9 +154,12 @@ func New(cfg Config, opt Options) (*Node, error) {
 		opt:      opt,
 		log:      opt.Logger.With("node", cfg.NodeID),
 		records:  rs,
-		metrics:  newMetrics(),
 		mine:     make(map[[16]byte]mineEntry),
 		contacts: newContactLog(200),
+	}
+	if n.metrics, err = newMetrics(opt.Metrics, n); err != nil {
+		rs.Close()
+		return nil, fmt.Errorf("node: metrics: %w", err)
 	}
 	n.tok = newCoalescer(opt.Tokenizer, evaluatorFunc(n.evaluate), coalesceMax)
 	n.limiter = newLimiter(cfg.UserRate, cfg.UserBurst, opt.Now)
@@ -226,8 +238,10 @@ func (n *Node) Republish(ctx context.Context) error {
 		n.log.Info("republish skipped records past their retention end", "count", expired)
 	}
 	if perr != nil {
+		n.metrics.republish.WithLabelValues("failed").Inc()
 		return fmt.Errorf("node: republish: %w", perr)
 	}
+	n.metrics.republish.WithLabelValues("ok").Inc()
 	n.ready.Store(true)
 	return nil
 }
@@ -280,7 +294,7 @@ func (n *Node) publishKeys(ctx context.Context, rs []records.Record, keys map[st
 			}
 			n.mine[ks[i].Lookup] = mineEntry{localID: r.LocalID, seal: ks[i].Seal, purpose: p}
 			n.mu.Unlock()
-			n.metrics.published.Add(1)
+			n.metrics.published.Inc()
 		}
 	}
 	return nil
@@ -296,7 +310,7 @@ func (n *Node) withdraw(ctx context.Context, r records.Record, keys map[string][
 		n.mu.Lock()
 		delete(n.mine, ks[0].Lookup)
 		n.mu.Unlock()
-		n.metrics.withdrawn.Add(1)
+		n.metrics.withdrawn.Inc()
 	}
 	return nil
 }

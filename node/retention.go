@@ -95,7 +95,7 @@ func (n *Node) forgetExpired(ctx context.Context, now time.Time, gone []records.
 				n.log.Warn("withdraw at retention end failed", "localId", r.LocalID, "purpose", o.purpose, "err", err)
 				continue
 			}
-			n.metrics.withdrawn.Add(1)
+			n.metrics.withdrawn.Inc()
 		}
 		n.audit(ctx, AuditEvent{Action: "retention-delete", Actor: "node:" + n.cfg.NodeID, LocalID: r.LocalID, Count: 1, Outcome: "ok", Subject: subject})
 	}

@@ -156,7 +156,7 @@ func (h *hub) watch(w *watcher, k [16]byte, on bool) bool {
 func (h *hub) deliver(w *watcher, nt Notice) {
 	select {
 	case w.send <- nt:
-		h.n.metrics.notices.Add(1)
+		h.n.metrics.notices.Inc()
 	default:
 		w.stop()
 	}

@@ -147,6 +147,3 @@ func (m StaticNodeKeys) NodeKey(id string) (ed25519.PublicKey, bool) {
 	k, ok := m[id]
 	return k, ok
 }
-
-// Len implements port.Index.
-func (x *LocatorIndex) Len() int { return x.store.Len() }

@@ -86,9 +86,6 @@ type Index interface {
 	// is idempotent. fn is called from one goroutine per watch and must not
 	// block.
 	Watch(keys [][16]byte, fn func(IndexEvent)) (cancel func())
-	// Len returns the number of entries in the local replica (tombstones
-	// included), for metrics.
-	Len() int
 }
 
 // Peers is node-to-node calling over the federation's mutually
