@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -113,4 +115,83 @@ func TestDemoFederation(t *testing.T) {
 	if st != 200 || !strings.Contains(body, `"nodeId":"`+gp+`"`) {
 		t.Fatalf("after live add: %d %s", st, body)
 	}
+
+	issuerFams := checkDemoMetrics(t, url(0), csc, true)
+	gpFams := checkDemoMetrics(t, url(2), gp, false)
+
+	// Every series the Grafana dashboard (docs/grafana) queries is served
+	// (issuer evaluations by the issuer only), bar memberlist's that
+	// appear only once memberlist reports the event (suspicion, death).
+	dash, err := os.ReadFile("../docs/grafana/signpost.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventOnly := map[string]bool{"memberlist_msg_suspect": true, "memberlist_msg_dead": true, "memberlist_degraded_probe": true}
+	for _, name := range regexp.MustCompile(`\b(?:signpost|memberlist)_[A-Za-z_]+`).FindAllString(string(dash), -1) {
+		name = strings.TrimSuffix(name, "_bucket")
+		if name == "signpost_node" || eventOnly[name] { // signpost_node: the dashboard's uid
+			continue
+		}
+		if !issuerFams[name] || !gpFams[name] && name != "signpost_issuer_evaluations_total" {
+			t.Errorf("the dashboard queries %s, which the demo does not serve", name)
+		}
+	}
+}
+
+// checkDemoMetrics scrapes a demo node's /metrics, checks that the
+// federation's, memberlist's, the replica's and the node's own series are
+// there, memberlist's for this node only, and returns the family names.
+func checkDemoMetrics(t *testing.T, url, nodeID string, issuer bool) map[string]bool {
+	t.Helper()
+	st, body := call(t, "GET", url+"/metrics", "", "")
+	if st != 200 {
+		t.Fatalf("metrics: %d", st)
+	}
+	fams := metricFamilies(body)
+	want := []string{
+		"signpost_federation_members", "signpost_federation_sent_bytes_total", "signpost_federation_antientropy_sessions_total",
+		"signpost_federation_outbox_messages",
+		"memberlist_node_instances", "memberlist_probeNode", "memberlist_gossip", "memberlist_msg_alive",
+		"signpost_locator_entries", "signpost_locator_accepted_total", "signpost_locator_rejected_total",
+		"signpost_http_requests_total", "signpost_watchers", "signpost_ready",
+		"go_goroutines", "process_resident_memory_bytes",
+	}
+	for _, name := range want {
+		if !fams[name] {
+			t.Errorf("%s /metrics lacks %s", nodeID, name)
+		}
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "memberlist_") && !strings.Contains(line, `node="`+nodeID+`"`) {
+			t.Errorf("%s /metrics has another node's series: %s", nodeID, line)
+		}
+	}
+	for _, line := range []string{"signpost_federation_members 3", "signpost_ready 1"} {
+		if !strings.Contains(body, "\n"+line+"\n") {
+			t.Errorf("%s /metrics lacks %q", nodeID, line)
+		}
+	}
+	for _, series := range []string{`memberlist_node_instances{node="` + nodeID + `",node_state="alive"} `, `signpost_locator_rejected_total{reason="stale"} `} {
+		if !strings.Contains(body, "\n"+series) {
+			t.Errorf("%s /metrics lacks %s", nodeID, series)
+		}
+	}
+	if ok := regexp.MustCompile(`\nsignpost_issuer_evaluations_total\{outcome="ok",purpose="safeguarding"\} [1-9]`).MatchString(body); ok != issuer {
+		t.Errorf("%s: evaluations counted %v, want %v (issuer)", nodeID, ok, issuer)
+	}
+	if t.Failed() {
+		t.Logf("%s /metrics:\n%s", nodeID, body)
+	}
+	return fams
+}
+
+// metricFamilies returns the names of the families in a text exposition.
+func metricFamilies(body string) map[string]bool {
+	out := make(map[string]bool)
+	for _, line := range strings.Split(body, "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" {
+			out[f[2]] = true
+		}
+	}
+	return out
 }

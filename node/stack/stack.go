@@ -14,6 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/signpost-federation/signpost/federation"
 	"github.com/signpost-federation/signpost/locator"
 	"github.com/signpost-federation/signpost/node"
@@ -115,6 +118,25 @@ func holderSecret(dir string) ([32]byte, error) {
 	return s, nil
 }
 
+// stackMetrics returns the registry the node's /metrics serves, with the
+// collectors of the parts the core does not know: the federation agent's
+// (memberlist's included), its replica's, and the Go runtime's and the
+// process's. The node registers its own on it.
+func stackMetrics(a *federation.Agent) (*prometheus.Registry, error) {
+	fc, err := a.Collector()
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{fc, locator.NewCollector(a.Store()),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("node: metrics: %w", err)
+		}
+	}
+	return reg, nil
+}
+
 // StartStack assembles and starts a complete node: federation agent,
 // locator replica, wasm runtime, issuer (if this node is it), users,
 // audit log, HTTP server. Republication of the node's records runs in the
@@ -174,6 +196,10 @@ func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { s.Agent.Shutdown(context.Background()) })
+	reg, err := stackMetrics(s.Agent)
+	if err != nil {
+		return nil, err
+	}
 	self := sc.Credentials.Descriptor.Descriptor
 	cfg.NodeID = self.NodeID
 	if cfg.Agency == "" {
@@ -238,6 +264,7 @@ func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 		Tokenizer: tz, Index: index, Issuer: issuer, Peers: adapter.AgentPeers{A: s.Agent},
 		Audit: auditLog, Auth: node.UserAuth{A: s.Auth}, Logger: log,
 		PageFS: web.FS, WasmFS: wasm.WebFS, IssuerPublicKey: sc.IssuerPublicKey,
+		Metrics: reg,
 	})
 	if err != nil {
 		return nil, err
