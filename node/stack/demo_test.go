@@ -122,7 +122,7 @@ func TestDemoFederation(t *testing.T) {
 	// Every series the Grafana dashboard (docs/grafana) queries is served
 	// (issuer evaluations by the issuer only), bar memberlist's that
 	// appear only once memberlist reports the event (suspicion, death).
-	dash, err := os.ReadFile("../docs/grafana/signpost.json")
+	dash, err := os.ReadFile("../../docs/grafana/signpost.json")
 	if err != nil {
 		t.Fatal(err)
 	}
