@@ -41,14 +41,14 @@ func (n *Node) newRecord(ctx context.Context, req createRecordRequest) (records.
 		return records.Record{}, errorf(http.StatusBadRequest, "invalid_nhs_number", "%s", safeReason(err))
 	}
 	now := n.opt.Now()
-	retain, err := parseRetain(req.RetainUntil, now, n.cfg.RetentionDefault)
+	retain, err := parseRetain(req.RetainUntil, now, n.cfg.RetentionDefault.D())
 	if err != nil {
 		return records.Record{}, errorf(http.StatusBadRequest, "invalid_record", "%s", err.Error())
 	}
 	if !retain.After(now) {
 		return records.Record{}, errorf(http.StatusBadRequest, "invalid_record", "retainUntil is in the past")
 	}
-	if retain.After(now.Add(n.cfg.MaxRetention)) {
+	if retain.After(now.Add(n.cfg.MaxRetention.D())) {
 		return records.Record{}, errorf(http.StatusBadRequest, "invalid_record", "retainUntil is beyond the federation's maximum retention")
 	}
 	cat := req.Category

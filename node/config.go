@@ -1,92 +1,94 @@
 package node
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 )
 
-// Config is one agency node's configuration. The file format is flat
-// `key = value` lines with `#` comments (see [WriteDefaultConfig]); every key
-// is a field below.
+// Config is one agency node's configuration. Its file format is TOML
+// (see [ParseConfig] and [WriteDefaultConfig]): one flat table whose keys are
+// the toml tags below, decoded strictly. The comment tags are what
+// `signpost node init` writes above each key, so the documentation of a key
+// lives here once. Keys tagged env may be overridden from the environment
+// ([Config.ApplyEnv]): the addresses and the secret-file paths, which differ
+// between a deployment's machines while the rest of the file does not.
 type Config struct {
 	// NodeID is this node's id in the federation (its enrolled descriptor's id).
-	NodeID string
+	NodeID string `toml:"node_id" comment:"This node's id in the federation; must match its enrolled descriptor."`
 	// Agency is the agency's display name, e.g. "Northshire Children's Services".
-	Agency string
+	Agency string `toml:"agency" comment:"The agency's display name, shown to practitioners at other agencies."`
 	// Category is the agency's service category: children-social-care,
 	// school, gp, emergency-department, …
-	Category string
+	Category string `toml:"category" comment:"Service category: children-social-care, school, gp, emergency-department, ..."`
 	// DataDir holds the node's databases (records.db, the locator replica,
 	// the audit log). Default "signpost-data".
-	DataDir string
+	DataDir string `toml:"data_dir" env:"SIGNPOST_DATA_DIR" comment:"Where the node keeps its databases (records, locator replica, audit log),\nrelative to this file unless absolute."`
 	// Listen is the HTTP API and page address. Default "127.0.0.1:8080".
-	Listen string
+	Listen string `toml:"listen" env:"SIGNPOST_LISTEN" comment:"HTTP API and practitioner page. Loopback by default: put a TLS-terminating\nproxy in front before exposing it."`
 	// Purposes the node publishes its records under and lets its users look
 	// up; must be a subset of what its descriptor authorises. Default
 	// safeguarding, direct-care.
-	Purposes []string
+	Purposes []string `toml:"purposes" comment:"Purposes this node publishes its records under and lets its users look up\n(lowercase words joined by single hyphens); a subset of its descriptor's."`
 	// Epoch is the token epoch in use. Default 1.
-	Epoch uint32
+	Epoch uint32 `toml:"epoch" comment:"Token epoch in use."`
 	// Issuer is the node id that holds the federation key for Epoch; empty or
 	// equal to NodeID means this node is the issuer.
-	Issuer string
+	Issuer string `toml:"issuer" comment:"The node that holds the federation key for the epoch (empty: this node)."`
 	// RetentionDefault is the retention given to records created without
 	// retainUntil. Default 6 years (2190 days).
-	RetentionDefault time.Duration
+	RetentionDefault Duration `toml:"retention_default" comment:"Retention for records created without retainUntil (\"2190d\", \"36h\", ...)."`
 	// MaxRetention bounds retainUntil: the federation refuses entries that
 	// expire later (locator.Policy.MaxRetention). Default 10 years.
-	MaxRetention time.Duration
+	MaxRetention Duration `toml:"max_retention" comment:"The longest retainUntil accepted; the federation refuses entries that expire later."`
 	// MaxBodyBytes bounds every request body except imports. Default 64 KiB.
-	MaxBodyBytes int64
+	MaxBodyBytes int64 `toml:"max_body_bytes" comment:"Limits: request body, CSV import body, blinded elements per evaluation."`
 	// MaxImportBytes bounds a CSV import body. Default 64 MiB.
-	MaxImportBytes int64
+	MaxImportBytes int64 `toml:"max_import_bytes"`
 	// MaxBatch bounds the blinded elements of one evaluation. Default 256.
-	MaxBatch int
+	MaxBatch int `toml:"max_batch"`
 	// AllowedOrigins are the Origins accepted on the WebSocket and on
 	// cookie-authenticated writes, besides the page's own origin.
-	AllowedOrigins []string
+	AllowedOrigins []string `toml:"allowed_origins" comment:"Extra Origins allowed on the WebSocket and cookie-authenticated writes."`
 	// ShutdownTimeout bounds graceful shutdown. Default 10s.
-	ShutdownTimeout time.Duration
+	ShutdownTimeout Duration `toml:"shutdown_timeout" comment:"How long a graceful shutdown may take."`
 	// Contact is what this node tells an authorised agency that asks whom to
 	// contact (a duty desk, not a person's details). Default "".
-	Contact string
+	Contact string `toml:"contact" comment:"Contact requests from other agencies: \"accept\" answers with the contact\nbelow at once; \"refer\" records them for your staff and answers \"pending\"."`
 	// ContactPolicy: "accept" answers contact requests with Contact at once;
 	// "refer" records them for the agency's staff and answers "pending".
 	// Default "accept".
-	ContactPolicy string
+	ContactPolicy string `toml:"contact_policy"`
 	// UserRate and UserBurst bound each user's lookups and evaluations per
 	// second at this node. Default 20/s, burst 200.
-	UserRate, UserBurst float64
+	UserRate  float64 `toml:"user_rate" comment:"Per-user lookups and evaluations per second at this node, and per-node\nblinded elements per second at the issuer."`
+	UserBurst float64 `toml:"user_burst"`
 	// PeerRate and PeerBurst bound blinded elements per second per
 	// requesting node at the issuer. Default 20000/s, burst 100000.
-	PeerRate, PeerBurst float64
+	PeerRate  float64 `toml:"peer_rate"`
+	PeerBurst float64 `toml:"peer_burst"`
 
-	// Federation (used by `signpost node`, see StackConfig).
+	// Federation (used by `signpost node`, see stack.StackConfig).
 
 	// GossipListen is the memberlist address. Default "127.0.0.1:7946".
-	GossipListen string
+	GossipListen string `toml:"gossip_listen" env:"SIGNPOST_GOSSIP_LISTEN" comment:"Federation. The files come from the federation authority's enrolment.\nGossip (memberlist) and node-to-node mutual-TLS addresses."`
 	// PeerListen is the node-to-node mutual-TLS address. Default "127.0.0.1:7947".
-	PeerListen string
+	PeerListen string `toml:"peer_listen" env:"SIGNPOST_PEER_LISTEN"`
 	// Join lists gossip addresses of nodes to join at start.
-	Join []string
+	Join []string `toml:"join" comment:"Gossip addresses of nodes already in the federation."`
 	// AuthorityKeyFile is the federation authority's public key (PEM).
-	AuthorityKeyFile string
+	AuthorityKeyFile string `toml:"authority_key_file" env:"SIGNPOST_AUTHORITY_KEY_FILE"`
 	// CredentialsFile is this node's signed descriptor and private key (PEM).
-	CredentialsFile string
+	CredentialsFile string `toml:"credentials_file" env:"SIGNPOST_CREDENTIALS_FILE"`
 	// GossipKeyFile holds the federation's gossip encryption key(s).
-	GossipKeyFile string
+	GossipKeyFile string `toml:"gossip_key_file" env:"SIGNPOST_GOSSIP_KEY_FILE"`
 	// IssuerKeyFile, on the issuer only, holds the federation's POPRF
 	// private key (32 raw bytes, mode 0600).
-	IssuerKeyFile string
+	IssuerKeyFile string `toml:"issuer_key_file" env:"SIGNPOST_ISSUER_KEY_FILE" comment:"On the issuer node only: the federation's token key (keep it secret)."`
 	// IssuerPublicKey is the issuer's public key, base64, on every node.
-	IssuerPublicKey string
+	IssuerPublicKey string `toml:"issuer_public_key" env:"SIGNPOST_ISSUER_PUBLIC_KEY" comment:"Every node: the issuer's public key (base64)."`
 }
 
 // DefaultConfig returns the defaults, each documented on its field.
@@ -100,13 +102,13 @@ func DefaultConfig() Config {
 		Purposes:         []string{"safeguarding", "direct-care"},
 		Epoch:            1,
 		Issuer:           "",
-		RetentionDefault: 2190 * 24 * time.Hour,
-		MaxRetention:     10 * 365 * 24 * time.Hour,
+		RetentionDefault: DurationOf(2190 * 24 * time.Hour),
+		MaxRetention:     DurationOf(10 * 365 * 24 * time.Hour),
 		MaxBodyBytes:     64 << 10,
 		MaxImportBytes:   64 << 20,
 		MaxBatch:         256,
 		AllowedOrigins:   nil,
-		ShutdownTimeout:  10 * time.Second,
+		ShutdownTimeout:  DurationOf(10 * time.Second),
 		Contact:          "",
 		ContactPolicy:    "accept",
 		UserRate:         20,
@@ -149,13 +151,13 @@ func (c Config) WithDefaults() (Config, error) {
 	if c.Issuer == "" {
 		c.Issuer = c.NodeID
 	}
-	if c.RetentionDefault == 0 {
+	if c.RetentionDefault == (Duration{}) {
 		c.RetentionDefault = d.RetentionDefault
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = d.MaxBodyBytes
 	}
-	if c.MaxRetention == 0 {
+	if c.MaxRetention == (Duration{}) {
 		c.MaxRetention = d.MaxRetention
 	}
 	if c.MaxImportBytes == 0 {
@@ -164,7 +166,7 @@ func (c Config) WithDefaults() (Config, error) {
 	if c.MaxBatch == 0 {
 		c.MaxBatch = d.MaxBatch
 	}
-	if c.ShutdownTimeout == 0 {
+	if c.ShutdownTimeout == (Duration{}) {
 		c.ShutdownTimeout = d.ShutdownTimeout
 	}
 	if c.GossipListen == "" {
@@ -202,196 +204,11 @@ func (c Config) WithDefaults() (Config, error) {
 	if c.UserRate < 0 || c.UserBurst < 1 || c.PeerRate < 0 || c.PeerBurst < 1 {
 		errs = append(errs, errors.New("rate limits must be positive (user_rate, peer_rate > 0; user_burst, peer_burst at least 1)"))
 	}
-	if c.MaxBodyBytes < 1024 || c.MaxImportBytes < 1024 || c.MaxBatch < 1 || c.RetentionDefault < 0 {
+	if c.MaxBodyBytes < 1024 || c.MaxImportBytes < 1024 || c.MaxBatch < 1 || c.RetentionDefault.D() < 0 {
 		errs = append(errs, errors.New("limits must be positive (max_body_bytes and max_import_bytes at least 1024)"))
 	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}
 	return c, nil
-}
-
-// MaxConfigBytes bounds a config file.
-const MaxConfigBytes = 1 << 20
-
-// ParseConfig reads the `key = value` format over DefaultConfig. Unknown keys
-// and malformed lines are errors (a typo must not silently fall back to a
-// default).
-func ParseConfig(r io.Reader) (Config, error) {
-	c := DefaultConfig()
-	sc := bufio.NewScanner(io.LimitReader(r, MaxConfigBytes))
-	sc.Buffer(make([]byte, 4096), 64<<10)
-	line := 0
-	var errs []error
-	for sc.Scan() {
-		line++
-		s := strings.TrimSpace(sc.Text())
-		if s == "" || strings.HasPrefix(s, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(s, "=")
-		if !ok {
-			errs = append(errs, fmt.Errorf("line %d: expected key = value", line))
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if err := c.set(k, v); err != nil {
-			errs = append(errs, fmt.Errorf("line %d: %s: %w", line, k, err))
-		}
-	}
-	if err := sc.Err(); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
-	}
-	return c, nil
-}
-
-func list(v string) []string {
-	var out []string
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func (c *Config) set(k, v string) error {
-	var err error
-	switch k {
-	case "node_id":
-		c.NodeID = v
-	case "agency":
-		c.Agency = v
-	case "category":
-		c.Category = v
-	case "data_dir":
-		c.DataDir = v
-	case "listen":
-		c.Listen = v
-	case "purposes":
-		c.Purposes = list(v)
-	case "epoch":
-		var n uint64
-		n, err = strconv.ParseUint(v, 10, 32)
-		c.Epoch = uint32(n)
-	case "issuer":
-		c.Issuer = v
-	case "retention_default":
-		c.RetentionDefault, err = time.ParseDuration(v)
-	case "max_retention":
-		c.MaxRetention, err = time.ParseDuration(v)
-	case "max_body_bytes":
-		c.MaxBodyBytes, err = strconv.ParseInt(v, 10, 64)
-	case "max_import_bytes":
-		c.MaxImportBytes, err = strconv.ParseInt(v, 10, 64)
-	case "max_batch":
-		c.MaxBatch, err = strconv.Atoi(v)
-	case "allowed_origins":
-		c.AllowedOrigins = list(v)
-	case "shutdown_timeout":
-		c.ShutdownTimeout, err = time.ParseDuration(v)
-	case "contact":
-		c.Contact = v
-	case "contact_policy":
-		c.ContactPolicy = v
-	case "user_rate":
-		c.UserRate, err = strconv.ParseFloat(v, 64)
-	case "user_burst":
-		c.UserBurst, err = strconv.ParseFloat(v, 64)
-	case "peer_rate":
-		c.PeerRate, err = strconv.ParseFloat(v, 64)
-	case "peer_burst":
-		c.PeerBurst, err = strconv.ParseFloat(v, 64)
-	case "gossip_listen":
-		c.GossipListen = v
-	case "peer_listen":
-		c.PeerListen = v
-	case "join":
-		c.Join = list(v)
-	case "authority_key_file":
-		c.AuthorityKeyFile = v
-	case "credentials_file":
-		c.CredentialsFile = v
-	case "gossip_key_file":
-		c.GossipKeyFile = v
-	case "issuer_key_file":
-		c.IssuerKeyFile = v
-	case "issuer_public_key":
-		c.IssuerPublicKey = v
-	default:
-		return errors.New("unknown key")
-	}
-	if err != nil {
-		return errors.New("malformed value")
-	}
-	return nil
-}
-
-// WriteDefaultConfig writes a commented config with safe defaults for the
-// given node id (what `signpost node init` prints).
-func WriteDefaultConfig(w io.Writer, nodeID string) error {
-	d := DefaultConfig()
-	_, err := fmt.Fprintf(w, `# Signpost agency node configuration.
-# Format: key = value; lines starting with # are comments. Unknown keys are errors.
-
-# This node's id in the federation; must match its enrolled descriptor.
-node_id = %s
-# The agency's display name, shown to practitioners at other agencies.
-agency = Example Agency
-# Service category: children-social-care, school, gp, emergency-department, ...
-category = children-social-care
-
-# Where the node keeps its databases (records, locator replica, audit log).
-data_dir = %s
-# HTTP API and practitioner page. Loopback by default: put a TLS-terminating
-# proxy in front before exposing it.
-listen = %s
-
-# Purposes this node publishes its records under and lets its users look up.
-purposes = %s
-# Token epoch and the node that holds the federation key for it (empty: this node).
-epoch = %d
-issuer =
-
-# Retention for records created without retainUntil (Go duration).
-retention_default = %s
-
-# Limits.
-max_body_bytes = %d
-max_import_bytes = %d
-max_batch = %d
-# Extra Origins allowed on the WebSocket and cookie-authenticated writes.
-allowed_origins =
-shutdown_timeout = %s
-
-# Contact requests from other agencies: "accept" answers with the contact
-# below at once; "refer" records them for your staff and answers "pending".
-contact = Duty desk, 01632 960000 (synthetic)
-contact_policy = %s
-# Per-user lookups/evaluations per second at this node, and per-node blinded
-# elements per second at the issuer.
-user_rate = %g
-user_burst = %g
-peer_rate = %g
-peer_burst = %g
-
-# Federation. Files come from the federation authority's enrolment.
-gossip_listen = %s
-peer_listen = %s
-# Gossip addresses of nodes already in the federation (comma-separated).
-join =
-authority_key_file = authority.pub
-credentials_file = node.pem
-gossip_key_file = gossip.key
-# On the issuer node only: the federation's token key (keep it secret).
-issuer_key_file =
-# Every node: the issuer's public key (base64).
-issuer_public_key =
-`, nodeID, d.DataDir, d.Listen, strings.Join(d.Purposes, ", "), d.Epoch, d.RetentionDefault,
-		d.MaxBodyBytes, d.MaxImportBytes, d.MaxBatch, d.ShutdownTimeout,
-		d.ContactPolicy, d.UserRate, d.UserBurst, d.PeerRate, d.PeerBurst, d.GossipListen, d.PeerListen)
-	return err
 }

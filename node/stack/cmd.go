@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -26,14 +27,17 @@ func NodeMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return initMain(args[1:], stdout, stderr)
 		case "import":
 			return importMain(ctx, args[1:], stdout, stderr)
+		case "config-convert":
+			return convertMain(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (write one with `signpost node init`)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage:\n  signpost node --config FILE        run an agency's node until SIGINT/SIGTERM\n  signpost node init [-node-id ID]   print a commented config with safe defaults\n  signpost node import -url URL -token TOKEN FILE.csv\n                                     import records into a running node")
+		fmt.Fprintln(stderr, "Usage:\n  signpost node --config FILE        run an agency's node until SIGINT/SIGTERM\n  signpost node init [-node-id ID]   print a commented config (TOML) with safe defaults\n  signpost node config-convert FILE  print an old key = value config as TOML\n  signpost node import -url URL -token TOKEN FILE.csv\n                                     import records into a running node")
 		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "Environment variables override the config file's addresses and secret files:\n  "+strings.Join(node.EnvOverrides(), ", "))
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -45,7 +49,7 @@ func NodeMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fs.Usage()
 		return 2
 	}
-	sc, err := loadStackConfig(*path)
+	sc, err := loadStackConfig(*path, os.LookupEnv, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "signpost node:", err)
 		return 1
@@ -58,7 +62,7 @@ func NodeMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	sc.Logger.Info("node serving", "addr", s.Addr.String(), "gossip", s.Agent.GossipAddr(), "peer", s.Agent.PeerAddr())
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), s.Node.Config().ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.Node.Config().ShutdownTimeout.D())
 	defer cancel()
 	if err := s.Shutdown(sctx); err != nil {
 		fmt.Fprintln(stderr, "signpost node: shutdown:", err)
@@ -84,16 +88,24 @@ func initMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// loadStackConfig reads a config file and the federation files it names
-// (relative paths are relative to the config file).
-func loadStackConfig(path string) (StackConfig, error) {
+// loadStackConfig reads a config file, applies the environment's overrides
+// (lookup is os.LookupEnv in production) and reads the federation files it
+// names (relative paths are relative to the config file). A file in the old
+// key = value format is read with a deprecation notice on stderr.
+func loadStackConfig(path string, lookup func(string) (string, bool), stderr io.Writer) (StackConfig, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return StackConfig{}, err
 	}
 	defer f.Close()
-	cfg, err := node.ParseConfig(f)
+	cfg, legacy, err := node.ParseConfig(path, f)
 	if err != nil {
+		return StackConfig{}, err
+	}
+	if legacy {
+		fmt.Fprintf(stderr, "signpost node: %s is in the old key = value format, read for this release only; convert it to TOML with:\n  signpost node config-convert %s > %s.toml\n", path, path, strings.TrimSuffix(path, filepath.Ext(path)))
+	}
+	if err := cfg.ApplyEnv(lookup); err != nil {
 		return StackConfig{}, err
 	}
 	dir := filepath.Dir(path)
@@ -129,6 +141,31 @@ func loadStackConfig(path string) (StackConfig, error) {
 		return sc, fmt.Errorf("%w: %w", node.ErrConfig, errors.Join(errs...))
 	}
 	return sc, nil
+}
+
+// convertMain is `signpost node config-convert FILE`: the old key = value
+// format as TOML on stdout, checked by decoding it as `signpost node` would.
+func convertMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, "Usage: signpost node config-convert FILE > FILE.toml")
+		return 2
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "signpost node config-convert:", err)
+		return 1
+	}
+	defer f.Close()
+	out, err := node.ConvertLegacyConfig(f)
+	if err == nil {
+		_, _, err = node.ParseConfig(args[0]+" (converted)", bytes.NewReader(out))
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "signpost node config-convert:", err)
+		return 1
+	}
+	stdout.Write(out)
+	return 0
 }
 
 // importMain posts a CSV to a running node in chunks, drawing a progress

@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"io"
+	"reflect"
 	"sync"
 	"time"
 
@@ -29,7 +32,7 @@ func TestNodeMainUsage(t *testing.T) {
 		t.Fatalf("no args: %d", code)
 	}
 	out.Reset()
-	if code := NodeMain(context.Background(), []string{"init", "-node-id", "harbour-gp"}, nil, &out, &errb); code != 0 || !strings.Contains(out.String(), "node_id = harbour-gp") {
+	if code := NodeMain(context.Background(), []string{"init", "-node-id", "harbour-gp"}, nil, &out, &errb); code != 0 || !strings.Contains(out.String(), "node_id = 'harbour-gp'") {
 		t.Fatalf("init: %d %s", code, out.String())
 	}
 	dir := t.TempDir()
@@ -38,6 +41,44 @@ func TestNodeMainUsage(t *testing.T) {
 	errb.Reset()
 	if code := NodeMain(context.Background(), []string{"--config", p}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "credentials_file") {
 		t.Fatalf("missing credentials must be reported: %d %s", code, errb.String())
+	}
+}
+
+// TestNodeMainLegacyConfig: a config in the old key = value format is read
+// for this release with a notice that says how to convert it, and
+// `signpost node config-convert` prints TOML that reads back to the same
+// configuration without the notice.
+func TestNodeMainLegacyConfig(t *testing.T) {
+	dir := t.TempDir()
+	old, err := os.ReadFile(filepath.Join("..", "testdata", "config", "legacy.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "node.conf")
+	os.WriteFile(p, old, 0o600)
+	var out, errb bytes.Buffer
+	// The enrolment files are missing, so it stops after reading the config.
+	if code := NodeMain(context.Background(), []string{"--config", p}, nil, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "old key = value format") || !strings.Contains(errb.String(), "signpost node config-convert "+p) ||
+		!strings.Contains(errb.String(), "credentials_file") {
+		t.Fatalf("legacy config: %d %s", code, errb.String())
+	}
+	errb.Reset()
+	if code := NodeMain(context.Background(), []string{"config-convert", p}, nil, &out, &errb); code != 0 {
+		t.Fatalf("convert: %d %s", code, errb.String())
+	}
+	toml := filepath.Join(dir, "node.toml")
+	os.WriteFile(toml, out.Bytes(), 0o600)
+	fromOld, err := loadStackConfig(p, func(string) (string, bool) { return "", false }, io.Discard)
+	var notice bytes.Buffer
+	fromNew, err2 := loadStackConfig(toml, func(string) (string, bool) { return "", false }, &notice)
+	if !errors.Is(err, node.ErrConfig) || !errors.Is(err2, node.ErrConfig) || !reflect.DeepEqual(fromOld.Node, fromNew.Node) || notice.Len() != 0 {
+		t.Fatalf("converted config differs or warns: %v / %v / %q", err, err2, notice.String())
+	}
+	errb.Reset()
+	os.WriteFile(p, []byte("node_id = a\nlisten_addr = b\n"), 0o600)
+	if code := NodeMain(context.Background(), []string{"config-convert", p}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "line 2: listen_addr: unknown key") {
+		t.Fatalf("convert of a bad file: %d %s", code, errb.String())
 	}
 }
 
@@ -76,14 +117,15 @@ func TestNodeMainRuns(t *testing.T) {
 	var conf bytes.Buffer
 	node.WriteDefaultConfig(&conf, "harbour-gp")
 	cfg := strings.NewReplacer(
-		"listen = 127.0.0.1:8080", "listen = 127.0.0.1:0",
-		"gossip_listen = 127.0.0.1:7946", "gossip_listen = 127.0.0.1:0",
-		"peer_listen = 127.0.0.1:7947", "peer_listen = 127.0.0.1:0",
-		"authority_key_file = authority.pub", "authority_key_file = "+federation.AuthorityPublicFile,
-		"issuer_key_file =", "issuer_key_file = issuer.key",
-		"category = children-social-care", "category = gp",
+		"authority_key_file = 'authority.pub'", "authority_key_file = '"+federation.AuthorityPublicFile+"'",
+		"issuer_key_file = ''", "issuer_key_file = 'issuer.key'",
+		"category = 'children-social-care'", "category = 'gp'",
 	).Replace(conf.String())
-	p := filepath.Join(dir, "node.conf")
+	// The addresses come from the environment, as a deployment's would.
+	t.Setenv("SIGNPOST_LISTEN", "127.0.0.1:0")
+	t.Setenv("SIGNPOST_GOSSIP_LISTEN", "127.0.0.1:0")
+	t.Setenv("SIGNPOST_PEER_LISTEN", "127.0.0.1:0")
+	p := filepath.Join(dir, "node.toml")
 	os.WriteFile(p, []byte(cfg), 0o600)
 
 	ctx, cancel := context.WithCancel(context.Background())
