@@ -62,9 +62,10 @@ next:
 
 // TestCollector runs three agents, each with its own registry (as three
 // nodes of one process, like the demo), spreads an entry, stops one node
-// hard, and checks that each registry shows the agent's own counters and
-// memberlist's own series for that agent only: members by state, probes
-// and the suspicion of the stopped node.
+// hard, cuts node-0 off, and checks that each registry shows the agent's
+// own counters and memberlist's own series for that agent only: members by
+// state, probes, the suspicion of the stopped node and the health score
+// failed probes raise.
 func TestCollector(t *testing.T) {
 	f := newTestFed(t)
 	agents := make([]*Agent, 3)
@@ -72,6 +73,7 @@ func TestCollector(t *testing.T) {
 	for i := range agents {
 		regs[i] = prometheus.NewRegistry()
 		agents[i] = startAgent(t, f.config(f.creds(t, fmt.Sprintf("node-%d", i)), ""), func(a *Agent) {
+			a.faults = newFaultSet()
 			c, err := a.Collector()
 			if err != nil {
 				t.Fatal(err)
@@ -145,6 +147,22 @@ func TestCollector(t *testing.T) {
 			}
 		}
 	}
+
+	// node-0 loses node-1 too: its probes now fail with no other member
+	// to vouch that the network is fine, so memberlist lowers its own
+	// health (awareness), which both its series and ours show.
+	agents[0].faults.set([]string{"node-1"}, []string{agents[1].GossipAddr()})
+	agents[1].faults.set([]string{"node-0"}, []string{agents[0].GossipAddr()})
+	testutil.Eventually(t, convergeTimeout, func() error {
+		fams := gather(t, regs[0])
+		if v, _ := value(fams, MetricGossipHealth); v < 1 {
+			return fmt.Errorf("%s = %v", MetricGossipHealth, v)
+		}
+		if v, _ := value(fams, "memberlist_health_score", MetricNodeLabel, "node-0"); v < 1 {
+			return fmt.Errorf("memberlist_health_score = %v", v)
+		}
+		return nil
+	})
 }
 
 // TestCollectorNotStarted: before Start the collector exports the counters
