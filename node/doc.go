@@ -24,7 +24,9 @@
 //     (PeerHandler, PeerEvaluatePath).
 //   - The HTTP API (openapi.json, served at /v1/openapi.json): records,
 //     import, locate, token evaluation, lookup of sealed entries, contact
-//     requests, the /v1/watch WebSocket, probes and Prometheus metrics.
+//     requests, the /v1/watch WebSocket, probes and Prometheus metrics
+//     (/metrics serves Options.Metrics: the core registers its own series
+//     there, the assembly the other parts' collectors; metrics.go).
 //     Errors are {"error":{"code","message"}}; every body is size-limited and
 //     strictly decoded; a rejected request writes nothing (tokenisation, the
 //     step that can fail for reasons outside the node, runs before any
