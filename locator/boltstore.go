@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -32,15 +31,8 @@ var errNoChange = errors.New("no change")
 // with nothing to store (duplicates, rejections) rolls back without a disk
 // sync, so neither replays nor garbage from peers can force fsyncs.
 type BoltStore struct {
-	policy Policy
-	hub    *watchHub
-	db     *bolt.DB
-
-	mu       sync.RWMutex // guards the fields below and serialises writes
-	closed   bool
-	dig      *digest
-	n        int
-	counters Counters
+	storeState // its mu also serialises writes
+	db         *bolt.DB
 }
 
 var _ Store = (*BoltStore)(nil)
@@ -56,7 +48,7 @@ func OpenBoltStore(path string, p Policy) (*BoltStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("locator: open bolt store %s: %w", path, err)
 	}
-	s := &BoltStore{policy: p, hub: newWatchHub(p.WatchBuffer), db: db, dig: newDigest(p.DigestDepth)}
+	s := &BoltStore{storeState: newStoreState(p), db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketEntries, bucketLookup, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -315,33 +307,6 @@ func (s *BoltStore) Expire(now time.Time) (int, error) {
 	}
 	s.n -= len(gone)
 	return len(gone), nil
-}
-
-// Len implements Store.
-func (s *BoltStore) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.n
-}
-
-// Counters implements Store.
-func (s *BoltStore) Counters() Counters {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.counters
-}
-
-// Watch implements Store.
-func (s *BoltStore) Watch(keys ...LookupKey) *Watch { return s.hub.add(keys) }
-
-// DigestDepth implements Store.
-func (s *BoltStore) DigestDepth() int { return s.policy.DigestDepth }
-
-// Bucket implements Store.
-func (s *BoltStore) Bucket(level int, index uint32) Bucket {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.dig.bucket(level, index)
 }
 
 // Stamps implements Store.

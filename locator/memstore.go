@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 )
 
@@ -12,16 +11,9 @@ import (
 // pointer in its leaf bucket and one in the lookup index; the Entry itself is
 // shared with whoever else holds it.
 type MemStore struct {
-	policy Policy
-	hub    *watchHub
-
-	mu       sync.RWMutex
-	closed   bool
-	leaves   [][]*Entry // per leaf bucket, sorted by id
-	byLookup map[LookupKey][]*Entry
-	dig      *digest
-	n        int
-	counters Counters
+	storeState
+	leaves   [][]*Entry             // per leaf bucket, sorted by id; guarded by mu
+	byLookup map[LookupKey][]*Entry // guarded by mu
 }
 
 var _ Store = (*MemStore)(nil)
@@ -33,11 +25,9 @@ func NewMemStore(p Policy) (*MemStore, error) {
 		return nil, err
 	}
 	return &MemStore{
-		policy:   p,
-		hub:      newWatchHub(p.WatchBuffer),
-		leaves:   make([][]*Entry, 1<<(4*p.DigestDepth)),
-		byLookup: make(map[LookupKey][]*Entry),
-		dig:      newDigest(p.DigestDepth),
+		storeState: newStoreState(p),
+		leaves:     make([][]*Entry, 1<<(4*p.DigestDepth)),
+		byLookup:   make(map[LookupKey][]*Entry),
 	}, nil
 }
 
@@ -235,33 +225,6 @@ func (s *MemStore) Expire(now time.Time) (int, error) {
 	}
 	s.n -= dropped
 	return dropped, nil
-}
-
-// Len implements Store.
-func (s *MemStore) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.n
-}
-
-// Counters implements Store.
-func (s *MemStore) Counters() Counters {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.counters
-}
-
-// Watch implements Store.
-func (s *MemStore) Watch(keys ...LookupKey) *Watch { return s.hub.add(keys) }
-
-// DigestDepth implements Store.
-func (s *MemStore) DigestDepth() int { return s.policy.DigestDepth }
-
-// Bucket implements Store.
-func (s *MemStore) Bucket(level int, index uint32) Bucket {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.dig.bucket(level, index)
 }
 
 // Stamps implements Store.
