@@ -151,6 +151,16 @@ func getRecord(tx *bolt.Tx, id string) (Record, bool, error) {
 	return r, true, nil
 }
 
+// existingRecord is getRecord for callers that need the record to exist:
+// ErrNotFound when it does not.
+func existingRecord(tx *bolt.Tx, id string) (Record, error) {
+	r, ok, err := getRecord(tx, id)
+	if err == nil && !ok {
+		err = ErrNotFound
+	}
+	return r, err
+}
+
 func putRecord(tx *bolt.Tx, r Record) error {
 	raw, err := json.Marshal(r)
 	if err != nil {
@@ -240,13 +250,8 @@ func (s *Store) Get(id string) (Record, error) {
 		return Record{}, err
 	}
 	var r Record
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var ok bool
-		var err error
-		r, ok, err = getRecord(tx, id)
-		if err == nil && !ok {
-			err = ErrNotFound
-		}
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		r, err = existingRecord(tx, id)
 		return err
 	})
 	return r, err
@@ -259,15 +264,9 @@ func (s *Store) Delete(id string) (Record, error) {
 		return Record{}, err
 	}
 	var r Record
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		var ok bool
-		var err error
-		r, ok, err = getRecord(tx, id)
-		if err != nil {
+	err := s.db.Update(func(tx *bolt.Tx) (err error) {
+		if r, err = existingRecord(tx, id); err != nil {
 			return err
-		}
-		if !ok {
-			return ErrNotFound
 		}
 		r.Version++
 		if err := tx.Bucket(bucketRecords).Delete([]byte(id)); err != nil {
@@ -352,15 +351,9 @@ func (s *Store) Object(id string) (r Record, already bool, err error) {
 	if err := s.check(); err != nil {
 		return Record{}, false, err
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		var ok bool
-		var err error
-		r, ok, err = getRecord(tx, id)
-		if err != nil {
+	err = s.db.Update(func(tx *bolt.Tx) (err error) {
+		if r, err = existingRecord(tx, id); err != nil {
 			return err
-		}
-		if !ok {
-			return ErrNotFound
 		}
 		if r.Objected {
 			already = true
