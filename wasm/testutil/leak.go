@@ -58,10 +58,11 @@ func NoLeaks(code int, opts ...goleak.Option) int {
 	return 0
 }
 
-// VerifyNone fails t unless every goroutine but the test's own has exited within leakGrace. A test calls it to prove that
-// one call (Leave, Shutdown, cancelling a run) stopped everything it
-// started, before the test's cleanups could stop it instead; TestMain's
-// check catches everything else. It sees every goroutine in the process,
+// VerifyNone fails t unless every goroutine but the test's own has
+// exited within leakGrace. A test calls it to prove that one call (Leave,
+// Shutdown, cancelling a run) stopped everything it started, before the
+// test's cleanups could stop it instead; TestMain's check catches
+// everything else. It sees every goroutine in the process,
 // so it must not run beside parallel tests.
 func VerifyNone(t testing.TB, opts ...goleak.Option) {
 	t.Helper()
