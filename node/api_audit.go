@@ -3,6 +3,8 @@ package node
 import (
 	"errors"
 	"net/http"
+
+	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
 
 type subjectAccessRequest struct {
@@ -14,14 +16,10 @@ type subjectAccessRequest struct {
 // current epoch (through the issuer, itself audited), the lookup keys become
 // subject references, and the log returns every event naming them. The
 // answer names no NHS number; the query is audited too.
-func (n *Node) handleSubjectAccess(w http.ResponseWriter, r *http.Request) error {
-	var req subjectAccessRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
+func (n *Node) handleSubjectAccess(w http.ResponseWriter, r *http.Request, req *subjectAccessRequest) error {
 	canon, err := n.tok.Normalize(r.Context(), req.NHSNumber)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "invalid_nhs_number", "%s", safeReason(err))
+		return errorf(http.StatusBadRequest, httpx.CodeInvalidNHSNumber, "%s", safeReason(err))
 	}
 	keys, err := n.tokenise(r.Context(), []string{canon})
 	if err != nil {
@@ -30,7 +28,7 @@ func (n *Node) handleSubjectAccess(w http.ResponseWriter, r *http.Request) error
 	lk := lookups(keys, 0)
 	events, err := n.opt.Audit.Subject(lk)
 	if errors.Is(err, ErrNoAuditQuery) {
-		return errorf(http.StatusNotImplemented, "no_audit_log", "this node has no queryable audit log")
+		return errorf(http.StatusNotImplemented, httpx.CodeNoAuditLog, "this node has no queryable audit log")
 	}
 	if err != nil {
 		return err

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sort"
 	"time"
+
+	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
 
 type locateRequest struct {
@@ -68,22 +70,15 @@ func (n *Node) agencyName(h Holding) string {
 	return h.NodeID
 }
 
-func (n *Node) handleLocate(w http.ResponseWriter, r *http.Request) error {
-	var req locateRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
+func (n *Node) handleLocate(w http.ResponseWriter, r *http.Request, req *locateRequest) error {
 	if !n.purposeAllowed(req.Purpose) {
-		return errorf(http.StatusForbidden, "purpose_not_authorised", "this node is not authorised for that purpose")
+		return errorf(http.StatusForbidden, httpx.CodePurpose, "this node is not authorised for that purpose")
 	}
 	canon, err := n.tok.Normalize(r.Context(), req.NHSNumber)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "invalid_nhs_number", "%s", safeReason(err))
+		return errorf(http.StatusBadRequest, httpx.CodeInvalidNHSNumber, "%s", safeReason(err))
 	}
 	p := principalFrom(r.Context())
-	if ae := spend(n.limiter, "user:"+p.Name, 1, "too many lookups; slow down"); ae != nil {
-		return ae
-	}
 	res, k, err := n.locate(r.Context(), canon, req.Purpose)
 	if err != nil {
 		return err

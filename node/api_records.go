@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signpost-federation/signpost/node/internal/httpx"
 	"github.com/signpost-federation/signpost/node/internal/records"
 )
 
@@ -34,22 +35,22 @@ func parseRetain(s string, now time.Time, def time.Duration) (time.Time, error) 
 // newRecord validates a request into a record, without touching any store.
 func (n *Node) newRecord(ctx context.Context, req createRecordRequest) (records.Record, *apiError) {
 	if req.LocalID == "" {
-		return records.Record{}, errorf(http.StatusBadRequest, "invalid_record", "localId is required")
+		return records.Record{}, errorf(http.StatusBadRequest, httpx.CodeInvalidRecord, "localId is required")
 	}
 	canon, err := n.tok.Normalize(ctx, req.NHSNumber)
 	if err != nil {
-		return records.Record{}, errorf(http.StatusBadRequest, "invalid_nhs_number", "%s", safeReason(err))
+		return records.Record{}, errorf(http.StatusBadRequest, httpx.CodeInvalidNHSNumber, "%s", safeReason(err))
 	}
 	now := n.opt.Now()
 	retain, err := parseRetain(req.RetainUntil, now, n.cfg.RetentionDefault.D())
 	if err != nil {
-		return records.Record{}, errorf(http.StatusBadRequest, "invalid_record", "%s", err.Error())
+		return records.Record{}, errorf(http.StatusBadRequest, httpx.CodeInvalidRecord, "%s", err.Error())
 	}
 	if !retain.After(now) {
-		return records.Record{}, errorf(http.StatusBadRequest, "invalid_record", "retainUntil is in the past")
+		return records.Record{}, errorf(http.StatusBadRequest, httpx.CodeInvalidRecord, "retainUntil is in the past")
 	}
 	if retain.After(now.Add(n.cfg.MaxRetention.D())) {
-		return records.Record{}, errorf(http.StatusBadRequest, "invalid_record", "retainUntil is beyond the federation's maximum retention")
+		return records.Record{}, errorf(http.StatusBadRequest, httpx.CodeInvalidRecord, "retainUntil is beyond the federation's maximum retention")
 	}
 	cat := req.Category
 	if cat == "" {
@@ -57,7 +58,7 @@ func (n *Node) newRecord(ctx context.Context, req createRecordRequest) (records.
 	}
 	r := records.Record{LocalID: req.LocalID, NHSNumber: canon, Category: cat, RetainUntil: retain, Created: now.UTC().Truncate(time.Second)}
 	if err := r.Validate(); err != nil {
-		return records.Record{}, errorf(http.StatusBadRequest, "invalid_record", "%s", strings.TrimPrefix(err.Error(), "records: invalid record: "))
+		return records.Record{}, errorf(http.StatusBadRequest, httpx.CodeInvalidRecord, "%s", strings.TrimPrefix(err.Error(), "records: invalid record: "))
 	}
 	return r, nil
 }
@@ -72,12 +73,8 @@ func safeReason(err error) string {
 	return s
 }
 
-func (n *Node) handleCreateRecord(w http.ResponseWriter, r *http.Request) error {
-	var req createRecordRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	rec, aerr := n.newRecord(r.Context(), req)
+func (n *Node) handleCreateRecord(w http.ResponseWriter, r *http.Request, req *createRecordRequest) error {
+	rec, aerr := n.newRecord(r.Context(), *req)
 	if aerr != nil {
 		return aerr
 	}
@@ -89,9 +86,9 @@ func (n *Node) handleCreateRecord(w http.ResponseWriter, r *http.Request) error 
 	stored, created, err := n.records.Put(rec)
 	switch {
 	case errors.Is(err, records.ErrExists):
-		return errorf(http.StatusConflict, "exists", "a different record with this localId exists; delete it first")
+		return errorf(http.StatusConflict, httpx.CodeExists, "a different record with this localId exists; delete it first")
 	case errors.Is(err, records.ErrObjected):
-		return errorf(http.StatusConflict, "objected", "the person has objected; this record is not published again")
+		return errorf(http.StatusConflict, httpx.CodeObjected, "the person has objected; this record is not published again")
 	case err != nil:
 		return err
 	}
@@ -125,39 +122,33 @@ func (n *Node) audit(ctx context.Context, e AuditEvent) {
 	}
 }
 
+// handleDeleteRecord deletes a record and withdraws its entries (unless an
+// objection withdrew them already).
 func (n *Node) handleDeleteRecord(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("localId")
-	rec, err := n.records.Get(id)
-	if errors.Is(err, records.ErrNotFound) {
-		return errorf(http.StatusNotFound, "not_found", "no record with this localId")
-	} else if err != nil {
-		return err
-	}
-	keys, err := n.tokenise(r.Context(), []string{rec.NHSNumber})
-	if err != nil {
-		return err
-	}
-	rec, err = n.records.Delete(id)
-	if errors.Is(err, records.ErrNotFound) {
-		return errorf(http.StatusNotFound, "not_found", "no record with this localId")
-	} else if err != nil {
-		return err
-	}
-	if !rec.Objected {
-		if err := n.withdraw(r.Context(), rec, keys); err != nil {
-			n.log.Error("withdraw after delete failed", "localId", id, "err", err)
-		}
-	}
-	n.audit(r.Context(), AuditEvent{Action: "record-delete", Actor: principalFrom(r.Context()).Name, LocalID: id, Count: 1, Outcome: "ok", Subject: lookups(keys, 0)})
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return n.endRecord(w, r, "record-delete", func(id string) (records.Record, bool, error) {
+		rec, err := n.records.Delete(id)
+		return rec, !rec.Objected, err
+	})
 }
 
+// handleObject records a person's objection: the record stays, marked so
+// that it is never published again, and its entries are withdrawn (once).
 func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) error {
+	return n.endRecord(w, r, "objection", func(id string) (records.Record, bool, error) {
+		rec, already, err := n.records.Object(id)
+		return rec, !already, err
+	})
+}
+
+// endRecord is what a deletion and an objection share: the record of the
+// path's localId is tokenised first (so that an unreachable issuer writes
+// nothing), then change applies the store's change and says whether the
+// entries are still to be withdrawn; the action is audited.
+func (n *Node) endRecord(w http.ResponseWriter, r *http.Request, action string, change func(id string) (records.Record, bool, error)) error {
 	id := r.PathValue("localId")
 	rec, err := n.records.Get(id)
 	if errors.Is(err, records.ErrNotFound) {
-		return errorf(http.StatusNotFound, "not_found", "no record with this localId")
+		return errorf(http.StatusNotFound, httpx.CodeNotFound, "no record with this localId")
 	} else if err != nil {
 		return err
 	}
@@ -165,16 +156,18 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, already, err := n.records.Object(id)
-	if err != nil {
+	rec, withdraw, err := change(id)
+	if errors.Is(err, records.ErrNotFound) {
+		return errorf(http.StatusNotFound, httpx.CodeNotFound, "no record with this localId")
+	} else if err != nil {
 		return err
 	}
-	if !already {
+	if withdraw {
 		if err := n.withdraw(r.Context(), rec, keys); err != nil {
-			n.log.Error("withdraw after objection failed", "localId", id, "err", err)
+			n.log.Error("withdraw failed", "action", action, "localId", id, "err", err)
 		}
 	}
-	n.audit(r.Context(), AuditEvent{Action: "objection", Actor: principalFrom(r.Context()).Name, LocalID: id, Count: 1, Outcome: "ok", Subject: lookups(keys, 0)})
+	n.audit(r.Context(), AuditEvent{Action: action, Actor: principalFrom(r.Context()).Name, LocalID: id, Count: 1, Outcome: "ok", Subject: lookups(keys, 0)})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+
+	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
 
 type evaluateRequest struct {
@@ -25,9 +27,9 @@ type evaluateResponse struct {
 // MaxElementBytes bounds one blinded element (a ristretto255 element is 32).
 const MaxElementBytes = 64
 
-func decodeBlinded(req evaluateRequest, max int) ([][]byte, *apiError) {
+func decodeBlinded(req *evaluateRequest, max int) ([][]byte, *apiError) {
 	if len(req.Blinded) == 0 || len(req.Blinded) > max {
-		return nil, errorf(http.StatusBadRequest, "invalid_batch", "send 1 to %d blinded elements", max)
+		return nil, errorf(http.StatusBadRequest, httpx.CodeInvalidBatch, "send 1 to %d blinded elements", max)
 	}
 	out := make([][]byte, len(req.Blinded))
 	for i, s := range req.Blinded {
@@ -36,7 +38,7 @@ func decodeBlinded(req evaluateRequest, max int) ([][]byte, *apiError) {
 			b, err = base64.RawURLEncoding.DecodeString(s)
 		}
 		if err != nil || len(b) == 0 || len(b) > MaxElementBytes {
-			return nil, errorf(http.StatusBadRequest, "invalid_element", "blinded element %d is not base64 of a group element", i)
+			return nil, errorf(http.StatusBadRequest, httpx.CodeInvalidElement, "blinded element %d is not base64 of a group element", i)
 		}
 		out[i] = b
 	}
@@ -87,17 +89,17 @@ func (n *Node) evaluate(ctx context.Context, purpose string, epoch uint32, blind
 // (who, purpose, count — never an element).
 func (n *Node) issuerEvaluate(ctx context.Context, requester string, authorised []string, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
 	if n.opt.Issuer == nil || n.cfg.Issuer != n.cfg.NodeID {
-		return nil, nil, errorf(http.StatusMisdirectedRequest, "not_issuer", "this node is not the issuer")
+		return nil, nil, errorf(http.StatusMisdirectedRequest, httpx.CodeNotIssuer, "this node is not the issuer")
 	}
 	if epoch != n.cfg.Epoch {
-		return nil, nil, errorf(http.StatusBadRequest, "unknown_epoch", "epoch %d is not served here", epoch)
+		return nil, nil, errorf(http.StatusBadRequest, httpx.CodeUnknownEpoch, "epoch %d is not served here", epoch)
 	}
 	if !slices.Contains(authorised, purpose) {
 		n.metrics.evaluated(purpose, authorised, outcomeDenied, len(blinded))
 		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "denied"})
-		return nil, nil, errorf(http.StatusForbidden, "purpose_not_authorised", "the requesting node is not authorised for that purpose")
+		return nil, nil, errorf(http.StatusForbidden, httpx.CodePurpose, "the requesting node is not authorised for that purpose")
 	}
-	if ae := spend(n.peerLimiter, "node:"+requester, len(blinded), "evaluation rate exceeded for this node"); ae != nil {
+	if ae := n.charge(ctx, "peer.evaluate", requester, blindedElements(blinded)); ae != nil {
 		n.metrics.evaluated(purpose, authorised, outcomeDenied, len(blinded))
 		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "denied"})
 		return nil, nil, ae
@@ -106,7 +108,7 @@ func (n *Node) issuerEvaluate(ctx context.Context, requester string, authorised 
 	if err != nil {
 		n.metrics.evaluated(purpose, authorised, outcomeError, len(blinded))
 		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "error"})
-		return nil, nil, errorf(http.StatusBadRequest, "evaluation_failed", "the blinded elements could not be evaluated")
+		return nil, nil, errorf(http.StatusBadRequest, httpx.CodeEvaluationFailed, "the blinded elements could not be evaluated")
 	}
 	n.metrics.evaluated(purpose, authorised, outcomeOK, len(blinded))
 	n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "ok"})
@@ -125,22 +127,15 @@ func (f evaluatorFunc) Evaluate(ctx context.Context, purpose string, epoch uint3
 	return f(ctx, purpose, epoch, blinded)
 }
 
-func (n *Node) handleEvaluate(w http.ResponseWriter, r *http.Request) error {
-	var req evaluateRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
+func (n *Node) handleEvaluate(w http.ResponseWriter, r *http.Request, req *evaluateRequest) error {
 	if !n.purposeAllowed(req.Purpose) {
-		return errorf(http.StatusForbidden, "purpose_not_authorised", "this node is not authorised for that purpose")
+		return errorf(http.StatusForbidden, httpx.CodePurpose, "this node is not authorised for that purpose")
 	}
 	blinded, aerr := decodeBlinded(req, n.cfg.MaxBatch)
 	if aerr != nil {
 		return aerr
 	}
 	p := principalFrom(r.Context())
-	if ae := spend(n.limiter, "user:"+p.Name, len(blinded), "too many evaluations; slow down"); ae != nil {
-		return ae
-	}
 	ev, proof, err := n.evaluate(r.Context(), req.Purpose, req.Epoch, blinded)
 	if err != nil {
 		return err
@@ -166,8 +161,8 @@ const PeerContactPath = "/peer/v1/contact-requests"
 // server.
 func (n *Node) PeerHandler(peerID func(*http.Request) (string, bool)) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST "+PeerEvaluatePath, n.peerRoute("peer.evaluate", peerID, n.handlePeerEvaluate))
-	mux.Handle("POST "+PeerContactPath, n.peerRoute("peer.contact", peerID, n.handlePeerContact))
+	mux.Handle("POST "+PeerEvaluatePath, n.peerRoute("peer.evaluate", peerID, jsonHandler(n, "peer.evaluate", n.handlePeerEvaluate)))
+	mux.Handle("POST "+PeerContactPath, n.peerRoute("peer.contact", peerID, jsonHandler(n, "peer.contact", n.handlePeerContact)))
 	return mux
 }
 
@@ -177,7 +172,7 @@ func (n *Node) peerRoute(name string, peerID func(*http.Request) (string, bool),
 	return n.route(name, n.cfg.MaxBodyBytes, func(w http.ResponseWriter, r *http.Request) error {
 		id, ok := peerID(r)
 		if !ok || id == "" {
-			return errorf(http.StatusUnauthorized, "unauthenticated", "peer not authenticated")
+			return errorf(http.StatusUnauthorized, httpx.CodeUnauthenticated, "peer not authenticated")
 		}
 		return h(w, r.WithContext(context.WithValue(r.Context(), peerCtxKey{}, id)))
 	})
@@ -188,11 +183,7 @@ func peerFrom(ctx context.Context) string {
 	return s
 }
 
-func (n *Node) handlePeerEvaluate(w http.ResponseWriter, r *http.Request) error {
-	var req evaluateRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
+func (n *Node) handlePeerEvaluate(w http.ResponseWriter, r *http.Request, req *evaluateRequest) error {
 	blinded, aerr := decodeBlinded(req, n.cfg.MaxBatch)
 	if aerr != nil {
 		return aerr
@@ -226,7 +217,7 @@ func decodeLookupKey(s string) ([16]byte, *apiError) {
 		b, err = base64.StdEncoding.DecodeString(s)
 	}
 	if err != nil || len(b) != 16 {
-		return k, errorf(http.StatusBadRequest, "invalid_lookup_key", "lookupKey must be base64 of 16 bytes")
+		return k, errorf(http.StatusBadRequest, httpx.CodeInvalidLookupKey, "lookupKey must be base64 of 16 bytes")
 	}
 	copy(k[:], b)
 	return k, nil
@@ -245,19 +236,12 @@ type lookupResponse struct {
 	Self string `json:"self"`
 }
 
-func (n *Node) handleLookup(w http.ResponseWriter, r *http.Request) error {
-	var req lookupRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
+func (n *Node) handleLookup(w http.ResponseWriter, r *http.Request, req *lookupRequest) error {
 	k, aerr := decodeLookupKey(req.LookupKey)
 	if aerr != nil {
 		return aerr
 	}
 	p := principalFrom(r.Context())
-	if ae := spend(n.limiter, "user:"+p.Name, 1, "too many lookups; slow down"); ae != nil {
-		return ae
-	}
 	sealed, err := n.opt.Index.Lookup(r.Context(), k)
 	if err != nil {
 		return err
@@ -275,3 +259,10 @@ func (n *Node) handleLookup(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
+
+func (req *evaluateRequest) elements() int { return len(req.Blinded) }
+
+// blindedElements counts the issuer's cost of an evaluation.
+type blindedElements [][]byte
+
+func (b blindedElements) elements() int { return len(b) }

@@ -186,6 +186,7 @@ func BenchmarkLocate(b *testing.B) {
 					t0 := time.Now()
 					req, _ := http.NewRequest("POST", srv.URL+"/v1/locate", strings.NewReader(body))
 					req.Header.Set("Authorization", "Bearer prac-token")
+					req.Header.Set("Content-Type", "application/json")
 					res, err := client.Do(req)
 					if err != nil {
 						b.Error(err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
 
 type contactRequest struct {
@@ -74,19 +76,15 @@ func (c *contactLog) all() []ReceivedContact {
 // MaxMessageLen bounds a contact request's free-text message.
 const MaxMessageLen = 500
 
-func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request) error {
-	var req contactRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
+func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request, req *contactRequest) error {
 	if !n.purposeAllowed(req.Purpose) {
-		return errorf(http.StatusForbidden, "purpose_not_authorised", "this node is not authorised for that purpose")
+		return errorf(http.StatusForbidden, httpx.CodePurpose, "this node is not authorised for that purpose")
 	}
 	if req.NodeID == "" || req.NodeID == n.cfg.NodeID {
-		return errorf(http.StatusBadRequest, "invalid_holder", "nodeId must name another agency's node")
+		return errorf(http.StatusBadRequest, httpx.CodeInvalidHolder, "nodeId must name another agency's node")
 	}
 	if len(req.Message) > MaxMessageLen {
-		return errorf(http.StatusBadRequest, "message_too_long", "message longer than %d bytes", MaxMessageLen)
+		return errorf(http.StatusBadRequest, httpx.CodeMessageTooLong, "message longer than %d bytes", MaxMessageLen)
 	}
 	var lookup [16]byte
 	switch {
@@ -99,7 +97,7 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request) erro
 	case req.NHSNumber != "" && req.LookupKey == "":
 		canon, err := n.tok.Normalize(r.Context(), req.NHSNumber)
 		if err != nil {
-			return errorf(http.StatusBadRequest, "invalid_nhs_number", "%s", safeReason(err))
+			return errorf(http.StatusBadRequest, httpx.CodeInvalidNHSNumber, "%s", safeReason(err))
 		}
 		ks, err := n.tok.Keys(r.Context(), req.Purpose, []string{canon})
 		if err != nil {
@@ -107,10 +105,10 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request) erro
 		}
 		lookup = ks[0].Lookup
 	default:
-		return errorf(http.StatusBadRequest, "invalid_subject", "send exactly one of lookupKey and nhsNumber")
+		return errorf(http.StatusBadRequest, httpx.CodeInvalidSubject, "send exactly one of lookupKey and nhsNumber")
 	}
 	if n.opt.Peers == nil {
-		return errorf(http.StatusServiceUnavailable, "no_federation", "this node is not connected to a federation")
+		return errorf(http.StatusServiceUnavailable, httpx.CodeNoFederation, "this node is not connected to a federation")
 	}
 	p := principalFrom(r.Context())
 	var ans ContactAnswer
@@ -147,47 +145,43 @@ func holderError(err error) (ae *apiError, refused bool) {
 	var pe *PeerError
 	var timeout interface{ Timeout() bool }
 	switch {
-	case errors.As(err, &pe) && pe.Status == http.StatusNotFound && pe.Code == "no_record":
-		return errorf(http.StatusNotFound, "no_record", "the holder's node holds no current record for this person under that purpose"), true
+	case errors.As(err, &pe) && pe.Status == http.StatusNotFound && pe.Code == string(httpx.CodeNoRecord):
+		return errorf(http.StatusNotFound, httpx.CodeNoRecord, "the holder's node holds no current record for this person under that purpose"), true
 	case errors.As(err, &pe) && pe.Status == http.StatusUnauthorized:
-		return errorf(http.StatusBadGateway, "holder_refused", "the holder's node did not accept this node's credentials"), true
-	case errors.As(err, &pe) && pe.Status >= 400 && pe.Status < 500 && pe.Status != http.StatusNotFound && pe.Code != "":
+		return errorf(http.StatusBadGateway, httpx.CodeHolderRefused, "the holder's node did not accept this node's credentials"), true
+	case errors.As(err, &pe) && pe.Status >= 400 && pe.Status < 500 && pe.Status != http.StatusNotFound && knownCode(pe.Code):
 		msg := pe.Message
 		if len(msg) > 200 {
 			msg = msg[:200]
 		}
-		return errorf(pe.Status, pe.Code, "the holder refused: %s", msg), true
+		return errorf(pe.Status, httpx.Code(pe.Code), "the holder refused: %s", msg), true
 	case errors.As(err, &pe):
-		return errorf(http.StatusBadGateway, "holder_failed", "the holder's node could not handle the request; try again later"), false
+		return errorf(http.StatusBadGateway, httpx.CodeHolderFailed, "the holder's node could not handle the request; try again later"), false
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) && timeout.Timeout():
-		return errorf(http.StatusGatewayTimeout, "holder_timeout", "the holder's node did not answer in time; try again later"), false
+		return errorf(http.StatusGatewayTimeout, httpx.CodeHolderTimeout, "the holder's node did not answer in time; try again later"), false
 	default:
-		return errorf(http.StatusBadGateway, "holder_unreachable", "the holder's node did not answer; try again later"), false
+		return errorf(http.StatusBadGateway, httpx.CodeHolderUnreachable, "the holder's node did not answer; try again later"), false
 	}
 }
 
-func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request) error {
-	var req peerContact
-	if err := decode(r, &req); err != nil {
-		return err
-	}
+func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request, req *peerContact) error {
 	peer := peerFrom(r.Context())
 	if n.opt.Peers == nil || !containsStr(n.opt.Peers.Purposes(peer), req.Purpose) {
-		return errorf(http.StatusForbidden, "purpose_not_authorised", "the requesting node is not authorised for that purpose")
+		return errorf(http.StatusForbidden, httpx.CodePurpose, "the requesting node is not authorised for that purpose")
 	}
 	k, aerr := decodeLookupKey(req.LookupKey)
 	if aerr != nil {
 		return aerr
 	}
 	if len(req.Message) > MaxMessageLen || len(req.Requester) > 200 {
-		return errorf(http.StatusBadRequest, "too_long", "message or requester too long")
+		return errorf(http.StatusBadRequest, httpx.CodeTooLong, "message or requester too long")
 	}
 	n.mu.Lock()
 	me, ok := n.mine[k]
 	n.mu.Unlock()
 	if !ok {
 		n.audit(r.Context(), AuditEvent{Action: "contact-request-received", Actor: "node:" + peer, Purpose: req.Purpose, Peer: peer, Outcome: "invalid", Subject: [][16]byte{k}})
-		return errorf(http.StatusNotFound, "no_record", "this agency holds no current record under that key")
+		return errorf(http.StatusNotFound, httpx.CodeNoRecord, "this agency holds no current record under that key")
 	}
 	status := "accepted"
 	if n.cfg.ContactPolicy == "refer" {

@@ -3,47 +3,27 @@ package node
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
 
-// apiError is the one error shape of the API: {"error":{"code","message"}}.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-	// RetryAfter, if positive, is sent as the Retry-After header (429).
-	RetryAfter time.Duration
-}
+// apiError is the one error shape of the API, {"error":{"code","message"}}
+// once written: httpx owns it, its codes and the JSON rules (decode,
+// writeJSON and writeError below are httpx's).
+type apiError = httpx.Error
 
-func (e *apiError) Error() string { return e.Code + ": " + e.Message }
-
-func errorf(status int, code, format string, a ...any) *apiError {
-	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, a...)}
-}
-
-// writeError writes the JSON error. Messages are fixed sentences or reasons
-// from validation: never an NHS number, token or key.
-func writeError(w http.ResponseWriter, status int, code, message string) {
-	httpx.WriteError(w, status, code, message)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
+var (
+	errorf     = httpx.Errorf
+	writeError = httpx.WriteError
+	writeJSON  = httpx.WriteJSON
+	decode     = httpx.Decode
+)
 
 type ctxKey int
 
@@ -92,7 +72,7 @@ func (n *Node) route(name string, limit int64, h handlerFunc, roles ...string) h
 			var ae *apiError
 			if !errors.As(err, &ae) {
 				n.log.Error("request failed", "route", name, "err", err)
-				ae = errorf(http.StatusInternalServerError, "internal", "internal error")
+				ae = errorf(http.StatusInternalServerError, httpx.CodeInternal, "internal error")
 				if errors.Is(err, ErrIssuerUnavailable) {
 					ae = errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, "the token issuer cannot be reached; try again later")
 				}
@@ -128,47 +108,22 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 // underlying writer.
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// decode reads one JSON object into v: unknown fields, trailing data, a
-// wrong content type and an oversized body are all errors.
-func decode(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return errorf(http.StatusUnsupportedMediaType, httpx.CodeUnsupportedType, "send application/json")
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "request body exceeds %d bytes", mbe.Limit)
-		}
-		return errorf(http.StatusBadRequest, httpx.CodeBadRequest, "request body is not the expected JSON object")
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "request body exceeds %d bytes", mbe.Limit)
-		}
-		return errorf(http.StatusBadRequest, httpx.CodeBadRequest, "trailing data after the JSON object")
-	}
-	return nil
-}
-
 // Handler returns the node's HTTP handler: API, probes, metrics, OpenAPI
 // document and the practitioner page.
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	lim := n.cfg.MaxBodyBytes
-	mux.Handle("POST /v1/records", n.route("records.create", lim, n.handleCreateRecord, RoleOperator))
+	mux.Handle("POST /v1/records", n.route("records.create", lim, jsonHandler(n, "records.create", n.handleCreateRecord), RoleOperator))
 	mux.Handle("POST /v1/records/import", n.route("records.import", n.cfg.MaxImportBytes, n.handleImport, RoleOperator))
 	mux.Handle("DELETE /v1/records/{localId}", n.route("records.delete", lim, n.handleDeleteRecord, RoleOperator))
 	mux.Handle("POST /v1/records/{localId}/objection", n.route("records.object", lim, n.handleObject, RoleOperator))
-	mux.Handle("POST /v1/locate", n.route("locate", lim, n.handleLocate, RolePractitioner))
-	mux.Handle("POST /v1/tokens/evaluate", n.route("tokens.evaluate", lim, n.handleEvaluate, RolePractitioner))
-	mux.Handle("POST /v1/lookup", n.route("lookup", lim, n.handleLookup, RolePractitioner))
-	mux.Handle("POST /v1/contact-requests", n.route("contact.request", lim, n.handleContactRequest, RolePractitioner))
+	mux.Handle("POST /v1/locate", n.route("locate", lim, jsonHandler(n, "locate", n.handleLocate), RolePractitioner))
+	mux.Handle("POST /v1/tokens/evaluate", n.route("tokens.evaluate", lim, jsonHandler(n, "tokens.evaluate", n.handleEvaluate), RolePractitioner))
+	mux.Handle("POST /v1/lookup", n.route("lookup", lim, jsonHandler(n, "lookup", n.handleLookup), RolePractitioner))
+	mux.Handle("POST /v1/contact-requests", n.route("contact.request", lim, jsonHandler(n, "contact.request", n.handleContactRequest), RolePractitioner))
 	mux.Handle("GET /v1/contact-requests", n.route("contact.list", lim, n.handleContactList, RolePractitioner, RoleOperator))
 	mux.Handle("GET /v1/watch", n.route("watch", lim, n.handleWatch, RolePractitioner))
-	mux.Handle("POST /v1/audit/subject-access", n.route("audit.subject", lim, n.handleSubjectAccess, RoleAuditor))
+	mux.Handle("POST /v1/audit/subject-access", n.route("audit.subject", lim, jsonHandler(n, "audit.subject", n.handleSubjectAccess), RoleAuditor))
 	if h := n.opt.Auth.SessionHandler(); h != nil {
 		mux.Handle("/v1/session", n.route("session", 0, func(w http.ResponseWriter, r *http.Request) error {
 			h.ServeHTTP(w, r)
@@ -180,7 +135,7 @@ func (n *Node) Handler() http.Handler {
 	mux.Handle("GET /readyz", n.route("readyz", 0, n.handleReadyz))
 	mux.Handle("GET /metrics", n.route("metrics", 0, n.handleMetrics))
 	mux.Handle("/v1/", n.route("notfound", 0, func(http.ResponseWriter, *http.Request) error {
-		return errorf(http.StatusNotFound, "not_found", "no such endpoint")
+		return errorf(http.StatusNotFound, httpx.CodeNotFound, "no such endpoint")
 	}))
 	n.mountPage(mux)
 	return securityHeaders(mux)
@@ -202,7 +157,7 @@ func (n *Node) handleHealthz(w http.ResponseWriter, r *http.Request) error {
 
 func (n *Node) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	if !n.ready.Load() {
-		return errorf(http.StatusServiceUnavailable, "not_ready", "the node is starting or stopping")
+		return errorf(http.StatusServiceUnavailable, httpx.CodeNotReady, "the node is starting or stopping")
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil

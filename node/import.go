@@ -29,10 +29,10 @@ type CSVRow struct {
 // RowError is one rejected row of an import. Message never contains the NHS
 // number.
 type RowError struct {
-	Line    int    `json:"line"`
-	LocalID string `json:"localId,omitempty"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Line    int        `json:"line"`
+	LocalID string     `json:"localId,omitempty"`
+	Code    httpx.Code `json:"code"`
+	Message string     `json:"message"`
 }
 
 // ImportReport is the answer to an import.
@@ -55,10 +55,10 @@ const MaxReportedErrors = 1000
 func ReadCSV(r io.Reader, fn func(row CSVRow, bad *RowError) error) error {
 	return csvrec.Scan(r, func(rec []string, line int, pe *csv.ParseError) error {
 		if pe != nil {
-			return fn(CSVRow{Line: line}, &RowError{Line: line, Code: "malformed_csv", Message: csvrec.Reason(pe)})
+			return fn(CSVRow{Line: line}, &RowError{Line: line, Code: httpx.CodeMalformedCSV, Message: csvrec.Reason(pe)})
 		}
 		if len(rec) < 2 || len(rec) > 4 {
-			return fn(CSVRow{Line: line}, &RowError{Line: line, Code: "malformed_csv", Message: fmt.Sprintf("expected 2 to 4 columns, got %d", len(rec))})
+			return fn(CSVRow{Line: line}, &RowError{Line: line, Code: httpx.CodeMalformedCSV, Message: fmt.Sprintf("expected 2 to 4 columns, got %d", len(rec))})
 		}
 		row := CSVRow{Line: line, LocalID: strings.TrimSpace(rec[0]), NHSNumber: rec[1]}
 		if len(rec) > 2 {
@@ -134,7 +134,7 @@ func (n *Node) importCSV(ctx context.Context, r io.Reader, actor string, maxRows
 			return nil
 		}
 		if prev, dup := seen[rec.LocalID]; dup {
-			addErr(RowError{Line: row.Line, LocalID: row.LocalID, Code: "duplicate", Message: fmt.Sprintf("localId repeats line %d", prev)})
+			addErr(RowError{Line: row.Line, LocalID: row.LocalID, Code: httpx.CodeDuplicate, Message: fmt.Sprintf("localId repeats line %d", prev)})
 			return nil
 		}
 		seen[rec.LocalID] = row.Line
@@ -189,11 +189,11 @@ func (n *Node) importCSV(ctx context.Context, r io.Reader, actor string, maxRows
 		case rr.Err == nil:
 			rep.Unchanged++
 		case errors.Is(rr.Err, records.ErrExists):
-			addErr(RowError{Line: lines[i], LocalID: recs[i].LocalID, Code: "exists", Message: "a different record with this localId exists"})
+			addErr(RowError{Line: lines[i], LocalID: recs[i].LocalID, Code: httpx.CodeExists, Message: "a different record with this localId exists"})
 		case errors.Is(rr.Err, records.ErrObjected):
-			addErr(RowError{Line: lines[i], LocalID: recs[i].LocalID, Code: "objected", Message: "the person has objected"})
+			addErr(RowError{Line: lines[i], LocalID: recs[i].LocalID, Code: httpx.CodeObjected, Message: "the person has objected"})
 		default:
-			addErr(RowError{Line: lines[i], LocalID: recs[i].LocalID, Code: "invalid_record", Message: strings.TrimPrefix(rr.Err.Error(), "records: invalid record: ")})
+			addErr(RowError{Line: lines[i], LocalID: recs[i].LocalID, Code: httpx.CodeInvalidRecord, Message: strings.TrimPrefix(rr.Err.Error(), "records: invalid record: ")})
 		}
 	}
 	slices.SortStableFunc(rep.Errors, func(a, b RowError) int { return cmp.Compare(a.Line, b.Line) })

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/signpost-federation/signpost/node/internal/csvrec"
+	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
 
 // The client side of POST /v1/records/import, used by `signpost node
@@ -105,7 +106,7 @@ func ImportFile(ctx context.Context, c *http.Client, baseURL, token string, r io
 	err := csvrec.Scan(cr, func(rec []string, line int, pe *csv.ParseError) error {
 		if pe != nil {
 			total.Failed++
-			addErr(RowError{Line: line, Code: "malformed_csv", Message: csvrec.Reason(pe)})
+			addErr(RowError{Line: line, Code: httpx.CodeMalformedCSV, Message: csvrec.Reason(pe)})
 			return nil
 		}
 		if err := w.Write(rec); err != nil {

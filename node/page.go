@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
 
 // mountPage serves the practitioner page (Options.PageFS at /) and the wasm
@@ -89,7 +91,7 @@ func (a *assets) load(name string) (*asset, error) {
 func (a *assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "only GET and HEAD are served here")
+		writeError(w, http.StatusMethodNotAllowed, httpx.CodeMethod, "only GET and HEAD are served here")
 		return
 	}
 	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
@@ -98,7 +100,7 @@ func (a *assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	as, err := a.load(name)
 	if err != nil {
-		writeError(w, http.StatusNotFound, "not_found", "no such file")
+		writeError(w, http.StatusNotFound, httpx.CodeNotFound, "no such file")
 		return
 	}
 	h := w.Header()

@@ -126,6 +126,32 @@ func TestUserRateLimit(t *testing.T) {
 	})
 }
 
+// TestContactRequestCostsBudget: a contact request, which tokenises the
+// number it names, spends the user's budget like a locate: over it, 429
+// rate_limited before any tokenisation.
+func TestContactRequestCostsBudget(t *testing.T) {
+	users := StaticTokens{"prac-token": {Name: "prac", Role: RolePractitioner}}
+	clock := newTestClock()
+	a := newTestNodeWith(t, newFakeFed(), "a", func(c *Config) { c.UserRate, c.UserBurst = 1, 2 },
+		func(o *Options) { o.Now, o.Auth, o.Peers = clock.Now, users, stubPeers{} })
+	body := `{"nodeId":"b","purpose":"safeguarding","nhsNumber":"` + nhsA + `"}`
+	for i := 0; i < 2; i++ {
+		if r := a.do(t, "POST", "/v1/contact-requests", "prac-token", body); r.status == 429 {
+			t.Fatalf("request %d within the burst: %d %s", i+1, r.status, r.body)
+		}
+	}
+	calls := a.tok.callCount()
+	if calls == 0 {
+		t.Fatal("the contact requests did not tokenise: the test proves nothing")
+	}
+	if r := a.do(t, "POST", "/v1/contact-requests", "prac-token", body); r.status != 429 || r.errCode() != "rate_limited" {
+		t.Fatalf("over the limit: %d %s", r.status, r.body)
+	}
+	if a.tok.callCount() != calls {
+		t.Fatal("a refused contact request was tokenised")
+	}
+}
+
 // TestIssuerRateLimitPerNode: the issuer allows each requesting node a
 // burst of 3 blinded elements and 1 a second (on a stopped clock). Node b's
 // practitioners, whose node forwards their evaluations, get 429

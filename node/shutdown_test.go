@@ -50,6 +50,7 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 				id := fmt.Sprintf("r%d", i)
 				req, _ := http.NewRequest("POST", "http://"+addr.String()+"/v1/records", strings.NewReader(`{"localId":"`+id+`","nhsNumber":"`+nums[i]+`"}`))
 				req.Header.Set("Authorization", "Bearer op-token")
+				req.Header.Set("Content-Type", "application/json")
 				res, err := c.Do(req)
 				if err != nil {
 					return // the server has gone
@@ -139,6 +140,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	go func() {
 		req, _ := http.NewRequest("POST", "http://"+addr.String()+"/v1/records", strings.NewReader(`{"localId":"r1","nhsNumber":"9990000018"}`))
 		req.Header.Set("Authorization", "Bearer op-token")
+		req.Header.Set("Content-Type", "application/json")
 		res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 		if err != nil {
 			answered <- 0

@@ -46,6 +46,7 @@ func (p *fakePeers) Call(ctx context.Context, nodeID, path string, in, out any) 
 	n := p.nodes[nodeID]
 	body, _ := json.Marshal(in)
 	req := httptest.NewRequestWithContext(ctx, "POST", path, strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json") // as AgentPeers.Call sends
 	rec := httptest.NewRecorder()
 	self := p.self
 	n.PeerHandler(func(*http.Request) (string, bool) { return self, true }).ServeHTTP(rec, req)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/signpost-federation/signpost/node/internal/auth"
+	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
 
 // WebSocket limits: one writer goroutine per connection, a read limit,
@@ -258,7 +259,7 @@ func (n *Node) originAllowed(r *http.Request) bool {
 
 func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) error {
 	if !n.originAllowed(r) {
-		return errorf(http.StatusForbidden, "origin_not_allowed", "this origin may not open a watch")
+		return errorf(http.StatusForbidden, httpx.CodeOriginForbidden, "this origin may not open a watch")
 	}
 	up := websocket.Upgrader{
 		ReadBufferSize:  1024,
@@ -267,7 +268,7 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) error {
 		// Refusals (a plain GET, a bad handshake) in the API's JSON shape
 		// rather than the library's plain text.
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, _ error) {
-			writeError(w, status, "websocket_required", "GET /v1/watch needs a WebSocket handshake")
+			writeError(w, status, httpx.CodeWebSocket, "GET /v1/watch needs a WebSocket handshake")
 		},
 	}
 	conn, err := up.Upgrade(w, r, nil)

@@ -76,3 +76,54 @@ func watchKey(t *testing.T, n *testNode, key string) *websocket.Conn {
 	}
 	return conn
 }
+
+// TestWatchOrigin: the watch applies the node's one Origin rule
+// (auth.OriginAllowed with Config.AllowedOrigins, as for cookie writes):
+// no Origin and a listed one open the watch; another site, or with a list
+// even the page's own host, is refused 403 origin_forbidden in the API's
+// error shape, like every other origin refusal.
+func TestWatchOrigin(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		allowed []string
+		origin  string // "self": the test server's own origin
+		want    int
+	}{
+		{"no origin", nil, "", http.StatusSwitchingProtocols},
+		{"same host", nil, "self", http.StatusSwitchingProtocols},
+		{"other site", nil, "https://elsewhere.example", http.StatusForbidden},
+		{"listed", []string{"https://page.example"}, "https://page.example", http.StatusSwitchingProtocols},
+		{"same host, not listed", []string{"https://page.example"}, "self", http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newTestNode(t, newFakeFed(), "a", func(c *Config) { c.AllowedOrigins = tc.allowed })
+			h := http.Header{"Authorization": {"Bearer prac-token"}}
+			switch tc.origin {
+			case "self":
+				h.Set("Origin", a.srv.URL)
+			case "":
+			default:
+				h.Set("Origin", tc.origin)
+			}
+			conn, res, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(a.srv.URL, "http")+"/v1/watch", h)
+			if conn != nil {
+				conn.Close()
+			}
+			if res == nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			defer res.Body.Close()
+			if res.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", res.StatusCode, tc.want)
+			}
+			if tc.want == http.StatusForbidden {
+				var e struct {
+					Error struct{ Code, Message string }
+				}
+				if err := json.NewDecoder(res.Body).Decode(&e); err != nil || e.Error.Code != "origin_forbidden" || e.Error.Message == "" {
+					t.Fatalf("refusal %+v (%v)", e, err)
+				}
+			}
+		})
+	}
+}

@@ -171,7 +171,10 @@ func New(cfg Config) (*Authenticator, error) {
 func (a *Authenticator) Store() *Store { return a.store }
 
 // failure says why a request that presented credentials is anonymous.
-type failure struct{ code, message string }
+type failure struct {
+	code    httpx.Code
+	message string
+}
 
 var (
 	failBadToken = &failure{httpx.CodeUnauthenticated, "the API token is unknown or revoked"}

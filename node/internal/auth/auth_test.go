@@ -124,7 +124,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 
 type resp struct {
 	status int
-	code   string
+	code   httpx.Code
 	body   map[string]any
 	header http.Header
 	cookie *http.Cookie
@@ -165,7 +165,8 @@ func (f *fixture) do(method, path, body string, hdr map[string]string) resp {
 		f.mu.Unlock()
 	}
 	if e, ok := r.body["error"].(map[string]any); ok {
-		r.code, _ = e["code"].(string)
+		c, _ := e["code"].(string)
+		r.code = httpx.Code(c)
 		if m, _ := e["message"].(string); m == "" {
 			f.t.Errorf("error %q has no message", r.code)
 		}
@@ -272,7 +273,7 @@ func TestDenials(t *testing.T) {
 		name       string
 		req        req
 		wantStatus int
-		wantCode   string
+		wantCode   httpx.Code
 	}{
 		{"no credentials", req{"POST", "/v1/lookup", `{}`, nil}, 401, httpx.CodeUnauthenticated},
 		{"no credentials, GET", req{"GET", "/v1/any", "", nil}, 401, httpx.CodeUnauthenticated},

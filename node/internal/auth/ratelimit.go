@@ -107,24 +107,6 @@ func (l *Limiter) sweepLocked(now time.Time) bool {
 	return len(l.buckets) < l.cfg.MaxKeys
 }
 
-// RateLimit returns middleware that spends one token of l per request under
-// the key that keyFn gives, answering 429 rate_limited with a Retry-After
-// header when it is empty. A nil keyFn keys by principal ([PrincipalKey]).
-func RateLimit(l *Limiter, keyFn func(*http.Request) string) func(http.Handler) http.Handler {
-	if keyFn == nil {
-		keyFn = PrincipalKey
-	}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if ok, wait := l.Allow(keyFn(r)); !ok {
-				WriteRateLimited(w, wait)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
 // WriteRateLimited writes the 429 response with Retry-After in whole seconds.
 func WriteRateLimited(w http.ResponseWriter, wait time.Duration) {
 	SetRetryAfter(w, wait)
@@ -142,13 +124,4 @@ func SetRetryAfter(w http.ResponseWriter, wait time.Duration) {
 		secs = 86400
 	}
 	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-}
-
-// PrincipalKey keys a request by its principal's actor name, or by client
-// address when it has none.
-func PrincipalKey(r *http.Request) string {
-	if p, ok := PrincipalFrom(r.Context()); ok {
-		return p.Actor()
-	}
-	return "addr:" + clientAddr(r)
 }

@@ -7,25 +7,96 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"time"
 )
 
-// Stable error codes. Clients branch on these; the message may change.
+// Code is a stable, machine-readable error code. Clients branch on it; the
+// message may change. Every code the node can send is one of the constants
+// below, and each is listed in the node's openapi.json (a test in node
+// checks both ways).
+type Code string
+
+// Codes of the error envelope.
 const (
-	CodeBadRequest      = "bad_request"      // 400: malformed or invalid input
-	CodeUnauthenticated = "unauthenticated"  // 401: no credentials, or they are wrong
-	CodeSessionExpired  = "session_expired"  // 401: the session cookie expired
-	CodeForbidden       = "forbidden"        // 403: authenticated, but the role may not do this
-	CodeCSRFMissing     = "csrf_missing"     // 403: cookie session without X-CSRF-Token
-	CodeCSRFInvalid     = "csrf_invalid"     // 403: X-CSRF-Token does not match the session
-	CodeOriginForbidden = "origin_forbidden" // 403: Origin header not on the allow-list
-	CodeNotFound        = "not_found"        // 404
-	CodeMethod          = "method_not_allowed"
-	CodeTooLarge        = "too_large" // 413: body over the decoder's limit
-	CodeUnsupportedType = "unsupported_media_type"
-	CodeRateLimited     = "rate_limited" // 429: slow down; see Retry-After
-	CodeInternal        = "internal"     // 500: the node failed; details are in its log
-	CodeUnavailable     = "unavailable"  // 503: e.g. the issuer is unreachable
+	CodeBadRequest        Code = "bad_request"            // 400: malformed or invalid input
+	CodeUnauthenticated   Code = "unauthenticated"        // 401: no credentials, or they are wrong
+	CodeSessionExpired    Code = "session_expired"        // 401: the session cookie expired
+	CodeForbidden         Code = "forbidden"              // 403: authenticated, but the role may not do this
+	CodeCSRFMissing       Code = "csrf_missing"           // 403: cookie session without X-CSRF-Token
+	CodeCSRFInvalid       Code = "csrf_invalid"           // 403: X-CSRF-Token does not match the session
+	CodeOriginForbidden   Code = "origin_forbidden"       // 403: Origin header not on the allow-list
+	CodeNotFound          Code = "not_found"              // 404
+	CodeMethod            Code = "method_not_allowed"     // 405
+	CodeTooLarge          Code = "too_large"              // 413: body over the decoder's limit
+	CodeUnsupportedType   Code = "unsupported_media_type" // 415: not application/json
+	CodeRateLimited       Code = "rate_limited"           // 429: slow down; see Retry-After
+	CodeInternal          Code = "internal"               // 500: the node failed; details are in its log
+	CodeUnavailable       Code = "unavailable"            // 503: e.g. the issuer is unreachable
+	CodeNotReady          Code = "not_ready"              // 503: starting or stopping (/readyz)
+	CodeWebSocket         Code = "websocket_required"     // 400: GET /v1/watch without a handshake
+	CodeInvalidNHSNumber  Code = "invalid_nhs_number"     // 400: the reason says why
+	CodeInvalidRecord     Code = "invalid_record"         // 400: a record's fields
+	CodeInvalidBatch      Code = "invalid_batch"          // 400: too few or too many blinded elements
+	CodeInvalidElement    Code = "invalid_element"        // 400: a blinded element is not one
+	CodeInvalidLookupKey  Code = "invalid_lookup_key"     // 400
+	CodeInvalidHolder     Code = "invalid_holder"         // 400: a contact request names no other node
+	CodeInvalidSubject    Code = "invalid_subject"        // 400: send a lookup key or a number, not both
+	CodeMessageTooLong    Code = "message_too_long"       // 400: a contact request's message
+	CodeTooLong           Code = "too_long"               // 400: a peer's contact request fields
+	CodeUnknownEpoch      Code = "unknown_epoch"          // 400: the issuer does not serve that epoch
+	CodeEvaluationFailed  Code = "evaluation_failed"      // 400: the issuer could not evaluate
+	CodePurpose           Code = "purpose_not_authorised" // 403: this node or the requester lacks the purpose
+	CodeNoRecord          Code = "no_record"              // 404: the holder holds nothing under that key
+	CodeExists            Code = "exists"                 // 409: another record has this localId
+	CodeObjected          Code = "objected"               // 409: the person has objected
+	CodeNotIssuer         Code = "not_issuer"             // 421: this node is not the issuer
+	CodeNoAuditLog        Code = "no_audit_log"           // 501: no queryable audit log
+	CodeHolderRefused     Code = "holder_refused"         // 502: the holder refused this node's credentials
+	CodeHolderFailed      Code = "holder_failed"          // 502: the holder failed
+	CodeHolderUnreachable Code = "holder_unreachable"     // 502
+	CodeNoFederation      Code = "no_federation"          // 503: single node, no peers
+	CodeHolderTimeout     Code = "holder_timeout"         // 504
 )
+
+// Row codes: a rejected row of an import report ({"line","code","message"}).
+const (
+	CodeMalformedCSV Code = "malformed_csv" // the row is not CSV the importer can read
+	CodeDuplicate    Code = "duplicate"     // the localId repeats an earlier row
+)
+
+// Codes lists every code of the error envelope, and RowCodes every code of
+// an import report's rows: what openapi.json lists.
+func Codes() []Code {
+	return []Code{CodeBadRequest, CodeUnauthenticated, CodeSessionExpired, CodeForbidden, CodeCSRFMissing,
+		CodeCSRFInvalid, CodeOriginForbidden, CodeNotFound, CodeMethod, CodeTooLarge, CodeUnsupportedType,
+		CodeRateLimited, CodeInternal, CodeUnavailable, CodeNotReady, CodeWebSocket, CodeInvalidNHSNumber,
+		CodeInvalidRecord, CodeInvalidBatch, CodeInvalidElement, CodeInvalidLookupKey, CodeInvalidHolder,
+		CodeInvalidSubject, CodeMessageTooLong, CodeTooLong, CodeUnknownEpoch, CodeEvaluationFailed, CodePurpose,
+		CodeNoRecord, CodeExists, CodeObjected, CodeNotIssuer, CodeNoAuditLog, CodeHolderRefused, CodeHolderFailed,
+		CodeHolderUnreachable, CodeNoFederation, CodeHolderTimeout}
+}
+
+// RowCodes lists every code an import report's row can carry.
+func RowCodes() []Code {
+	return []Code{CodeMalformedCSV, CodeDuplicate, CodeInvalidNHSNumber, CodeInvalidRecord, CodeExists, CodeObjected}
+}
+
+// Error is an API error before it is written: the status, the code and a
+// message that never echoes request input, and for 429 the wait to send as
+// Retry-After. Handlers return it; the router writes it.
+type Error struct {
+	Status     int
+	Code       Code
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(status int, code Code, format string, a ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, a...)}
+}
 
 // ErrorBody is the JSON envelope of every error response.
 type ErrorBody struct {
@@ -34,13 +105,13 @@ type ErrorBody struct {
 
 // ErrorDetail is the inside of [ErrorBody].
 type ErrorDetail struct {
-	Code    string `json:"code"`
+	Code    Code   `json:"code"`
 	Message string `json:"message"`
 }
 
 // WriteError writes {"error":{"code":code,"message":message}} with the given
 // status. message must not contain request input.
-func WriteError(w http.ResponseWriter, status int, code, message string) {
+func WriteError(w http.ResponseWriter, status int, code Code, message string) {
 	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: message}})
 }
 
@@ -59,33 +130,61 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 // more specific reason.
 var ErrBadJSON = errors.New("httpx: bad json body")
 
-// DecodeJSON decodes a single JSON object of at most limit bytes from r's body
-// into v, rejecting unknown fields, trailing data and a Content-Type other
-// than application/json. On failure it has already written the error response
-// (400, 413 or 415) and returns an error wrapping [ErrBadJSON]; the caller
+// Decode is the one JSON request rule of the node: the body must be
+// application/json (any parameters), hold exactly one JSON object with no
+// unknown field and nothing after it. r.Body should already be bounded
+// (http.MaxBytesReader); going over the bound is 413. Every refusal is an
+// *Error (415, 413 or 400) whose message never quotes the body.
+func Decode(r *http.Request, v any) error {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return Errorf(http.StatusUnsupportedMediaType, CodeUnsupportedType, "the body must be application/json")
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+			err = terr
+			if err == nil {
+				return Errorf(http.StatusBadRequest, CodeBadRequest, "the body has data after the JSON object")
+			}
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is over %d bytes", tooBig.Limit)
+	}
+	// The decoder's own error can quote input (a number's digits), so it
+	// is deliberately not wrapped.
+	return Errorf(http.StatusBadRequest, CodeBadRequest, "the body is not the expected JSON object")
+}
+
+// DecodeJSON is [Decode] with the body bounded to limit bytes, for handlers
+// that write their own answers: on failure it has already written the
+// error response and returns an error wrapping [ErrBadJSON]; the caller
 // just returns.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		WriteError(w, http.StatusUnsupportedMediaType, CodeUnsupportedType, "the body must be application/json")
-		return fmt.Errorf("%w: content type", ErrBadJSON)
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	err := Decode(r, v)
+	if err == nil {
+		return nil
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			WriteError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body is over %d bytes", limit))
-			return fmt.Errorf("%w: too large", ErrBadJSON)
+	var e *Error
+	errors.As(err, &e)
+	WriteError(w, e.Status, e.Code, e.Message)
+	return fmt.Errorf("%w: %s", ErrBadJSON, e.Code)
+}
+
+// Known returns s as a Code if it is one of [Codes]: a peer's error code is
+// passed on to a caller only if this node could have sent it itself.
+func Known(s string) (Code, bool) {
+	for _, c := range Codes() {
+		if string(c) == s {
+			return c, true
 		}
-		WriteError(w, http.StatusBadRequest, CodeBadRequest, "the body is not the expected JSON object")
-		// The decoder's own error can quote input (a number's digits), so
-		// it is deliberately not wrapped.
-		return fmt.Errorf("%w: undecodable", ErrBadJSON)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		WriteError(w, http.StatusBadRequest, CodeBadRequest, "the body has data after the JSON object")
-		return fmt.Errorf("%w: trailing data", ErrBadJSON)
-	}
-	return nil
+	return "", false
 }

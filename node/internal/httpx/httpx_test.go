@@ -27,7 +27,7 @@ func TestDecodeJSON(t *testing.T) {
 	tests := []struct {
 		name, ctype, body string
 		wantStatus        int
-		wantCode          string
+		wantCode          Code
 	}{
 		{"ok", "application/json", `{"name":"a"}`, 0, ""},
 		{"ok with charset", "application/json; charset=utf-8", `{"name":"a"}`, 0, ""},
@@ -53,7 +53,7 @@ func TestDecodeJSON(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrBadJSON) || w.Code != tt.wantStatus || !strings.Contains(w.Body.String(), `"`+tt.wantCode+`"`) {
+			if !errors.Is(err, ErrBadJSON) || w.Code != tt.wantStatus || !strings.Contains(w.Body.String(), `"`+string(tt.wantCode)+`"`) {
 				t.Fatalf("err %v, %d %s", err, w.Code, w.Body.String())
 			}
 			if strings.Contains(err.Error()+w.Body.String(), "999") {
