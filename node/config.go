@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -136,49 +137,26 @@ func (c Config) WithDefaults() (Config, error) {
 	d := DefaultConfig()
 	c.Purposes = slices.Clone(c.Purposes)
 	c.AllowedOrigins = slices.Clone(c.AllowedOrigins)
-	if c.DataDir == "" {
-		c.DataDir = d.DataDir
-	}
-	if c.Listen == "" {
-		c.Listen = d.Listen
-	}
+	c.Join = slices.Clone(c.Join)
 	if len(c.Purposes) == 0 {
 		c.Purposes = d.Purposes
 	}
-	if c.Epoch == 0 {
-		c.Epoch = d.Epoch
-	}
-	if c.Issuer == "" {
-		c.Issuer = c.NodeID
-	}
-	if c.RetentionDefault == (Duration{}) {
-		c.RetentionDefault = d.RetentionDefault
-	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = d.MaxBodyBytes
-	}
-	if c.MaxRetention == (Duration{}) {
-		c.MaxRetention = d.MaxRetention
-	}
-	if c.MaxImportBytes == 0 {
-		c.MaxImportBytes = d.MaxImportBytes
-	}
-	if c.MaxBatch == 0 {
-		c.MaxBatch = d.MaxBatch
-	}
-	if c.ShutdownTimeout == (Duration{}) {
-		c.ShutdownTimeout = d.ShutdownTimeout
-	}
-	if c.GossipListen == "" {
-		c.GossipListen = d.GossipListen
-	}
-	if c.PeerListen == "" {
-		c.PeerListen = d.PeerListen
-	}
-	c.Join = slices.Clone(c.Join)
-	if c.ContactPolicy == "" {
-		c.ContactPolicy = d.ContactPolicy
-	}
+	// A zero field takes its default (cmp.Or: the first non-zero).
+	c.DataDir = cmp.Or(c.DataDir, d.DataDir)
+	c.Listen = cmp.Or(c.Listen, d.Listen)
+	c.Epoch = cmp.Or(c.Epoch, d.Epoch)
+	c.Issuer = cmp.Or(c.Issuer, c.NodeID)
+	c.RetentionDefault = cmp.Or(c.RetentionDefault, d.RetentionDefault)
+	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, d.MaxBodyBytes)
+	c.MaxRetention = cmp.Or(c.MaxRetention, d.MaxRetention)
+	c.MaxImportBytes = cmp.Or(c.MaxImportBytes, d.MaxImportBytes)
+	c.MaxBatch = cmp.Or(c.MaxBatch, d.MaxBatch)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
+	c.GossipListen = cmp.Or(c.GossipListen, d.GossipListen)
+	c.PeerListen = cmp.Or(c.PeerListen, d.PeerListen)
+	c.ContactPolicy = cmp.Or(c.ContactPolicy, d.ContactPolicy)
+	// A rate and its burst default together: a burst set without its rate
+	// would otherwise pair with the default rate.
 	if c.UserRate == 0 {
 		c.UserRate, c.UserBurst = d.UserRate, d.UserBurst
 	}

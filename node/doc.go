@@ -100,6 +100,23 @@
 //     core itself (UserAuth, AuditLog), since their packages are the
 //     node's own internals.
 //
+// # One home per rule
+//
+//   - Purpose names: the core refuses any purpose outside Config.Purposes;
+//     the syntax of a name is wasm/purpose's alone, checked at config time
+//     by stack.ValidateConfig (as the token code and the federation's
+//     descriptors check it).
+//   - Rate limits: the table costs in ratelimit.go (route → cost), charged
+//     by the router before a handler runs (jsonHandler) and, for the
+//     issuer's per-node budget, where the issuer evaluates.
+//   - JSON and errors: node/internal/httpx (Decode, WriteJSON, the error
+//     envelope and every code as an httpx.Code, all listed in
+//     openapi.json).
+//   - Origins: auth.OriginAllowed with Config.AllowedOrigins, for the
+//     watch and for cookie-authenticated writes alike.
+//   - Modulus 11: the wasm module (the demo draws its people from
+//     wasm.GenerateTestNumbers).
+//
 // Two paths to "who else is involved":
 //
 //   - Systems that hold the number call POST /v1/locate: the node validates

@@ -115,13 +115,7 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	authority, err := federation.GenerateAuthority()
-	if err != nil {
-		return nil, err
-	}
-	gossipKey := make([]byte, 32)
-	rand.Read(gossipKey)
-	issuerKey, err := wasm.GenerateIssuerKey()
+	keys, err := newDemoKeys()
 	if err != nil {
 		return nil, err
 	}
@@ -142,62 +136,114 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 	}()
 	now := time.Now()
 	var join []string
-	for i, a := range DemoAgencies {
-		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-		sd, err := authority.Enrol(federation.Descriptor{
-			NodeID: a.NodeID, Agency: a.Agency, Category: a.Category, Purposes: a.Purposes, PublicKey: pub,
-			NotBefore: now.Add(-time.Minute).Truncate(time.Second), Expires: now.Add(365 * 24 * time.Hour).Truncate(time.Second), Serial: uint64(i + 1),
-		})
+	for i := range DemoAgencies {
+		s, err := d.startAgency(ctx, dc, keys, i, join, log)
 		if err != nil {
-			return nil, fmt.Errorf("node: demo enrol %s: %w", a.NodeID, err)
+			return nil, err
 		}
-		cfg := node.DefaultConfig()
-		cfg.NodeID, cfg.Agency, cfg.Category, cfg.Purposes = a.NodeID, a.Agency, a.Category, a.Purposes
-		cfg.DataDir = filepath.Join(dc.Dir, a.NodeID)
-		cfg.Listen = "127.0.0.1:0"
-		if dc.BasePort != 0 {
-			cfg.Listen = "127.0.0.1:" + strconv.Itoa(dc.BasePort+i)
-		}
-		cfg.Issuer = DemoAgencies[0].NodeID
-		cfg.Contact = a.Agency + " duty desk, 01632 96000" + strconv.Itoa(i) + " (synthetic)"
-		cfg.UserRate, cfg.UserBurst = 100, 1000
-		sc := StackConfig{
-			Node: cfg, AuthorityKey: authority.PublicKey(),
-			Credentials: &federation.Credentials{Descriptor: sd, PrivateKey: priv},
-			GossipKeys:  [][]byte{gossipKey}, GossipListen: "127.0.0.1:0", PeerListen: "127.0.0.1:0",
-			Join: join, Runtime: rt, Argon2: dc.Argon2, FastGossip: true, Logger: log.With("node", a.NodeID),
-		}
-		if i == 0 {
-			sc.IssuerPrivateKey = issuerKey
-		} else {
-			iss, _ := wasm.NewIssuer(issuerKey)
-			sc.IssuerPublicKey = iss.PublicKey()
-		}
-		s, err := StartStack(ctx, sc)
-		if err != nil {
-			return nil, fmt.Errorf("node: demo start %s: %w", a.NodeID, err)
-		}
-		d.Stacks = append(d.Stacks, s)
 		if i == 0 {
 			join = []string{s.Agent.GossipAddr()}
 		}
-		st := s.Auth.Store()
-		for _, r := range DemoUsers {
-			if _, err := st.AddUser(r, auth.Role(r), []byte(DemoPassword)); err != nil && !errors.Is(err, auth.ErrExists) {
-				return nil, err
-			}
-		}
-		if tok, _, err := st.AddToken("demo-operator", auth.RoleOperator); err == nil {
-			d.Tokens[a.NodeID] = tok
-		}
-		if tok, _, err := st.AddToken("demo-practitioner", auth.RolePractitioner); err == nil {
-			d.PractitionerTokens[a.NodeID] = tok
-		}
 	}
 	log.Info("demo nodes started", "took", time.Since(now))
-	// Wait for full membership: tokens of non-issuer nodes travel to the
-	// issuer over the peer transport, which needs its descriptor.
-	if err := waitFor(ctx, 30*time.Second, func() bool {
+	if err := d.awaitMembership(ctx); err != nil {
+		return nil, err
+	}
+	log.Info("demo membership converged", "took", time.Since(now))
+	if err := d.importPeople(ctx, dc.People); err != nil {
+		return nil, err
+	}
+	log.Info("demo records imported", "took", time.Since(now))
+	if err := d.awaitReplicas(ctx); err != nil {
+		log.Warn("demo replicas not complete yet; anti-entropy will finish", "err", err)
+	}
+	log.Info("demo replicas complete", "took", time.Since(now))
+	return d, nil
+}
+
+// demoKeys are the demo federation's secrets, made on the fly: its
+// authority, gossip key and issuer key.
+type demoKeys struct {
+	authority *federation.Authority
+	gossip    []byte
+	issuer    []byte
+}
+
+func newDemoKeys() (demoKeys, error) {
+	authority, err := federation.GenerateAuthority()
+	if err != nil {
+		return demoKeys{}, err
+	}
+	gossip := make([]byte, 32)
+	rand.Read(gossip)
+	issuer, err := wasm.GenerateIssuerKey()
+	if err != nil {
+		return demoKeys{}, err
+	}
+	return demoKeys{authority: authority, gossip: gossip, issuer: issuer}, nil
+}
+
+// startAgency enrols DemoAgencies[i] with the demo authority, starts its
+// stack (the first holds the issuer key; the others join it) and adds the
+// demo users and API tokens.
+func (d *Demo) startAgency(ctx context.Context, dc DemoConfig, keys demoKeys, i int, join []string, log *slog.Logger) (*Stack, error) {
+	a := DemoAgencies[i]
+	now := time.Now()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	sd, err := keys.authority.Enrol(federation.Descriptor{
+		NodeID: a.NodeID, Agency: a.Agency, Category: a.Category, Purposes: a.Purposes, PublicKey: pub,
+		NotBefore: now.Add(-time.Minute).Truncate(time.Second), Expires: now.Add(365 * 24 * time.Hour).Truncate(time.Second), Serial: uint64(i + 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: demo enrol %s: %w", a.NodeID, err)
+	}
+	cfg := node.DefaultConfig()
+	cfg.NodeID, cfg.Agency, cfg.Category, cfg.Purposes = a.NodeID, a.Agency, a.Category, a.Purposes
+	cfg.DataDir = filepath.Join(dc.Dir, a.NodeID)
+	cfg.Listen = "127.0.0.1:0"
+	if dc.BasePort != 0 {
+		cfg.Listen = "127.0.0.1:" + strconv.Itoa(dc.BasePort+i)
+	}
+	cfg.Issuer = DemoAgencies[0].NodeID
+	cfg.Contact = a.Agency + " duty desk, 01632 96000" + strconv.Itoa(i) + " (synthetic)"
+	cfg.UserRate, cfg.UserBurst = 100, 1000
+	sc := StackConfig{
+		Node: cfg, AuthorityKey: keys.authority.PublicKey(),
+		Credentials: &federation.Credentials{Descriptor: sd, PrivateKey: priv},
+		GossipKeys:  [][]byte{keys.gossip}, GossipListen: "127.0.0.1:0", PeerListen: "127.0.0.1:0",
+		Join: join, Runtime: d.runtime, Argon2: dc.Argon2, FastGossip: true, Logger: log.With("node", a.NodeID),
+	}
+	if i == 0 {
+		sc.IssuerPrivateKey = keys.issuer
+	} else {
+		iss, _ := wasm.NewIssuer(keys.issuer)
+		sc.IssuerPublicKey = iss.PublicKey()
+	}
+	s, err := StartStack(ctx, sc)
+	if err != nil {
+		return nil, fmt.Errorf("node: demo start %s: %w", a.NodeID, err)
+	}
+	d.Stacks = append(d.Stacks, s)
+	st := s.Auth.Store()
+	for _, r := range DemoUsers {
+		if _, err := st.AddUser(r, auth.Role(r), []byte(DemoPassword)); err != nil && !errors.Is(err, auth.ErrExists) {
+			return nil, err
+		}
+	}
+	if tok, _, err := st.AddToken("demo-operator", auth.RoleOperator); err == nil {
+		d.Tokens[a.NodeID] = tok
+	}
+	if tok, _, err := st.AddToken("demo-practitioner", auth.RolePractitioner); err == nil {
+		d.PractitionerTokens[a.NodeID] = tok
+	}
+	return s, nil
+}
+
+// awaitMembership waits until every node sees every other alive: tokens of
+// non-issuer nodes travel to the issuer over the peer transport, which
+// needs its descriptor.
+func (d *Demo) awaitMembership(ctx context.Context) error {
+	err := waitFor(ctx, 30*time.Second, func() bool {
 		for _, s := range d.Stacks {
 			alive := 0
 			for _, m := range s.Agent.Members() {
@@ -210,12 +256,18 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 			}
 		}
 		return true
-	}); err != nil {
-		return nil, fmt.Errorf("node: demo membership did not converge: %w", err)
+	})
+	if err != nil {
+		return fmt.Errorf("node: demo membership did not converge: %w", err)
 	}
-	log.Info("demo membership converged", "took", time.Since(now))
-	// Synthetic records, through each node's CSV import.
-	nums := wasm.GenerateTestNumbers(demoSeed, dc.People)
+	return nil
+}
+
+// importPeople makes the synthetic people (numbers from the wasm module's
+// generator) and imports each agency's share through its node's CSV
+// import, counting the entries that must reach every replica.
+func (d *Demo) importPeople(ctx context.Context, people int) error {
+	nums := wasm.GenerateTestNumbers(demoSeed, people)
 	csv := map[string]*strings.Builder{}
 	for i, n := range nums {
 		hs := demoHolders(i)
@@ -235,31 +287,28 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 		}
 		rep, err := s.Node.Import(ctx, strings.NewReader(b.String()), "token:demo", nil)
 		if err != nil {
-			return nil, fmt.Errorf("node: demo import at %s: %w", DemoAgencies[i].NodeID, err)
+			return fmt.Errorf("node: demo import at %s: %w", DemoAgencies[i].NodeID, err)
 		}
 		if rep.Failed > 0 {
-			return nil, fmt.Errorf("node: demo import at %s: %d rows failed", DemoAgencies[i].NodeID, rep.Failed)
+			return fmt.Errorf("node: demo import at %s: %d rows failed", DemoAgencies[i].NodeID, rep.Failed)
 		}
 		d.Entries += (rep.Imported + rep.Unchanged) * len(DemoAgencies[i].Purposes)
 	}
-	log.Info("demo records imported", "took", time.Since(now))
-	if err := waitFor(ctx, 40*time.Second, func() bool {
+	return nil
+}
+
+// awaitReplicas waits until every replica holds every demo entry.
+func (d *Demo) awaitReplicas(ctx context.Context) error {
+	return waitFor(ctx, 40*time.Second, func() bool {
 		for _, s := range d.Stacks {
 			if s.Agent.Store().Len() < d.Entries {
 				return false
 			}
 		}
 		return true
-	}); err != nil {
-		log.Warn("demo replicas not complete yet; anti-entropy will finish", "err", err)
-	}
-	log.Info("demo replicas complete", "took", time.Since(now))
-	return d, nil
+	})
 }
 
-// waitFor is the demo's own startup wait: it polls a live federation until
-// ok holds, ctx ends or limit passes. Only StartDemo uses it; tests wait
-// with testutil.Eventually, which fails the test instead of returning.
 func waitFor(ctx context.Context, limit time.Duration, ok func() bool) error {
 	deadline := time.Now().Add(limit)
 	t := time.NewTicker(50 * time.Millisecond)

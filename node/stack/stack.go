@@ -141,8 +141,60 @@ func stackMetrics(a *federation.Agent) (*prometheus.Registry, error) {
 // locator replica, wasm runtime, issuer (if this node is it), users,
 // audit log, HTTP server. Republication of the node's records runs in the
 // background (the issuer may not be reachable yet); /readyz says when it is
-// done.
+// done. Each step is a method of assembly; if one fails, what the earlier
+// ones built is closed again, in reverse order.
 func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
+	a, err := newAssembly(sc)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			a.undo()
+		}
+	}()
+	if err := a.startRuntime(ctx); err != nil {
+		return nil, err
+	}
+	reg, err := a.startAgent()
+	if err != nil {
+		return nil, err
+	}
+	index, err := a.openIndex()
+	if err != nil {
+		return nil, err
+	}
+	auditLog, err := a.openUsersAndAudit()
+	if err != nil {
+		return nil, err
+	}
+	issuer, err := a.loadIssuer()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.newNode(index, auditLog, issuer, reg); err != nil {
+		return nil, err
+	}
+	if err := a.serve(ctx); err != nil {
+		return nil, err
+	}
+	return a.s, nil
+}
+
+// assembly is one StartStack in progress: its checked configuration, the
+// stack built so far and how to close it again.
+type assembly struct {
+	sc      StackConfig
+	cfg     node.Config // defaulted; NodeID and Agency from the descriptor
+	log     *slog.Logger
+	s       *Stack
+	cleanup []func()
+	// holderSecret is kept for the tests' secret hook (secrethook.Stack).
+	holderSecret [32]byte
+}
+
+// newAssembly checks the configuration and makes the data directory.
+func newAssembly(sc StackConfig) (*assembly, error) {
 	if err := ValidateConfig(sc.Node); err != nil {
 		return nil, err
 	}
@@ -150,87 +202,107 @@ func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	log := sc.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	if sc.Credentials == nil {
 		return nil, fmt.Errorf("%w: federation credentials are required", node.ErrConfig)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
-	s := &Stack{log: log, Runtime: sc.Runtime}
-	var cleanup []func()
-	defer func() {
-		if err != nil {
-			for i := len(cleanup) - 1; i >= 0; i-- {
-				cleanup[i]()
-			}
-		}
-	}()
-	if s.Runtime == nil {
-		s.Runtime, err = wasm.New(ctx, wasm.DefaultConfig())
-		if err != nil {
-			return nil, fmt.Errorf("node: wasm runtime: %w", err)
-		}
-		s.ownRuntime = true
-		cleanup = append(cleanup, func() { s.Runtime.Close(context.Background()) })
-	}
-
-	fc := federation.DefaultConfig()
-	fc.DataDir = cfg.DataDir
-	fc.GossipBindAddr = sc.GossipListen
-	fc.PeerBindAddr = sc.PeerListen
-	fc.AuthorityKey = sc.AuthorityKey
-	fc.Credentials = sc.Credentials
-	fc.GossipKeys = sc.GossipKeys
-	fc.Logger = log
-	if sc.FastGossip {
-		fc.GossipInterval, fc.ProbeInterval, fc.ProbeTimeout, fc.PushPullInterval = 50*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond, 5*time.Second
-		fc.Protocol.PushInterval = 50 * time.Millisecond
-		fc.Protocol.AntiEntropyInterval = 2 * time.Second
-	}
-	s.Agent, err = federation.NewAgent(fc)
-	if err != nil {
-		return nil, err
-	}
-	cleanup = append(cleanup, func() { s.Agent.Shutdown(context.Background()) })
-	reg, err := stackMetrics(s.Agent)
-	if err != nil {
-		return nil, err
-	}
 	self := sc.Credentials.Descriptor.Descriptor
 	cfg.NodeID = self.NodeID
 	if cfg.Agency == "" {
 		cfg.Agency = self.Agency
 	}
+	log := sc.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &assembly{sc: sc, cfg: cfg, log: log, s: &Stack{log: log, Runtime: sc.Runtime}}, nil
+}
 
-	secret, err := holderSecret(cfg.DataDir)
+// undo closes what the steps so far built, last first.
+func (a *assembly) undo() {
+	for i := len(a.cleanup) - 1; i >= 0; i-- {
+		a.cleanup[i]()
+	}
+}
+
+// startRuntime starts a wasm runtime unless the config shares one.
+func (a *assembly) startRuntime(ctx context.Context) error {
+	if a.s.Runtime != nil {
+		return nil
+	}
+	rt, err := wasm.New(ctx, wasm.DefaultConfig())
+	if err != nil {
+		return fmt.Errorf("node: wasm runtime: %w", err)
+	}
+	a.s.Runtime, a.s.ownRuntime = rt, true
+	a.cleanup = append(a.cleanup, func() { rt.Close(context.Background()) })
+	return nil
+}
+
+// startAgent creates the federation agent (not yet started) and the
+// metrics registry the node serves, with the agent's collectors on it.
+func (a *assembly) startAgent() (*prometheus.Registry, error) {
+	sc := a.sc
+	fc := federation.DefaultConfig()
+	fc.DataDir = a.cfg.DataDir
+	fc.GossipBindAddr = sc.GossipListen
+	fc.PeerBindAddr = sc.PeerListen
+	fc.AuthorityKey = sc.AuthorityKey
+	fc.Credentials = sc.Credentials
+	fc.GossipKeys = sc.GossipKeys
+	fc.Logger = a.log
+	if sc.FastGossip {
+		fc.GossipInterval, fc.ProbeInterval, fc.ProbeTimeout, fc.PushPullInterval = 50*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond, 5*time.Second
+		fc.Protocol.PushInterval = 50 * time.Millisecond
+		fc.Protocol.AntiEntropyInterval = 2 * time.Second
+	}
+	ag, err := federation.NewAgent(fc)
 	if err != nil {
 		return nil, err
 	}
-	holder, err := locator.NewHolder(self.NodeID, sc.Credentials.PrivateKey, secret)
+	a.s.Agent = ag
+	a.cleanup = append(a.cleanup, func() { ag.Shutdown(context.Background()) })
+	return stackMetrics(ag)
+}
+
+// openIndex binds the node's Index to its locator holder (its holder
+// secret loaded or made) and the agent's replica.
+func (a *assembly) openIndex() (*adapter.LocatorIndex, error) {
+	secret, err := holderSecret(a.cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	index := adapter.NewLocatorIndex(holder, s.Agent.Store(), s.Agent.Publish, s.Agent, nil)
+	holder, err := locator.NewHolder(a.cfg.NodeID, a.sc.Credentials.PrivateKey, secret)
+	if err != nil {
+		return nil, err
+	}
+	a.holderSecret = secret
+	return adapter.NewLocatorIndex(holder, a.s.Agent.Store(), a.s.Agent.Publish, a.s.Agent, nil), nil
+}
 
+// openUsersAndAudit opens the signed audit log and the users and sessions,
+// whose sign-ins it audits.
+func (a *assembly) openUsersAndAudit() (node.AuditLog, error) {
+	lg, err := audit.Open(filepath.Join(a.cfg.DataDir, audit.FileName), audit.Config{Signer: a.sc.Credentials.PrivateKey})
+	if err != nil {
+		return node.AuditLog{}, err
+	}
+	a.s.Audit = lg
+	a.cleanup = append(a.cleanup, func() { lg.Close() })
+	if note := secrethook.Stack; note != nil { // the audit key exists now
+		note(secrethook.Secrets{NodeKey: a.sc.Credentials.PrivateKey, GossipKeys: a.sc.GossipKeys, IssuerKey: a.sc.IssuerPrivateKey,
+			Holder: a.holderSecret, AuditLogPath: lg.Path()})
+	}
+	auditLog := node.AuditLog{L: lg}
 	acfg := auth.DefaultConfig()
-	acfg.UsersPath = filepath.Join(cfg.DataDir, auth.UsersFileName)
-	acfg.AllowedOrigins = cfg.AllowedOrigins
-	if sc.Argon2 != nil {
-		acfg.Argon2 = *sc.Argon2
+	acfg.UsersPath = filepath.Join(a.cfg.DataDir, auth.UsersFileName)
+	acfg.AllowedOrigins = a.cfg.AllowedOrigins
+	if a.sc.Argon2 != nil {
+		acfg.Argon2 = *a.sc.Argon2
 	}
-	if s.Audit, err = audit.Open(filepath.Join(cfg.DataDir, audit.FileName), audit.Config{Signer: sc.Credentials.PrivateKey}); err != nil {
-		return nil, err
-	}
-	cleanup = append(cleanup, func() { s.Audit.Close() })
-	if note := secrethook.Stack; note != nil {
-		note(secrethook.Secrets{NodeKey: sc.Credentials.PrivateKey, GossipKeys: sc.GossipKeys, IssuerKey: sc.IssuerPrivateKey,
-			Holder: secret, AuditLogPath: filepath.Join(cfg.DataDir, audit.FileName)})
-	}
-	auditLog := node.AuditLog{L: s.Audit}
+	log := a.log
 	acfg.OnLogin = func(r *http.Request, p auth.Principal, ok bool) {
 		ev := node.AuditEvent{Action: "login", Actor: p.Actor(), Outcome: "ok"}
 		if !ok {
@@ -240,53 +312,71 @@ func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 			log.Error("audit append failed", "action", "login", "err", err)
 		}
 	}
-	if s.Auth, err = auth.New(acfg); err != nil {
-		return nil, err
+	if a.s.Auth, err = auth.New(acfg); err != nil {
+		return node.AuditLog{}, err
 	}
+	return auditLog, nil
+}
 
+// loadIssuer makes this node the issuer if it holds the federation key
+// (nil otherwise), and settles the issuer public key every node needs.
+func (a *assembly) loadIssuer() (node.Evaluator, error) {
 	var issuer node.Evaluator
-	if len(sc.IssuerPrivateKey) > 0 {
-		iss, err := wasm.NewIssuer(sc.IssuerPrivateKey)
+	if len(a.sc.IssuerPrivateKey) > 0 {
+		iss, err := wasm.NewIssuer(a.sc.IssuerPrivateKey)
 		if err != nil {
 			return nil, err
 		}
 		issuer = adapter.IssuerEvaluator{I: iss}
-		cfg.Issuer = cfg.NodeID
-		if len(sc.IssuerPublicKey) == 0 {
-			sc.IssuerPublicKey = iss.PublicKey()
+		a.cfg.Issuer = a.cfg.NodeID
+		if len(a.sc.IssuerPublicKey) == 0 {
+			a.sc.IssuerPublicKey = iss.PublicKey()
 		}
 	}
-	if len(sc.IssuerPublicKey) == 0 {
+	if len(a.sc.IssuerPublicKey) == 0 {
 		return nil, fmt.Errorf("%w: the issuer's public key is required", node.ErrConfig)
 	}
-	tz := &adapter.WasmTokenizer{R: s.Runtime, Epoch: cfg.Epoch, IssuerPublicKey: sc.IssuerPublicKey}
-	s.Node, err = node.New(cfg, node.Options{
-		Tokenizer: tz, Index: index, Issuer: issuer, Peers: adapter.AgentPeers{A: s.Agent},
-		Audit: auditLog, Auth: node.UserAuth{A: s.Auth}, Logger: log,
-		PageFS: web.FS, WasmFS: wasm.WebFS, IssuerPublicKey: sc.IssuerPublicKey,
+	return issuer, nil
+}
+
+// newNode creates the core with its adapters.
+func (a *assembly) newNode(index node.Index, auditLog node.AuditLog, issuer node.Evaluator, reg *prometheus.Registry) error {
+	tz := &adapter.WasmTokenizer{R: a.s.Runtime, Epoch: a.cfg.Epoch, IssuerPublicKey: a.sc.IssuerPublicKey}
+	n, err := node.New(a.cfg, node.Options{
+		Tokenizer: tz, Index: index, Issuer: issuer, Peers: adapter.AgentPeers{A: a.s.Agent},
+		Audit: auditLog, Auth: node.UserAuth{A: a.s.Auth}, Logger: a.log,
+		PageFS: web.FS, WasmFS: wasm.WebFS, IssuerPublicKey: a.sc.IssuerPublicKey,
 		Metrics: reg,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	cleanup = append(cleanup, func() { s.Node.Shutdown(context.Background()) })
+	a.s.Node = n
+	a.cleanup = append(a.cleanup, func() { n.Shutdown(context.Background()) })
+	return nil
+}
 
+// serve mounts the node's peer endpoints on the agent, starts and joins
+// the federation, serves HTTP, and starts republication in the background.
+func (a *assembly) serve(ctx context.Context) error {
+	s := a.s
 	peer := s.Node.PeerHandler(adapter.PeerID)
 	for _, p := range []string{"POST " + node.PeerEvaluatePath, "POST " + node.PeerContactPath} {
 		if err := s.Agent.HandlePeer(p, peer); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := s.Agent.Start(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	if len(sc.Join) > 0 {
-		if _, err := s.Agent.Join(sc.Join); err != nil {
-			log.Warn("join failed; will be joined by others", "err", err)
+	if len(a.sc.Join) > 0 {
+		if _, err := s.Agent.Join(a.sc.Join); err != nil {
+			a.log.Warn("join failed; will be joined by others", "err", err)
 		}
 	}
+	var err error
 	if s.Addr, err = s.Node.Serve(nil); err != nil {
-		return nil, err
+		return err
 	}
 	rctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
@@ -295,7 +385,7 @@ func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 		defer s.wg.Done()
 		s.republishLoop(rctx)
 	}()
-	return s, nil
+	return nil
 }
 
 // republishLoop republishes the node's records, retrying while the issuer
