@@ -18,12 +18,43 @@
 //
 // A version created here (Publish) is queued and, each PushInterval, sent in
 // full to Fanout random peers (KindEntries, hops 1). A peer that accepts it
-// as new relays it lazily: it announces the stamp (KindHave) to RelayFanout
-// peers (by default ⌈ln N⌉ + 3 of N), which ask (KindWant) only for what they
-// lack, up to MaxHops. Relays thus cost a stamp (57 bytes) per peer rather
-// than an entry, which is what lets the relay fanout be large enough for push
-// alone to reach nearly every node (a node is missed with probability about
-// e^-RelayFanout; anti-entropy repairs those).
+// as new relays it lazily and at once: it announces the stamp (KindHave) to
+// RelayFanout peers (by default ⌈ln N⌉ + 3 of N), up to MaxHops. Relays
+// thus cost a stamp (57 bytes) per peer rather than an entry, which is what
+// lets the relay fanout be large enough for push alone to reach nearly
+// every node.
+//
+// Random relaying still misses a node with probability about
+// e^-RelayFanout, which at thousands of nodes is some node for nearly
+// every version. So every node also announces what it accepts (or
+// creates) to its ring successor, the peer after it in id order, even past
+// MaxHops: a node is then missed only if its predecessor was too, and a
+// run of misses is filled one successor after another.
+//
+// # Pull on announcement
+//
+// A node that hears a stamp of a version it lacks or holds older asks the
+// announcer for it at once (KindWant); a second announcer heard while the
+// request is slow (a quarter of PullTimeout) is asked too. If no answer
+// comes within PullTimeout (jittered) the next announcer is asked, or the
+// last one again, and then the version is left to anti-entropy. Pulls are
+// bounded in number (MaxPulls) and per peer (MaxPullsPerPeer): stamps
+// beyond are ignored, so a flood of stamps from a faulty or hostile member
+// costs a bounded number of requests and no unbounded state. What a pull
+// brings is applied like any other entry: a forged one is refused by the
+// store, and the pull goes on to the next announcer.
+//
+// # Membership
+//
+// The harness calls PeerAlive when membership reports a peer joined, or
+// back after suspicion, death or a partition. After a jitter the engine
+// starts an anti-entropy exchange with a sample of such peers (rate
+// limited: a whole healed partition costs each node one or two exchanges,
+// a lone returning node a few exchanges in all), and re-announces to the
+// returning peer the versions it created while the peer was unreachable —
+// otherwise old news that only a random exchange would bring. Membership
+// never withdraws or hides data: a peer leaving or declared dead changes
+// who is sent to, nothing in the store.
 //
 // # Back-pressure
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"time"
 
 	"github.com/signpost-federation/signpost/locator"
@@ -59,7 +60,9 @@ type Config struct {
 	// versions are not pushed (Stats.PushDropped) and reach peers by
 	// anti-entropy instead. Default 4096.
 	MaxPushQueue int
-	// MaxHops bounds how far a version is relayed by push. Default 6.
+	// MaxHops bounds how far a version is relayed by push to random peers;
+	// beyond it a version is announced only to the ring successor, which
+	// relays it on only if it lacked it (announce). Default 6.
 	MaxHops int
 	// StampThreshold: when either side of a differing digest bucket holds
 	// at most this many entries, the sides exchange stamps instead of
@@ -77,6 +80,27 @@ type Config struct {
 	// bulk import cannot crowd out membership traffic. Default 0: no bound
 	// beyond MaxReplyBytes.
 	MaxSendRate int
+	// PullTimeout is how long a pull (a Want sent because a peer announced
+	// a version we lack) may go unanswered before the next announcer of
+	// that version is asked; each wait is jittered to 1–1.5× so that
+	// nodes that heard of a version together do not retry together. After
+	// the last known announcer the version is left to anti-entropy.
+	// Default 500ms.
+	PullTimeout time.Duration
+	// MaxPulls bounds the pulls outstanding at once and MaxPullsPerPeer
+	// those outstanding to any one peer: stamps announced beyond them are
+	// ignored (Stats.PullsRefused; another announcer or anti-entropy
+	// brings the version), so a flood of stamps, honest or not, cannot
+	// become a flood of requests or of state. Defaults 4096 and 1024.
+	MaxPulls, MaxPullsPerPeer int
+	// RejoinDelay bounds the random delay before the engine reacts to a
+	// peer joining or coming back (PeerAlive), so that the nodes that see
+	// a heal together do not all react in the same instant. Default 1s.
+	RejoinDelay time.Duration
+	// RejoinExchanges bounds the anti-entropy exchanges one reaction to
+	// membership starts, however many peers came back at once; and
+	// reactions start at most one every AntiEntropyInterval/4. Default 2.
+	RejoinExchanges int
 	// Rand is the engine's only source of randomness (peer choice, session
 	// ids, jitter). Required; the harness seeds it.
 	Rand *rand.Rand
@@ -94,6 +118,11 @@ func DefaultConfig() Config {
 		MaxHops:             6,
 		StampThreshold:      8,
 		MaxReplyBytes:       4 << 20,
+		PullTimeout:         500 * time.Millisecond,
+		MaxPulls:            4096,
+		MaxPullsPerPeer:     1024,
+		RejoinDelay:         time.Second,
+		RejoinExchanges:     2,
 	}
 }
 
@@ -118,6 +147,11 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.MaxHops, d.MaxHops)
 	def(&c.StampThreshold, d.StampThreshold)
 	def(&c.MaxReplyBytes, d.MaxReplyBytes)
+	defd(&c.PullTimeout, d.PullTimeout)
+	def(&c.MaxPulls, d.MaxPulls)
+	def(&c.MaxPullsPerPeer, d.MaxPullsPerPeer)
+	defd(&c.RejoinDelay, d.RejoinDelay)
+	def(&c.RejoinExchanges, d.RejoinExchanges)
 	var errs []error
 	if c.Self == "" {
 		errs = append(errs, errors.New("self is empty"))
@@ -128,10 +162,13 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Fanout < 1 || c.MaxPushQueue < 1 || c.StampThreshold < 1 || c.RelayFanout < 0 {
 		errs = append(errs, errors.New("fanout, push queue and stamp threshold must be positive"))
 	}
+	if c.MaxPulls < 1 || c.MaxPullsPerPeer < 1 || c.RejoinExchanges < 1 {
+		errs = append(errs, errors.New("pull bounds and rejoin exchanges must be positive"))
+	}
 	if c.MaxHops < 1 || c.MaxHops >= AEHops {
 		errs = append(errs, fmt.Errorf("MaxHops %d outside 1..%d", c.MaxHops, AEHops-1))
 	}
-	if c.PushInterval < 0 || c.AntiEntropyInterval < 0 || c.ExpireInterval < 0 {
+	if c.PushInterval < 0 || c.AntiEntropyInterval < 0 || c.ExpireInterval < 0 || c.PullTimeout < 0 || c.RejoinDelay < 0 {
 		errs = append(errs, errors.New("negative interval"))
 	}
 	if c.MaxMessageSize < 8<<10 {
@@ -173,11 +210,16 @@ type Stats struct {
 	// BudgetExhausted counts replies cut short by MaxReplyBytes;
 	// RateLimited those cut short by MaxSendRate.
 	BudgetExhausted, RateLimited uint64
-}
-
-type pushItem struct {
-	e    *locator.Entry
-	hops uint8 // hops travelled to reach this node
+	// Pulls counts versions asked for because a peer announced them;
+	// PullRetries the further requests for one (a hedge to a second
+	// announcer, or a retry after PullTimeout); PullsAbandoned those left to anti-entropy once
+	// no announcer was left to ask; PullsRefused announced stamps not
+	// pulled because MaxPulls or MaxPullsPerPeer was reached.
+	Pulls, PullRetries, PullsAbandoned, PullsRefused uint64
+	// Rejoins counts PeerAlive calls; RejoinExchanges the anti-entropy
+	// exchanges they started; Reannounced the stamps of versions created
+	// here sent again to a peer that was unreachable when they were new.
+	Rejoins, RejoinExchanges, Reannounced uint64
 }
 
 // Engine is one node's dissemination and anti-entropy core.
@@ -192,7 +234,7 @@ type Engine struct {
 	tr    Transport
 	mem   Membership
 
-	queue      []pushItem
+	queue      []*locator.Entry // created here, waiting for the push round
 	started    bool
 	nextPush   time.Time
 	nextAE     time.Time
@@ -203,6 +245,13 @@ type Engine struct {
 	// Token bucket of MaxSendRate.
 	tokens     float64
 	lastRefill time.Time
+
+	pulls  pullTable
+	rejoin rejoinState
+	// published is the log of versions created here, oldest first, so
+	// that those created while a peer was unreachable can be announced to
+	// it again when it comes back (bounded: maxPublishedLog).
+	published []publishedRec
 }
 
 // New returns an engine that replicates store with the peers of mem over
@@ -215,7 +264,9 @@ func New(cfg Config, store locator.Store, tr Transport, mem Membership) (*Engine
 	if store == nil || tr == nil || mem == nil {
 		return nil, errors.New("protocol: nil store, transport or membership")
 	}
-	return &Engine{cfg: cfg, store: store, tr: tr, mem: mem, entryMax: cfg.MaxMessageSize - 64}, nil
+	g := &Engine{cfg: cfg, store: store, tr: tr, mem: mem, entryMax: cfg.MaxMessageSize - 64}
+	g.pulls.init()
+	return g, nil
 }
 
 // Stats returns a copy of the counters.
@@ -232,18 +283,19 @@ func (g *Engine) Publish(now time.Time, e *locator.Entry) (locator.Outcome, erro
 		return o, fmt.Errorf("protocol: publish: %w", err)
 	}
 	if o.Result == locator.Accepted {
-		g.enqueue(e, 0)
+		g.enqueue(e)
+		g.logPublished(now, e.ID())
 	}
 	return o, nil
 }
 
-func (g *Engine) enqueue(e *locator.Entry, hops uint8) {
+func (g *Engine) enqueue(e *locator.Entry) {
 	if len(g.queue) >= g.cfg.MaxPushQueue {
 		g.stats.PushDropped++
 		return
 	}
 	g.stats.PushQueued++
-	g.queue = append(g.queue, pushItem{e, hops})
+	g.queue = append(g.queue, e)
 }
 
 // NextWake returns when Tick next has work to do; the zero time before the
@@ -259,6 +311,12 @@ func (g *Engine) NextWake() time.Time {
 	if len(g.queue) > 0 && g.nextPush.Before(t) {
 		t = g.nextPush
 	}
+	if w := g.pulls.nextDeadline(); !w.IsZero() && w.Before(t) {
+		t = w
+	}
+	if w := g.rejoin.nextWake(); !w.IsZero() && w.Before(t) {
+		t = w
+	}
 	return t
 }
 
@@ -273,10 +331,10 @@ func (g *Engine) Tick(now time.Time) {
 		g.nextAE = now.Add(time.Duration(g.cfg.Rand.Int64N(int64(g.cfg.AntiEntropyInterval) + 1)))
 		g.nextExpire = now.Add(g.cfg.ExpireInterval)
 	}
-	if !now.Before(g.nextPush) {
-		if len(g.queue) > 0 {
-			g.pushRound()
-		}
+	// The push round is due PushInterval after the last one that sent
+	// something: a node that was idle pushes what it accepts at once.
+	if !now.Before(g.nextPush) && len(g.queue) > 0 {
+		g.pushRound()
 		g.nextPush = now.Add(g.cfg.PushInterval)
 	}
 	if !now.Before(g.nextAE) {
@@ -287,6 +345,8 @@ func (g *Engine) Tick(now time.Time) {
 		_, _ = g.store.Expire(now) // a failing store fails its next Apply too
 		g.nextExpire = now.Add(g.cfg.ExpireInterval)
 	}
+	g.retryPulls(now)
+	g.react(now)
 }
 
 // pickPeers returns up to n distinct random peers.
@@ -310,59 +370,108 @@ func (g *Engine) pickFrom(peers []PeerID, n int) []PeerID {
 	return out
 }
 
-// pushRound sends one message of fresh entries (versions created here) to
-// Fanout random peers and one of stamps (versions relayed) to RelayFanout
-// random peers.
+// pushRound sends the entries created here that wait in the queue, in
+// full, to Fanout random peers (KindEntries, hops 1), and their stamps to
+// the ring successor (see announce) unless it was one of them.
 func (g *Engine) pushRound() {
-	var (
-		entries  = &Message{Kind: KindEntries, Hops: 1}
-		have     = &Message{Kind: KindHave}
-		entBytes int
-		n        int
-	)
-	// Entries created here have hops 0; relayed ones are announced with
-	// the largest hop count among them, so no version is relayed beyond
-	// MaxHops.
-	haveHops := -1
-	for n < len(g.queue) {
-		it := g.queue[n]
-		if it.hops == 0 {
-			sz := 2 + it.e.Size()
-			if entBytes+sz > g.entryMax {
-				break
-			}
-			entBytes += sz
-			entries.Entries = append(entries.Entries, it.e.Encode())
-		} else {
-			if (len(have.Stamps)+1)*stampLen > g.entryMax || len(have.Stamps) == maxListItems {
-				break
-			}
-			if haveHops < 0 || int(it.hops) > haveHops {
-				haveHops = int(it.hops)
-			}
-			have.Stamps = append(have.Stamps, locator.StampOf(it.e))
+	entries := &Message{Kind: KindEntries, Hops: 1}
+	entBytes, n := 0, 0
+	for ; n < len(g.queue); n++ {
+		sz := 2 + g.queue[n].Size()
+		if entBytes+sz > g.entryMax || n == maxListItems {
+			break
 		}
-		n++
+		entBytes += sz
+		entries.Entries = append(entries.Entries, g.queue[n].Encode())
 	}
-	clear(g.queue[:n])
+	batch := g.queue[:n]
 	g.queue = g.queue[n:]
 	if len(g.queue) == 0 {
 		g.queue = nil
 	}
-	have.Hops = uint8(haveHops + 1)
 	peers := g.mem.Peers()
-	if len(entries.Entries) > 0 {
-		buf := entries.Encode()
-		for _, p := range g.pickFrom(peers, g.cfg.Fanout) {
-			g.send(p, KindEntries, 1, buf)
+	succ, hasSucc := successor(peers, g.cfg.Self)
+	buf := entries.Encode()
+	for _, p := range g.pickFrom(peers, g.cfg.Fanout) {
+		g.send(p, KindEntries, 1, buf)
+		hasSucc = hasSucc && p != succ
+	}
+	if hasSucc {
+		have := &Message{Kind: KindHave, Hops: 1}
+		for _, e := range batch {
+			have.Stamps = append(have.Stamps, locator.StampOf(e))
+		}
+		g.send(succ, KindHave, 0, have.Encode())
+	}
+	clear(batch)
+}
+
+// announce sends the stamps of versions just accepted (or created) here,
+// in one Have message with the given hop count: when relay is set, to
+// RelayFanout random peers, and in any case to the ring successor, the peer
+// after this node in id order.
+//
+// Relays announce at once, not in the next push round: a stamp costs the
+// same whenever it goes, and waiting up to PushInterval at every hop put
+// most of a version's delay in the queues.
+//
+// The ring successor hears of every version this node accepts, even past
+// MaxHops. Random relaying misses a node with probability about
+// e^-RelayFanout, so at thousands of nodes some node misses nearly every
+// version, and only anti-entropy used to find it. With the ring a node is
+// missed only if its predecessor was missed too, and a run of misses is
+// filled one successor after another (a node that already holds the
+// version does not announce it again). The cost is one stamp per node per
+// version.
+func (g *Engine) announce(hops uint8, es []*locator.Entry, relay bool) {
+	peers := g.mem.Peers()
+	succ, hasSucc := successor(peers, g.cfg.Self)
+	m := &Message{Kind: KindHave, Hops: hops}
+	send := func() {
+		buf := m.Encode()
+		succDone := false
+		if relay {
+			for _, p := range g.pickFrom(peers, g.relayFanout(len(peers))) {
+				succDone = succDone || p == succ
+				g.send(p, KindHave, 0, buf)
+			}
+		}
+		if hasSucc && !succDone {
+			g.send(succ, KindHave, 0, buf)
+		}
+		m.Stamps = m.Stamps[:0]
+	}
+	for _, e := range es {
+		m.Stamps = append(m.Stamps, locator.StampOf(e))
+		if (len(m.Stamps)+1)*stampLen > g.entryMax || len(m.Stamps) == maxListItems {
+			send()
 		}
 	}
-	if len(have.Stamps) > 0 {
-		buf := have.Encode()
-		for _, p := range g.pickFrom(peers, g.relayFanout(len(peers))) {
-			g.send(p, KindHave, 0, buf)
-		}
+	if len(m.Stamps) > 0 {
+		send()
 	}
+}
+
+// successor returns the peer that follows self in cyclic id order. peers
+// is sorted by id, or a rotation of that order (the sim's shared ring);
+// any other order still gives a peer, just not a consistent ring.
+func successor(peers []PeerID, self PeerID) (PeerID, bool) {
+	n := len(peers)
+	if n == 0 {
+		return "", false
+	}
+	// k: where the ascending run that holds the smallest id starts.
+	k := 0
+	if peers[0] > peers[n-1] {
+		k = sort.Search(n, func(i int) bool { return peers[i] < peers[0] })
+	}
+	if i := k + sort.Search(n-k, func(i int) bool { return peers[k+i] > self }); i < n {
+		return peers[i], true
+	}
+	if i := sort.Search(k, func(i int) bool { return peers[i] > self }); i < k {
+		return peers[i], true
+	}
+	return peers[k], true
 }
 
 // relayFanout returns RelayFanout, or ⌈ln N⌉ + 3 (at least Fanout) for N
@@ -406,6 +515,11 @@ func (g *Engine) StartAntiEntropy() {
 	if len(peers) == 0 {
 		return
 	}
+	g.startAntiEntropyWith(peers[0])
+}
+
+func (g *Engine) startAntiEntropyWith(peer PeerID) {
+	peers := []PeerID{peer}
 	g.stats.SessionsStarted++
 	m := &Message{Kind: KindNodes, Session: g.cfg.Rand.Uint64(), Depth: uint8(g.store.DigestDepth()),
 		Nodes: []Node{{Index: 0, Bucket: g.store.Bucket(0, 0)}}}
@@ -428,7 +542,7 @@ func (g *Engine) HandleMessage(now time.Time, from PeerID, msg []byte) error {
 	case KindEntries:
 		err = g.onEntries(now, m)
 	case KindHave:
-		err = g.onHave(r, m)
+		err = g.onHave(now, from, m)
 	case KindWant:
 		err = g.onWant(r, m)
 	case KindNodes:
@@ -464,12 +578,16 @@ func (g *Engine) onEntries(now time.Time, m *Message) error {
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
+	var relayed []*locator.Entry
 	for i, o := range outs {
+		if len(g.pulls.byID) > 0 {
+			g.pullArrived(es[i])
+		}
 		switch o.Result {
 		case locator.Accepted:
 			g.stats.EntriesAccepted++
-			if m.Hops != AEHops && int(m.Hops) < g.cfg.MaxHops {
-				g.enqueue(es[i], m.Hops)
+			if m.Hops != AEHops {
+				relayed = append(relayed, es[i])
 			}
 		case locator.Duplicate:
 			g.stats.EntriesDuplicate++
@@ -477,17 +595,10 @@ func (g *Engine) onEntries(now time.Time, m *Message) error {
 			g.stats.EntriesRejected++
 		}
 	}
-	return nil
-}
-
-func (g *Engine) onHave(r *replier, m *Message) error {
-	want := &Message{Kind: KindWant, Hops: m.Hops}
-	for _, s := range m.Stamps {
-		if g.lacks(s) {
-			want.IDs = append(want.IDs, s.ID)
-		}
+	if len(relayed) > 0 {
+		// Past MaxHops only the ring successor hears of it.
+		g.announce(min(m.Hops+1, uint8(g.cfg.MaxHops)), relayed, int(m.Hops) < g.cfg.MaxHops)
 	}
-	r.sendIDs(want)
 	return nil
 }
 

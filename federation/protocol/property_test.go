@@ -53,8 +53,10 @@ func writePool(t testing.TB) []*locator.Entry {
 
 // TestRandomSchedulesConverge runs thousands of random schedules: writes at
 // random nodes and times over a network that loses, duplicates and reorders
-// messages, with nodes of different digest depths and thresholds; then a
-// loss-free repair period of anti-entropy. Every replica must end
+// messages, with nodes of different digest depths and thresholds and tight
+// pull bounds and timeouts, one node sometimes cut off and then reported
+// alive again (PeerAlive); then a loss-free repair period of anti-entropy.
+// Pulls must stay within their bounds, and every replica must end
 // byte-identical to the merge of all writes.
 func TestRandomSchedulesConverge(t *testing.T) {
 	seed := testutil.Seed(t)
@@ -80,6 +82,7 @@ func runSchedule(t *testing.T, pool []*locator.Entry, seed uint64) error {
 	net.MinDelay = time.Millisecond
 	net.MaxDelay = time.Duration(1+r.IntN(500)) * time.Millisecond
 	nodes := 2 + r.IntN(4)
+	bounds := make([][2]int, nodes) // MaxPulls, MaxPullsPerPeer per node
 	for i := range nodes {
 		s, err := locator.NewMemStore(locator.Policy{DigestDepth: 1 + r.IntN(3)})
 		if err != nil {
@@ -91,6 +94,13 @@ func runSchedule(t *testing.T, pool []*locator.Entry, seed uint64) error {
 		cfg.StampThreshold = []int{1, 2, 4, 32}[r.IntN(4)]
 		cfg.Fanout = 1 + r.IntN(3)
 		cfg.MaxPushQueue = 1 + r.IntN(8)
+		// Tight pull bounds and timeouts, so that pulls are refused,
+		// retried and abandoned under the loss and reordering.
+		cfg.MaxPulls = 1 + r.IntN(8)
+		cfg.MaxPullsPerPeer = 1 + r.IntN(4)
+		cfg.PullTimeout = time.Duration(1+r.IntN(300)) * time.Millisecond
+		cfg.RejoinDelay = time.Duration(1+r.IntN(1000)) * time.Millisecond
+		bounds[i] = [2]int{cfg.MaxPulls, cfg.MaxPullsPerPeer}
 		if _, err := net.Add(protocol.PeerID(fmt.Sprintf("n%d", i)), s, cfg); err != nil {
 			return err
 		}
@@ -115,17 +125,45 @@ func runSchedule(t *testing.T, pool []*locator.Entry, seed uint64) error {
 		}
 		_, _ = ref.Apply(t0, w.e)
 	}
-	// Partition one node for a while sometimes.
+	// Partition one node for a while sometimes; at the heal membership
+	// reports it alive again, on both sides.
 	if r.IntN(3) == 0 {
-		cut := net.Nodes()[r.IntN(nodes)].ID
-		net.Cut = func(from, to protocol.PeerID) bool { return from == cut || to == cut }
+		cut := net.Nodes()[r.IntN(nodes)]
+		net.Cut = func(from, to protocol.PeerID) bool { return from == cut.ID || to == cut.ID }
+		since := net.Now
 		net.RunFor(2 * time.Second)
 		net.Cut = nil
+		for _, n := range net.Nodes() {
+			if n != cut {
+				n.Engine.PeerAlive(net.Now, cut.ID, since)
+				cut.Engine.PeerAlive(net.Now, n.ID, since)
+			}
+		}
+	}
+	checkPulls := func() error {
+		for i, n := range net.Nodes() {
+			if got, most := n.Engine.Outstanding(); got > bounds[i][0] || most > bounds[i][1] {
+				return fmt.Errorf("%s: %d pulls outstanding, %d to one peer (bounds %v)", n.ID, got, most, bounds[i])
+			}
+		}
+		return nil
+	}
+	if err := checkPulls(); err != nil {
+		return err
 	}
 	net.RunFor(time.Second)
 	net.Loss = 0
-	if !net.RunUntil(10*time.Minute, converged(net)) {
+	var boundErr error
+	if !net.RunUntil(10*time.Minute, func() bool {
+		if boundErr == nil {
+			boundErr = checkPulls()
+		}
+		return converged(net)()
+	}) {
 		return fmt.Errorf("no convergence after 10 min of repair")
+	}
+	if boundErr != nil {
+		return boundErr
 	}
 	// Expiry at one instant everywhere: replicas must still agree.
 	for _, s := range []locator.Store{ref, net.Nodes()[0].Store} {
