@@ -41,7 +41,13 @@
 //     Churn.FailureDetection has passed (a graceful leave is seen at once).
 //     Partitions do not change membership (memberlist would eventually
 //     suspect the far side); messages across an active partition are lost,
-//     checked at send and at arrival. Each node's view "all members but me"
+//     checked at send and at arrival. When a partition heals, every up
+//     node is told that the nodes across it are alive again, unreachable
+//     since the cut began (Engine.PeerAlive), as memberlist's reconnect
+//     and gossip report them; the sim does so at the heal itself, so the
+//     real agents' rediscovery time (a reconnect round and a few gossip
+//     rounds) comes on top. A churned node coming back is reported the
+//     same way to every member, and every member to it. Each node's view "all members but me"
 //     is a sub-slice of one shared doubled array, so membership costs O(N)
 //     memory in total, not per node.
 //   - Bandwidth is a per-node uplink and downlink of the same capacity;

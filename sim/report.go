@@ -187,6 +187,18 @@ type EngineTotals struct {
 	SendErrors      uint64 `json:"send_errors"`
 	BadMessages     uint64 `json:"bad_messages"`
 	EntriesRejected uint64 `json:"entries_rejected"`
+	// Pull on announcement: versions asked for because a peer announced
+	// them, further requests (a second announcer, or a retry after the
+	// timeout), pulls given up to anti-entropy, and stamps not pulled at a
+	// bound (protocol.Stats).
+	Pulls          uint64 `json:"pulls"`
+	PullRetries    uint64 `json:"pull_retries"`
+	PullsAbandoned uint64 `json:"pulls_abandoned"`
+	PullsRefused   uint64 `json:"pulls_refused"`
+	// Reactions to membership: anti-entropy exchanges started because a
+	// peer joined or came back, and stamps re-announced to such peers.
+	RejoinExchanges uint64 `json:"rejoin_exchanges"`
+	Reannounced     uint64 `json:"reannounced"`
 }
 
 // Fault is a window in which the scenario injected a fault.
@@ -355,6 +367,12 @@ func (s *simulation) report(partial string) *Report {
 		et.SendErrors += st.SendErrors
 		et.BadMessages += st.BadMessages
 		et.EntriesRejected += st.EntriesRejected
+		et.Pulls += st.Pulls
+		et.PullRetries += st.PullRetries
+		et.PullsAbandoned += st.PullsAbandoned
+		et.PullsRefused += st.PullsRefused
+		et.RejoinExchanges += st.RejoinExchanges
+		et.Reannounced += st.Reannounced
 		sessions += st.SessionsStarted
 	}
 	r.Engines = et

@@ -71,6 +71,7 @@ type simNode struct {
 	up     bool
 	member bool   // in the membership view (a crashed node until detected)
 	rejoin int    // incarnation, seeds the engine's rng
+	downAt int64  // when it last went down
 	wakeAt int64  // time of the pending tick event, or math.MaxInt64
 	gen    uint32 // generation of the pending tick event
 	holder *locator.Holder
@@ -546,6 +547,7 @@ func (s *simulation) down(i int32, c Churn) {
 		return
 	}
 	nd.up = false
+	nd.downAt = s.q.Now()
 	nd.gen++
 	nd.wakeAt = math.MaxInt64
 	s.upCount--
@@ -608,6 +610,7 @@ func (s *simulation) up(i int32, keepDisk bool) {
 		return
 	}
 	s.rebuildMembers()
+	s.announceUp(i)
 	s.forHeld(i, func(idx int32) { s.entries[idx].reach++ })
 	for _, j := range s.healing {
 		h := &s.heals[j]
@@ -620,6 +623,25 @@ func (s *simulation) up(i int32, keepDisk bool) {
 		h.held[i] = n
 		if n < h.k {
 			h.incomplete++
+		}
+	}
+}
+
+// announceUp tells every member that node i joined again, unreachable since
+// it went down, and node i that every member joined (memberlist reports
+// each member to a node that joins).
+func (s *simulation) announceUp(i int32) {
+	nd := s.nodes[i]
+	now := s.now()
+	since := Epoch.Add(time.Duration(nd.downAt))
+	for j, o := range s.nodes {
+		if int32(j) == i || !o.member {
+			continue
+		}
+		nd.eng.PeerAlive(now, o.id, time.Time{})
+		if o.up {
+			o.eng.PeerAlive(now, nd.id, since)
+			s.schedule(int32(j))
 		}
 	}
 }
@@ -642,6 +664,30 @@ func (s *simulation) heal(part int) {
 	s.heals = append(s.heals, h)
 	if !s.heals[len(s.heals)-1].finish(h.at) {
 		s.healing = append(s.healing, len(s.heals)-1)
+	}
+	s.announceHeal(part)
+}
+
+// announceHeal tells every up node that the members across the healed cut
+// are alive again, unreachable since the partition began, as memberlist
+// does once its reconnect and gossip find them. The sim reports the heal
+// at once: the real agents' rediscovery (a reconnect round, then a few
+// gossip rounds) comes on top.
+func (s *simulation) announceHeal(part int) {
+	p := s.sc.Partitions[part]
+	side := p.side(len(s.nodes), s.sc.Network.Regions)
+	since := Epoch.Add(p.From.D())
+	now := s.now()
+	for i, a := range s.nodes {
+		if !a.up {
+			continue
+		}
+		for j, b := range s.nodes {
+			if side[i] != side[j] && b.up && b.member {
+				a.eng.PeerAlive(now, b.id, since)
+			}
+		}
+		s.schedule(int32(i))
 	}
 }
 
