@@ -99,7 +99,7 @@ type Config struct {
 	RejoinDelay time.Duration
 	// RejoinExchanges bounds the anti-entropy exchanges one reaction to
 	// membership starts, however many peers came back at once; and
-	// reactions start at most one every AntiEntropyInterval/4. Default 2.
+	// reactions start at most one every 2×RejoinDelay. Default 2.
 	RejoinExchanges int
 	// Rand is the engine's only source of randomness (peer choice, session
 	// ids, jitter). Required; the harness seeds it.

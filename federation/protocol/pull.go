@@ -290,7 +290,7 @@ func (r *rejoinState) nextWake() time.Time {
 //     rejoinSpread/N per reported peer, so that a lone returning node is
 //     reconciled by a few nodes at once and a healed partition by every
 //     node once, not in a storm; reactions start at most one every
-//     AntiEntropyInterval/4;
+//     2×RejoinDelay, so a flapping member cannot keep the node busy;
 //   - announces to peer, as if new (stamps, hops 1, so that what peer
 //     pulls it relays on), the versions created here since since: they
 //     were pushed while peer could not hear them, and are otherwise old
@@ -312,7 +312,7 @@ func (g *Engine) PeerAlive(now time.Time, peer PeerID, since time.Time) {
 	}
 	if r.fireAt.IsZero() {
 		r.fireAt = now.Add(g.rejoinWait())
-		if gap := r.lastFire.Add(g.cfg.AntiEntropyInterval / 4); !r.lastFire.IsZero() && r.fireAt.Before(gap) {
+		if gap := r.lastFire.Add(2 * g.cfg.RejoinDelay); !r.lastFire.IsZero() && r.fireAt.Before(gap) {
 			r.fireAt = gap
 		}
 	}

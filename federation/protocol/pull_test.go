@@ -291,16 +291,16 @@ func TestPeerAliveReannouncesAndReconciles(t *testing.T) {
 	if st.Reannounced != 2 || st.Rejoins != 100 || st.RejoinExchanges < 1 || st.RejoinExchanges > uint64(protocol.DefaultConfig().RejoinExchanges) {
 		t.Fatalf("stats %+v", st)
 	}
-	// Another burst at once is held back to AntiEntropyInterval/4.
+	// Another burst at once is held back to 2×RejoinDelay after the first.
 	later := now.Add(protocol.DefaultConfig().RejoinDelay)
 	for _, p := range many {
 		g.PeerAlive(later, p, time.Time{})
 	}
-	g.Tick(later.Add(2 * protocol.DefaultConfig().RejoinDelay))
+	g.Tick(later.Add(protocol.DefaultConfig().RejoinDelay / 2))
 	if got := g.Stats().RejoinExchanges; got != st.RejoinExchanges {
 		t.Fatalf("second burst started exchanges at once (%d, was %d)", got, st.RejoinExchanges)
 	}
-	g.Tick(now.Add(aeEvery/4 + protocol.DefaultConfig().RejoinDelay))
+	g.Tick(later.Add(3 * protocol.DefaultConfig().RejoinDelay))
 	if got := g.Stats().RejoinExchanges; got == st.RejoinExchanges {
 		t.Fatal("second burst never reacted to")
 	}
