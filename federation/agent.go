@@ -67,6 +67,9 @@ type Agent struct {
 
 	inbound  chan inboundMsg
 	requests chan func(now time.Time)
+	// alive carries members that joined or came back to the engine loop
+	// (Engine.PeerAlive); membership callbacks never block on it.
+	alive chan peerAlive
 
 	started      atomic.Bool
 	shutdownCh   chan struct{}
@@ -114,6 +117,18 @@ type inboundMsg struct {
 	from string
 	msg  []byte
 }
+
+type peerAlive struct {
+	peer  protocol.PeerID
+	since time.Time
+}
+
+// unreachableMargin is how long before memberlist declared a member dead
+// it may already have been unreachable (probes, then suspicion): versions
+// created from then on are announced to it again when it comes back. Too
+// early a bound costs a few stamps; too late a bound leaves versions to
+// anti-entropy.
+const unreachableMargin = time.Minute
 
 // NewAgent validates cfg, opens the replica and prepares the agent. It
 // refuses credentials that do not verify now (ErrDescriptorExpired,
@@ -177,6 +192,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 	a.mux.HandleFunc("GET "+PeerRevocationsPath, a.serveRevocations)
 	a.inbound = make(chan inboundMsg, c.InboundQueueLen)
 	a.requests = make(chan func(time.Time))
+	a.alive = make(chan peerAlive, c.InboundQueueLen)
 	a.shutdownCh = make(chan struct{})
 	a.shutdownCtx, a.shutdownStop = context.WithCancel(context.Background())
 	a.client = a.newPeerClient()
@@ -353,6 +369,8 @@ func (a *Agent) loop() {
 			}
 		case req := <-a.requests:
 			req(a.cfg.Now())
+		case ev := <-a.alive:
+			a.eng.PeerAlive(a.cfg.Now(), ev.peer, ev.since)
 		case <-timer.C:
 			a.eng.Tick(a.cfg.Now())
 		}
@@ -663,7 +681,23 @@ func (a *Agent) noteMember(n *memberlist.Node, alive bool, typ EventType) {
 	m := &member{sd: sd, peerAddr: resolvePeerAddr(adv, n.Addr), alive: alive,
 		gossipAddr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))),
 		left:       !alive && n.State == memberlist.StateLeft}
+	now := a.cfg.Now()
 	a.mu.Lock()
+	old := a.mu.members[n.Name]
+	// A member that comes back alive (or joins) is reported to the
+	// engine, with since when it was unreachable; one that goes is only
+	// remembered: membership is never a reason to withdraw data.
+	back := alive && (old == nil || !old.alive) && n.Name != a.self.Descriptor.NodeID
+	var since time.Time
+	switch {
+	case !alive && (old == nil || old.alive):
+		m.downAt = now
+	case old != nil:
+		m.downAt = old.downAt
+	}
+	if back && old != nil && !old.downAt.IsZero() {
+		since = old.downAt.Add(-unreachableMargin)
+	}
 	a.mu.members[n.Name] = m
 	changed := false
 	if old := a.mu.known[n.Name]; old == nil || old.Descriptor.Serial < sd.Descriptor.Serial {
@@ -684,6 +718,13 @@ func (a *Agent) noteMember(n *memberlist.Node, alive bool, typ EventType) {
 	if rl != nil {
 		if s := a.senderFor(n.Name); s != nil {
 			s.enqueue(outItem{revocations: rl})
+		}
+	}
+	if back && a.started.Load() {
+		select {
+		case a.alive <- peerAlive{peer: protocol.PeerID(n.Name), since: since}:
+		default:
+			a.stats.eventsDropped.Add(1) // anti-entropy still finds what it would have brought
 		}
 	}
 	if n.Name != a.self.Descriptor.NodeID {

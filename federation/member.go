@@ -3,6 +3,7 @@ package federation
 import (
 	"net"
 	"strings"
+	"time"
 )
 
 // Member is one node of the federation as this node sees it.
@@ -59,7 +60,8 @@ type member struct {
 	peerAddr   string // resolved host:port
 	gossipAddr string // memberlist host:port
 	alive      bool
-	left       bool // left gracefully (not reconnected), as opposed to failed
+	left       bool      // left gracefully (not reconnected), as opposed to failed
+	downAt     time.Time // when memberlist last reported it dead or gone
 }
 
 // resolvePeerAddr turns the advertised peer address (":port" means at the
