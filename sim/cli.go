@@ -179,6 +179,8 @@ func (c *Comparison) Summary(w io.Writer) {
 	fmt.Fprintf(w, "  replica p50     sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.Replica.P50, c.Real.Replica.P50, c.RatioReplica50)
 	fmt.Fprintf(w, "  entries ≥ 2 s   sim %.3f  real %.3f  ratio %.2f (left to anti-entropy)\n", c.Sim.AllNodes.Over2s, c.Real.AllNodes.Over2s, c.RatioOver2s)
 	fmt.Fprintf(w, "  push bytes/node/entry ratio %.2f, anti-entropy bytes/node/s ratio %.2f\n", c.RatioPushPerEntry, c.RatioAEPerSec)
+	fmt.Fprintf(w, "  pulls/node/entry  sim %.3f  real %.3f  ratio %.2f (further requests: sim %d, real %d; left to anti-entropy: sim %d, real %d)\n",
+		pullsPerEntry(c.Sim), pullsPerEntry(*c.Real), c.RatioPullsPerEntry, c.Sim.PullRetries, c.Real.PullRetries, c.Sim.PullsAbandoned, c.Real.PullsAbandoned)
 	fmt.Fprintf(w, "  agree within ±%.0f%% (p50 and p90): %v; real never delivered %d\n", c.Tolerance*100, c.Agree, c.Real.NeverDelivered)
 	fmt.Fprintf(w, "  real agents: start-up %.1f s (%d re-joins), window %.1f s, sends dropped %d, failed %d, inbound dropped %d; load average %.1f → %.1f\n",
 		c.Real.StartupSeconds, c.Real.Rejoins, c.Real.WindowSeconds, c.Real.SendDropped, c.Real.SendFailed, c.Real.InboundDropped, c.Real.LoadBefore, c.Real.LoadAfter)

@@ -44,6 +44,13 @@ type RealResult struct {
 	SendDropped    uint64 `json:"send_dropped"`
 	SendFailed     uint64 `json:"send_failed"`
 	InboundDropped uint64 `json:"inbound_dropped"`
+	// Pulls, PullRetries and PullsAbandoned are the engines' pull-on-
+	// announcement counters (protocol.Stats) over the window: versions
+	// asked for because a peer announced them, further requests for one,
+	// and versions left to anti-entropy.
+	Pulls          uint64 `json:"pulls"`
+	PullRetries    uint64 `json:"pull_retries"`
+	PullsAbandoned uint64 `json:"pulls_abandoned"`
 	// LoadBefore and LoadAfter are /proc/loadavg's 1-minute figure: real
 	// nodes share the machine's cores, and a busy machine slows them
 	// where the simulation does not notice (-1: unknown).
@@ -85,6 +92,10 @@ type Comparison struct {
 	// bytes per node per second (it follows the clock).
 	RatioPushPerEntry float64 `json:"ratio_push_bytes_per_node_per_entry"`
 	RatioAEPerSec     float64 `json:"ratio_anti_entropy_bytes_per_node_per_second"`
+	// RatioPullsPerEntry compares the pull path: versions pulled on
+	// announcement per node per published entry (about 1 where relays
+	// announce and nodes pull, the eager push taking the rest).
+	RatioPullsPerEntry float64 `json:"ratio_pulls_per_node_per_entry"`
 	// Tolerance is the agreement asked of the all-nodes p50 and p90
 	// (|ratio−1| ≤ it for both); Agree says whether they met it. These
 	// are the bulk of the distribution, which push governs. The mean is
@@ -144,34 +155,97 @@ func schedule(sc *Scenario, pop *population) ([]involvement, []time.Duration) {
 // and wait (up to the scenario's remaining duration) until every replica
 // holds every entry. Logs go to logw (nil: discarded).
 func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, error) {
-	n := sc.Nodes
 	if logw == nil {
 		logw = io.Discard
 	}
 	load0 := loadAverage()
-	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	start := time.Now()
-	auth, err := federation.GenerateAuthority()
+	r := &realRun{sc: sc, pop: newPopulation(sc)}
+	r.invs, r.at = schedule(sc, r.pop)
+	r.keys = make([]locator.LookupKey, len(r.invs))
+	for i, inv := range r.invs {
+		r.keys[i] = lookupKey(sc.Seed, inv.person)
+	}
+	defer r.shutdown()
+	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := r.startAgents(ctx, logger); err != nil {
+		return nil, err
+	}
+	rejoins, err := r.waitMesh(ctx, start)
 	if err != nil {
 		return nil, err
 	}
-	gossipKey := derive("gossip-key", sc.Seed, 0, 32)
-	pop := newPopulation(sc)
-	invs, at := schedule(sc, pop)
-	keys := make([]locator.LookupKey, len(invs))
-	for i, inv := range invs {
-		keys[i] = lookupKey(sc.Seed, inv.person)
+	startup := time.Since(start)
+	stopWatching := r.watch()
+	defer stopWatching()
+	before, err := r.totals(ctx)
+	if err != nil {
+		return nil, err
 	}
-	now := time.Now()
-	agents := make([]*federation.Agent, 0, n)
-	holders := make([]*locator.Holder, n)
-	defer func() {
-		for _, a := range agents {
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = a.Shutdown(sctx)
-			cancel()
-		}
-	}()
+	t0 := time.Now()
+	if err := r.publish(ctx, t0); err != nil {
+		return nil, err
+	}
+	if err := r.waitComplete(ctx, t0.Add(sc.Duration.D()-r.at[0])); err != nil {
+		return nil, err
+	}
+	window := time.Since(t0)
+	after, err := r.totals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := sc.Nodes
+	per := func(b uint64) float64 { return round3(float64(b) / float64(n) / window.Seconds()) }
+	return &RealResult{
+		Nodes: n, Published: len(r.invs),
+		AllNodes: r.all.summary(), Replica: r.replica.summary(), NeverDelivered: len(r.invs) - r.complete,
+		PushBytesPerNodeSec: per(after.push - before.push), AEBytesPerNodeSec: per(after.ae - before.ae),
+		WindowSeconds: round3(window.Seconds()), StartupSeconds: round3(startup.Seconds()),
+		LoadBefore: load0, LoadAfter: loadAverage(), Rejoins: rejoins,
+		SendDropped: after.sd - before.sd, SendFailed: after.sf - before.sf, InboundDropped: after.ind - before.ind,
+		Pulls: after.pulls - before.pulls, PullRetries: after.retries - before.retries,
+		PullsAbandoned: after.abandoned - before.abandoned,
+	}, nil
+}
+
+// realRun is one RunReal: the agents, the publications and what the
+// watches saw.
+type realRun struct {
+	sc      *Scenario
+	pop     *population
+	invs    []involvement
+	at      []time.Duration
+	keys    []locator.LookupKey
+	agents  []*federation.Agent
+	holders []*locator.Holder
+
+	// mu guards what the watch goroutines record.
+	mu       sync.Mutex
+	meta     map[locator.ID]*arrivals
+	replica  hist
+	all      hist
+	complete int
+}
+
+// arrivals follows one published entry to the replicas.
+type arrivals struct {
+	pub    time.Time
+	origin int
+	reach  int
+}
+
+func (r *realRun) shutdown() {
+	for _, a := range r.agents {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = a.Shutdown(sctx)
+		cancel()
+	}
+}
+
+// protocolConfig is the engine configuration the simulation of sc uses.
+func protocolConfig(sc *Scenario) protocol.Config {
 	pcfg := protocol.DefaultConfig()
 	pcfg.Fanout = sc.Protocol.Fanout
 	pcfg.PushInterval = sc.Protocol.PushInterval.D()
@@ -190,16 +264,30 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 	}
 	pcfg.RelayFanout = sc.Protocol.RelayFanout
 	pcfg.MaxSendRate = sc.Protocol.MaxSendRate
+	return pcfg
+}
+
+// startAgents enrols, starts and joins the N agents.
+func (r *realRun) startAgents(ctx context.Context, logger *slog.Logger) error {
+	sc, n := r.sc, r.sc.Nodes
+	auth, err := federation.GenerateAuthority()
+	if err != nil {
+		return err
+	}
+	gossipKey := derive("gossip-key", sc.Seed, 0, 32)
+	pcfg := protocolConfig(sc)
+	now := time.Now()
+	r.holders = make([]*locator.Holder, n)
 	for i := range n {
 		id := fmt.Sprintf("node-%05d", i)
 		priv := ed25519.NewKeyFromSeed(derive("node-key", sc.Seed, uint64(i), ed25519.SeedSize))
 		sd, err := auth.Enrol(federation.Descriptor{
-			NodeID: id, Agency: "Synthetic agency " + id, Category: pop.kinds[i],
+			NodeID: id, Agency: "Synthetic agency " + id, Category: r.pop.kinds[i],
 			Purposes: []string{"safeguarding"}, PublicKey: priv.Public().(ed25519.PublicKey),
 			NotBefore: now.Add(-time.Hour), Expires: now.Add(24 * time.Hour), Serial: uint64(i + 1),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("sim: enrol %s: %w", id, err)
+			return fmt.Errorf("sim: enrol %s: %w", id, err)
 		}
 		cfg := federation.DefaultConfig()
 		cfg.GossipBindAddr, cfg.PeerBindAddr = "127.0.0.1:0", "127.0.0.1:0"
@@ -209,194 +297,178 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 		cfg.Protocol = pcfg
 		cfg.Policy = locator.DefaultPolicy()
 		cfg.Policy.DigestDepth = sc.DigestDepth
-		cfg.Policy.WatchBuffer = len(invs) + 16
+		cfg.Policy.WatchBuffer = len(r.invs) + 16
 		cfg.Logger = logger
 		a, err := federation.NewAgent(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("sim: agent %s: %w", id, err)
+			return fmt.Errorf("sim: agent %s: %w", id, err)
 		}
 		if err := a.Start(ctx); err != nil {
-			return nil, fmt.Errorf("sim: start %s: %w", id, err)
+			return fmt.Errorf("sim: start %s: %w", id, err)
 		}
-		agents = append(agents, a)
+		r.agents = append(r.agents, a)
 		var secret [32]byte
 		copy(secret[:], derive("holder-secret", sc.Seed, uint64(i), 32))
-		if holders[i], err = locator.NewHolder(id, priv, secret); err != nil {
-			return nil, err
+		if r.holders[i], err = locator.NewHolder(id, priv, secret); err != nil {
+			return err
 		}
 		if i > 0 {
 			// Join through up to three earlier nodes, as a production
 			// node is given several seeds.
-			seeds := []string{agents[0].GossipAddr()}
+			seeds := []string{r.agents[0].GossipAddr()}
 			for _, j := range []int{i / 2, i - 1} {
 				if j > 0 {
-					seeds = append(seeds, agents[j].GossipAddr())
+					seeds = append(seeds, r.agents[j].GossipAddr())
 				}
 			}
 			if _, err := a.Join(seeds); err != nil {
-				return nil, fmt.Errorf("sim: join %s: %w", id, err)
+				return fmt.Errorf("sim: join %s: %w", id, err)
 			}
 		}
 	}
-	// Wait until every agent sees every other alive.
+	return nil
+}
+
+func aliveCount(a *federation.Agent) int {
+	alive := 0
+	for _, m := range a.Members() {
+		if m.Alive {
+			alive++
+		}
+	}
+	return alive
+}
+
+// waitMesh waits until every agent sees every other alive, re-joining
+// those that still miss peers every few seconds from 10 s on (memberlist
+// heals this itself by push/pull, every 30 s); it returns the re-joins.
+func (r *realRun) waitMesh(ctx context.Context, start time.Time) (int, error) {
+	n := len(r.agents)
 	deadline := time.Now().Add(30*time.Second + time.Duration(n)*200*time.Millisecond)
 	rejoinAt := time.Since(start) + 10*time.Second
 	rejoins := 0
 	for {
 		least := n
-		for _, a := range agents {
-			alive := 0
-			for _, m := range a.Members() {
-				if m.Alive {
-					alive++
-				}
-			}
-			least = min(least, alive)
+		for _, a := range r.agents {
+			least = min(least, aliveCount(a))
 		}
 		if least >= n-1 {
-			break
+			return rejoins, nil
 		}
-		// Every few seconds, re-join the nodes that still miss peers
-		// (memberlist heals this itself by push/pull, every 30 s).
 		if time.Since(start) > rejoinAt {
 			rejoinAt = time.Since(start) + 5*time.Second
-			for i, a := range agents {
-				alive := 0
-				for _, m := range a.Members() {
-					if m.Alive {
-						alive++
-					}
-				}
-				if alive < n-1 {
+			for i, a := range r.agents {
+				if aliveCount(a) < n-1 {
 					rejoins++
-					_, _ = a.Join([]string{agents[(i+1)%n].GossipAddr(), agents[(i+n/2)%n].GossipAddr()})
+					_, _ = a.Join([]string{r.agents[(i+1)%n].GossipAddr(), r.agents[(i+n/2)%n].GossipAddr()})
 				}
 			}
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("sim: real nodes did not all see each other within %v (one sees only %d of %d peers)",
+			return rejoins, fmt.Errorf("sim: real nodes did not all see each other within %v (one sees only %d of %d peers)",
 				time.Until(deadline)+time.Since(start), least, n-1)
 		}
 		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-			return nil, err
+			return rejoins, err
 		}
 	}
-	startup := time.Since(start)
+}
 
-	// Watch every replica for the entries to come; the watch goroutines
-	// record arrivals under mu.
-	type rstate struct {
-		pub    time.Time
-		origin int
-		reach  int
-	}
-	var (
-		mu       sync.Mutex
-		meta     = make(map[locator.ID]*rstate, len(invs))
-		replica  hist
-		all      hist
-		complete int
-	)
+// watch starts one goroutine per replica recording the entries' arrivals;
+// the function it returns stops them and waits for them.
+func (r *realRun) watch() func() {
+	n := len(r.agents)
+	r.meta = make(map[locator.ID]*arrivals, len(r.invs))
 	var wg sync.WaitGroup
 	var watches []*locator.Watch
-	for i, a := range agents {
-		w := a.Store().Watch(keys...)
+	for i, a := range r.agents {
+		w := a.Store().Watch(r.keys...)
 		watches = append(watches, w)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for e := range w.C {
 				t := time.Now()
-				mu.Lock()
-				if st := meta[e.ID()]; st != nil {
+				r.mu.Lock()
+				if st := r.meta[e.ID()]; st != nil {
 					d := t.Sub(st.pub)
 					if i != st.origin {
-						replica.add(d)
+						r.replica.add(d)
 					}
 					st.reach++
 					if st.reach == n {
-						all.add(d)
-						complete++
+						r.all.add(d)
+						r.complete++
 					}
 				}
-				mu.Unlock()
+				r.mu.Unlock()
 			}
 		}()
 	}
-	defer func() {
+	return func() {
 		for _, w := range watches {
 			w.Close()
 		}
 		wg.Wait()
-	}()
-	type totals struct{ push, ae, sd, sf, ind uint64 }
-	statsAt := func() (t totals, err error) {
-		for _, a := range agents {
-			st, err := a.Stats(ctx)
-			if err != nil {
-				return t, err
-			}
-			t.push += st.Protocol.Push.BytesSent
-			t.ae += st.Protocol.AntiEntropy.BytesSent
-			t.sd += st.SendDropped
-			t.sf += st.SendFailed
-			t.ind += st.InboundDropped
-		}
-		return t, nil
 	}
-	t0s, err := statsAt()
-	if err != nil {
-		return nil, err
-	}
+}
 
-	// Publish on the simulation's schedule (relative to the first).
-	t0 := time.Now()
-	for i, inv := range invs {
-		if err := sleepCtx(ctx, time.Until(t0.Add(at[i]-at[0]))); err != nil {
-			return nil, err
+// realTotals sums the agents' counters.
+type realTotals struct{ push, ae, sd, sf, ind, pulls, retries, abandoned uint64 }
+
+func (r *realRun) totals(ctx context.Context) (t realTotals, err error) {
+	for _, a := range r.agents {
+		st, err := a.Stats(ctx)
+		if err != nil {
+			return t, err
+		}
+		t.push += st.Protocol.Push.BytesSent
+		t.ae += st.Protocol.AntiEntropy.BytesSent
+		t.sd += st.SendDropped
+		t.sf += st.SendFailed
+		t.ind += st.InboundDropped
+		t.pulls += st.Protocol.Pulls
+		t.retries += st.Protocol.PullRetries
+		t.abandoned += st.Protocol.PullsAbandoned
+	}
+	return t, nil
+}
+
+// publish publishes the schedule in real time, relative to its first
+// publication at t0.
+func (r *realRun) publish(ctx context.Context, t0 time.Time) error {
+	for i, inv := range r.invs {
+		if err := sleepCtx(ctx, time.Until(t0.Add(r.at[i]-r.at[0]))); err != nil {
+			return err
 		}
 		pnow := time.Now()
-		e, err := holders[inv.node].Publish(keys[i], sealKey(sc.Seed, inv.person), pop.kinds[inv.node], 1, pnow, pnow.Add(2*365*24*time.Hour))
+		e, err := r.holders[inv.node].Publish(r.keys[i], sealKey(r.sc.Seed, inv.person), r.pop.kinds[inv.node], 1, pnow, pnow.Add(2*365*24*time.Hour))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		mu.Lock()
-		meta[e.ID()] = &rstate{pub: pnow, origin: int(inv.node)}
-		mu.Unlock()
-		if _, err := agents[inv.node].Publish(ctx, e); err != nil {
-			return nil, fmt.Errorf("sim: publish: %w", err)
+		r.mu.Lock()
+		r.meta[e.ID()] = &arrivals{pub: pnow, origin: int(inv.node)}
+		r.mu.Unlock()
+		if _, err := r.agents[inv.node].Publish(ctx, e); err != nil {
+			return fmt.Errorf("sim: publish: %w", err)
 		}
 	}
-	// Wait for every replica to hold every entry, as long as the
-	// scenario's run would have lasted.
-	end := t0.Add(sc.Duration.D() - at[0])
+	return nil
+}
+
+// waitComplete waits until every replica holds every entry, or until end.
+func (r *realRun) waitComplete(ctx context.Context, end time.Time) error {
 	for {
-		mu.Lock()
-		c := complete
-		mu.Unlock()
-		if c == len(invs) || time.Now().After(end) {
-			break
+		r.mu.Lock()
+		c := r.complete
+		r.mu.Unlock()
+		if c == len(r.invs) || time.Now().After(end) {
+			return nil
 		}
 		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	window := time.Since(t0)
-	t1s, err := statsAt()
-	if err != nil {
-		return nil, err
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	per := func(b uint64) float64 { return round3(float64(b) / float64(n) / window.Seconds()) }
-	return &RealResult{
-		Nodes: n, Published: len(invs),
-		AllNodes: all.summary(), Replica: replica.summary(), NeverDelivered: len(invs) - complete,
-		PushBytesPerNodeSec: per(t1s.push - t0s.push), AEBytesPerNodeSec: per(t1s.ae - t0s.ae),
-		WindowSeconds: round3(window.Seconds()), StartupSeconds: round3(startup.Seconds()),
-		LoadBefore: load0, LoadAfter: loadAverage(), Rejoins: rejoins,
-		SendDropped: t1s.sd - t0s.sd, SendFailed: t1s.sf - t0s.sf, InboundDropped: t1s.ind - t0s.ind,
-	}, nil
 }
 
 // CompareReal runs sc at nodes both ways — simulated and on real agents —
@@ -420,6 +492,7 @@ func CompareReal(ctx context.Context, sc *Scenario, nodes int, tolerance float64
 		Nodes: nodes, Published: rep.Entries.Published, AllNodes: rep.Visibility.AllNodes, Replica: rep.Visibility.Replica,
 		NeverDelivered: rep.Visibility.NeverDelivered, PushBytesPerNodeSec: rep.Bandwidth.PushBytesPerNodeSec,
 		AEBytesPerNodeSec: rep.Bandwidth.AEBytesPerNodeSec, WindowSeconds: rep.VirtualSecs,
+		Pulls: rep.Engines.Pulls, PullRetries: rep.Engines.PullRetries, PullsAbandoned: rep.Engines.PullsAbandoned,
 	}
 	// The sim's bandwidth averages over the whole run, the real one over
 	// its window from the first publication: compare push per entry and
@@ -429,17 +502,23 @@ func CompareReal(ctx context.Context, sc *Scenario, nodes int, tolerance float64
 	}
 	cmp := &Comparison{
 		Scenario: c.Name, Nodes: nodes, Real: real, Sim: sim,
-		RatioMean:         ratio(sim.AllNodes.Mean, real.AllNodes.Mean),
-		RatioP50:          ratio(sim.AllNodes.P50, real.AllNodes.P50),
-		RatioP90:          ratio(sim.AllNodes.P90, real.AllNodes.P90),
-		RatioReplica50:    ratio(sim.Replica.P50, real.Replica.P50),
-		RatioOver2s:       ratio(sim.AllNodes.Over2s, real.AllNodes.Over2s),
-		RatioPushPerEntry: ratio(perEntry(sim), perEntry(*real)),
-		RatioAEPerSec:     ratio(sim.AEBytesPerNodeSec, real.AEBytesPerNodeSec),
-		Tolerance:         tolerance,
+		RatioMean:          ratio(sim.AllNodes.Mean, real.AllNodes.Mean),
+		RatioP50:           ratio(sim.AllNodes.P50, real.AllNodes.P50),
+		RatioP90:           ratio(sim.AllNodes.P90, real.AllNodes.P90),
+		RatioReplica50:     ratio(sim.Replica.P50, real.Replica.P50),
+		RatioOver2s:        ratio(sim.AllNodes.Over2s, real.AllNodes.Over2s),
+		RatioPushPerEntry:  ratio(perEntry(sim), perEntry(*real)),
+		RatioAEPerSec:      ratio(sim.AEBytesPerNodeSec, real.AEBytesPerNodeSec),
+		RatioPullsPerEntry: ratio(pullsPerEntry(sim), pullsPerEntry(*real)),
+		Tolerance:          tolerance,
 	}
 	cmp.judge()
 	return cmp, nil
+}
+
+// pullsPerEntry is r's pulls per node per published entry.
+func pullsPerEntry(r RealResult) float64 {
+	return float64(r.Pulls) / math.Max(float64(r.Published*r.Nodes), 1)
 }
 
 // judge sets c.Agree: the all-nodes p50 and p90 ratios are both within

@@ -347,166 +347,208 @@ func (s *Scenario) Shorten(d time.Duration) {
 
 // Validate reports every problem with s, each with its JSON field path.
 func (s *Scenario) Validate() error {
-	var errs []error
-	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	v := &problems{dur: s.Duration.D()}
+	v.size(s)
+	v.workload(s)
+	s.Network.validate(v.bad)
+	v.partitions(s)
+	v.churn(s)
+	v.protocol(s)
+	v.sampling(s)
+	if len(v.errs) == 0 {
+		return nil
 	}
-	dur := s.Duration.D()
-	within := func(path string, d Duration) {
-		if d < 0 || d.D() > dur {
-			bad(path, "%v outside the run (0..%v)", d.D(), dur)
-		}
+	return fmt.Errorf("%w %q: %w", ErrBadScenario, s.Name, errors.Join(v.errs...))
+}
+
+// problems collects what Validate finds, each error prefixed with the
+// field path, so that a scenario's problems are all reported at once.
+type problems struct {
+	errs []error
+	dur  time.Duration // the run's duration, which bounds its times
+}
+
+func (v *problems) bad(path, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+}
+
+// within: d is a time of the run.
+func (v *problems) within(path string, d Duration) {
+	if d < 0 || d.D() > v.dur {
+		v.bad(path, "%v outside the run (0..%v)", d.D(), v.dur)
 	}
-	frac := func(path string, f float64) {
-		if !(f > 0 && f < 1) {
-			bad(path, "%v must be strictly between 0 and 1", f)
-		}
+}
+
+// frac: f is a fraction strictly between 0 and 1.
+func (v *problems) frac(path string, f float64) {
+	if !(f > 0 && f < 1) {
+		v.bad(path, "%v must be strictly between 0 and 1", f)
 	}
+}
+
+// size checks the name, nodes, duration, agencies and people.
+func (v *problems) size(s *Scenario) {
 	if s.Name == "" {
-		bad("name", "empty")
+		v.bad("name", "empty")
 	}
 	if s.Nodes < 2 || s.Nodes > MaxNodes {
-		bad("nodes", "%d outside 2..%d", s.Nodes, MaxNodes)
+		v.bad("nodes", "%d outside 2..%d", s.Nodes, MaxNodes)
 	}
-	if dur <= 0 || dur > MaxDuration {
-		bad("duration", "%v outside (0, %v]", dur, MaxDuration)
+	if v.dur <= 0 || v.dur > MaxDuration {
+		v.bad("duration", "%v outside (0, %v]", v.dur, MaxDuration)
 	}
 	if len(s.Agencies) == 0 {
-		bad("agencies", "no agency kinds")
+		v.bad("agencies", "no agency kinds")
 	}
 	for _, k := range sortedKeys(s.Agencies) {
 		if w := s.Agencies[k]; !(w > 0) || math.IsInf(w, 0) || k == "" || len(k) > 64 {
-			bad("agencies."+k, "weight %v must be positive and the name 1..64 bytes", w)
+			v.bad("agencies."+k, "weight %v must be positive and the name 1..64 bytes", w)
 		}
 	}
 	if s.People.Count < 1 || s.People.Count > MaxPeople {
-		bad("people.count", "%d outside 1..%d", s.People.Count, MaxPeople)
+		v.bad("people.count", "%d outside 1..%d", s.People.Count, MaxPeople)
 	}
 	if s.People.MaxAgencies < 1 || s.People.MaxAgencies > 1000 {
-		bad("people.max_agencies", "%d outside 1..1000", s.People.MaxAgencies)
+		v.bad("people.max_agencies", "%d outside 1..1000", s.People.MaxAgencies)
 	}
 	if s.Nodes >= 2 && s.People.MaxAgencies > s.Nodes {
-		bad("people.max_agencies", "%d exceeds nodes %d", s.People.MaxAgencies, s.Nodes)
+		v.bad("people.max_agencies", "%d exceeds nodes %d", s.People.MaxAgencies, s.Nodes)
 	}
 	if !(s.People.S > 1 && s.People.S <= 10) {
-		bad("people.zipf_s", "%v outside (1, 10]", s.People.S)
+		v.bad("people.zipf_s", "%v outside (1, 10]", s.People.S)
 	}
+}
+
+// workload checks the steady publications and the bulk imports.
+func (v *problems) workload(s *Scenario) {
 	if !(s.Publish.Rate >= 0 && s.Publish.Rate <= 100_000) {
-		bad("publish.rate_per_second", "%v outside 0..100000", s.Publish.Rate)
+		v.bad("publish.rate_per_second", "%v outside 0..100000", s.Publish.Rate)
 	}
-	within("publish.start", s.Publish.Start)
-	within("publish.stop", s.Publish.Stop)
+	v.within("publish.start", s.Publish.Start)
+	v.within("publish.stop", s.Publish.Stop)
 	if s.Publish.Stop != 0 && s.Publish.Stop < s.Publish.Start {
-		bad("publish.stop", "%v before start %v", s.Publish.Stop.D(), s.Publish.Start.D())
+		v.bad("publish.stop", "%v before start %v", s.Publish.Stop.D(), s.Publish.Start.D())
 	}
 	for i, b := range s.BulkImports {
 		p := fmt.Sprintf("bulk_imports[%d]", i)
 		if b.Node < 0 || b.Node >= s.Nodes {
-			bad(p+".node", "%d outside 0..%d", b.Node, s.Nodes-1)
+			v.bad(p+".node", "%d outside 0..%d", b.Node, s.Nodes-1)
 		}
-		within(p+".at", b.At)
+		v.within(p+".at", b.At)
 		if b.Entries < 1 || b.Entries > 1_000_000 {
-			bad(p+".entries", "%d outside 1..1000000", b.Entries)
+			v.bad(p+".entries", "%d outside 1..1000000", b.Entries)
 		}
 	}
-	s.Network.validate(bad)
+}
+
+// partitions checks that each partition names its side exactly one way
+// and lies within the run.
+func (v *problems) partitions(s *Scenario) {
 	for i, p := range s.Partitions {
 		path := fmt.Sprintf("partitions[%d]", i)
 		given := 0
 		if p.Fraction != 0 {
 			given++
-			frac(path+".fraction", p.Fraction)
+			v.frac(path+".fraction", p.Fraction)
 		}
 		if len(p.Nodes) > 0 {
 			given++
 			for j, n := range p.Nodes {
 				if n < 0 || n >= s.Nodes {
-					bad(fmt.Sprintf("%s.nodes[%d]", path, j), "%d outside 0..%d", n, s.Nodes-1)
+					v.bad(fmt.Sprintf("%s.nodes[%d]", path, j), "%d outside 0..%d", n, s.Nodes-1)
 				}
 			}
 			if len(p.Nodes) >= s.Nodes {
-				bad(path+".nodes", "cuts off every node")
+				v.bad(path+".nodes", "cuts off every node")
 			}
 		}
 		if p.Region != nil {
 			given++
 			if s.Network.Regions < 2 || *p.Region < 0 || *p.Region >= s.Network.Regions {
-				bad(path+".region", "%d is not one of network.regions (%d)", *p.Region, s.Network.Regions)
+				v.bad(path+".region", "%d is not one of network.regions (%d)", *p.Region, s.Network.Regions)
 			}
 		}
 		if given != 1 {
-			bad(path, "give exactly one of fraction, nodes, region (got %d)", given)
+			v.bad(path, "give exactly one of fraction, nodes, region (got %d)", given)
 		}
-		within(path+".from", p.From)
+		v.within(path+".from", p.From)
 		if p.Until <= p.From {
-			bad(path+".until", "%v not after from %v", p.Until.D(), p.From.D())
+			v.bad(path+".until", "%v not after from %v", p.Until.D(), p.From.D())
 		}
 	}
+}
+
+func (v *problems) churn(s *Scenario) {
 	for i, c := range s.Churn {
 		path := fmt.Sprintf("churn[%d]", i)
 		if c.Action != ChurnLeave && c.Action != ChurnCrash {
-			bad(path+".action", "%q is not %q or %q", c.Action, ChurnLeave, ChurnCrash)
+			v.bad(path+".action", "%q is not %q or %q", c.Action, ChurnLeave, ChurnCrash)
 		}
-		frac(path+".fraction", c.Fraction)
-		within(path+".at", c.At)
+		v.frac(path+".fraction", c.Fraction)
+		v.within(path+".at", c.At)
 		if c.RejoinAfter < 0 {
-			bad(path+".rejoin_after", "negative")
+			v.bad(path+".rejoin_after", "negative")
 		}
 		if c.FailureDetection < 0 {
-			bad(path+".failure_detection", "negative")
+			v.bad(path+".failure_detection", "negative")
 		}
 		if c.KeepDisk && c.RejoinAfter == 0 {
-			bad(path+".keep_disk", "set but the nodes never rejoin")
+			v.bad(path+".keep_disk", "set but the nodes never rejoin")
 		}
 	}
+}
+
+// protocol checks the replication mode and the engine parameters.
+func (v *problems) protocol(s *Scenario) {
 	switch s.Replication {
 	case "full":
 	case "sharded":
-		bad("replication", "\"sharded\" is not implemented by the protocol core yet; only \"full\"")
+		v.bad("replication", "\"sharded\" is not implemented by the protocol core yet; only \"full\"")
 	default:
-		bad("replication", "%q is not \"full\"", s.Replication)
+		v.bad("replication", "%q is not \"full\"", s.Replication)
 	}
 	pr := s.Protocol
 	if pr.Fanout < 1 || pr.Fanout > 64 {
-		bad("protocol.fanout", "%d outside 1..64", pr.Fanout)
+		v.bad("protocol.fanout", "%d outside 1..64", pr.Fanout)
 	}
 	if pr.PushInterval.D() < time.Millisecond || pr.PushInterval.D() > time.Minute {
-		bad("protocol.push_interval", "%v outside 1ms..1m", pr.PushInterval.D())
+		v.bad("protocol.push_interval", "%v outside 1ms..1m", pr.PushInterval.D())
 	}
 	if pr.AntiEntropyInterval.D() < 10*time.Millisecond || pr.AntiEntropyInterval.D() > time.Hour {
-		bad("protocol.anti_entropy_interval", "%v outside 10ms..1h", pr.AntiEntropyInterval.D())
+		v.bad("protocol.anti_entropy_interval", "%v outside 10ms..1h", pr.AntiEntropyInterval.D())
 	}
 	if pr.MaxMessageSize != 0 && (pr.MaxMessageSize < 1024 || pr.MaxMessageSize > 16<<20) {
-		bad("protocol.max_message_size", "%d outside 1024..16777216", pr.MaxMessageSize)
+		v.bad("protocol.max_message_size", "%d outside 1024..16777216", pr.MaxMessageSize)
 	}
 	if pr.MaxPushQueue < 0 {
-		bad("protocol.max_push_queue", "negative")
+		v.bad("protocol.max_push_queue", "negative")
 	}
 	if pr.MaxHops < 0 || pr.MaxHops > 254 {
-		bad("protocol.max_hops", "%d outside 0..254", pr.MaxHops)
+		v.bad("protocol.max_hops", "%d outside 0..254", pr.MaxHops)
 	}
 	if pr.RelayFanout < 0 || pr.RelayFanout > 256 {
-		bad("protocol.relay_fanout", "%d outside 0..256", pr.RelayFanout)
+		v.bad("protocol.relay_fanout", "%d outside 0..256", pr.RelayFanout)
 	}
 	if pr.MaxSendRate < 0 {
-		bad("protocol.max_send_rate", "negative")
+		v.bad("protocol.max_send_rate", "negative")
 	}
 	if pr.StampThreshold < 0 || pr.StampThreshold > 1<<16 {
-		bad("protocol.stamp_threshold", "%d outside 0..65536", pr.StampThreshold)
+		v.bad("protocol.stamp_threshold", "%d outside 0..65536", pr.StampThreshold)
 	}
+}
+
+// sampling checks the lookup probes, the sample interval and the digest
+// depth.
+func (v *problems) sampling(s *Scenario) {
 	if !(s.Lookups >= 0 && s.Lookups <= 100_000) {
-		bad("lookups_per_second", "%v outside 0..100000", s.Lookups)
+		v.bad("lookups_per_second", "%v outside 0..100000", s.Lookups)
 	}
-	if si := s.SampleInterval.D(); si < 10*time.Millisecond || (dur > 0 && dur/si > 100_000) {
-		bad("sample_interval", "%v too small (≥ 10ms and at most 100000 samples per run)", si)
+	if si := s.SampleInterval.D(); si < 10*time.Millisecond || (v.dur > 0 && v.dur/si > 100_000) {
+		v.bad("sample_interval", "%v too small (≥ 10ms and at most 100000 samples per run)", si)
 	}
 	if s.DigestDepth < 1 || s.DigestDepth > 6 {
-		bad("digest_depth", "%d outside 1..6", s.DigestDepth)
+		v.bad("digest_depth", "%d outside 1..6", s.DigestDepth)
 	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w %q: %w", ErrBadScenario, s.Name, errors.Join(errs...))
 }
 
 func (n *Network) validate(bad func(path, format string, args ...any)) {
