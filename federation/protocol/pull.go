@@ -68,8 +68,27 @@ func (t *pullTable) remove(id locator.ID, p *pull) {
 	t.release(p)
 	p.done = true
 	delete(t.byID, id)
-	if len(t.byID) == 0 {
+}
+
+// tidy drops finished pulls from order when none is outstanding, or when
+// most are finished, so that order stays in proportion to the pulls
+// outstanding (retryPulls compacts it too, but a loss-free run never gets
+// there). Not while order is being walked.
+func (t *pullTable) tidy() {
+	switch {
+	case len(t.byID) == 0:
 		t.next = time.Time{} // nothing to wake for
+		clear(t.order)
+		t.order = t.order[:0]
+	case len(t.order) > 2*len(t.byID)+64:
+		live := t.order[:0]
+		for _, q := range t.order {
+			if !q.done {
+				live = append(live, q)
+			}
+		}
+		clear(t.order[len(live):])
+		t.order = live
 	}
 }
 
@@ -162,6 +181,7 @@ func (g *Engine) pullArrived(e *locator.Entry) {
 		return
 	}
 	g.pulls.remove(id, p)
+	g.pulls.tidy()
 }
 
 // retryPulls asks the next announcer of every pull whose answer is overdue:
