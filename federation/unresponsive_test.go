@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/signpost-federation/signpost/locator"
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // unresponsiveFor is how long TestFalseDeathHidesNothing keeps a node cut
@@ -64,7 +65,7 @@ func TestFalseDeathHidesNothing(t *testing.T) {
 		return nil
 	}
 	eQuiet, keyQuiet := publishKeyed(quiet)
-	waitFor(t, convergeTimeout, func() error { return visible(eQuiet, keyQuiet) })
+	testutil.Eventually(t, convergeTimeout, func() error { return visible(eQuiet, keyQuiet) })
 
 	// Cut it off both ways.
 	var otherIDs, otherAddrs []string
@@ -75,7 +76,7 @@ func TestFalseDeathHidesNothing(t *testing.T) {
 	}
 	quiet.faults.set(otherIDs, otherAddrs)
 	cutAt := time.Now()
-	waitFor(t, convergeTimeout, func() error {
+	testutil.Eventually(t, convergeTimeout, func() error {
 		for _, a := range others {
 			for _, m := range a.Members() {
 				if m.NodeID == quiet.Self().NodeID && m.Alive {
@@ -104,7 +105,7 @@ func TestFalseDeathHidesNothing(t *testing.T) {
 		a.faults.set(nil, nil)
 	}
 	back := time.Now()
-	waitFor(t, convergeTimeout, func() error {
+	testutil.Eventually(t, convergeTimeout, func() error {
 		if err := visible(eQuiet, keyQuiet); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/signpost-federation/signpost/federation/protocol"
 	"github.com/signpost-federation/signpost/locator"
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // sentTo decodes what the recorder sent to peer, of the given kind, and
@@ -149,7 +150,7 @@ func TestPulledEntryIsVerified(t *testing.T) {
 // timeouts free; and an honest announcer's version is still pulled during
 // the flood. Random flood sizes and timings, seed printed.
 func TestPullsBoundedUnderStampFlood(t *testing.T) {
-	seed := testSeed(t)
+	seed := testutil.Seed(t)
 	r := rand.New(rand.NewPCG(seed, 12))
 	const maxPulls, perPeer = 64, 24
 	tr := &recorder{}
@@ -311,7 +312,7 @@ func TestPeerAliveReannouncesAndReconciles(t *testing.T) {
 // alive again. With periodic anti-entropy off, the reaction alone brings
 // every replica to the same set within seconds.
 func TestHealConvergesWithoutPeriodicAntiEntropy(t *testing.T) {
-	seed := testSeed(t)
+	seed := testutil.Seed(t)
 	cfg := protocol.DefaultConfig()
 	cfg.AntiEntropyInterval = 24 * time.Hour
 	net := newNet(t, seed, 30, locator.Policy{DigestDepth: 2}, cfg)
