@@ -165,12 +165,9 @@ func (n *Node) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 
 // Hijack lets the WebSocket upgrader take the connection.
 func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h, ok := s.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("node: connection cannot be hijacked")
-	}
-	if s.status == 0 {
+	c, rw, err := http.NewResponseController(s.ResponseWriter).Hijack()
+	if err == nil && s.status == 0 {
 		s.status = http.StatusSwitchingProtocols
 	}
-	return h.Hijack()
+	return c, rw, err
 }
