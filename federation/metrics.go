@@ -51,6 +51,13 @@ const (
 	MetricSendErrors         = "signpost_federation_send_errors_total"
 	MetricBadMessages        = "signpost_federation_bad_messages_total"
 	MetricRepliesCut         = "signpost_federation_replies_cut_total"
+	MetricPulls              = "signpost_federation_pulls_total"
+	MetricPullRetries        = "signpost_federation_pull_retries_total"
+	MetricPullsAbandoned     = "signpost_federation_pulls_abandoned_total"
+	MetricPullsRefused       = "signpost_federation_pulls_refused_total"
+	MetricRejoins            = "signpost_federation_rejoins_total"
+	MetricRejoinExchanges    = "signpost_federation_rejoin_exchanges_total"
+	MetricReannounced        = "signpost_federation_reannounced_total"
 )
 
 // Label values of the message classes (protocol.Stats.Push, AntiEntropy).
@@ -100,6 +107,20 @@ var (
 		"Received messages that did not decode or made no sense.", nil, nil)
 	descRepliesCut = prometheus.NewDesc(MetricRepliesCut,
 		"Replies cut short, by cause (budget: MaxReplyBytes; rate: MaxSendRate).", []string{"cause"}, nil)
+	descPulls = prometheus.NewDesc(MetricPulls,
+		"Versions asked for because a peer announced them.", nil, nil)
+	descPullRetries = prometheus.NewDesc(MetricPullRetries,
+		"Further requests for an announced version (a hedge to a second announcer, or a retry after PullTimeout).", nil, nil)
+	descPullsAbandoned = prometheus.NewDesc(MetricPullsAbandoned,
+		"Announced versions left to anti-entropy once no announcer was left to ask.", nil, nil)
+	descPullsRefused = prometheus.NewDesc(MetricPullsRefused,
+		"Announced versions not pulled because MaxPulls or MaxPullsPerPeer was reached.", nil, nil)
+	descRejoins = prometheus.NewDesc(MetricRejoins,
+		"Members that joined or came back, as reported to the engine.", nil, nil)
+	descRejoinExchanges = prometheus.NewDesc(MetricRejoinExchanges,
+		"Anti-entropy exchanges started because a member came back.", nil, nil)
+	descReannounced = prometheus.NewDesc(MetricReannounced,
+		"Stamps of versions created here sent again to a peer that was unreachable when they were new.", nil, nil)
 )
 
 // gossipSink is the go-metrics sink memberlist reports into, shared by every
@@ -168,7 +189,8 @@ func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMembers, descGossipHealth, descOutbox, descInboundQueue, descPeerMessages, descInbound,
 		descRefused, descEventsDropped, descMsgsSent, descBytesSent, descMsgsReceived, descBytesReceived,
 		descEntriesReceived, descEntriesApplied, descPushQueued, descPushDropped, descSessions,
-		descSendErrors, descBadMessages, descRepliesCut} {
+		descSendErrors, descBadMessages, descRepliesCut, descPulls, descPullRetries, descPullsAbandoned,
+		descPullsRefused, descRejoins, descRejoinExchanges, descReannounced} {
 		ch <- d
 	}
 }
@@ -222,6 +244,13 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descBadMessages, p.BadMessages)
 		counter(descRepliesCut, p.BudgetExhausted, "budget")
 		counter(descRepliesCut, p.RateLimited, "rate")
+		counter(descPulls, p.Pulls)
+		counter(descPullRetries, p.PullRetries)
+		counter(descPullsAbandoned, p.PullsAbandoned)
+		counter(descPullsRefused, p.PullsRefused)
+		counter(descRejoins, p.Rejoins)
+		counter(descRejoinExchanges, p.RejoinExchanges)
+		counter(descReannounced, p.Reannounced)
 	}
 	c.collectGossip(ch)
 }

@@ -102,8 +102,13 @@ func TestCollector(t *testing.T) {
 		}
 		return nil
 	})
-	if v, _ := value(gather(t, regs[0]), MetricMessagesSent, "class", "push"); v < 1 {
+	fams0 := gather(t, regs[0])
+	if v, _ := value(fams0, MetricMessagesSent, "class", "push"); v < 1 {
 		t.Fatalf("node-0 sent %v push messages after publishing", v)
+	}
+	// The engine hears of every member that joins (PeerAlive).
+	if v, _ := value(fams0, MetricRejoins); v < 2 {
+		t.Fatalf("%s = %v on node-0, which saw two members join", MetricRejoins, v)
 	}
 
 	// node-2 stops without leaving: the others' probes fail and they
@@ -125,6 +130,7 @@ func TestCollector(t *testing.T) {
 	fams := gather(t, regs[0])
 	for _, name := range []string{
 		MetricGossipHealth, MetricOutbox, MetricInboundQueue, MetricPeerMessages, MetricAntiEntropySession, MetricBytesSent,
+		MetricPulls, MetricPullRetries, MetricPullsAbandoned, MetricPullsRefused, MetricRejoinExchanges, MetricReannounced,
 		"memberlist_node_instances", "memberlist_probeNode", "memberlist_msg_alive", "memberlist_udp_sent",
 		locator.MetricEntries, locator.MetricRejected,
 	} {
