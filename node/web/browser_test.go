@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -237,6 +238,12 @@ func (f *fakeNode) watch(a *auth.Authenticator) http.HandlerFunc {
 
 func startPage(t *testing.T, named bool) (*fakeNode, string) {
 	t.Helper()
+	return startPageWith(t, named, nil)
+}
+
+// startPageWith is startPage with the sign-in configuration changed by mod.
+func startPageWith(t *testing.T, named bool, mod func(*auth.Config)) (*fakeNode, string) {
+	t.Helper()
 	key, err := wasm.GenerateIssuerKey()
 	if err != nil {
 		t.Fatal(err)
@@ -256,6 +263,9 @@ func startPage(t *testing.T, named bool) (*fakeNode, string) {
 	cfg := auth.DefaultConfig()
 	cfg.UsersPath = filepath.Join(t.TempDir(), auth.UsersFileName)
 	cfg.Argon2 = auth.TestArgon2Params
+	if mod != nil {
+		mod(&cfg)
+	}
 	a, err := auth.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -405,6 +415,42 @@ func TestAuditorSubjectAccess(t *testing.T) {
 	}
 	if row := d.text("#sar-body tr:nth-child(2)"); !strings.Contains(row, "user:alice") || !strings.Contains(row, "Asked for contact") || !strings.Contains(row, "node-school") {
 		t.Errorf("second row %q", row)
+	}
+}
+
+// TestSignInSaysHowLongToWait: when sign-in is refused for too many
+// failures, the page says how long to wait (from Retry-After), not just
+// that something went wrong.
+func TestSignInSaysHowLongToWait(t *testing.T) {
+	d := pageDriver{t, browser(t)}
+	_, url := startPageWith(t, false, func(c *auth.Config) {
+		c.LoginFreeFailures, c.LoginBackoff = 1, 90*time.Second
+	})
+	// One free failure, then one that starts a 90 s back-off for alice at
+	// this address (the browser's too: both are loopback).
+	for range 2 {
+		res, err := http.Post(url+"/v1/session", "application/json", strings.NewReader(`{"username":"alice","password":"wrong password"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d", res.StatusCode)
+		}
+	}
+	d.step("open the page", chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS("#username")))
+	d.step("sign in during the back-off",
+		chromedp.SendKeys(chromedp.CSS("#username"), "alice"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "correct horse battery"),
+		chromedp.Click(chromedp.CSS("#signin-button")))
+	d.waitFor("the error summary", `!document.getElementById("error-summary").hidden`)
+	got := d.text("#error-summary-list")
+	m := regexp.MustCompile(`Try again in (\d+) seconds\.`).FindStringSubmatch(got)
+	if m == nil {
+		t.Fatalf("the summary says %q, want how many seconds to wait", got)
+	}
+	if n, _ := strconv.Atoi(m[1]); n < 1 || n > 90 {
+		t.Errorf("the summary says to wait %d seconds of a 90 s back-off", n)
 	}
 }
 

@@ -8,8 +8,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -43,7 +43,8 @@ type Config struct {
 	// Default 10000.
 	MaxSessions int
 	// Secure sets the cookie's Secure attribute. Set it whenever the node
-	// serves TLS (it must, outside a laptop demo). Default false.
+	// serves TLS or sits behind a TLS-terminating proxy (it must, outside a
+	// laptop demo). Default false.
 	Secure bool
 	// CookieName is the session cookie's name. Default DefaultCookieName.
 	CookieName string
@@ -52,10 +53,23 @@ type Config struct {
 	// cookie. Empty means same-origin only: the Origin's host must equal
 	// the request's Host.
 	AllowedOrigins []string
-	// LoginRate and LoginBurst limit sign-in attempts per username and per
-	// client address. Default 0.2 a second (12 a minute), burst 5.
+	// LoginRate and LoginBurst limit sign-in attempts per client address
+	// (a successful one is given back). Default 0.2 a second (12 a
+	// minute), burst 5.
 	LoginRate  float64
 	LoginBurst int
+	// LoginFreeFailures is how many times one username may fail from one
+	// client address before that pair backs off: LoginBackoff after the
+	// next failure, doubling with each further one up to LoginBackoffMax.
+	// Only the failing pair waits; the same user elsewhere does not.
+	// Defaults 3, 2 seconds, 15 minutes.
+	LoginFreeFailures int
+	LoginBackoff      time.Duration
+	LoginBackoffMax   time.Duration
+	// TrustedProxies are the proxies (CIDRs) whose X-Forwarded-For header
+	// is believed for the client address ([ClientAddr]). Empty: the
+	// connecting address is the client's.
+	TrustedProxies []netip.Prefix
 	// LoginConcurrency bounds argon2id hashes running at once (each takes
 	// Argon2.Memory). Default 2.
 	LoginConcurrency int
@@ -78,7 +92,11 @@ func DefaultConfig() Config {
 		LoginRate:        0.2,
 		LoginBurst:       5,
 		LoginConcurrency: 2,
-		Now:              time.Now,
+
+		LoginFreeFailures: 3,
+		LoginBackoff:      2 * time.Second,
+		LoginBackoffMax:   15 * time.Minute,
+		Now:               time.Now,
 	}
 }
 
@@ -90,7 +108,7 @@ func DefaultConfig() Config {
 type Authenticator struct {
 	cfg    Config
 	store  *Store
-	login  *Limiter
+	login  *loginGuard
 	hashes chan struct{} // semaphore for argon2id work
 
 	mu       sync.Mutex
@@ -132,10 +150,20 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.LoginConcurrency == 0 {
 		cfg.LoginConcurrency = d.LoginConcurrency
 	}
+	if cfg.LoginFreeFailures == 0 {
+		cfg.LoginFreeFailures = d.LoginFreeFailures
+	}
+	if cfg.LoginBackoff == 0 {
+		cfg.LoginBackoff = d.LoginBackoff
+	}
+	if cfg.LoginBackoffMax == 0 {
+		cfg.LoginBackoffMax = d.LoginBackoffMax
+	}
 	if cfg.Now == nil {
 		cfg.Now = d.Now
 	}
 	cfg.AllowedOrigins = append([]string(nil), cfg.AllowedOrigins...)
+	cfg.TrustedProxies = append([]netip.Prefix(nil), cfg.TrustedProxies...)
 	var errs []error
 	if cfg.UsersPath == "" {
 		errs = append(errs, errors.New("UsersPath is required"))
@@ -143,7 +171,8 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.SessionIdle < 0 || cfg.SessionMax < cfg.SessionIdle {
 		errs = append(errs, errors.New("need 0 < SessionIdle <= SessionMax"))
 	}
-	if cfg.MaxSessions < 0 || cfg.LoginRate < 0 || cfg.LoginBurst < 0 || cfg.LoginConcurrency < 0 {
+	if cfg.MaxSessions < 0 || cfg.LoginRate < 0 || cfg.LoginBurst < 0 || cfg.LoginConcurrency < 0 ||
+		cfg.LoginFreeFailures < 0 || cfg.LoginBackoff < 0 || cfg.LoginBackoffMax < cfg.LoginBackoff {
 		errs = append(errs, errors.New("limits must not be negative"))
 	}
 	for _, o := range cfg.AllowedOrigins {
@@ -161,7 +190,7 @@ func New(cfg Config) (*Authenticator, error) {
 	return &Authenticator{
 		cfg:      cfg,
 		store:    store,
-		login:    NewLimiter(LimiterConfig{Rate: cfg.LoginRate, Burst: cfg.LoginBurst, Now: cfg.Now}),
+		login:    newLoginGuard(cfg),
 		hashes:   make(chan struct{}, cfg.LoginConcurrency),
 		sessions: make(map[[32]byte]*session),
 	}, nil
@@ -374,15 +403,6 @@ func newSecret() string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// clientAddr is the request's remote IP, without the port.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // Errors of [Authenticator.Identify] and [Authenticator.CheckCSRF], for

@@ -88,6 +88,16 @@ func (l *Limiter) AllowN(key string, n int) (bool, time.Duration) {
 	return false, wait
 }
 
+// refund gives n tokens back to key's bucket (up to Burst): a sign-in that
+// succeeds costs its address nothing.
+func (l *Limiter) refund(key string, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.buckets[key]; ok {
+		b.tokens = math.Min(float64(l.cfg.Burst), b.tokens+float64(n))
+	}
+}
+
 func (l *Limiter) refill(b *bucket, now time.Time) {
 	if dt := now.Sub(b.last); dt > 0 {
 		b.tokens = math.Min(float64(l.cfg.Burst), b.tokens+dt.Seconds()*l.cfg.Rate)

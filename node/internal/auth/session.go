@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -34,8 +35,10 @@ type SessionUser struct {
 //
 //	POST   {"username","password"} → 200 SessionResponse and the cookie;
 //	       401 unauthenticated (wrong username or password, same message
-//	       for both), 415/400 bad body, 429 rate_limited, 403
-//	       origin_forbidden.
+//	       for both), 415/400 bad body, 403 origin_forbidden, 429
+//	       rate_limited with Retry-After (seconds) and a message saying
+//	       how long to wait (see loginGuard: only the failing username
+//	       and address wait).
 //	GET    → 200 SessionResponse for the current cookie (the page calls it
 //	       after a reload to get its CSRF token back); 401 otherwise.
 //	DELETE → 204, ending the session and clearing the cookie; needs the
@@ -70,21 +73,20 @@ func (a *Authenticator) serveLogin(w http.ResponseWriter, r *http.Request) {
 	if httpx.DecodeJSON(w, r, 4<<10, &req) != nil {
 		return
 	}
-	if ok, wait := a.login.Allow("addr:" + clientAddr(r)); !ok {
-		WriteRateLimited(w, wait)
-		return
-	}
-	if ok, wait := a.login.Allow("user:" + req.Username); !ok {
-		WriteRateLimited(w, wait)
+	addr := ClientAddr(r, a.cfg.TrustedProxies)
+	if ok, wait := a.login.begin(req.Username, addr); !ok {
+		writeLoginLimited(w, wait)
 		return
 	}
 	select {
 	case a.hashes <- struct{}{}:
 	case <-r.Context().Done():
+		a.login.release(pairKey{req.Username, addr})
 		return
 	}
 	u, err := a.store.CheckPassword(req.Username, []byte(req.Password))
 	<-a.hashes
+	a.login.done(req.Username, addr, err == nil)
 	if err != nil {
 		if a.cfg.OnLogin != nil {
 			a.cfg.OnLogin(r, Principal{}, false)
@@ -123,6 +125,19 @@ func (a *Authenticator) serveLogin(w http.ResponseWriter, r *http.Request) {
 		a.cfg.OnLogin(r, p, true)
 	}
 	httpx.WriteJSON(w, http.StatusOK, a.sessionResponse(p))
+}
+
+// writeLoginLimited answers a refused sign-in: 429 with Retry-After and the
+// wait in words, which the page shows.
+func writeLoginLimited(w http.ResponseWriter, wait time.Duration) {
+	SetRetryAfter(w, wait)
+	secs := w.Header().Get("Retry-After")
+	unit := "seconds"
+	if secs == "1" {
+		unit = "second"
+	}
+	httpx.WriteError(w, http.StatusTooManyRequests, httpx.CodeRateLimited,
+		fmt.Sprintf("too many failed sign-ins; try again in %s %s", secs, unit))
 }
 
 func (a *Authenticator) sessionResponse(p Principal) SessionResponse {

@@ -188,11 +188,22 @@ const state = {
 const $ = (id) => document.getElementById(id);
 
 class APIError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter) {
     super(message);
     this.status = status;
     this.code = code;
+    // Seconds to wait before trying again (a 429's Retry-After), or 0.
+    this.retryAfter = retryAfter || 0;
   }
+}
+
+// waitMessage says how long a refused request must wait, in words.
+function waitMessage(e) {
+  const n = e.retryAfter;
+  if (!n) return "Too many attempts. Try again later.";
+  if (n < 120) return "Too many attempts. Try again in " + n + (n === 1 ? " second." : " seconds.");
+  const m = Math.ceil(n / 60);
+  return "Too many attempts. Try again in " + m + " minutes.";
 }
 
 async function call(method, path, body) {
@@ -220,7 +231,9 @@ async function call(method, path, body) {
   if (!res.ok) {
     const e = (data && data.error) || {};
     if (res.status === 401 && path !== api.session) signedOut();
-    throw new APIError(res.status, e.code || "http_" + res.status, e.message || "The node answered with an error (" + res.status + ").");
+    const retry = parseInt(res.headers.get("Retry-After") || "", 10);
+    throw new APIError(res.status, e.code || "http_" + res.status, e.message || "The node answered with an error (" + res.status + ").",
+      Number.isFinite(retry) && retry > 0 ? retry : 0);
   }
   return data;
 }
@@ -344,7 +357,10 @@ async function onSignIn(ev) {
     const first = { practitioner: "nhs-number", auditor: "sar-number" }[session.user.role];
     if (first) $(first).focus();
   } catch (e) {
-    showSummary([{ inputId: "username", message: e.code === "unauthenticated" ? "Wrong username or password" : e.message }]);
+    let message = e.message;
+    if (e.code === "unauthenticated") message = "Wrong username or password";
+    else if (e.status === 429) message = waitMessage(e);
+    showSummary([{ inputId: "username", message }]);
   } finally {
     $("signin-button").disabled = false;
   }
