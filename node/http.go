@@ -113,17 +113,17 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	lim := n.cfg.MaxBodyBytes
-	mux.Handle("POST /v1/records", n.route("records.create", lim, jsonHandler(n, "records.create", n.handleCreateRecord), RoleOperator))
+	mux.Handle("POST /v1/records", jsonRoute(n, "records.create", lim, n.handleCreateRecord, RoleOperator))
 	mux.Handle("POST /v1/records/import", n.route("records.import", n.cfg.MaxImportBytes, n.handleImport, RoleOperator))
 	mux.Handle("DELETE /v1/records/{localId}", n.route("records.delete", lim, n.handleDeleteRecord, RoleOperator))
 	mux.Handle("POST /v1/records/{localId}/objection", n.route("records.object", lim, n.handleObject, RoleOperator))
-	mux.Handle("POST /v1/locate", n.route("locate", lim, jsonHandler(n, "locate", n.handleLocate), RolePractitioner))
-	mux.Handle("POST /v1/tokens/evaluate", n.route("tokens.evaluate", lim, jsonHandler(n, "tokens.evaluate", n.handleEvaluate), RolePractitioner))
-	mux.Handle("POST /v1/lookup", n.route("lookup", lim, jsonHandler(n, "lookup", n.handleLookup), RolePractitioner))
-	mux.Handle("POST /v1/contact-requests", n.route("contact.request", lim, jsonHandler(n, "contact.request", n.handleContactRequest), RolePractitioner))
+	mux.Handle("POST /v1/locate", jsonRoute(n, "locate", lim, n.handleLocate, RolePractitioner))
+	mux.Handle("POST /v1/tokens/evaluate", jsonRoute(n, "tokens.evaluate", lim, n.handleEvaluate, RolePractitioner))
+	mux.Handle("POST /v1/lookup", jsonRoute(n, "lookup", lim, n.handleLookup, RolePractitioner))
+	mux.Handle("POST /v1/contact-requests", jsonRoute(n, "contact.request", lim, n.handleContactRequest, RolePractitioner))
 	mux.Handle("GET /v1/contact-requests", n.route("contact.list", lim, n.handleContactList, RolePractitioner, RoleOperator))
 	mux.Handle("GET /v1/watch", n.route("watch", lim, n.handleWatch, RolePractitioner))
-	mux.Handle("POST /v1/audit/subject-access", n.route("audit.subject", lim, jsonHandler(n, "audit.subject", n.handleSubjectAccess), RoleAuditor))
+	mux.Handle("POST /v1/audit/subject-access", jsonRoute(n, "audit.subject", lim, n.handleSubjectAccess, RoleAuditor))
 	if h := n.opt.Auth.SessionHandler(); h != nil {
 		mux.Handle("/v1/session", n.route("session", 0, func(w http.ResponseWriter, r *http.Request) error {
 			h.ServeHTTP(w, r)

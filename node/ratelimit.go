@@ -69,6 +69,12 @@ func (n *Node) charge(ctx context.Context, route, requester string, body any) *a
 	return nil
 }
 
+// jsonRoute is n.route for a route with a JSON body, served by
+// jsonHandler under the same name (the name its cost is found by).
+func jsonRoute[T any](n *Node, name string, limit int64, h func(http.ResponseWriter, *http.Request, *T) error, roles ...string) http.Handler {
+	return n.route(name, limit, jsonHandler(n, name, h), roles...)
+}
+
 // jsonHandler is how the router serves a route with a JSON body: it
 // decodes the body into a T (httpx.Decode, the node's one JSON rule),
 // charges the route's cost (costs), and only then calls h.

@@ -2,6 +2,10 @@ package node
 
 import (
 	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -201,6 +205,55 @@ func TestIssuerRateLimitPerNode(t *testing.T) {
 			if last.Action != "evaluate" || last.Actor != "node:"+s.name || last.Outcome != "denied" || last.Count != s.elements {
 				t.Fatalf("step %d: issuer audited %+v", i, last)
 			}
+		}
+	}
+}
+
+// TestCostsNameRoutes: every entry of the cost table names a route the
+// node registers (a misspelt name would leave its route free).
+func TestCostsNameRoutes(t *testing.T) {
+	names := map[string]bool{}
+	fset := token.NewFileSet()
+	files, _ := filepath.Glob("*.go")
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(nd ast.Node) bool {
+			call, ok := nd.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			var fn string
+			switch f := call.Fun.(type) {
+			case *ast.Ident:
+				fn = f.Name
+			case *ast.SelectorExpr:
+				fn = f.Sel.Name
+			case *ast.IndexExpr:
+				if id, ok := f.X.(*ast.Ident); ok {
+					fn = id.Name
+				}
+			}
+			arg := map[string]int{"route": 0, "peerRoute": 0, "jsonRoute": 1}
+			if i, ok := arg[fn]; ok && len(call.Args) > i {
+				if lit, ok := call.Args[i].(*ast.BasicLit); ok {
+					names[strings.Trim(lit.Value, `"`)] = true
+				}
+			}
+			return true
+		})
+	}
+	if !names["locate"] || !names["peer.evaluate"] {
+		t.Fatalf("found route names %v: the scan is broken", names)
+	}
+	for route := range costs {
+		if !names[route] {
+			t.Errorf("costs names %q, which is no route of the node", route)
 		}
 	}
 }
