@@ -296,7 +296,7 @@ func TestProbesMetricsOpenAPI(t *testing.T) {
 	}
 	for _, rt := range []string{"POST /v1/records", "POST /v1/records/import", "DELETE /v1/records/{localId}", "POST /v1/records/{localId}/objection",
 		"POST /v1/locate", "POST /v1/tokens/evaluate", "POST /v1/lookup", "POST /v1/contact-requests", "GET /v1/contact-requests",
-		"GET /v1/watch", "POST /v1/audit/subject-access", "GET /healthz", "GET /readyz", "GET /metrics"} {
+		"GET /v1/watch", "POST /v1/audit/subject-access", "GET /v1/audit/heads", "GET /healthz", "GET /readyz", "GET /metrics"} {
 		m, p, _ := strings.Cut(rt, " ")
 		if _, ok := doc.Paths[p][strings.ToLower(m)]; !ok {
 			t.Errorf("openapi lacks %s", rt)

@@ -124,6 +124,7 @@ func (n *Node) Handler() http.Handler {
 	mux.Handle("GET /v1/contact-requests", n.route("contact.list", lim, n.handleContactList, RolePractitioner, RoleOperator))
 	mux.Handle("GET /v1/watch", n.route("watch", lim, n.handleWatch, RolePractitioner))
 	mux.Handle("POST /v1/audit/subject-access", jsonRoute(n, "audit.subject", lim, n.handleSubjectAccess, RoleAuditor))
+	mux.Handle("GET /v1/audit/heads", n.route("audit.heads", lim, n.handleAuditHeads, RoleAuditor))
 	if h := n.opt.Auth.SessionHandler(); h != nil {
 		mux.Handle("/v1/session", n.route("session", 0, func(w http.ResponseWriter, r *http.Request) error {
 			h.ServeHTTP(w, r)

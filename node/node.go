@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/signpost-federation/signpost/node/internal/audit"
 	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/node/internal/records"
 )
@@ -72,6 +73,12 @@ type Options struct {
 	// IssuerPublicKey is returned with evaluations so that browsers can
 	// verify the issuer's proof.
 	IssuerPublicKey []byte
+	// AuditHeads is the node's own audit log, whose signed tree head
+	// PublishAuditHead offers to the other members; nil: not offered.
+	AuditHeads AuditHeads
+	// Witness keeps the heads other members offer (see audit_witness.go);
+	// nil: this node witnesses nobody.
+	Witness *audit.Witness
 	// Metrics is the registry the node registers its metrics on and
 	// /metrics serves; the assembly registers the other parts' collectors
 	// on it too. nil: a registry of the node's own.
@@ -96,6 +103,7 @@ type Node struct {
 	mu   sync.Mutex
 	mine map[[16]byte]mineEntry
 
+	witnesses   witnessState // what each witness holds of this node's log
 	contacts    *contactLog
 	tok         *coalescer    // opt.Tokenizer behind a coalescer, with the node's evaluator
 	limiter     *auth.Limiter // per user, at this node

@@ -217,6 +217,7 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/v1/contact-requests", nil, []string{"practitioner", "operator"}, 200, ""},
 		{"GET", "/v1/watch", nil, []string{"practitioner"}, 101, ""},
 		{"POST", "/v1/audit/subject-access", fixed(`{"nhsNumber":"9990000018"}`), []string{"auditor"}, 200, ""},
+		{"GET", "/v1/audit/heads", nil, []string{"auditor"}, 200, ""},
 	}
 	type caller struct {
 		name, role, token string

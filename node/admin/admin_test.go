@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -108,15 +109,21 @@ func noSecret(t *testing.T, what, text string, secrets ...string) {
 	}
 }
 
+// nodeKey signs the test logs, as a node's key does.
+var nodeKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+
 // writeLog writes a small log with subjects under known lookup keys.
 func writeLog(t *testing.T) (string, audit.TreeHead) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), audit.FileName)
-	l, err := audit.Open(path, audit.Config{NoSync: true})
+	if err := audit.EnsurePublicKey(path+".pub", nodeKey.Public().(ed25519.PublicKey)); err != nil {
+		t.Fatal(err)
+	}
+	l, err := audit.Open(path, audit.Config{NoSync: true, Signer: nodeKey})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer l.Close() // saves the head file, as the node does
 	when := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	for i := 0; i < 5; i++ {
 		if _, err := l.Append(audit.Event{Time: when, Actor: "user:alice", Action: audit.ActionLookup, Purpose: "safeguarding",
@@ -134,6 +141,13 @@ func TestAuditCommands(t *testing.T) {
 	os.WriteFile(tampered, bytes.Replace(intact, []byte(`"i":2,"event":{"time":"2026-11-25T10:00:00Z","actor":"user:alice"`), []byte(`"i":2,"event":{"time":"2026-11-25T10:00:00Z","actor":"user:mallory"`), 1), 0o600)
 	short := filepath.Join(filepath.Dir(path), "short.log")
 	os.WriteFile(short, intact[:bytes.LastIndexByte(intact[:len(intact)-1], '\n')+1], 0o600)
+	nokey := filepath.Join(filepath.Dir(path), "nokey.log")
+	os.WriteFile(nokey, intact, 0o600)
+	pubFile, _ := os.ReadFile(path + ".pub")
+	for _, p := range []string{tampered, short} {
+		os.WriteFile(p+".pub", pubFile, 0o644)
+	}
+	t.Setenv("SIGNPOST_TOKEN", "")
 
 	lk := hex.EncodeToString(bytes.Repeat([]byte{1}, 16))
 	auditKey, _ := os.ReadFile(path + ".key")
@@ -145,9 +159,17 @@ func TestAuditCommands(t *testing.T) {
 		wantErr  string
 	}{
 		{"verify intact", []string{"verify", "--log", path}, 0, "ok: 5 events, root " + head.Root.String(), ""},
+		{"verify intact: signatures and saved head checked", []string{"verify", "--log", path}, 0, "saved head: size 5 matches", ""},
 		{"verify tampered", []string{"verify", "--log", tampered}, 1, "", "line 3: audit: line tampered with"},
 		{"verify truncated against trusted head", []string{"verify", "--log", short, "--trusted-size", "5", "--trusted-root", head.Root.String()}, 1, "", "log truncated"},
-		{"verify truncated without a head", []string{"verify", "--log", short}, 0, "ok: 4 events", ""},
+		{"verify truncated, against the saved head", []string{"verify", "--log", short, "--head-file", path + ".head", "--pubkey-file", path + ".pub"}, 1, "", "log truncated"},
+		{"verify without a public key", []string{"verify", "--log", nokey}, 1, "", "no public key"},
+		{"verify without signatures says so", []string{"verify", "--log", nokey, "--no-signatures"}, 0, "ok: 5 events", "WARNING: signatures NOT checked"},
+		{"no signatures and a key", []string{"verify", "--log", path, "--no-signatures", "--pubkey", audit.FormatPublicKey(nodeKey.Public().(ed25519.PublicKey))}, 2, "", "goes with neither"},
+		{"verify with a given key", []string{"verify", "--log", nokey, "--pubkey", audit.FormatPublicKey(nodeKey.Public().(ed25519.PublicKey))}, 0, "every line signed by", ""},
+		{"pubkey", []string{"pubkey", "--log", path}, 0, audit.FormatPublicKey(nodeKey.Public().(ed25519.PublicKey)) + "\n", ""},
+		{"pubkey missing", []string{"pubkey", "--log", nokey}, 1, "", "the node writes it at start"},
+		{"witnessed without a token", []string{"verify", "--log", path, "--witnessed", "http://127.0.0.1:1"}, 2, "", "auditor API token"},
 		{"verify missing file", []string{"verify", "--log", path + ".nope"}, 1, "", "no such file"},
 		{"trusted root without size", []string{"verify", "--log", path, "--trusted-root", head.Root.String()}, 2, "", "go together"},
 		{"bad pubkey", []string{"verify", "--log", path, "--pubkey", "zz"}, 2, "", "--pubkey"},

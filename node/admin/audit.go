@@ -16,11 +16,17 @@ import (
 	"github.com/signpost-federation/signpost/node/internal/audit"
 )
 
-const auditUsage = `Usage: signpost audit <verify|head|subject> [flags]
+const auditUsage = `Usage: signpost audit <verify|head|prove|subject|pubkey> [flags]
 
-  verify   --log FILE [--pubkey HEX] [--trusted-size N --trusted-root HEX]
-           check every line; exit 0 if intact, 1 naming the first bad line
-  head     --log FILE [--pubkey HEX]
+  verify   [--data DIR | --log FILE] [--witnessed URL]...
+           check every line, its signature under the node's audit public key
+           and the node's saved head; exit 0 if intact, 1 naming the first
+           bad line. With --witnessed, also fetch the heads other nodes hold
+           for this node from the node at URL (GET /v1/audit/heads, with an
+           auditor token from $SIGNPOST_TOKEN or --token-file) and check the
+           log against each: a log cut short or forked after a witness saw
+           it fails.
+  head     --log FILE
            verify, then print the tree head (size, root, signature) as JSON
   prove    --log FILE --old-size M [--index I]
            print, as JSON, the current tree head, the root at size M and the
@@ -29,12 +35,22 @@ const auditUsage = `Usage: signpost audit <verify|head|subject> [flags]
   subject  --log FILE [--key FILE] (--ref HEX | --lookup-key HEX)...
            print, as JSON lines, every event naming the given subject refs
            (or the refs of the given lookup keys under the audit key)
+  pubkey   [--data DIR | --log FILE]
+           print the node's audit public key (hex): keep it elsewhere, and
+           give it to --pubkey when verifying a copy of the log
 
 --log defaults to <--data>/audit.log; --key to the log's path + ".key".
+Every subcommand that reads the log checks its signatures under the public
+key in <log>.pub (written by the node at start), or the one given by --pubkey
+or --pubkey-file, and checks it against the head saved in <log>.head when
+there is one. --no-signatures skips the signatures, and says so: without
+them anyone who can write the file can rewrite it.
 `
 
-// AuditMain is `signpost audit`: it verifies an audit log, prints its tree
-// head, and finds the events about a subject.
+// AuditMain is `signpost audit`: it verifies an audit log (against the
+// node's key, its saved head and the heads its witnesses hold), prints its
+// tree head or public key, proves consistency, and finds the events about a
+// subject.
 func AuditMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, auditUsage)
@@ -45,7 +61,7 @@ func AuditMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
-	case "verify", "head", "subject", "prove":
+	case "verify", "head", "subject", "prove", "pubkey":
 	default:
 		fmt.Fprintf(stderr, "signpost audit: unknown subcommand %q\n\n%s", sub, auditUsage)
 		return 2
@@ -55,9 +71,15 @@ func AuditMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	data := fs.String("data", ".", "the node's data directory")
 	logPath := fs.String("log", "", "the audit log (default <data>/audit.log)")
 	keyPath := fs.String("key", "", "the audit key file (default <log>.key)")
-	pubHex := fs.String("pubkey", "", "hex Ed25519 public key that must have signed every tree head")
+	pubHex := fs.String("pubkey", "", "hex Ed25519 public key that must have signed every tree head (default: the one in <log>.pub)")
+	pubFile := fs.String("pubkey-file", "", "file holding that key (default <log>.pub)")
+	noSigs := fs.Bool("no-signatures", false, "do not check signatures (UNSAFE: anyone who can write the file can rewrite it)")
+	headFile := fs.String("head-file", "", "the node's saved tree head (default <log>.head; checked when present)")
 	trustedSize := fs.Uint64("trusted-size", 0, "size of a tree head kept elsewhere")
 	trustedRoot := fs.String("trusted-root", "", "hex root of that tree head")
+	var witnessed multiFlag
+	fs.Var(&witnessed, "witnessed", "verify: a node's URL whose GET /v1/audit/heads lists the heads witnesses hold; repeatable")
+	tokenFile := fs.String("token-file", "", "verify --witnessed: file holding an auditor API token (default $SIGNPOST_TOKEN)")
 	oldSize := fs.Uint64("old-size", 0, "prove: the size of the witness's tree head")
 	index := fs.Int64("index", -1, "prove: also prove inclusion of the event at this index")
 	var refs, lookupKeys multiFlag
@@ -76,14 +98,51 @@ func AuditMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if *keyPath == "" {
 		*keyPath = *logPath + ".key"
 	}
+	if *pubFile == "" {
+		*pubFile = *logPath + ".pub"
+	}
+	if *headFile == "" {
+		*headFile = *logPath + ".head"
+	}
+	if sub == "pubkey" {
+		pub, err := audit.ReadPublicKey(*pubFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "signpost audit pubkey: %v (the node writes it at start)\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, audit.FormatPublicKey(pub))
+		return 0
+	}
 	opts := audit.VerifyOptions{}
-	if *pubHex != "" {
-		pub, err := hex.DecodeString(*pubHex)
-		if err != nil || len(pub) != ed25519.PublicKeySize {
+	switch {
+	case *noSigs && (*pubHex != "" || len(witnessed) > 0):
+		fmt.Fprintf(stderr, "signpost audit %s: --no-signatures goes with neither --pubkey nor --witnessed\n", sub)
+		return 2
+	case *noSigs:
+		fmt.Fprintf(stderr, "signpost audit %s: WARNING: signatures NOT checked (--no-signatures): anyone who can write %s can rewrite it undetected\n", sub, *logPath)
+	case *pubHex != "":
+		pub, err := audit.ParsePublicKey(*pubHex)
+		if err != nil {
 			fmt.Fprintf(stderr, "signpost audit %s: --pubkey must be %d bytes of hex\n", sub, ed25519.PublicKeySize)
 			return 2
 		}
 		opts.PublicKey = pub
+	default:
+		pub, err := audit.ReadPublicKey(*pubFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "signpost audit %s: no public key to check signatures with: %v\n"+
+				"give --pubkey (see 'signpost audit pubkey' on the node), or --no-signatures to skip them (unsafe)\n", sub, err)
+			return 1
+		}
+		opts.PublicKey = pub
+	}
+	saved, err := audit.ReadHeadFile(*headFile, opts.PublicKey)
+	if err != nil {
+		fmt.Fprintf(stderr, "signpost audit %s: %v\n", sub, err)
+		return 1
+	}
+	if saved != nil {
+		opts.Heads = append(opts.Heads, *saved)
 	}
 	if *trustedSize > 0 || *trustedRoot != "" {
 		var root audit.Hash
@@ -92,6 +151,31 @@ func AuditMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			return 2
 		}
 		opts.Trusted = &audit.TreeHead{Size: *trustedSize, Root: root}
+	}
+	var witnesses []string
+	if len(witnessed) > 0 {
+		if sub != "verify" {
+			fmt.Fprintf(stderr, "signpost audit %s: --witnessed is for verify\n", sub)
+			return 2
+		}
+		token, err := readToken(*tokenFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "signpost audit verify: %v\n", err)
+			return 2
+		}
+		for _, u := range witnessed {
+			heads, names, err := fetchWitnessed(ctx, u, token, opts.PublicKey)
+			if err != nil {
+				fmt.Fprintf(stderr, "signpost audit verify: --witnessed %s: %v\n", u, err)
+				return 1
+			}
+			opts.Heads = append(opts.Heads, heads...)
+			witnesses = append(witnesses, names...)
+		}
+		if len(witnesses) == 0 {
+			fmt.Fprintln(stderr, "signpost audit verify: no witness holds a head signed by this log's key: nothing to check it against")
+			return 1
+		}
 	}
 	f, err := os.Open(*logPath)
 	if err != nil {
@@ -109,6 +193,15 @@ func AuditMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		if sub == "verify" {
 			fmt.Fprintf(stdout, "ok: %d events, root %s\n", head.Size, head.Root)
+			if opts.PublicKey != nil {
+				fmt.Fprintf(stdout, "signatures: every line signed by %s\n", audit.FormatPublicKey(opts.PublicKey))
+			}
+			if saved != nil {
+				fmt.Fprintf(stdout, "saved head: size %d matches\n", saved.Size)
+			}
+			for _, w := range witnesses {
+				fmt.Fprintf(stdout, "witnessed: %s\n", w)
+			}
 			return 0
 		}
 		b, _ := json.Marshal(head)

@@ -50,9 +50,13 @@ type StackConfig struct {
 	Runtime *wasm.Runtime
 	// Argon2 overrides the password hash cost (the demo's users).
 	Argon2 *auth.Argon2Params
-	// FastGossip shortens federation timings (demo, tests).
+	// FastGossip shortens federation timings (demo, tests), and the audit
+	// head interval to 250ms unless set.
 	FastGossip bool
-	Logger     *slog.Logger
+	// AuditHeadInterval is how often the node saves its audit tree head
+	// and offers it to every other member to witness. Default 30s.
+	AuditHeadInterval time.Duration
+	Logger            *slog.Logger
 }
 
 // Stack is one running node with every part it is made of.
@@ -64,6 +68,9 @@ type Stack struct {
 	Runtime *wasm.Runtime
 	Addr    net.Addr
 
+	// signer is the node's key, which signs its audit log (tests forge a
+	// log with it to show what only witnesses catch).
+	signer     ed25519.PrivateKey
 	ownRuntime bool
 	log        *slog.Logger
 	stop       context.CancelFunc
@@ -153,6 +160,11 @@ func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 			a.undo()
 		}
 	}()
+	// The audit log first: a node whose log fails verification must not
+	// start, nor append signed lines after a forged one.
+	if err := a.openAudit(); err != nil {
+		return nil, err
+	}
 	if err := a.startRuntime(ctx); err != nil {
 		return nil, err
 	}
@@ -217,7 +229,7 @@ func newAssembly(sc StackConfig) (*assembly, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &assembly{sc: sc, cfg: cfg, log: log, s: &Stack{log: log, Runtime: sc.Runtime}}, nil
+	return &assembly{sc: sc, cfg: cfg, log: log, s: &Stack{log: log, Runtime: sc.Runtime, signer: sc.Credentials.PrivateKey}}, nil
 }
 
 // undo closes what the steps so far built, last first.
@@ -282,15 +294,22 @@ func (a *assembly) openIndex() (*adapter.LocatorIndex, error) {
 	return adapter.NewLocatorIndex(holder, a.s.Agent.Store(), a.s.Agent.Publish, a.s.Agent, nil), nil
 }
 
-// openUsersAndAudit opens the signed audit log and the users and sessions,
-// whose sign-ins it audits.
-func (a *assembly) openUsersAndAudit() (node.AuditLog, error) {
-	lg, err := audit.Open(filepath.Join(a.cfg.DataDir, audit.FileName), audit.Config{Signer: a.sc.Credentials.PrivateKey})
+// openAudit opens the signed audit log, verified (see openAudit in
+// audit.go).
+func (a *assembly) openAudit() error {
+	lg, err := openAudit(a.cfg.DataDir, a.sc.Credentials.PrivateKey, a.log)
 	if err != nil {
-		return node.AuditLog{}, err
+		return err
 	}
 	a.s.Audit = lg
 	a.cleanup = append(a.cleanup, func() { lg.Close() })
+	return nil
+}
+
+// openUsersAndAudit binds the audit log (opened first) as the node's
+// Auditor and opens the users and sessions, whose sign-ins it audits.
+func (a *assembly) openUsersAndAudit() (node.AuditLog, error) {
+	lg := a.s.Audit
 	if note := secrethook.Stack; note != nil { // the audit key exists now
 		note(secrethook.Secrets{NodeKey: a.sc.Credentials.PrivateKey, GossipKeys: a.sc.GossipKeys, IssuerKey: a.sc.IssuerPrivateKey,
 			Holder: a.holderSecret, AuditLogPath: lg.Path()})
@@ -312,6 +331,7 @@ func (a *assembly) openUsersAndAudit() (node.AuditLog, error) {
 			log.Error("audit append failed", "action", "login", "err", err)
 		}
 	}
+	var err error
 	if a.s.Auth, err = auth.New(acfg); err != nil {
 		return node.AuditLog{}, err
 	}
@@ -342,11 +362,15 @@ func (a *assembly) loadIssuer() (node.Evaluator, error) {
 // newNode creates the core with its adapters.
 func (a *assembly) newNode(index node.Index, auditLog node.AuditLog, issuer node.Evaluator, reg *prometheus.Registry) error {
 	tz := &adapter.WasmTokenizer{R: a.s.Runtime, Epoch: a.cfg.Epoch, IssuerPublicKey: a.sc.IssuerPublicKey}
+	witness, err := audit.OpenWitness(filepath.Join(a.cfg.DataDir, audit.WitnessFileName), nil)
+	if err != nil {
+		return err
+	}
 	n, err := node.New(a.cfg, node.Options{
 		Tokenizer: tz, Index: index, Issuer: issuer, Peers: adapter.AgentPeers{A: a.s.Agent},
 		Audit: auditLog, Auth: node.UserAuth{A: a.s.Auth}, Logger: a.log,
 		PageFS: web.FS, WasmFS: wasm.WebFS, IssuerPublicKey: a.sc.IssuerPublicKey,
-		Metrics: reg,
+		Metrics: reg, AuditHeads: a.s.Audit, Witness: witness,
 	})
 	if err != nil {
 		return err
@@ -363,6 +387,12 @@ func (a *assembly) serve(ctx context.Context) error {
 	peer := s.Node.PeerHandler(adapter.PeerID)
 	for _, p := range []string{"POST " + node.PeerEvaluatePath, "POST " + node.PeerContactPath} {
 		if err := s.Agent.HandlePeer(p, peer); err != nil {
+			return err
+		}
+	}
+	auditPeer := s.Node.AuditPeerHandler(adapter.PeerID)
+	for _, p := range []string{"POST " + node.PeerAuditHeadPath, "POST " + node.PeerAuditHeldPath} {
+		if err := s.Agent.HandlePeer(p, auditPeer); err != nil {
 			return err
 		}
 	}
@@ -384,6 +414,18 @@ func (a *assembly) serve(ctx context.Context) error {
 	go func() {
 		defer s.wg.Done()
 		s.republishLoop(rctx)
+	}()
+	interval := a.sc.AuditHeadInterval
+	if interval <= 0 {
+		interval = 30 * time.Second
+		if a.sc.FastGossip {
+			interval = 250 * time.Millisecond
+		}
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.auditHeadLoop(rctx, interval)
 	}()
 	return nil
 }

@@ -27,13 +27,18 @@
 //   - Every line commits to every line before it. [Verify] recomputes the
 //     tree and names the first line whose index or root disagrees: an edited
 //     field ([ErrTampered]), a removed, inserted or swapped line
-//     ([ErrOutOfOrder]), a torn or cut-short log ([ErrTruncated]). Lines cut
-//     from the end leave a shorter but self-consistent log; that is caught by
-//     comparing against a tree head kept elsewhere ([VerifyWith] with
-//     Trusted), which is what witnessing by another agency provides.
-//     Without a signer an attacker who rewrites a line and every line after
-//     it goes unnoticed unless such a head exists; with a signer they also
-//     need the node's key.
+//     ([ErrOutOfOrder]), a torn or cut-short log ([ErrTruncated]), and with
+//     a public key any line not signed by it ([ErrTampered]). [Open] with a
+//     Signer checks every line's signature under that key, and refuses the
+//     log otherwise. Lines cut from the end leave a shorter but
+//     self-consistent log; that is caught by comparing against tree heads
+//     kept elsewhere ([VerifyOptions] Trusted and Heads): the head file the
+//     log saves beside itself ([HeadFileName], checked by Open too), and
+//     the heads the other nodes witness ([Witness]).
+//   - Witnessing (witness.go): a node offers its signed head with an RFC
+//     9162 consistency proof; a [Witness] keeps the latest head per node
+//     that extends the one before, and keeps a refused one with it as
+//     evidence of a fork. A head carries size, root and signature only.
 //   - [InclusionProof] and [ConsistencyProof] give RFC 9162 proofs, so a
 //     witness holding an old tree head can check that the current log
 //     extends it, and an auditor can prove one event is in a signed head.

@@ -74,6 +74,10 @@ type Config struct {
 	// roots still detects any edit that is not followed by rewriting every
 	// later line).
 	Signer ed25519.PrivateKey
+	// HeadPath is the head file ([HeadFileName]): the latest tree head,
+	// saved by [Log.SaveHead] and Close, checked by Open. Default: the
+	// log's path + ".head".
+	HeadPath string
 	// Now is the clock that stamps events appended with a zero Time.
 	// Default: time.Now.
 	Now func() time.Time
@@ -95,6 +99,7 @@ type Log struct {
 	cfg    Config
 	key    []byte // subject-ref key
 	pubKey ed25519.PublicKey
+	cut    int64 // bytes of a torn final line Open cut off
 
 	// Appends are group-committed: each appender adds its line to pending
 	// under mu; one of them (the leader) writes and fsyncs everything
@@ -120,17 +125,22 @@ type Log struct {
 }
 
 // Open opens the log at path, creating it (mode 0600) if absent. An existing
-// log is verified line by line first (indexes and the chain of roots; not
-// signatures, so that a node whose key was rotated can still open its log):
-// a tampered log is refused with the [*LineError] of its first bad line,
-// while a torn final line (a write that was never acknowledged because it
-// did not reach the disk) is cut off.
+// log is verified line by line first — indexes, the chain of roots and,
+// when cfg has a Signer, every line's signature under the signer's public
+// key — and refused with the [*LineError] of its first bad line. The one
+// fault repaired is a torn final line (no newline: a write that was never
+// acknowledged because it did not reach the disk), which is cut off
+// ([Log.CutAtOpen] says how many bytes). Lines cut from the end are not
+// visible here; witnesses catch them ([VerifyOptions.Heads]).
 func Open(path string, cfg Config) (*Log, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.SubjectKeyPath == "" {
 		cfg.SubjectKeyPath = path + ".key"
+	}
+	if cfg.HeadPath == "" {
+		cfg.HeadPath = path + ".head"
 	}
 	if cfg.Signer != nil && len(cfg.Signer) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("audit: open %s: signer has %d bytes, want %d", path, len(cfg.Signer), ed25519.PrivateKeySize)
@@ -149,9 +159,21 @@ func Open(path string, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
-	// Signatures are not checked here: a node whose key was rotated must
-	// still open its log. External verifiers check them with the key(s).
-	res, err := scan(f, scanOptions{}, func(_ uint64, _ []byte, leaf Hash) error {
+	// A log with a signer is this node's own: every line must carry a
+	// signature by that key, or a forged line (its root recomputed, or no
+	// signature at all) would be accepted and signed over by the lines
+	// appended after it. A rotated key therefore means a new log (see the
+	// recovery in docs/AUDIT.md).
+	saved, err := ReadHeadFile(cfg.HeadPath, l.pubKey)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+	}
+	opts := scanOptions{publicKey: l.pubKey}
+	if saved != nil {
+		opts.trusted = []TreeHead{*saved}
+	}
+	res, err := scan(f, opts, func(_ uint64, _ []byte, leaf Hash) error {
 		l.mu.leaves = append(l.mu.leaves, leaf)
 		return nil
 	})
@@ -164,6 +186,14 @@ func Open(path string, cfg Config) (*Log, error) {
 		if err := f.Truncate(res.goodBytes); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("audit: open %s: cut torn line: %w", path, err)
+		}
+		l.cut = res.tornBytes
+		// A crash leaves the head file at or before the last durable line;
+		// a line cut short by hand after a clean stop does not.
+		if saved != nil && res.head.Size < saved.Size {
+			f.Close()
+			return nil, fmt.Errorf("audit: open %s: %w", path, &LineError{res.head.Size + 1,
+				fmt.Errorf("%w: %d whole lines, but the saved tree head (%s) has %d", ErrTruncated, res.head.Size, cfg.HeadPath, saved.Size)})
 		}
 	}
 	if _, err := f.Seek(res.goodBytes, io.SeekStart); err != nil {
@@ -282,6 +312,11 @@ func (l *Log) Head() TreeHead {
 // the log is unsigned.
 func (l *Log) PublicKey() ed25519.PublicKey { return l.pubKey }
 
+// CutAtOpen returns how many bytes of a torn final line Open cut off (0 if
+// none), so that the node can say so at start: a crash mid-append leaves
+// such a line, never acknowledged; anything else is refused.
+func (l *Log) CutAtOpen() int64 { return l.cut }
+
 // Path returns the log's file name.
 func (l *Log) Path() string { return l.path }
 
@@ -397,7 +432,11 @@ func (l *Log) Close() error {
 	for l.mu.flushing || (len(l.mu.pending) > 0 && l.mu.broken == nil) {
 		l.cond.Wait()
 	}
-	return l.mu.f.Close()
+	var err error
+	if l.mu.broken == nil && l.mu.durable.Size > 0 {
+		err = writeHeadFile(l.cfg.HeadPath, l.mu.durable, l.cfg.NoSync)
+	}
+	return errors.Join(err, l.mu.f.Close())
 }
 
 // VerifyOptions refine [VerifyWith].
@@ -409,6 +448,19 @@ type VerifyOptions struct {
 	// size and have its root at that size; this is what detects lines cut
 	// from the end.
 	Trusted *TreeHead
+	// Heads are more trusted tree heads, each checked like Trusted: the
+	// heads that witnesses hold for this log (`audit verify --witnessed`).
+	// Their signatures are the caller's to check.
+	Heads []TreeHead
+}
+
+// trusted returns every trusted head of o.
+func (o VerifyOptions) trusted() []TreeHead {
+	out := append([]TreeHead(nil), o.Heads...)
+	if o.Trusted != nil {
+		out = append(out, *o.Trusted)
+	}
+	return out
 }
 
 // Verify reads a whole log from r and checks every line: its index, its
@@ -422,7 +474,7 @@ func Verify(r io.Reader) (TreeHead, error) {
 
 // VerifyWith is [Verify] with a public key and a trusted tree head.
 func VerifyWith(r io.Reader, opts VerifyOptions) (TreeHead, error) {
-	res, err := scan(r, scanOptions{publicKey: opts.PublicKey, trusted: opts.Trusted}, nil)
+	res, err := scan(r, scanOptions{publicKey: opts.PublicKey, trusted: opts.trusted()}, nil)
 	return res.head, err
 }
 
@@ -431,7 +483,7 @@ func VerifyWith(r io.Reader, opts VerifyOptions) (TreeHead, error) {
 // without opening the log for writing (as `signpost audit prove` does).
 func ReadLeaves(r io.Reader, opts VerifyOptions) ([]Hash, TreeHead, error) {
 	var leaves []Hash
-	res, err := scan(r, scanOptions{publicKey: opts.PublicKey, trusted: opts.Trusted}, func(_ uint64, _ []byte, leaf Hash) error {
+	res, err := scan(r, scanOptions{publicKey: opts.PublicKey, trusted: opts.trusted()}, func(_ uint64, _ []byte, leaf Hash) error {
 		leaves = append(leaves, leaf)
 		return nil
 	})
@@ -440,13 +492,14 @@ func ReadLeaves(r io.Reader, opts VerifyOptions) ([]Hash, TreeHead, error) {
 
 type scanOptions struct {
 	publicKey ed25519.PublicKey
-	trusted   *TreeHead
+	trusted   []TreeHead
 }
 
 type scanResult struct {
 	head      TreeHead
 	goodBytes int64 // bytes of the verified prefix
 	torn      bool  // the only fault is a final line without newline
+	tornBytes int64 // the length of that line
 }
 
 // envelope is the decoded form of one line.
@@ -522,7 +575,7 @@ func scan(r io.Reader, opts scanOptions, fn func(index uint64, event []byte, lea
 		case errors.Is(err, bufio.ErrBufferFull):
 			return res, &LineError{lineNo, fmt.Errorf("%w: over %d bytes", ErrMalformed, MaxLineBytes)}
 		case err == io.EOF:
-			res.torn = true
+			res.torn, res.tornBytes = true, int64(len(line))
 			return res, &LineError{lineNo, fmt.Errorf("%w: the last line has no newline (a torn write)", ErrTruncated)}
 		case err != nil:
 			return res, fmt.Errorf("audit: read line %d: %w", lineNo, err)
@@ -544,8 +597,10 @@ func scan(r io.Reader, opts scanOptions, fn func(index uint64, event []byte, lea
 				return res, &LineError{lineNo, err}
 			}
 		}
-		if t := opts.trusted; t != nil && t.Size == claimed.Size && t.Root != claimed.Root {
-			return res, &LineError{lineNo, fmt.Errorf("%w: root differs from the trusted tree head of size %d", ErrTampered, t.Size)}
+		for _, t := range opts.trusted {
+			if t.Size == claimed.Size && t.Root != claimed.Root {
+				return res, &LineError{lineNo, fmt.Errorf("%w: root differs from the trusted tree head of size %d (a fork)", ErrTampered, t.Size)}
+			}
 		}
 		if fn != nil {
 			if err := fn(index, event, leaf); err != nil {
@@ -555,8 +610,10 @@ func scan(r io.Reader, opts scanOptions, fn func(index uint64, event []byte, lea
 		res.head = claimed
 		res.goodBytes += int64(len(line))
 	}
-	if t := opts.trusted; t != nil && res.head.Size < t.Size {
-		return res, &LineError{lineNo + 1, fmt.Errorf("%w: %d lines, but a trusted tree head has %d", ErrTruncated, res.head.Size, t.Size)}
+	for _, t := range opts.trusted {
+		if res.head.Size < t.Size {
+			return res, &LineError{lineNo + 1, fmt.Errorf("%w: %d lines, but a trusted tree head has %d", ErrTruncated, res.head.Size, t.Size)}
+		}
 	}
 	return res, nil
 }
