@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/signpost-federation/signpost/node/internal/audit"
+	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
 
 // Witnessing of audit logs (see node/internal/audit, witness.go): this node
@@ -71,24 +72,24 @@ func (n *Node) memberKey(id string) ed25519.PublicKey {
 
 func (n *Node) handlePeerAuditHead(w http.ResponseWriter, r *http.Request) error {
 	if n.opt.Witness == nil {
-		return errorf(http.StatusNotFound, "not_found", "this node witnesses no audit heads")
+		return errorf(http.StatusNotFound, httpx.CodeNotFound, "this node witnesses no audit heads")
 	}
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
-		return errorf(http.StatusRequestEntityTooLarge, "too_large", "head offer too large")
+		return errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "head offer too large")
 	}
 	offer, err := audit.DecodeHeadOffer(b)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "invalid_head", "not a head offer")
+		return errorf(http.StatusBadRequest, httpx.CodeBadRequest, "not a head offer")
 	}
 	peer := peerFrom(r.Context())
 	pub := n.memberKey(peer)
 	if pub == nil {
-		return errorf(http.StatusForbidden, "unknown_node", "no enrolled key for this node")
+		return errorf(http.StatusForbidden, httpx.CodeForbidden, "no enrolled key for this node")
 	}
 	res, err := n.opt.Witness.Offer(peer, pub, offer)
 	if errors.Is(err, audit.ErrBadOffer) {
-		return errorf(http.StatusBadRequest, "invalid_head", "the head is not signed by the node's key")
+		return errorf(http.StatusBadRequest, httpx.CodeBadRequest, "the head is not signed by the node's key")
 	}
 	if err != nil {
 		return err
@@ -108,7 +109,7 @@ type heldAnswer struct {
 
 func (n *Node) handlePeerAuditHeld(w http.ResponseWriter, r *http.Request) error {
 	if n.opt.Witness == nil {
-		return errorf(http.StatusNotFound, "not_found", "this node witnesses no audit heads")
+		return errorf(http.StatusNotFound, httpx.CodeNotFound, "this node witnesses no audit heads")
 	}
 	if err := decode(r, &struct{}{}); err != nil {
 		return err
