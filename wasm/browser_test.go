@@ -72,23 +72,34 @@ func startBrowser(t testing.TB) context.Context {
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, cancelB := chromedp.NewContext(actx)
-	tctx, cancelT := context.WithTimeout(bctx, 90*time.Second)
-	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
-	if err := chromedp.Do(tctx, chromedp.Navigate(srv.URL+"/test.html")); err != nil {
+	t.Cleanup(func() { cancelB(); cancelA() })
+	// The first action starts Chromium, which lives as long as the context
+	// it was given: start it on bctx itself, so that the per-action
+	// deadlines below end actions and not the browser.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	nctx, cancelN := context.WithTimeout(bctx, browserActionTimeout)
+	defer cancelN()
+	if err := chromedp.Do(nctx, chromedp.Navigate(srv.URL+"/test.html")); err != nil {
 		t.Fatalf("open the test page in chromium: %v", err)
 	}
-	ready, err := chromedp.Run(tctx, chromedp.Evaluate[bool](`window.spReady`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("load the module in chromium: %v", err)
-	}
-	if !ready {
+	if !evalJS[bool](t, bctx, `window.spReady`) {
 		t.Fatal("module did not initialise in chromium")
 	}
-	return tctx
+	return bctx
 }
+
+// browserActionTimeout bounds each browser action, so a hung Chromium fails
+// the test instead of stalling the run. It is per action, not per session:
+// the Go side of a test (compiling the module under -race on a loaded
+// machine took most of a minute) must not eat the browser's budget.
+const browserActionTimeout = 90 * time.Second
 
 func evalJS[T any](t testing.TB, ctx context.Context, expr string) T {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, browserActionTimeout)
+	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatalf("evaluate %.60q: %v", expr, err)
