@@ -64,7 +64,6 @@ func TestEndToEndBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four nodes and a browser")
 	}
-	ctx := e2eBrowser(t)
 	p := auth.TestArgon2Params
 	d, err := StartDemo(context.Background(), DemoConfig{Dir: t.TempDir(), People: 20, Argon2: &p,
 		Logger: slog.New(slog.NewTextHandler(testLogs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
@@ -72,6 +71,9 @@ func TestEndToEndBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Shutdown(context.Background())
+	// The browser's deadline starts now, after the demo is up: under -race
+	// on a loaded machine the demo's start alone can take a minute.
+	ctx := e2eBrowser(t)
 	page := "http://" + d.Stacks[0].Addr.String()
 	gpURL := "http://" + d.Stacks[2].Addr.String()
 	edURL := "http://" + d.Stacks[3].Addr.String()
