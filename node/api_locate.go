@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/signpost-federation/signpost/node/internal/httpx"
+	"github.com/signpost-federation/signpost/node/internal/records"
 )
 
 type locateRequest struct {
@@ -52,10 +53,21 @@ func (n *Node) locate(ctx context.Context, number, purpose string) (LocateResult
 			res.SelfHolds = true
 			continue
 		}
-		res.Holders = append(res.Holders, HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: h.Category, Since: h.Since})
+		res.Holders = append(res.Holders, HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: shownCategory(h.Category), Since: h.Since})
 	}
 	sort.Slice(res.Holders, func(i, j int) bool { return res.Holders[i].NodeID < res.Holders[j].NodeID })
 	return res, k, nil
+}
+
+// shownCategory is another agency's category as this node passes it on:
+// a node of an older release, or a hostile one, may have published any
+// string, and the callers of this API may not escape it, so anything but a
+// category slug (records.ValidCategory) is shown as "".
+func shownCategory(c string) string {
+	if records.ValidCategory(c) {
+		return c
+	}
+	return ""
 }
 
 func (n *Node) agencyName(h Holding) string {

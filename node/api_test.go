@@ -262,7 +262,7 @@ func TestEvaluateAndLookup(t *testing.T) {
 		"bad purpose":    {"/v1/tokens/evaluate", `{"purpose":"marketing","blinded":["AAEC"]}`, 403, "purpose_not_authorised"},
 		"wrong epoch":    {"/v1/tokens/evaluate", `{"purpose":"safeguarding","epoch":7,"blinded":["AAEC"]}`, 400, "unknown_epoch"},
 		"lookup bad key": {"/v1/lookup", `{"lookupKey":"abc"}`, 400, "invalid_lookup_key"},
-		"lookup ok":      {"/v1/lookup", `{"lookupKey":"AAAAAAAAAAAAAAAAAAAAAA"}`, 200, ""},
+		"lookup ok":      {"/v1/lookup", `{"lookupKey":"AAAAAAAAAAAAAAAAAAAAAA","purpose":"safeguarding"}`, 200, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := a.do(t, "POST", tc.path, "prac-token", tc.body)

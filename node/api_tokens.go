@@ -207,7 +207,9 @@ func (n *Node) handlePeerEvaluate(w http.ResponseWriter, r *http.Request, req *e
 
 type lookupRequest struct {
 	LookupKey string `json:"lookupKey"`
-	Purpose   string `json:"purpose,omitempty"`
+	// Purpose is required: the purpose the key was made for, which this
+	// node must be authorised for (Config.Purposes), as for locate.
+	Purpose string `json:"purpose"`
 }
 
 func decodeLookupKey(s string) ([16]byte, *apiError) {
@@ -236,12 +238,29 @@ type lookupResponse struct {
 	Self string `json:"self"`
 }
 
+// handleLookup answers the sealed entries under a lookup key for a named
+// purpose. The purpose is checked as locate checks it — the caller's role
+// by the route, the purpose against the node's authorised set — and a
+// refusal is audited as denied. A lookup key does not reveal the purpose it
+// was made for, so a key for another purpose obtained elsewhere is not
+// caught here; what keeps such a caller out is that it cannot make the key
+// itself (the issuer evaluates only for the node's authorised purposes) and
+// cannot open the entries without the matching seal key.
 func (n *Node) handleLookup(w http.ResponseWriter, r *http.Request, req *lookupRequest) error {
 	k, aerr := decodeLookupKey(req.LookupKey)
 	if aerr != nil {
 		return aerr
 	}
 	p := principalFrom(r.Context())
+	if !n.purposeAllowed(req.Purpose) {
+		// The requested name is the caller's choice: it is audited only when
+		// it is one of the node's, so the log takes no arbitrary strings.
+		n.audit(r.Context(), AuditEvent{Action: "lookup", Actor: p.Name, Outcome: "denied", Subject: [][16]byte{k}})
+		if req.Purpose == "" {
+			return errorf(http.StatusBadRequest, httpx.CodeBadRequest, "purpose is required")
+		}
+		return errorf(http.StatusForbidden, httpx.CodePurpose, "this node is not authorised for that purpose")
+	}
 	sealed, err := n.opt.Index.Lookup(r.Context(), k)
 	if err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"net"
 	"slices"
 	"time"
+
+	"github.com/signpost-federation/signpost/node/internal/records"
 )
 
 // Config is one agency node's configuration. Its file format is TOML
@@ -172,6 +174,8 @@ func (c Config) WithDefaults() (Config, error) {
 	}
 	if c.Category == "" {
 		errs = append(errs, errors.New("category is required"))
+	} else if !records.ValidCategory(c.Category) {
+		errs = append(errs, errors.New("category must be lowercase letters and digits in words joined by single hyphens (e.g. children-social-care)"))
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen: %w", err))

@@ -111,6 +111,12 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request, req 
 		return errorf(http.StatusServiceUnavailable, httpx.CodeNoFederation, "this node is not connected to a federation")
 	}
 	p := principalFrom(r.Context())
+	if len(n.opt.Peers.Purposes(req.NodeID)) == 0 {
+		// No descriptor: not a member. Said before any call, so that a typo
+		// is not reported as an outage (502) and nothing travels.
+		n.audit(r.Context(), AuditEvent{Action: "contact-request-sent", Actor: p.Name, Purpose: req.Purpose, Count: 1, Outcome: "denied", Subject: [][16]byte{lookup}})
+		return errorf(http.StatusNotFound, httpx.CodeUnknownNode, "nodeId names no member of the federation")
+	}
 	var ans ContactAnswer
 	err := n.opt.Peers.Call(r.Context(), req.NodeID, PeerContactPath, peerContact{
 		LookupKey: encodeKey(lookup), Purpose: req.Purpose, Requester: p.Name, Message: req.Message,

@@ -107,7 +107,7 @@ func TestCookieWritesNeedCSRF(t *testing.T) {
 		{"operator", "DELETE", "/v1/records/new", "", 204, true},
 		{"practitioner", "POST", "/v1/locate", `{"nhsNumber":"9990000018","purpose":"safeguarding"}`, 200, false},
 		{"practitioner", "POST", "/v1/tokens/evaluate", `{"purpose":"safeguarding","blinded":["AAEC"]}`, 200, false},
-		{"practitioner", "POST", "/v1/lookup", `{"lookupKey":"AAAAAAAAAAAAAAAAAAAAAA"}`, 200, false},
+		{"practitioner", "POST", "/v1/lookup", `{"lookupKey":"AAAAAAAAAAAAAAAAAAAAAA","purpose":"safeguarding"}`, 200, false},
 		{"practitioner", "POST", "/v1/contact-requests", `{"nodeId":"b","purpose":"safeguarding","lookupKey":"AAAAAAAAAAAAAAAAAAAAAA"}`, 503, false},
 		{"auditor", "POST", "/v1/audit/subject-access", `{"nhsNumber":"9990000018"}`, 200, false},
 		{"practitioner", "DELETE", "/v1/session", "", 204, false},

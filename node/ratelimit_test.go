@@ -78,7 +78,7 @@ func TestUserRateLimit(t *testing.T) {
 	}
 	tests := []struct{ name, path, body string }{
 		{"locate", "/v1/locate", `{"nhsNumber":"9990000018","purpose":"safeguarding"}`},
-		{"lookup", "/v1/lookup", `{"lookupKey":"AAAAAAAAAAAAAAAAAAAAAA"}`},
+		{"lookup", "/v1/lookup", `{"lookupKey":"AAAAAAAAAAAAAAAAAAAAAA","purpose":"safeguarding"}`},
 		{"evaluate", "/v1/tokens/evaluate", blinded(1)},
 	}
 	for _, tc := range tests {

@@ -210,7 +210,7 @@ func TestRoleMatrix(t *testing.T) {
 		{"POST", "/v1/records/zz/objection", nil, []string{"operator"}, 404, "not_found"},
 		{"POST", "/v1/locate", fixed(`{"nhsNumber":"9990000018","purpose":"safeguarding"}`), []string{"practitioner"}, 200, ""},
 		{"POST", "/v1/tokens/evaluate", fixed(`{"purpose":"safeguarding","blinded":["AAEC"]}`), []string{"practitioner"}, 200, ""},
-		{"POST", "/v1/lookup", fixed(`{"lookupKey":"AAAAAAAAAAAAAAAAAAAAAA"}`), []string{"practitioner"}, 200, ""},
+		{"POST", "/v1/lookup", fixed(`{"lookupKey":"AAAAAAAAAAAAAAAAAAAAAA","purpose":"safeguarding"}`), []string{"practitioner"}, 200, ""},
 		// A node without a federation cannot reach a holder: the request
 		// is allowed and answered as such.
 		{"POST", "/v1/contact-requests", fixed(`{"nodeId":"b","purpose":"safeguarding","lookupKey":"AAAAAAAAAAAAAAAAAAAAAA"}`), []string{"practitioner"}, 503, "no_federation"},

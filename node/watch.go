@@ -244,7 +244,7 @@ func (n *Node) onMineEvent(ev IndexEvent) {
 	}
 	n.audit(n.ctxBackground(), AuditEvent{Action: "match", Actor: "node:" + h.NodeID, Peer: h.NodeID, LocalID: me.localID, Purpose: me.purpose, Count: 1, Outcome: "ok", Subject: [][16]byte{ev.Lookup}})
 	n.hub.broadcastStaff(Notice{Type: "match", LookupKey: key, LocalID: me.localID,
-		Holder: &HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: h.Category, Since: h.Since}})
+		Holder: &HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: shownCategory(h.Category), Since: h.Since}})
 }
 
 func encodeKey(k [16]byte) string { return base64.RawURLEncoding.EncodeToString(k[:]) }

@@ -96,7 +96,8 @@ type Peers interface {
 	Call(ctx context.Context, nodeID, path string, in, out any) error
 	// Agency returns the display name of a member, "" if unknown.
 	Agency(nodeID string) string
-	// Purposes returns what a member's descriptor authorises.
+	// Purposes returns what a member's descriptor authorises; nil for a
+	// node that is not a member (the core answers 404 unknown_node then).
 	Purposes(nodeID string) []string
 	// MemberKeys returns this node and every admitted member with its
 	// public key, for clients that open entries themselves.

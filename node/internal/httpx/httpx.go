@@ -1,13 +1,16 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // Code is a stable, machine-readable error code. Clients branch on it; the
@@ -47,6 +50,7 @@ const (
 	CodeEvaluationFailed  Code = "evaluation_failed"      // 400: the issuer could not evaluate
 	CodePurpose           Code = "purpose_not_authorised" // 403: this node or the requester lacks the purpose
 	CodeNoRecord          Code = "no_record"              // 404: the holder holds nothing under that key
+	CodeUnknownNode       Code = "unknown_node"           // 404: a contact request names no member of the federation
 	CodeExists            Code = "exists"                 // 409: another record has this localId
 	CodeObjected          Code = "objected"               // 409: the person has objected
 	CodeNotIssuer         Code = "not_issuer"             // 421: this node is not the issuer
@@ -72,7 +76,7 @@ func Codes() []Code {
 		CodeRateLimited, CodeInternal, CodeUnavailable, CodeNotReady, CodeWebSocket, CodeInvalidNHSNumber,
 		CodeInvalidRecord, CodeInvalidBatch, CodeInvalidElement, CodeInvalidLookupKey, CodeInvalidHolder,
 		CodeInvalidSubject, CodeMessageTooLong, CodeTooLong, CodeUnknownEpoch, CodeEvaluationFailed, CodePurpose,
-		CodeNoRecord, CodeExists, CodeObjected, CodeNotIssuer, CodeNoAuditLog, CodeHolderRefused, CodeHolderFailed,
+		CodeNoRecord, CodeUnknownNode, CodeExists, CodeObjected, CodeNotIssuer, CodeNoAuditLog, CodeHolderRefused, CodeHolderFailed,
 		CodeHolderUnreachable, CodeNoFederation, CodeHolderTimeout}
 }
 
@@ -132,34 +136,125 @@ var ErrBadJSON = errors.New("httpx: bad json body")
 
 // Decode is the one JSON request rule of the node: the body must be
 // application/json (any parameters), hold exactly one JSON object with no
-// unknown field and nothing after it. r.Body should already be bounded
-// (http.MaxBytesReader); going over the bound is 413. Every refusal is an
-// *Error (415, 413 or 400) whose message never quotes the body.
+// unknown field, no duplicate key and nothing after it ([Unmarshal]).
+// r.Body should already be bounded (http.MaxBytesReader); going over the
+// bound is 413. Every refusal is an *Error (415, 413 or 400) whose message
+// never quotes the body.
 func Decode(r *http.Request, v any) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return Errorf(http.StatusUnsupportedMediaType, CodeUnsupportedType, "the body must be application/json")
 	}
-	dec := json.NewDecoder(r.Body)
+	data, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is over %d bytes", tooBig.Limit)
+	}
+	if err != nil {
+		return Errorf(http.StatusBadRequest, CodeBadRequest, "the body could not be read")
+	}
+	return Unmarshal(data, v)
+}
+
+// ErrDuplicateKey is wrapped by the 400 [Unmarshal] returns for an object
+// that names a key twice.
+var ErrDuplicateKey = errors.New("httpx: duplicate key")
+
+// Unmarshal is the node's JSON rule for a message already in memory (a
+// request body, a WebSocket message): exactly one JSON value decoded into v
+// with no unknown field, nothing after it, and no object — at any depth —
+// naming a key twice. encoding/json alone lets the last duplicate win, and
+// matches keys without regard to case, so {"purpose":"a","Purpose":"b"}
+// would reach a handler as "b" while a proxy or an auditor reading the same
+// bytes sees "a"; keys are therefore compared case-folded. A refusal is a
+// 400 *Error whose message never quotes the input.
+func Unmarshal(data []byte, v any) error {
+	if err := checkDuplicateKeys(data); err != nil {
+		if errors.Is(err, ErrDuplicateKey) {
+			return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "the body names a key twice"}
+		}
+		return Errorf(http.StatusBadRequest, CodeBadRequest, "the body is not the expected JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
 		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
-			err = terr
-			if err == nil {
+			if terr == nil {
 				return Errorf(http.StatusBadRequest, CodeBadRequest, "the body has data after the JSON object")
 			}
+			err = terr
 		}
 	}
 	if err == nil {
 		return nil
 	}
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is over %d bytes", tooBig.Limit)
-	}
 	// The decoder's own error can quote input (a number's digits), so it
 	// is deliberately not wrapped.
 	return Errorf(http.StatusBadRequest, CodeBadRequest, "the body is not the expected JSON object")
+}
+
+// foldKey maps every rune of k to the smallest rune of its simple case
+// folding orbit, so that foldKey(a) == foldKey(b) exactly when
+// strings.EqualFold(a, b): the rule encoding/json matches field names by
+// (the Kelvin sign K and the long s ſ included).
+func foldKey(k string) string {
+	return strings.Map(func(r rune) rune {
+		min := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < min {
+				min = f
+			}
+		}
+		return min
+	}, k)
+}
+
+// checkDuplicateKeys walks data's tokens and reports ErrDuplicateKey for an
+// object with two keys equal under case folding, or the tokenizer's error
+// for data that is not JSON. Only the first value is walked (Unmarshal
+// refuses anything after it).
+func checkDuplicateKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	// One set of keys per open object; nil marks an open array.
+	var stack []map[string]bool
+	expectKey := func() bool { return len(stack) > 0 && stack[len(stack)-1] != nil }
+	for {
+		// In an object the decoder alternates key, value; More/Token tell
+		// which one comes: a string token where a key is due is a key.
+		if expectKey() && dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			k, ok := tok.(string)
+			if !ok {
+				return errors.New("httpx: object key is not a string")
+			}
+			k = foldKey(k)
+			if stack[len(stack)-1][k] {
+				return ErrDuplicateKey
+			}
+			stack[len(stack)-1][k] = true
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, map[string]bool{})
+			continue
+		case json.Delim('['):
+			stack = append(stack, nil)
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		if len(stack) == 0 {
+			return nil
+		}
+	}
 }
 
 // DecodeJSON is [Decode] with the body bounded to limit bytes, for handlers

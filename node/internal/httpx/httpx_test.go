@@ -37,6 +37,11 @@ func TestDecodeJSON(t *testing.T) {
 		{"trailing data", "application/json", `{"name":"a"} {}`, 400, CodeBadRequest},
 		{"wrong type quotes no input", "application/json", `{"name":9990000018}`, 400, CodeBadRequest},
 		{"too large", "application/json", `{"name":"` + strings.Repeat("a", 100) + `"}`, 413, CodeTooLarge},
+		{"duplicate key", "application/json", `{"name":"b","name":"a"}`, 400, CodeBadRequest},
+		{"duplicate key, other case", "application/json", `{"name":"b","NAME":"a"}`, 400, CodeBadRequest},
+		{"duplicate key, escaped letter", "application/json", `{"name":"b","nam\u0065":"a"}`, 400, CodeBadRequest},
+		{"duplicate key, escaped", "application/json", `{"n\u0061me":"b","name":"a"}`, 400, CodeBadRequest},
+		{"not json", "application/json", `{"name":`, 400, CodeBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,5 +65,32 @@ func TestDecodeJSON(t *testing.T) {
 				t.Fatal("the error quotes request input")
 			}
 		})
+	}
+}
+
+// TestUnmarshalDuplicateKeys: a key named twice in any object, at any
+// depth, is refused; the same key in sibling objects is not a duplicate.
+func TestUnmarshalDuplicateKeys(t *testing.T) {
+	for _, tt := range []struct {
+		body string
+		dup  bool
+	}{
+		{`{"a":1,"b":2}`, false},
+		{`{"a":{"x":1},"b":{"x":1}}`, false},
+		{`[{"x":1},{"x":2}]`, false},
+		{`{"a":[{"x":1,"y":{"x":2}}]}`, false},
+		{`{"a":1,"a":2}`, true},
+		{`{"a":{"x":1,"x":2}}`, true},
+		{`{"a":[{"x":1},{"y":1,"y":2}]}`, true},
+		{`{"a":[[{"k":1,"\u212a":2}]]}`, true}, // the Kelvin sign folds to k
+		{`{"s":1,"\u017f":2}`, true},            // the long s folds to s
+		{`{"a":{},"a":[]}`, true},
+	} {
+		var v any
+		err := Unmarshal([]byte(tt.body), &v)
+		var e *Error
+		if tt.dup != (err != nil) || err != nil && (!errors.As(err, &e) || e.Status != 400 || e.Message != "the body names a key twice") {
+			t.Errorf("%s: err %v, want duplicate %v", tt.body, err, tt.dup)
+		}
 	}
 }

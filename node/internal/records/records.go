@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,45 @@ const MaxLocalIDLen = 128
 
 // MaxCategoryLen bounds a category (bytes).
 const MaxCategoryLen = 64
+
+// ValidLocalID reports whether id is a local id the node stores: 1 to
+// [MaxLocalIDLen] ASCII letters, digits and the marks - _ . : # +, starting
+// with a letter or a digit, with no "..". A local id is shown on the page,
+// in audit lines, in notices to staff and in URL paths
+// (DELETE /v1/records/{localId}); this set is safe in all of them without
+// escaping rules of their own: no path separator, no dot segment, no
+// control, bidi or other invisible character, nothing HTML or a shell
+// treats specially.
+func ValidLocalID(id string) bool {
+	if id == "" || len(id) > MaxLocalIDLen || !alnum(id[0]) || strings.Contains(id, "..") {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !alnum(c) && !strings.ContainsRune("-_.:#+", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidCategory reports whether c is a service category: a slug of 1 to
+// [MaxCategoryLen] bytes, lowercase ASCII letters and digits in words
+// joined by single hyphens ("children-social-care", "gp"). A category
+// travels in sealed entries to every other agency and is shown by their
+// clients, which may not escape it.
+func ValidCategory(c string) bool {
+	if c == "" || len(c) > MaxCategoryLen || c[0] == '-' || c[len(c)-1] == '-' || strings.Contains(c, "--") {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		if x := c[i]; (x < 'a' || x > 'z') && (x < '0' || x > '9') && x != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 
 var (
 	bucketRecords  = []byte("records")
@@ -63,8 +103,12 @@ func (r Record) Validate() error {
 		return fmt.Errorf("%w: localId is empty", ErrInvalid)
 	case len(r.LocalID) > MaxLocalIDLen:
 		return fmt.Errorf("%w: localId longer than %d bytes", ErrInvalid, MaxLocalIDLen)
+	case !ValidLocalID(r.LocalID):
+		return fmt.Errorf("%w: localId must be letters, digits and - _ . : # + (starting with a letter or digit, no \"..\")", ErrInvalid)
 	case len(r.Category) > MaxCategoryLen:
 		return fmt.Errorf("%w: category longer than %d bytes", ErrInvalid, MaxCategoryLen)
+	case r.Category != "" && !ValidCategory(r.Category):
+		return fmt.Errorf("%w: category must be lowercase letters and digits in words joined by single hyphens", ErrInvalid)
 	case len(r.NHSNumber) != 10:
 		return fmt.Errorf("%w: nhs number not in canonical form", ErrInvalid)
 	case r.RetainUntil.IsZero():
@@ -73,11 +117,6 @@ func (r Record) Validate() error {
 	for i := 0; i < len(r.NHSNumber); i++ {
 		if r.NHSNumber[i] < '0' || r.NHSNumber[i] > '9' {
 			return fmt.Errorf("%w: nhs number not in canonical form", ErrInvalid)
-		}
-	}
-	for _, c := range []byte(r.LocalID) {
-		if c < 0x20 || c == 0x7f {
-			return fmt.Errorf("%w: localId contains a control character", ErrInvalid)
 		}
 	}
 	return nil

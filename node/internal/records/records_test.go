@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,6 +77,20 @@ func TestValidate(t *testing.T) {
 		{"empty id", rec("", "9990000018")},
 		{"long id", rec(string(long), "9990000018")},
 		{"control char", rec("a\nb", "9990000018")},
+		{"path traversal", rec("../../../etc/passwd", "9990000018")},
+		{"slash", rec("/", "9990000018")},
+		{"inner slash", rec("a/b", "9990000018")},
+		{"backslash", rec("a\\b", "9990000018")},
+		{"dot dot", rec("a..b", "9990000018")},
+		{"leading dot", rec(".a", "9990000018")},
+		{"right-to-left override", rec("a\u202eb", "9990000018")},
+		{"right-to-left mark", rec("a\u200fb", "9990000018")},
+		{"markup", rec("<b>", "9990000018")},
+		{"space", rec("a b", "9990000018")},
+		{"script category", Record{LocalID: "a", NHSNumber: "9990000018", Category: "<script>alert(1)</script>", RetainUntil: time.Now().Add(time.Hour)}},
+		{"category upper case", Record{LocalID: "a", NHSNumber: "9990000018", Category: "GP", RetainUntil: time.Now().Add(time.Hour)}},
+		{"category double hyphen", Record{LocalID: "a", NHSNumber: "9990000018", Category: "a--b", RetainUntil: time.Now().Add(time.Hour)}},
+		{"category bidi", Record{LocalID: "a", NHSNumber: "9990000018", Category: "gp\u202e", RetainUntil: time.Now().Add(time.Hour)}},
 		{"short number", rec("a", "999000001")},
 		{"non-digit", rec("a", "99900000x8")},
 		{"no retention", Record{LocalID: "a", NHSNumber: "9990000018"}},
@@ -86,6 +101,25 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("got %v", err)
 			}
 		})
+	}
+}
+
+// TestValidLocalIDAndCategory: the documented sets are accepted.
+func TestValidLocalIDAndCategory(t *testing.T) {
+	for _, id := range []string{"a", "c1", "CASE-2024:0017", "x_y.z#3+1", strings.Repeat("x", MaxLocalIDLen)} {
+		if !ValidLocalID(id) {
+			t.Errorf("localId %q refused", id)
+		}
+	}
+	for _, c := range []string{"gp", "children-social-care", "school", "a1-b2", strings.Repeat("a", MaxCategoryLen)} {
+		if !ValidCategory(c) {
+			t.Errorf("category %q refused", c)
+		}
+	}
+	for _, c := range []string{"", "-gp", "gp-", "g p", "gp/", strings.Repeat("a", MaxCategoryLen+1)} {
+		if ValidCategory(c) {
+			t.Errorf("category %q accepted", c)
+		}
 	}
 }
 
