@@ -83,7 +83,7 @@ func TestUnmarshalDuplicateKeys(t *testing.T) {
 		{`{"a":{"x":1,"x":2}}`, true},
 		{`{"a":[{"x":1},{"y":1,"y":2}]}`, true},
 		{`{"a":[[{"k":1,"\u212a":2}]]}`, true}, // the Kelvin sign folds to k
-		{`{"s":1,"\u017f":2}`, true},            // the long s folds to s
+		{`{"s":1,"\u017f":2}`, true},           // the long s folds to s
 		{`{"a":{},"a":[]}`, true},
 	} {
 		var v any
