@@ -40,6 +40,11 @@
 //     "withdrawn" notices carrying the sealed entry; the node's own staff
 //     also receive "match" notices (another agency's new entry under one of
 //     this node's lookup keys) and "contact-request" notices.
+//   - Witnessing of audit logs (audit_witness.go): the node offers its
+//     signed audit tree head to every other member (PublishAuditHead, run
+//     by the stack at an interval), keeps the latest head of each other
+//     node that extends the one before (node/internal/audit's Witness),
+//     and serves GET /v1/audit/heads to auditors. See docs/AUDIT.md.
 //
 // Who is "self" in a locate answer: the caller's own agency is never listed
 // in holders; the boolean selfHolds says whether it holds a record too. A

@@ -68,9 +68,10 @@ type Stack struct {
 	Runtime *wasm.Runtime
 	Addr    net.Addr
 
-	// signer is the node's key, which signs its audit log (tests forge a
-	// log with it to show what only witnesses catch).
-	signer     ed25519.PrivateKey
+	// config is what the stack was started with (tests restart a node with
+	// it, and forge an audit log with its key to show what only witnesses
+	// catch).
+	config     StackConfig
 	ownRuntime bool
 	log        *slog.Logger
 	stop       context.CancelFunc
@@ -229,7 +230,7 @@ func newAssembly(sc StackConfig) (*assembly, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &assembly{sc: sc, cfg: cfg, log: log, s: &Stack{log: log, Runtime: sc.Runtime, signer: sc.Credentials.PrivateKey}}, nil
+	return &assembly{sc: sc, cfg: cfg, log: log, s: &Stack{log: log, Runtime: sc.Runtime, config: sc}}, nil
 }
 
 // undo closes what the steps so far built, last first.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -115,11 +116,16 @@ func TestAuditWitnessedOnRealAgents(t *testing.T) {
 		}
 		return nil
 	})
-	// The other member's view: node 0 holds x's head too.
-	held := heldFor(t, url(0), auditors[0], d.Stacks[1].Node.Config().NodeID)
-	if held < before {
-		t.Fatalf("node 0 holds x's head of size %d, want ≥ %d", held, before)
-	}
+	// The other member's view: node 0 comes to hold x's head as it is now
+	// (nothing is audited at x meanwhile).
+	var held uint64
+	testutil.Eventually(t, 30*time.Second, func() error {
+		held = heldFor(t, url(0), auditors[0], x.Node.Config().NodeID)
+		if now := x.Audit.Head().Size; held != now {
+			return fmt.Errorf("node 0 holds x's head of size %d, x's log has %d", held, now)
+		}
+		return nil
+	})
 
 	// A clean stop saves x's final head; the log passes on its own and
 	// against every witness.
@@ -149,6 +155,55 @@ func TestAuditWitnessedOnRealAgents(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "a fork") {
 		t.Fatalf("fork against the witness: %d %s", code, errs)
 	}
+
+	// Live: x's own log cut (its head file removed too) and x restarted on
+	// it. x starts (nothing in its data directory tells), but its next head
+	// is smaller than what the others hold: they refuse it and keep both
+	// signed heads as evidence, which --witnessed reports.
+	b, _ := os.ReadFile(filepath.Join(dataDir, audit.FileName))
+	ls := bytes.SplitAfter(b, []byte("\n"))
+	os.WriteFile(filepath.Join(dataDir, audit.FileName), bytes.Join(ls[:len(ls)-4], nil), 0o600)
+	os.Remove(filepath.Join(dataDir, audit.HeadFileName))
+	x2, err := StartStack(context.Background(), x.config)
+	if err != nil {
+		t.Fatalf("restart on the cut log: %v", err)
+	}
+	d.Stacks[1] = x2 // the demo's Shutdown stops it
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if forks := forksFor(t, url(0), auditors[0], x.Node.Config().NodeID); forks == 0 {
+			return errors.New("node 0 has not refused x's smaller head yet")
+		}
+		return nil
+	})
+	code, _, errs = auditVerify(t, auditors[0], "--data", dataDir, "--witnessed", url(0))
+	if code != 1 || !strings.Contains(errs, "evidence of a fork") || !strings.Contains(errs, "smaller than the head held") {
+		t.Fatalf("the restarted, cut log against the witness: %d %s", code, errs)
+	}
+}
+
+// forksFor returns how many forks the node at base holds as evidence
+// against node.
+func forksFor(t *testing.T, base, token, node string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/v1/audit/heads", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var ans struct {
+		Heads []audit.NodeHead `json:"heads"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&ans); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range ans.Heads {
+		if h.Node == node {
+			return len(h.Forks)
+		}
+	}
+	return 0
 }
 
 // heldFor returns the size of the head the node at base holds for node.
@@ -191,7 +246,7 @@ func forkLog(t *testing.T, dataDir string, x *Stack) string {
 	}
 	dir := copyLog(t, dataDir, 0)
 	os.Remove(filepath.Join(dir, audit.FileName))
-	l, err := audit.Open(filepath.Join(dir, audit.FileName), audit.Config{Signer: x.signer, NoSync: true})
+	l, err := audit.Open(filepath.Join(dir, audit.FileName), audit.Config{Signer: x.config.Credentials.PrivateKey, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
