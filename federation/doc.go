@@ -32,7 +32,11 @@
 // rejoins failed (not departed) members every Config.ReconnectInterval, as
 // serf does; that is what heals a partition longer than memberlist's
 // gossip-to-the-dead window. Membership changes are reported on
-// Config.Events (joined, left, updated, refused — never blocking).
+// Config.Events (joined, left, updated, refused — never blocking). A member
+// that joins or comes back alive is also reported to the engine
+// (protocol.Engine.PeerAlive, with since when it was unreachable, less a
+// minute for probing and suspicion), which reconciles with it at once and
+// announces to it again the versions created here while it was away.
 //
 // Membership is not data: a node memberlist marks dead keeps its entries in
 // every replica. Only revocation removes a node's entries, and since entries
