@@ -57,6 +57,9 @@ type Config struct {
 	AllowedOrigins []string `toml:"allowed_origins" comment:"Extra Origins allowed on the WebSocket and cookie-authenticated writes."`
 	// ShutdownTimeout bounds graceful shutdown. Default 10s.
 	ShutdownTimeout Duration `toml:"shutdown_timeout" comment:"How long a graceful shutdown may take."`
+	// AuditHeadInterval is how often the node saves its audit log's signed
+	// tree head and offers it to every other member to witness. Default 30s.
+	AuditHeadInterval Duration `toml:"audit_head_interval" comment:"How often the audit log's signed head is saved and offered to the other\nmembers to witness (docs/AUDIT.md)."`
 	// Contact is what this node tells an authorised agency that asks whom to
 	// contact (a duty desk, not a person's details). Default "".
 	Contact string `toml:"contact" comment:"Contact requests from other agencies: \"accept\" answers with the contact\nbelow at once; \"refer\" records them for your staff and answers \"pending\"."`
@@ -97,29 +100,30 @@ type Config struct {
 // DefaultConfig returns the defaults, each documented on its field.
 func DefaultConfig() Config {
 	return Config{
-		NodeID:           "",
-		Agency:           "",
-		Category:         "",
-		DataDir:          "signpost-data",
-		Listen:           "127.0.0.1:8080",
-		Purposes:         []string{"safeguarding", "direct-care"},
-		Epoch:            1,
-		Issuer:           "",
-		RetentionDefault: DurationOf(2190 * 24 * time.Hour),
-		MaxRetention:     DurationOf(10 * 365 * 24 * time.Hour),
-		MaxBodyBytes:     64 << 10,
-		MaxImportBytes:   64 << 20,
-		MaxBatch:         256,
-		AllowedOrigins:   nil,
-		ShutdownTimeout:  DurationOf(10 * time.Second),
-		Contact:          "",
-		ContactPolicy:    "accept",
-		UserRate:         20,
-		UserBurst:        200,
-		PeerRate:         20000,
-		PeerBurst:        100000,
-		GossipListen:     "127.0.0.1:7946",
-		PeerListen:       "127.0.0.1:7947",
+		NodeID:            "",
+		Agency:            "",
+		Category:          "",
+		DataDir:           "signpost-data",
+		Listen:            "127.0.0.1:8080",
+		Purposes:          []string{"safeguarding", "direct-care"},
+		Epoch:             1,
+		Issuer:            "",
+		RetentionDefault:  DurationOf(2190 * 24 * time.Hour),
+		MaxRetention:      DurationOf(10 * 365 * 24 * time.Hour),
+		MaxBodyBytes:      64 << 10,
+		MaxImportBytes:    64 << 20,
+		MaxBatch:          256,
+		AllowedOrigins:    nil,
+		ShutdownTimeout:   DurationOf(10 * time.Second),
+		AuditHeadInterval: DurationOf(30 * time.Second),
+		Contact:           "",
+		ContactPolicy:     "accept",
+		UserRate:          20,
+		UserBurst:         200,
+		PeerRate:          20000,
+		PeerBurst:         100000,
+		GossipListen:      "127.0.0.1:7946",
+		PeerListen:        "127.0.0.1:7947",
 	}
 }
 
@@ -154,6 +158,7 @@ func (c Config) WithDefaults() (Config, error) {
 	c.MaxImportBytes = cmp.Or(c.MaxImportBytes, d.MaxImportBytes)
 	c.MaxBatch = cmp.Or(c.MaxBatch, d.MaxBatch)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
+	c.AuditHeadInterval = cmp.Or(c.AuditHeadInterval, d.AuditHeadInterval)
 	c.GossipListen = cmp.Or(c.GossipListen, d.GossipListen)
 	c.PeerListen = cmp.Or(c.PeerListen, d.PeerListen)
 	c.ContactPolicy = cmp.Or(c.ContactPolicy, d.ContactPolicy)
@@ -185,6 +190,9 @@ func (c Config) WithDefaults() (Config, error) {
 	// it. The core refuses any purpose outside c.Purposes.
 	if c.UserRate < 0 || c.UserBurst < 1 || c.PeerRate < 0 || c.PeerBurst < 1 {
 		errs = append(errs, errors.New("rate limits must be positive (user_rate, peer_rate > 0; user_burst, peer_burst at least 1)"))
+	}
+	if c.AuditHeadInterval.D() < time.Second {
+		errs = append(errs, errors.New("audit_head_interval must be at least 1s"))
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxImportBytes < 1024 || c.MaxBatch < 1 || c.RetentionDefault.D() < 0 {
 		errs = append(errs, errors.New("limits must be positive (max_body_bytes and max_import_bytes at least 1024)"))

@@ -53,8 +53,7 @@ type StackConfig struct {
 	// FastGossip shortens federation timings (demo, tests), and the audit
 	// head interval to 250ms unless set.
 	FastGossip bool
-	// AuditHeadInterval is how often the node saves its audit tree head
-	// and offers it to every other member to witness. Default 30s.
+	// AuditHeadInterval, if set, overrides Node.AuditHeadInterval (tests).
 	AuditHeadInterval time.Duration
 	Logger            *slog.Logger
 }
@@ -416,12 +415,12 @@ func (a *assembly) serve(ctx context.Context) error {
 		defer s.wg.Done()
 		s.republishLoop(rctx)
 	}()
-	interval := a.sc.AuditHeadInterval
-	if interval <= 0 {
-		interval = 30 * time.Second
-		if a.sc.FastGossip {
-			interval = 250 * time.Millisecond
-		}
+	interval := a.cfg.AuditHeadInterval.D()
+	switch {
+	case a.sc.AuditHeadInterval > 0:
+		interval = a.sc.AuditHeadInterval
+	case a.sc.FastGossip:
+		interval = 250 * time.Millisecond
 	}
 	s.wg.Add(1)
 	go func() {
