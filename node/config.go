@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -30,7 +31,20 @@ type Config struct {
 	// the audit log). Default "signpost-data".
 	DataDir string `toml:"data_dir" env:"SIGNPOST_DATA_DIR" comment:"Where the node keeps its databases (records, locator replica, audit log),\nrelative to this file unless absolute."`
 	// Listen is the HTTP API and page address. Default "127.0.0.1:8080".
-	Listen string `toml:"listen" env:"SIGNPOST_LISTEN" comment:"HTTP API and practitioner page. Loopback by default: put a TLS-terminating\nproxy in front before exposing it."`
+	Listen string `toml:"listen" env:"SIGNPOST_LISTEN" comment:"HTTP API and practitioner page. Loopback by default. Any other address needs\nTLS: tls_cert_file and tls_key_file, or a TLS-terminating proxy in front and\ninsecure_http = true."`
+	// TLSCertFile and TLSKeyFile (PEM), if set, make the node serve HTTPS
+	// on Listen itself. The key file must not be readable by group or
+	// others.
+	TLSCertFile string `toml:"tls_cert_file" env:"SIGNPOST_TLS_CERT_FILE" comment:"Serve HTTPS directly: certificate chain and private key (PEM, key mode 0600)."`
+	TLSKeyFile  string `toml:"tls_key_file" env:"SIGNPOST_TLS_KEY_FILE"`
+	// InsecureHTTP lets a non-loopback Listen serve plain HTTP, for a node
+	// behind a TLS-terminating proxy. It is logged as a warning at start.
+	InsecureHTTP bool `toml:"insecure_http" comment:"Serve plain HTTP on a non-loopback listen address (only behind a TLS proxy;\nlogged as a warning at start)."`
+	// TrustedProxies lists the proxies (CIDRs, or single addresses) whose
+	// X-Forwarded-For header is believed for the client's address, which
+	// sign-in limits are keyed by. Setting it also marks the session cookie
+	// Secure (the proxy serves TLS).
+	TrustedProxies []string `toml:"trusted_proxies" comment:"TLS-terminating proxies (CIDRs) whose X-Forwarded-For names the client's\naddress; the session cookie is then Secure. Empty: no header is believed."`
 	// Purposes the node publishes its records under and lets its users look
 	// up; must be a subset of what its descriptor authorises. Default
 	// safeguarding, direct-care.
@@ -144,6 +158,7 @@ func (c Config) WithDefaults() (Config, error) {
 	c.Purposes = slices.Clone(c.Purposes)
 	c.AllowedOrigins = slices.Clone(c.AllowedOrigins)
 	c.Join = slices.Clone(c.Join)
+	c.TrustedProxies = slices.Clone(c.TrustedProxies)
 	if len(c.Purposes) == 0 {
 		c.Purposes = d.Purposes
 	}
@@ -182,8 +197,16 @@ func (c Config) WithDefaults() (Config, error) {
 	} else if !records.ValidCategory(c.Category) {
 		errs = append(errs, errors.New("category must be lowercase letters and digits in words joined by single hyphens (e.g. children-social-care)"))
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	if host, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen: %w", err))
+	} else if !isLoopback(host) && !c.TLS() && !c.InsecureHTTP {
+		errs = append(errs, fmt.Errorf("listen %q is not a loopback address and the node has no TLS: set tls_cert_file and tls_key_file, or, behind a TLS-terminating proxy, insecure_http = true", c.Listen))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("tls_cert_file and tls_key_file go together"))
+	}
+	if _, err := parseProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, err)
 	}
 	// The syntax of purpose names has one home, wasm/purpose, which the
 	// core does not import (see doc.go): node/stack's ValidateConfig checks
@@ -201,4 +224,44 @@ func (c Config) WithDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// TLS reports whether the node serves HTTPS itself.
+func (c Config) TLS() bool { return c.TLSCertFile != "" && c.TLSKeyFile != "" }
+
+// SecureCookies reports whether the session cookie must be Secure: the node
+// serves TLS, or a trusted proxy does in front of it.
+func (c Config) SecureCookies() bool { return c.TLS() || len(c.TrustedProxies) > 0 }
+
+// TrustedProxyPrefixes returns TrustedProxies parsed (a single address as a
+// one-address prefix); entries that do not parse are left out, which
+// [Config.Validate] reports.
+func (c Config) TrustedProxyPrefixes() []netip.Prefix {
+	p, _ := parseProxies(c.TrustedProxies)
+	return p
+}
+
+func parseProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	var errs []error
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		} else if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		} else {
+			errs = append(errs, fmt.Errorf("trusted_proxies: %q is not a CIDR (10.0.0.0/8) or an address", s))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// isLoopback reports whether a listen host is a loopback address or
+// "localhost"; the empty host (every interface) is not.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -45,7 +46,7 @@ func TestDefaultConfigRoundTrip(t *testing.T) {
 
 // normalise makes nil and empty lists compare equal.
 func normalise(c Config) Config {
-	for _, l := range []*[]string{&c.Purposes, &c.AllowedOrigins, &c.Join} {
+	for _, l := range []*[]string{&c.Purposes, &c.AllowedOrigins, &c.Join, &c.TrustedProxies} {
 		if len(*l) == 0 {
 			*l = nil
 		}
@@ -233,4 +234,48 @@ func FuzzReadCSV(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+// TestListenNeedsTLS: a node listening beyond loopback without TLS is
+// refused at start unless insecure_http says a TLS proxy is in front
+// (before, `listen = 0.0.0.0:8080` served plain HTTP without a word); the
+// cookie is Secure whenever TLS or a trusted proxy is configured.
+func TestListenNeedsTLS(t *testing.T) {
+	base := DefaultConfig()
+	base.NodeID, base.Category = "a", "gp"
+	for _, tc := range []struct {
+		name    string
+		mod     func(*Config)
+		wantErr string // "" if valid
+		secure  bool
+	}{
+		{"loopback", func(c *Config) {}, "", false},
+		{"localhost", func(c *Config) { c.Listen = "localhost:8080" }, "", false},
+		{"ipv6 loopback", func(c *Config) { c.Listen = "[::1]:8080" }, "", false},
+		{"every interface", func(c *Config) { c.Listen = "0.0.0.0:8080" }, "not a loopback address", false},
+		{"empty host", func(c *Config) { c.Listen = ":8080" }, "not a loopback address", false},
+		{"a hostname", func(c *Config) { c.Listen = "node.example:8080" }, "not a loopback address", false},
+		{"with TLS", func(c *Config) { c.Listen, c.TLSCertFile, c.TLSKeyFile = "0.0.0.0:8443", "c.pem", "k.pem" }, "", true},
+		{"insecure_http", func(c *Config) { c.Listen, c.InsecureHTTP = "0.0.0.0:8080", true }, "", false},
+		{"behind a proxy", func(c *Config) {
+			c.Listen, c.InsecureHTTP, c.TrustedProxies = "10.0.0.5:8080", true, []string{"10.0.0.0/8", "192.0.2.1"}
+		}, "", true},
+		{"cert without key", func(c *Config) { c.TLSCertFile = "c.pem" }, "go together", false},
+		{"bad proxy", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/33"} }, "trusted_proxies", false},
+	} {
+		c := base
+		tc.mod(&c)
+		err := c.Validate()
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.wantErr)
+		}
+		if err == nil && c.SecureCookies() != tc.secure {
+			t.Errorf("%s: SecureCookies %v", tc.name, c.SecureCookies())
+		}
+	}
+	c := base
+	c.TrustedProxies = []string{"10.1.2.3/8", "192.0.2.1", "::1"}
+	if got := fmt.Sprint(c.TrustedProxyPrefixes()); got != "[10.0.0.0/8 192.0.2.1/32 ::1/128]" {
+		t.Errorf("TrustedProxyPrefixes: %s", got)
+	}
 }

@@ -116,8 +116,19 @@ func loadStackConfig(path string, lookup func(string) (string, bool), stderr io.
 		return filepath.Join(dir, p)
 	}
 	cfg.DataDir = rel(cfg.DataDir)
+	cfg.TLSCertFile, cfg.TLSKeyFile = rel(cfg.TLSCertFile), rel(cfg.TLSKeyFile)
 	sc := StackConfig{Node: cfg, GossipListen: cfg.GossipListen, PeerListen: cfg.PeerListen, Join: cfg.Join}
 	var errs []error
+	// Key files others can read are refused before they are used, as ssh
+	// refuses such a private key (StartStack checks tls_key_file and the
+	// data directory).
+	for _, f := range []struct{ key, path string }{
+		{"credentials_file", cfg.CredentialsFile}, {"gossip_key_file", cfg.GossipKeyFile}, {"issuer_key_file", cfg.IssuerKeyFile},
+	} {
+		if err := checkSecretFile(f.key, rel(f.path)); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if sc.AuthorityKey, err = federation.LoadAuthorityPublicKey(rel(cfg.AuthorityKeyFile)); err != nil {
 		errs = append(errs, fmt.Errorf("authority_key_file: %w", err))
 	}

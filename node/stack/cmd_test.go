@@ -93,7 +93,64 @@ func TestNodeMainRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a node")
 	}
-	dir := t.TempDir()
+	// The addresses come from the environment, as a deployment's would.
+	t.Setenv("SIGNPOST_LISTEN", "127.0.0.1:0")
+	t.Setenv("SIGNPOST_GOSSIP_LISTEN", "127.0.0.1:0")
+	t.Setenv("SIGNPOST_PEER_LISTEN", "127.0.0.1:0")
+	p := operatorFiles(t, t.TempDir(), nil)
+	addr, errb, stop := runNode(t, p)
+	testutil.Eventually(t, startTimeout, func() error {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return fmt.Errorf("readyz: %w; stderr:\n%s", err, errb.String())
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz answered %s; stderr:\n%s", res.Status, errb.String())
+		}
+		return nil
+	})
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
+// runNode runs `signpost node --config p` until stop (also called at
+// cleanup) and returns the HTTP address it logged and its stderr.
+func runNode(t *testing.T, p string) (string, *syncBuffer, func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	errb := new(syncBuffer)
+	// The node logs to stderr: the leak scanner reads it with the rest.
+	t.Cleanup(func() { testLogs.Write([]byte(errb.String())) })
+	done := make(chan int, 1)
+	go func() { done <- NodeMain(ctx, []string{"--config", p}, nil, &out, errb) }()
+	// stop cancels the node and waits for its exit code, once: the test
+	// calls it, and so does the cleanup of a test that failed before, so
+	// that the node never outlives its test.
+	stop := sync.OnceValue(func() int { cancel(); return <-done })
+	t.Cleanup(func() { stop() })
+	var addr string
+	testutil.Eventually(t, startTimeout, func() error {
+		s := errb.String()
+		i := strings.Index(s, "addr=")
+		if i < 0 {
+			return fmt.Errorf("node has not logged its address; stderr:\n%s", s)
+		}
+		addr = strings.Fields(s[i+5:])[0]
+		return nil
+	})
+	return addr, errb, stop
+}
+
+// operatorFiles writes into dir what an operator has before `signpost node`
+// first runs (authority key, credentials, gossip key, issuer key, all
+// 0600) and a config from `signpost node init` with replace applied to it,
+// and returns the config's path. The caller sets the addresses in the
+// environment.
+func operatorFiles(t *testing.T, dir string, replace []string) string {
+	t.Helper()
 	authDir := filepath.Join(dir, "authority")
 	if _, err := federation.InitAuthorityDir(authDir, time.Now()); err != nil {
 		t.Fatal(err)
@@ -121,48 +178,10 @@ func TestNodeMainRuns(t *testing.T) {
 		"issuer_key_file = ''", "issuer_key_file = 'issuer.key'",
 		"category = 'children-social-care'", "category = 'gp'",
 	).Replace(conf.String())
-	// The addresses come from the environment, as a deployment's would.
-	t.Setenv("SIGNPOST_LISTEN", "127.0.0.1:0")
-	t.Setenv("SIGNPOST_GOSSIP_LISTEN", "127.0.0.1:0")
-	t.Setenv("SIGNPOST_PEER_LISTEN", "127.0.0.1:0")
+	cfg = strings.NewReplacer(replace...).Replace(cfg)
 	p := filepath.Join(dir, "node.toml")
 	os.WriteFile(p, []byte(cfg), 0o600)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
-	// The node logs to stderr: the leak scanner reads it with the rest.
-	t.Cleanup(func() { testLogs.Write([]byte(errb.String())) })
-	done := make(chan int, 1)
-	go func() { done <- NodeMain(ctx, []string{"--config", p}, nil, &out, &errb) }()
-	// stop cancels the node and waits for its exit code, once: the test
-	// calls it, and so does the cleanup of a test that failed before, so
-	// that the node never outlives its test.
-	stop := sync.OnceValue(func() int { cancel(); return <-done })
-	t.Cleanup(func() { stop() })
-	var addr string
-	testutil.Eventually(t, startTimeout, func() error {
-		s := errb.String()
-		i := strings.Index(s, "addr=")
-		if i < 0 {
-			return fmt.Errorf("node has not logged its address; stderr:\n%s", s)
-		}
-		addr = strings.Fields(s[i+5:])[0]
-		return nil
-	})
-	testutil.Eventually(t, startTimeout, func() error {
-		res, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return fmt.Errorf("readyz: %w; stderr:\n%s", err, errb.String())
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz answered %s; stderr:\n%s", res.Status, errb.String())
-		}
-		return nil
-	})
-	if code := stop(); code != 0 {
-		t.Fatalf("exit %d: %s", code, errb.String())
-	}
+	return p
 }
 
 type syncBuffer struct {

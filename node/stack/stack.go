@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -203,6 +204,8 @@ type assembly struct {
 	cleanup []func()
 	// holderSecret is kept for the tests' secret hook (secrethook.Stack).
 	holderSecret [32]byte
+	// tlsCert, if set, is served on the HTTP listener.
+	tlsCert *tls.Certificate
 }
 
 // newAssembly checks the configuration and makes the data directory.
@@ -220,6 +223,20 @@ func newAssembly(sc StackConfig) (*assembly, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	var tlsCert *tls.Certificate
+	if cfg.TLS() {
+		if err := checkSecretFile("tls_key_file", cfg.TLSKeyFile); err != nil {
+			return nil, err
+		}
+		c, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: tls_cert_file, tls_key_file: %w", node.ErrConfig, err)
+		}
+		tlsCert = &c
+	}
 	self := sc.Credentials.Descriptor.Descriptor
 	cfg.NodeID = self.NodeID
 	if cfg.Agency == "" {
@@ -229,7 +246,11 @@ func newAssembly(sc StackConfig) (*assembly, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &assembly{sc: sc, cfg: cfg, log: log, s: &Stack{log: log, Runtime: sc.Runtime, config: sc}}, nil
+	if cfg.InsecureHTTP {
+		log.Warn("insecure_http is set: serving plain HTTP; only a TLS-terminating proxy may stand between this node and its users",
+			"listen", cfg.Listen)
+	}
+	return &assembly{sc: sc, cfg: cfg, log: log, tlsCert: tlsCert, s: &Stack{log: log, Runtime: sc.Runtime, config: sc}}, nil
 }
 
 // undo closes what the steps so far built, last first.
@@ -318,6 +339,8 @@ func (a *assembly) openUsersAndAudit() (node.AuditLog, error) {
 	acfg := auth.DefaultConfig()
 	acfg.UsersPath = filepath.Join(a.cfg.DataDir, auth.UsersFileName)
 	acfg.AllowedOrigins = a.cfg.AllowedOrigins
+	acfg.Secure = a.cfg.SecureCookies()
+	acfg.TrustedProxies = a.cfg.TrustedProxyPrefixes()
 	if a.sc.Argon2 != nil {
 		acfg.Argon2 = *a.sc.Argon2
 	}
@@ -404,8 +427,12 @@ func (a *assembly) serve(ctx context.Context) error {
 			a.log.Warn("join failed; will be joined by others", "err", err)
 		}
 	}
-	var err error
-	if s.Addr, err = s.Node.Serve(nil); err != nil {
+	ln, err := a.listen()
+	if err != nil {
+		return err
+	}
+	if s.Addr, err = s.Node.Serve(ln); err != nil {
+		ln.Close()
 		return err
 	}
 	rctx, stop := context.WithCancel(context.Background())
@@ -428,6 +455,24 @@ func (a *assembly) serve(ctx context.Context) error {
 		s.auditHeadLoop(rctx, interval)
 	}()
 	return nil
+}
+
+// listen opens the HTTP listener: TLS when the config names a certificate
+// (HTTP/1.1 only, which the WebSocket needs), plain otherwise (loopback, or
+// insecure_http behind a proxy; Config.Validate refused the rest).
+func (a *assembly) listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("node: listen: %w", err)
+	}
+	if a.tlsCert == nil {
+		return ln, nil
+	}
+	return tls.NewListener(ln, &tls.Config{
+		Certificates: []tls.Certificate{*a.tlsCert},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1"},
+	}), nil
 }
 
 // republishLoop republishes the node's records, retrying while the issuer
