@@ -15,6 +15,10 @@ type UserAuth struct{ A *auth.Authenticator }
 // Authenticate implements Authenticator.
 func (u UserAuth) Authenticate(r *http.Request) (Principal, error) {
 	p, err := u.A.Identify(r)
+	var expired *auth.TokenExpiredError
+	if errors.As(err, &expired) {
+		return Principal{}, errorf(http.StatusUnauthorized, httpx.CodeTokenExpired, expired.Advice())
+	}
 	if err != nil {
 		return Principal{}, ErrUnauthenticated
 	}

@@ -48,7 +48,9 @@ func (n *Node) route(name string, limit int64, h handlerFunc, roles ...string) h
 		if len(roles) > 0 {
 			p, err := n.opt.Auth.Authenticate(r)
 			if err != nil {
-				writeError(sw, http.StatusUnauthorized, httpx.CodeUnauthenticated, "missing or wrong credentials")
+				ae := errorf(http.StatusUnauthorized, httpx.CodeUnauthenticated, "missing or wrong credentials")
+				errors.As(err, &ae) // an expired token says so
+				writeError(sw, ae.Status, ae.Code, ae.Message)
 				return
 			}
 			if !slices.Contains(roles, p.Role) {

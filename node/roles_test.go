@@ -33,6 +33,7 @@ type authedNode struct {
 	tokens  map[string]string // role → API token
 	log     *audit.Log
 	replica locator.Store
+	users   string // the users file
 }
 
 // testPassword is every authedNode user's password.
@@ -97,7 +98,7 @@ func newAuthedNode(t *testing.T) *authedNode {
 		srv.Close()
 		n.Shutdown(context.Background())
 	})
-	return &authedNode{testNode: &testNode{Node: n, srv: srv, tok: tok}, tokens: toks, log: lg, replica: replica}
+	return &authedNode{testNode: &testNode{Node: n, srv: srv, tok: tok}, tokens: toks, log: lg, replica: replica, users: acfg.UsersPath}
 }
 
 // trace is what a request can leave behind: records, audit events and

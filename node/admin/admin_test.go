@@ -238,3 +238,64 @@ func TestAuditProve(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenExpiryAndRotation: API tokens used to live for ever. Now `user
+// token` makes one valid for 90 days (or --valid-for), `user list` shows
+// when each expires, and `user rotate` replaces one: the new token works,
+// the old stops at once, the role stays.
+func TestTokenExpiryAndRotation(t *testing.T) {
+	dir := t.TempDir()
+	before := time.Now()
+	code, old, errs := run(UserMain, "", "token", "--data", dir, "--name", "case-system", "--role", "operator")
+	old = strings.TrimSpace(old)
+	if code != 0 || !strings.Contains(errs, "valid until") {
+		t.Fatalf("token: %d %q", code, errs)
+	}
+	code, short, _ := run(UserMain, "", "token", "--data", dir, "--name", "nightly", "--role", "practitioner", "--valid-for", "7d")
+	short = strings.TrimSpace(short)
+	if code != 0 {
+		t.Fatal("token --valid-for 7d failed")
+	}
+	if code, _, errs := run(UserMain, "", "token", "--data", dir, "--name", "forever", "--role", "practitioner", "--valid-for", "100000d"); code == 0 {
+		t.Fatalf("a token valid for 100000 days was made: %s", errs)
+	}
+	store, err := auth.OpenStore(filepath.Join(dir, auth.UsersFileName), auth.TestArgon2Params, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks, _ := store.Tokens()
+	want := map[string]time.Duration{"case-system": 90 * 24 * time.Hour, "nightly": 7 * 24 * time.Hour}
+	for _, tk := range toks {
+		if d := tk.ExpiresAt().Sub(before); d < want[tk.Name] || d > want[tk.Name]+time.Minute {
+			t.Errorf("%s expires in %v, want %v", tk.Name, d, want[tk.Name])
+		}
+	}
+	code, out, _ := run(UserMain, "", "list", "--data", dir)
+	if code != 0 || !strings.Contains(out, "EXPIRES") {
+		t.Fatalf("list: %d\n%s", code, out)
+	}
+	for _, tk := range toks {
+		if !strings.Contains(out, tk.ExpiresAt().Format(time.RFC3339)) {
+			t.Errorf("list does not show %s's expiry:\n%s", tk.Name, out)
+		}
+	}
+
+	code, fresh, errs := run(UserMain, "", "rotate", "--data", dir, "--name", "case-system")
+	fresh = strings.TrimSpace(fresh)
+	if code != 0 || !strings.HasPrefix(fresh, auth.TokenPrefix) || fresh == old {
+		t.Fatalf("rotate: %d %q %q", code, fresh, errs)
+	}
+	noSecret(t, "rotate stderr", errs, fresh, old)
+	if _, err := store.CheckToken(old); err == nil {
+		t.Error("the rotated-out token still works")
+	}
+	if tk, err := store.CheckToken(fresh); err != nil || tk.Role != auth.RoleOperator || tk.Name != "case-system" {
+		t.Errorf("the new token: %+v %v", tk, err)
+	}
+	if _, err := store.CheckToken(short); err != nil {
+		t.Errorf("rotation touched another token: %v", err)
+	}
+	if code, _, errs := run(UserMain, "", "rotate", "--data", dir, "--name", "nobody"); code != 1 || !strings.Contains(errs, "no such") {
+		t.Errorf("rotate unknown: %d %s", code, errs)
+	}
+}

@@ -12,16 +12,21 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/signpost-federation/signpost/node"
 	"github.com/signpost-federation/signpost/node/internal/auth"
 )
 
-const userUsage = `Usage: signpost user <add|list|token|remove> --data DIR [flags]
+const userUsage = `Usage: signpost user <add|list|token|rotate|remove> --data DIR [flags]
 
   add     --name N --role R [--password-stdin]   add a user; the password is
                                                  read from the first line of stdin
-  list                                           list users and API tokens
-  token   --name N --role R                      create an API token for a system
+  list                                           list users and API tokens (with
+                                                 their expiry)
+  token   --name N --role R [--valid-for 90d]    create an API token for a system
                                                  and print it (shown only once)
+  rotate  --name N [--valid-for 90d]             replace an API token with a new one
+                                                 (printed once); the old one stops
+                                                 working at once
   remove  --name N [--token]                     remove a user (or an API token)
 
 Roles: practitioner, operator, auditor.
@@ -45,6 +50,8 @@ func UserMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	role := fs.String("role", "", "practitioner, operator or auditor")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from stdin without prompting")
 	isToken := fs.Bool("token", false, "remove: the name is an API token's")
+	validFor := node.DurationOf(auth.DefaultTokenTTL)
+	fs.TextVar(&validFor, "valid-for", validFor, "token, rotate: how long the token is valid (\"90d\", \"36h\"; at most 732d)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -108,12 +115,17 @@ func UserMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return 1
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KIND\tNAME\tROLE\tCREATED")
+		fmt.Fprintln(tw, "KIND\tNAME\tROLE\tCREATED\tEXPIRES")
 		for _, u := range users {
-			fmt.Fprintf(tw, "user\t%s\t%s\t%s\n", u.Name, u.Role, u.Created.Format(time.RFC3339))
+			fmt.Fprintf(tw, "user\t%s\t%s\t%s\t-\n", u.Name, u.Role, u.Created.Format(time.RFC3339))
 		}
+		now := time.Now()
 		for _, t := range toks {
-			fmt.Fprintf(tw, "token\t%s\t%s\t%s\n", t.Name, t.Role, t.Created.Format(time.RFC3339))
+			exp := t.ExpiresAt().Format(time.RFC3339)
+			if !now.Before(t.ExpiresAt()) {
+				exp += " (expired; signpost user rotate --name " + t.Name + ")"
+			}
+			fmt.Fprintf(tw, "token\t%s\t%s\t%s\t%s\n", t.Name, t.Role, t.Created.Format(time.RFC3339), exp)
 		}
 		tw.Flush()
 		return 0
@@ -125,12 +137,24 @@ func UserMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if !ok {
 			return 2
 		}
-		secret, _, err := store.AddToken(*name, r)
+		secret, t, err := store.AddTokenFor(*name, r, validFor.D())
 		if err != nil {
 			fmt.Fprintf(stderr, "signpost user token: %v\n", err)
 			return 1
 		}
-		fmt.Fprintln(stderr, "API token created; it is shown only now. Send it as 'Authorization: Bearer <token>'.")
+		fmt.Fprintf(stderr, "API token created, valid until %s; it is shown only now. Send it as 'Authorization: Bearer <token>'.\n", t.ExpiresAt().Format(time.RFC3339))
+		fmt.Fprintln(stdout, secret)
+		return 0
+	case "rotate":
+		if !needName() {
+			return 2
+		}
+		secret, t, err := store.RotateToken(*name, validFor.D())
+		if err != nil {
+			fmt.Fprintf(stderr, "signpost user rotate: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stderr, "API token %s replaced; the old one no longer works. The new one is valid until %s and shown only now.\n", t.Name, t.ExpiresAt().Format(time.RFC3339))
 		fmt.Fprintln(stdout, secret)
 		return 0
 	case "remove":

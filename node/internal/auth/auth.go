@@ -203,13 +203,14 @@ func (a *Authenticator) Store() *Store { return a.store }
 type failure struct {
 	code    httpx.Code
 	message string
+	cause   error // what Identify returns, if not ErrUnauthenticated
 }
 
 var (
-	failBadToken = &failure{httpx.CodeUnauthenticated, "the API token is unknown or revoked"}
-	failExpired  = &failure{httpx.CodeSessionExpired, "your session has expired; sign in again"}
-	failSession  = &failure{httpx.CodeUnauthenticated, "the session is not valid; sign in again"}
-	failNone     = &failure{httpx.CodeUnauthenticated, "sign in, or send an API token, to use this"}
+	failBadToken = &failure{httpx.CodeUnauthenticated, "the API token is unknown or revoked", nil}
+	failExpired  = &failure{httpx.CodeSessionExpired, "your session has expired; sign in again", nil}
+	failSession  = &failure{httpx.CodeUnauthenticated, "the session is not valid; sign in again", nil}
+	failNone     = &failure{httpx.CodeUnauthenticated, "sign in, or send an API token, to use this", nil}
 )
 
 // Authenticate is middleware that finds the request's principal — an API
@@ -238,6 +239,10 @@ func (a *Authenticator) authenticate(r *http.Request) (Principal, *failure) {
 			return Principal{}, failBadToken
 		}
 		t, err := a.store.CheckToken(strings.TrimSpace(tok))
+		var expired *TokenExpiredError
+		if errors.As(err, &expired) {
+			return Principal{}, &failure{httpx.CodeTokenExpired, expired.Advice(), expired}
+		}
 		if err != nil {
 			return Principal{}, failBadToken
 		}
@@ -416,7 +421,8 @@ var (
 )
 
 // Identify returns the request's principal, or an error wrapping
-// [ErrUnauthenticated] or [ErrSessionExpired]. It is
+// [ErrUnauthenticated], [ErrSessionExpired] or [ErrTokenExpired] (a
+// *[TokenExpiredError]). It is
 // [Authenticator.Authenticate] without the middleware, for package node's own
 // routing.
 func (a *Authenticator) Identify(r *http.Request) (Principal, error) {
@@ -427,6 +433,9 @@ func (a *Authenticator) Identify(r *http.Request) (Principal, error) {
 	case failExpired:
 		return Principal{}, ErrSessionExpired
 	default:
+		if f.cause != nil {
+			return Principal{}, f.cause
+		}
 		return Principal{}, fmt.Errorf("%w: %s", ErrUnauthenticated, f.message)
 	}
 }

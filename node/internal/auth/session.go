@@ -153,7 +153,7 @@ func (a *Authenticator) serveCurrent(w http.ResponseWriter, r *http.Request) {
 	if !ok || p.session == nil {
 		f := failureFrom(r)
 		if ok {
-			f = &failure{httpx.CodeUnauthenticated, "API tokens have no session"}
+			f = &failure{httpx.CodeUnauthenticated, "API tokens have no session", nil}
 		}
 		httpx.WriteError(w, http.StatusUnauthorized, f.code, f.message)
 		return

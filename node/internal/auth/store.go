@@ -28,7 +28,38 @@ var (
 	ErrWeakPassword   = errors.New("auth: password too short")
 	ErrBadCredentials = errors.New("auth: wrong username or password")
 	ErrBadToken       = errors.New("auth: unknown or revoked API token")
+	// ErrTokenExpired: the API token is past its expiry; errors.As gives
+	// a *TokenExpiredError naming it.
+	ErrTokenExpired = errors.New("auth: API token expired")
 )
+
+// TokenExpiredError says which API token expired, and when.
+type TokenExpiredError struct {
+	Name    string
+	Expired time.Time
+}
+
+func (e *TokenExpiredError) Error() string {
+	return fmt.Sprintf("auth: API token %q expired at %s", e.Name, e.Expired.UTC().Format(time.RFC3339))
+}
+
+// Advice is what the token's user is told: which token, since when, and
+// how to get a new one.
+func (e *TokenExpiredError) Advice() string {
+	return fmt.Sprintf("the API token %q expired at %s; an operator can issue a new one with `signpost user rotate --name %s`",
+		e.Name, e.Expired.UTC().Format(time.RFC3339), e.Name)
+}
+
+// Is makes errors.Is(err, ErrTokenExpired) true.
+func (e *TokenExpiredError) Is(target error) bool { return target == ErrTokenExpired }
+
+// DefaultTokenTTL is how long an API token is valid unless its creator says
+// otherwise: a leaked token stops working on its own, and rotation becomes
+// a habit.
+const DefaultTokenTTL = 90 * 24 * time.Hour
+
+// MaxTokenTTL bounds the validity an API token may be given.
+const MaxTokenTTL = 2 * 366 * 24 * time.Hour
 
 // UsersFileName is the store's usual name in the node's data directory.
 const UsersFileName = "users.json"
@@ -50,13 +81,24 @@ type User struct {
 }
 
 // APIToken describes an API token for a system. The token itself is shown
-// once, by AddToken; the store keeps only its SHA-256.
+// once, by AddToken or RotateToken; the store keeps only its SHA-256.
 type APIToken struct {
 	ID      string    `json:"id"`
 	Name    string    `json:"name"`
 	Role    Role      `json:"role"`
 	Created time.Time `json:"created"`
+	// Expires is when the token stops working. A token from before
+	// expiries (zero) expires DefaultTokenTTL after Created.
+	Expires time.Time `json:"expires,omitzero"`
 	Hash    string    `json:"hash"` // hex SHA-256 of the token
+}
+
+// ExpiresAt returns when t stops working.
+func (t APIToken) ExpiresAt() time.Time {
+	if t.Expires.IsZero() {
+		return t.Created.Add(DefaultTokenTTL)
+	}
+	return t.Expires
 }
 
 // file is the on-disk form of the store.
@@ -304,20 +346,26 @@ func (s *Store) CheckPassword(name string, password []byte) (User, error) {
 	return u, nil
 }
 
-// AddToken creates an API token for a system and returns it. The token is
-// shown only here: the store keeps its SHA-256 (a 256-bit random secret needs
-// no slow hash).
+// AddToken creates an API token for a system, valid for DefaultTokenTTL,
+// and returns it. The token is shown only here: the store keeps its
+// SHA-256 (a 256-bit random secret needs no slow hash).
 func (s *Store) AddToken(name string, role Role) (string, APIToken, error) {
+	return s.AddTokenFor(name, role, DefaultTokenTTL)
+}
+
+// AddTokenFor is AddToken with the token valid for ttl (at most
+// MaxTokenTTL).
+func (s *Store) AddTokenFor(name string, role Role, ttl time.Duration) (string, APIToken, error) {
 	if err := validName(name); err != nil {
 		return "", APIToken{}, err
 	}
 	if _, err := ParseRole(string(role)); err != nil {
 		return "", APIToken{}, err
 	}
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	sum := sha256.Sum256([]byte(secret))
+	if err := validTTL(ttl); err != nil {
+		return "", APIToken{}, err
+	}
+	secret, hash := newToken()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.reloadLocked(); err != nil {
@@ -326,13 +374,57 @@ func (s *Store) AddToken(name string, role Role) (string, APIToken, error) {
 	if s.tokenLocked(name) >= 0 {
 		return "", APIToken{}, fmt.Errorf("%w: token %q", ErrExists, name)
 	}
-	t := APIToken{ID: randomID(), Name: name, Role: role, Created: s.now().UTC(), Hash: hex.EncodeToString(sum[:])}
+	now := s.now().UTC()
+	t := APIToken{ID: randomID(), Name: name, Role: role, Created: now, Expires: now.Add(ttl), Hash: hash}
 	s.data.Tokens = append(s.data.Tokens, t)
 	if err := s.saveLocked(); err != nil {
 		return "", APIToken{}, err
 	}
 	t.Hash = ""
 	return secret, t, nil
+}
+
+// RotateToken replaces the named API token with a new one of the same name
+// and role, valid for ttl, in one write: the old token stops working at
+// once and the new one is returned (shown only here).
+func (s *Store) RotateToken(name string, ttl time.Duration) (string, APIToken, error) {
+	if err := validTTL(ttl); err != nil {
+		return "", APIToken{}, err
+	}
+	secret, hash := newToken()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.reloadLocked(); err != nil {
+		return "", APIToken{}, err
+	}
+	i := s.tokenLocked(name)
+	if i < 0 {
+		return "", APIToken{}, fmt.Errorf("%w: token %q", ErrNotFound, name)
+	}
+	now := s.now().UTC()
+	t := APIToken{ID: randomID(), Name: name, Role: s.data.Tokens[i].Role, Created: now, Expires: now.Add(ttl), Hash: hash}
+	s.data.Tokens[i] = t
+	if err := s.saveLocked(); err != nil {
+		return "", APIToken{}, err
+	}
+	t.Hash = ""
+	return secret, t, nil
+}
+
+func validTTL(ttl time.Duration) error {
+	if ttl <= 0 || ttl > MaxTokenTTL {
+		return fmt.Errorf("auth: a token's validity must be positive and at most %d days", MaxTokenTTL/(24*time.Hour))
+	}
+	return nil
+}
+
+// newToken returns a fresh API token and the hex SHA-256 the store keeps.
+func newToken() (secret, hash string) {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	secret = TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(secret))
+	return secret, hex.EncodeToString(sum[:])
 }
 
 // RemoveToken revokes the named API token at once.
@@ -369,7 +461,8 @@ func (s *Store) tokenLocked(name string) int {
 }
 
 // CheckToken returns the API token record for a presented token. It compares
-// the token's hash with every stored hash in constant time.
+// the token's hash with every stored hash in constant time. A token past its
+// expiry gives a *TokenExpiredError (errors.Is ErrTokenExpired).
 func (s *Store) CheckToken(secret string) (APIToken, error) {
 	sum := sha256.Sum256([]byte(secret))
 	got := []byte(hex.EncodeToString(sum[:]))
@@ -389,5 +482,8 @@ func (s *Store) CheckToken(secret string) (APIToken, error) {
 	}
 	t := s.data.Tokens[found]
 	t.Hash = ""
+	if !s.now().Before(t.ExpiresAt()) {
+		return APIToken{}, &TokenExpiredError{Name: t.Name, Expired: t.ExpiresAt()}
+	}
 	return t, nil
 }

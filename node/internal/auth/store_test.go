@@ -1,12 +1,18 @@
 package auth
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
 
 func openTestStore(t *testing.T) (*Store, string) {
@@ -210,5 +216,95 @@ func TestLimiter(t *testing.T) {
 	}
 	if n != 3 {
 		t.Fatalf("after an hour %d allowed, want burst 3", n)
+	}
+}
+
+// TestTokenExpiry: a token is refused from its expiry on, with an error
+// that names it; a token written before expiries existed expires
+// DefaultTokenTTL after its creation.
+func TestTokenExpiry(t *testing.T) {
+	clock := newClock()
+	path := filepath.Join(t.TempDir(), UsersFileName)
+	s, err := OpenStore(path, TestArgon2Params, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, meta, err := s.AddTokenFor("nightly", RolePractitioner, 48*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !meta.Expires.Equal(clock.Now().Add(48 * time.Hour)) {
+		t.Fatalf("expires %v", meta.Expires)
+	}
+	clock.Advance(48*time.Hour - time.Second)
+	if _, err := s.CheckToken(tok); err != nil {
+		t.Fatalf("a second before expiry: %v", err)
+	}
+	clock.Advance(time.Second)
+	_, err = s.CheckToken(tok)
+	var exp *TokenExpiredError
+	if !errors.Is(err, ErrTokenExpired) || !errors.As(err, &exp) || exp.Name != "nightly" || !strings.Contains(exp.Advice(), "signpost user rotate --name nightly") {
+		t.Fatalf("at expiry: %v", err)
+	}
+	if _, _, err := s.AddTokenFor("x", RolePractitioner, 0); err == nil {
+		t.Error("a token valid for no time was made")
+	}
+	if _, _, err := s.AddTokenFor("x", RolePractitioner, MaxTokenTTL+time.Hour); err == nil {
+		t.Error("a token valid beyond MaxTokenTTL was made")
+	}
+
+	// An old file: no expires field.
+	old, _, err := s.AddToken("legacy", RoleOperator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	var f file
+	json.Unmarshal(b, &f)
+	for i := range f.Tokens {
+		f.Tokens[i].Expires = time.Time{}
+	}
+	b, _ = json.Marshal(f)
+	if bytes.Contains(b, []byte(`"expires"`)) {
+		t.Fatal("a zero expiry is written")
+	}
+	os.WriteFile(path, b, 0o600)
+	clock.Advance(DefaultTokenTTL - time.Second)
+	if _, err := s.CheckToken(old); err != nil {
+		t.Fatalf("legacy token before Created+DefaultTokenTTL: %v", err)
+	}
+	clock.Advance(time.Second)
+	if _, err := s.CheckToken(old); !errors.Is(err, ErrTokenExpired) {
+		t.Fatalf("legacy token at Created+DefaultTokenTTL: %v", err)
+	}
+	// Rotation gives a working token again.
+	fresh, _, err := s.RotateToken("legacy", DefaultTokenTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CheckToken(fresh); err != nil {
+		t.Fatalf("rotated: %v", err)
+	}
+}
+
+// TestExpiredTokenAnswer: a request with an expired token gets 401
+// token_expired saying which token and how to get a new one.
+func TestExpiredTokenAnswer(t *testing.T) {
+	f := newFixture(t, nil)
+	f.clock.Advance(DefaultTokenTTL)
+	r := f.do("GET", "/v1/lookup", "", map[string]string{"Authorization": "Bearer " + f.token})
+	if r.status != 401 || r.code != httpx.CodeTokenExpired {
+		t.Fatalf("expired token: %d %s", r.status, r.code)
+	}
+	msg, _ := r.body["error"].(map[string]any)["message"].(string)
+	if !strings.Contains(msg, `"case-system" expired`) || !strings.Contains(msg, "signpost user rotate") {
+		t.Errorf("message %q", msg)
+	}
+	if _, err := f.a.Identify(func() *http.Request {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		return req
+	}()); !errors.Is(err, ErrTokenExpired) {
+		t.Errorf("Identify: %v", err)
 	}
 }

@@ -24,6 +24,7 @@ const (
 	CodeBadRequest        Code = "bad_request"            // 400: malformed or invalid input
 	CodeUnauthenticated   Code = "unauthenticated"        // 401: no credentials, or they are wrong
 	CodeSessionExpired    Code = "session_expired"        // 401: the session cookie expired
+	CodeTokenExpired      Code = "token_expired"          // 401: the API token is past its expiry
 	CodeForbidden         Code = "forbidden"              // 403: authenticated, but the role may not do this
 	CodeCSRFMissing       Code = "csrf_missing"           // 403: cookie session without X-CSRF-Token
 	CodeCSRFInvalid       Code = "csrf_invalid"           // 403: X-CSRF-Token does not match the session
@@ -71,7 +72,7 @@ const (
 // Codes lists every code of the error envelope, and RowCodes every code of
 // an import report's rows: what openapi.json lists.
 func Codes() []Code {
-	return []Code{CodeBadRequest, CodeUnauthenticated, CodeSessionExpired, CodeForbidden, CodeCSRFMissing,
+	return []Code{CodeBadRequest, CodeUnauthenticated, CodeSessionExpired, CodeTokenExpired, CodeForbidden, CodeCSRFMissing,
 		CodeCSRFInvalid, CodeOriginForbidden, CodeNotFound, CodeMethod, CodeTooLarge, CodeUnsupportedType,
 		CodeRateLimited, CodeInternal, CodeUnavailable, CodeNotReady, CodeWebSocket, CodeInvalidNHSNumber,
 		CodeInvalidRecord, CodeInvalidBatch, CodeInvalidElement, CodeInvalidLookupKey, CodeInvalidHolder,
