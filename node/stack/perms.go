@@ -33,9 +33,10 @@ func checkSecretFile(what, path string) error {
 
 // checkDataDir refuses a data directory, or a directory in it, that group or
 // others may write (they could replace the node's databases and keys), and
-// any file in it that group or others may read or write: the node creates
-// every one of them 0600 (records hold NHS numbers, holder.key and the audit
-// keys sign for the node, users.json holds password hashes).
+// any file in it that group or others may write, or read unless it is a
+// public key (*.pub): the node creates every other one 0600 (records hold
+// NHS numbers, holder.key and the audit keys sign for the node, users.json
+// holds password hashes).
 func checkDataDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
@@ -57,7 +58,8 @@ func checkDataDir(dir string) error {
 		case d.IsDir() && perm&0o022 != 0:
 			errs = append(errs, fmt.Errorf("%w: data directory %s is writable by group or others (mode %04o); run: chmod go-w %s",
 				ErrUnsafePermissions, path, perm, path))
-		case info.Mode().IsRegular() && perm&0o077 != 0:
+		case info.Mode().IsRegular() && perm&0o022 != 0,
+			info.Mode().IsRegular() && perm&0o077 != 0 && filepath.Ext(path) != ".pub":
 			errs = append(errs, fmt.Errorf("%w: %s in the data directory is accessible by group or others (mode %04o); run: chmod 600 %s",
 				ErrUnsafePermissions, path, perm, path))
 		}
