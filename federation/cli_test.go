@@ -3,6 +3,7 @@ package federation
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/signpost-federation/signpost/wasm"
 	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
@@ -162,5 +164,43 @@ func concat(t *testing.T, dst string, srcs ...string) {
 	}
 	if err := os.WriteFile(dst, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCLIIssuerKeygen: `keygen -issuer` makes the issuer's token key
+// (before, a standalone node needed a hand-written helper): 32 bytes at
+// mode 0600 that wasm.NewIssuer accepts, its public key printed as the
+// config line every node needs, and an existing key never overwritten.
+func TestCLIIssuerKeygen(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "issuer.key")
+	out := runCLI(t, "keygen", "-issuer", "-key", key)
+	st, err := os.Stat(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 || st.Size() != 32 {
+		t.Fatalf("%s: mode %04o, %d bytes; want 0600, 32", key, st.Mode().Perm(), st.Size())
+	}
+	sk, _ := os.ReadFile(key)
+	iss, err := wasm.NewIssuer(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "issuer_public_key = '" + base64.StdEncoding.EncodeToString(iss.PublicKey()) + "'\n"; out != want {
+		t.Fatalf("printed %q, want %q", out, want)
+	}
+	if strings.Contains(out, base64.StdEncoding.EncodeToString(sk)) {
+		t.Fatal("the private key was printed")
+	}
+	var o, e bytes.Buffer
+	if code := FederationMain(context.Background(), []string{"keygen", "-issuer", "-key", key}, nil, &o, &e); code != 1 || !strings.Contains(e.String(), "already exists") {
+		t.Fatalf("second keygen over the same file: exit %d %s", code, e.String())
+	}
+	if again, _ := os.ReadFile(key); !bytes.Equal(again, sk) {
+		t.Fatal("the key was overwritten")
+	}
+	if code := FederationMain(context.Background(), []string{"keygen", "-issuer", "-pub", "x"}, nil, &o, &e); code != 2 {
+		t.Fatalf("-issuer with -pub: exit %d", code)
 	}
 }
