@@ -33,8 +33,8 @@ func checkSecretFile(what, path string) error {
 
 // checkDataDir refuses a data directory, or a directory in it, that group or
 // others may write (they could replace the node's databases and keys), and
-// any file in it that group or others may write, or read unless it is a
-// public key (*.pub): the node creates every other one 0600 (records hold
+// any file in it that group or others may write, or read unless it is
+// public (publicFile): the node creates every other one 0600 (records hold
 // NHS numbers, holder.key and the audit keys sign for the node, users.json
 // holds password hashes).
 func checkDataDir(dir string) error {
@@ -59,7 +59,7 @@ func checkDataDir(dir string) error {
 			errs = append(errs, fmt.Errorf("%w: data directory %s is writable by group or others (mode %04o); run: chmod go-w %s",
 				ErrUnsafePermissions, path, perm, path))
 		case info.Mode().IsRegular() && perm&0o022 != 0,
-			info.Mode().IsRegular() && perm&0o077 != 0 && filepath.Ext(path) != ".pub":
+			info.Mode().IsRegular() && perm&0o077 != 0 && !publicFile(path):
 			errs = append(errs, fmt.Errorf("%w: %s in the data directory is accessible by group or others (mode %04o); run: chmod 600 %s",
 				ErrUnsafePermissions, path, perm, path))
 		}
@@ -69,4 +69,12 @@ func checkDataDir(dir string) error {
 		return fmt.Errorf("node: data dir: %w", err)
 	}
 	return errors.Join(errs...)
+}
+
+// publicFile reports whether a file of the data directory is public by
+// design, and so may be world-readable: a public key (*.pub, such as the
+// audit log's) or the federation's cache of signed descriptors. Anything
+// else is treated as secret.
+func publicFile(path string) bool {
+	return filepath.Ext(path) == ".pub" || filepath.Base(path) == "descriptors.pem"
 }

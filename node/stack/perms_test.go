@@ -25,6 +25,7 @@ func TestCheckDataDir(t *testing.T) {
 		{"readable key", "holder.key", 0o644, "chmod 600"},
 		{"group-readable db", "records.db", 0o640, "chmod 600"},
 		{"public key", "audit.log.pub", 0o644, ""},
+		{"descriptors", "descriptors.pem", 0o644, ""},
 		{"writable public key", "audit.log.pub", 0o666, "chmod 600"},
 		{"writable subdirectory", "replica/", 0o777, "chmod go-w"},
 		{"file in a subdirectory", "replica/x.db", 0o644, "chmod 600"},
