@@ -27,12 +27,24 @@
 // # Sessions and CSRF
 //
 // Sessions are in memory, keyed by the SHA-256 of a 256-bit random id; the
-// cookie is HttpOnly, SameSite=Strict, Secure when the node serves TLS, and
+// cookie is HttpOnly, SameSite=Strict, Secure when the node serves TLS or
+// sits behind a trusted proxy, and
 // ends after an idle and an absolute time measured on an injectable clock.
 // Each session has a CSRF token (synchronizer pattern) that sign-in returns
 // and every state-changing cookie request must echo in X-CSRF-Token. API
 // token requests are exempt: a browser attaches cookies to cross-site
 // requests but never an Authorization header.
+//
+// # Sign-in limits and API token lifetimes
+//
+// Sign-in attempts are limited per client address ([ClientAddr]: the
+// connecting address, or X-Forwarded-For through Config.TrustedProxies
+// only) and backed off exponentially per (username, address) pair, never
+// per username alone, so that nobody can lock a user out from elsewhere
+// (loginGuard). An unknown username costs the same argon2id work as a
+// wrong password. API tokens expire (DefaultTokenTTL unless made with
+// [Store.AddTokenFor]) and rotate ([Store.RotateToken]); an expired one is
+// refused with httpx.CodeTokenExpired.
 //
 // # Data in and out
 //
