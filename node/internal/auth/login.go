@@ -43,6 +43,18 @@ type loginGuard struct {
 
 type pairKey struct{ user, addr string }
 
+// maxKeyUser bounds the username kept in a pair's key: valid names are at
+// most 64 bytes, and a sign-in body may carry 4 KiB of name, which the
+// table must not keep 100000 times.
+const maxKeyUser = 65
+
+func keyOf(user, addr string) pairKey {
+	if len(user) > maxKeyUser {
+		user = user[:maxKeyUser]
+	}
+	return pairKey{user, addr}
+}
+
 type pairState struct {
 	fails    int       // consecutive failures
 	until    time.Time // refused before this
@@ -70,7 +82,7 @@ func newLoginGuard(cfg Config) *loginGuard {
 // If it may, the caller must call done with the outcome.
 func (g *loginGuard) begin(user, addr string) (bool, time.Duration) {
 	now := g.now()
-	k := pairKey{user, addr}
+	k := keyOf(user, addr)
 	g.mu.Lock()
 	if s := g.pairs[k]; s != nil && s.fails > 0 {
 		if now.Sub(s.last) >= pairForget {
@@ -109,7 +121,7 @@ func (g *loginGuard) release(k pairKey) {
 // failure it returns how long the pair must now wait (0 if it need not).
 func (g *loginGuard) done(user, addr string, ok bool) time.Duration {
 	now := g.now()
-	k := pairKey{user, addr}
+	k := keyOf(user, addr)
 	if ok {
 		g.addr.refund(addr, 1)
 		g.mu.Lock()

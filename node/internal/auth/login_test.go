@@ -234,3 +234,23 @@ func TestWrongUsernameCostsAWrongPassword(t *testing.T) {
 		t.Errorf("argon2id work: known user %v, unknown user %v", known, unknown)
 	}
 }
+
+// TestPairTableBounded: a failing pair's key keeps at most maxKeyUser
+// bytes of the username, however long the name sent.
+func TestPairTableBounded(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.LoginRate, c.LoginBurst = 1000, 1000 })
+	long := strings.Repeat("m", 4000)
+	if code, _, _, _ := signIn(t, f.a, "192.0.2.1:1", "", long, "guess"); code != 401 {
+		t.Fatalf("long name: %d", code)
+	}
+	f.a.login.mu.Lock()
+	defer f.a.login.mu.Unlock()
+	if len(f.a.login.pairs) != 1 {
+		t.Fatalf("%d pairs", len(f.a.login.pairs))
+	}
+	for k := range f.a.login.pairs {
+		if len(k.user) > maxKeyUser {
+			t.Errorf("the table keeps %d bytes of name", len(k.user))
+		}
+	}
+}

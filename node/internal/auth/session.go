@@ -81,7 +81,7 @@ func (a *Authenticator) serveLogin(w http.ResponseWriter, r *http.Request) {
 	select {
 	case a.hashes <- struct{}{}:
 	case <-r.Context().Done():
-		a.login.release(pairKey{req.Username, addr})
+		a.login.release(keyOf(req.Username, addr))
 		return
 	}
 	u, err := a.store.CheckPassword(req.Username, []byte(req.Password))
