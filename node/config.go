@@ -89,6 +89,16 @@ type Config struct {
 	// requesting node at the issuer. Default 20000/s, burst 100000.
 	PeerRate  float64 `toml:"peer_rate"`
 	PeerBurst float64 `toml:"peer_burst"`
+	// WatchersPerUser and WatchersPerNode bound the open /v1/watch
+	// connections of one user and of the whole node. Default 8 and 1000.
+	WatchersPerUser int `toml:"watchers_per_user" comment:"Live watches (/v1/watch): open connections per user and per node, how long\none may go without a message either way, and how long one may last."`
+	WatchersPerNode int `toml:"watchers_per_node"`
+	// WatchIdle closes a watch that neither sent nor received a message
+	// (pings aside) for this long. Default 30 minutes.
+	WatchIdle Duration `toml:"watch_idle"`
+	// WatchLifetime closes any watch this long after it opened; the page
+	// offers to watch again. Default 8 hours.
+	WatchLifetime Duration `toml:"watch_lifetime"`
 
 	// Federation (used by `signpost node`, see stack.StackConfig).
 
@@ -136,6 +146,10 @@ func DefaultConfig() Config {
 		UserBurst:         200,
 		PeerRate:          20000,
 		PeerBurst:         100000,
+		WatchersPerUser:   8,
+		WatchersPerNode:   1000,
+		WatchIdle:         DurationOf(30 * time.Minute),
+		WatchLifetime:     DurationOf(8 * time.Hour),
 		GossipListen:      "127.0.0.1:7946",
 		PeerListen:        "127.0.0.1:7947",
 	}
@@ -177,6 +191,10 @@ func (c Config) WithDefaults() (Config, error) {
 	c.GossipListen = cmp.Or(c.GossipListen, d.GossipListen)
 	c.PeerListen = cmp.Or(c.PeerListen, d.PeerListen)
 	c.ContactPolicy = cmp.Or(c.ContactPolicy, d.ContactPolicy)
+	c.WatchersPerUser = cmp.Or(c.WatchersPerUser, d.WatchersPerUser)
+	c.WatchersPerNode = cmp.Or(c.WatchersPerNode, d.WatchersPerNode)
+	c.WatchIdle = cmp.Or(c.WatchIdle, d.WatchIdle)
+	c.WatchLifetime = cmp.Or(c.WatchLifetime, d.WatchLifetime)
 	// A rate and its burst default together: a burst set without its rate
 	// would otherwise pair with the default rate.
 	if c.UserRate == 0 {
@@ -219,6 +237,9 @@ func (c Config) WithDefaults() (Config, error) {
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxImportBytes < 1024 || c.MaxBatch < 1 || c.RetentionDefault.D() < 0 {
 		errs = append(errs, errors.New("limits must be positive (max_body_bytes and max_import_bytes at least 1024)"))
+	}
+	if c.WatchersPerUser < 1 || c.WatchersPerNode < c.WatchersPerUser || c.WatchIdle.D() <= 0 || c.WatchLifetime.D() <= 0 {
+		errs = append(errs, errors.New("watch limits must be positive (watchers_per_node at least watchers_per_user)"))
 	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))

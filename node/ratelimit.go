@@ -23,7 +23,8 @@ type cost struct {
 
 // costs is the node's one table of rate limits: route name (as the router
 // names it) → what a request spends. Routes not listed are free. The router
-// charges the user routes once the body is decoded and before the handler
+// charges the user routes once the body is decoded (jsonHandler), or on entry
+// for a route without a body (chargedRoute), and before the handler
 // runs (see jsonHandler), so a refused request is neither tokenised nor
 // audited; no handler spends. The issuer's entry is charged where the
 // issuer evaluates (issuerEvaluate), after the requester's authorisation,
@@ -34,6 +35,7 @@ var costs = map[string]cost{
 	"lookup":          {message: "too many lookups; slow down"},
 	"contact.request": {message: "too many contact requests; slow down"}, // it may tokenise a number
 	"tokens.evaluate": {perElement: true, message: "too many evaluations; slow down"},
+	"watch":           {message: "too many watches opened; slow down"}, // each handshake is an audit line
 	"peer.evaluate":   {issuer: true, perElement: true, message: "evaluation rate exceeded for this node"},
 }
 
@@ -73,6 +75,17 @@ func (n *Node) charge(ctx context.Context, route, requester string, body any) *a
 // jsonHandler under the same name (the name its cost is found by).
 func jsonRoute[T any](n *Node, name string, limit int64, h func(http.ResponseWriter, *http.Request, *T) error, roles ...string) http.Handler {
 	return n.route(name, limit, jsonHandler(n, name, h), roles...)
+}
+
+// chargedRoute is n.route for a route without a JSON body whose cost is
+// charged before its handler runs (the watch handshake).
+func chargedRoute(n *Node, name string, limit int64, h handlerFunc, roles ...string) http.Handler {
+	return n.route(name, limit, func(w http.ResponseWriter, r *http.Request) error {
+		if ae := n.charge(r.Context(), name, "", nil); ae != nil {
+			return ae
+		}
+		return h(w, r)
+	}, roles...)
 }
 
 // jsonHandler is how the router serves a route with a JSON body: it

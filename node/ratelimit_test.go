@@ -239,7 +239,7 @@ func TestCostsNameRoutes(t *testing.T) {
 					fn = id.Name
 				}
 			}
-			arg := map[string]int{"route": 0, "peerRoute": 0, "jsonRoute": 1}
+			arg := map[string]int{"route": 0, "peerRoute": 0, "jsonRoute": 1, "chargedRoute": 1}
 			if i, ok := arg[fn]; ok && len(call.Args) > i {
 				if lit, ok := call.Args[i].(*ast.BasicLit); ok {
 					names[strings.Trim(lit.Value, `"`)] = true

@@ -1,11 +1,11 @@
 package node
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -22,7 +22,8 @@ const (
 	wsPongWait     = 60 * time.Second
 	wsPingEvery    = 25 * time.Second
 	wsSendQueue    = 64
-	// MaxWatchKeys bounds the lookup keys one connection watches.
+	// MaxWatchKeys bounds the lookup keys one connection watches in its
+	// life: those named in the handshake's query and those sent after.
 	MaxWatchKeys = 64
 )
 
@@ -52,27 +53,52 @@ type watcher struct {
 	send chan Notice
 	done chan struct{}
 	once sync.Once
+	// opened and last (unix nanoseconds of the node's clock) are when the
+	// watch opened and when a message last went either way: the idle
+	// timeout and the lifetime are measured from them (see wsWriter).
+	opened int64
+	last   atomic.Int64
+	// why says why the node closed the watch (the close frame's reason).
+	why atomic.Value
 
 	// keys watched; guarded by hub.mu
 	keys map[[16]byte]bool
+	// seen: every key this connection ever watched, guarded by hub.mu. A
+	// key costs a slot and an audit line once per connection, so that
+	// watching and unwatching in a loop neither escapes MaxWatchKeys nor
+	// floods the audit log.
+	seen map[[16]byte]bool
+}
+
+func (w *watcher) touch(now time.Time) { w.last.Store(now.UnixNano()) }
+
+// end stops the watch for a reason told to the client.
+func (w *watcher) end(why string) {
+	w.why.CompareAndSwap(nil, why)
+	w.stop()
 }
 
 func (w *watcher) stop() { w.once.Do(func() { close(w.done) }) }
 
 // hub fans index events out to watchers.
 type hub struct {
-	n     *Node
-	mu    sync.Mutex
-	all   map[*watcher]bool
-	byKey map[[16]byte]map[*watcher]bool
+	n      *Node
+	mu     sync.Mutex
+	all    map[*watcher]bool
+	byUser map[string]int
+	byKey  map[[16]byte]map[*watcher]bool
 	// idx holds one index watch per watched key.
 	idx    map[[16]byte]func()
 	closed bool
 	wg     sync.WaitGroup
+	// checkEvery is how often a watch's idle time and age are compared
+	// with Config.WatchIdle and WatchLifetime (on the node's clock); tests
+	// shorten it before the first watch opens.
+	checkEvery time.Duration
 }
 
 func newHub(n *Node) *hub {
-	return &hub{n: n, all: make(map[*watcher]bool), byKey: make(map[[16]byte]map[*watcher]bool), idx: make(map[[16]byte]func())}
+	return &hub{n: n, all: make(map[*watcher]bool), byUser: make(map[string]int), checkEvery: 15 * time.Second, byKey: make(map[[16]byte]map[*watcher]bool), idx: make(map[[16]byte]func())}
 }
 
 func (h *hub) count() int {
@@ -81,19 +107,35 @@ func (h *hub) count() int {
 	return len(h.all)
 }
 
-func (h *hub) add(w *watcher) bool {
+// add takes a slot for w within the caps (Config.WatchersPerUser,
+// WatchersPerNode), before the handshake is answered: a refusal is a JSON
+// error and writes nothing.
+func (h *hub) add(w *watcher) *apiError {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
-		return false
+	switch {
+	case h.closed:
+		return errorf(http.StatusServiceUnavailable, httpx.CodeNotReady, "the node is stopping")
+	case h.byUser[w.user] >= h.n.cfg.WatchersPerUser:
+		return errorf(http.StatusTooManyRequests, httpx.CodeTooManyWatches, "you have %d watches open at this node, the most allowed; close one first", h.n.cfg.WatchersPerUser)
+	case len(h.all) >= h.n.cfg.WatchersPerNode:
+		return errorf(http.StatusServiceUnavailable, httpx.CodeTooManyWatches, "this node has %d watches open, the most it allows; try again later", h.n.cfg.WatchersPerNode)
 	}
 	h.all[w] = true
-	return true
+	h.byUser[w.user]++
+	return nil
 }
 
 func (h *hub) remove(w *watcher) {
 	h.mu.Lock()
+	if !h.all[w] {
+		h.mu.Unlock()
+		return
+	}
 	delete(h.all, w)
+	if h.byUser[w.user]--; h.byUser[w.user] <= 0 {
+		delete(h.byUser, w.user)
+	}
 	var cancels []func()
 	for k := range w.keys {
 		if m := h.byKey[k]; m != nil {
@@ -113,13 +155,18 @@ func (h *hub) remove(w *watcher) {
 	}
 }
 
-func (h *hub) watch(w *watcher, k [16]byte, on bool) bool {
+// watch starts (on) or stops watching k for w. Starting reports whether
+// the key is within the connection's MaxWatchKeys and whether it is new to
+// the connection (first: to be audited).
+func (h *hub) watch(w *watcher, k [16]byte, on bool) (ok, first bool) {
 	h.mu.Lock()
 	if on {
-		if h.closed || len(w.keys) >= MaxWatchKeys && !w.keys[k] {
+		if h.closed || len(w.seen) >= MaxWatchKeys && !w.seen[k] {
 			h.mu.Unlock()
-			return false
+			return false, false
 		}
+		first = !w.seen[k]
+		w.seen[k] = true
 		w.keys[k] = true
 		m := h.byKey[k]
 		if m == nil {
@@ -133,7 +180,7 @@ func (h *hub) watch(w *watcher, k [16]byte, on bool) bool {
 			h.idx[k] = h.n.opt.Index.Watch([][16]byte{k}, h.n.onWatchedEvent)
 		}
 		h.mu.Unlock()
-		return true
+		return true, first
 	}
 	delete(w.keys, k)
 	var cancel func()
@@ -149,7 +196,7 @@ func (h *hub) watch(w *watcher, k [16]byte, on bool) bool {
 	if cancel != nil {
 		cancel()
 	}
-	return true
+	return true, false
 }
 
 // deliver queues nt to w without blocking; a watcher too slow to keep up
@@ -158,8 +205,9 @@ func (h *hub) deliver(w *watcher, nt Notice) {
 	select {
 	case w.send <- nt:
 		h.n.metrics.notices.Inc()
+		w.touch(h.n.opt.Now())
 	default:
-		w.stop()
+		w.end("too slow to keep up")
 	}
 }
 
@@ -257,37 +305,62 @@ func (n *Node) originAllowed(r *http.Request) bool {
 	return auth.OriginAllowed(r, n.cfg.AllowedOrigins)
 }
 
+// handleWatch opens a watch. Everything that can refuse it — the Origin,
+// a missing handshake, the keys named in the query (at most MaxWatchKeys,
+// each a lookup key), the caps on watches per user and per node — is
+// checked before the handshake is answered, so a refusal is a JSON error
+// and neither writes nor audits anything. An accepted handshake is one
+// audit line naming how many keys it watches.
 func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) error {
 	if !n.originAllowed(r) {
 		return errorf(http.StatusForbidden, httpx.CodeOriginForbidden, "this origin may not open a watch")
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		return errorf(http.StatusBadRequest, httpx.CodeWebSocket, "GET /v1/watch needs a WebSocket handshake")
+	}
+	// Keys may also be given in the query: ?lookupKey=a&lookupKey=b
+	var keys [][16]byte
+	seen := map[[16]byte]bool{}
+	for _, s := range r.URL.Query()["lookupKey"] {
+		k, aerr := decodeLookupKey(s)
+		if aerr != nil {
+			return aerr
+		}
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+		if len(keys) > MaxWatchKeys {
+			return errorf(http.StatusBadRequest, httpx.CodeTooManyKeys, "a watch may name at most %d lookup keys", MaxWatchKeys)
+		}
+	}
+	p := principalFrom(r.Context())
+	now := n.opt.Now()
+	wt := &watcher{user: p.Name, send: make(chan Notice, wsSendQueue), done: make(chan struct{}),
+		opened: now.UnixNano(), keys: make(map[[16]byte]bool), seen: make(map[[16]byte]bool)}
+	wt.touch(now)
+	if aerr := n.hub.add(wt); aerr != nil {
+		return aerr
 	}
 	up := websocket.Upgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 4096,
 		CheckOrigin:     n.originAllowed,
-		// Refusals (a plain GET, a bad handshake) in the API's JSON shape
-		// rather than the library's plain text.
+		// Refusals (a bad handshake) in the API's JSON shape rather than
+		// the library's plain text.
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, _ error) {
 			writeError(w, status, httpx.CodeWebSocket, "GET /v1/watch needs a WebSocket handshake")
 		},
 	}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
+		n.hub.remove(wt)
 		return nil // the upgrader has answered
 	}
-	p := principalFrom(r.Context())
-	wt := &watcher{user: p.Name, send: make(chan Notice, wsSendQueue), done: make(chan struct{}), keys: make(map[[16]byte]bool)}
-	if !n.hub.add(wt) {
-		conn.Close()
-		return nil
+	for _, k := range keys {
+		n.hub.watch(wt, k, true)
 	}
-	// Keys may also be given in the query: ?lookupKey=a&lookupKey=b
-	for _, s := range r.URL.Query()["lookupKey"] {
-		if k, aerr := decodeLookupKey(s); aerr == nil {
-			n.hub.watch(wt, k, true)
-			n.audit(r.Context(), AuditEvent{Action: "watch", Actor: p.Name, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
-		}
-	}
+	n.audit(r.Context(), AuditEvent{Action: "watch", Actor: p.Name, Count: len(keys), Outcome: "ok", Subject: keys})
 	n.hub.wg.Add(2)
 	go n.wsWriter(conn, wt)
 	go n.wsReader(conn, wt, p)
@@ -297,9 +370,12 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) error {
 func (n *Node) wsWriter(conn *websocket.Conn, wt *watcher) {
 	defer n.hub.wg.Done()
 	ping := time.NewTicker(wsPingEvery)
+	check := time.NewTicker(n.hub.checkEvery)
 	defer func() {
 		ping.Stop()
-		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(time.Second))
+		check.Stop()
+		why, _ := wt.why.Load().(string)
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, why), time.Now().Add(time.Second))
 		conn.Close()
 		n.hub.remove(wt)
 	}()
@@ -316,6 +392,18 @@ func (n *Node) wsWriter(conn *websocket.Conn, wt *watcher) {
 		case <-ping.C:
 			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout)); err != nil {
 				wt.stop()
+				return
+			}
+		case <-check.C:
+			// Pongs do not count as activity: a client that only answers
+			// pings is idle.
+			now := n.opt.Now().UnixNano()
+			switch {
+			case now-wt.opened >= int64(n.cfg.WatchLifetime.D()):
+				wt.end("the watch reached its lifetime; watch again")
+				return
+			case now-wt.last.Load() >= int64(n.cfg.WatchIdle.D()):
+				wt.end("the watch was idle; watch again")
 				return
 			}
 		}
@@ -338,10 +426,9 @@ func (n *Node) wsReader(conn *websocket.Conn, wt *watcher, p Principal) {
 			return
 		}
 		conn.SetReadDeadline(time.Now().Add(wsPongWait))
+		wt.touch(n.opt.Now())
 		var m clientMsg
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&m); err != nil {
+		if err := httpx.Unmarshal(data, &m); err != nil {
 			n.hub.deliver(wt, Notice{Type: "error", Message: "send {\"watch\": \"<lookupKey>\"}"})
 			continue
 		}
@@ -357,15 +444,16 @@ func (n *Node) wsReader(conn *websocket.Conn, wt *watcher, p Principal) {
 				n.hub.deliver(wt, Notice{Type: "error", Message: aerr.Message})
 				continue
 			}
-			if !n.hub.watch(wt, k, c.on) {
-				n.hub.deliver(wt, Notice{Type: "error", Message: "too many watched keys on this connection"})
+			ok, first := n.hub.watch(wt, k, c.on)
+			if !ok {
+				n.hub.deliver(wt, Notice{Type: "error", Message: fmt.Sprintf("a watch may name at most %d lookup keys in its life; open another", MaxWatchKeys)})
 				continue
 			}
-			if c.on {
+			if first {
 				n.audit(n.ctxBackground(), AuditEvent{Action: "watch", Actor: p.Name, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
+			}
+			if c.on {
 				n.hub.deliver(wt, Notice{Type: "watching", LookupKey: c.s})
-			} else {
-				n.audit(n.ctxBackground(), AuditEvent{Action: "unwatch", Actor: p.Name, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
 			}
 		}
 	}

@@ -38,6 +38,8 @@ const (
 	CodeUnavailable       Code = "unavailable"            // 503: e.g. the issuer is unreachable
 	CodeNotReady          Code = "not_ready"              // 503: starting or stopping (/readyz)
 	CodeWebSocket         Code = "websocket_required"     // 400: GET /v1/watch without a handshake
+	CodeTooManyKeys       Code = "too_many_keys"          // 400: a watch naming more lookup keys than allowed
+	CodeTooManyWatches    Code = "too_many_watches"       // 429 (this user) or 503 (this node): too many watches open
 	CodeInvalidNHSNumber  Code = "invalid_nhs_number"     // 400: the reason says why
 	CodeInvalidRecord     Code = "invalid_record"         // 400: a record's fields
 	CodeInvalidBatch      Code = "invalid_batch"          // 400: too few or too many blinded elements
@@ -74,7 +76,7 @@ const (
 func Codes() []Code {
 	return []Code{CodeBadRequest, CodeUnauthenticated, CodeSessionExpired, CodeTokenExpired, CodeForbidden, CodeCSRFMissing,
 		CodeCSRFInvalid, CodeOriginForbidden, CodeNotFound, CodeMethod, CodeTooLarge, CodeUnsupportedType,
-		CodeRateLimited, CodeInternal, CodeUnavailable, CodeNotReady, CodeWebSocket, CodeInvalidNHSNumber,
+		CodeRateLimited, CodeInternal, CodeUnavailable, CodeNotReady, CodeWebSocket, CodeTooManyKeys, CodeTooManyWatches, CodeInvalidNHSNumber,
 		CodeInvalidRecord, CodeInvalidBatch, CodeInvalidElement, CodeInvalidLookupKey, CodeInvalidHolder,
 		CodeInvalidSubject, CodeMessageTooLong, CodeTooLong, CodeUnknownEpoch, CodeEvaluationFailed, CodePurpose,
 		CodeNoRecord, CodeUnknownNode, CodeExists, CodeObjected, CodeNotIssuer, CodeNoAuditLog, CodeHolderRefused, CodeHolderFailed,
