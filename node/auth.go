@@ -20,6 +20,9 @@ type Principal struct {
 	Role string
 	// Cookie is true for a browser session: writes then need a CSRF token.
 	Cookie bool
+	// System is true for a system caller (an API token) rather than a
+	// person: its daily lookup quota is Config.DailyTokenLookups.
+	System bool
 }
 
 // Authenticator decides who a request comes from. Production: the

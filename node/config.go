@@ -89,6 +89,14 @@ type Config struct {
 	// requesting node at the issuer. Default 20000/s, burst 100000.
 	PeerRate  float64 `toml:"peer_rate"`
 	PeerBurst float64 `toml:"peer_burst"`
+	// DailyLookups is how many lookups (POST /v1/locate and /v1/lookup)
+	// one person may make at this node in a UTC day; DailyTokenLookups the
+	// same for each API token (a system caller). Default 300 and 20000.
+	DailyLookups      int `toml:"daily_lookups" comment:"Daily lookup quotas (locate and lookup, per UTC day): per person, and per API\ntoken (a system). Past the share below, operators are alerted (metric\nsignpost_quota_alerts_total and a quota-alert audit line), once per user and day."`
+	DailyTokenLookups int `toml:"daily_token_lookups"`
+	// QuotaAlertShare is the share of a daily quota past which the node
+	// alerts its operators, once per user and day. Default 0.8.
+	QuotaAlertShare float64 `toml:"quota_alert_share"`
 	// WatchersPerUser and WatchersPerNode bound the open /v1/watch
 	// connections of one user and of the whole node. Default 8 and 1000.
 	WatchersPerUser int `toml:"watchers_per_user" comment:"Live watches (/v1/watch): open connections per user and per node, how long\none may go without a message either way, and how long one may last."`
@@ -146,6 +154,9 @@ func DefaultConfig() Config {
 		UserBurst:         200,
 		PeerRate:          20000,
 		PeerBurst:         100000,
+		DailyLookups:      300,
+		DailyTokenLookups: 20000,
+		QuotaAlertShare:   0.8,
 		WatchersPerUser:   8,
 		WatchersPerNode:   1000,
 		WatchIdle:         DurationOf(30 * time.Minute),
@@ -191,6 +202,9 @@ func (c Config) WithDefaults() (Config, error) {
 	c.GossipListen = cmp.Or(c.GossipListen, d.GossipListen)
 	c.PeerListen = cmp.Or(c.PeerListen, d.PeerListen)
 	c.ContactPolicy = cmp.Or(c.ContactPolicy, d.ContactPolicy)
+	c.DailyLookups = cmp.Or(c.DailyLookups, d.DailyLookups)
+	c.DailyTokenLookups = cmp.Or(c.DailyTokenLookups, d.DailyTokenLookups)
+	c.QuotaAlertShare = cmp.Or(c.QuotaAlertShare, d.QuotaAlertShare)
 	c.WatchersPerUser = cmp.Or(c.WatchersPerUser, d.WatchersPerUser)
 	c.WatchersPerNode = cmp.Or(c.WatchersPerNode, d.WatchersPerNode)
 	c.WatchIdle = cmp.Or(c.WatchIdle, d.WatchIdle)
@@ -237,6 +251,9 @@ func (c Config) WithDefaults() (Config, error) {
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxImportBytes < 1024 || c.MaxBatch < 1 || c.RetentionDefault.D() < 0 {
 		errs = append(errs, errors.New("limits must be positive (max_body_bytes and max_import_bytes at least 1024)"))
+	}
+	if c.DailyLookups < 1 || c.DailyTokenLookups < 1 || c.QuotaAlertShare <= 0 || c.QuotaAlertShare > 1 {
+		errs = append(errs, errors.New("quotas must be positive (daily_lookups, daily_token_lookups at least 1; quota_alert_share in (0, 1])"))
 	}
 	if c.WatchersPerUser < 1 || c.WatchersPerNode < c.WatchersPerUser || c.WatchIdle.D() <= 0 || c.WatchLifetime.D() <= 0 {
 		errs = append(errs, errors.New("watch limits must be positive (watchers_per_node at least watchers_per_user)"))

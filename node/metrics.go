@@ -28,6 +28,8 @@ const (
 	MetricRecords     = "signpost_records"
 	MetricReady       = "signpost_ready"
 	MetricRepublish   = "signpost_republish_total"
+	MetricQuotaAlerts = "signpost_quota_alerts_total"
+	MetricQuotaRefuse = "signpost_quota_refused_total"
 )
 
 // Outcomes of issuer evaluations, as in the audit trail.
@@ -47,14 +49,16 @@ var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 type metrics struct {
 	handler http.Handler // serves the registry
 
-	requests    *prometheus.CounterVec   // route, status
-	latency     *prometheus.HistogramVec // route
-	evaluations *prometheus.CounterVec   // purpose, outcome
-	republish   *prometheus.CounterVec   // result
-	published   prometheus.Counter
-	withdrawn   prometheus.Counter
-	dropped     prometheus.Counter
-	notices     prometheus.Counter
+	requests     *prometheus.CounterVec   // route, status
+	latency      *prometheus.HistogramVec // route
+	evaluations  *prometheus.CounterVec   // purpose, outcome
+	republish    *prometheus.CounterVec   // result
+	quotaAlerts  *prometheus.CounterVec   // kind: person, system
+	quotaRefused *prometheus.CounterVec   // kind
+	published    prometheus.Counter
+	withdrawn    prometheus.Counter
+	dropped      prometheus.Counter
+	notices      prometheus.Counter
 }
 
 // newMetrics registers the node's metrics on reg. The gauges read n at
@@ -71,6 +75,10 @@ func newMetrics(reg *prometheus.Registry, n *Node) (*metrics, error) {
 			[]string{"purpose", "outcome"}),
 		republish: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRepublish,
 			Help: "Republish runs (every record published again), by result (ok, failed)."}, []string{"result"}),
+		quotaAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricQuotaAlerts,
+			Help: "Users who passed quota_alert_share of their daily lookup quota (once per user and day), by kind (person, system); the audit log names them."}, []string{"kind"}),
+		quotaRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricQuotaRefuse,
+			Help: "Lookups refused because the user's daily quota was spent, by kind (person, system)."}, []string{"kind"}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricPublished,
 			Help: "Entries this node published."}),
 		withdrawn: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricWithdrawn,
@@ -82,7 +90,11 @@ func newMetrics(reg *prometheus.Registry, n *Node) (*metrics, error) {
 	}
 	m.republish.WithLabelValues("ok")
 	m.republish.WithLabelValues("failed")
-	cs := []prometheus.Collector{m.requests, m.latency, m.evaluations, m.republish,
+	for _, k := range []string{quotaPerson, quotaSystem} {
+		m.quotaAlerts.WithLabelValues(k)
+		m.quotaRefused.WithLabelValues(k)
+	}
+	cs := []prometheus.Collector{m.requests, m.latency, m.evaluations, m.republish, m.quotaAlerts, m.quotaRefused,
 		m.published, m.withdrawn, m.dropped, m.notices, nodeGauges{n}}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

@@ -107,6 +107,7 @@ type Node struct {
 	contacts    *contactLog
 	tok         *coalescer    // opt.Tokenizer behind a coalescer, with the node's evaluator
 	limiter     *auth.Limiter // per user, at this node
+	quotas      *quotas       // per user and day, at this node
 	peerLimiter *auth.Limiter // per requesting node, at the issuer
 
 	ready  atomic.Bool
@@ -171,6 +172,7 @@ func New(cfg Config, opt Options) (*Node, error) {
 	}
 	n.tok = newCoalescer(opt.Tokenizer, evaluatorFunc(n.evaluate), coalesceMax)
 	n.limiter = newLimiter(cfg.UserRate, cfg.UserBurst, opt.Now)
+	n.quotas = newQuotas(opt.Now)
 	n.peerLimiter = newLimiter(cfg.PeerRate, cfg.PeerBurst, opt.Now)
 	n.hub = newHub(n)
 	sctx, stop := context.WithCancel(context.Background())

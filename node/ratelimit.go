@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/signpost-federation/signpost/node/internal/auth"
@@ -18,7 +20,10 @@ type cost struct {
 	// perElement: one token per blinded element of the request's body;
 	// otherwise one per request.
 	perElement bool
-	message    string
+	// quota: the request also spends one from the user's daily quota
+	// (Config.DailyLookups, DailyTokenLookups; see quotas).
+	quota   bool
+	message string
 }
 
 // costs is the node's one table of rate limits: route name (as the router
@@ -31,8 +36,8 @@ type cost struct {
 // because it bounds every requesting node — its own republication included
 // — and a refusal there is audited.
 var costs = map[string]cost{
-	"locate":          {message: "too many lookups; slow down"},
-	"lookup":          {message: "too many lookups; slow down"},
+	"locate":          {quota: true, message: "too many lookups; slow down"},
+	"lookup":          {quota: true, message: "too many lookups; slow down"},
 	"contact.request": {message: "too many contact requests; slow down"}, // it may tokenise a number
 	"tokens.evaluate": {perElement: true, message: "too many evaluations; slow down"},
 	"watch":           {message: "too many watches opened; slow down"}, // each handshake is an audit line
@@ -68,7 +73,95 @@ func (n *Node) charge(ctx context.Context, route, requester string, body any) *a
 	if ok, wait := l.AllowN(key, units); !ok {
 		return &apiError{Status: http.StatusTooManyRequests, Code: httpx.CodeRateLimited, Message: c.message, RetryAfter: wait}
 	}
+	if c.quota {
+		return n.quotas.spend(ctx, n, principalFrom(ctx))
+	}
 	return nil
+}
+
+// quotas is the per-user daily budget of lookups (the routes marked quota
+// in costs), next to the per-second rate: 20 lookups a second is casework
+// at the rate's burst, but about 1.7 million a day is a sweep. A person
+// (a practitioner signed in, or any principal that is not a system) may
+// make Config.DailyLookups a day, a system caller (an API token)
+// Config.DailyTokenLookups, each counted on its own. A day is a UTC
+// calendar day: the counts start again at 00:00 UTC, which the refusal
+// names. The first time in a day a user passes Config.QuotaAlertShare of
+// the quota the node raises an alert for its operators: the metric
+// signpost_quota_alerts_total and a "quota-alert" audit line naming the
+// user and the count. Counts live in memory: a restart forgets them.
+type quotas struct {
+	mu   sync.Mutex
+	now  func() time.Time
+	used map[string]*quotaUse
+}
+
+type quotaUse struct {
+	day     time.Time // the UTC day counted
+	n       int
+	alerted bool
+}
+
+func newQuotas(now func() time.Time) *quotas {
+	return &quotas{now: now, used: make(map[string]*quotaUse)}
+}
+
+// quotaKinds label the quota metrics: whose quota.
+const (
+	quotaPerson = "person"
+	quotaSystem = "system"
+)
+
+// spend takes one lookup from p's quota for today, or returns the 429
+// quota_exceeded refusal with the reset time (and Retry-After).
+func (q *quotas) spend(ctx context.Context, n *Node, p Principal) *apiError {
+	limit, kind := n.cfg.DailyLookups, quotaPerson
+	if p.System {
+		limit, kind = n.cfg.DailyTokenLookups, quotaSystem
+	}
+	now := q.now().UTC()
+	day := now.Truncate(24 * time.Hour)
+	reset := day.Add(24 * time.Hour)
+	q.mu.Lock()
+	u := q.used[p.Name]
+	if u == nil || !u.day.Equal(day) {
+		if u == nil && len(q.used) >= maxQuotaUsers {
+			q.forgetBefore(day)
+		}
+		u = &quotaUse{day: day}
+		q.used[p.Name] = u
+	}
+	if u.n >= limit {
+		q.mu.Unlock()
+		n.metrics.quotaRefused.WithLabelValues(kind).Inc()
+		return &apiError{Status: http.StatusTooManyRequests, Code: httpx.CodeQuotaExceeded, RetryAfter: reset.Sub(now),
+			Message: fmt.Sprintf("daily lookup quota of %d reached; it resets at %s", limit, reset.Format(time.RFC3339))}
+	}
+	u.n++
+	count := u.n
+	alert := !u.alerted && float64(count) > n.cfg.QuotaAlertShare*float64(limit)
+	u.alerted = u.alerted || alert
+	q.mu.Unlock()
+	if alert {
+		n.metrics.quotaAlerts.WithLabelValues(kind).Inc()
+		n.log.Warn("a user passed the alert share of their daily lookup quota", "actor", p.Name, "count", count, "quota", limit)
+		n.audit(ctx, AuditEvent{Action: "quota-alert", Actor: p.Name, Count: count, Outcome: "ok"})
+	}
+	return nil
+}
+
+// maxQuotaUsers is how many users' counts are kept before those of past
+// days are dropped (each principal is an authenticated user or token, so
+// the map is bounded by the users the node has; this keeps past days out).
+const maxQuotaUsers = 4096
+
+// forgetBefore drops counts of days before day; q.mu is held.
+func (q *quotas) forgetBefore(day time.Time) {
+	for k, u := range q.used {
+		if u.day.Before(day) {
+			delete(q.used, k)
+		}
+	}
 }
 
 // jsonRoute is n.route for a route with a JSON body, served by

@@ -34,6 +34,7 @@ const (
 	CodeTooLarge          Code = "too_large"              // 413: body over the decoder's limit
 	CodeUnsupportedType   Code = "unsupported_media_type" // 415: not application/json
 	CodeRateLimited       Code = "rate_limited"           // 429: slow down; see Retry-After
+	CodeQuotaExceeded     Code = "quota_exceeded"         // 429: the user's daily lookups are spent; the message and Retry-After say when they reset
 	CodeInternal          Code = "internal"               // 500: the node failed; details are in its log
 	CodeUnavailable       Code = "unavailable"            // 503: e.g. the issuer is unreachable
 	CodeNotReady          Code = "not_ready"              // 503: starting or stopping (/readyz)
@@ -76,7 +77,7 @@ const (
 func Codes() []Code {
 	return []Code{CodeBadRequest, CodeUnauthenticated, CodeSessionExpired, CodeTokenExpired, CodeForbidden, CodeCSRFMissing,
 		CodeCSRFInvalid, CodeOriginForbidden, CodeNotFound, CodeMethod, CodeTooLarge, CodeUnsupportedType,
-		CodeRateLimited, CodeInternal, CodeUnavailable, CodeNotReady, CodeWebSocket, CodeTooManyKeys, CodeTooManyWatches, CodeInvalidNHSNumber,
+		CodeRateLimited, CodeQuotaExceeded, CodeInternal, CodeUnavailable, CodeNotReady, CodeWebSocket, CodeTooManyKeys, CodeTooManyWatches, CodeInvalidNHSNumber,
 		CodeInvalidRecord, CodeInvalidBatch, CodeInvalidElement, CodeInvalidLookupKey, CodeInvalidHolder,
 		CodeInvalidSubject, CodeMessageTooLong, CodeTooLong, CodeUnknownEpoch, CodeEvaluationFailed, CodePurpose,
 		CodeNoRecord, CodeUnknownNode, CodeExists, CodeObjected, CodeNotIssuer, CodeNoAuditLog, CodeHolderRefused, CodeHolderFailed,
