@@ -123,6 +123,10 @@ func (h *hub) add(w *watcher) *apiError {
 	}
 	h.all[w] = true
 	h.byUser[w.user]++
+	// The connection's reader and writer are counted now, under the lock
+	// that close takes before it waits, so that a handshake in flight
+	// during Shutdown is waited for rather than racing the wait.
+	h.wg.Add(2)
 	return nil
 }
 
@@ -202,10 +206,12 @@ func (h *hub) watch(w *watcher, k [16]byte, on bool) (ok, first bool) {
 // deliver queues nt to w without blocking; a watcher too slow to keep up
 // is disconnected rather than allowed to stall the node.
 func (h *hub) deliver(w *watcher, nt Notice) {
+	// Touched before the send: once queued, the notice may reach the
+	// client before this goroutine runs again.
+	w.touch(h.n.opt.Now())
 	select {
 	case w.send <- nt:
 		h.n.metrics.notices.Inc()
-		w.touch(h.n.opt.Now())
 	default:
 		w.end("too slow to keep up")
 	}
@@ -355,13 +361,14 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) error {
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		n.hub.remove(wt)
+		n.hub.wg.Done() // the reader and writer add counted
+		n.hub.wg.Done()
 		return nil // the upgrader has answered
 	}
 	for _, k := range keys {
 		n.hub.watch(wt, k, true)
 	}
 	n.audit(r.Context(), AuditEvent{Action: "watch", Actor: p.Name, Count: len(keys), Outcome: "ok", Subject: keys})
-	n.hub.wg.Add(2)
 	go n.wsWriter(conn, wt)
 	go n.wsReader(conn, wt, p)
 	return nil

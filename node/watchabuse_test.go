@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // testKey is the i-th synthetic lookup key, base64url.
@@ -71,6 +74,16 @@ func TestWatchAbuse(t *testing.T) {
 			t.Fatalf("%s: /healthz %d", step, r.status)
 		}
 	}
+	// The handshake's audit line is written once the 101 is sent: wait.
+	lines := func(want int) {
+		t.Helper()
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if n := len(aud.all()); n != want {
+				return fmt.Errorf("%d audit lines, want %d", n, want)
+			}
+			return nil
+		})
+	}
 	keys := make([]string, MaxWatchKeys+1)
 	for i := range keys {
 		keys[i] = testKey(i)
@@ -93,6 +106,7 @@ func TestWatchAbuse(t *testing.T) {
 	if status != http.StatusSwitchingProtocols {
 		t.Fatalf("64 keys: %d", status)
 	}
+	lines(1)
 	evs := aud.all()
 	if len(evs) != 1 || evs[0].Action != "watch" || evs[0].Count != MaxWatchKeys || len(evs[0].Subject) != MaxWatchKeys || evs[0].Actor != "p1" {
 		t.Fatalf("handshake audit: %d lines, first %+v", len(evs), evs[0])
@@ -119,6 +133,7 @@ func TestWatchAbuse(t *testing.T) {
 
 	// A fresh connection watching keys one by one: a line per new key.
 	c2, _, _ := openWatch(t, a, "p1-token")
+	lines(2)
 	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for i := range 3 {
 		c2.WriteJSON(map[string]string{"watch": keys[i]})
@@ -132,30 +147,25 @@ func TestWatchAbuse(t *testing.T) {
 
 	// Per user: p1 has 2; a third is allowed, a fourth refused.
 	openWatch(t, a, "p1-token")
-	before := len(aud.all())
+	lines(6)
 	if _, status, code := openWatch(t, a, "p1-token", keys[0]); status != 429 || code != "too_many_watches" {
 		t.Fatalf("user cap: %d %s", status, code)
 	}
 	// Per node: p2 takes the last two of 5; p3 is refused.
 	openWatch(t, a, "p2-token")
 	openWatch(t, a, "p2-token")
+	lines(8)
 	if _, status, code := openWatch(t, a, "p3-token", keys[0]); status != 503 || code != "too_many_watches" {
 		t.Fatalf("node cap: %d %s", status, code)
 	}
-	if n := len(aud.all()); n != before+2 {
-		t.Fatalf("refused watches were audited: %d lines, want %d", n, before+2)
+	if n := len(aud.all()); n != 8 {
+		t.Fatalf("refused watches were audited: %d lines, want 8", n)
 	}
 	healthy("at the caps")
 
 	// Closing one frees its slot.
 	conn.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for a.hub.count() != 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("closed watch still counted: %d", a.hub.count())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	watchers(t, a, 4)
 	if _, status, _ := openWatch(t, a, "p3-token"); status != http.StatusSwitchingProtocols {
 		t.Fatalf("after a close: %d", status)
 	}
@@ -212,11 +222,16 @@ func TestWatchIdleAndLifetime(t *testing.T) {
 	if why := closedWith(conn); !strings.Contains(why, "lifetime") {
 		t.Fatalf("lifetime close: %q", why)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for a.hub.count() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("closed watches still counted: %d", a.hub.count())
+	watchers(t, a, 0)
+}
+
+// watchers waits until n counts want open watches.
+func watchers(t *testing.T, n *testNode, want int) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if got := n.hub.count(); got != want {
+			return fmt.Errorf("%d watches open, want %d", got, want)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
