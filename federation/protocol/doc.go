@@ -37,7 +37,8 @@
 // announcer for it at once (KindWant); a second announcer heard while the
 // request is slow (a quarter of PullTimeout) is asked too. If no answer
 // comes within PullTimeout (jittered) the next announcer is asked, or the
-// last one again, and then the version is left to anti-entropy. Pulls are
+// last one again, waiting twice as long each time; after four timeouts the
+// version is left to anti-entropy. Pulls are
 // bounded in number (MaxPulls) and per peer (MaxPullsPerPeer): stamps
 // beyond are ignored, so a flood of stamps from a faulty or hostile member
 // costs a bounded number of requests and no unbounded state. What a pull

@@ -82,10 +82,11 @@ type Config struct {
 	MaxSendRate int
 	// PullTimeout is how long a pull (a Want sent because a peer announced
 	// a version we lack) may go unanswered before the next announcer of
-	// that version is asked; each wait is jittered to 1–1.5× so that
-	// nodes that heard of a version together do not retry together. After
-	// the last known announcer the version is left to anti-entropy.
-	// Default 500ms.
+	// that version (or the last one again) is asked; it doubles with each
+	// answer that does not come, and each wait is jittered to 1–1.5× so
+	// that nodes that heard of a version together do not retry together.
+	// After four timeouts the version is left to anti-entropy. Default
+	// 500ms.
 	PullTimeout time.Duration
 	// MaxPulls bounds the pulls outstanding at once and MaxPullsPerPeer
 	// those outstanding to any one peer: stamps announced beyond them are

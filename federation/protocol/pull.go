@@ -19,7 +19,7 @@ type pull struct {
 	hedge    PeerID        // a second announcer asked, if the first was slow
 	askedAt  time.Time
 	others   []PeerID // announcers not asked yet, in the order heard
-	repeated bool     // the last announcer was asked a second time
+	timeouts int      // answers that did not come in time
 	deadline time.Time
 	done     bool
 }
@@ -102,9 +102,14 @@ func (g *Engine) Outstanding() (pulls, maxPerPeer int) {
 	return len(g.pulls.byID), maxPerPeer
 }
 
-// pullWait is PullTimeout jittered to 1–1.5×.
-func (g *Engine) pullWait() time.Duration {
-	t := g.cfg.PullTimeout
+// maxPullTimeouts is how many answers a pull waits for in vain before
+// the version is left to anti-entropy.
+const maxPullTimeouts = 4
+
+// pullWait is PullTimeout doubled for each answer that did not come
+// (a loaded peer or network is slow, not gone), jittered to 1–1.5×.
+func (g *Engine) pullWait(timeouts int) time.Duration {
+	t := g.cfg.PullTimeout << min(timeouts, maxPullTimeouts)
 	return t + time.Duration(g.cfg.Rand.Int64N(int64(t/2)+1))
 }
 
@@ -130,7 +135,7 @@ func (g *Engine) onHave(now time.Time, from PeerID, m *Message) error {
 				g.pulls.release(p)
 				p.stamp, p.hops = s, m.Hops
 				g.pulls.ask(p, from, now)
-				g.pulls.setDeadline(p, now.Add(g.pullWait()))
+				g.pulls.setDeadline(p, now.Add(g.pullWait(p.timeouts)))
 				want.IDs = append(want.IDs, s.ID)
 				g.stats.Pulls++
 			} else if p.hedge == "" && p.asked != "" && from != p.asked && now.Sub(p.askedAt) >= g.cfg.PullTimeout/4 &&
@@ -153,7 +158,7 @@ func (g *Engine) onHave(now time.Time, from PeerID, m *Message) error {
 		g.pulls.byID[s.ID] = p
 		g.pulls.order = append(g.pulls.order, p)
 		g.pulls.ask(p, from, now)
-		g.pulls.setDeadline(p, now.Add(g.pullWait()))
+		g.pulls.setDeadline(p, now.Add(g.pullWait(0)))
 		want.IDs = append(want.IDs, s.ID)
 		g.stats.Pulls++
 	}
@@ -185,8 +190,12 @@ func (g *Engine) pullArrived(e *locator.Entry) {
 }
 
 // retryPulls asks the next announcer of every pull whose answer is overdue:
-// one not asked yet, or else the last one a second time (the Want or the
-// answer may have been lost); then it gives the version up to anti-entropy.
+// one not asked yet, or else the last one again (the Want or the answer may
+// have been lost, or the peer is slow), waiting twice as long each time;
+// after maxPullTimeouts it gives the version up to anti-entropy. Backing
+// off matters on a loaded machine: with a fixed timeout, answers slower
+// than it were asked for again and again and then abandoned, and a
+// loaded federation of real agents left most versions to anti-entropy.
 func (g *Engine) retryPulls(now time.Time) {
 	t := &g.pulls
 	if t.next.IsZero() || now.Before(t.next) {
@@ -220,16 +229,17 @@ func (g *Engine) retryPulls(now time.Time) {
 			}
 			p.others = p.others[1:]
 		}
-		if next == "" && !p.repeated && last != "" && t.perPeer[last] < g.cfg.MaxPullsPerPeer {
-			next, p.repeated = last, true
+		p.timeouts++
+		if next == "" && last != "" && t.perPeer[last] < g.cfg.MaxPullsPerPeer {
+			next = last
 		}
-		if next == "" {
+		if next == "" || p.timeouts > maxPullTimeouts {
 			g.stats.PullsAbandoned++
 			t.remove(p.stamp.ID, p)
 			continue
 		}
 		t.ask(p, next, now)
-		t.setDeadline(p, now.Add(g.pullWait()))
+		t.setDeadline(p, now.Add(g.pullWait(p.timeouts)))
 		g.stats.PullRetries++
 		w := wants[next]
 		if w == nil {

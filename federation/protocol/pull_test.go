@@ -196,8 +196,9 @@ func TestPullsBoundedUnderStampFlood(t *testing.T) {
 			t.Fatalf("seed %d step %d: %d pulls outstanding, %d to one peer (bounds %d, %d)", seed, step, n, most, maxPulls, perPeer)
 		}
 	}
-	// Each id asked of the flooder was a pull that held a slot for a
-	// timeout (≥ PullTimeout) and was asked at most twice.
+	// A pull holds its slot from its first request until it is given
+	// up, and waits at least PullTimeout, doubling, between requests: no
+	// slot asks more than twice per PullTimeout.
 	elapsed := now.Sub(t0)
 	limit := 2 * perPeer * (int(elapsed/protocol.DefaultConfig().PullTimeout) + 1)
 	if st := g.Stats(); asked > limit || st.PullsRefused == 0 || st.PullsAbandoned == 0 {
