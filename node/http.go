@@ -140,8 +140,14 @@ func (n *Node) Handler() http.Handler {
 	mux.Handle("/v1/", n.route("notfound", 0, func(http.ResponseWriter, *http.Request) error {
 		return errorf(http.StatusNotFound, httpx.CodeNotFound, "no such endpoint")
 	}))
-	n.mountPage(mux)
-	return securityHeaders(mux)
+	if !n.mountPage(mux) {
+		// Without a page, nothing else would answer a path outside the API
+		// and ServeMux would in plain text.
+		mux.Handle("/", n.route("notfound", 0, func(http.ResponseWriter, *http.Request) error {
+			return errorf(http.StatusNotFound, httpx.CodeNotFound, "no such endpoint")
+		}))
+	}
+	return securityHeaders(checkRequestSize(mux))
 }
 
 func securityHeaders(h http.Handler) http.Handler {

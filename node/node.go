@@ -335,12 +335,15 @@ func (n *Node) Serve(ln net.Listener) (net.Addr, error) {
 			return nil, fmt.Errorf("node: listen: %w", err)
 		}
 	}
+	// Generous on purpose: the node's own limits are checked by the
+	// handler, which can answer in JSON (uniform.go).
+	ln = jsonErrorListener{ln}
 	srv := &http.Server{
 		Handler:           n.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
+		MaxHeaderBytes:    serverMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 	}
 	n.srvMu.Lock()

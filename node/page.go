@@ -20,14 +20,17 @@ import (
 // mountPage serves the practitioner page (Options.PageFS at /) and the wasm
 // module and its loader (Options.WasmFS at /wasm/). Assets are served with a
 // strong ETag, gzip when the client accepts it (compressed once, kept), and
-// Cache-Control: the .wasm and loader are revalidated cheaply by ETag.
-func (n *Node) mountPage(mux *http.ServeMux) {
+// Cache-Control: the .wasm and loader are revalidated cheaply by ETag. It
+// reports whether it mounted the page at /.
+func (n *Node) mountPage(mux *http.ServeMux) bool {
 	if n.opt.WasmFS != nil {
 		mux.Handle("GET /wasm/", http.StripPrefix("/wasm/", newAssets(n.opt.WasmFS)))
 	}
 	if n.opt.PageFS != nil {
 		mux.Handle("/", newAssets(n.opt.PageFS))
+		return true
 	}
+	return false
 }
 
 type asset struct {

@@ -21,49 +21,52 @@ type Code string
 
 // Codes of the error envelope.
 const (
-	CodeBadRequest        Code = "bad_request"            // 400: malformed or invalid input
-	CodeUnauthenticated   Code = "unauthenticated"        // 401: no credentials, or they are wrong
-	CodeSessionExpired    Code = "session_expired"        // 401: the session cookie expired
-	CodeTokenExpired      Code = "token_expired"          // 401: the API token is past its expiry
-	CodeForbidden         Code = "forbidden"              // 403: authenticated, but the role may not do this
-	CodeCSRFMissing       Code = "csrf_missing"           // 403: cookie session without X-CSRF-Token
-	CodeCSRFInvalid       Code = "csrf_invalid"           // 403: X-CSRF-Token does not match the session
-	CodeOriginForbidden   Code = "origin_forbidden"       // 403: Origin header not on the allow-list
-	CodeNotFound          Code = "not_found"              // 404
-	CodeMethod            Code = "method_not_allowed"     // 405
-	CodeTooLarge          Code = "too_large"              // 413: body over the decoder's limit
-	CodeUnsupportedType   Code = "unsupported_media_type" // 415: not application/json
-	CodeRateLimited       Code = "rate_limited"           // 429: slow down; see Retry-After
-	CodeQuotaExceeded     Code = "quota_exceeded"         // 429: the user's daily lookups are spent; the message and Retry-After say when they reset
-	CodeInternal          Code = "internal"               // 500: the node failed; details are in its log
-	CodeUnavailable       Code = "unavailable"            // 503: e.g. the issuer is unreachable
-	CodeNotReady          Code = "not_ready"              // 503: starting or stopping (/readyz)
-	CodeWebSocket         Code = "websocket_required"     // 400: GET /v1/watch without a handshake
-	CodeTooManyKeys       Code = "too_many_keys"          // 400: a watch naming more lookup keys than allowed
-	CodeTooManyWatches    Code = "too_many_watches"       // 429 (this user) or 503 (this node): too many watches open
-	CodeInvalidNHSNumber  Code = "invalid_nhs_number"     // 400: the reason says why
-	CodeInvalidRecord     Code = "invalid_record"         // 400: a record's fields
-	CodeInvalidBatch      Code = "invalid_batch"          // 400: too few or too many blinded elements
-	CodeInvalidElement    Code = "invalid_element"        // 400: a blinded element is not one
-	CodeInvalidLookupKey  Code = "invalid_lookup_key"     // 400
-	CodeInvalidHolder     Code = "invalid_holder"         // 400: a contact request names no other node
-	CodeInvalidSubject    Code = "invalid_subject"        // 400: send a lookup key or a number, not both
-	CodeMessageTooLong    Code = "message_too_long"       // 400: a contact request's message
-	CodeTooLong           Code = "too_long"               // 400: a peer's contact request fields
-	CodeUnknownEpoch      Code = "unknown_epoch"          // 400: the issuer does not serve that epoch
-	CodeEvaluationFailed  Code = "evaluation_failed"      // 400: the issuer could not evaluate
-	CodePurpose           Code = "purpose_not_authorised" // 403: this node or the requester lacks the purpose
-	CodeNoRecord          Code = "no_record"              // 404: the holder holds nothing under that key
-	CodeUnknownNode       Code = "unknown_node"           // 404: a contact request names no member of the federation
-	CodeExists            Code = "exists"                 // 409: another record has this localId
-	CodeObjected          Code = "objected"               // 409: the person has objected
-	CodeNotIssuer         Code = "not_issuer"             // 421: this node is not the issuer
-	CodeNoAuditLog        Code = "no_audit_log"           // 501: no queryable audit log
-	CodeHolderRefused     Code = "holder_refused"         // 502: the holder refused this node's credentials
-	CodeHolderFailed      Code = "holder_failed"          // 502: the holder failed
-	CodeHolderUnreachable Code = "holder_unreachable"     // 502
-	CodeNoFederation      Code = "no_federation"          // 503: single node, no peers
-	CodeHolderTimeout     Code = "holder_timeout"         // 504
+	CodeBadRequest          Code = "bad_request"            // 400: malformed or invalid input
+	CodeUnauthenticated     Code = "unauthenticated"        // 401: no credentials, or they are wrong
+	CodeSessionExpired      Code = "session_expired"        // 401: the session cookie expired
+	CodeTokenExpired        Code = "token_expired"          // 401: the API token is past its expiry
+	CodeForbidden           Code = "forbidden"              // 403: authenticated, but the role may not do this
+	CodeCSRFMissing         Code = "csrf_missing"           // 403: cookie session without X-CSRF-Token
+	CodeCSRFInvalid         Code = "csrf_invalid"           // 403: X-CSRF-Token does not match the session
+	CodeOriginForbidden     Code = "origin_forbidden"       // 403: Origin header not on the allow-list
+	CodeNotFound            Code = "not_found"              // 404
+	CodeMethod              Code = "method_not_allowed"     // 405
+	CodeTooLarge            Code = "too_large"              // 413: body over the decoder's limit
+	CodeURITooLong          Code = "uri_too_long"           // 414: the request target is over the limit
+	CodeHeadersTooLarge     Code = "headers_too_large"      // 431: the request's headers are over the limit
+	CodeUnsupportedType     Code = "unsupported_media_type" // 415: not application/json
+	CodeRateLimited         Code = "rate_limited"           // 429: slow down; see Retry-After
+	CodeQuotaExceeded       Code = "quota_exceeded"         // 429: the user's daily lookups are spent; the message and Retry-After say when they reset
+	CodeInternal            Code = "internal"               // 500: the node failed; details are in its log
+	CodeUnavailable         Code = "unavailable"            // 503: e.g. the issuer is unreachable
+	CodeNotReady            Code = "not_ready"              // 503: starting or stopping (/readyz)
+	CodeWebSocket           Code = "websocket_required"     // 400: GET /v1/watch without a handshake
+	CodeTooManyKeys         Code = "too_many_keys"          // 400: a watch naming more lookup keys than allowed
+	CodeTooManyWatches      Code = "too_many_watches"       // 429 (this user) or 503 (this node): too many watches open
+	CodeInvalidNHSNumber    Code = "invalid_nhs_number"     // 400: the reason says why
+	CodeInvalidRecord       Code = "invalid_record"         // 400: a record's fields
+	CodeInvalidBatch        Code = "invalid_batch"          // 400: too few or too many blinded elements
+	CodeInvalidElement      Code = "invalid_element"        // 400: a blinded element is not one
+	CodeInvalidLookupKey    Code = "invalid_lookup_key"     // 400
+	CodeInvalidHolder       Code = "invalid_holder"         // 400: a contact request names no other node
+	CodeInvalidSubject      Code = "invalid_subject"        // 400: send a lookup key or a number, not both
+	CodeMessageTooLong      Code = "message_too_long"       // 400: a contact request's message
+	CodeTooLong             Code = "too_long"               // 400: a peer's contact request fields
+	CodeUnknownEpoch        Code = "unknown_epoch"          // 400: the issuer does not serve that epoch
+	CodeEvaluationFailed    Code = "evaluation_failed"      // 400: the issuer could not evaluate
+	CodePurpose             Code = "purpose_not_authorised" // 403: this node or the requester lacks the purpose
+	CodeNoRecord            Code = "no_record"              // 404: the holder holds nothing under that key
+	CodeUnknownNode         Code = "unknown_node"           // 404: a contact request names no member of the federation
+	CodeExists              Code = "exists"                 // 409: another record has this localId
+	CodeObjected            Code = "objected"               // 409: the person has objected
+	CodeNotIssuer           Code = "not_issuer"             // 421: this node is not the issuer
+	CodeNoAuditLog          Code = "no_audit_log"           // 501: no queryable audit log
+	CodeHolderRefused       Code = "holder_refused"         // 502: the holder refused this node's credentials
+	CodeHolderFailed        Code = "holder_failed"          // 502: the holder failed
+	CodeHolderUnreachable   Code = "holder_unreachable"     // 502
+	CodeNoFederation        Code = "no_federation"          // 503: single node, no peers
+	CodeHolderTimeout       Code = "holder_timeout"         // 504
+	CodeUnsupportedProtocol Code = "unsupported_protocol"   // 501 or 505: a transfer encoding or HTTP version the server does not support
 )
 
 // Row codes: a rejected row of an import report ({"line","code","message"}).
@@ -76,12 +79,12 @@ const (
 // an import report's rows: what openapi.json lists.
 func Codes() []Code {
 	return []Code{CodeBadRequest, CodeUnauthenticated, CodeSessionExpired, CodeTokenExpired, CodeForbidden, CodeCSRFMissing,
-		CodeCSRFInvalid, CodeOriginForbidden, CodeNotFound, CodeMethod, CodeTooLarge, CodeUnsupportedType,
+		CodeCSRFInvalid, CodeOriginForbidden, CodeNotFound, CodeMethod, CodeTooLarge, CodeURITooLong, CodeHeadersTooLarge, CodeUnsupportedType,
 		CodeRateLimited, CodeQuotaExceeded, CodeInternal, CodeUnavailable, CodeNotReady, CodeWebSocket, CodeTooManyKeys, CodeTooManyWatches, CodeInvalidNHSNumber,
 		CodeInvalidRecord, CodeInvalidBatch, CodeInvalidElement, CodeInvalidLookupKey, CodeInvalidHolder,
 		CodeInvalidSubject, CodeMessageTooLong, CodeTooLong, CodeUnknownEpoch, CodeEvaluationFailed, CodePurpose,
 		CodeNoRecord, CodeUnknownNode, CodeExists, CodeObjected, CodeNotIssuer, CodeNoAuditLog, CodeHolderRefused, CodeHolderFailed,
-		CodeHolderUnreachable, CodeNoFederation, CodeHolderTimeout}
+		CodeHolderUnreachable, CodeNoFederation, CodeHolderTimeout, CodeUnsupportedProtocol}
 }
 
 // RowCodes lists every code an import report's row can carry.
