@@ -27,8 +27,9 @@
 //     requests, the /v1/watch WebSocket, probes and Prometheus metrics
 //     (/metrics serves Options.Metrics: the core registers its own series
 //     there, the assembly the other parts' collectors; metrics.go).
-//     Errors are {"error":{"code","message"}}; every body is size-limited and
-//     strictly decoded; a rejected request writes nothing (tokenisation, the
+//     Errors are {"error":{"code","message"}}, also for what net/http
+//     answers itself (uniform.go); every body is size-limited and
+//     strictly decoded (no unknown field, no key named twice); a rejected request writes nothing (tokenisation, the
 //     step that can fail for reasons outside the node, runs before any
 //     write). An import (POST /v1/records/import, [Node.Import]) handles
 //     each row on its own — a bad row is reported with its line and reason
@@ -111,9 +112,13 @@
 //     the syntax of a name is wasm/purpose's alone, checked at config time
 //     by stack.ValidateConfig (as the token code and the federation's
 //     descriptors check it).
-//   - Rate limits: the table costs in ratelimit.go (route → cost), charged
-//     by the router before a handler runs (jsonHandler) and, for the
-//     issuer's per-node budget, where the issuer evaluates.
+//   - Rate limits and daily quotas: the table costs in ratelimit.go
+//     (route → cost, and whether it spends the user's daily quota),
+//     charged by the router before a handler runs (jsonHandler,
+//     chargedRoute) and, for the issuer's per-node budget, where the
+//     issuer evaluates.
+//   - Field sets: records.ValidLocalID and records.ValidCategory, for the
+//     API, imports and the config alike.
 //   - JSON and errors: node/internal/httpx (Decode, WriteJSON, the error
 //     envelope and every code as an httpx.Code, all listed in
 //     openapi.json).
