@@ -29,19 +29,19 @@ const MaxLocalIDLen = 128
 const MaxCategoryLen = 64
 
 // ValidLocalID reports whether id is a local id the node stores: 1 to
-// [MaxLocalIDLen] ASCII letters, digits and the marks - _ . : # +, starting
+// [MaxLocalIDLen] ASCII letters, digits and the marks - _ . : +, starting
 // with a letter or a digit, with no "..". A local id is shown on the page,
 // in audit lines, in notices to staff and in URL paths
 // (DELETE /v1/records/{localId}); this set is safe in all of them without
-// escaping rules of their own: no path separator, no dot segment, no
-// control, bidi or other invisible character, nothing HTML or a shell
-// treats specially.
+// escaping rules of their own: no path separator, no dot segment, no "#"
+// (a URL fragment), no control, bidi or other invisible character, nothing
+// HTML or a shell treats specially.
 func ValidLocalID(id string) bool {
 	if id == "" || len(id) > MaxLocalIDLen || !alnum(id[0]) || strings.Contains(id, "..") {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
-		if c := id[i]; !alnum(c) && !strings.ContainsRune("-_.:#+", rune(c)) {
+		if c := id[i]; !alnum(c) && !strings.ContainsRune("-_.:+", rune(c)) {
 			return false
 		}
 	}
@@ -104,7 +104,7 @@ func (r Record) Validate() error {
 	case len(r.LocalID) > MaxLocalIDLen:
 		return fmt.Errorf("%w: localId longer than %d bytes", ErrInvalid, MaxLocalIDLen)
 	case !ValidLocalID(r.LocalID):
-		return fmt.Errorf("%w: localId must be letters, digits and - _ . : # + (starting with a letter or digit, no \"..\")", ErrInvalid)
+		return fmt.Errorf("%w: localId must be letters, digits and - _ . : + (starting with a letter or digit, no \"..\")", ErrInvalid)
 	case len(r.Category) > MaxCategoryLen:
 		return fmt.Errorf("%w: category longer than %d bytes", ErrInvalid, MaxCategoryLen)
 	case r.Category != "" && !ValidCategory(r.Category):

@@ -86,6 +86,7 @@ func TestValidate(t *testing.T) {
 		{"right-to-left override", rec("a\u202eb", "9990000018")},
 		{"right-to-left mark", rec("a\u200fb", "9990000018")},
 		{"markup", rec("<b>", "9990000018")},
+		{"fragment mark", rec("a#1", "9990000018")},
 		{"space", rec("a b", "9990000018")},
 		{"script category", Record{LocalID: "a", NHSNumber: "9990000018", Category: "<script>alert(1)</script>", RetainUntil: time.Now().Add(time.Hour)}},
 		{"category upper case", Record{LocalID: "a", NHSNumber: "9990000018", Category: "GP", RetainUntil: time.Now().Add(time.Hour)}},
@@ -106,7 +107,7 @@ func TestValidate(t *testing.T) {
 
 // TestValidLocalIDAndCategory: the documented sets are accepted.
 func TestValidLocalIDAndCategory(t *testing.T) {
-	for _, id := range []string{"a", "c1", "CASE-2024:0017", "x_y.z#3+1", strings.Repeat("x", MaxLocalIDLen)} {
+	for _, id := range []string{"a", "c1", "CASE-2024:0017", "x_y.z:3+1", strings.Repeat("x", MaxLocalIDLen)} {
 		if !ValidLocalID(id) {
 			t.Errorf("localId %q refused", id)
 		}
