@@ -91,6 +91,16 @@ func (l jsonErrorListener) Accept() (net.Conn, error) {
 // jsonErrorConn rewrites net/http's own plain-text error answers.
 type jsonErrorConn struct{ net.Conn }
 
+// CloseWrite passes the half-close net/http does before it closes a
+// connection it refused (so that the client reads the answer rather than
+// a reset) to the connection underneath.
+func (c *jsonErrorConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // goErrorHeaders is what net/http writes between the status line and the
 // body of the errors it answers itself (net/http's server.go, errorHeaders).
 const goErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
