@@ -22,7 +22,7 @@ func (u UserAuth) Authenticate(r *http.Request) (Principal, error) {
 	if err != nil {
 		return Principal{}, ErrUnauthenticated
 	}
-	return Principal{Name: p.Actor(), Role: string(p.Role), Cookie: p.ViaSession(), System: p.Kind == auth.KindToken}, nil
+	return Principal{Name: p.Actor(), Role: string(p.Role), Cookie: p.ViaSession(), System: p.Kind == auth.KindToken, DailyLookups: p.DailyLookups}, nil
 }
 
 // CheckCSRF implements Authenticator, mapping the auth package's errors to

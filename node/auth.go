@@ -21,8 +21,10 @@ type Principal struct {
 	// Cookie is true for a browser session: writes then need a CSRF token.
 	Cookie bool
 	// System is true for a system caller (an API token) rather than a
-	// person: its daily lookup quota is Config.DailyTokenLookups.
-	System bool
+	// person: its daily lookup quota is DailyLookups if set, else
+	// Config.DailyTokenLookups.
+	System       bool
+	DailyLookups int
 }
 
 // Authenticator decides who a request comes from. Production: the

@@ -91,7 +91,8 @@ type Config struct {
 	PeerBurst float64 `toml:"peer_burst"`
 	// DailyLookups is how many lookups (POST /v1/locate and /v1/lookup)
 	// one person may make at this node in a UTC day; DailyTokenLookups the
-	// same for each API token (a system caller). Default 300 and 20000.
+	// same for each API token (a system caller) that has no quota of its
+	// own (`signpost user quota`). Default 300 and 20000.
 	DailyLookups      int `toml:"daily_lookups" comment:"Daily lookup quotas (locate and lookup, per UTC day): per person, and per API\ntoken (a system). Past the share below, operators are alerted (metric\nsignpost_quota_alerts_total and a quota-alert audit line), once per user and day."`
 	DailyTokenLookups int `toml:"daily_token_lookups"`
 	// QuotaAlertShare is the share of a daily quota past which the node

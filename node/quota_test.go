@@ -9,7 +9,7 @@ import (
 // TestDailyQuota: on an injected clock, a user's lookups (locate and lookup
 // together) are refused past the daily quota with 429 quota_exceeded
 // naming the reset (00:00 UTC) and Retry-After; the quota is per user,
-// larger for a system caller, starts again at the next UTC day, and the
+// larger for a system caller (or the token's own), starts again at the next UTC day, and the
 // operators' alert (audit line and metric) is raised once per user and
 // day when the alert share is passed.
 func TestDailyQuota(t *testing.T) {
@@ -19,6 +19,7 @@ func TestDailyQuota(t *testing.T) {
 		"p1-token":  {Name: "user:p1", Role: RolePractitioner},
 		"p2-token":  {Name: "user:p2", Role: RolePractitioner},
 		"sys-token": {Name: "token:case-system", Role: RolePractitioner, System: true},
+		"own-token": {Name: "token:nightly", Role: RolePractitioner, System: true, DailyLookups: 3},
 	}
 	a := newTestNodeWith(t, newFakeFed(), "a", func(c *Config) {
 		c.UserRate, c.UserBurst = 1e6, 1e6
@@ -83,6 +84,15 @@ func TestDailyQuota(t *testing.T) {
 		t.Fatalf("system over its quota: %d %s", r.status, r.body)
 	}
 	metric(`signpost_quota_alerts_total{kind="system"} 1`)
+	// A token with its own quota (signpost user quota) has that one.
+	for i := range 3 {
+		if r := lookup("own-token", i); r.status != 200 {
+			t.Fatalf("own-quota lookup %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	if r := lookup("own-token", 0); r.status != 429 || !strings.Contains(r.body, "quota of 3 ") {
+		t.Fatalf("own quota: %d %s", r.status, r.body)
+	}
 
 	// A second before midnight still refused; at midnight a new day.
 	clock.Advance(15*time.Hour - time.Second)
@@ -95,8 +105,8 @@ func TestDailyQuota(t *testing.T) {
 			t.Fatalf("next day, lookup %d: %d %s", i+1, r.status, r.body)
 		}
 	}
-	if n, _ := alerts(); n != 3 { // p1 yesterday, the system, p1 today
-		t.Fatalf("%d alerts, want 3", n)
+	if n, _ := alerts(); n != 4 { // p1 yesterday, the two systems, p1 today
+		t.Fatalf("%d alerts, want 4", n)
 	}
 	if r := lookup("p1-token", 0); r.status != 429 || !strings.Contains(r.body, "2026-11-27T00:00:00Z") {
 		t.Fatalf("next day over the quota: %d %s", r.status, r.body)

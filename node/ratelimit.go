@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -83,8 +84,9 @@ func (n *Node) charge(ctx context.Context, route, requester string, body any) *a
 // in costs), next to the per-second rate: 20 lookups a second is casework
 // at the rate's burst, but about 1.7 million a day is a sweep. A person
 // (a practitioner signed in, or any principal that is not a system) may
-// make Config.DailyLookups a day, a system caller (an API token)
-// Config.DailyTokenLookups, each counted on its own. A day is a UTC
+// make Config.DailyLookups a day, a system caller (an API token) its own
+// quota (`signpost user quota`) or else Config.DailyTokenLookups, each
+// counted on its own. A day is a UTC
 // calendar day: the counts start again at 00:00 UTC, which the refusal
 // names. The first time in a day a user passes Config.QuotaAlertShare of
 // the quota the node raises an alert for its operators: the metric
@@ -117,7 +119,7 @@ const (
 func (q *quotas) spend(ctx context.Context, n *Node, p Principal) *apiError {
 	limit, kind := n.cfg.DailyLookups, quotaPerson
 	if p.System {
-		limit, kind = n.cfg.DailyTokenLookups, quotaSystem
+		limit, kind = cmp.Or(p.DailyLookups, n.cfg.DailyTokenLookups), quotaSystem
 	}
 	now := q.now().UTC()
 	day := now.Truncate(24 * time.Hour)

@@ -299,3 +299,47 @@ func TestTokenExpiryAndRotation(t *testing.T) {
 		t.Errorf("rotate unknown: %d %s", code, errs)
 	}
 }
+
+// TestTokenQuota: `user quota` gives an API token its own daily lookup
+// quota, which `user list` shows, the token's principal carries to the
+// node, and a rotation keeps; 0 returns it to the node's default.
+func TestTokenQuota(t *testing.T) {
+	dir := t.TempDir()
+	code, secret, _ := run(UserMain, "", "token", "--data", dir, "--name", "case-system", "--role", "practitioner")
+	if code != 0 {
+		t.Fatal("token failed")
+	}
+	if code, _, errs := run(UserMain, "", "quota", "--data", dir, "--name", "case-system"); code != 2 || !strings.Contains(errs, "--daily-lookups") {
+		t.Fatalf("quota without a number: %d %s", code, errs)
+	}
+	if code, _, errs := run(UserMain, "", "quota", "--data", dir, "--name", "nobody", "--daily-lookups", "5"); code != 1 || !strings.Contains(errs, "no such") {
+		t.Fatalf("quota of an unknown token: %d %s", code, errs)
+	}
+	if code, out, errs := run(UserMain, "", "quota", "--data", dir, "--name", "case-system", "--daily-lookups", "50000"); code != 0 || !strings.Contains(out, "50000") {
+		t.Fatalf("quota: %d %s %s", code, out, errs)
+	}
+	if code, out, _ := run(UserMain, "", "list", "--data", dir); code != 0 || !strings.Contains(out, "DAILY LOOKUPS") || !strings.Contains(out, "50000") {
+		t.Fatalf("list: %d\n%s", code, out)
+	}
+	// A store opened afresh each time: the store notices another process's
+	// writes by the file's size and time, which two quick writes may share.
+	check := func(secret string) (auth.APIToken, error) {
+		t.Helper()
+		store, err := auth.OpenStore(filepath.Join(dir, auth.UsersFileName), auth.TestArgon2Params, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store.CheckToken(strings.TrimSpace(secret))
+	}
+	if tk, err := check(secret); err != nil || tk.DailyLookups != 50000 {
+		t.Fatalf("token: %+v %v", tk, err)
+	}
+	code, fresh, _ := run(UserMain, "", "rotate", "--data", dir, "--name", "case-system")
+	if tk, err := check(fresh); code != 0 || err != nil || tk.DailyLookups != 50000 {
+		t.Fatalf("after rotation: %+v %v", tk, err)
+	}
+	run(UserMain, "", "quota", "--data", dir, "--name", "case-system", "--daily-lookups", "0")
+	if tk, err := check(fresh); err != nil || tk.DailyLookups != 0 {
+		t.Fatalf("back to the default: %+v %v", tk, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,6 +28,8 @@ const userUsage = `Usage: signpost user <add|list|token|rotate|remove> --data DI
   rotate  --name N [--valid-for 90d]             replace an API token with a new one
                                                  (printed once); the old one stops
                                                  working at once
+  quota   --name N --daily-lookups N             set an API token's daily lookup quota
+                                                 (0: the node's daily_token_lookups)
   remove  --name N [--token]                     remove a user (or an API token)
 
 Roles: practitioner, operator, auditor.
@@ -50,6 +53,7 @@ func UserMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	role := fs.String("role", "", "practitioner, operator or auditor")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from stdin without prompting")
 	isToken := fs.Bool("token", false, "remove: the name is an API token's")
+	daily := fs.Int("daily-lookups", -1, "quota: the token's daily lookup quota (0: the node's daily_token_lookups)")
 	validFor := node.DurationOf(auth.DefaultTokenTTL)
 	fs.TextVar(&validFor, "valid-for", validFor, "token, rotate: how long the token is valid (\"90d\", \"36h\"; at most 732d)")
 	if err := fs.Parse(args); err != nil {
@@ -115,9 +119,9 @@ func UserMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return 1
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KIND\tNAME\tROLE\tCREATED\tEXPIRES")
+		fmt.Fprintln(tw, "KIND\tNAME\tROLE\tCREATED\tEXPIRES\tDAILY LOOKUPS")
 		for _, u := range users {
-			fmt.Fprintf(tw, "user\t%s\t%s\t%s\t-\n", u.Name, u.Role, u.Created.Format(time.RFC3339))
+			fmt.Fprintf(tw, "user\t%s\t%s\t%s\t-\tnode default\n", u.Name, u.Role, u.Created.Format(time.RFC3339))
 		}
 		now := time.Now()
 		for _, t := range toks {
@@ -125,7 +129,11 @@ func UserMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			if !now.Before(t.ExpiresAt()) {
 				exp += " (expired; signpost user rotate --name " + t.Name + ")"
 			}
-			fmt.Fprintf(tw, "token\t%s\t%s\t%s\t%s\n", t.Name, t.Role, t.Created.Format(time.RFC3339), exp)
+			quota := "node default"
+			if t.DailyLookups > 0 {
+				quota = strconv.Itoa(t.DailyLookups)
+			}
+			fmt.Fprintf(tw, "token\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, t.Created.Format(time.RFC3339), exp, quota)
 		}
 		tw.Flush()
 		return 0
@@ -156,6 +164,20 @@ func UserMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		fmt.Fprintf(stderr, "API token %s replaced; the old one no longer works. The new one is valid until %s and shown only now.\n", t.Name, t.ExpiresAt().Format(time.RFC3339))
 		fmt.Fprintln(stdout, secret)
+		return 0
+	case "quota":
+		if !needName() {
+			return 2
+		}
+		if *daily < 0 {
+			fmt.Fprintln(stderr, "signpost user quota: --daily-lookups N is required (0: the node's daily_token_lookups)")
+			return 2
+		}
+		if err := store.SetTokenQuota(*name, *daily); err != nil {
+			fmt.Fprintf(stderr, "signpost user quota: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "API token %s: daily lookup quota %d (0: the node's daily_token_lookups)\n", *name, *daily)
 		return 0
 	case "remove":
 		if !needName() {

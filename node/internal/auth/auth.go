@@ -246,7 +246,7 @@ func (a *Authenticator) authenticate(r *http.Request) (Principal, *failure) {
 		if err != nil {
 			return Principal{}, failBadToken
 		}
-		return Principal{Kind: KindToken, ID: t.ID, Name: t.Name, Role: t.Role}, nil
+		return Principal{Kind: KindToken, ID: t.ID, Name: t.Name, Role: t.Role, DailyLookups: t.DailyLookups}, nil
 	}
 	c, err := r.Cookie(a.cfg.CookieName)
 	if err != nil {

@@ -578,3 +578,35 @@ func TestSessionsHammer(t *testing.T) {
 // TestMain fails the run if a goroutine outlives the tests (the
 // concurrency tests sign in and spend from many goroutines).
 func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
+
+// TestTokenQuotaReachesPrincipal: an API token's own daily lookup quota
+// (Store.SetTokenQuota) is on the principal the node is handed; a
+// negative one is refused, an unknown token is ErrNotFound.
+func TestTokenQuotaReachesPrincipal(t *testing.T) {
+	f := newFixture(t, nil)
+	identify := func() Principal {
+		t.Helper()
+		r := httptest.NewRequest("POST", "/v1/lookup", nil)
+		r.Header.Set("Authorization", "Bearer "+f.token)
+		p, err := f.a.Identify(r)
+		if err != nil || p.Kind != KindToken {
+			t.Fatalf("Identify: %+v %v", p, err)
+		}
+		return p
+	}
+	if p := identify(); p.DailyLookups != 0 {
+		t.Fatalf("default: %d", p.DailyLookups)
+	}
+	if err := f.a.Store().SetTokenQuota("case-system", 5000); err != nil {
+		t.Fatal(err)
+	}
+	if p := identify(); p.DailyLookups != 5000 {
+		t.Fatalf("set: %d", p.DailyLookups)
+	}
+	if err := f.a.Store().SetTokenQuota("case-system", -1); err == nil {
+		t.Fatal("a negative quota was set")
+	}
+	if err := f.a.Store().SetTokenQuota("nobody", 5); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown token: %v", err)
+	}
+}

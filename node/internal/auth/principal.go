@@ -47,6 +47,9 @@ type Principal struct {
 	ID   string `json:"id"` // stable random id of the user or token; the node id for KindNode
 	Name string `json:"name"`
 	Role Role   `json:"role"`
+	// DailyLookups is an API token's own daily lookup quota (0: the node's
+	// default); see APIToken.
+	DailyLookups int `json:"dailyLookups,omitempty"`
 
 	// session is set for cookie sessions: CSRF checks need it.
 	session *session

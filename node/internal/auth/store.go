@@ -90,7 +90,10 @@ type APIToken struct {
 	// Expires is when the token stops working. A token from before
 	// expiries (zero) expires DefaultTokenTTL after Created.
 	Expires time.Time `json:"expires,omitzero"`
-	Hash    string    `json:"hash"` // hex SHA-256 of the token
+	// DailyLookups is this system's own daily lookup quota at the node; 0
+	// means the node's daily_token_lookups.
+	DailyLookups int    `json:"dailyLookups,omitempty"`
+	Hash         string `json:"hash"` // hex SHA-256 of the token
 }
 
 // ExpiresAt returns when t stops working.
@@ -402,7 +405,8 @@ func (s *Store) RotateToken(name string, ttl time.Duration) (string, APIToken, e
 		return "", APIToken{}, fmt.Errorf("%w: token %q", ErrNotFound, name)
 	}
 	now := s.now().UTC()
-	t := APIToken{ID: randomID(), Name: name, Role: s.data.Tokens[i].Role, Created: now, Expires: now.Add(ttl), Hash: hash}
+	t := APIToken{ID: randomID(), Name: name, Role: s.data.Tokens[i].Role, Created: now, Expires: now.Add(ttl),
+		DailyLookups: s.data.Tokens[i].DailyLookups, Hash: hash}
 	s.data.Tokens[i] = t
 	if err := s.saveLocked(); err != nil {
 		return "", APIToken{}, err
@@ -425,6 +429,25 @@ func newToken() (secret, hash string) {
 	secret = TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	sum := sha256.Sum256([]byte(secret))
 	return secret, hex.EncodeToString(sum[:])
+}
+
+// SetTokenQuota sets the named API token's daily lookup quota (0: the
+// node's default for tokens). A rotation keeps it.
+func (s *Store) SetTokenQuota(name string, daily int) error {
+	if daily < 0 {
+		return errors.New("auth: a daily lookup quota cannot be negative")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.reloadLocked(); err != nil {
+		return err
+	}
+	i := s.tokenLocked(name)
+	if i < 0 {
+		return fmt.Errorf("%w: token %q", ErrNotFound, name)
+	}
+	s.data.Tokens[i].DailyLookups = daily
+	return s.saveLocked()
 }
 
 // RemoveToken revokes the named API token at once.
