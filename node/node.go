@@ -26,7 +26,7 @@ import (
 // number, token or seal key: the subject is referenced by lookup keys, which
 // the audit log turns into keyed subject references.
 type AuditEvent struct {
-	Action  string // evaluate, lookup, locate, contact-request, contact-received, watch, record-create, record-delete, objection, import
+	Action  string // evaluate, lookup, locate, contact-request, contact-received, watch (once per handshake and per key sent later), record-create, record-delete, objection, import, quota-alert
 	Actor   string // user name, API token name or peer node id
 	Purpose string
 	Count   int
