@@ -123,16 +123,27 @@ type Store struct {
 	now    func() time.Time
 	dummy  string // a hash to check against for unknown users: same cost
 
-	mu     sync.Mutex
-	data   file
-	loaded fileStamp
+	mu       sync.Mutex
+	data     file
+	loaded   fileStamp
+	loadedAt time.Time // wall clock when loaded was read (not s.now: it is compared with the file system's clock)
 }
 
+// fileStamp is what a stat says of the file: enough to know it has not
+// changed, except within racyWindow of a change (see reloadLocked).
 type fileStamp struct {
 	mod  time.Time
 	size int64
 	ok   bool
 }
+
+// racyWindow bounds the file system's timestamp granularity. A write that
+// lands within it of the previous one may leave the same size and time
+// (Linux stamps files from a clock that ticks every few milliseconds), so a
+// stamp that recent is never trusted: the file is read again. This is git's
+// "racily clean" rule; without it a token rotated by `signpost user rotate`
+// within a tick of the previous change kept working on the running node.
+const racyWindow = 2 * time.Second
 
 // OpenStore opens the store at path (typically <data dir>/users.json). The
 // file need not exist yet; it is created by the first change. params is the
@@ -165,9 +176,10 @@ func (s *Store) reloadLocked() error {
 		return fmt.Errorf("auth: store: %w", err)
 	}
 	stamp := fileStamp{mod: st.ModTime(), size: st.Size(), ok: true}
-	if stamp == s.loaded {
-		return nil
+	if stamp == s.loaded && s.loadedAt.Sub(stamp.mod) > racyWindow {
+		return nil // read well after its last change: any later one shows
 	}
+	readAt := time.Now()
 	b, err := os.ReadFile(s.path)
 	if err != nil {
 		return fmt.Errorf("auth: store: %w", err)
@@ -178,7 +190,7 @@ func (s *Store) reloadLocked() error {
 	if err := dec.Decode(&f); err != nil || f.Version != 1 {
 		return fmt.Errorf("auth: store %s: not a version-1 users file", s.path)
 	}
-	s.data, s.loaded = f, stamp
+	s.data, s.loaded, s.loadedAt = f, stamp, readAt
 	return nil
 }
 
