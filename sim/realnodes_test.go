@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,5 +47,39 @@ func TestRealNodesAgree(t *testing.T) {
 	}
 	if !c.Agree {
 		t.Errorf("sim and real all-nodes p50/p90 differ beyond ±%.0f%%: ratios %.2f, %.2f", c.Tolerance*100, c.RatioP50, c.RatioP90)
+	}
+}
+
+// TestCalibrate: the compared simulation's latency takes the real first-hop
+// median, keeps the loopback distribution's shape, and is left alone when
+// the real run measured no first hop.
+func TestCalibrate(t *testing.T) {
+	sc, err := Builtin("steady")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := realScenario(sc, 20)
+	l := c.Network.Latency
+	cal, how := calibrate(c, Percentiles{Count: 40, P50: 6, P90: 15})
+	got := cal.Network.Latency
+	if got.Median.D() != 6*time.Millisecond {
+		t.Errorf("calibrated median %v, want the first-hop p50 6ms", got.Median.D())
+	}
+	k := float64(got.Median) / float64(l.Median)
+	if got.Dist != l.Dist || got.Sigma != l.Sigma || got.Min != Duration(float64(l.Min)*k) || got.Max != Duration(float64(l.Max)*k) {
+		t.Errorf("calibrated latency %+v is not the loopback one %+v scaled ×%.1f", got, l, k)
+	}
+	if c.Network.Latency != l {
+		t.Errorf("calibrate changed its argument: %+v", c.Network.Latency)
+	}
+	if err := cal.Validate(); err != nil {
+		t.Errorf("calibrated scenario invalid: %v", err)
+	}
+	if !strings.Contains(how, "6ms") || !strings.Contains(how, "first-hop p50") {
+		t.Errorf("calibration note %q does not give the measured figure and its source", how)
+	}
+	same, how := calibrate(c, Percentiles{})
+	if same != c || !strings.HasPrefix(how, "none") {
+		t.Errorf("with no first-hop figure: scenario changed %v, note %q", same != c, how)
 	}
 }
