@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -34,11 +35,13 @@ import (
 //     rewrites exactly that format into the JSON shape. No handler's answer
 //     can have it: net/http adds a Date header to every handler response.
 //
-// What stays plain text: on a connection the listener already made TLS
-// (a *tls.Conn, as node/stack's listener does with tls_cert_file), the
-// rewrite is not applied, because net/http reads the TLS state from the
-// connection's concrete type and would lose it behind a wrapper; there a
-// request net/http cannot parse still gets its plain-text answer. The
+// TLS connections (node/stack's listener with tls_cert_file) are wrapped
+// too, which means net/http no longer sees a *tls.Conn: the handshake
+// happens on the first read, under the server's ReadHeaderTimeout, and
+// Request.TLS is nil (nothing in the node reads it: Secure cookies and the
+// origin rules come from the config). A plain-HTTP request sent to the TLS
+// port, which net/http answers in text only when it holds the *tls.Conn
+// itself, gets the JSON shape too, in the clear, saying to use https. The
 // node-to-node peer server is the federation's and is not covered.
 
 const (
@@ -73,8 +76,8 @@ func checkRequestSize(h http.Handler) http.Handler {
 	})
 }
 
-// jsonErrorListener wraps the plain connections it accepts in
-// jsonErrorConn (see above); TLS connections pass unchanged.
+// jsonErrorListener wraps every connection it accepts, plain or TLS, in
+// jsonErrorConn (see above).
 type jsonErrorListener struct{ net.Listener }
 
 func (l jsonErrorListener) Accept() (net.Conn, error) {
@@ -82,10 +85,33 @@ func (l jsonErrorListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return c, err
 	}
-	if _, ok := c.(*tls.Conn); ok {
-		return c, nil
-	}
 	return &jsonErrorConn{Conn: c}, nil
+}
+
+// Read answers a plain-HTTP request on a TLS connection in the clear, in
+// the JSON shape, as net/http would have (in text) had it held the
+// *tls.Conn: the handshake fails on the first read with a record header
+// that looks like HTTP.
+func (c *jsonErrorConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	var re tls.RecordHeaderError
+	if err != nil && errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader[:]) {
+		body, _ := json.Marshal(httpx.ErrorBody{Error: httpx.ErrorDetail{Code: httpx.CodeBadRequest, Message: "this node serves HTTPS: use an https:// address"}})
+		body = append(body, '\n')
+		fmt.Fprintf(re.Conn, "HTTP/1.0 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		re.Conn.Close()
+	}
+	return n, err
+}
+
+// looksLikeHTTP reports whether the first five bytes of a connection are
+// the start of an HTTP request line rather than a TLS record.
+func looksLikeHTTP(hdr []byte) bool {
+	switch string(hdr) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO", "DELET", "PATCH", "CONNE", "TRACE":
+		return true
+	}
+	return false
 }
 
 // jsonErrorConn rewrites net/http's own plain-text error answers.

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -167,11 +168,26 @@ func TestNodeServesTLS(t *testing.T) {
 		res.Body.Close()
 		return nil
 	})
-	if res, err := http.Get("http://" + addr + "/healthz"); err == nil {
+	// Plain HTTP on the TLS port is told, in the API's JSON shape, to use
+	// https; a request net/http cannot parse gets that shape over TLS too.
+	if res, err := http.Get("http://" + addr + "/healthz"); err != nil {
+		t.Errorf("plain HTTP on the TLS port: %v, want a 400 saying to use https", err)
+	} else {
+		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		if res.StatusCode == http.StatusOK {
-			t.Error("plain HTTP answered 200 on the TLS port")
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"code":"bad_request"`) || !strings.Contains(string(body), "https") {
+			t.Errorf("plain HTTP on the TLS port: %d %s", res.StatusCode, body)
 		}
+	}
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET /v1/records/%%zz HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+	raw, _ := io.ReadAll(conn)
+	conn.Close()
+	if !strings.HasPrefix(string(raw), "HTTP/1.1 400 ") || !strings.Contains(string(raw), "application/json") || !strings.Contains(string(raw), `"code":"bad_request"`) {
+		t.Errorf("a bad escape over TLS: %q, want the JSON error shape", raw)
 	}
 	res, err := client.Post("https://"+addr+"/v1/session", "application/json", strings.NewReader(`{"username":"alice","password":"correct horse battery"}`))
 	if err != nil {
