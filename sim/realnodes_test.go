@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -50,9 +51,9 @@ func TestRealNodesAgree(t *testing.T) {
 	}
 }
 
-// TestCalibrate: the compared simulation's latency takes the real first-hop
-// median, keeps the loopback distribution's shape, and is left alone when
-// the real run measured no first hop.
+// TestCalibrate: the compared simulation's latency takes the real first
+// hop's median, the σ that gives its p90 and its maximum, and is left alone
+// when the real run measured no first hop.
 func TestCalibrate(t *testing.T) {
 	sc, err := Builtin("steady")
 	if err != nil {
@@ -60,14 +61,15 @@ func TestCalibrate(t *testing.T) {
 	}
 	c := realScenario(sc, 20)
 	l := c.Network.Latency
-	cal, how := calibrate(c, Percentiles{Count: 40, P50: 6, P90: 15})
+	hop := Percentiles{Count: 40, P50: 2, P90: 56, Max: 900}
+	cal, how := calibrate(c, hop)
 	got := cal.Network.Latency
-	if got.Median.D() != 6*time.Millisecond {
-		t.Errorf("calibrated median %v, want the first-hop p50 6ms", got.Median.D())
+	if got.Median.D() != 2*time.Millisecond || got.Max.D() != 900*time.Millisecond || got.Min != l.Min {
+		t.Errorf("calibrated latency %+v: want median 2ms, max 900ms, min %v", got, l.Min.D())
 	}
-	k := float64(got.Median) / float64(l.Median)
-	if got.Dist != l.Dist || got.Sigma != l.Sigma || got.Min != Duration(float64(l.Min)*k) || got.Max != Duration(float64(l.Max)*k) {
-		t.Errorf("calibrated latency %+v is not the loopback one %+v scaled ×%.1f", got, l, k)
+	// The calibrated lognormal's p90 is the measured one.
+	if p90 := float64(got.Median) * math.Exp(got.Sigma*1.2815515655446004) / 1e6; math.Abs(p90-hop.P90) > 0.1 {
+		t.Errorf("calibrated σ %v gives p90 %.2f ms, want %.0f", got.Sigma, p90, hop.P90)
 	}
 	if c.Network.Latency != l {
 		t.Errorf("calibrate changed its argument: %+v", c.Network.Latency)
@@ -75,8 +77,12 @@ func TestCalibrate(t *testing.T) {
 	if err := cal.Validate(); err != nil {
 		t.Errorf("calibrated scenario invalid: %v", err)
 	}
-	if !strings.Contains(how, "6ms") || !strings.Contains(how, "first-hop p50") {
-		t.Errorf("calibration note %q does not give the measured figure and its source", how)
+	if !strings.Contains(how, "p50 2.0 ms, p90 56.0 ms") || !strings.Contains(how, "first hop") {
+		t.Errorf("calibration note %q does not give the measured figures and their source", how)
+	}
+	// A p90 no higher than the p50 keeps the loopback σ.
+	if flat, _ := calibrate(c, Percentiles{Count: 3, P50: 4, P90: 4, Max: 4}); flat.Network.Latency.Sigma != l.Sigma {
+		t.Errorf("flat first hop: σ %v, want the loopback %v", flat.Network.Latency.Sigma, l.Sigma)
 	}
 	same, how := calibrate(c, Percentiles{})
 	if same != c || !strings.HasPrefix(how, "none") {
