@@ -105,10 +105,10 @@
 // and mutual-TLS HTTP on loopback, in real time), and CompareReal sets them
 // beside a simulation of the same size and parameters (time-to-visibility,
 // bytes). The real agents run first: the compared simulation's one-way
-// latency is scaled so its median is their measured first-hop delay (one
-// real message's whole cost), and the report prints that value and its
-// source beside the uncalibrated loopback figures (docs/RATIONALE.md says
-// why). `signpost sim --compare-real N` and the test behind
+// latency is taken from their measured first-hop delay (one real
+// message's whole cost: its median and spread), and the report prints the
+// values and their source beside the uncalibrated loopback figures
+// (docs/RATIONALE.md says why). `signpost sim --compare-real N` and the test behind
 // SIGNPOST_REALNODES=N drive it. Its figures are wall-clock and live under
 // the report's "wall" object. RunReal starts goroutines (the agents' and one
 // watch reader per agent) and stops them all before it returns.
