@@ -176,6 +176,8 @@ func (c *Comparison) Summary(w io.Writer) {
 	fmt.Fprintf(w, "  calibration: %s\n", c.Calibration)
 	fmt.Fprintf(w, "  (uncalibrated, loopback latency median %.2f ms: all nodes p50 %.0f ms, p90 %.0f ms)\n", c.LoopbackLatencyMs, c.LoopbackP50, c.LoopbackP90)
 	fmt.Fprintf(w, "  (calibrated median with the loopback σ, not judged: all nodes p50 %.0f ms, p90 %.0f ms)\n", c.MedianOnlyP50, c.MedianOnlyP90)
+	fmt.Fprintf(w, "  (shared CPU, not judged: loopback latency, each received message %.3f ms = real CPU %.1f s / %d messages, on %d shared processors: all nodes p50 %.0f ms, p90 %.0f ms)\n",
+		c.Real.ServiceTimeMs, c.Real.CPUSeconds, c.Real.Messages, c.SharedCPUs, c.SharedCPUP50, c.SharedCPUP90)
 	fmt.Fprintf(w, "  all nodes mean  sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.AllNodes.Mean, c.Real.AllNodes.Mean, c.RatioMean)
 	fmt.Fprintf(w, "  all nodes p50   sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.AllNodes.P50, c.Real.AllNodes.P50, c.RatioP50)
 	fmt.Fprintf(w, "  all nodes p90   sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.AllNodes.P90, c.Real.AllNodes.P90, c.RatioP90)

@@ -9,8 +9,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/signpost-federation/signpost/federation"
@@ -60,8 +62,26 @@ type RealResult struct {
 	// LoadBefore and LoadAfter are /proc/loadavg's 1-minute figure: real
 	// nodes share the machine's cores, and a busy machine slows them
 	// where the simulation does not notice (-1: unknown).
-	LoadBefore float64 `json:"load_average_before"`
-	LoadAfter  float64 `json:"load_average_after"`
+	// CPUSeconds is the process's CPU time (user + system) over the
+	// window, Messages the protocol messages the agents received in it,
+	// and ServiceTimeMs their quotient: what one message cost the
+	// machine's processors, all the agents' work (gossip included)
+	// charged to the messages.
+	CPUSeconds    float64 `json:"cpu_seconds,omitempty"`
+	Messages      uint64  `json:"messages_received,omitempty"`
+	ServiceTimeMs float64 `json:"service_time_ms,omitempty"`
+	LoadBefore    float64 `json:"load_average_before"`
+	LoadAfter     float64 `json:"load_average_after"`
+}
+
+// cpuTime returns the process's CPU time so far (user + system), or 0
+// where unknown.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // loadAverage returns the 1-minute load average, or -1 where unknown.
@@ -124,6 +144,14 @@ type Comparison struct {
 	// σ) and this one bracket what the model can say. Reported, not judged.
 	MedianOnlyP50 float64 `json:"median_only_all_nodes_p50_ms"`
 	MedianOnlyP90 float64 `json:"median_only_all_nodes_p90_ms"`
+	// SharedCPUP50 and SharedCPUP90 are the all-nodes percentiles of a
+	// simulation at loopback latency where every received message costs
+	// Real.ServiceTimeMs on SharedCPUs processors all nodes share (the
+	// machine's): delays correlated through one busy CPU, as the real
+	// agents' are. Reported, not judged (added after the judged model).
+	SharedCPUs   int     `json:"shared_cpus,omitempty"`
+	SharedCPUP50 float64 `json:"shared_cpu_all_nodes_p50_ms,omitempty"`
+	SharedCPUP90 float64 `json:"shared_cpu_all_nodes_p90_ms,omitempty"`
 	// Tolerance is the agreement asked of the all-nodes p50 and p90
 	// (|ratio−1| ≤ it for both); Agree says whether they met it. These
 	// are the bulk of the distribution, which push governs. The mean is
@@ -210,6 +238,7 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 	if err != nil {
 		return nil, err
 	}
+	cpu0 := cpuTime()
 	t0 := time.Now()
 	if err := r.publish(ctx, t0); err != nil {
 		return nil, err
@@ -218,6 +247,7 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 		return nil, err
 	}
 	window := time.Since(t0)
+	cpu := cpuTime() - cpu0
 	after, err := r.totals(ctx)
 	if err != nil {
 		return nil, err
@@ -235,6 +265,8 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 		SendDropped: after.sd - before.sd, SendFailed: after.sf - before.sf, InboundDropped: after.ind - before.ind,
 		Pulls: after.pulls - before.pulls, PullRetries: after.retries - before.retries,
 		PullsAbandoned: after.abandoned - before.abandoned,
+		CPUSeconds:     round3(cpu.Seconds()), Messages: after.msgs - before.msgs,
+		ServiceTimeMs: round3(ms(cpu) / math.Max(float64(after.msgs-before.msgs), 1)),
 	}, nil
 }
 
@@ -449,7 +481,7 @@ func (r *realRun) watch() func() {
 }
 
 // realTotals sums the agents' counters.
-type realTotals struct{ push, ae, sd, sf, ind, pulls, retries, abandoned uint64 }
+type realTotals struct{ push, ae, sd, sf, ind, pulls, retries, abandoned, msgs uint64 }
 
 func (r *realRun) totals(ctx context.Context) (t realTotals, err error) {
 	for _, a := range r.agents {
@@ -465,6 +497,7 @@ func (r *realRun) totals(ctx context.Context) (t realTotals, err error) {
 		t.pulls += st.Protocol.Pulls
 		t.retries += st.Protocol.PullRetries
 		t.abandoned += st.Protocol.PullsAbandoned
+		t.msgs += st.Protocol.Push.MsgsReceived + st.Protocol.AntiEntropy.MsgsReceived
 	}
 	return t, nil
 }
@@ -542,6 +575,17 @@ func CompareReal(ctx context.Context, sc *Scenario, nodes int, tolerance float64
 	if err != nil {
 		return nil, err
 	}
+	// The shared-CPU model: loopback latency, and every received message
+	// costs the measured CPU time per message on the machine's processors.
+	var shared *Report
+	if real.ServiceTimeMs > 0 {
+		sh := *c
+		sh.Network.ServiceTime = Duration(time.Duration(real.ServiceTimeMs * float64(time.Millisecond)))
+		sh.Network.SharedCPUs = runtime.NumCPU()
+		if shared, err = Run(ctx, &sh); err != nil {
+			return nil, err
+		}
+	}
 	sim := RealResult{
 		Nodes: nodes, Published: rep.Entries.Published, AllNodes: rep.Visibility.AllNodes, Replica: rep.Visibility.Replica,
 		NeverDelivered: rep.Visibility.NeverDelivered, PushBytesPerNodeSec: rep.Bandwidth.PushBytesPerNodeSec,
@@ -568,6 +612,10 @@ func CompareReal(ctx context.Context, sc *Scenario, nodes int, tolerance float64
 		LoopbackLatencyMs:  ms(c.Network.Latency.Median.D()), LoopbackP50: loop.Visibility.AllNodes.P50, LoopbackP90: loop.Visibility.AllNodes.P90,
 		CalibratedLatencyMs: ms(cal.Network.Latency.Median.D()), CalibratedSigma: cal.Network.Latency.Sigma, Calibration: how,
 		MedianOnlyP50: medOnly.Visibility.AllNodes.P50, MedianOnlyP90: medOnly.Visibility.AllNodes.P90,
+	}
+	if shared != nil {
+		cmp.SharedCPUs = runtime.NumCPU()
+		cmp.SharedCPUP50, cmp.SharedCPUP90 = shared.Visibility.AllNodes.P50, shared.Visibility.AllNodes.P90
 	}
 	cmp.judge()
 	return cmp, nil

@@ -254,6 +254,8 @@ func newSimulation(sc *Scenario) (*simulation, error) {
 		Wide:          wide,
 		Bandwidth:     sc.Network.Bandwidth,
 		MaxQueueDelay: sc.Network.MaxQueueDelay.D(),
+		ServiceTime:   sc.Network.ServiceTime.D(),
+		CPUs:          sc.Network.SharedCPUs,
 		Kinds:         numClasses,
 		Seed:          sc.Seed,
 	})

@@ -125,6 +125,11 @@ type Network struct {
 	Bandwidth int64 `json:"bandwidth_bytes_per_second,omitempty"`
 	// MaxQueueDelay bounds uplink queueing before tail drop (default 2s).
 	MaxQueueDelay Duration `json:"max_queue_delay,omitempty"`
+	// ServiceTime and SharedCPUs model nodes sharing one machine's
+	// processors (the real-node comparison): each received message takes
+	// ServiceTime on the first free of SharedCPUs processors. 0: no cost.
+	ServiceTime Duration `json:"service_time,omitempty"`
+	SharedCPUs  int      `json:"shared_cpus,omitempty"`
 }
 
 // Partition cuts a group of nodes off from the rest between From and
@@ -577,6 +582,9 @@ func (n *Network) validate(bad func(path, format string, args ...any)) {
 	}
 	if n.MaxQueueDelay < 0 {
 		bad("network.max_queue_delay", "negative")
+	}
+	if n.ServiceTime < 0 || (n.ServiceTime > 0 && n.SharedCPUs < 1) {
+		bad("network.service_time", "%v needs shared_cpus ≥ 1 (got %d)", n.ServiceTime.D(), n.SharedCPUs)
 	}
 }
 

@@ -263,3 +263,34 @@ func contains(s, sub string) bool {
 	}
 	return false
 }
+
+// TestSharedCPUsQueueMessages: with a service time every received message
+// takes a shared processor for that long, so simultaneous messages to
+// different nodes queue behind each other on one CPU, run side by side on
+// two, and cost nothing with the default 0.
+func TestSharedCPUsQueueMessages(t *testing.T) {
+	ms := int64(time.Millisecond)
+	for _, tt := range []struct {
+		cpus    int
+		service time.Duration
+		want    []int64
+	}{
+		{0, 0, []int64{ms, ms, ms}},
+		{1, time.Millisecond, []int64{2 * ms, 3 * ms, 4 * ms}},
+		{2, time.Millisecond, []int64{2 * ms, 2 * ms, 3 * ms}},
+	} {
+		n, err := New(Config{Nodes: 4, Local: Link{Latency: fixed(time.Millisecond)}, ServiceTime: tt.service, CPUs: tt.cpus})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for to := 1; to <= 3; to++ {
+			at, ok := n.Send(0, 0, to, 0, 100)
+			if !ok || at != tt.want[to-1] {
+				t.Errorf("cpus %d service %v: message %d arrives at %v (%v), want %v", tt.cpus, tt.service, to, time.Duration(at), ok, time.Duration(tt.want[to-1]))
+			}
+		}
+	}
+	if _, err := New(Config{Nodes: 2, Local: Link{Latency: fixed(0)}, ServiceTime: time.Millisecond}); err == nil {
+		t.Error("a service time with no CPUs was accepted")
+	}
+}
