@@ -71,6 +71,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"epoch too big", "epoch = 4294967296\n"},
 		{"syntax", "node_id = 'x'\nlisten = = 1\n"},
 		{"unclosed", "node_id = 'x\n"},
+		{"wrong type and unknown keys", "node_id = 'x'\nlisten = '0.0.0.0:80'\nlistn = 'a'\nmax_batch = 'many'\n[tls]\ncert = 'c'\n"},
+		{"bad duration and unknown key", "shutdown_timeout = 10\nnode_idd = 'y'\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

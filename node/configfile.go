@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -163,11 +164,49 @@ func decodeOnto(c *Config, name string, data []byte) error {
 			row, col := de.Position()
 			return fmt.Errorf("%w: %w", ErrConfig, syntaxError{fmt.Errorf("%s:%d:%d: %s", name, row, col, strings.TrimPrefix(de.Error(), "toml: "))})
 		}
-		return fmt.Errorf("%w: %w", ErrConfig, keyError(name, de, problem(de)))
+		// go-toml stops at the first value of the wrong type; the unknown
+		// keys it would have reported after it are found here, so that one
+		// run of the node shows every problem.
+		errs := append([]error{keyError(name, de, problem(de))}, unknownKeys(name, data)...)
+		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}
 	// An error from a Duration's UnmarshalText, which go-toml returns
 	// without its place: find the key whose value it is.
-	return fmt.Errorf("%w: %w", ErrConfig, placeDurationError(name, data, err))
+	errs := append([]error{placeDurationError(name, data, err)}, unknownKeys(name, data)...)
+	return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+}
+
+// unknownKeys lists, with their lines, the top-level keys and tables of a
+// document that parses as TOML but that Config does not have.
+func unknownKeys(name string, data []byte) []error {
+	var doc map[string]any
+	if toml.Unmarshal(data, &doc) != nil {
+		return nil
+	}
+	var errs []error
+	for key := range doc {
+		if _, known := configField(key); known {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s:%d: %s: unknown key%s", name, keyLine(data, key), key, suggest([]string{key})))
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errs
+}
+
+// keyLine is the line of data where key is set or opens a table (0 if it
+// cannot be found, e.g. a dotted or quoted key).
+func keyLine(data []byte, key string) int {
+	for i, line := range strings.Split(string(data), "\n") {
+		l := strings.TrimSpace(line)
+		if k, _, ok := strings.Cut(l, "="); ok && strings.TrimSpace(k) == key {
+			return i + 1
+		}
+		if strings.TrimSpace(strings.Trim(l, "[]")) == key && strings.HasPrefix(l, "[") {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // placeDurationError finds which duration key of data holds a value that
@@ -185,10 +224,8 @@ func placeDurationError(name string, data []byte, err error) error {
 			if s, isString := v.(string); isString && d.UnmarshalText([]byte(s)) == nil {
 				continue
 			}
-			for i, line := range strings.Split(string(data), "\n") {
-				if k, _, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == key {
-					return fmt.Errorf("%s:%d: %s: want %s", name, i+1, key, describe(f.Type))
-				}
+			if line := keyLine(data, key); line > 0 {
+				return fmt.Errorf("%s:%d: %s: want %s", name, line, key, describe(f.Type))
 			}
 		}
 	}
