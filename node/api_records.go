@@ -56,7 +56,8 @@ func (n *Node) newRecord(ctx context.Context, req createRecordRequest) (records.
 	if cat == "" {
 		cat = n.cfg.Category
 	}
-	r := records.Record{LocalID: req.LocalID, NHSNumber: canon, Category: cat, RetainUntil: retain, Created: now.UTC().Truncate(time.Second)}
+	r := records.Record{LocalID: req.LocalID, NHSNumber: canon, Category: cat, RetainUntil: retain, Created: now.UTC().Truncate(time.Second),
+		RetainDefaulted: req.RetainUntil == ""}
 	if err := r.Validate(); err != nil {
 		return records.Record{}, errorf(http.StatusBadRequest, httpx.CodeInvalidRecord, "%s", strings.TrimPrefix(err.Error(), "records: invalid record: "))
 	}

@@ -159,3 +159,38 @@ func TestRetentionSweepWhileRunning(t *testing.T) {
 		}
 	})
 }
+
+// TestRetryWithDefaultRetention: a record sent without retainUntil gets
+// the default retention from the moment it is created. Sending the same
+// record again later — a client's retry after a timeout, the same CSV
+// imported again the next day — is the same record, not a conflict, and
+// leaves it as it was; a retry that names a different retainUntil is
+// still a conflict.
+func TestRetryWithDefaultRetention(t *testing.T) {
+	clock := newTestClock()
+	_, index := clockedReplica(t, clock)
+	a := nodeWith(t, Options{Index: index, Now: clock.Now}, nil)
+	body := `{"localId":"r1","nhsNumber":"9990000018","category":"cin"}`
+	if r := a.do(t, "POST", "/v1/records", "op-token", body); r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	first, err := a.records.Get("r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour + 1500*time.Millisecond)
+	if r := a.do(t, "POST", "/v1/records", "op-token", body); r.status != 200 {
+		t.Fatalf("a retry an hour later: %d %s, want 200 (the same record)", r.status, r.body)
+	}
+	clock.Advance(24 * time.Hour)
+	rep, err := a.Import(context.Background(), strings.NewReader("r1,9990000018,cin,\n"), "op", nil)
+	if err != nil || len(rep.Errors) != 0 {
+		t.Fatalf("the same row imported a day later: %v %+v", err, rep)
+	}
+	if again, err := a.records.Get("r1"); err != nil || !again.RetainUntil.Equal(first.RetainUntil) || again.Version != first.Version {
+		t.Fatalf("the retries changed the record: %+v (was %+v), %v", again, first, err)
+	}
+	if r := a.do(t, "POST", "/v1/records", "op-token", `{"localId":"r1","nhsNumber":"9990000018","category":"cin","retainUntil":"2031-01-01"}`); r.status != 409 || r.errCode() != "exists" {
+		t.Fatalf("a different retainUntil: %d %s, want 409 exists", r.status, r.body)
+	}
+}

@@ -85,6 +85,11 @@ type Record struct {
 	// Objected is set when the person objected: the record is withdrawn from
 	// the federation and never published again.
 	Objected bool `json:"objected,omitempty"`
+	// RetainDefaulted, on a record being put (never stored), says its
+	// RetainUntil is the node's default, not the caller's: a retry of the
+	// same record later then matches an existing one whatever its
+	// retention, which was the default of its own, earlier, moment.
+	RetainDefaulted bool `json:"-"`
 }
 
 // String never prints the NHS number.
@@ -212,8 +217,9 @@ func putRecord(tx *bolt.Tx, r Record) error {
 }
 
 // putLocked inserts r inside tx. An identical existing record (same number,
-// category, retention) is accepted unchanged (idempotent retry); anything
-// else existing is ErrExists, or ErrObjected if the person objected.
+// category, retention — any retention when r's is only the default) is
+// accepted unchanged (idempotent retry); anything else existing is
+// ErrExists, or ErrObjected if the person objected.
 func putLocked(tx *bolt.Tx, r Record) (Record, bool, error) {
 	if err := r.Validate(); err != nil {
 		return Record{}, false, err
@@ -226,13 +232,13 @@ func putLocked(tx *bolt.Tx, r Record) (Record, bool, error) {
 		if old.Objected {
 			return old, false, ErrObjected
 		}
-		if old.NHSNumber == r.NHSNumber && old.Category == r.Category && old.RetainUntil.Equal(r.RetainUntil) {
+		if old.NHSNumber == r.NHSNumber && old.Category == r.Category && (r.RetainDefaulted || old.RetainUntil.Equal(r.RetainUntil)) {
 			return old, false, nil
 		}
 		return old, false, ErrExists
 	}
 	r.Version = getVersion(tx, r.LocalID) + 1
-	r.Objected = false
+	r.Objected, r.RetainDefaulted = false, false
 	if err := putRecord(tx, r); err != nil {
 		return Record{}, false, err
 	}
