@@ -43,10 +43,10 @@ func (f *fakeTokenizer) Normalize(_ context.Context, in string) (string, error) 
 		c = 0
 	}
 	if c == 10 {
-		return "", errors.New("no valid check digit exists for these 9 digits")
+		return "", errors.New("no valid number starts with these digits; check it against the record")
 	}
 	if int(s[9]-'0') != c {
-		return "", fmt.Errorf("check digit should be %d, is %c", c, s[9])
+		return "", errors.New("the check digit does not match: this is not a valid number; check it against the record")
 	}
 	return s, nil
 }

@@ -43,6 +43,8 @@ func identUsage(w io.Writer) {
 	fmt.Fprintln(w, "      With no NUMBER, reads one per line from stdin. One output line per input:")
 	fmt.Fprintln(w, "      \"valid<TAB>formatted\" or \"invalid<TAB>code<TAB>reason\" (or a JSON object with --json).")
 	fmt.Fprintln(w, "      Exit 0 if all are valid, 1 if any is invalid, 2 on usage errors.")
+	fmt.Fprintln(w, "      A reason never names the check digit that would make a number valid: a")
+	fmt.Fprintln(w, "      mistyped number \"corrected\" that way is another person's. Check it at source.")
 	fmt.Fprintln(w, "  signpost ident generate --count N [--seed S]")
 	fmt.Fprintln(w, "      Synthetic valid NHS numbers in the 999 test range, reproducible by seed.")
 }

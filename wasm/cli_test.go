@@ -27,7 +27,7 @@ func TestIdentValidate(t *testing.T) {
 		stdout string
 	}{
 		{"args all valid", "", []string{"validate", "999 000 0018", "9990000026"}, 0, "valid\t999 000 0018\nvalid\t999 000 0026\n"},
-		{"args one invalid", "", []string{"validate", "9990000018", "9990000019"}, 1, "valid\t999 000 0018\ninvalid\tnhs.check_digit\tcheck digit should be 8, is 9\n"},
+		{"args one invalid", "", []string{"validate", "9990000018", "9990000019"}, 1, "valid\t999 000 0018\ninvalid\tnhs.check_digit\tthe check digit does not match: this is not a valid number; check it against the record\n"},
 		{"stdin with CRLF", "9990000018\r\n999000001\n", []string{"validate"}, 1, "valid\t999 000 0018\ninvalid\tnhs.length\t10 digits expected, got 9 (a leading zero may have been lost)\n"},
 		{"scheme upn", "", []string{"validate", "--scheme", "upn", "c999000000001"}, 0, "valid\tC999000000001\n"},
 		{"unknown scheme", "", []string{"validate", "--scheme", "passport", "1"}, 2, ""},

@@ -34,7 +34,7 @@ func ExampleRuntime_Validate() {
 	}
 	// Output:
 	// 999 000 0018 test
-	// nhs.check_digit - check digit should be 8, is 9
+	// nhs.check_digit - the check digit does not match: this is not a valid number; check it against the record
 	// nhs.length - 10 digits expected, got 9 (a leading zero may have been lost)
 }
 

@@ -98,7 +98,8 @@ export const engine = {
   },
 
   // validate → {ok, canonical, display, reason}; reason is the module's
-  // specific sentence ("check digit should be 7, is 4").
+  // specific sentence, which never names the digit that would make the
+  // number valid ("…check it against the record").
   validate(input) {
     const [r] = this.mod.validate(SCHEME, [input]);
     return { ok: !!r.valid, canonical: r.normalized || "", display: r.formatted || "", reason: r.reason || "" };

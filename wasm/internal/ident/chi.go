@@ -38,12 +38,7 @@ func (s CHI) Check(input string, o *Outcome) {
 	m11 := mod11Check(d[:])
 	m10 := CHIMod10Check(d[:])
 	if got != m11 && got != m10 {
-		r := "check digit should be "
-		if m11 != 10 {
-			r += string(rune('0'+m11)) + " (Modulus 11) or "
-		}
-		r += string(rune('0'+m10)) + " (Modulus 10), is " + string(d[9])
-		o.fail(CHICheckDigit, r)
+		o.fail(CHICheckDigit, checkDigitReason)
 		return
 	}
 	rng := "scotland"

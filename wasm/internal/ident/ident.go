@@ -330,17 +330,11 @@ func (c *schemeCodes) bySuffix(suffix string) Code {
 
 const placeholderReason = "a number with all digits the same is a placeholder, not a person's number"
 
-// checkDigitReasons[want][got] is the reason for a wrong check digit.
-var checkDigitReasons = func() (t [10][10]string) {
-	for w := range t {
-		for g := range t[w] {
-			t[w][g] = "check digit should be " + strconv.Itoa(w) + ", is " + strconv.Itoa(g)
-		}
-	}
-	return t
-}()
+// checkDigitReason is the reason for a wrong check digit. It never names
+// the digit that would make the number valid, nor the one typed: a
+// mistyped number "corrected" by changing its last digit is a valid number
+// of a different person, so the only safe advice is to check the number
+// against its source.
+const checkDigitReason = "the check digit does not match: this is not a valid number; check it against the record"
 
-// checkDigitReason is the reason for a wrong check digit.
-func checkDigitReason(want int, got byte) string { return checkDigitReasons[want][got-'0'] }
-
-const noCheckDigitReason = "no valid check digit exists for these 9 digits"
+const noCheckDigitReason = "no valid number starts with these digits; check it against the record"

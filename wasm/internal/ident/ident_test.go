@@ -2,6 +2,7 @@ package ident
 
 import (
 	"bufio"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -101,8 +102,8 @@ func TestReasonsAreSpecific(t *testing.T) {
 	}{
 		{"nine digits", "999000001", "10 digits expected, got 9 (a leading zero may have been lost)"},
 		{"eleven digits", "99900000188", "10 digits expected, got 11"},
-		{"wrong check digit", "9990000019", "check digit should be 8, is 9"},
-		{"check digit ten", "9991234560", "no valid check digit exists for these 9 digits"},
+		{"wrong check digit", "9990000019", "the check digit does not match: this is not a valid number; check it against the record"},
+		{"check digit ten", "9991234560", "no valid number starts with these digits; check it against the record"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,6 +169,46 @@ func TestAgreesWithNaiveReference(t *testing.T) {
 		}
 	}
 	t.Logf("%d inputs, %d valid", n, valid)
+}
+
+// TestCheckFailuresNameNoDigit: a check-digit (or check-letter) failure
+// says the same sentence whatever the number, so it can never give away the
+// digit that would make it valid: a mistyped number "corrected" that way is
+// a valid number of a different person.
+func TestCheckFailuresNameNoDigit(t *testing.T) {
+	seed := testutil.Seed(t)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	reasons := map[Code]map[string]bool{}
+	for range 200_000 {
+		b := []byte(strconv.FormatUint(9_000_000_000+rng.Uint64N(1_000_000_000), 10))
+		for _, s := range schemes {
+			in := string(b)
+			switch s.Name() {
+			case "upn":
+				in = string(rune('A'+rng.IntN(26))) + "9999" + in[:8]
+			case "chi": // a real date DDMMYY first, so the check digit is reached
+				in = fmt.Sprintf("%02d%02d%02d%s", 1+rng.IntN(28), 1+rng.IntN(12), rng.IntN(100), in[6:])
+			}
+			r := s.Validate(in)
+			if r.Valid || !strings.HasSuffix(string(r.Code), "check_digit") && !strings.HasSuffix(string(r.Code), "check_letter") && !strings.HasSuffix(string(r.Code), "no_check_digit") {
+				continue
+			}
+			if reasons[r.Code] == nil {
+				reasons[r.Code] = map[string]bool{}
+			}
+			reasons[r.Code][r.Reason] = true
+		}
+	}
+	for _, code := range []Code{NHSCheckDigit, NHSNoCheckDigit, CHICheckDigit, ULNCheckDigit, UPNCheckLetter} {
+		if len(reasons[code]) != 1 {
+			t.Errorf("%s: %d different reasons, want one sentence for every number: %v (seed %d)", code, len(reasons[code]), reasons[code], seed)
+		}
+		for r := range reasons[code] {
+			if strings.ContainsAny(r, "0123456789") {
+				t.Errorf("%s: reason %q names a digit", code, r)
+			}
+		}
+	}
 }
 
 func FuzzValidate(f *testing.F) {

@@ -63,7 +63,7 @@ func tenDigitMod11(s Scheme, input string, d *[10]byte, o *Outcome) bool {
 		return false
 	}
 	if int(d[9]-'0') != c {
-		o.fail(codes.checkDigit, checkDigitReason(c, d[9]))
+		o.fail(codes.checkDigit, checkDigitReason)
 		return false
 	}
 	var f [12]byte

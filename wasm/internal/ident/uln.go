@@ -36,7 +36,7 @@ func (s ULN) Check(input string, o *Outcome) {
 	}
 	c := 10 - rem
 	if int(d[9]-'0') != c {
-		o.fail(ULNCheckDigit, checkDigitReason(c, d[9]))
+		o.fail(ULNCheckDigit, checkDigitReason)
 		return
 	}
 	o.ok(d[:], d[:], "")

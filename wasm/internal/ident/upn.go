@@ -98,7 +98,7 @@ func (s UPN) Check(input string, o *Outcome) {
 	}
 	want := UPNCheckLetterOf(c[1:])
 	if c[0] != want {
-		o.fail(UPNCheckLetter, "check letter should be "+string(want)+", is "+string(c[0]))
+		o.fail(UPNCheckLetter, "the check letter does not match: this is not a valid number; check it against the record")
 		return
 	}
 	rng := "permanent"
