@@ -491,6 +491,53 @@ func TestPageOpensSealedEntries(t *testing.T) {
 	}
 }
 
+// TestStaleResultsNeverSurvive: the answer for one person must never stand
+// under another number. Results are headed by the number and purpose they
+// answer, and vanish the moment either is edited: by one more digit, by
+// clearing the field, by another purpose; a live watch ends with them.
+func TestStaleResultsNeverSurvive(t *testing.T) {
+	d := pageDriver{t, browser(t)}
+	_, url := startPage(t, false)
+	d.signIn(url)
+	search := func() {
+		d.step("search", chromedp.Click(chromedp.CSS("#search-button")))
+		d.waitFor("results", `!document.getElementById("results").hidden && document.getElementById("results-summary").textContent !== ""`)
+	}
+	gone := func(after string) {
+		t.Helper()
+		d.waitFor("the results to go "+after, `document.getElementById("results").hidden`)
+		if n, _ := chromedp.Run(d.ctx, chromedp.Evaluate[int](`document.querySelectorAll("#results-body tr").length + document.getElementById("notices").children.length`)); n != 0 {
+			t.Errorf("%d rows or notices left on the page %s", n, after)
+		}
+		if s := d.text("#results-for") + d.text("#results-summary"); s != "" {
+			t.Errorf("results text %q left on the page %s", s, after)
+		}
+	}
+	d.step("type a number", chromedp.SendKeys(chromedp.CSS("#nhs-number"), "999 000 0018"))
+	search()
+	if got := d.text("#results-for"); got != "For NHS number 999 000 0018, purpose: Safeguarding." {
+		t.Errorf("results headed %q, want the number and purpose they answer", got)
+	}
+	d.step("watch", chromedp.Click(chromedp.CSS("#watch-button")))
+	d.step("type one more digit", chromedp.SendKeys(chromedp.CSS("#nhs-number"), "7"))
+	gone("after the number changed")
+	if open, _ := chromedp.Run(d.ctx, chromedp.Evaluate[bool](`state.socket !== null`)); open {
+		t.Error("the watch of the old number is still open")
+	}
+	d.step("clear the field and type the number again",
+		chromedp.Evaluate[chromedp.Void](`(() => { const e = document.getElementById("nhs-number"); e.value = ""; e.dispatchEvent(new Event("input")); })()`),
+		chromedp.SendKeys(chromedp.CSS("#nhs-number"), "9990000018"))
+	search()
+	d.step("choose another purpose", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.getElementById("purpose"); s.value = "direct-care"; s.dispatchEvent(new Event("change")); })()`))
+	gone("after the purpose changed")
+	search()
+	if got := d.text("#results-for"); got != "For NHS number 999 000 0018, purpose: Direct care." {
+		t.Errorf("results headed %q", got)
+	}
+	d.step("make the field invalid", chromedp.SendKeys(chromedp.CSS("#nhs-number"), "x"))
+	gone("after the number became invalid")
+}
+
 // TestPageInBrowser drives the page as a practitioner would: sign in, type
 // a number with a wrong check digit (the reason shows as they type), submit
 // it (the error summary takes focus), type a valid one, see who is involved,

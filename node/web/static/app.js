@@ -184,6 +184,9 @@ const state = {
   selfHolds: false, // whether this node's own agency holds a record
   holders: new Map(), // nodeId → holder row, other agencies only
   socket: null,
+  // search counts searches and edits: an answer that comes back after the
+  // number or purpose changed belongs to the old search and is dropped.
+  search: 0,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -423,15 +426,20 @@ async function onSearch(ev) {
   }
   showSummary([]);
   const purpose = $("purpose").value;
+  clearResults();
+  const search = state.search;
   $("search-button").disabled = true;
   setStatus("Searching…");
-  closeWatch();
   try {
     const b = engine.blind(r.canonical);
     const ev = await call("POST", api.evaluate, { purpose, blinded: [b.blinded] });
-    state.keys = engine.finalize(b.state, ev, purpose);
+    const keys = engine.finalize(b.state, ev, purpose);
+    if (search !== state.search) return setStatus(""); // the number or purpose changed meanwhile
+    state.keys = keys;
     state.purpose = purpose;
-    showResults(await lookup());
+    const found = await lookup();
+    if (search !== state.search) return setStatus("");
+    showResults(found, r.display, purpose);
     setStatus("");
   } catch (e) {
     setStatus("");
@@ -453,7 +461,27 @@ function holdersFrom(found) {
   return opened || found.holders || [];
 }
 
-function showResults(found) {
+// clearResults takes the last search's answer off the page, the moment the
+// number or the purpose is edited (or a new search starts): results must
+// never stand under a number they do not belong to.
+function clearResults() {
+  state.search++;
+  closeWatch();
+  state.keys = null;
+  state.holders.clear();
+  state.selfHolds = false;
+  $("results").hidden = true;
+  $("results-body").replaceChildren();
+  $("notices").replaceChildren();
+  $("results-for").textContent = "";
+  $("results-summary").textContent = "";
+}
+
+// showResults shows a lookup's answer, headed by the number and purpose it
+// answers.
+function showResults(found, display, purpose) {
+  const label = [...$("purpose").options].find((o) => o.value === purpose);
+  $("results-for").textContent = "For NHS number " + display + ", purpose: " + (label ? label.textContent : purpose) + ".";
   state.holders.clear();
   state.selfHolds = false;
   $("results-body").replaceChildren();
@@ -744,6 +772,8 @@ async function main() {
   $("sign-out").addEventListener("click", onSignOut);
   $("search-form").addEventListener("submit", onSearch);
   $("watch-button").addEventListener("click", onWatch);
+  $("nhs-number").addEventListener("input", clearResults);
+  $("purpose").addEventListener("change", clearResults);
   $("sar-form").addEventListener("submit", onSubjectAccess);
   for (const [field, f] of Object.entries(numberFields)) {
     const el = $(f.input);
