@@ -580,8 +580,10 @@ function busy(btn) {
 async function requestContact(nodeId, agency, btn, cell) {
   if (busy(btn)) return;
   btn.setAttribute("aria-disabled", "true");
+  const search = state.search;
   try {
     const ans = await call("POST", api.contact, { nodeId, purpose: state.purpose, lookupKey: state.keys.lookupKey });
+    if (search !== state.search) return; // the results it was for are gone
     const p = document.createElement("p");
     p.className = "sp-body sp-answer";
     p.tabIndex = -1;
@@ -597,7 +599,7 @@ async function requestContact(nodeId, agency, btn, cell) {
     notice("Contact request", "Sent to " + agency + ".");
   } catch (e) {
     btn.removeAttribute("aria-disabled");
-    showSummary([{ message: e.message }]);
+    if (search === state.search) showSummary([{ message: e.message }]);
   }
 }
 
@@ -617,11 +619,14 @@ function notice(kind, text) {
 // the notice (opened here, or named by the node) or, failing both, from a
 // fresh lookup, which at least updates the count.
 async function onInvolved(n) {
+  const search = state.search;
+  if (!state.keys) return;
   let holders = n.holder ? [n.holder] : engine.openEntries(state.keys, n.entry ? [n.entry] : [], state.members);
   let unshown = 0;
   if (!holders || holders.length === 0) {
     try {
       const found = await lookup();
+      if (search !== state.search) return; // the results it was for are gone
       state.members = found.members || state.members;
       holders = holdersFrom(found);
       unshown = Math.max(0, (found.entries || []).length - holders.length);
