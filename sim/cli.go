@@ -173,11 +173,14 @@ func writeFile(path string, stdout io.Writer, fn func(io.Writer) error) error {
 // Summary prints the comparison for a human.
 func (c *Comparison) Summary(w io.Writer) {
 	fmt.Fprintf(w, "real nodes vs simulation (%s, %d nodes, %d entries):\n", c.Scenario, c.Nodes, c.Real.Published)
-	fmt.Fprintf(w, "  calibration: %s\n", c.Calibration)
-	fmt.Fprintf(w, "  (uncalibrated, loopback latency median %.2f ms: all nodes p50 %.0f ms, p90 %.0f ms)\n", c.LoopbackLatencyMs, c.LoopbackP50, c.LoopbackP90)
-	fmt.Fprintf(w, "  (calibrated median with the loopback σ, not judged: all nodes p50 %.0f ms, p90 %.0f ms)\n", c.MedianOnlyP50, c.MedianOnlyP90)
-	fmt.Fprintf(w, "  (shared CPU, not judged: loopback latency, each received message %.3f ms = real CPU %.1f s / %d messages, on %d shared processors: all nodes p50 %.0f ms, p90 %.0f ms)\n",
-		c.Real.ServiceTimeMs, c.Real.CPUSeconds, c.Real.Messages, c.SharedCPUs, c.SharedCPUP50, c.SharedCPUP90)
+	fmt.Fprintf(w, "  judged model: %s\n", c.Model)
+	if p := c.SimCPU; p != nil {
+		fmt.Fprintf(w, "  (its pool: utilisation %.3f (real %.3f), mean wait %.2f ms, max wait %.1f ms over %d jobs)\n",
+			p.Utilisation, c.RealUtilisation, p.MeanWaitMs, p.MaxWaitMs, p.Jobs)
+	}
+	fmt.Fprintf(w, "  (not judged, loopback latency median %.2f ms, processing free: all nodes p50 %.0f ms, p90 %.0f ms)\n", c.LoopbackLatencyMs, c.LoopbackP50, c.LoopbackP90)
+	fmt.Fprintf(w, "  (not judged, %s: all nodes p50 %.0f ms, p90 %.0f ms; with the loopback σ: %.0f ms, %.0f ms)\n",
+		c.Calibration, c.FirstHopP50, c.FirstHopP90, c.MedianOnlyP50, c.MedianOnlyP90)
 	fmt.Fprintf(w, "  all nodes mean  sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.AllNodes.Mean, c.Real.AllNodes.Mean, c.RatioMean)
 	fmt.Fprintf(w, "  all nodes p50   sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.AllNodes.P50, c.Real.AllNodes.P50, c.RatioP50)
 	fmt.Fprintf(w, "  all nodes p90   sim %.0f ms  real %.0f ms  ratio %.2f\n", c.Sim.AllNodes.P90, c.Real.AllNodes.P90, c.RatioP90)
@@ -205,6 +208,9 @@ func (r *Report) Summary(w io.Writer) {
 	fmt.Fprintf(w, "  per-replica delay      p50 %.0f ms  p99 %.0f ms  (%d by push, %d by anti-entropy)\n", v.Replica.P50, v.Replica.P99, v.ViaPush, v.ViaAntiEntropy)
 	b := r.Bandwidth
 	fmt.Fprintf(w, "  bytes/node/s           push %.0f  anti-entropy %.0f  (memberlist broadcast would be %.0f; ratio %.3f)\n", b.PushBytesPerNodeSec, b.AEBytesPerNodeSec, b.MemberlistBroadcastPerNodeSec, b.RatioToMemberlist)
+	if p := r.CPU; p != nil {
+		fmt.Fprintf(w, "  shared CPU pool        %d processors, %.3f ms per message, utilisation %.3f, wait mean %.2f ms max %.1f ms\n", p.CPUs, p.ServiceTimeMs, p.Utilisation, p.MeanWaitMs, p.MaxWaitMs)
+	}
 	fmt.Fprintf(w, "  reconciliation         %.0f bytes per repaired entry (entry %.0f B)\n", r.Reconciliation.BytesPerEntry, r.Reconciliation.EntrySize)
 	fmt.Fprintf(w, "  recall                 mean %.4f, during faults %.4f, outside %.4f\n", r.Recall.Mean, r.Recall.DuringFaults, r.Recall.OutsideFaults)
 	for _, h := range r.Heals {

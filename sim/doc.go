@@ -104,10 +104,14 @@
 // RunReal runs the same publications on real federation.Agents (memberlist
 // and mutual-TLS HTTP on loopback, in real time), and CompareReal sets them
 // beside a simulation of the same size and parameters (time-to-visibility,
-// bytes). The real agents run first: the compared simulation's one-way
-// latency is taken from their measured first-hop delay (one real
-// message's whole cost: its median and spread), and the report prints the
-// values and their source beside the uncalibrated loopback figures
+// bytes). The real agents run first, on processors they all share, and
+// the judged simulation models that: loopback latency, and every received
+// message a job on a shared pool of GOMAXPROCS processors (first come,
+// first served), its service time the real run's CPU per message
+// (network.shared_cpus and service_time; off in every other scenario,
+// where nodes are separate machines). The report prints the model's inputs
+// and their source, and beside it, not judged, the uncalibrated loopback
+// figures and a simulation whose one-way latency is the real first hop's
 // (docs/RATIONALE.md says why). `signpost sim --compare-real N` and the test behind
 // SIGNPOST_REALNODES=N drive it. Its figures are wall-clock and live under
 // the report's "wall" object. RunReal starts goroutines (the agents' and one

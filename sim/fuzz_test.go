@@ -31,3 +31,17 @@ func FuzzParseScenario(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseProcStat: any input is either unknown or a non-negative busy
+// time; never a panic.
+func FuzzParseProcStat(f *testing.F) {
+	f.Add("cpu  100 5 50 9000 20 3 2 7 0 0\ncpu0 50 2 25 4500 10 1 1 3 0 0\n")
+	f.Add("cpu 18446744073709551615 1 0 0 0 0 0 0\n")
+	f.Add("cpu -1 0 0 0 0 0 0 0")
+	f.Fuzz(func(t *testing.T, s string) {
+		d, ok := parseProcStat(s)
+		if ok && d < 0 || !ok && d != 0 {
+			t.Fatalf("parseProcStat(%q) = %v, %v", s, d, ok)
+		}
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,16 +63,81 @@ type RealResult struct {
 	// LoadBefore and LoadAfter are /proc/loadavg's 1-minute figure: real
 	// nodes share the machine's cores, and a busy machine slows them
 	// where the simulation does not notice (-1: unknown).
-	// CPUSeconds is the process's CPU time (user + system) over the
-	// window, Messages the protocol messages the agents received in it,
-	// and ServiceTimeMs their quotient: what one message cost the
-	// machine's processors, all the agents' work (gossip included)
-	// charged to the messages.
-	CPUSeconds    float64 `json:"cpu_seconds,omitempty"`
-	Messages      uint64  `json:"messages_received,omitempty"`
-	ServiceTimeMs float64 `json:"service_time_ms,omitempty"`
-	LoadBefore    float64 `json:"load_average_before"`
-	LoadAfter     float64 `json:"load_average_after"`
+	LoadBefore float64 `json:"load_average_before"`
+	LoadAfter  float64 `json:"load_average_after"`
+	// What the agents' work cost the machine, the shared-CPU model's
+	// inputs (see calibrateQueue). GOMAXPROCS is the processors the
+	// agents' goroutines ran on. CPUSeconds is the process's CPU time
+	// (user + system) over the window, Messages the protocol messages
+	// the agents received in it. BackgroundCPUs is the process's CPU rate
+	// (CPU seconds per second) over IdleSeconds with the mesh formed and
+	// nothing published, just before the window: memberlist's gossip and
+	// probes, engine ticks, which no message causes. OtherCPUs is the
+	// rest of the machine's CPU rate over the window (/proc/stat's busy
+	// and stolen time of every processor less this process's; -1:
+	// unknown). CPUPerMessageMs is (CPUSeconds − BackgroundCPUs ×
+	// WindowSeconds) / Messages: one message's cost, both ends.
+	GOMAXPROCS      int     `json:"gomaxprocs,omitempty"`
+	CPUSeconds      float64 `json:"cpu_seconds,omitempty"`
+	Messages        uint64  `json:"messages_received,omitempty"`
+	IdleSeconds     float64 `json:"idle_seconds,omitempty"`
+	BackgroundCPUs  float64 `json:"background_cpus,omitempty"`
+	OtherCPUs       float64 `json:"other_processes_cpus,omitempty"`
+	CPUPerMessageMs float64 `json:"cpu_per_message_ms,omitempty"`
+}
+
+// cpuPerMessage is one message's CPU in ms: the CPU over the window less
+// the background rate (CPU seconds per second) over it, over the messages
+// (0 with none).
+func cpuPerMessage(cpu time.Duration, background float64, window time.Duration, msgs uint64) float64 {
+	if msgs == 0 {
+		return 0
+	}
+	return round3(max(cpu.Seconds()-background*window.Seconds(), 0) * 1000 / float64(msgs))
+}
+
+// idleWindow is how long RunReal measures the agents' background CPU rate
+// before publishing.
+const idleWindow = 3 * time.Second
+
+// userHZ is the unit of /proc/stat's times on Linux (USER_HZ, 100 on every
+// architecture Go supports).
+const userHZ = 100
+
+// machineBusy returns the time every processor of the machine has spent
+// busy (user, nice, system, irq, softirq) or stolen by the hypervisor
+// since boot, from /proc/stat, and false where unknown.
+func machineBusy() (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	return parseProcStat(string(b))
+}
+
+// parseProcStat reads the aggregate "cpu" line of /proc/stat: user nice
+// system idle iowait irq softirq steal …, in USER_HZ ticks.
+func parseProcStat(stat string) (time.Duration, bool) {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, false
+	}
+	var busy uint64
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		busy += n
+		if busy < n || busy > math.MaxInt64/uint64(time.Second/userHZ) {
+			return 0, false // overflow: not a real /proc/stat
+		}
+	}
+	return time.Duration(busy) * (time.Second / userHZ), true
 }
 
 // cpuTime returns the process's CPU time so far (user + system), or 0
@@ -130,28 +196,37 @@ type Comparison struct {
 	LoopbackLatencyMs float64 `json:"loopback_latency_median_ms"`
 	LoopbackP50       float64 `json:"loopback_all_nodes_p50_ms"`
 	LoopbackP90       float64 `json:"loopback_all_nodes_p90_ms"`
-	// CalibratedLatencyMs and CalibratedSigma are the one-way latency of
-	// the compared simulation (lognormal): the real run's first-hop p50
-	// and the σ that gives its p90 (Real.FirstHop), measured before the
-	// simulation runs (see calibrate). Calibration says so in words.
+	// Model says in words what the judged simulation (Sim) is and where
+	// its inputs came from: the shared-CPU queue (see calibrateQueue),
+	// loopback latency, every received message a job of QueueServiceMs on
+	// QueueCPUs processors all the nodes share, first come first served.
+	// QueueAvailableCPUs is what the real run left the agents' messages
+	// (QueueCPUs less the agents' background and the other processes'
+	// CPU), which stretches the service time. SimCPU is the judged
+	// simulation's pool over its run (utilisation, waits), and
+	// RealUtilisation the real process's CPU over the window divided by
+	// QueueCPUs, to set beside it.
+	Model              string     `json:"model"`
+	QueueCPUs          int        `json:"queue_cpus,omitempty"`
+	QueueServiceMs     float64    `json:"queue_service_time_ms,omitempty"`
+	QueueAvailableCPUs float64    `json:"queue_available_cpus,omitempty"`
+	SimCPU             *CPUReport `json:"sim_cpu_pool,omitempty"`
+	RealUtilisation    float64    `json:"real_cpu_utilisation,omitempty"`
+	// FirstHopP50 and FirstHopP90 are the all-nodes percentiles of the
+	// model judged before the shared-CPU queue, reported, not judged: a
+	// lognormal one-way latency with the real first hop's median and the
+	// σ that gives its p90 (CalibratedLatencyMs, CalibratedSigma; see
+	// calibrate, and Calibration in words). Independent per-message
+	// delays, where the real ones are correlated through one CPU.
 	CalibratedLatencyMs float64 `json:"calibrated_latency_median_ms"`
 	CalibratedSigma     float64 `json:"calibrated_latency_sigma"`
 	Calibration         string  `json:"calibration"`
-	// MedianOnlyP50 and MedianOnlyP90 are the all-nodes percentiles of a
-	// simulation given the calibrated median but the loopback σ: real
-	// per-message delays are heavy-tailed but correlated (one busy CPU),
-	// the simulated ones independent, so the judged simulation (measured
-	// σ) and this one bracket what the model can say. Reported, not judged.
+	FirstHopP50         float64 `json:"first_hop_model_all_nodes_p50_ms"`
+	FirstHopP90         float64 `json:"first_hop_model_all_nodes_p90_ms"`
+	// MedianOnlyP50 and MedianOnlyP90 are the all-nodes percentiles of the
+	// same with the loopback σ: reported, not judged.
 	MedianOnlyP50 float64 `json:"median_only_all_nodes_p50_ms"`
 	MedianOnlyP90 float64 `json:"median_only_all_nodes_p90_ms"`
-	// SharedCPUP50 and SharedCPUP90 are the all-nodes percentiles of a
-	// simulation at loopback latency where every received message costs
-	// Real.ServiceTimeMs on SharedCPUs processors all nodes share (the
-	// machine's): delays correlated through one busy CPU, as the real
-	// agents' are. Reported, not judged (added after the judged model).
-	SharedCPUs   int     `json:"shared_cpus,omitempty"`
-	SharedCPUP50 float64 `json:"shared_cpu_all_nodes_p50_ms,omitempty"`
-	SharedCPUP90 float64 `json:"shared_cpu_all_nodes_p90_ms,omitempty"`
 	// Tolerance is the agreement asked of the all-nodes p50 and p90
 	// (|ratio−1| ≤ it for both); Agree says whether they met it. These
 	// are the bulk of the distribution, which push governs. The mean is
@@ -232,6 +307,13 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 		return nil, err
 	}
 	startup := time.Since(start)
+	// The agents' background CPU rate, meshed and idle.
+	idle0, ti := cpuTime(), time.Now()
+	if err := sleepCtx(ctx, idleWindow); err != nil {
+		return nil, err
+	}
+	idleSecs := time.Since(ti).Seconds()
+	background := (cpuTime() - idle0).Seconds() / idleSecs
 	stopWatching := r.watch()
 	defer stopWatching()
 	before, err := r.totals(ctx)
@@ -239,6 +321,7 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 		return nil, err
 	}
 	cpu0 := cpuTime()
+	busy0, busyOK := machineBusy()
 	t0 := time.Now()
 	if err := r.publish(ctx, t0); err != nil {
 		return nil, err
@@ -248,6 +331,12 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 	}
 	window := time.Since(t0)
 	cpu := cpuTime() - cpu0
+	busy1, busyOK1 := machineBusy()
+	other := -1.0
+	if busyOK && busyOK1 {
+		// Ticks are 10 ms: clamp the rounding below 0.
+		other = round3(max((busy1-busy0-cpu).Seconds()/window.Seconds(), 0))
+	}
 	after, err := r.totals(ctx)
 	if err != nil {
 		return nil, err
@@ -255,6 +344,8 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := sc.Nodes
+	msgs := after.msgs - before.msgs
+	perMsg := cpuPerMessage(cpu, background, window, msgs)
 	per := func(b uint64) float64 { return round3(float64(b) / float64(n) / window.Seconds()) }
 	return &RealResult{
 		Nodes: n, Published: len(r.invs),
@@ -265,8 +356,8 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 		SendDropped: after.sd - before.sd, SendFailed: after.sf - before.sf, InboundDropped: after.ind - before.ind,
 		Pulls: after.pulls - before.pulls, PullRetries: after.retries - before.retries,
 		PullsAbandoned: after.abandoned - before.abandoned,
-		CPUSeconds:     round3(cpu.Seconds()), Messages: after.msgs - before.msgs,
-		ServiceTimeMs: round3(ms(cpu) / math.Max(float64(after.msgs-before.msgs), 1)),
+		GOMAXPROCS:     runtime.GOMAXPROCS(0), CPUSeconds: round3(cpu.Seconds()), Messages: msgs,
+		IdleSeconds: round3(idleSecs), BackgroundCPUs: round3(background), OtherCPUs: other, CPUPerMessageMs: perMsg,
 	}, nil
 }
 
@@ -541,11 +632,13 @@ func (r *realRun) waitComplete(ctx context.Context, end time.Time) error {
 
 // CompareReal runs sc at nodes both ways — on real agents and simulated —
 // with no faults, and compares time-to-visibility and bytes. The real
-// agents run first: the simulation's one-way latency is calibrated from
-// their measured first-hop delay (see calibrate), since on loopback a
-// real message costs the agents' processing, not the wire. tolerance is
-// the agreement asked of the all-nodes p50 and p90 (|sim/real − 1| ≤
-// tolerance); see Comparison.
+// agents run first: on loopback a real message costs the agents'
+// processing, not the wire, on processors every agent shares, so the
+// judged simulation puts every received message through a shared CPU
+// pool calibrated from the real run's CPU time (see calibrateQueue). The
+// first-hop latency calibrations (see calibrate) are reported beside it,
+// not judged. tolerance is the agreement asked of the all-nodes p50 and
+// p90 (|sim/real − 1| ≤ tolerance); see Comparison.
 func CompareReal(ctx context.Context, sc *Scenario, nodes int, tolerance float64, logw io.Writer) (*Comparison, error) {
 	c := realScenario(sc, nodes)
 	if err := c.Validate(); err != nil {
@@ -561,11 +654,20 @@ func CompareReal(ctx context.Context, sc *Scenario, nodes int, tolerance float64
 	if err != nil {
 		return nil, err
 	}
+	q, model := calibrateQueue(c, real)
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("sim: shared-CPU scenario: %w", err)
+	}
+	rep, err := Run(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	// Not judged: the first-hop calibrations (independent latencies).
 	cal, how := calibrate(c, real.FirstHop)
 	if err := cal.Validate(); err != nil {
 		return nil, fmt.Errorf("sim: calibrated scenario: %w", err)
 	}
-	rep, err := Run(ctx, cal)
+	fh, err := Run(ctx, cal)
 	if err != nil {
 		return nil, err
 	}
@@ -574,17 +676,6 @@ func CompareReal(ctx context.Context, sc *Scenario, nodes int, tolerance float64
 	medOnly, err := Run(ctx, &mo)
 	if err != nil {
 		return nil, err
-	}
-	// The shared-CPU model: loopback latency, and every received message
-	// costs the measured CPU time per message on the machine's processors.
-	var shared *Report
-	if real.ServiceTimeMs > 0 {
-		sh := *c
-		sh.Network.ServiceTime = Duration(time.Duration(real.ServiceTimeMs * float64(time.Millisecond)))
-		sh.Network.SharedCPUs = runtime.NumCPU()
-		if shared, err = Run(ctx, &sh); err != nil {
-			return nil, err
-		}
 	}
 	sim := RealResult{
 		Nodes: nodes, Published: rep.Entries.Published, AllNodes: rep.Visibility.AllNodes, Replica: rep.Visibility.Replica,
@@ -610,15 +701,75 @@ func CompareReal(ctx context.Context, sc *Scenario, nodes int, tolerance float64
 		RatioPullsPerEntry: ratio(pullsPerEntry(sim), pullsPerEntry(*real)),
 		Tolerance:          tolerance,
 		LoopbackLatencyMs:  ms(c.Network.Latency.Median.D()), LoopbackP50: loop.Visibility.AllNodes.P50, LoopbackP90: loop.Visibility.AllNodes.P90,
+		Model: model, QueueCPUs: q.Network.SharedCPUs, QueueServiceMs: ms(q.Network.ServiceTime.D()),
+		QueueAvailableCPUs: queueAvailable(real), SimCPU: rep.CPU,
 		CalibratedLatencyMs: ms(cal.Network.Latency.Median.D()), CalibratedSigma: cal.Network.Latency.Sigma, Calibration: how,
+		FirstHopP50: fh.Visibility.AllNodes.P50, FirstHopP90: fh.Visibility.AllNodes.P90,
 		MedianOnlyP50: medOnly.Visibility.AllNodes.P50, MedianOnlyP90: medOnly.Visibility.AllNodes.P90,
 	}
-	if shared != nil {
-		cmp.SharedCPUs = runtime.NumCPU()
-		cmp.SharedCPUP50, cmp.SharedCPUP90 = shared.Visibility.AllNodes.P50, shared.Visibility.AllNodes.P90
+	if real.GOMAXPROCS > 0 && real.WindowSeconds > 0 {
+		cmp.RealUtilisation = round3(real.CPUSeconds / real.WindowSeconds / float64(real.GOMAXPROCS))
 	}
 	cmp.judge()
 	return cmp, nil
+}
+
+// minAvailable is the least share of the processors calibrateQueue leaves
+// the messages, however busy the machine was: below it the queue would
+// saturate on a measurement error.
+const minAvailable = 0.1
+
+// queueAvailable is the processors the real run left the agents' messages:
+// GOMAXPROCS less the agents' background rate and the other processes'
+// rate (when known), at least minAvailable of GOMAXPROCS.
+func queueAvailable(real *RealResult) float64 {
+	c := float64(real.GOMAXPROCS)
+	a := c - real.BackgroundCPUs - max(real.OtherCPUs, 0)
+	return round3(max(a, minAvailable*c))
+}
+
+// calibrateQueue returns c with a shared CPU pool calibrated from the real
+// run, and says so in words. This is the judged model, chosen and written
+// down (docs/BENCHMARKS.md) before its first comparison was run:
+//
+//   - the network is c's (loopback latency, no loss);
+//   - every received message, of every kind, is one job on a pool of
+//     QueueCPUs = the real run's GOMAXPROCS processors shared by all the
+//     nodes, served first come first served by arrival;
+//   - a job's service time is the real CPU per message (CPUPerMessageMs:
+//     the process's CPU over the window less the agents' idle background
+//     rate times the window, over the messages received — both ends of a
+//     message, engine, HTTP, TLS, JSON, store and the garbage collector
+//     they cause) stretched by GOMAXPROCS / available processors, where
+//     available is GOMAXPROCS less the background and the other
+//     processes' CPU rates (queueAvailable): background work and other
+//     processes come in slices much shorter than a message, so a message
+//     on a processor proceeds at the share they leave (processor
+//     sharing).
+//
+// Nothing is fitted: every input is measured in the real run before the
+// simulation runs, and the simulation's times are not consulted. With no
+// CPU figures (no GOMAXPROCS or no messages) c is returned as is, and the
+// judged simulation is the uncalibrated loopback one.
+func calibrateQueue(c *Scenario, real *RealResult) (*Scenario, string) {
+	if real.GOMAXPROCS < 1 || real.Messages == 0 || real.CPUPerMessageMs <= 0 {
+		return c, "none: no CPU figures from the real agents; loopback latency, processing free"
+	}
+	avail := queueAvailable(real)
+	cpus := float64(real.GOMAXPROCS)
+	service := time.Duration(real.CPUPerMessageMs * cpus / avail * float64(time.Millisecond))
+	q := *c
+	q.Network.SharedCPUs = real.GOMAXPROCS
+	q.Network.ServiceTime = Duration(service)
+	other := "unknown"
+	if real.OtherCPUs >= 0 {
+		other = fmt.Sprintf("%.2f", real.OtherCPUs)
+	}
+	return &q, fmt.Sprintf("shared-CPU queue: loopback latency, every received message a job of %v on %d shared processors, first come first served "+
+		"(real: %.1f s CPU over %.1f s for %d messages, less background %.2f CPUs measured over %.1f s idle = %.3f ms per message; "+
+		"other processes %s CPUs; %.2f of %d processors left for messages)",
+		service.Round(time.Microsecond), real.GOMAXPROCS, real.CPUSeconds, real.WindowSeconds, real.Messages,
+		real.BackgroundCPUs, real.IdleSeconds, real.CPUPerMessageMs, other, avail, real.GOMAXPROCS)
 }
 
 // calibrate returns c with its one-way latency distribution taken from the

@@ -35,9 +35,12 @@ type Report struct {
 	Convergence    ConvergenceReport    `json:"convergence"`
 	Theory         TheoryReport         `json:"theory"`
 	Network        NetworkReport        `json:"network"`
-	Engines        EngineTotals         `json:"engines"`
-	Faults         []Fault              `json:"faults,omitempty"`
-	Series         []Sample             `json:"series"`
+	// CPU is the shared processors' queue, when the scenario has one
+	// (network.shared_cpus; the real-node comparison).
+	CPU     *CPUReport   `json:"cpu_pool,omitempty"`
+	Engines EngineTotals `json:"engines"`
+	Faults  []Fault      `json:"faults,omitempty"`
+	Series  []Sample     `json:"series"`
 	// Wall holds the only fields that depend on the machine and the
 	// moment: wall time, memory, speed. Compare reports without it.
 	Wall *Wall `json:"wall,omitempty"`
@@ -177,6 +180,22 @@ type NetworkReport struct {
 	PartitionMessages uint64 `json:"partition_dropped_messages"`
 	QueueDrops        uint64 `json:"queue_dropped_messages"`
 	DownDrops         uint64 `json:"to_down_node_messages"`
+}
+
+// CPUReport describes the shared CPU pool over the run: every received
+// message is a job on it (see Network.SharedCPUs).
+type CPUReport struct {
+	CPUs          int     `json:"cpus"`
+	ServiceTimeMs float64 `json:"service_time_ms"`
+	Jobs          uint64  `json:"jobs"`
+	// Utilisation is the processors' busy time over their time in the run
+	// (cpus × virtual seconds).
+	Utilisation float64 `json:"utilisation"`
+	// MeanWaitMs and MaxWaitMs are how long a message waited for a free
+	// processor before its own service time: the queueing that correlates
+	// the nodes' delays.
+	MeanWaitMs float64 `json:"mean_wait_ms"`
+	MaxWaitMs  float64 `json:"max_wait_ms"`
 }
 
 // EngineTotals sums the protocol engines' counters over the nodes
@@ -379,6 +398,13 @@ func (s *simulation) report(partial string) *Report {
 	r.Reconciliation = ReconciliationReport{Sessions: sessions, DifferingEntries: s.acc[classAE],
 		BytesPerEntry: ratio(float64(aeB), float64(s.acc[classAE])), EntrySize: round3(meanEntry)}
 
+	if p := s.cpu; p != nil {
+		r.CPU = &CPUReport{CPUs: p.CPUs(), ServiceTimeMs: round3(ms(p.Service())), Jobs: p.Jobs,
+			MeanWaitMs: round3(float64(p.Wait) / 1e6 / math.Max(float64(p.Jobs), 1)), MaxWaitMs: round3(float64(p.MaxWait) / 1e6)}
+		if v := s.q.Now(); v > 0 {
+			r.CPU.Utilisation = round3(float64(p.Busy) / (float64(p.CPUs()) * float64(v)))
+		}
+	}
 	r.Network = NetworkReport{LostMessages: s.net.Dropped[simnet.DropLoss], PartitionMessages: s.net.Dropped[simnet.DropPartition],
 		QueueDrops: s.net.Dropped[simnet.DropQueue], DownDrops: s.net.Dropped[simnet.DropDown]}
 

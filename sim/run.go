@@ -49,6 +49,9 @@ const (
 	evMemberRemove
 	evUp
 	evHeal
+	// evArrive is a message reaching its receiver when nodes share a
+	// CPU pool: it queues there, and is delivered (evDeliver) when served.
+	evArrive
 )
 
 // recallGrace: a recall probe counts as true holders only the entries
@@ -110,10 +113,14 @@ func (h *healTrack) finish(now int64) bool {
 }
 
 type simulation struct {
-	sc    *Scenario
-	pop   *population
-	q     simnet.Queue
-	net   *simnet.Network
+	sc  *Scenario
+	pop *population
+	q   simnet.Queue
+	net *simnet.Network
+	// cpu, when the nodes share a machine's processors (network.shared_cpus
+	// set), serves every arriving message before its delivery; nil means
+	// processing costs nothing, as between separate machines.
+	cpu   *simnet.CPUPool
 	nodes []*simNode
 	index map[protocol.PeerID]int32
 	// Membership: ring is the up members twice over, pos each node's
@@ -231,7 +238,11 @@ func (t transport) Send(to protocol.PeerID, msg []byte) error {
 		return nil // lost on the way: the sender cannot know
 	}
 	// The engine does not keep or reuse msg after Send (protocol.Transport).
-	s.q.Push(simnet.Event{At: at, Kind: evDeliver, Class: uint8(class), Node: dst, From: t.node, Msg: msg})
+	kind := uint8(evDeliver)
+	if s.cpu != nil {
+		kind = evArrive
+	}
+	s.q.Push(simnet.Event{At: at, Kind: kind, Class: uint8(class), Node: dst, From: t.node, Msg: msg})
 	return nil
 }
 
@@ -254,8 +265,6 @@ func newSimulation(sc *Scenario) (*simulation, error) {
 		Wide:          wide,
 		Bandwidth:     sc.Network.Bandwidth,
 		MaxQueueDelay: sc.Network.MaxQueueDelay.D(),
-		ServiceTime:   sc.Network.ServiceTime.D(),
-		CPUs:          sc.Network.SharedCPUs,
 		Kinds:         numClasses,
 		Seed:          sc.Seed,
 	})
@@ -272,6 +281,11 @@ func newSimulation(sc *Scenario) (*simulation, error) {
 		curClass: classLocal,
 		stopAt:   int64(sc.Duration),
 		interval: int64(sc.SampleInterval),
+	}
+	if sc.Network.SharedCPUs > 0 {
+		if s.cpu, err = simnet.NewCPUPool(sc.Network.SharedCPUs, sc.Network.ServiceTime.D()); err != nil {
+			return nil, err
+		}
 	}
 	// One signature verification per write however many replicas apply
 	// it: the stores share a verified-encoding cache sized to the run.
@@ -701,6 +715,23 @@ func (s *simulation) sample(w int) {
 	win.upNodes = s.upCount
 }
 
+// deliver hands a message that has arrived (and, with a CPU pool, been
+// served) to its receiver's engine, unless the network drops it now.
+func (s *simulation) deliver(ev *simnet.Event) {
+	nd := s.nodes[ev.Node]
+	ok := s.net.Deliver(ev.At, int(ev.From), int(ev.Node), int(ev.Class), len(ev.Msg), nd.up)
+	if s.trace != nil {
+		s.trace(ev, ok)
+	}
+	if !ok {
+		return
+	}
+	s.curClass = int(ev.Class)
+	_ = nd.eng.HandleMessage(s.now(), s.nodes[ev.From].id, ev.Msg) // bad messages are counted by the engine
+	s.curClass = classLocal
+	s.schedule(ev.Node)
+}
+
 // loop runs events until the end of the run or ctx is done.
 func (s *simulation) loop(ctx context.Context) error {
 	for {
@@ -725,19 +756,19 @@ func (s *simulation) loop(ctx context.Context) error {
 			nd.wakeAt = math.MaxInt64
 			nd.eng.Tick(s.now())
 			s.schedule(ev.Node)
-		case evDeliver:
-			nd := s.nodes[ev.Node]
-			ok := s.net.Deliver(ev.At, int(ev.From), int(ev.Node), int(ev.Class), len(ev.Msg), nd.up)
-			if s.trace != nil {
-				s.trace(&ev, ok)
-			}
-			if !ok {
+		case evArrive:
+			// Queue for a shared processor; a message served at once (no
+			// wait, no cost) is delivered now, without a second event, so
+			// a zero service time orders events exactly as no pool does.
+			if done := s.cpu.Serve(ev.At); done > ev.At {
+				ev.Kind = evDeliver
+				ev.At = done
+				s.q.Push(ev)
 				continue
 			}
-			s.curClass = int(ev.Class)
-			_ = nd.eng.HandleMessage(s.now(), s.nodes[ev.From].id, ev.Msg) // bad messages are counted by the engine
-			s.curClass = classLocal
-			s.schedule(ev.Node)
+			s.deliver(&ev)
+		case evDeliver:
+			s.deliver(&ev)
 		case evPublish:
 			if s.steadyN < len(s.pop.steady) {
 				s.publish(s.pop.steady[s.steadyN])
@@ -789,6 +820,9 @@ func Run(ctx context.Context, sc *Scenario) (*Report, error) {
 		partial = fmt.Sprintf("stopped at virtual %v: %v", time.Duration(s.q.Now()), err)
 	}
 	wall := time.Since(wall0)
+	if s.cpu != nil && s.cpu.Err() != nil {
+		s.errs = append(s.errs, s.cpu.Err())
+	}
 	r := s.report(partial)
 	events, errs := s.events, s.errs
 	// The simulation's own heap is the live heap with it minus the live

@@ -125,9 +125,13 @@ type Network struct {
 	Bandwidth int64 `json:"bandwidth_bytes_per_second,omitempty"`
 	// MaxQueueDelay bounds uplink queueing before tail drop (default 2s).
 	MaxQueueDelay Duration `json:"max_queue_delay,omitempty"`
-	// ServiceTime and SharedCPUs model nodes sharing one machine's
-	// processors (the real-node comparison): each received message takes
-	// ServiceTime on the first free of SharedCPUs processors. 0: no cost.
+	// SharedCPUs and ServiceTime model nodes sharing one machine's
+	// processors (the real-node comparison): with SharedCPUs ≥ 1 every
+	// received message queues, first come first served, for the first
+	// free of SharedCPUs processors, takes it for ServiceTime, and is
+	// delivered when done. 0 (the default): no pool, processing costs
+	// nothing (nodes are separate machines). A pool with ServiceTime 0
+	// behaves exactly as none.
 	ServiceTime Duration `json:"service_time,omitempty"`
 	SharedCPUs  int      `json:"shared_cpus,omitempty"`
 }
@@ -583,8 +587,14 @@ func (n *Network) validate(bad func(path, format string, args ...any)) {
 	if n.MaxQueueDelay < 0 {
 		bad("network.max_queue_delay", "negative")
 	}
-	if n.ServiceTime < 0 || (n.ServiceTime > 0 && n.SharedCPUs < 1) {
+	if n.ServiceTime < 0 {
+		bad("network.service_time", "negative")
+	}
+	if n.ServiceTime > 0 && n.SharedCPUs < 1 {
 		bad("network.service_time", "%v needs shared_cpus ≥ 1 (got %d)", n.ServiceTime.D(), n.SharedCPUs)
+	}
+	if n.SharedCPUs < 0 || n.SharedCPUs > 1024 {
+		bad("network.shared_cpus", "%d outside 0..1024", n.SharedCPUs)
 	}
 }
 

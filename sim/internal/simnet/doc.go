@@ -1,7 +1,9 @@
 // Package simnet is the discrete-event core of the simulator: a virtual clock
 // and event queue ([Queue]) and a simulated network ([Network]) with
 // per-message latency, loss, serialisation delay and queueing on each node's
-// uplink and downlink, and partitions as time windows over groups of nodes.
+// uplink and downlink, and partitions as time windows over groups of nodes;
+// and a pool of processors every node shares ([CPUPool]), for nodes that
+// run on one machine.
 //
 // Invariants:
 //

@@ -98,14 +98,6 @@ type Config struct {
 	// uplink: a message that would wait longer is dropped at the sender
 	// (tail drop). 0 means 2 s.
 	MaxQueueDelay time.Duration
-	// ServiceTime is what receiving one message costs on a processor that
-	// every node shares (real agents on one machine): each message, on
-	// arrival, occupies the first free of CPUs processors for ServiceTime
-	// and is delivered when done, so a burst of messages anywhere delays
-	// them all. 0 (the default) means no processing cost.
-	ServiceTime time.Duration
-	// CPUs is the number of shared processors (≥ 1 when ServiceTime is set).
-	CPUs int
 	// Kinds is the number of message kinds accounted separately (≥ 1).
 	Kinds int
 	// Seed seeds the network's own random source (latency, loss).
@@ -145,8 +137,6 @@ type Network struct {
 	// upFree and downFree are when each node's uplink and downlink are
 	// next idle (virtual ns).
 	upFree, downFree []int64
-	// cpuFree is when each shared processor is next idle (virtual ns).
-	cpuFree          []int64
 	sentB, recvB     []uint64 // [node*kinds+kind]
 	sentM, recvM     []uint64
 	totSent, totRecv []uint64 // [kind]
@@ -183,9 +173,6 @@ func New(cfg Config) (*Network, error) {
 	if cfg.MaxQueueDelay < 0 {
 		errs = append(errs, fmt.Errorf("max queue delay %v is negative", cfg.MaxQueueDelay))
 	}
-	if cfg.ServiceTime < 0 || (cfg.ServiceTime > 0 && cfg.CPUs < 1) {
-		errs = append(errs, fmt.Errorf("service time %v needs ≥ 1 CPUs, got %d", cfg.ServiceTime, cfg.CPUs))
-	}
 	if cfg.MaxQueueDelay == 0 {
 		cfg.MaxQueueDelay = 2 * time.Second
 	}
@@ -201,7 +188,6 @@ func New(cfg Config) (*Network, error) {
 		rng:      rand.New(rand.NewPCG(cfg.Seed, 0x5349_4d4e_4554)), // "SIMNET"
 		upFree:   make([]int64, cfg.Nodes),
 		downFree: make([]int64, cfg.Nodes),
-		cpuFree:  make([]int64, max(cfg.CPUs, 0)),
 		sentB:    make([]uint64, n),
 		recvB:    make([]uint64, n),
 		sentM:    make([]uint64, n),
@@ -284,18 +270,6 @@ func (n *Network) Send(now int64, from, to, kind, size int) (int64, bool) {
 	arrive := max(start+int64(lat), n.downFree[to]) + tx
 	arrive = max(arrive, departed+int64(lat))
 	n.downFree[to] = arrive
-	if st := int64(n.cfg.ServiceTime); st > 0 {
-		// The first processor free takes it (reserved in send order, like
-		// the downlink).
-		c := 0
-		for i, f := range n.cpuFree {
-			if f < n.cpuFree[c] {
-				c = i
-			}
-		}
-		arrive = max(arrive, n.cpuFree[c]) + st
-		n.cpuFree[c] = arrive
-	}
 	return arrive, true
 }
 

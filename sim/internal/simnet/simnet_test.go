@@ -264,33 +264,87 @@ func contains(s, sub string) bool {
 	return false
 }
 
-// TestSharedCPUsQueueMessages: with a service time every received message
-// takes a shared processor for that long, so simultaneous messages to
-// different nodes queue behind each other on one CPU, run side by side on
-// two, and cost nothing with the default 0.
-func TestSharedCPUsQueueMessages(t *testing.T) {
+// TestCPUPoolServesFIFO: jobs on a shared pool of processors finish at the
+// times a first-come-first-served C-server queue gives, with explicit
+// arrival times.
+func TestCPUPoolServesFIFO(t *testing.T) {
 	ms := int64(time.Millisecond)
 	for _, tt := range []struct {
-		cpus    int
-		service time.Duration
-		want    []int64
+		name     string
+		cpus     int
+		service  time.Duration
+		arrive   []int64
+		want     []int64
+		wait     int64 // total
+		maxWait  int64
+		busyJobs int
 	}{
-		{0, 0, []int64{ms, ms, ms}},
-		{1, time.Millisecond, []int64{2 * ms, 3 * ms, 4 * ms}},
-		{2, time.Millisecond, []int64{2 * ms, 2 * ms, 3 * ms}},
+		{"zero cost finishes at arrival", 1, 0, []int64{0, 0, 3 * ms}, []int64{0, 0, 3 * ms}, 0, 0, 3},
+		{"one cpu queues a burst", 1, time.Millisecond, []int64{0, 0, 0}, []int64{ms, 2 * ms, 3 * ms}, 3 * ms, 2 * ms, 3},
+		{"two cpus serve two at once", 2, time.Millisecond, []int64{0, 0, 0}, []int64{ms, ms, 2 * ms}, ms, ms, 3},
+		{"idle gap resets the queue", 1, time.Millisecond, []int64{0, ms / 2, 5 * ms}, []int64{ms, 2 * ms, 6 * ms}, ms / 2, ms / 2, 3},
+		{"staggered on two", 2, 2 * time.Millisecond, []int64{0, ms, ms, 4 * ms}, []int64{2 * ms, 3 * ms, 4 * ms, 6 * ms}, ms, ms, 4},
 	} {
-		n, err := New(Config{Nodes: 4, Local: Link{Latency: fixed(time.Millisecond)}, ServiceTime: tt.service, CPUs: tt.cpus})
+		p, err := NewCPUPool(tt.cpus, tt.service)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for to := 1; to <= 3; to++ {
-			at, ok := n.Send(0, 0, to, 0, 100)
-			if !ok || at != tt.want[to-1] {
-				t.Errorf("cpus %d service %v: message %d arrives at %v (%v), want %v", tt.cpus, tt.service, to, time.Duration(at), ok, time.Duration(tt.want[to-1]))
+		for i, at := range tt.arrive {
+			if got := p.Serve(at); got != tt.want[i] {
+				t.Errorf("%s: job %d arriving at %v done at %v, want %v", tt.name, i, time.Duration(at), time.Duration(got), time.Duration(tt.want[i]))
+			}
+		}
+		if p.Jobs != uint64(len(tt.arrive)) || p.Wait != tt.wait || p.MaxWait != tt.maxWait || p.Busy != int64(tt.busyJobs)*int64(tt.service) {
+			t.Errorf("%s: jobs %d wait %v max %v busy %v, want %d, %v, %v, %v", tt.name, p.Jobs, time.Duration(p.Wait), time.Duration(p.MaxWait),
+				time.Duration(p.Busy), len(tt.arrive), time.Duration(tt.wait), time.Duration(tt.maxWait), time.Duration(tt.busyJobs)*tt.service)
+		}
+		if p.Err() != nil {
+			t.Errorf("%s: %v", tt.name, p.Err())
+		}
+	}
+}
+
+// TestCPUPoolBurst: k jobs arriving together on C processors finish in
+// waves of C, job i at (⌊i/C⌋+1)·service.
+func TestCPUPoolBurst(t *testing.T) {
+	const s = 300 * time.Microsecond
+	for cpus := 1; cpus <= 4; cpus++ {
+		for k := 1; k <= 12; k++ {
+			p, err := NewCPUPool(cpus, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := int64(7 * time.Millisecond)
+			for i := range k {
+				want := at + int64(i/cpus+1)*int64(s)
+				if got := p.Serve(at); got != want {
+					t.Errorf("C=%d k=%d: job %d done at %v, want %v", cpus, k, i, time.Duration(got), time.Duration(want))
+				}
 			}
 		}
 	}
-	if _, err := New(Config{Nodes: 2, Local: Link{Latency: fixed(0)}, ServiceTime: time.Millisecond}); err == nil {
-		t.Error("a service time with no CPUs was accepted")
+}
+
+// TestCPUPoolRejects: a pool needs a processor and a non-negative service
+// time, and an arrival out of order is served in order and reported.
+func TestCPUPoolRejects(t *testing.T) {
+	for _, tt := range []struct {
+		cpus int
+		s    time.Duration
+	}{{0, time.Millisecond}, {-1, 0}, {2, -time.Nanosecond}} {
+		if _, err := NewCPUPool(tt.cpus, tt.s); err == nil {
+			t.Errorf("NewCPUPool(%d, %v) accepted", tt.cpus, tt.s)
+		}
+	}
+	p, err := NewCPUPool(1, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Serve(int64(5 * time.Millisecond))
+	if got := p.Serve(int64(time.Millisecond)); got != int64(7*time.Millisecond) {
+		t.Errorf("out-of-order job done at %v, want 7ms (queued behind the first)", time.Duration(got))
+	}
+	if p.Err() == nil {
+		t.Error("out-of-order arrival not reported")
 	}
 }
