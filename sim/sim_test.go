@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -298,6 +299,12 @@ func TestChurnAndLossyRun(t *testing.T) {
 			case "lossy-wan":
 				if r.Network.LostMessages == 0 {
 					t.Error("no message lost on a lossy network")
+				}
+				// Every message meets a loss of 0.5 % (same region) or 5 %
+				// (between regions): the lost share lies between.
+				if n := r.Network; n.SentMessages < 1000 || n.LostFraction < 0.005 || n.LostFraction > 0.05 ||
+					math.Abs(n.LostFraction-float64(n.LostMessages)/float64(n.SentMessages)) > 1e-5 || n.LostBytes < n.LostMessages*40 {
+					t.Errorf("network %+v: want lost / sent between the two loss rates, and the lost bytes", n)
 				}
 			case "churn":
 				if r.Network.DownDrops == 0 && r.Entries.SkippedDown == 0 {
