@@ -15,7 +15,7 @@ import (
 	"github.com/signpost-federation/signpost/wasm/purpose"
 )
 
-// Suite is the POPRF suite of every Signpost token.
+// Suite is the RFC 9497 suite of every Signpost token (POPRF and VOPRF mode).
 var Suite = oprf.SuiteRistretto255
 
 // Sizes of the serialised values of the suite.
@@ -84,10 +84,30 @@ func ParseEpoch(s string) (uint32, error) {
 // serialised blinds (keep them; they unblind the evaluation) and the
 // serialised blinded elements (send them to the issuer).
 func Blind(rnd io.Reader, inputs [][]byte) (blinds, blinded [][]byte, err error) {
+	scalars, blinds, err := drawBlinds(rnd, inputs)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The mode is part of the hash-to-group domain separation: blind as the
+	// POPRF client that will finalize. Blinding does not use the issuer's
+	// key, but circl requires one: the group generator stands in.
+	_, req, err := oprf.NewPartialObliviousClient(Suite, generatorKey()).DeterministicBlind(inputs, scalars)
+	if err != nil {
+		return nil, nil, fmt.Errorf("token: blind: %w", err)
+	}
+	if blinded, err = marshalElements(req.Elements); err != nil {
+		return nil, nil, fmt.Errorf("token: serialise blinded element: %w", err)
+	}
+	return blinds, blinded, nil
+}
+
+// drawBlinds draws one blind per input from rnd and returns them both as
+// scalars and serialised.
+func drawBlinds(rnd io.Reader, inputs [][]byte) (scalars []oprf.Blind, blinds [][]byte, err error) {
 	if len(inputs) == 0 || len(inputs) > MaxBatch {
 		return nil, nil, ErrBatchSize
 	}
-	scalars := make([]oprf.Blind, len(inputs))
+	scalars = make([]oprf.Blind, len(inputs))
 	blinds = make([][]byte, len(inputs))
 	for i := range inputs {
 		s, err := randomScalar(rnd)
@@ -99,20 +119,20 @@ func Blind(rnd io.Reader, inputs [][]byte) (blinds, blinded [][]byte, err error)
 			return nil, nil, fmt.Errorf("token: serialise blind: %w", err)
 		}
 	}
-	// The mode is part of the hash-to-group domain separation: blind as the
-	// POPRF client that will finalize. Blinding does not use the issuer's
-	// key, but circl requires one: the group generator stands in.
-	_, req, err := oprf.NewPartialObliviousClient(Suite, generatorKey()).DeterministicBlind(inputs, scalars)
-	if err != nil {
-		return nil, nil, fmt.Errorf("token: blind: %w", err)
-	}
-	blinded = make([][]byte, len(inputs))
-	for i, e := range req.Elements {
-		if blinded[i], err = e.MarshalBinaryCompress(); err != nil {
-			return nil, nil, fmt.Errorf("token: serialise blinded element: %w", err)
+	return scalars, blinds, nil
+}
+
+// marshalElements serialises group elements ([ElementSize] bytes each).
+func marshalElements(elems []group.Element) ([][]byte, error) {
+	out := make([][]byte, len(elems))
+	for i, e := range elems {
+		b, err := e.MarshalBinaryCompress()
+		if err != nil {
+			return nil, err
 		}
+		out[i] = b
 	}
-	return blinds, blinded, nil
+	return out, nil
 }
 
 // generatorKey returns the group generator as a public key.
@@ -178,16 +198,9 @@ func Finalize(pub, info []byte, inputs, blinds, evaluated [][]byte, proof []byte
 		return nil, err
 	}
 	g := Suite.Group()
-	scalars := make([]oprf.Blind, len(blinds))
-	for i, b := range blinds {
-		if len(b) != ScalarSize {
-			return nil, ErrEncoding
-		}
-		s := g.NewScalar()
-		if err := s.UnmarshalBinary(b); err != nil || s.IsZero() {
-			return nil, ErrEncoding
-		}
-		scalars[i] = s
+	scalars, err := parseBlinds(blinds)
+	if err != nil {
+		return nil, err
 	}
 	elems, err := ParseElements(evaluated)
 	if err != nil {
@@ -213,6 +226,24 @@ func Finalize(pub, info []byte, inputs, blinds, evaluated [][]byte, proof []byte
 		return nil, fmt.Errorf("token: finalize: %w", err)
 	}
 	return out, nil
+}
+
+// parseBlinds decodes serialised blinds, refusing zero and anything that is
+// not exactly [ScalarSize] bytes of a canonical scalar.
+func parseBlinds(blinds [][]byte) ([]oprf.Blind, error) {
+	g := Suite.Group()
+	scalars := make([]oprf.Blind, len(blinds))
+	for i, b := range blinds {
+		if len(b) != ScalarSize {
+			return nil, ErrEncoding
+		}
+		s := g.NewScalar()
+		if err := s.UnmarshalBinary(b); err != nil || s.IsZero() {
+			return nil, ErrEncoding
+		}
+		scalars[i] = s
+	}
+	return scalars, nil
 }
 
 // ParseElements decodes serialised group elements, refusing the identity and
