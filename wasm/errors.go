@@ -25,6 +25,17 @@ var (
 	ErrInputTooLarge  = errors.New("wasm: input too large")
 	ErrClosed         = errors.New("wasm: runtime closed")
 	ErrABI            = errors.New("wasm: module call failed")
+	// ErrKeySet reports a threshold key set that is not usable: t outside
+	// 1..n, a repeated or zero index, a malformed key, shares that do not
+	// lie on one polynomial with the group key, a bad node id.
+	ErrKeySet = errors.New("wasm: invalid key set")
+	// ErrTooFewPartials reports fewer than t partial evaluations whose
+	// proofs verify; the message says how many verified of how many were
+	// needed.
+	ErrTooFewPartials = errors.New("wasm: too few valid partial evaluations")
+	// ErrPartialIndex reports a partial evaluation whose issuer index is
+	// not in the key set.
+	ErrPartialIndex = errors.New("wasm: partial evaluation from an issuer outside the key set")
 )
 
 // mapErr turns package token's sentinels into this package's, through the

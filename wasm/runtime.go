@@ -405,6 +405,8 @@ var statusErrors = map[byte]error{
 	abi.StatusPublicKey:      ErrPublicKey,
 	abi.StatusMismatch:       ErrMismatch,
 	abi.StatusTooLarge:       ErrInputTooLarge,
+	abi.StatusTooFewPartials: ErrTooFewPartials,
+	abi.StatusKeySet:         ErrKeySet,
 }
 
 func statusError(status byte, msg string) error {

@@ -28,6 +28,10 @@ const (
 	OpOpenEntries = 6
 	// OpValidateCompact was added to ABI version 1 (additive).
 	OpValidateCompact = 7
+	// OpBlindVerifiable and OpCombine, the threshold token client, were
+	// added to ABI version 1 (additive).
+	OpBlindVerifiable = 8
+	OpCombine         = 9
 )
 
 // MaxEntries bounds the entries of one OpOpenEntries call.
@@ -59,6 +63,8 @@ const (
 	StatusMismatch       = 11
 	StatusTooLarge       = 12
 	StatusInternal       = 13
+	StatusTooFewPartials = 14
+	StatusKeySet         = 15
 )
 
 // ErrMalformed reports a list that does not decode.

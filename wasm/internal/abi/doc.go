@@ -50,6 +50,9 @@
 //	OpOpenEntries [sealKey, members, entry×n]
 //	                                        → [(status, nodeId, category, registeredAt, flags)×n]
 //	                                          n ≤ MaxEntries (4096)
+//	OpBlindVerifiable [scheme, number×n]    → [(blind, blinded)×n]; as OpBlind, in VOPRF mode
+//	OpCombine     [scheme, keySet, partials, (number, blind)×n]
+//	                                        → [(token, lookupKey, sealKey)×n]
 //
 // OpOpenEntries opens entries the way a reader must (package wasm/sealed,
 // the one implementation of the sealed holder identity, which locator
@@ -75,7 +78,26 @@
 // from (package ident's AllCodes), which is append-only; the browser loader
 // keeps OpValidate, whose codes are spelled out.
 //
+// OpBlindVerifiable and OpCombine, additive to version 1, are the client of
+// the threshold token function (package token, threshold.go). keySet is one
+// item holding a nested list [purpose, epoch, t, groupKey, (index, key)×m]:
+// t and each issuer's Shamir index in decimal, each key its 32-byte public
+// share K_i ([AppendKeySet], [DecodeKeySet]). partials is one item holding
+// a nested list with one item per issuer answer, itself a nested list
+// [index, proof, evaluated×n] ([AppendPartials], [DecodePartials]); at most
+// token.MaxIssuers of each. OpCombine checks the key set
+// ([StatusKeySet]: t outside 1..m, a repeated index, a bad key, shares not on
+// one polynomial with the group key) and the purpose, re-derives the
+// blinded elements from the numbers and blinds, verifies partials in
+// ascending index until t verify (a bad one is skipped), combines,
+// finalises and derives keys. Fewer than t valid partials answer
+// [StatusTooFewPartials] with a message saying how many verified of how
+// many were needed.
+//
 // epoch is a decimal uint32 without leading zeros; purpose is lowercase
-// ASCII words joined by hyphens. Tokens are POPRF outputs over
-// system + "|" + canonical number with info "signpost/v1|purpose|epoch".
+// ASCII words joined by hyphens. Legacy tokens (OpBlind, OpFinalize) are
+// POPRF outputs over system + "|" + canonical number with info
+// "signpost/v1|purpose|epoch"; threshold tokens (OpBlindVerifiable,
+// OpCombine) are VOPRF outputs over the same input for the key of the
+// (purpose, epoch).
 package abi

@@ -63,6 +63,10 @@ func (h *Handler) Handle(op int32, req []byte) (resp []byte) {
 		return h.openEntries(items)
 	case OpValidateCompact:
 		return h.validateCompact(items)
+	case OpBlindVerifiable:
+		return h.blindVerifiable(items)
+	case OpCombine:
+		return h.combine(items)
 	}
 	return h.fail(StatusUnknownOp, "unknown operation "+strconv.Itoa(int(op)))
 }
@@ -94,6 +98,8 @@ var tokenStatuses = []struct {
 	{token.ErrEncoding, StatusEncoding},
 	{token.ErrProofInvalid, StatusProofInvalid},
 	{token.ErrPublicKey, StatusPublicKey},
+	{token.ErrTooFewPartials, StatusTooFewPartials},
+	{token.ErrKeySet, StatusKeySet},
 }
 
 // StatusOf returns the status that reports err, an error of package token
@@ -173,7 +179,16 @@ func (h *Handler) tokenInputs(s ident.Scheme, numbers [][]byte) ([][]byte, []byt
 }
 
 func (h *Handler) blind(items [][]byte) []byte {
-	s, failed := h.leadingScheme("blind", items)
+	return h.blindWith("blind", token.Blind, items)
+}
+
+// blindVerifiable is OpBlind in VOPRF mode, for the threshold client.
+func (h *Handler) blindVerifiable(items [][]byte) []byte {
+	return h.blindWith("blind verifiable", token.BlindVerifiable, items)
+}
+
+func (h *Handler) blindWith(op string, blind func(io.Reader, [][]byte) ([][]byte, [][]byte, error), items [][]byte) []byte {
+	s, failed := h.leadingScheme(op, items)
 	if failed != nil {
 		return failed
 	}
@@ -185,7 +200,7 @@ func (h *Handler) blind(items [][]byte) []byte {
 	if failed != nil {
 		return failed
 	}
-	blinds, blinded, err := token.Blind(h.Rand, inputs)
+	blinds, blinded, err := blind(h.Rand, inputs)
 	if err != nil {
 		return h.failErr(err)
 	}
@@ -243,6 +258,66 @@ func (h *Handler) finalize(items [][]byte) []byte {
 	}
 	h.out = e.Buf
 	return h.out
+}
+
+// combine is the threshold client's last step: request [scheme, keySet,
+// partials, (number, blind)×n], response as OpFinalize's. keySet and
+// partials are nested lists (see [DecodeKeySet] and [DecodePartials]).
+func (h *Handler) combine(items [][]byte) []byte {
+	if len(items) < 3 || (len(items)-3)%2 != 0 {
+		return h.fail(StatusMalformed, "combine needs scheme, key set, partials and pairs of number and blind")
+	}
+	s, failed := h.leadingScheme("combine", items)
+	if failed != nil {
+		return failed
+	}
+	ks, err := DecodeKeySet(items[1])
+	if err != nil {
+		return h.failDecode(err)
+	}
+	if err := token.ValidatePurpose(ks.Purpose); err != nil {
+		return h.failErr(err)
+	}
+	partials, err := DecodePartials(items[2])
+	if err != nil {
+		return h.failDecode(err)
+	}
+	n := (len(items) - 3) / 2
+	if n == 0 || n > token.MaxBatch {
+		return h.failErr(token.ErrBatchSize)
+	}
+	numbers := make([][]byte, n)
+	blinds := make([][]byte, n)
+	for i := range n {
+		numbers[i], blinds[i] = items[3+2*i], items[4+2*i]
+	}
+	inputs, failed := h.tokenInputs(s, numbers)
+	if failed != nil {
+		return failed
+	}
+	toks, err := token.Combine(ks.KeySet, inputs, blinds, partials)
+	if err != nil {
+		return h.failErr(err)
+	}
+	e := Encoder{Buf: h.out}
+	e.Begin(3 * n)
+	for _, t := range toks {
+		l, s := token.DeriveKeys(t)
+		e.Bytes(t)
+		e.Bytes(l[:])
+		e.Bytes(s[:])
+	}
+	h.out = e.Buf
+	return h.out
+}
+
+// failDecode reports a key set or partials decoding error: a token error
+// (an invalid epoch) under its status, anything else as malformed.
+func (h *Handler) failDecode(err error) []byte {
+	if status := StatusOf(err); status != StatusInternal {
+		return h.fail(status, err.Error())
+	}
+	return h.fail(StatusMalformed, err.Error())
 }
 
 func (h *Handler) deriveKeys(items [][]byte) []byte {
