@@ -27,6 +27,12 @@ type Config struct {
 	// across processes. Default "": an in-memory cache shared by every
 	// Runtime in the process, so the module is compiled once per process.
 	CacheDir string
+	// CompileOnUse defers compiling the module until an operation needs
+	// it, instead of in New. For short-lived commands that use only part
+	// of the module (`signpost ident validate` needs only the validation
+	// pool, so it compiles once, not twice). Default false: New compiles
+	// the main pool, so a broken module or cache fails at start.
+	CompileOnUse bool
 	// IssuerPublicKey is the issuer's public key that [Runtime.Tokens]
 	// verifies evaluation proofs against, unless the Evaluator implements
 	// [IssuerKeyer]. Default: none.
@@ -35,7 +41,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Instances: runtime.GOMAXPROCS(0), CacheDir: "", IssuerPublicKey: nil}
+	return Config{Instances: runtime.GOMAXPROCS(0), CacheDir: "", CompileOnUse: false, IssuerPublicKey: nil}
 }
 
 // IssuerKeyer is implemented by Evaluators that know the issuer's public
@@ -86,17 +92,18 @@ type Blinding struct {
 // time (docs/BENCHMARKS.md, "## wasm"): a validation call is bounded (at
 // most 4096 identifiers, a few milliseconds) and ValidateBatch checks the
 // context between calls, so cancellation waits for at most one call. The
-// validation pool is compiled on first use.
+// validation pool is compiled on first use (and the main one too, with
+// Config.CompileOnUse).
 type Runtime struct {
 	cfg    Config
 	random io.Reader // crypto/rand.Reader; tests may replace it
 	cache  wazero.CompilationCache
-	main   *pool
 	done   chan struct{}
 	closed atomic.Bool
 
-	quickMu sync.Mutex
-	quick   *pool // REQUIRES: quickMu; nil until the first validation
+	mu    sync.Mutex
+	main  *pool // REQUIRES: mu; set by New unless Config.CompileOnUse
+	quick *pool // REQUIRES: mu; nil until the first validation
 }
 
 // pool is one wazero runtime, the module compiled for it, and its
@@ -126,25 +133,27 @@ func newPool(ctx context.Context, cache wazero.CompilationCache, instances int, 
 	return &pool{rt: rt, compiled: compiled, idle: make(chan *instance, instances), slots: make(chan struct{}, instances)}, nil
 }
 
-// poolFor returns the pool that runs op: the validation pool (created on
-// first use) for validation, the main pool for everything else.
+// poolFor returns the pool that runs op, creating it on first use: the
+// validation pool for validation, the main pool for everything else.
 func (r *Runtime) poolFor(ctx context.Context, op int32) (*pool, error) {
-	if op != abi.OpValidate && op != abi.OpValidateCompact {
-		return r.main, nil
-	}
-	r.quickMu.Lock()
-	defer r.quickMu.Unlock()
+	quick := op == abi.OpValidate || op == abi.OpValidateCompact
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
-	if r.quick == nil {
-		p, err := newPool(ctx, r.cache, r.cfg.Instances, false)
+	p := &r.main
+	if quick {
+		p = &r.quick
+	}
+	if *p == nil {
+		np, err := newPool(ctx, r.cache, r.cfg.Instances, !quick)
 		if err != nil {
 			return nil, err
 		}
-		r.quick = p
+		*p = np
 	}
-	return r.quick, nil
+	return *p, nil
 }
 
 var (
@@ -178,17 +187,20 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		sharedCacheOnce.Do(func() { sharedCache = wazero.NewCompilationCache() })
 		cache = sharedCache
 	}
-	main, err := newPool(ctx, cache, cfg.Instances, true)
-	if err != nil {
-		return nil, err
-	}
-	return &Runtime{
+	r := &Runtime{
 		cfg:    cfg,
 		random: rand.Reader,
 		cache:  cache,
-		main:   main,
 		done:   make(chan struct{}),
-	}, nil
+	}
+	if !cfg.CompileOnUse {
+		main, err := newPool(ctx, cache, cfg.Instances, true)
+		if err != nil {
+			return nil, err
+		}
+		r.main = main
+	}
+	return r, nil
 }
 
 // Close closes every instance and the runtime. It is idempotent; calls in
@@ -198,14 +210,16 @@ func (r *Runtime) Close(ctx context.Context) error {
 		return nil
 	}
 	close(r.done)
-	r.quickMu.Lock()
-	quick := r.quick
-	r.quickMu.Unlock()
+	r.mu.Lock()
+	pools := []*pool{r.main, r.quick}
+	r.mu.Unlock()
 	// A cancelled context must not stop Close from releasing everything.
 	ctx = context.WithoutCancel(ctx)
-	err := r.main.rt.Close(ctx)
-	if quick != nil {
-		err = errors.Join(err, quick.rt.Close(ctx))
+	var err error
+	for _, p := range pools {
+		if p != nil {
+			err = errors.Join(err, p.rt.Close(ctx))
+		}
 	}
 	return err
 }

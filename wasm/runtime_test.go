@@ -649,9 +649,9 @@ func TestValidationPoolIsLazyAndClosed(t *testing.T) {
 	if _, err := r.Blind(context.Background(), "nhs", []string{"9990000018"}); err != nil {
 		t.Fatal(err)
 	}
-	r.quickMu.Lock()
+	r.mu.Lock()
 	created := r.quick != nil
-	r.quickMu.Unlock()
+	r.mu.Unlock()
 	if created {
 		t.Error("blinding created the validation pool")
 	}
@@ -661,8 +661,8 @@ func TestValidationPoolIsLazyAndClosed(t *testing.T) {
 	if _, err := r.Validate(context.Background(), "nhs", "9990000018"); !errors.Is(err, ErrClosed) {
 		t.Errorf("after Close: %v", err)
 	}
-	r.quickMu.Lock()
-	defer r.quickMu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.quick != nil {
 		t.Error("a closed runtime created the validation pool")
 	}
