@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -268,5 +269,23 @@ func TestComparisonFields(t *testing.T) {
 		if bytes.Contains(b, []byte(`"cpu_pool"`)) != has || strings.Contains(sum.String(), "shared CPU pool") != has {
 			t.Errorf("shared CPUs %d: report JSON or summary %s the pool", sc.Network.SharedCPUs, map[bool]string{true: "lacks", false: "has"}[has])
 		}
+	}
+}
+
+// TestGCDelta: cycles and pause total between two snapshots, and the
+// longest pause among the cycles between them only.
+func TestGCDelta(t *testing.T) {
+	var a, b runtime.MemStats
+	a.NumGC, a.PauseTotalNs = 300, 1e9
+	b.NumGC, b.PauseTotalNs = 303, 1e9+8e6
+	b.PauseNs[299%256] = 99e6 // before the window
+	b.PauseNs[300%256], b.PauseNs[301%256], b.PauseNs[302%256] = 1e6, 5e6, 2e6
+	n, total, longest := gcDelta(&a, &b)
+	if n != 3 || total != 8*time.Millisecond || longest != 5*time.Millisecond {
+		t.Errorf("gcDelta = %d, %v, %v; want 3, 8ms, 5ms", n, total, longest)
+	}
+	a.NumGC = 0 // more cycles than the runtime keeps: the longest kept
+	if n, _, longest := gcDelta(&a, &b); n != 303 || longest != 99*time.Millisecond {
+		t.Errorf("gcDelta over 303 cycles = %d, longest %v; want 303, 99ms", n, longest)
 	}
 }

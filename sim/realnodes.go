@@ -84,6 +84,23 @@ type RealResult struct {
 	BackgroundCPUs  float64 `json:"background_cpus,omitempty"`
 	OtherCPUs       float64 `json:"other_processes_cpus,omitempty"`
 	CPUPerMessageMs float64 `json:"cpu_per_message_ms,omitempty"`
+	// GCCycles, GCPauseMs and GCMaxPauseMs are the garbage collector's
+	// cycles and stop-the-world pauses (total, longest of those the
+	// runtime still lists) over the window: every agent stops at once.
+	// Reported, not model inputs.
+	GCCycles     uint32  `json:"gc_cycles,omitempty"`
+	GCPauseMs    float64 `json:"gc_pause_ms,omitempty"`
+	GCMaxPauseMs float64 `json:"gc_max_pause_ms,omitempty"`
+}
+
+// gcDelta is the collector's cycles, total pause and longest pause between
+// two MemStats (the longest among the last 256 the runtime keeps).
+func gcDelta(a, b *runtime.MemStats) (cycles uint32, total, longest time.Duration) {
+	cycles = b.NumGC - a.NumGC
+	for i := uint32(0); i < min(cycles, uint32(len(b.PauseNs))); i++ {
+		longest = max(longest, time.Duration(b.PauseNs[(b.NumGC-1-i)%uint32(len(b.PauseNs))]))
+	}
+	return cycles, time.Duration(b.PauseTotalNs - a.PauseTotalNs), longest
 }
 
 // cpuPerMessage is one message's CPU in ms: the CPU over the window less
@@ -320,6 +337,8 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 	if err != nil {
 		return nil, err
 	}
+	var gc0, gc1 runtime.MemStats
+	runtime.ReadMemStats(&gc0)
 	cpu0 := cpuTime()
 	busy0, busyOK := machineBusy()
 	t0 := time.Now()
@@ -331,6 +350,8 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 	}
 	window := time.Since(t0)
 	cpu := cpuTime() - cpu0
+	runtime.ReadMemStats(&gc1)
+	gcN, gcTotal, gcMax := gcDelta(&gc0, &gc1)
 	busy1, busyOK1 := machineBusy()
 	other := -1.0
 	if busyOK && busyOK1 {
@@ -357,6 +378,7 @@ func RunReal(ctx context.Context, sc *Scenario, logw io.Writer) (*RealResult, er
 		Pulls: after.pulls - before.pulls, PullRetries: after.retries - before.retries,
 		PullsAbandoned: after.abandoned - before.abandoned,
 		GOMAXPROCS:     runtime.GOMAXPROCS(0), CPUSeconds: round3(cpu.Seconds()), Messages: msgs,
+		GCCycles: gcN, GCPauseMs: ms(gcTotal), GCMaxPauseMs: ms(gcMax),
 		IdleSeconds: round3(idleSecs), BackgroundCPUs: round3(background), OtherCPUs: other, CPUPerMessageMs: perMsg,
 	}, nil
 }
