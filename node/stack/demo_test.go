@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,29 @@ func TestDemoFederation(t *testing.T) {
 	// The school asks for direct-care: refused (its descriptor lacks it).
 	if st, body := call(t, "POST", url(1)+"/v1/locate", d.PractitionerTokens[school], `{"nhsNumber":"`+d.People[0].NHSNumber+`","purpose":"direct-care"}`); st != 403 {
 		t.Fatalf("school direct-care: %d %s", st, body)
+	}
+	// Signed in to its node, the school's practitioner is told the school's
+	// name and offered safeguarding only, the CSC's both purposes; an
+	// operator no purpose (the practitioner role alone looks up).
+	for _, tc := range []struct {
+		node        int
+		user, agent string
+		want        []string
+	}{
+		{1, node.RolePractitioner, DemoAgencies[1].Agency, []string{"safeguarding"}},
+		{0, node.RolePractitioner, DemoAgencies[0].Agency, []string{"direct-care", "safeguarding"}},
+		{1, node.RoleOperator, DemoAgencies[1].Agency, []string{}},
+	} {
+		res, err := http.Post(url(tc.node)+"/v1/session", "application/json", strings.NewReader(`{"username":"`+tc.user+`","password":"`+DemoPassword+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sess auth.SessionResponse
+		err = json.NewDecoder(res.Body).Decode(&sess)
+		res.Body.Close()
+		if err != nil || res.StatusCode != 200 || sess.Agency.Name != tc.agent || sess.Agency.NodeID != DemoAgencies[tc.node].NodeID || !slices.Equal(sess.Purposes, tc.want) {
+			t.Errorf("%s at %s: %d %+v %v; want %s offered %v", tc.user, DemoAgencies[tc.node].NodeID, res.StatusCode, sess.Agency, sess.Purposes, tc.agent, tc.want)
+		}
 	}
 	// Contact request from csc to the GP, over mutual TLS; the GP records it.
 	st, body = call(t, "POST", url(0)+"/v1/contact-requests", d.PractitionerTokens[csc], `{"nodeId":"`+gp+`","purpose":"safeguarding","lookupKey":"`+res.LookupKey+`","message":"please call"}`)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -343,6 +344,16 @@ func (a *assembly) openUsersAndAudit() (node.AuditLog, error) {
 	acfg.TrustedProxies = a.cfg.TrustedProxyPrefixes()
 	if a.sc.Argon2 != nil {
 		acfg.Argon2 = *a.sc.Argon2
+	}
+	// The page names the agency and offers only the purposes the core
+	// accepts (its configured set) to the one role that looks up.
+	acfg.Agency = auth.SessionAgency{NodeID: a.cfg.NodeID, Name: a.cfg.Agency, Category: a.cfg.Category}
+	purposes := slices.Clone(a.cfg.Purposes)
+	acfg.Purposes = func(p auth.Principal) []string {
+		if p.Role != auth.RolePractitioner {
+			return nil
+		}
+		return purposes
 	}
 	log := a.log
 	acfg.OnLogin = func(r *http.Request, p auth.Principal, ok bool) {

@@ -73,6 +73,15 @@ type Config struct {
 	// LoginConcurrency bounds argon2id hashes running at once (each takes
 	// Argon2.Memory). Default 2.
 	LoginConcurrency int
+	// Agency is the agency whose node this is, named in every session
+	// answer so that the page can say whose system the user signed in to.
+	Agency SessionAgency
+	// Purposes, if set, returns the purposes a signed-in user may look up
+	// under, named in every session answer so that the page offers those
+	// and no other; nil offers none. The node decides (its configured
+	// purposes, for the roles that look up); the auth package only passes
+	// the answer on.
+	Purposes func(p Principal) []string
 	// OnLogin, if set, is called after every sign-in attempt with the user
 	// (zero on failure) and whether it succeeded, so that the node can
 	// audit it. It is never given what was typed.

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -245,6 +247,55 @@ func TestLoginSetsSafeCookie(t *testing.T) {
 	g := f.do("GET", "/v1/session", "", map[string]string{"Cookie": c.Value})
 	if g.status != 200 || g.body["csrfToken"] != r.body["csrfToken"] {
 		t.Errorf("GET session: %d %v", g.status, g.body)
+	}
+}
+
+// TestSessionNamesAgencyAndPurposes: the session answer, at sign-in and
+// after a reload, names the node's agency and the purposes this user may
+// look up under, as the node decides them (here: practitioners get the
+// node's purposes, other roles none); without a Purposes function the list
+// is empty, never null.
+func TestSessionNamesAgencyAndPurposes(t *testing.T) {
+	agency := SessionAgency{NodeID: "riverside-school", Name: "Riverside Primary School", Category: "school"}
+	for _, tc := range []struct {
+		name     string
+		purposes func(Principal) []string
+		user     string
+		password string
+		want     []any
+	}{
+		{"practitioner", func(p Principal) []string {
+			if p.Role == RolePractitioner {
+				return []string{"safeguarding"}
+			}
+			return nil
+		}, "alice", alicePassword, []any{"safeguarding"}},
+		{"operator", func(p Principal) []string {
+			if p.Role == RolePractitioner {
+				return []string{"safeguarding"}
+			}
+			return nil
+		}, "ola", olaPassword, []any{}},
+		{"no purposes function", nil, "alice", alicePassword, []any{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(c *Config) { c.Agency = agency; c.Purposes = tc.purposes })
+			r := f.do("POST", "/v1/session", `{"username":"`+tc.user+`","password":"`+tc.password+`"}`, nil)
+			if r.status != 200 || r.cookie == nil {
+				t.Fatalf("sign in: %d %s", r.status, r.code)
+			}
+			g := f.do("GET", "/v1/session", "", map[string]string{"Cookie": r.cookie.Value})
+			for _, ans := range []resp{r, g} {
+				want := map[string]any{"nodeId": agency.NodeID, "name": agency.Name, "category": agency.Category}
+				if got, _ := ans.body["agency"].(map[string]any); !maps.Equal(got, want) {
+					t.Errorf("agency %v, want %v", ans.body["agency"], want)
+				}
+				got, ok := ans.body["purposes"].([]any)
+				if !ok || !slices.Equal(got, tc.want) {
+					t.Errorf("purposes %#v, want %#v", ans.body["purposes"], tc.want)
+				}
+			}
+		})
 	}
 }
 

@@ -23,6 +23,19 @@ type SessionResponse struct {
 	User      SessionUser `json:"user"`
 	CSRFToken string      `json:"csrfToken"`
 	ExpiresAt time.Time   `json:"expiresAt"` // the absolute expiry
+	// Agency is the agency whose node the user signed in to
+	// ([Config.Agency]); the page names it.
+	Agency SessionAgency `json:"agency"`
+	// Purposes are the purposes this user may look up under at this node
+	// ([Config.Purposes]), never null: the page offers these and no other.
+	Purposes []string `json:"purposes"`
+}
+
+// SessionAgency is the agency a node serves, as the page names it.
+type SessionAgency struct {
+	NodeID   string `json:"nodeId"`
+	Name     string `json:"name"`
+	Category string `json:"category"`
 }
 
 // SessionUser is the signed-in user as the page sees it.
@@ -141,10 +154,16 @@ func writeLoginLimited(w http.ResponseWriter, wait time.Duration) {
 }
 
 func (a *Authenticator) sessionResponse(p Principal) SessionResponse {
+	purposes := []string{}
+	if a.cfg.Purposes != nil {
+		purposes = append(purposes, a.cfg.Purposes(p)...)
+	}
 	return SessionResponse{
 		User:      SessionUser{Name: p.Name, Role: p.Role},
 		CSRFToken: p.session.csrf,
 		ExpiresAt: p.session.created.Add(a.cfg.SessionMax).UTC(),
+		Agency:    a.cfg.Agency,
+		Purposes:  purposes,
 	}
 }
 
