@@ -120,8 +120,12 @@ func TestEndToEndBrowser(t *testing.T) {
 
 	step("type a wrong check digit", chromedp.SendKeys(chromedp.CSS("#nhs-number"), "999 000 0013"))
 	waitFor("the inline reason", `!document.getElementById("nhs-error").hidden`)
-	if reason := text("#nhs-error"); !strings.Contains(reason, "check digit") {
-		t.Errorf("inline error %q does not give the check-digit reason", reason)
+	if reason, want := text("#nhs-error"), "Enter a valid NHS number. It is not a valid number: check it against the record."; reason != want {
+		t.Errorf("inline error %q, want %q", reason, want)
+	}
+	// The header names the agency whose node this is.
+	if got := text("#account-agency"); got != DemoAgencies[0].Agency {
+		t.Errorf("the header names %q, want %q", got, DemoAgencies[0].Agency)
 	}
 
 	// A person held by this page's own agency (the CSC) and the GP, but not

@@ -24,6 +24,22 @@
 // top of static/app.js, in one object, so the node and the page can be kept
 // in step in one place.
 //
+// The session answer (GET or POST /v1/session) names the agency whose node
+// this is, which the header shows with the user, and the purposes this user
+// may look up under; the page offers those and no other (a school
+// authorised for safeguarding only is never offered "Direct care"), and no
+// search at all without one. The page's labels — kinds of service
+// (category slugs), purposes, and the wording of each reason the wasm
+// module gives for refusing an NHS number (its stable codes, e.g.
+// nhs.check_digit) — live in one place, the "Words" section of app.js. A
+// refused number gets GOV.UK's "Enter a valid NHS number" and the reason in
+// plain words (too short, too long, contains letters, not a valid number:
+// check it against the record), never the digit that would make it valid.
+// On a narrow screen (down to 320 px) the results and audit tables stack
+// one block per row, so nothing scrolls sideways; browser_page_test.go
+// checks each state at 320 px, 375 px and a desktop width, with axe-core
+// (vendored under testdata/ for the tests only).
+//
 // Accessibility follows the GOV.UK Design System's patterns: every input has
 // a label and hint tied by aria-describedby, errors appear inline and in an
 // error summary (role=alert) that takes focus, live notices go to an

@@ -9,7 +9,10 @@
 // The API this page assumes. Change paths and shapes here, in one place.
 //
 //   POST   /v1/session          {"username","password"}
-//          → 200 {"user":{"name","role"},"csrfToken","expiresAt"} + cookie
+//          → 200 {"user":{"name","role"},"csrfToken","expiresAt",
+//                 "agency":{"nodeId","name","category"},"purposes":[name]}
+//          + cookie. The page names the agency and offers exactly the
+//          purposes listed (none: no search).
 //   GET    /v1/session          → 200 as above (after a reload), 401 if none
 //   DELETE /v1/session          (X-CSRF-Token) → 204
 //   POST   /v1/tokens/evaluate  (X-CSRF-Token)
@@ -97,12 +100,13 @@ export const engine = {
     return this.loading;
   },
 
-  // validate → {ok, canonical, display, reason}; reason is the module's
-  // specific sentence, which never names the digit that would make the
-  // number valid ("…check it against the record").
+  // validate → {ok, canonical, display, code, reason}; code is the
+  // module's stable reason code ("nhs.check_digit"), which the page words
+  // (numberError); reason is the module's own sentence, kept for the CLI
+  // and the API.
   validate(input) {
     const [r] = this.mod.validate(SCHEME, [input]);
-    return { ok: !!r.valid, canonical: r.normalized || "", display: r.formatted || "", reason: r.reason || "" };
+    return { ok: !!r.valid, canonical: r.normalized || "", display: r.formatted || "", code: r.code || "", reason: r.reason || "" };
   },
 
   // blind(canonical) → {blinded: base64, state}
@@ -247,6 +251,90 @@ function setStatus(text) {
 }
 
 // ---------------------------------------------------------------------------
+// Words: the one home of the labels this page shows for the API's slugs and
+// codes (kinds of service, purposes, and why an NHS number was refused).
+// ---------------------------------------------------------------------------
+
+// categoryLabels names the kinds of service that agencies register as: the
+// category slugs of records and of the federation's descriptors (the node's
+// "category"). Categories are open-ended slugs; one not listed here is
+// shown as words ("youth-offending-team" → "Youth offending team"), never
+// as a slug.
+const categoryLabels = {
+  "children-social-care": "Children’s social care",
+  "social-care": "Social care",
+  school: "School",
+  education: "Education",
+  gp: "GP practice",
+  "emergency-department": "Emergency department",
+  health: "Health service",
+};
+
+// purposeLabels names the purposes (wasm/purpose's names); any other is
+// shown as words. Its order is the order the page offers them in (the
+// first is selected at first), whatever order the node lists them in; any
+// other purpose comes after these, alphabetically.
+const purposeLabels = {
+  safeguarding: "Safeguarding",
+  "direct-care": "Direct care",
+};
+
+// slugWords turns a slug into words: "youth-offending-team" → "Youth
+// offending team".
+function slugWords(slug) {
+  const w = String(slug || "").replace(/-+/g, " ").trim();
+  return w ? w.charAt(0).toUpperCase() + w.slice(1) : "";
+}
+
+export function categoryLabel(slug) {
+  return Object.hasOwn(categoryLabels, slug) ? categoryLabels[slug] : slugWords(slug);
+}
+
+export function purposeLabel(name) {
+  return Object.hasOwn(purposeLabels, name) ? purposeLabels[name] : slugWords(name);
+}
+
+// numberError words the module's reason code for a refused NHS number (the
+// code's part after "nhs."), GOV.UK style: "Enter a valid NHS number" and
+// why in plain words. A wrong check digit is "not a valid number: check it
+// against the record", never which digit would make it valid: a mistyped
+// number "corrected" that way is another person's. input is what was typed,
+// to tell too short from too long and letters from other characters.
+export function numberError(code, input) {
+  const why = {
+    short: "It is too short: an NHS number has 10 digits.",
+    long: "It is too long: an NHS number has 10 digits.",
+    letters: "It contains letters: an NHS number has only digits.",
+    other: "It contains characters that are not digits: an NHS number has only digits, perhaps with spaces.",
+    script: "It contains digits of another script: type it with the digits on a standard keyboard.",
+    placeholder: "All its digits are the same, which is a placeholder, not a person’s number: check it against the record.",
+    invalid: "It is not a valid number: check it against the record.",
+  };
+  const reason = String(code || "").replace(/^[a-z]+\./, "");
+  const text = String(input || "");
+  let w;
+  switch (reason) {
+    case "empty":
+      return "Enter an NHS number";
+    case "length":
+      w = (text.match(/[0-9]/g) || []).length < 10 && text.length <= 64 ? why.short : why.long;
+      break;
+    case "invalid_character":
+      w = /\p{L}/u.test(text) ? why.letters : why.other;
+      break;
+    case "non_ascii_digit":
+      w = why.script;
+      break;
+    case "placeholder":
+      w = why.placeholder;
+      break;
+    default: // check_digit, no_check_digit, and any code added later
+      w = why.invalid;
+  }
+  return "Enter a valid NHS number. " + w;
+}
+
+// ---------------------------------------------------------------------------
 // Errors: an inline message on the field's group and a summary at the top
 // that takes focus, as the GOV.UK Design System's error pattern does.
 // ---------------------------------------------------------------------------
@@ -311,10 +399,17 @@ function showSummary(errors) {
 function signedIn(session) {
   state.csrf = session.csrfToken;
   state.user = session.user;
+  const agency = session.agency || {};
+  const agencyName = agency.name || agency.nodeId || "";
+  $("account-agency").textContent = agencyName;
+  $("account-agency").hidden = !agencyName;
+  $("search-agency").textContent = agencyName;
+  $("search-as").hidden = !agencyName;
   $("account-name").textContent = session.user.name + " (" + session.user.role + ")";
   $("account").hidden = false;
   $("signin").hidden = true;
   const role = session.user.role;
+  offerPurposes(session.purposes || []);
   $("search").hidden = role !== "practitioner";
   $("subject").hidden = role !== "auditor";
   $("operator").hidden = role === "practitioner" || role === "auditor";
@@ -330,10 +425,31 @@ function signedIn(session) {
   );
 }
 
+// offerPurposes fills the purpose list with the purposes the node says this
+// user may look up under, and no other: a purpose the node would refuse is
+// never offered. Without any, there is no search to make.
+function offerPurposes(purposes) {
+  const select = $("purpose");
+  const was = select.value;
+  select.replaceChildren();
+  const known = Object.keys(purposeLabels);
+  const rank = (p) => (known.includes(p) ? known.indexOf(p) : known.length);
+  const offered = [...purposes].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+  for (const p of offered) {
+    const o = document.createElement("option");
+    o.value = p;
+    o.textContent = purposeLabel(p);
+    select.append(o);
+  }
+  if (purposes.includes(was)) select.value = was;
+  $("search-form").hidden = purposes.length === 0;
+  $("no-purposes").hidden = purposes.length !== 0;
+}
+
 function signedOut() {
   state.csrf = "";
   state.user = null;
-  closeWatch();
+  clearResults();
   $("account").hidden = true;
   $("search").hidden = true;
   $("results").hidden = true;
@@ -398,13 +514,14 @@ function checkNumber(field, final) {
   const digits = input.replace(/[^0-9]/g, "").length;
   if (!input.trim()) {
     setFieldError(field, final ? "Enter an NHS number" : "");
-    return final ? { ok: false, reason: "Enter an NHS number" } : null;
+    return final ? { ok: false, message: "Enter an NHS number" } : null;
   }
   const r = engine.validate(input);
+  r.message = r.ok ? "" : numberError(r.code, input);
   // While typing, wait for ten digits (or a stray character) before
   // complaining; on blur or submit, say what is wrong at once.
   if (r.ok || final || f.touched || digits >= 10 || /[^0-9 \-]/.test(input)) {
-    setFieldError(field, r.ok ? "" : r.reason);
+    setFieldError(field, r.message);
   }
   return r;
 }
@@ -422,7 +539,7 @@ async function onSearch(ev) {
   numberFields.nhs.touched = true;
   const r = checkNumber("nhs", true);
   if (!r || !r.ok) {
-    return showSummary([{ inputId: "nhs-number", message: (r && r.reason) || "Enter a valid NHS number" }]);
+    return showSummary([{ inputId: "nhs-number", message: (r && r.message) || "Enter a valid NHS number" }]);
   }
   showSummary([]);
   const purpose = $("purpose").value;
@@ -480,8 +597,7 @@ function clearResults() {
 // showResults shows a lookup's answer, headed by the number and purpose it
 // answers.
 function showResults(found, display, purpose) {
-  const label = [...$("purpose").options].find((o) => o.value === purpose);
-  $("results-for").textContent = "For NHS number " + display + ", purpose: " + (label ? label.textContent : purpose) + ".";
+  $("results-for").textContent = "For NHS number " + display + ", purpose: " + purposeLabel(purpose) + ".";
   state.holders.clear();
   state.selfHolds = false;
   $("results-body").replaceChildren();
@@ -523,6 +639,18 @@ function updateSummary(unshown) {
   $("results-self").textContent = state.selfHolds ? (n === 0 ? "Your agency holds a record." : "Your agency also holds a record.") : "";
   $("results-self").hidden = !state.selfHolds;
   $("results-table").hidden = n === 0;
+  $("since-hint").hidden = n === 0;
+}
+
+// cell makes a table cell. label is its column's header: on a narrow screen
+// the table's rows stack (style.css, .sp-table--stack) and each cell shows
+// its header beside it, from data-label.
+function cell(label, text) {
+  const td = document.createElement("td");
+  td.className = "sp-table__cell";
+  if (label) td.dataset.label = label;
+  td.textContent = text;
+  return td;
 }
 
 function formatSince(s) {
@@ -546,14 +674,13 @@ function addHolder(h, isNew) {
   const tr = document.createElement("tr");
   tr.className = "sp-table__row" + (isNew ? " sp-table__row--new" : "");
   const agency = h.agency || id;
-  for (const text of [agency, h.category || h.kind || "", formatSince(h.since || h.registeredAt)]) {
-    const td = document.createElement("td");
-    td.className = "sp-table__cell";
-    td.textContent = text;
-    tr.append(td);
-  }
-  const td = document.createElement("td");
-  td.className = "sp-table__cell";
+  const cells = [
+    ["Agency", agency],
+    ["Kind of service", categoryLabel(h.category || h.kind || "")],
+    ["Since", formatSince(h.since || h.registeredAt)],
+  ];
+  for (const [label, text] of cells) tr.append(cell(label, text));
+  const td = cell("", "");
   const btn = document.createElement("button");
   btn.type = "button";
   btn.className = "sp-button sp-button--secondary sp-button--small";
@@ -730,7 +857,7 @@ async function onSubjectAccess(ev) {
   numberFields.sar.touched = true;
   const r = checkNumber("sar", true);
   if (!r || !r.ok) {
-    return showSummary([{ inputId: "sar-number", message: (r && r.reason) || "Enter a valid NHS number" }]);
+    return showSummary([{ inputId: "sar-number", message: (r && r.message) || "Enter a valid NHS number" }]);
   }
   showSummary([]);
   $("sar-button").disabled = true;
@@ -754,12 +881,15 @@ function showSubjectEvents(events) {
     const tr = document.createElement("tr");
     tr.className = "sp-table__row";
     const what = (actionNames[e.action] || e.action) + (e.count > 1 ? " (" + e.count + ")" : "");
-    for (const text of [formatWhen(e.time), e.actor || "", what, e.purpose || "", e.peer || e.record || "", e.outcome || ""]) {
-      const td = document.createElement("td");
-      td.className = "sp-table__cell";
-      td.textContent = text;
-      tr.append(td);
-    }
+    const cells = [
+      ["When", formatWhen(e.time)],
+      ["Who", e.actor || ""],
+      ["What", what],
+      ["Purpose", e.purpose ? purposeLabel(e.purpose) : ""],
+      ["Other party", e.peer || e.record || ""],
+      ["Outcome", e.outcome || ""],
+    ];
+    for (const [label, text] of cells) tr.append(cell(label, text));
     body.append(tr);
   }
   const n = events.length;
