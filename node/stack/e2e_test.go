@@ -213,6 +213,24 @@ func TestEndToEndBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+
+	// The school's page, signed in as its practitioner: it names the school
+	// and offers safeguarding only, the one purpose the school's node is
+	// authorised for (never "Direct care", which it would refuse).
+	schoolURL := "http://" + d.Stacks[1].Addr.String()
+	step("open the school's page", chromedp.Navigate(schoolURL+"/"), chromedp.WaitVisible(chromedp.CSS("#username")))
+	step("sign in at the school",
+		chromedp.SendKeys(chromedp.CSS("#username"), "practitioner"),
+		chromedp.SendKeys(chromedp.CSS("#password"), DemoPassword),
+		chromedp.Click(chromedp.CSS("#signin-button")),
+		chromedp.WaitVisible(chromedp.CSS("#nhs-number")))
+	if got := text("#account-agency"); got != DemoAgencies[1].Agency {
+		t.Errorf("the school's header names %q", got)
+	}
+	offered, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.getElementById("purpose").options].map((o) => o.value + "=" + o.textContent)`))
+	if err != nil || !slices.Equal(offered, []string{"safeguarding=Safeguarding"}) {
+		t.Errorf("the school's page offers %q (%v), want safeguarding only", offered, err)
+	}
 }
 
 // rowOf returns the 1-based row of the results table that names agency.
