@@ -16,6 +16,7 @@ import (
 
 	"github.com/signpost-federation/signpost/federation"
 	"github.com/signpost-federation/signpost/node"
+	"github.com/signpost-federation/signpost/wasm"
 )
 
 // NodeMain is `signpost node`: run a node from a config file, write a
@@ -34,6 +35,7 @@ func NodeMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (write one with `signpost node init`)")
+	cacheFlag := fs.String(wasm.CacheFlag, "", wasm.CacheFlagUsage)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage:\n  signpost node --config FILE        run an agency's node until SIGINT/SIGTERM\n  signpost node init [-node-id ID]   print a commented config (TOML) with safe defaults\n  signpost node config-convert FILE  print an old key = value config as TOML\n  signpost node import -url URL -token TOKEN FILE.csv\n                                     import records into a running node")
 		fs.PrintDefaults()
@@ -55,6 +57,7 @@ func NodeMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return 1
 	}
 	sc.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	sc.WasmCacheDir = wasm.CommandCacheDir(*cacheFlag, stderr)
 	s, err := StartStack(ctx, sc)
 	if err != nil {
 		fmt.Fprintln(stderr, "signpost node:", err)

@@ -26,6 +26,18 @@ import (
 	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
+// TestCommandsDocumentWasmCache: `node -h` and `demo -h` list the
+// -wasm-cache flag and its environment variable.
+func TestCommandsDocumentWasmCache(t *testing.T) {
+	for name, main := range map[string]func(context.Context, []string, io.Reader, io.Writer, io.Writer) int{"node": NodeMain, "demo": DemoMain} {
+		var out, errb bytes.Buffer
+		code := main(context.Background(), []string{"-h"}, nil, &out, &errb)
+		if help := out.String() + errb.String(); code != 0 || !strings.Contains(help, "-"+wasm.CacheFlag) || !strings.Contains(help, "$"+wasm.CacheEnv) {
+			t.Errorf("%s -h: exit %d, help does not list -%s and $%s:\n%s", name, code, wasm.CacheFlag, wasm.CacheEnv, help)
+		}
+	}
+}
+
 func TestNodeMainUsage(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := NodeMain(context.Background(), nil, nil, &out, &errb); code != 2 {
@@ -88,7 +100,8 @@ const startTimeout = 2 * time.Minute
 
 // TestNodeMainRuns runs `signpost node --config` from files made the way
 // an operator makes them (authority directory, enrolment, credentials),
-// checks it serves and that SIGINT (context cancellation) stops it cleanly.
+// checks it serves, keeps compiled code in its -wasm-cache directory, and
+// that SIGINT (context cancellation) stops it cleanly.
 func TestNodeMainRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a node")
@@ -98,7 +111,8 @@ func TestNodeMainRuns(t *testing.T) {
 	t.Setenv("SIGNPOST_GOSSIP_LISTEN", "127.0.0.1:0")
 	t.Setenv("SIGNPOST_PEER_LISTEN", "127.0.0.1:0")
 	p := operatorFiles(t, t.TempDir(), nil)
-	addr, errb, stop := runNode(t, p)
+	cache := filepath.Join(t.TempDir(), "wasm-cache")
+	addr, errb, stop := runNode(t, p, "--"+wasm.CacheFlag, cache)
 	testutil.Eventually(t, startTimeout, func() error {
 		res, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
@@ -113,11 +127,14 @@ func TestNodeMainRuns(t *testing.T) {
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
+	if entries, _ := filepath.Glob(filepath.Join(cache, "wazero-*", "*")); len(entries) == 0 {
+		t.Errorf("no compiled code in the node's -%s directory", wasm.CacheFlag)
+	}
 }
 
-// runNode runs `signpost node --config p` until stop (also called at
-// cleanup) and returns the HTTP address it logged and its stderr.
-func runNode(t *testing.T, p string) (string, *syncBuffer, func() int) {
+// runNode runs `signpost node --config p [flags]` until stop (also called
+// at cleanup) and returns the HTTP address it logged and its stderr.
+func runNode(t *testing.T, p string, flags ...string) (string, *syncBuffer, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
@@ -125,7 +142,7 @@ func runNode(t *testing.T, p string) (string, *syncBuffer, func() int) {
 	// The node logs to stderr: the leak scanner reads it with the rest.
 	t.Cleanup(func() { testLogs.Write([]byte(errb.String())) })
 	done := make(chan int, 1)
-	go func() { done <- NodeMain(ctx, []string{"--config", p}, nil, &out, errb) }()
+	go func() { done <- NodeMain(ctx, append([]string{"--config", p}, flags...), nil, &out, errb) }()
 	// stop cancels the node and waits for its exit code, once: the test
 	// calls it, and so does the cleanup of a test that failed before, so
 	// that the node never outlives its test.
@@ -204,7 +221,13 @@ func (s *syncBuffer) String() string {
 // TestMain runs the tests under the leak scanner (see leakscan.Main), then
 // fails the run if a goroutine outlives them (testutil.NoLeaks): every
 // stack, agent and server the tests start must be stopped by its owner.
-func TestMain(m *testing.M) { os.Exit(testutil.NoLeaks(leakscan.Main(m))) }
+// The commands' compilation cache is off (in memory, once per process),
+// so that no test writes into the user's cache directory; a test that
+// checks the cache gives its own directory.
+func TestMain(m *testing.M) {
+	os.Setenv(wasm.CacheEnv, wasm.CacheOff)
+	os.Exit(testutil.NoLeaks(leakscan.Main(m)))
+}
 
 // testLogs is the run's log sink, scanned for leaks.
 var testLogs = leakscan.Logs

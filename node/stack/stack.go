@@ -50,6 +50,10 @@ type StackConfig struct {
 	IssuerPublicKey []byte
 	// Runtime, if set, is shared and not closed by the stack.
 	Runtime *wasm.Runtime
+	// WasmCacheDir is where the stack's own runtime keeps compiled module
+	// code across restarts (wasm.Config.CacheDir; `signpost node` sets it
+	// with wasm.CommandCacheDir). Default "": compiled in memory.
+	WasmCacheDir string
 	// Argon2 overrides the password hash cost (the demo's users).
 	Argon2 *auth.Argon2Params
 	// FastGossip shortens federation timings (demo, tests), and the audit
@@ -266,7 +270,9 @@ func (a *assembly) startRuntime(ctx context.Context) error {
 	if a.s.Runtime != nil {
 		return nil
 	}
-	rt, err := wasm.New(ctx, wasm.DefaultConfig())
+	wc := wasm.DefaultConfig()
+	wc.CacheDir = a.sc.WasmCacheDir
+	rt, err := wasm.New(ctx, wc)
 	if err != nil {
 		return fmt.Errorf("node: wasm runtime: %w", err)
 	}
