@@ -1,9 +1,12 @@
 package wasm
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,4 +254,43 @@ func BenchmarkCompile(b *testing.B) {
 			_ = r.Close(ctx)
 		}
 	})
+}
+
+// BenchmarkIdentValidateCLI is `signpost ident validate` in process, with
+// a warm compilation cache (a directory of the benchmark's own), from
+// flag parsing to the last output byte: each one-number op loads the
+// compiled module from disk as a new process would; each stdin op pipes
+// a million benchNumbers lines. docs/BENCHMARKS.md ("Edge CLI") has the
+// same figures for the built binary, process start included.
+func BenchmarkIdentValidateCLI(b *testing.B) {
+	cache := b.TempDir()
+	run := func(b *testing.B, stdin []byte, args ...string) {
+		args = append([]string{"validate", "--" + CacheFlag, cache}, args...)
+		var errb bytes.Buffer
+		if code := IdentMain(context.Background(), args, bytes.NewReader(stdin), io.Discard, &errb); code > 1 || errb.Len() > 0 {
+			b.Fatalf("exit %d: %s", code, errb.String())
+		}
+	}
+	run(b, nil, "9990000018") // compile into the cache
+	b.Run("one-number", func(b *testing.B) {
+		for b.Loop() {
+			run(b, nil, "9990000018")
+		}
+	})
+	const n = 1_000_000
+	stdin := []byte(strings.Join(benchNumbers(n), "\n") + "\n")
+	for _, mode := range []string{"plain", "json"} {
+		b.Run("stdin-1e6-"+mode, func(b *testing.B) {
+			args := []string{}
+			if mode == "json" {
+				args = append(args, "--json")
+			}
+			c0 := cpuNow()
+			for b.Loop() {
+				run(b, stdin, args...)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/number")
+			b.ReportMetric(float64(cpuNow()-c0)/float64(b.N*n), "cpu-ns/number")
+		})
+	}
 }
