@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -320,4 +323,150 @@ func BenchmarkClientChromium(b *testing.B) {
 		return performance.now() - t0 + 0 * t1;
 	})()`)
 	b.ReportMetric(ms*1e6/float64(n), "ns/token")
+}
+
+// jsKeySet renders a key set as the loader's combine takes it.
+func jsKeySet(ks KeySet) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{purpose: %q, epoch: %d, t: %d, groupKey: unhex("%x"), shares: [`, ks.Purpose, ks.Epoch, ks.T, ks.GroupKey)
+	for i, s := range ks.Shares {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{index: %d, nodeId: %q, key: unhex("%x")}`, s.Index, s.NodeID, s.Key)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+// jsPartials renders partial evaluations as the loader's combine takes them.
+func jsPartials(ps []Partial) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{index: %d, proof: unhex("%x"), evaluated: %s.map(unhex)}`, p.Index, p.Proof, jsStrings(hexes(p.Evaluated)))
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// TestBrowserThresholdAgrees is the acceptance test of the threshold token
+// function in a real browser: headless Chromium blinds (VOPRF mode), Go
+// share issuers evaluate, and the combine runs inside the module in the
+// page. For every t-subset the page's tokens and keys equal circl's VOPRF
+// for k, the module under wazero and the native client; the page refuses
+// t partials with one forged, uses the t valid ones of t+1, and refuses a
+// bad key set.
+func TestBrowserThresholdAgrees(t *testing.T) {
+	ctx := startBrowser(t)
+	r := newTestRuntime(t, Config{Instances: 1})
+	f := newThresholdFixture(t, seededReader(t), 2, 3, "safeguarding", 202611)
+	want := f.circl(t, synthetic)
+
+	blinded := evalJS[[]string](t, ctx, `(() => { window.tb = sp.blindThreshold("nhs", `+jsStrings(synthetic)+`); return window.tb.blinded.map(hex); })()`)
+	again := evalJS[[]string](t, ctx, `sp.blindThreshold("nhs", `+jsStrings(synthetic)+`).blinded.map(hex)`)
+	if len(blinded) != len(synthetic) || blinded[0] == again[0] {
+		t.Fatal("two browser threshold blindings of the same input are equal")
+	}
+	raw := make([][]byte, len(blinded))
+	for i, h := range blinded {
+		var err error
+		if raw[i], err = hex.DecodeString(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := make([]Partial, len(f.issuers))
+	for i, iss := range f.issuers {
+		p, err := iss.Partial(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all[i] = p
+	}
+	type jsToken struct{ Token, LookupKey, SealKey string }
+	combine := func(ks KeySet, ps []Partial) string {
+		return `sp.combine(window.tb, ` + jsKeySet(ks) + `, ` + jsPartials(ps) + `)`
+	}
+	tokens := func(ks KeySet, ps []Partial) []jsToken {
+		return evalJS[[]jsToken](t, ctx, combine(ks, ps)+`.map((t) => ({Token: hex(t.token), LookupKey: hex(t.lookupKey), SealKey: hex(t.sealKey)}))`)
+	}
+	code := func(ks KeySet, ps []Partial) string {
+		return evalJS[string](t, ctx, `(() => { try { `+combine(ks, ps)+`; return "accepted"; } catch (e) { return e.code; } })()`)
+	}
+	for _, sub := range allSubsets(3, 2) {
+		ev := f.evaluator(sub, nil)
+		mod, err := r.ThresholdTokens(context.Background(), ev, "nhs", synthetic, "safeguarding", 202611)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nat, err := NativeThresholdTokens(context.Background(), nil, ev, "nhs", synthetic, "safeguarding", 202611)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := tokens(f.ks, []Partial{all[sub[0]-1], all[sub[1]-1]})
+		for i := range synthetic {
+			w := hex.EncodeToString(want[i])
+			if got[i].Token != w || hex.EncodeToString(mod[i].Token) != w || hex.EncodeToString(nat[i].Token) != w {
+				t.Fatalf("issuers %v, number %d: browser, wazero, native and circl tokens differ", sub, i)
+			}
+			if got[i].LookupKey != hex.EncodeToString(mod[i].LookupKey[:]) || got[i].SealKey != hex.EncodeToString(nat[i].SealKey[:]) {
+				t.Fatalf("issuers %v, number %d: browser derived keys differ", sub, i)
+			}
+		}
+	}
+	forged := slices.Clone(all)
+	forged[0].Proof = bytes.Clone(forged[0].Proof)
+	forged[0].Proof[9] ^= 1
+	if c := code(f.ks, forged[:2]); c != "too_few_partials" {
+		t.Errorf("t partials, one forged: browser says %q, want too_few_partials", c)
+	}
+	if got := tokens(f.ks, forged); got[0].Token != hex.EncodeToString(want[0]) {
+		t.Error("t+1 partials, one forged: browser did not use the t valid ones")
+	}
+	bad := f.ks
+	bad.T = 4
+	if c := code(bad, all); c != "key_set" {
+		t.Errorf("threshold above n: browser says %q, want key_set", c)
+	}
+	if !evalJS[bool](t, ctx, `sp.validate("nhs", ["9990000018"])[0].valid`) {
+		t.Error("browser instance broken after refusals")
+	}
+}
+
+// BenchmarkCombineChromium is the threshold client's verify-and-combine in
+// headless Chromium, per token at batch 1, for t = 2, 3 and 5 (n = t): the
+// loop runs inside the page and ns/token is the page's own measurement
+// (performance.now, whose resolution Chromium coarsens to 0.1 ms; the loop
+// runs at least 20 times).
+func BenchmarkCombineChromium(b *testing.B) {
+	ctx := startBrowser(b)
+	num := GenerateTestNumbers(2, 1)
+	blinded := evalJS[[]string](b, ctx, `(() => { window.tb = sp.blindThreshold("nhs", `+jsStrings(num)+`); return window.tb.blinded.map(hex); })()`)
+	raw, _ := hex.DecodeString(blinded[0])
+	rnd := mrand.NewChaCha8([32]byte{5})
+	for _, th := range []int{2, 3, 5} {
+		f := newThresholdFixture(b, rnd, th, th, "safeguarding", 1)
+		var ps []Partial
+		for _, iss := range f.issuers {
+			p, err := iss.Partial([][]byte{raw})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ps = append(ps, p)
+		}
+		b.Run(fmt.Sprintf("t=%d", th), func(b *testing.B) {
+			evalJS[bool](b, ctx, `window.ks = `+jsKeySet(f.ks)+`; window.ps = `+jsPartials(ps)+`; true`)
+			n := max(b.N, 20)
+			b.ResetTimer()
+			ms := evalJS[float64](b, ctx, `(() => {
+				const t0 = performance.now();
+				for (let i = 0; i < `+strconv.Itoa(n)+`; i++) sp.combine(window.tb, window.ks, window.ps);
+				return performance.now() - t0;
+			})()`)
+			b.ReportMetric(ms*1e6/float64(n), "ns/token")
+		})
+	}
 }

@@ -11,6 +11,13 @@
 //   sp.openEntries(toks[0].sealKey, entries, [{nodeId, publicKey}]);
 //                                               // [{ok, nodeId, category, registeredAt, withdrawn} | {ok: false, error}]
 //
+// Threshold tokens (a key per purpose and epoch, shared among issuers):
+//
+//   const tb = sp.blindThreshold("nhs", ["9990000018"]);  // send tb.blinded to the node
+//   const toks = sp.combine(tb, keySet, partials);        // [{token, lookupKey, sealKey}]
+//     keySet:   {purpose, epoch, t, groupKey, shares: [{index, nodeId, key}]}
+//     partials: [{index, evaluated: [Uint8Array], proof}], as the node returns them
+//
 // Byte values are Uint8Arrays. Errors are SignpostError with a numeric
 // status and a stable name (see wasm/internal/abi for the ABI).
 
@@ -18,7 +25,7 @@ import { WASI } from "./wasi.js";
 
 export const ABI_VERSION = 1;
 
-const OP = { validate: 1, blind: 2, finalize: 3, deriveKeys: 4, schemes: 5, openEntries: 6 };
+const OP = { validate: 1, blind: 2, finalize: 3, deriveKeys: 4, schemes: 5, openEntries: 6, blindVerifiable: 8, combine: 9 };
 
 // Per-entry outcomes of openEntries (abi.Entry*).
 export const ENTRY_STATUS = { 1: "malformed", 2: "seal_broken", 3: "unknown_holder", 4: "holder_signature" };
@@ -27,6 +34,7 @@ export const STATUS = {
   1: "malformed", 2: "unknown_op", 3: "unknown_scheme", 4: "invalid_purpose",
   5: "invalid_epoch", 6: "batch_size", 7: "invalid_number", 8: "encoding",
   9: "proof_invalid", 10: "public_key", 11: "mismatch", 12: "too_large", 13: "internal",
+  14: "too_few_partials", 15: "key_set",
 };
 
 export class SignpostError extends Error {
@@ -160,6 +168,42 @@ class Signpost {
     const items = [blinding.scheme, purpose, String(epoch >>> 0), publicKey, proof];
     for (let i = 0; i < n; i++) items.push(blinding.numbers[i], blinding.blinds[i], evaluated[i]);
     const it = this.call(OP.finalize, items);
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      out.push({ token: it[3 * i].slice(), lookupKey: it[3 * i + 1].slice(), sealKey: it[3 * i + 2].slice() });
+    }
+    return out;
+  }
+
+  // blindThreshold validates and blinds numbers for the threshold token
+  // function (VOPRF mode): the same shape as blind. Send blinded to the
+  // node; keep the whole object for combine.
+  blindThreshold(scheme, numbers) {
+    const it = this.call(OP.blindVerifiable, [scheme, ...numbers]);
+    const blinds = [], blinded = [];
+    for (let i = 0; i < numbers.length; i++) {
+      blinds.push(it[2 * i].slice());
+      blinded.push(it[2 * i + 1].slice());
+    }
+    return { scheme, numbers: [...numbers], blinds, blinded };
+  }
+
+  // combine verifies the issuers' partial evaluations inside the module,
+  // combines t valid ones, unblinds and finalises: [{token, lookupKey,
+  // sealKey}] in the order of blinding.numbers. keySet is {purpose, epoch,
+  // t, groupKey, shares: [{index, nodeId, key}]} (nodeId is not needed
+  // here); partials is [{index, evaluated: [Uint8Array], proof}]. A partial
+  // with a bad proof is skipped; fewer than t valid ones throw
+  // SignpostError "too_few_partials", a bad key set "key_set".
+  combine(blinding, keySet, partials) {
+    const n = blinding.numbers.length;
+    const ks = [keySet.purpose, String(keySet.epoch >>> 0), String(keySet.t), asBytes(keySet.groupKey)];
+    for (const s of keySet.shares) ks.push(String(s.index), asBytes(s.key));
+    const ps = partials.map((p) => encodeList([String(p.index), asBytes(p.proof), ...p.evaluated.map(asBytes)]));
+    const items = [blinding.scheme, encodeList(ks), encodeList(ps)];
+    for (let i = 0; i < n; i++) items.push(blinding.numbers[i], blinding.blinds[i]);
+    const it = this.call(OP.combine, items);
+    if (it.length !== 3 * n) throw new SignpostError(1, "malformed response");
     const out = [];
     for (let i = 0; i < n; i++) {
       out.push({ token: it[3 * i].slice(), lookupKey: it[3 * i + 1].slice(), sealKey: it[3 * i + 2].slice() });
