@@ -17,6 +17,15 @@
 // issuer node); [Runtime.Finalize] verifies the issuer's proof and returns
 // [Token]s with their derived lookup and seal keys. [Runtime.Tokens] does
 // the whole round trip. The issuer's half, [Issuer], is native Go (circl).
+// That is the legacy single-key epoch. The threshold token function, which
+// replaces it, needs no machine to hold the key: [ShareIssuer] evaluates
+// with one issuer's Shamir share of the (purpose, epoch) key and proves it;
+// [VerifyPartial] lets a node check an issuer's answer; the client blinds
+// ([Runtime.BlindThreshold]) and verifies and combines t partials
+// ([Runtime.Combine]; [Runtime.ThresholdTokens] with a
+// [ThresholdEvaluator] does the round trip) inside the module, or natively
+// with the same source ([NativeClient]). Keys and partials are described by
+// [KeySet] and [Partial].
 // A reader with a seal key opens entries with [Runtime.OpenEntries] (in a
 // browser, the loader's openEntries): the sealed part is opened and the
 // holder node's signature checked against the members given, by package
