@@ -38,6 +38,7 @@ type LocateResult struct {
 // open or verify are dropped and counted.
 func (n *Node) locate(ctx context.Context, number, purpose string) (LocateResult, Keys, error) {
 	keys, err := n.tok.Keys(ctx, purpose, []string{number})
+	n.noteIssuer(err)
 	if err != nil {
 		return LocateResult{}, Keys{}, err
 	}

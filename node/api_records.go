@@ -74,17 +74,34 @@ func safeReason(err error) string {
 	return s
 }
 
+// recordAnswer is the answer to a record write. Published says whether
+// the federation has the change: false when it is queued in the node's
+// outbox (the issuer cannot be reached; the node publishes it when it can,
+// and the answer is 202). Queued counts the record's changes waiting.
+type recordAnswer struct {
+	LocalID     string     `json:"localId"`
+	Category    string     `json:"category,omitempty"`
+	RetainUntil *time.Time `json:"retainUntil,omitempty"`
+	Published   bool       `json:"published"`
+	Queued      int        `json:"queued"`
+}
+
+// handleCreateRecord stores the record and its outbox item in one
+// transaction, then publishes it before answering: 201 (published), 200
+// (an identical record existed), or 202 when the issuer cannot be reached
+// (stored, publication queued).
 func (n *Node) handleCreateRecord(w http.ResponseWriter, r *http.Request, req *createRecordRequest) error {
 	rec, aerr := n.newRecord(r.Context(), *req)
 	if aerr != nil {
 		return aerr
 	}
-	// Tokenise before writing, so that an unreachable issuer writes nothing.
-	keys, err := n.tokenise(r.Context(), []string{rec.NHSNumber})
+	p := principalFrom(r.Context())
+	release, err := n.pub.claim(r.Context(), []string{rec.LocalID})
 	if err != nil {
 		return err
 	}
-	stored, created, err := n.records.Put(rec)
+	defer release()
+	res, err := n.records.Put(rec, records.Note{At: n.opt.Now(), Audit: "record-create", Actor: p.Name})
 	switch {
 	case errors.Is(err, records.ErrExists):
 		return errorf(http.StatusConflict, httpx.CodeExists, "a different record with this localId exists; delete it first")
@@ -93,28 +110,36 @@ func (n *Node) handleCreateRecord(w http.ResponseWriter, r *http.Request, req *c
 	case err != nil:
 		return err
 	}
-	p := principalFrom(r.Context())
-	if created {
-		if err := n.publishKeys(r.Context(), []records.Record{stored}, keys); err != nil {
-			// Committed locally; Republish at start retries publication.
-			n.log.Error("publish after create failed", "localId", stored.LocalID, "err", err)
+	stored := res.Record
+	ans := recordAnswer{LocalID: stored.LocalID, Category: stored.Category, RetainUntil: &stored.RetainUntil}
+	status := http.StatusOK
+	var subject [][16]byte
+	if res.Created {
+		var subjects map[uint64][][16]byte
+		subjects, ans.Published = n.flush(r.Context(), []uint64{res.Seq})
+		subject = subjects[res.Seq]
+		status = http.StatusCreated
+	} else {
+		// A retry of a record held already: published if its entries are.
+		pub, ok, err := n.records.PublishedState(stored.LocalID)
+		if err != nil {
+			return err
+		}
+		ans.Published = ok && pub.Version == stored.Version
+		for _, k := range pub.Keys {
+			subject = append(subject, k.Lookup)
 		}
 	}
-	n.audit(r.Context(), AuditEvent{Action: "record-create", Actor: p.Name, LocalID: stored.LocalID, Count: 1, Outcome: "ok", Subject: lookups(keys, 0)})
-	status := http.StatusCreated
-	if !created {
-		status = http.StatusOK
+	outcome := "ok"
+	if !ans.Published {
+		ans.Queued, outcome = 1, "queued"
+		if res.Created {
+			status = http.StatusAccepted
+		}
 	}
-	writeJSON(w, status, map[string]any{"localId": stored.LocalID, "category": stored.Category, "retainUntil": stored.RetainUntil})
+	n.audit(r.Context(), AuditEvent{Action: "record-create", Actor: p.Name, LocalID: stored.LocalID, Count: 1, Outcome: outcome, Subject: subject})
+	writeJSON(w, status, ans)
 	return nil
-}
-
-func lookups(keys map[string][]Keys, i int) [][16]byte {
-	var out [][16]byte
-	for _, ks := range keys {
-		out = append(out, ks[i].Lookup)
-	}
-	return out
 }
 
 func (n *Node) audit(ctx context.Context, e AuditEvent) {
@@ -126,49 +151,59 @@ func (n *Node) audit(ctx context.Context, e AuditEvent) {
 // handleDeleteRecord deletes a record and withdraws its entries (unless an
 // objection withdrew them already).
 func (n *Node) handleDeleteRecord(w http.ResponseWriter, r *http.Request) error {
-	return n.endRecord(w, r, "record-delete", func(id string) (records.Record, bool, error) {
-		rec, err := n.records.Delete(id)
-		return rec, !rec.Objected, err
+	return n.endRecord(w, r, "record-delete", func(id string, note records.Note) (uint64, error) {
+		_, seq, err := n.records.Delete(id, note)
+		return seq, err
 	})
 }
 
 // handleObject records a person's objection: the record stays, marked so
 // that it is never published again, and its entries are withdrawn (once).
 func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) error {
-	return n.endRecord(w, r, "objection", func(id string) (records.Record, bool, error) {
-		rec, already, err := n.records.Object(id)
-		return rec, !already, err
+	return n.endRecord(w, r, "objection", func(id string, note records.Note) (uint64, error) {
+		_, _, seq, err := n.records.Object(id, note)
+		return seq, err
 	})
 }
 
-// endRecord is what a deletion and an objection share: the record of the
-// path's localId is tokenised first (so that an unreachable issuer writes
-// nothing), then change applies the store's change and says whether the
-// entries are still to be withdrawn; the action is audited.
-func (n *Node) endRecord(w http.ResponseWriter, r *http.Request, action string, change func(id string) (records.Record, bool, error)) error {
+// endRecord is what a deletion and an objection share: change applies the
+// store's change with the outbox item that withdraws the entries (seq 0:
+// none to withdraw), in one transaction; the withdrawal is then made before
+// the answer: 204, or 202 when it is queued (the issuer cannot be reached
+// and the entries' keys are not known). The action is audited.
+func (n *Node) endRecord(w http.ResponseWriter, r *http.Request, action string, change func(id string, note records.Note) (uint64, error)) error {
 	id := r.PathValue("localId")
-	rec, err := n.records.Get(id)
-	if errors.Is(err, records.ErrNotFound) {
-		return errorf(http.StatusNotFound, httpx.CodeNotFound, "no record with this localId")
-	} else if err != nil {
-		return err
-	}
-	keys, err := n.tokenise(r.Context(), []string{rec.NHSNumber})
+	p := principalFrom(r.Context())
+	release, err := n.pub.claim(r.Context(), []string{id})
 	if err != nil {
 		return err
 	}
-	rec, withdraw, err := change(id)
+	defer release()
+	seq, err := change(id, records.Note{At: n.opt.Now(), Audit: action, Actor: p.Name})
 	if errors.Is(err, records.ErrNotFound) {
 		return errorf(http.StatusNotFound, httpx.CodeNotFound, "no record with this localId")
 	} else if err != nil {
 		return err
 	}
-	if withdraw {
-		if err := n.withdraw(r.Context(), rec, keys); err != nil {
-			n.log.Error("withdraw failed", "action", action, "localId", id, "err", err)
-		}
+	var seqs []uint64
+	if seq != 0 {
+		seqs = []uint64{seq}
 	}
-	n.audit(r.Context(), AuditEvent{Action: action, Actor: principalFrom(r.Context()).Name, LocalID: id, Count: 1, Outcome: "ok", Subject: lookups(keys, 0)})
+	subjects, withdrawn := n.flush(r.Context(), seqs)
+	if !withdrawn {
+		n.audit(r.Context(), AuditEvent{Action: action, Actor: p.Name, LocalID: id, Count: 1, Outcome: "queued"})
+		writeJSON(w, http.StatusAccepted, recordAnswer{LocalID: id, Queued: 1})
+		return nil
+	}
+	n.audit(r.Context(), AuditEvent{Action: action, Actor: p.Name, LocalID: id, Count: 1, Outcome: "ok", Subject: subjects[seq]})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+func lookups(keys map[string][]Keys, i int) [][16]byte {
+	var out [][16]byte
+	for _, ks := range keys {
+		out = append(out, ks[i].Lookup)
+	}
+	return out
 }

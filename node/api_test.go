@@ -61,7 +61,7 @@ func newTestNodeWith(t *testing.T, fed *fakeFed, id string, mut func(*Config), m
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Republish(context.Background()); err != nil {
+	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(n.Handler())
@@ -166,16 +166,6 @@ func TestRecordsAPI(t *testing.T) {
 				t.Fatalf("records: %d, want %d", got, tc.wantCount)
 			}
 		})
-	}
-}
-
-func TestIssuerUnavailableWritesNothing(t *testing.T) {
-	fed := newFakeFed()
-	a := newTestNode(t, fed, "a", nil)
-	a.tok.fail = ErrIssuerUnavailable
-	r := a.do(t, "POST", "/v1/records", "op-token", `{"localId":"c1","nhsNumber":"9990000018"}`)
-	if r.status != 503 || r.errCode() != "unavailable" || a.count(t) != 0 {
-		t.Fatalf("got %d %s, count %d", r.status, r.body, a.count(t))
 	}
 }
 

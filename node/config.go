@@ -60,6 +60,12 @@ type Config struct {
 	// MaxRetention bounds retainUntil: the federation refuses entries that
 	// expire later (locator.Policy.MaxRetention). Default 10 years.
 	MaxRetention Duration `toml:"max_retention" comment:"The longest retainUntil accepted; the federation refuses entries that expire later."`
+	// EntryLifetime, if set, makes each published entry expire this long
+	// after it is published (or at its record's retention end, if sooner);
+	// the node publishes it again a quarter of the lifetime before, so
+	// that the entries of a node that vanished without withdrawing them
+	// fade. Default 0: entries expire with their record.
+	EntryLifetime Duration `toml:"entry_lifetime" comment:"If set, each published entry expires this long after it is published (the node\nrefreshes it before); 0: entries expire at their record's retention end."`
 	// MaxBodyBytes bounds every request body except imports. Default 64 KiB.
 	MaxBodyBytes int64 `toml:"max_body_bytes" comment:"Limits: request body, CSV import body, blinded elements per evaluation."`
 	// MaxImportBytes bounds a CSV import body. Default 64 MiB.
@@ -252,6 +258,9 @@ func (c Config) WithDefaults() (Config, error) {
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxImportBytes < 1024 || c.MaxBatch < 1 || c.RetentionDefault.D() < 0 {
 		errs = append(errs, errors.New("limits must be positive (max_body_bytes and max_import_bytes at least 1024)"))
+	}
+	if l := c.EntryLifetime.D(); l != 0 && l < time.Hour {
+		errs = append(errs, errors.New("entry_lifetime must be 0 (entries expire with their record) or at least 1h"))
 	}
 	if c.DailyLookups < 1 || c.DailyTokenLookups < 1 || c.QuotaAlertShare <= 0 || c.QuotaAlertShare > 1 {
 		errs = append(errs, errors.New("quotas must be positive (daily_lookups, daily_token_lookups at least 1; quota_alert_share in (0, 1])"))

@@ -182,9 +182,10 @@ func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request, req *pe
 	if len(req.Message) > MaxMessageLen || len(req.Requester) > 200 {
 		return errorf(http.StatusBadRequest, httpx.CodeTooLong, "message or requester too long")
 	}
-	n.mu.Lock()
-	me, ok := n.mine[k]
-	n.mu.Unlock()
+	localID, _, ok, err := n.records.Owner(k)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		n.audit(r.Context(), AuditEvent{Action: "contact-request-received", Actor: "node:" + peer, Purpose: req.Purpose, Peer: peer, Outcome: "invalid", Subject: [][16]byte{k}})
 		return errorf(http.StatusNotFound, httpx.CodeNoRecord, "this agency holds no current record under that key")
@@ -193,9 +194,9 @@ func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request, req *pe
 	if n.cfg.ContactPolicy == "refer" {
 		status = "pending"
 	}
-	rc := ReceivedContact{At: n.opt.Now().UTC(), FromNode: peer, FromAgency: n.opt.Peers.Agency(peer), Requester: req.Requester, Purpose: req.Purpose, LocalID: me.localID, Message: req.Message, Status: status}
+	rc := ReceivedContact{At: n.opt.Now().UTC(), FromNode: peer, FromAgency: n.opt.Peers.Agency(peer), Requester: req.Requester, Purpose: req.Purpose, LocalID: localID, Message: req.Message, Status: status}
 	n.contacts.add(rc)
-	n.audit(r.Context(), AuditEvent{Action: "contact-request-received", Actor: "node:" + peer, Purpose: req.Purpose, Peer: peer, LocalID: me.localID, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
+	n.audit(r.Context(), AuditEvent{Action: "contact-request-received", Actor: "node:" + peer, Purpose: req.Purpose, Peer: peer, LocalID: localID, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
 	n.hub.broadcastStaff(Notice{Type: "contact-request", Contact: &rc})
 	ans := ContactAnswer{Status: status, Agency: n.cfg.Agency}
 	if status == "accepted" {

@@ -10,10 +10,18 @@
 //     retention end. The NHS number is stored only to tokenise it again; no
 //     API answer, log line or error message ever contains it. A record is
 //     deleted at its retention end, by a sweep at start and in the
-//     background (retention.go); Republish skips one past it.
-//   - Publishing: a record is tokenised for each purpose in Config.Purposes
-//     (through the issuer) and published as one entry per purpose, expiring
-//     at the record's retention end. Delete withdraws (tombstones) the
+//     background (retention.go); the publisher skips one past it.
+//   - Publishing, through a durable outbox (outbox.go): a record write
+//     commits the record change and an outbox item in one bbolt
+//     transaction; the item is then published before the answer, or, when
+//     the issuer cannot be reached, waits (202 "published": false) for the
+//     background publisher, which retries with capped back-off. A record
+//     is tokenised for each purpose in Config.Purposes (through the issuer)
+//     and published as one entry per purpose, expiring at the record's
+//     retention end (or sooner under Config.EntryLifetime, then refreshed).
+//     The records store remembers what was published (epoch, version,
+//     keys), so a start tokenises nothing that is published already, and a
+//     withdrawal needs no issuer. Delete withdraws (tombstones) the
 //     entries; an objection withdraws them and marks the record so that it
 //     is never published again.
 //   - The issuer role: the node named by Config.Issuer holds the federation
@@ -92,8 +100,9 @@
 //   - node/stack: StartStack assembles a complete node — federation agent
 //     and its bbolt replica, the shared wasm runtime, the issuer if this
 //     node holds the key, users and sessions, the signed audit log, the HTTP
-//     server, and background republication of the records (retried while
-//     the issuer is unreachable; /readyz answers 503 until it is done).
+//     server, and the node's publisher (Node.Start: ready at once; what is
+//     still to publish drains from the outbox while the issuer answers, and
+//     /readyz says what is degraded).
 //     StartDemo builds four of them on loopback with an authority created
 //     on the fly. NodeMain and DemoMain are `signpost node` and `signpost
 //     demo`.

@@ -51,6 +51,13 @@ func (f *fakeTokenizer) Normalize(_ context.Context, in string) (string, error) 
 	return s, nil
 }
 
+// setFail makes every later Keys call fail with err (nil: succeed).
+func (f *fakeTokenizer) setFail(err error) {
+	f.mu.Lock()
+	f.fail = err
+	f.mu.Unlock()
+}
+
 func (f *fakeTokenizer) Keys(_ context.Context, _ Evaluator, purpose string, nums []string) ([]Keys, error) {
 	f.mu.Lock()
 	f.calls++

@@ -168,8 +168,33 @@ func (n *Node) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	if !n.ready.Load() {
 		return errorf(http.StatusServiceUnavailable, httpx.CodeNotReady, "the node is starting or stopping")
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	length, oldest := n.outboxStatus()
+	writeJSON(w, http.StatusOK, n.readiness(length, oldest))
 	return nil
+}
+
+// Readiness is /readyz's answer once the node is ready. A ready node
+// answers lookups from its replica whatever else is down; Degraded says,
+// in sentences for an operator, what does not work now (empty: nothing),
+// and Outbox how many record changes wait to be published (the oldest for
+// OutboxOldestSeconds).
+type Readiness struct {
+	Status              string   `json:"status"`
+	Ready               bool     `json:"ready"`
+	Degraded            []string `json:"degraded"`
+	Outbox              int      `json:"outbox"`
+	OutboxOldestSeconds int64    `json:"outboxOldestSeconds"`
+}
+
+// DegradedIssuer is the Degraded sentence while tokens cannot be made.
+const DegradedIssuer = "issuer unavailable: new tokens cannot be made; lookups by lookup key answer from the replica, record changes are queued"
+
+func (n *Node) readiness(length int, oldest time.Duration) Readiness {
+	r := Readiness{Status: "ready", Ready: true, Degraded: []string{}, Outbox: length, OutboxOldestSeconds: int64(oldest.Seconds())}
+	if n.issuerDown.Load() {
+		r.Degraded = append(r.Degraded, DegradedIssuer)
+	}
+	return r
 }
 
 // Hijack lets the WebSocket upgrader take the connection.

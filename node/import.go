@@ -35,9 +35,14 @@ type RowError struct {
 	Message string     `json:"message"`
 }
 
-// ImportReport is the answer to an import.
+// ImportReport is the answer to an import. Of the records Imported,
+// Published were published before the answer and Queued wait in the
+// node's outbox (the issuer could not be reached; the node publishes them
+// when it can, and the answer is 202).
 type ImportReport struct {
 	Imported  int        `json:"imported"`
+	Published int        `json:"published"`
+	Queued    int        `json:"queued"`
 	Unchanged int        `json:"unchanged"`
 	Failed    int        `json:"failed"`
 	Errors    []RowError `json:"errors"`
@@ -87,12 +92,13 @@ var (
 // called after each tokenised batch with the rows handled so far.
 //
 // An import is all or nothing for everything but the rows' own content: the
-// whole CSV is read and validated, then tokenised (MaxBatch rows per call
-// to the issuer), and only then are the records committed, in one
-// transaction. So an error — the body cannot be read to the end, the
-// issuer cannot be reached, the store fails — leaves nothing written, and
-// the report returned with it is empty. After the commit, entries that fail
-// to publish are published again at the next start, as for one record.
+// whole CSV is read and validated, and only then are the records committed,
+// with their outbox items, in one transaction. So an error — the body
+// cannot be read to the end, the store fails — leaves nothing written, and
+// the report returned with it is empty. The records are then published
+// (MaxBatch rows per call to the issuer); those the issuer could not be
+// reached for stay queued in the outbox and are counted in Queued: the
+// node publishes them when it can (outbox.go).
 func (n *Node) Import(ctx context.Context, r io.Reader, actor string, progress func(done int)) (ImportReport, error) {
 	return n.importCSV(ctx, r, actor, 0, progress)
 }
@@ -149,43 +155,29 @@ func (n *Node) importCSV(ctx context.Context, r io.Reader, actor string, maxRows
 		return fail("invalid", err)
 	}
 
-	// Tokenise them all before writing anything.
-	keys := make(map[string][]Keys, len(n.cfg.Purposes))
-	for lo := 0; lo < len(recs); lo += n.cfg.MaxBatch {
-		hi := min(lo+n.cfg.MaxBatch, len(recs))
-		nums := make([]string, hi-lo)
-		for i, rec := range recs[lo:hi] {
-			nums[i] = rec.NHSNumber
+	// Commit the records and their outbox items in one transaction, then
+	// publish what was created, MaxBatch rows at a time.
+	var res []records.RowResult
+	if len(recs) > 0 {
+		ids := make([]string, len(recs))
+		for i, rec := range recs {
+			ids[i] = rec.LocalID
 		}
-		ks, err := n.tokenise(ctx, nums)
+		release, err := n.pub.claim(ctx, ids)
 		if err != nil {
 			return fail("error", err)
 		}
-		for p, k := range ks {
-			keys[p] = append(keys[p], k...)
-		}
-		if progress != nil {
-			progress(rep.Failed + hi)
-		}
-	}
-
-	// Commit in one transaction, then publish what was created.
-	var res []records.RowResult
-	if len(recs) > 0 {
-		if res, err = n.records.PutBatch(recs); err != nil {
+		defer release()
+		if res, err = n.records.PutBatch(recs, records.Note{At: n.opt.Now()}); err != nil {
 			return fail("error", err)
 		}
 	}
-	var pub []records.Record
-	pubKeys := make(map[string][]Keys)
+	var seqs []uint64
 	for i, rr := range res {
 		switch {
 		case rr.Err == nil && rr.Created:
 			rep.Imported++
-			pub = append(pub, rr.Record)
-			for p, ks := range keys {
-				pubKeys[p] = append(pubKeys[p], ks[i])
-			}
+			seqs = append(seqs, rr.Seq)
 		case rr.Err == nil:
 			rep.Unchanged++
 		case errors.Is(rr.Err, records.ErrExists):
@@ -197,14 +189,26 @@ func (n *Node) importCSV(ctx context.Context, r io.Reader, actor string, maxRows
 		}
 	}
 	slices.SortStableFunc(rep.Errors, func(a, b RowError) int { return cmp.Compare(a.Line, b.Line) })
-	if err := n.publishKeys(ctx, pub, pubKeys); err != nil {
-		// Committed; Republish at the next start publishes them.
-		n.log.Error("publish after import failed", "err", err)
+	for lo := 0; lo < len(seqs); lo += n.cfg.MaxBatch {
+		hi := min(lo+n.cfg.MaxBatch, len(seqs))
+		if _, ok := n.flush(ctx, seqs[lo:hi]); !ok {
+			// The issuer cannot be reached: the rest waits in the outbox.
+			rep.Queued = len(seqs) - lo
+			break
+		}
+		if progress != nil {
+			progress(rep.Failed + rep.Unchanged + hi)
+		}
 	}
+	rep.Published = rep.Imported - rep.Queued
 	if progress != nil {
 		progress(rows)
 	}
-	n.audit(ctx, AuditEvent{Action: "import", Actor: actor, Count: rep.Imported, Outcome: "ok"})
+	outcome := "ok"
+	if rep.Queued > 0 {
+		outcome = "queued"
+	}
+	n.audit(ctx, AuditEvent{Action: "import", Actor: actor, Count: rep.Imported, Outcome: outcome})
 	return rep, nil
 }
 
@@ -224,11 +228,13 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 }
 
 // handleImport answers 200 with the report once every row has been handled
-// (each good row committed, each bad row reported), and an error with
-// nothing written otherwise: 413 for a body over max_import_bytes (refused
-// from its Content-Length before it is read, when it has one) or over
-// MaxImportRows rows, 503 while the issuer cannot be reached, 400 for a
-// body cut short, 500 for a failure of the node.
+// (each good row committed, each bad row reported, every record
+// published), 202 with the same report when some records are committed but
+// their publication is queued (the issuer cannot be reached; "queued"
+// counts them), and an error with nothing written otherwise: 413 for a
+// body over max_import_bytes (refused from its Content-Length before it is
+// read, when it has one) or over MaxImportRows rows, 400 for a body cut
+// short, 500 for a failure of the node.
 func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) error {
 	limit := n.cfg.MaxImportBytes
 	if r.ContentLength > limit {
@@ -236,7 +242,11 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) error {
 	}
 	rep, err := n.importCSV(r.Context(), r.Body, principalFrom(r.Context()).Name, MaxImportRows, nil)
 	if err == nil {
-		writeJSON(w, http.StatusOK, rep)
+		status := http.StatusOK
+		if rep.Queued > 0 {
+			status = http.StatusAccepted
+		}
+		writeJSON(w, status, rep)
 		return nil
 	}
 	var mbe *http.MaxBytesError
@@ -245,9 +255,6 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "import exceeds %d bytes; split the file; nothing was imported", mbe.Limit)
 	case errors.Is(err, errImportTooManyRows):
 		return errorf(http.StatusRequestEntityTooLarge, httpx.CodeTooLarge, "import has more than %d rows; split the file; nothing was imported", MaxImportRows)
-	case errors.Is(err, ErrIssuerUnavailable):
-		n.log.Warn("import refused", "err", err)
-		return errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, "the token issuer cannot be reached; nothing was imported; try again later")
 	case errors.Is(err, errImportBody), r.Context().Err() != nil:
 		n.log.Warn("import refused", "err", err)
 		return errorf(http.StatusBadRequest, httpx.CodeBadRequest, "the request body could not be read to the end; nothing was imported")

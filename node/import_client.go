@@ -76,7 +76,8 @@ func ImportFile(ctx context.Context, c *http.Client, baseURL, token string, r io
 		}
 		defer res.Body.Close()
 		var rep ImportReport
-		if res.StatusCode != http.StatusOK {
+		// 202: committed, some publications queued (counted in Queued).
+		if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusAccepted {
 			var e struct {
 				Error struct{ Code, Message string }
 			}
@@ -87,6 +88,8 @@ func ImportFile(ctx context.Context, c *http.Client, baseURL, token string, r io
 			return err
 		}
 		total.Imported += rep.Imported
+		total.Published += rep.Published
+		total.Queued += rep.Queued
 		total.Unchanged += rep.Unchanged
 		total.Failed += rep.Failed
 		for _, e := range rep.Errors {

@@ -199,9 +199,27 @@ func nodeWith(t *testing.T, opt Options, mut func(*Config)) *testNode {
 	return tn
 }
 
+// manualNode is nodeWith whose outbox only the test drains (with
+// n.pub.step), and whose tokenizer is a fakeTokenizer.
+func manualNode(t *testing.T, opt Options, mut func(*Config)) *testNode {
+	t.Helper()
+	tok := &fakeTokenizer{}
+	opt.Tokenizer = tok
+	tn := newNode(t, opt, mut, false)
+	tn.srv = httptest.NewServer(tn.Handler())
+	t.Cleanup(tn.srv.Close)
+	return tn
+}
+
 // bareNode is nodeWith without an HTTP server (which a synctest bubble
 // cannot hold: a goroutine waiting on the network is not durably blocked).
 func bareNode(t *testing.T, opt Options, mut func(*Config)) *testNode {
+	t.Helper()
+	return newNode(t, opt, mut, true)
+}
+
+// newNode is bareNode, with the background publisher if run.
+func newNode(t *testing.T, opt Options, mut func(*Config), run bool) *testNode {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.NodeID, cfg.Agency, cfg.Category, cfg.DataDir = "a", "Agency a", "school", t.TempDir()
@@ -221,6 +239,9 @@ func bareNode(t *testing.T, opt Options, mut func(*Config)) *testNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Shutdown(context.Background()) })
+	if err := n.start(run); err != nil {
+		t.Fatal(err)
+	}
 	tn := &testNode{Node: n}
 	tn.tok, _ = opt.Tokenizer.(*fakeTokenizer)
 	return tn
@@ -260,8 +281,7 @@ func goodRows(n int) string {
 // chunked, without Content-Length.
 type sizeHidden struct{ io.Reader }
 
-// A rejected import writes nothing: not the rows read before the limit, not
-// the batches tokenised before the issuer went away.
+// A rejected import writes nothing: not the rows read before the limit.
 func TestRejectedImportWritesNothing(t *testing.T) {
 	big := goodRows(60) // about 1.7 KB
 	tests := []struct {
@@ -274,8 +294,6 @@ func TestRejectedImportWritesNothing(t *testing.T) {
 		{"over max_import_bytes, with Content-Length", nil, strings.NewReader(big), 413, "too_large"},
 		{"over max_import_bytes, chunked", nil, sizeHidden{strings.NewReader(big)}, 413, "too_large"},
 		{"too many rows", nil, strings.NewReader(goodRows(MaxImportRows + 1)), 413, "too_large"},
-		{"issuer gone after the first batch", &flakyTokenizer{fakeTokenizer: &fakeTokenizer{}, ok: 2, err: ErrIssuerUnavailable}, strings.NewReader(goodRows(12)), 503, "unavailable"},
-		{"tokeniser failing after the first batch", &flakyTokenizer{fakeTokenizer: &fakeTokenizer{}, ok: 2, err: errors.New("boom")}, strings.NewReader(goodRows(12)), 500, "internal"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -313,14 +331,55 @@ func TestImportCommitsEveryBatch(t *testing.T) {
 	}
 }
 
+// An import the issuer goes away during is committed whole: the batches
+// tokenised before are published, the rest wait in the outbox (202, with
+// "queued"), and go out once the issuer is back. A tokenizer failing for
+// another reason queues them the same way.
+func TestImportQueuesWhatCannotBeTokenised(t *testing.T) {
+	for _, fail := range []error{ErrIssuerUnavailable, errors.New("boom")} {
+		t.Run(fail.Error(), func(t *testing.T) {
+			fed := newFakeFed()
+			tok := &flakyTokenizer{fakeTokenizer: &fakeTokenizer{}, ok: 2, err: fail}
+			a := newNode(t, Options{Tokenizer: tok, Index: fed.index("a", "Agency a")}, func(c *Config) { c.MaxBatch = 4 }, false)
+			a.srv = httptest.NewServer(a.Handler())
+			t.Cleanup(a.srv.Close)
+			r := a.do(t, "POST", "/v1/records/import", "op-token", goodRows(12)+"bad,1\n")
+			var rep ImportReport
+			mustJSON(t, r.body, &rep)
+			// Two Keys calls (one per purpose) publish the first batch of 4.
+			if r.status != 202 || rep.Imported != 12 || rep.Published != 4 || rep.Queued != 8 || rep.Failed != 1 {
+				t.Fatalf("got %d %s", r.status, r.body)
+			}
+			if a.count(t) != 12 || fed.published() != 4*2 || a.records.OutboxLen() != 8 {
+				t.Fatalf("%d records, %d entries, %d queued; want 12, 8, 8", a.count(t), fed.published(), a.records.OutboxLen())
+			}
+			tok.mu.Lock()
+			tok.ok = 1 << 20
+			tok.mu.Unlock()
+			a.pub.step(context.Background())
+			if fed.published() != 12*2 || a.records.OutboxLen() != 0 {
+				t.Fatalf("after the issuer came back: %d entries, %d queued; want 24, 0", fed.published(), a.records.OutboxLen())
+			}
+		})
+	}
+}
+
 // The command reports which lines were not imported when a chunk fails.
 func TestImportFileSaysWhatWasNotImported(t *testing.T) {
-	tok := &flakyTokenizer{fakeTokenizer: &fakeTokenizer{}, ok: 2, err: ErrIssuerUnavailable}
-	a := nodeWith(t, Options{Tokenizer: tok}, func(c *Config) { c.MaxBatch = importChunk })
+	a := nodeWith(t, Options{}, nil)
+	imports := 0
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if imports++; imports > 1 {
+			http.Error(w, `{"error":{"code":"internal","message":"the import failed; nothing was imported"}}`, http.StatusInternalServerError)
+			return
+		}
+		a.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
 	csv := "localId,nhsNumber\n" + goodRows(importChunk+5)
-	rep, err := ImportFile(context.Background(), http.DefaultClient, a.srv.URL, "op-token", strings.NewReader(csv), int64(len(csv)), nil)
+	rep, err := ImportFile(context.Background(), http.DefaultClient, front.URL, "op-token", strings.NewReader(csv), int64(len(csv)), nil)
 	want := fmt.Sprintf("rows from line %d on were not imported", importChunk+2)
-	if err == nil || !strings.Contains(err.Error(), want) || rep.Imported != importChunk || a.count(t) != importChunk {
+	if err == nil || !strings.Contains(err.Error(), want) || rep.Imported != importChunk || rep.Published != importChunk || a.count(t) != importChunk {
 		t.Fatalf("err %v, report %+v, %d records; want %q", err, rep, a.count(t), want)
 	}
 }

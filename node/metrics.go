@@ -28,6 +28,10 @@ const (
 	MetricRecords     = "signpost_records"
 	MetricReady       = "signpost_ready"
 	MetricRepublish   = "signpost_republish_total"
+	MetricOutbox      = "signpost_outbox_items"
+	MetricOutboxAge   = "signpost_outbox_oldest_seconds"
+	MetricPubAttempts = "signpost_publish_attempts_total"
+	MetricPubFailures = "signpost_publish_failures_total"
 	MetricQuotaAlerts = "signpost_quota_alerts_total"
 	MetricQuotaRefuse = "signpost_quota_refused_total"
 )
@@ -49,16 +53,20 @@ var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 type metrics struct {
 	handler http.Handler // serves the registry
 
-	requests     *prometheus.CounterVec   // route, status
-	latency      *prometheus.HistogramVec // route
-	evaluations  *prometheus.CounterVec   // purpose, outcome
-	republish    *prometheus.CounterVec   // result
-	quotaAlerts  *prometheus.CounterVec   // kind: person, system
-	quotaRefused *prometheus.CounterVec   // kind
-	published    prometheus.Counter
-	withdrawn    prometheus.Counter
-	dropped      prometheus.Counter
-	notices      prometheus.Counter
+	requests    *prometheus.CounterVec   // route, status
+	latency     *prometheus.HistogramVec // route
+	evaluations *prometheus.CounterVec   // purpose, outcome
+	republish   *prometheus.CounterVec   // result
+	// publishAttempts and publishFailures count the outbox's batches
+	// (a write's own or the background publisher's) and those that failed.
+	publishAttempts prometheus.Counter
+	publishFailures prometheus.Counter
+	quotaAlerts     *prometheus.CounterVec // kind: person, system
+	quotaRefused    *prometheus.CounterVec // kind
+	published       prometheus.Counter
+	withdrawn       prometheus.Counter
+	dropped         prometheus.Counter
+	notices         prometheus.Counter
 }
 
 // newMetrics registers the node's metrics on reg. The gauges read n at
@@ -74,7 +82,11 @@ func newMetrics(reg *prometheus.Registry, n *Node) (*metrics, error) {
 			Help: "Blinded elements this node was asked to evaluate as issuer, by purpose and outcome (ok, denied, error)."},
 			[]string{"purpose", "outcome"}),
 		republish: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRepublish,
-			Help: "Republish runs (every record published again), by result (ok, failed)."}, []string{"result"}),
+			Help: "Start-up reconciliations (queueing what is missing, changed or due; a new epoch's pass counts when done), by result (ok, failed)."}, []string{"result"}),
+		publishAttempts: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricPubAttempts,
+			Help: "Batches of outbox items the node tried to publish (a write's own, or the background publisher's)."}),
+		publishFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricPubFailures,
+			Help: "Batches of outbox items that failed to publish (the issuer could not be reached, or the index failed); they stay queued."}),
 		quotaAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricQuotaAlerts,
 			Help: "Users who passed quota_alert_share of their daily lookup quota (once per user and day), by kind (person, system); the audit log names them."}, []string{"kind"}),
 		quotaRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricQuotaRefuse,
@@ -94,7 +106,7 @@ func newMetrics(reg *prometheus.Registry, n *Node) (*metrics, error) {
 		m.quotaAlerts.WithLabelValues(k)
 		m.quotaRefused.WithLabelValues(k)
 	}
-	cs := []prometheus.Collector{m.requests, m.latency, m.evaluations, m.republish, m.quotaAlerts, m.quotaRefused,
+	cs := []prometheus.Collector{m.requests, m.latency, m.evaluations, m.republish, m.publishAttempts, m.publishFailures, m.quotaAlerts, m.quotaRefused,
 		m.published, m.withdrawn, m.dropped, m.notices, nodeGauges{n}}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -124,7 +136,9 @@ func (m *metrics) evaluated(purpose string, authorised []string, outcome string,
 var (
 	descWatchers = prometheus.NewDesc(MetricWatchers, "Open WebSocket watch connections.", nil, nil)
 	descRecords  = prometheus.NewDesc(MetricRecords, "Records this agency holds (objected included).", nil, nil)
-	descReady    = prometheus.NewDesc(MetricReady, "1 once the node has republished its records since it started (/readyz), else 0.", nil, nil)
+	descReady    = prometheus.NewDesc(MetricReady, "1 once the node has started (/readyz), else 0.", nil, nil)
+	descOutbox   = prometheus.NewDesc(MetricOutbox, "Record changes waiting in the outbox to be published or withdrawn.", nil, nil)
+	descOutAge   = prometheus.NewDesc(MetricOutboxAge, "Age of the oldest item in the outbox (0 when empty).", nil, nil)
 )
 
 // nodeGauges reads the node's gauges at scrape time.
@@ -134,6 +148,8 @@ func (nodeGauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descWatchers
 	ch <- descRecords
 	ch <- descReady
+	ch <- descOutbox
+	ch <- descOutAge
 }
 
 func (g nodeGauges) Collect(ch chan<- prometheus.Metric) {
@@ -146,6 +162,9 @@ func (g nodeGauges) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
+	length, oldest := g.n.outboxStatus()
+	ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(length))
+	ch <- prometheus.MustNewConstMetric(descOutAge, prometheus.GaugeValue, oldest.Seconds())
 }
 
 func (n *Node) handleMetrics(w http.ResponseWriter, r *http.Request) error {

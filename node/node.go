@@ -85,8 +85,9 @@ type Options struct {
 	Metrics *prometheus.Registry
 }
 
-// Node is one agency's node. Create with [New], serve with [Node.Serve] or
-// [Node.Handler], stop with [Node.Shutdown].
+// Node is one agency's node. Create with [New], start its publisher (and
+// readiness) with [Node.Start], serve with [Node.Serve] or [Node.Handler],
+// stop with [Node.Shutdown].
 type Node struct {
 	cfg     Config
 	opt     Options
@@ -94,14 +95,11 @@ type Node struct {
 	records *records.Store
 	metrics *metrics
 	hub     *hub
-	// mineWatches watch this node's own lookup keys for matches; guarded
-	// by mu.
+	// mineWatches watch this node's own lookup keys for matches (the
+	// records store knows whose each is: records.Store.Owner); guarded by
+	// mu.
+	mu          sync.Mutex
 	mineWatches []mineWatch
-
-	// mine maps lookup keys of this node's own published entries to their
-	// local id and seal key, for "match" notices. Guarded by mu.
-	mu   sync.Mutex
-	mine map[[16]byte]mineEntry
 
 	witnesses   witnessState // what each witness holds of this node's log
 	contacts    *contactLog
@@ -110,19 +108,22 @@ type Node struct {
 	quotas      *quotas       // per user and day, at this node
 	peerLimiter *auth.Limiter // per requesting node, at the issuer
 
-	ready  atomic.Bool
-	closed atomic.Bool
-	srvMu  sync.Mutex
-	srv    *http.Server
-	wg     sync.WaitGroup
+	// pub is the outbox's background publisher and the claims it shares
+	// with writes (outbox.go); stopPublisher ends it.
+	pub           *publisher
+	stopPublisher context.CancelFunc
+	// issuerDown is set while the last attempt to make tokens found the
+	// issuer unreachable (/readyz reports it).
+	issuerDown atomic.Bool
+
+	ready   atomic.Bool
+	started atomic.Bool
+	closed  atomic.Bool
+	srvMu   sync.Mutex
+	srv     *http.Server
+	wg      sync.WaitGroup
 	// stopSweep ends the retention loop (see retention.go).
 	stopSweep context.CancelFunc
-}
-
-type mineEntry struct {
-	localID string
-	seal    [32]byte
-	purpose string
 }
 
 // New opens the node's records under cfg.DataDir and assembles it. It
@@ -163,9 +164,9 @@ func New(cfg Config, opt Options) (*Node, error) {
 		opt:      opt,
 		log:      opt.Logger.With("node", cfg.NodeID),
 		records:  rs,
-		mine:     make(map[[16]byte]mineEntry),
 		contacts: newContactLog(200),
 	}
+	n.pub = newPublisher(n)
 	if n.metrics, err = newMetrics(opt.Metrics, n); err != nil {
 		rs.Close()
 		return nil, fmt.Errorf("node: metrics: %w", err)
@@ -203,64 +204,12 @@ func (nopAudit) Subject([][16]byte) (any, error) { return nil, ErrNoAuditQuery }
 // Config returns the node's effective configuration.
 func (n *Node) Config() Config { return n.cfg }
 
-// Republish publishes every non-objected record again (after a restart, a
-// new epoch or a new purpose) and marks the node ready. Entries are
-// idempotent in the federation (same version), so this is safe to repeat.
-// A record past its retention end is skipped and counted, not published:
-// its entry would be refused as expired, and the retention sweep deletes
-// it.
-func (n *Node) Republish(ctx context.Context) error {
-	var batch []records.Record
-	expired := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := n.publish(ctx, batch)
-		batch = batch[:0]
-		return err
-	}
-	var perr error
-	err := n.records.ForEach(func(r records.Record) error {
-		if r.Objected {
-			return nil
-		}
-		if r.Expired(n.opt.Now()) {
-			expired++
-			return nil
-		}
-		batch = append(batch, r)
-		if len(batch) >= n.cfg.MaxBatch {
-			if err := flush(); err != nil {
-				perr = err
-				return err
-			}
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	}
-	if err != nil && perr == nil {
-		perr = err
-	}
-	if expired > 0 {
-		n.log.Info("republish skipped records past their retention end", "count", expired)
-	}
-	if perr != nil {
-		n.metrics.republish.WithLabelValues("failed").Inc()
-		return fmt.Errorf("node: republish: %w", perr)
-	}
-	n.metrics.republish.WithLabelValues("ok").Inc()
-	n.ready.Store(true)
-	return nil
-}
-
 // tokenise returns, per configured purpose, the keys of the numbers.
 func (n *Node) tokenise(ctx context.Context, nums []string) (map[string][]Keys, error) {
 	out := make(map[string][]Keys, len(n.cfg.Purposes))
 	for _, p := range n.cfg.Purposes {
 		ks, err := n.tok.Keys(ctx, p, nums)
+		n.noteIssuer(err)
 		if err != nil {
 			return nil, fmt.Errorf("tokenise for %s: %w", p, err)
 		}
@@ -272,57 +221,14 @@ func (n *Node) tokenise(ctx context.Context, nums []string) (map[string][]Keys, 
 	return out, nil
 }
 
-// publish tokenises the records for every configured purpose and publishes
-// one entry per (record, purpose).
-func (n *Node) publish(ctx context.Context, rs []records.Record) error {
-	nums := make([]string, len(rs))
-	for i, r := range rs {
-		nums[i] = r.NHSNumber
+// noteIssuer records whether an attempt to make tokens reached the issuer.
+func (n *Node) noteIssuer(err error) {
+	switch {
+	case err == nil:
+		n.issuerDown.Store(false)
+	case errors.Is(err, ErrIssuerUnavailable):
+		n.issuerDown.Store(true)
 	}
-	keys, err := n.tokenise(ctx, nums)
-	if err != nil {
-		return err
-	}
-	return n.publishKeys(ctx, rs, keys)
-}
-
-func (n *Node) publishKeys(ctx context.Context, rs []records.Record, keys map[string][]Keys) error {
-	var watch [][16]byte
-	defer func() { n.watchMine(watch) }()
-	for _, p := range n.cfg.Purposes {
-		ks := keys[p]
-		for i, r := range rs {
-			if r.Objected {
-				continue
-			}
-			if err := n.opt.Index.Publish(ctx, ks[i], r.Category, r.Version, r.Created, r.RetainUntil); err != nil {
-				return fmt.Errorf("publish %q: %w", r.LocalID, err)
-			}
-			n.mu.Lock()
-			if _, ok := n.mine[ks[i].Lookup]; !ok {
-				watch = append(watch, ks[i].Lookup)
-			}
-			n.mine[ks[i].Lookup] = mineEntry{localID: r.LocalID, seal: ks[i].Seal, purpose: p}
-			n.mu.Unlock()
-			n.metrics.published.Inc()
-		}
-	}
-	return nil
-}
-
-// withdraw tombstones the record's entries under every purpose.
-func (n *Node) withdraw(ctx context.Context, r records.Record, keys map[string][]Keys) error {
-	for _, p := range n.cfg.Purposes {
-		ks := keys[p]
-		if err := n.opt.Index.Withdraw(ctx, ks[0], r.Version, r.RetainUntil); err != nil {
-			return fmt.Errorf("withdraw %q: %w", r.LocalID, err)
-		}
-		n.mu.Lock()
-		delete(n.mine, ks[0].Lookup)
-		n.mu.Unlock()
-		n.metrics.withdrawn.Inc()
-	}
-	return nil
 }
 
 // Serve listens on cfg.Listen (or ln if non-nil) and serves until Shutdown.
@@ -361,7 +267,8 @@ func (n *Node) Serve(ln net.Listener) (net.Addr, error) {
 
 // Shutdown stops accepting requests, lets in-flight ones finish (each has
 // committed before it is acknowledged), closes watches, ends the retention
-// sweep and closes the records store. It is idempotent.
+// sweep and the publisher (what it has not published stays in the outbox)
+// and closes the records store. It is idempotent.
 func (n *Node) Shutdown(ctx context.Context) error {
 	if !n.closed.CompareAndSwap(false, true) {
 		return nil
@@ -379,6 +286,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.hub.close()
 	n.stopSweep()
+	if n.stopPublisher != nil {
+		n.stopPublisher()
+	}
+	n.wg.Wait()
 	n.mu.Lock()
 	ws := n.mineWatches
 	n.mineWatches = nil
@@ -386,7 +297,6 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	for _, w := range ws {
 		w.cancel()
 	}
-	n.wg.Wait()
 	if err := n.records.Close(); err != nil {
 		errs = append(errs, err)
 	}
@@ -419,20 +329,26 @@ func (n *Node) watchMine(keys [][16]byte) {
 	n.mu.Lock()
 	n.mineWatches = append(n.mineWatches, mineWatch{keys: keys, cancel: cancel})
 	var old []mineWatch
-	var all [][16]byte
 	if len(n.mineWatches) > maxMineWatches {
-		old = n.mineWatches
-		for k := range n.mine {
-			all = append(all, k)
-		}
+		old, n.mineWatches = n.mineWatches, nil
 	}
 	n.mu.Unlock()
 	if old == nil {
 		return
 	}
+	// Every key of the old watches was committed as published before its
+	// watch was added, so before this read.
+	all, err := n.records.OwnedLookups()
+	if err != nil {
+		n.log.Error("reading own keys failed; watches not consolidated", "err", err)
+		n.mu.Lock()
+		n.mineWatches = append(n.mineWatches, old...)
+		n.mu.Unlock()
+		return
+	}
 	cancel = n.opt.Index.Watch(all, n.onMineEvent)
 	n.mu.Lock()
-	n.mineWatches = []mineWatch{{keys: all, cancel: cancel}}
+	n.mineWatches = append(n.mineWatches, mineWatch{keys: all, cancel: cancel})
 	n.mu.Unlock()
 	for _, w := range old {
 		w.cancel()

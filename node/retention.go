@@ -18,17 +18,17 @@ import (
 //   - deletes it from the records store (objected records too: the NHS
 //     number is not kept past retention for any reason), advancing its
 //     version as a deletion does;
-//   - withdraws its entries with a tombstone at that version, so that a
-//     replica whose clock lags stops serving them and watchers are told,
-//     when the node still knows their keys from publishing them since it
-//     started (no issuer call: the number is not tokenised again). A record
-//     that expired while the node was down has no entry left to withdraw;
+//   - queues, in the same transaction, the withdrawal of its entries with a
+//     tombstone at that version, so that a replica whose clock lags stops
+//     serving them and watchers are told, when the node knows their keys
+//     from publishing them (the records store keeps them; no issuer call:
+//     the number is not tokenised again, nor kept in the outbox);
 //   - writes a "retention-delete" audit event naming the local id (and the
 //     subject by its keyed references when the keys are known), never the
 //     NHS number.
 //
-// Republish skips records past their retention end, so that an expired
-// record never holds up readiness.
+// The publisher skips records past their retention end, so that an expired
+// record is never published.
 const (
 	// retentionSweepEvery bounds the wait between sweeps (a record created
 	// after a sweep may end before the next retention end it knew of).
@@ -42,21 +42,28 @@ const (
 	tombstoneTTL = 24 * time.Hour
 )
 
-// sweepRetention deletes every record whose retention has ended, withdraws
-// the entries it knows the keys of, and audits each deletion. It returns
-// how many it deleted and the earliest retention end still held (zero if
-// none).
+// sweepRetention deletes every record whose retention has ended, queues
+// the withdrawal of the entries it knows the keys of, and audits each
+// deletion. It returns how many it deleted and the earliest retention end
+// still held (zero if none).
 func (n *Node) sweepRetention(ctx context.Context) (int, time.Time, error) {
 	total := 0
 	for {
 		now := n.opt.Now()
-		gone, next, err := n.records.DeleteExpired(now, retentionBatch)
+		gone, next, err := n.records.DeleteExpired(now, retentionBatch, now.Add(tombstoneTTL), records.Note{At: now})
 		if err != nil {
 			return total, time.Time{}, err
 		}
 		total += len(gone)
+		for _, e := range gone {
+			var subject [][16]byte
+			for _, k := range e.Keys {
+				subject = append(subject, k.Lookup)
+			}
+			n.audit(ctx, AuditEvent{Action: "retention-delete", Actor: "node:" + n.cfg.NodeID, LocalID: e.Record.LocalID, Count: 1, Outcome: "ok", Subject: subject})
+		}
 		if len(gone) > 0 {
-			n.forgetExpired(ctx, now, gone)
+			n.pub.kick()
 		}
 		if len(gone) < retentionBatch {
 			if total > 0 {
@@ -64,40 +71,6 @@ func (n *Node) sweepRetention(ctx context.Context) (int, time.Time, error) {
 			}
 			return total, next, nil
 		}
-	}
-}
-
-// forgetExpired withdraws the entries of deleted records whose keys the node
-// knows, drops them from the node's own keys, and audits each deletion.
-func (n *Node) forgetExpired(ctx context.Context, now time.Time, gone []records.Record) {
-	type own struct {
-		keys    Keys
-		purpose string
-	}
-	byID := make(map[string][]own, len(gone))
-	for _, r := range gone {
-		byID[r.LocalID] = nil
-	}
-	n.mu.Lock()
-	for lookup, me := range n.mine {
-		if _, ok := byID[me.localID]; ok {
-			byID[me.localID] = append(byID[me.localID], own{Keys{Lookup: lookup, Seal: me.seal}, me.purpose})
-			delete(n.mine, lookup)
-		}
-	}
-	n.mu.Unlock()
-	for _, r := range gone {
-		var subject [][16]byte
-		for _, o := range byID[r.LocalID] {
-			subject = append(subject, o.keys.Lookup)
-			if err := n.opt.Index.Withdraw(ctx, o.keys, r.Version, now.Add(tombstoneTTL)); err != nil {
-				// The entry expires by itself; the tombstone only hastens it.
-				n.log.Warn("withdraw at retention end failed", "localId", r.LocalID, "purpose", o.purpose, "err", err)
-				continue
-			}
-			n.metrics.withdrawn.Inc()
-		}
-		n.audit(ctx, AuditEvent{Action: "retention-delete", Actor: "node:" + n.cfg.NodeID, LocalID: r.LocalID, Count: 1, Outcome: "ok", Subject: subject})
 	}
 }
 

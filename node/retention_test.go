@@ -75,9 +75,6 @@ func TestRestartWithRecordPastRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := start()
-	if err := b.Republish(context.Background()); err != nil {
-		t.Fatalf("republish: %v", err)
-	}
 	if r := b.do(t, "GET", "/readyz", "", ""); r.status != 200 {
 		t.Fatalf("readyz: %d %s", r.status, r.body)
 	}
@@ -98,24 +95,25 @@ func TestRestartWithRecordPastRetention(t *testing.T) {
 	}
 }
 
-// Republish skips a record whose retention has ended (before the sweep has
-// removed it) instead of failing on its expired entry.
-func TestRepublishSkipsRecordsPastRetention(t *testing.T) {
+// The publisher skips a queued record whose retention has ended (before
+// the sweep has removed it): its entry would be refused as expired, and the
+// item is done, not retried for ever.
+func TestPublisherSkipsRecordsPastRetention(t *testing.T) {
 	clock := newTestClock()
 	store, index := clockedReplica(t, clock)
-	a := nodeWith(t, Options{Index: index, Now: clock.Now}, nil)
-	mustImport(t, a, "keep,9990000018,,2030-01-01\nsoon,9990000026,,2026-11-25T10:00:00Z\n", 2)
+	a := manualNode(t, Options{Index: index, Now: clock.Now}, nil)
+	a.tok.setFail(ErrIssuerUnavailable)
+	rep, err := a.Import(context.Background(), strings.NewReader("keep,9990000018,,2030-01-01\nsoon,9990000026,,2026-11-25T10:00:00Z\n"), "op", nil)
+	if err != nil || rep.Imported != 2 || rep.Queued != 2 {
+		t.Fatalf("import while the issuer is down: %v %+v", err, rep)
+	}
+	a.tok.setFail(nil)
 	clock.Advance(2 * time.Hour)
-	if _, err := store.Expire(clock.Now()); err != nil {
-		t.Fatal(err)
+	a.pub.step(context.Background())
+	if a.records.OutboxLen() != 0 || store.Len() != len(a.cfg.Purposes) {
+		t.Fatalf("%d items left, %d entries in the replica; want none and keep's %d", a.records.OutboxLen(), store.Len(), len(a.cfg.Purposes))
 	}
-	if err := a.Republish(context.Background()); err != nil {
-		t.Fatalf("republish: %v", err)
-	}
-	if !a.ready.Load() || store.Len() != len(a.cfg.Purposes) {
-		t.Fatalf("ready %v, %d entries in the replica; want ready and keep's %d", a.ready.Load(), store.Len(), len(a.cfg.Purposes))
-	}
-	mustHold(t, a, "soon", true) // the sweep, not Republish, deletes it
+	mustHold(t, a, "soon", true) // the sweep, not the publisher, deletes it
 }
 
 // The background sweep deletes a record when its retention ends, while the
@@ -151,10 +149,8 @@ func TestRetentionSweepWhileRunning(t *testing.T) {
 		if len(ev) != 1 || ev[0].LocalID != "soon" || len(ev[0].Subject) != purposes {
 			t.Fatalf("retention-delete events %+v", ev)
 		}
-		a.mu.Lock()
-		left := len(a.mine)
-		a.mu.Unlock()
-		if left != purposes {
+		own, err := a.records.OwnedLookups()
+		if left := len(own); err != nil || left != purposes {
 			t.Fatalf("node still tracks %d own keys, want %d", left, purposes)
 		}
 	})

@@ -90,7 +90,7 @@ func newAuthedNode(t *testing.T) *authedNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Republish(context.Background()); err != nil {
+	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(n.Handler())

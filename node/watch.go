@@ -286,18 +286,16 @@ func (n *Node) onMineEvent(ev IndexEvent) {
 		return
 	}
 	key := encodeKey(ev.Lookup)
-	n.mu.Lock()
-	me, mine := n.mine[ev.Lookup]
-	n.mu.Unlock()
-	if !mine {
+	localID, me, mine, err := n.records.Owner(ev.Lookup)
+	if err != nil || !mine {
 		return
 	}
-	h, err := n.opt.Index.Open(n.ctxBackground(), me.seal, ev.Entry)
+	h, err := n.opt.Index.Open(n.ctxBackground(), me.Seal, ev.Entry)
 	if err != nil || h.NodeID == n.cfg.NodeID {
 		return
 	}
-	n.audit(n.ctxBackground(), AuditEvent{Action: "match", Actor: "node:" + h.NodeID, Peer: h.NodeID, LocalID: me.localID, Purpose: me.purpose, Count: 1, Outcome: "ok", Subject: [][16]byte{ev.Lookup}})
-	n.hub.broadcastStaff(Notice{Type: "match", LookupKey: key, LocalID: me.localID,
+	n.audit(n.ctxBackground(), AuditEvent{Action: "match", Actor: "node:" + h.NodeID, Peer: h.NodeID, LocalID: localID, Purpose: me.Purpose, Count: 1, Outcome: "ok", Subject: [][16]byte{ev.Lookup}})
+	n.hub.broadcastStaff(Notice{Type: "match", LookupKey: key, LocalID: localID,
 		Holder: &HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: shownCategory(h.Category), Since: h.Since}})
 }
 

@@ -152,9 +152,10 @@ func stackMetrics(a *federation.Agent) (*prometheus.Registry, error) {
 
 // StartStack assembles and starts a complete node: federation agent,
 // locator replica, wasm runtime, issuer (if this node is it), users,
-// audit log, HTTP server. Republication of the node's records runs in the
-// background (the issuer may not be reachable yet); /readyz says when it is
-// done. Each step is a method of assembly; if one fails, what the earlier
+// audit log, HTTP server, and the node's publisher. The node is ready at
+// once: what it has still to publish waits in its outbox and goes out in
+// the background while the issuer answers (/readyz says what is
+// degraded). Each step is a method of assembly; if one fails, what the earlier
 // ones built is closed again, in reverse order.
 func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 	a, err := newAssembly(sc)
@@ -421,7 +422,7 @@ func (a *assembly) newNode(index node.Index, auditLog node.AuditLog, issuer node
 }
 
 // serve mounts the node's peer endpoints on the agent, starts and joins
-// the federation, serves HTTP, and starts republication in the background.
+// the federation, serves HTTP, and starts the node's publisher.
 func (a *assembly) serve(ctx context.Context) error {
 	s := a.s
 	peer := s.Node.PeerHandler(adapter.PeerID)
@@ -452,13 +453,13 @@ func (a *assembly) serve(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	// Ready at once: what is still to publish waits in the node's outbox,
+	// which the node's publisher drains while the issuer answers.
+	if err := s.Node.Start(); err != nil {
+		return err
+	}
 	rctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.republishLoop(rctx)
-	}()
 	interval := a.cfg.AuditHeadInterval.D()
 	switch {
 	case a.sc.AuditHeadInterval > 0:
@@ -490,27 +491,6 @@ func (a *assembly) listen() (net.Listener, error) {
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"http/1.1"},
 	}), nil
-}
-
-// republishLoop republishes the node's records, retrying while the issuer
-// is unreachable.
-func (s *Stack) republishLoop(ctx context.Context) {
-	delay := 200 * time.Millisecond
-	for {
-		err := s.Node.Republish(ctx)
-		if err == nil {
-			return
-		}
-		s.log.Warn("republish failed; retrying", "err", err)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		delay = min(delay*2, 10*time.Second)
-	}
 }
 
 // Shutdown stops the node gracefully: HTTP first (in-flight requests

@@ -9,6 +9,12 @@
 // new purpose). The NHS number is never returned by the node's API, never
 // logged and never part of an error message: errors name the local id only.
 //
+// Every write that changes what the federation should see also stores, in
+// the same transaction, an item in the store's outbox, which the node's
+// publisher drains; the store remembers what was published for each record
+// (epoch, version, expiry, keys) so that a start re-publishes only what is
+// missing, changed or due (outbox.go).
+//
 // Data also leaves at the record's retention end: [Store.DeleteExpired]
 // removes it (the node sweeps periodically and at start).
 //

@@ -129,8 +129,9 @@ func (r Record) Validate() error {
 
 // Store is a bbolt-backed record store. It is safe for concurrent use.
 type Store struct {
-	db     *bolt.DB
-	closed atomic.Bool
+	db        *bolt.DB
+	closed    atomic.Bool
+	outboxLen atomic.Int64
 }
 
 // Open opens (creating if needed) the store at path.
@@ -140,18 +141,29 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("records: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRecords, bucketVersions} {
+		for _, b := range [][]byte{bucketRecords, bucketVersions, bucketOutbox, bucketPublished, bucketDue, bucketMeta, bucketExpiry, bucketOwned} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
+		return buildExpiryIndex(tx)
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("records: init %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	// The outbox's length: a walk of its pages, which grows with what is
+	// pending, not with the records held.
+	err = db.View(func(tx *bolt.Tx) error {
+		s.outboxLen.Store(int64(tx.Bucket(bucketOutbox).Stats().KeyN))
 		return nil
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("records: init %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return s, nil
 }
 
 // Close closes the store; it is idempotent.
@@ -216,70 +228,79 @@ func putRecord(tx *bolt.Tx, r Record) error {
 	return putVersion(tx, r.LocalID, r.Version)
 }
 
-// putLocked inserts r inside tx. An identical existing record (same number,
-// category, retention — any retention when r's is only the default) is
-// accepted unchanged (idempotent retry); anything else existing is
-// ErrExists, or ErrObjected if the person objected.
-func putLocked(tx *bolt.Tx, r Record) (Record, bool, error) {
+// putLocked inserts r inside tx, with its outbox item. An identical
+// existing record (same number, category, retention — any retention when
+// r's is only the default) is accepted unchanged (idempotent retry);
+// anything else existing is ErrExists, or ErrObjected if the person
+// objected.
+func (s *Store) putLocked(tx *bolt.Tx, r Record, note Note) (Record, bool, uint64, error) {
 	if err := r.Validate(); err != nil {
-		return Record{}, false, err
+		return Record{}, false, 0, err
 	}
 	old, ok, err := getRecord(tx, r.LocalID)
 	if err != nil {
-		return Record{}, false, err
+		return Record{}, false, 0, err
 	}
 	if ok {
 		if old.Objected {
-			return old, false, ErrObjected
+			return old, false, 0, ErrObjected
 		}
 		if old.NHSNumber == r.NHSNumber && old.Category == r.Category && (r.RetainDefaulted || old.RetainUntil.Equal(r.RetainUntil)) {
-			return old, false, nil
+			return old, false, 0, nil
 		}
-		return old, false, ErrExists
+		return old, false, 0, ErrExists
 	}
 	r.Version = getVersion(tx, r.LocalID) + 1
 	r.Objected, r.RetainDefaulted = false, false
 	if err := putRecord(tx, r); err != nil {
-		return Record{}, false, err
+		return Record{}, false, 0, err
 	}
-	return r, true, nil
+	if err := tx.Bucket(bucketExpiry).Put(expiryKey(r), nil); err != nil {
+		return Record{}, false, 0, err
+	}
+	seq, err := s.enqueue(tx, publishItem(r, note))
+	if err != nil {
+		return Record{}, false, 0, err
+	}
+	return r, true, seq, nil
 }
 
-// Put stores a new record and returns it with its version. created is false
-// when an identical record already existed (an idempotent retry).
-func (s *Store) Put(r Record) (stored Record, created bool, err error) {
-	if err := s.check(); err != nil {
-		return Record{}, false, err
+// Put stores a new record, with the outbox item that publishes it, and
+// returns it with its version and the item's sequence number (Seq). Created
+// is false (and no item made) when an identical record already existed (an
+// idempotent retry).
+func (s *Store) Put(r Record, note Note) (RowResult, error) {
+	res, err := s.PutBatch([]Record{r}, note)
+	if err != nil {
+		return RowResult{}, err
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		var err error
-		stored, created, err = putLocked(tx, r)
-		return err
-	})
-	return stored, created, err
+	return res[0], res[0].Err
 }
 
-// RowResult is the outcome of one row of [Store.PutBatch].
+// RowResult is the outcome of one row of [Store.PutBatch]. Seq is the
+// sequence number of the outbox item of a created record.
 type RowResult struct {
 	Record  Record
 	Created bool
+	Seq     uint64
 	Err     error
 }
 
-// PutBatch stores many records in one transaction; each row succeeds or fails
-// on its own (a bad row never loses a good one).
-func (s *Store) PutBatch(rs []Record) ([]RowResult, error) {
+// PutBatch stores many records, and their outbox items, in one
+// transaction; each row succeeds or fails on its own (a bad row never
+// loses a good one).
+func (s *Store) PutBatch(rs []Record, note Note) ([]RowResult, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
 	out := make([]RowResult, len(rs))
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for i, r := range rs {
-			st, created, err := putLocked(tx, r)
+			st, created, seq, err := s.putLocked(tx, r, note)
 			if err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrExists) && !errors.Is(err, ErrObjected) {
 				return err
 			}
-			out[i] = RowResult{Record: st, Created: created, Err: err}
+			out[i] = RowResult{Record: st, Created: created, Seq: seq, Err: err}
 		}
 		return nil
 	})
@@ -303,12 +324,15 @@ func (s *Store) Get(id string) (Record, error) {
 }
 
 // Delete removes the record and returns it as it was, with Version advanced
-// for the withdrawal the caller publishes. The version survives deletion.
-func (s *Store) Delete(id string) (Record, error) {
+// for the withdrawal, and the sequence number of the outbox item that
+// withdraws its entries (0 for an objected record: its entries were
+// withdrawn already). The version survives deletion.
+func (s *Store) Delete(id string, note Note) (Record, uint64, error) {
 	if err := s.check(); err != nil {
-		return Record{}, err
+		return Record{}, 0, err
 	}
 	var r Record
+	var seq uint64
 	err := s.db.Update(func(tx *bolt.Tx) (err error) {
 		if r, err = existingRecord(tx, id); err != nil {
 			return err
@@ -317,9 +341,19 @@ func (s *Store) Delete(id string) (Record, error) {
 		if err := tx.Bucket(bucketRecords).Delete([]byte(id)); err != nil {
 			return err
 		}
-		return putVersion(tx, id, r.Version)
+		if err := tx.Bucket(bucketExpiry).Delete(expiryKey(r)); err != nil {
+			return err
+		}
+		if err := putVersion(tx, id, r.Version); err != nil {
+			return err
+		}
+		if r.Objected {
+			return nil
+		}
+		seq, err = s.enqueue(tx, withdrawItem(tx, r, true, r.RetainUntil, note))
+		return err
 	})
-	return r, err
+	return r, seq, err
 }
 
 // Expired reports whether the record's retention has ended at now. It is
@@ -329,58 +363,86 @@ func (r Record) Expired(now time.Time) bool {
 	return r.RetainUntil.Unix() <= now.Unix()
 }
 
+// Expired is a record deleted at its retention end, with the keys of the
+// entries it had published (nil when it had none, or they were withdrawn).
+type Expired struct {
+	Record Record
+	Keys   []PubKey
+}
+
 // DeleteExpired removes, in one transaction, up to limit records whose
 // retention has ended at now (objected ones included: retention ends
-// holding the NHS number). It returns them as they were, each with Version
-// advanced for the withdrawal the caller publishes (the version survives, as
-// for Delete), and the earliest retention end among the records it kept
-// (zero if it kept none). A caller that gets limit records back calls again.
-// When nothing is due it only reads: the periodic sweep neither writes nor
-// syncs.
-func (s *Store) DeleteExpired(now time.Time, limit int) (deleted []Record, next time.Time, err error) {
+// holding the NHS number), and enqueues the withdrawal of the entries of
+// each that had any published, as tombstones expiring at tombstone (the
+// NHS number is not kept in the item: an entry whose keys are unknown
+// expires by itself). It returns them as they were, each with Version
+// advanced for the withdrawal (the version survives, as for Delete), and
+// the earliest retention end among the records it kept (zero if it kept
+// none). A caller that gets limit records back calls again. It reads the
+// expiry index only up to now, so its cost grows with what is due, not
+// with the records held; when nothing is due it only reads: the periodic
+// sweep neither writes nor syncs.
+func (s *Store) DeleteExpired(now time.Time, limit int, tombstone time.Time, note Note) (deleted []Expired, next time.Time, err error) {
 	if err := s.check(); err != nil {
 		return nil, time.Time{}, err
 	}
 	if limit < 1 {
 		return nil, time.Time{}, fmt.Errorf("%w: limit %d < 1", ErrInvalid, limit)
 	}
-	collect := func(b *bolt.Bucket) error {
-		deleted, next = nil, time.Time{}
-		return b.ForEach(func(k, v []byte) error {
-			var r Record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("records: decode %q: %w", bytes.Clone(k), err)
-			}
-			if !r.Expired(now) || len(deleted) == limit {
-				if next.IsZero() || r.RetainUntil.Before(next) {
-					next = r.RetainUntil
-				}
-				return nil
-			}
-			deleted = append(deleted, r)
-			return nil
-		})
-	}
-	if err := s.db.View(func(tx *bolt.Tx) error { return collect(tx.Bucket(bucketRecords)) }); err != nil {
-		return nil, time.Time{}, fmt.Errorf("records: delete expired: %w", err)
-	}
-	if len(deleted) == 0 {
-		return nil, next, nil
+	due := false
+	err = s.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketExpiry).Cursor().First()
+		if k != nil {
+			at := expiryTime(k)
+			due, next = !at.After(now), at
+		}
+		return nil
+	})
+	if err != nil || !due {
+		return nil, next, err
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketRecords)
-		if err := collect(b); err != nil {
-			return err
+		deleted, next = nil, time.Time{}
+		xb := tx.Bucket(bucketExpiry)
+		var keys [][]byte
+		c := xb.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if at := expiryTime(k); at.After(now) || len(keys) == limit {
+				next = at
+				break
+			}
+			keys = append(keys, bytes.Clone(k))
 		}
-		for i := range deleted {
-			r := &deleted[i]
+		for _, k := range keys {
+			if err := xb.Delete(k); err != nil {
+				return err
+			}
+			id := string(k[8:])
+			r, ok, err := getRecord(tx, id)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
 			r.Version++
-			if err := b.Delete([]byte(r.LocalID)); err != nil {
+			if err := tx.Bucket(bucketRecords).Delete([]byte(id)); err != nil {
 				return err
 			}
-			if err := putVersion(tx, r.LocalID, r.Version); err != nil {
+			if err := putVersion(tx, id, r.Version); err != nil {
 				return err
 			}
+			e := Expired{Record: r}
+			if p, ok, err := getPublished(tx, id); err != nil {
+				return err
+			} else if ok && !r.Objected {
+				e.Keys = p.Keys
+				it := withdrawItem(tx, r, false, tombstone, note)
+				if _, err := s.enqueue(tx, it); err != nil {
+					return err
+				}
+			}
+			deleted = append(deleted, e)
 		}
 		return nil
 	})
@@ -390,11 +452,43 @@ func (s *Store) DeleteExpired(now time.Time, limit int) (deleted []Record, next 
 	return deleted, next, nil
 }
 
+// expiryKey orders the expiry index by retention end, to the second.
+func expiryKey(r Record) []byte { return dueKey(r.RetainUntil, r.LocalID) }
+
+func expiryTime(k []byte) time.Time {
+	if len(k) < 8 {
+		return time.Time{}
+	}
+	return time.Unix(int64(binary.BigEndian.Uint64(k)), 0).UTC()
+}
+
+// buildExpiryIndex indexes every record by retention end, once, in a store
+// made before the index existed.
+func buildExpiryIndex(tx *bolt.Tx) error {
+	if tx.Bucket(bucketMeta).Get(metaExpiryIndex) != nil {
+		return nil
+	}
+	xb := tx.Bucket(bucketExpiry)
+	err := tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+		var r Record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("records: decode %q: %w", bytes.Clone(k), err)
+		}
+		return xb.Put(expiryKey(r), nil)
+	})
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketMeta).Put(metaExpiryIndex, []byte{1})
+}
+
 // Object marks the record objected and returns it with Version advanced for
-// the withdrawal. Objecting twice is not an error (already is true).
-func (s *Store) Object(id string) (r Record, already bool, err error) {
+// the withdrawal, and the sequence number of the outbox item that
+// withdraws its entries. Objecting twice is not an error (already is true,
+// and no item is made).
+func (s *Store) Object(id string, note Note) (r Record, already bool, seq uint64, err error) {
 	if err := s.check(); err != nil {
-		return Record{}, false, err
+		return Record{}, false, 0, err
 	}
 	err = s.db.Update(func(tx *bolt.Tx) (err error) {
 		if r, err = existingRecord(tx, id); err != nil {
@@ -406,9 +500,13 @@ func (s *Store) Object(id string) (r Record, already bool, err error) {
 		}
 		r.Objected = true
 		r.Version++
-		return putRecord(tx, r)
+		if err := putRecord(tx, r); err != nil {
+			return err
+		}
+		seq, err = s.enqueue(tx, withdrawItem(tx, r, false, r.RetainUntil, note))
+		return err
 	})
-	return r, already, err
+	return r, already, seq, err
 }
 
 // ForEach calls fn for every record in local-id order, stopping at the first

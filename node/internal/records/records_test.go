@@ -29,38 +29,38 @@ func rec(id, nhs string) Record {
 
 func TestPutGetDeleteObject(t *testing.T) {
 	s := openTest(t)
-	r, created, err := s.Put(rec("a1", "9990000018"))
-	if err != nil || !created || r.Version != 1 {
-		t.Fatalf("put: %v created=%v version=%d", err, created, r.Version)
+	res, err := s.Put(rec("a1", "9990000018"), Note{})
+	if r := res.Record; err != nil || !res.Created || r.Version != 1 || res.Seq == 0 {
+		t.Fatalf("put: %v created=%v version=%d seq=%d", err, res.Created, r.Version, res.Seq)
 	}
-	if _, created, err := s.Put(rec("a1", "9990000018")); err != nil || created {
-		t.Fatalf("idempotent put: %v created=%v", err, created)
+	if res, err := s.Put(rec("a1", "9990000018"), Note{}); err != nil || res.Created || res.Seq != 0 {
+		t.Fatalf("idempotent put: %v created=%v seq=%d", err, res.Created, res.Seq)
 	}
-	if _, _, err := s.Put(rec("a1", "9990000026")); !errors.Is(err, ErrExists) {
+	if _, err := s.Put(rec("a1", "9990000026"), Note{}); !errors.Is(err, ErrExists) {
 		t.Fatalf("conflicting put: %v", err)
 	}
-	d, err := s.Delete("a1")
-	if err != nil || d.Version != 2 {
+	d, seq, err := s.Delete("a1", Note{})
+	if err != nil || d.Version != 2 || seq == 0 {
 		t.Fatalf("delete: %v version=%d", err, d.Version)
 	}
 	if _, err := s.Get("a1"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("get after delete: %v", err)
 	}
-	r, _, err = s.Put(rec("a1", "9990000026"))
-	if err != nil || r.Version != 3 {
-		t.Fatalf("re-create keeps version growing: %v version=%d", err, r.Version)
+	res, err = s.Put(rec("a1", "9990000026"), Note{})
+	if err != nil || res.Record.Version != 3 {
+		t.Fatalf("re-create keeps version growing: %v version=%d", err, res.Record.Version)
 	}
-	o, already, err := s.Object("a1")
-	if err != nil || already || !o.Objected || o.Version != 4 {
+	o, already, seq, err := s.Object("a1", Note{})
+	if err != nil || already || !o.Objected || o.Version != 4 || seq == 0 {
 		t.Fatalf("object: %v already=%v %+v", err, already, o.Version)
 	}
-	if _, already, _ := s.Object("a1"); !already {
-		t.Fatal("second objection not reported as already")
+	if _, already, seq, _ := s.Object("a1", Note{}); !already || seq != 0 {
+		t.Fatal("second objection not reported as already, or enqueued again")
 	}
-	if _, _, err := s.Put(rec("a1", "9990000026")); !errors.Is(err, ErrObjected) {
+	if _, err := s.Put(rec("a1", "9990000026"), Note{}); !errors.Is(err, ErrObjected) {
 		t.Fatalf("put over objected: %v", err)
 	}
-	if _, _, err := s.Object("nope"); !errors.Is(err, ErrNotFound) {
+	if _, _, _, err := s.Object("nope", Note{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("object missing: %v", err)
 	}
 }
@@ -127,7 +127,7 @@ func TestValidLocalIDAndCategory(t *testing.T) {
 func TestPutBatchKeepsGoodRows(t *testing.T) {
 	s := openTest(t)
 	rows := []Record{rec("a", "9990000018"), rec("", "9990000018"), rec("b", "9990000026")}
-	res, err := s.PutBatch(rows)
+	res, err := s.PutBatch(rows, Note{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestPersistsAcrossReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Put(rec("a", "9990000018")); err != nil {
+	if _, err := s.Put(rec("a", "9990000018"), Note{}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -185,7 +185,7 @@ func TestDeleteExpired(t *testing.T) {
 		t.Helper()
 		r := rec(id, nhs)
 		r.RetainUntil = retain
-		if _, _, err := s.Put(r); err != nil {
+		if _, err := s.Put(r, Note{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -194,22 +194,22 @@ func TestDeleteExpired(t *testing.T) {
 	put("edge", "9990000034", now.Add(999*time.Millisecond)) // the entry's whole second has come
 	put("keep1", "9990000042", now.Add(time.Second))
 	put("keep2", "9990000050", now.Add(time.Hour))
-	if _, _, err := s.Object("gone2"); err != nil { // objected: still deleted at retention end
+	if _, _, _, err := s.Object("gone2", Note{}); err != nil { // objected: still deleted at retention end
 		t.Fatal(err)
 	}
 
-	got, next, err := s.DeleteExpired(now, 2)
+	got, next, err := s.DeleteExpired(now, 2, now, Note{})
 	if err != nil || len(got) != 2 {
 		t.Fatalf("first pass: %v %v", got, err)
 	}
-	more, next2, err := s.DeleteExpired(now, 2)
+	more, next2, err := s.DeleteExpired(now, 2, now, Note{})
 	if err != nil || len(more) != 1 {
 		t.Fatalf("second pass: %v %v", more, err)
 	}
 	got = append(got, more...)
 	ids := map[string]uint64{}
-	for _, r := range got {
-		ids[r.LocalID] = r.Version
+	for _, e := range got {
+		ids[e.Record.LocalID] = e.Record.Version
 	}
 	if len(ids) != 3 || ids["gone1"] != 2 || ids["gone2"] != 3 || ids["edge"] != 2 {
 		t.Fatalf("deleted %v, want gone1 v2, gone2 v3 (objected), edge v2", ids)
@@ -226,12 +226,12 @@ func TestDeleteExpired(t *testing.T) {
 		t.Fatalf("%d records left, want 2", n)
 	}
 	// The version survives: a re-created record outranks its withdrawal.
-	r, _, err := s.Put(rec("gone1", "9990000018"))
-	if err != nil || r.Version != 3 {
-		t.Fatalf("re-created: version %d, %v", r.Version, err)
+	res, err := s.Put(rec("gone1", "9990000018"), Note{})
+	if err != nil || res.Record.Version != 3 {
+		t.Fatalf("re-created: version %d, %v", res.Record.Version, err)
 	}
 	txBefore := s.txID(t)
-	if got, _, err := s.DeleteExpired(now, 10); err != nil || len(got) != 0 {
+	if got, _, err := s.DeleteExpired(now, 10, now, Note{}); err != nil || len(got) != 0 {
 		t.Fatalf("nothing more is due: %v %v", got, err)
 	}
 	if s.txID(t) != txBefore {

@@ -1,0 +1,564 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/signpost-federation/signpost/node/internal/records"
+)
+
+// Publication: the durable outbox.
+//
+// A record write (create, delete, objection, the retention sweep) commits
+// the record change and an outbox item in one transaction of the records
+// store (records/outbox.go). Items leave the outbox only through
+// [Node.processItems], which tokenises what it needs with one n.tok.Keys
+// call per purpose, publishes or withdraws, and then, in one more
+// transaction, removes the items done and records what was published (the
+// epoch, the version, the entries' expiry and keys). So nothing
+// acknowledged is lost across a restart or a kill -9, and an entry is
+// published at least once (the federation's entries are idempotent by
+// version).
+//
+// Two callers drain it, one path:
+//   - a write request publishes its own items before it answers (so a
+//     write made while the issuer answers is published when acknowledged,
+//     as before); when the issuer cannot be reached its items stay and it
+//     answers 202 with "published": false;
+//   - the background publisher (started by [Node.Start], stopped by
+//     Shutdown) drains whatever is left, in batches of Config.MaxBatch,
+//     retrying with capped exponential back-off on the node's clock
+//     (Options.Now) while the issuer cannot be reached.
+//
+// A local id is claimed while one of them handles it, so the two never
+// publish the same record at once (a write waits for a batch that holds its
+// local id; the publisher skips the items a write holds).
+//
+// At start the node publishes only what is missing, changed or due: the
+// outbox holds what is missing or changed; entries due for a refresh
+// (Config.EntryLifetime) are found in a due index keyed by time; a new
+// epoch enqueues, in the background, every record not published under it.
+// Start tokenises nothing and is ready at once.
+const (
+	publishRetryMin = 500 * time.Millisecond
+	publishRetryMax = time.Minute
+	// publishIdle bounds the publisher's sleep when nothing is pending (it
+	// is woken by writes and checks the due index on waking).
+	publishIdle = 10 * time.Minute
+	// epochStep bounds the records one step of an epoch backfill enqueues.
+	epochStep = 1000
+)
+
+// publisher is the background half of the outbox and the claims both
+// halves share.
+type publisher struct {
+	n *Node
+
+	mu      sync.Mutex
+	claimed map[string]chan struct{} // local id -> closed on release
+	delay   time.Duration            // current back-off, 0 after a success
+	retryAt time.Time                // no attempt before (node clock)
+
+	// backfill: the epoch pass is still to run (from backfillAfter).
+	backfill      bool
+	backfillAfter string
+
+	wake chan struct{}
+}
+
+func newPublisher(n *Node) *publisher {
+	return &publisher{n: n, claimed: make(map[string]chan struct{}), wake: make(chan struct{}, 1)}
+}
+
+// kick wakes the background publisher (it still honours its back-off).
+func (p *publisher) kick() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// claim waits until none of ids is claimed, then claims them all; release
+// gives them back.
+func (p *publisher) claim(ctx context.Context, ids []string) (release func(), err error) {
+	for {
+		p.mu.Lock()
+		var busy chan struct{}
+		for _, id := range ids {
+			if c, ok := p.claimed[id]; ok {
+				busy = c
+				break
+			}
+		}
+		if busy == nil {
+			mine := make(chan struct{})
+			for _, id := range ids {
+				p.claimed[id] = mine
+			}
+			p.mu.Unlock()
+			return func() {
+				p.mu.Lock()
+				for _, id := range ids {
+					if p.claimed[id] == mine {
+						delete(p.claimed, id)
+					}
+				}
+				p.mu.Unlock()
+				close(mine)
+			}, nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// tryClaim claims the items' local ids that nobody holds and returns the
+// items it may handle.
+func (p *publisher) tryClaim(items []records.Item) (mine []records.Item, release func()) {
+	ch := make(chan struct{})
+	var ids []string
+	p.mu.Lock()
+	for _, it := range items {
+		c, ok := p.claimed[it.LocalID]
+		if ok && c != ch {
+			continue
+		}
+		if !ok {
+			p.claimed[it.LocalID] = ch
+			ids = append(ids, it.LocalID)
+		}
+		mine = append(mine, it)
+	}
+	p.mu.Unlock()
+	return mine, func() {
+		p.mu.Lock()
+		for _, id := range ids {
+			delete(p.claimed, id)
+		}
+		p.mu.Unlock()
+		close(ch)
+	}
+}
+
+// run is the background publisher: it drains the outbox, waits, and
+// drains again until ctx ends.
+func (p *publisher) run(ctx context.Context) {
+	for {
+		wait := p.step(ctx)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-p.wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// step does what is due now — the epoch backfill's next step, the entries
+// due for a refresh, every pending item it can — and returns how long to
+// wait before the next step.
+func (p *publisher) step(ctx context.Context) time.Duration {
+	n := p.n
+	now := n.opt.Now()
+	p.mu.Lock()
+	retryAt := p.retryAt
+	p.mu.Unlock()
+	if now.Before(retryAt) {
+		return retryAt.Sub(now)
+	}
+	wait := publishIdle
+	if err := p.enqueueDue(now, &wait); err != nil {
+		n.log.Error("outbox: refresh scan failed", "err", err)
+		return p.failed(err)
+	}
+	var after uint64
+	for ctx.Err() == nil {
+		items, err := n.records.Pending(after, n.cfg.MaxBatch)
+		if err != nil {
+			n.log.Error("outbox: read failed", "err", err)
+			return p.failed(err)
+		}
+		if len(items) == 0 {
+			break
+		}
+		after = items[len(items)-1].Seq
+		mine, release := p.tryClaim(items)
+		_, err = n.processItems(ctx, mine, true)
+		release()
+		if err != nil {
+			if ctx.Err() == nil {
+				n.log.Warn("outbox: publication failed; will retry", "pending", n.records.OutboxLen(), "err", err)
+			}
+			return p.failed(err)
+		}
+		p.succeeded()
+	}
+	return wait
+}
+
+// enqueueDue runs the epoch backfill's next step and moves the refreshes
+// due now into the outbox; wait is shortened to the next refresh.
+func (p *publisher) enqueueDue(now time.Time, wait *time.Duration) error {
+	n := p.n
+	note := records.Note{At: now}
+	if p.backfill {
+		last, _, err := n.records.EnqueueEpoch(n.cfg.Epoch, p.backfillAfter, epochStep, note)
+		if err != nil {
+			return err
+		}
+		p.backfillAfter = last
+		if last == "" {
+			p.backfill = false
+			n.metrics.republish.WithLabelValues("ok").Inc()
+			n.log.Info("outbox: every record is queued for the epoch", "epoch", n.cfg.Epoch)
+		} else {
+			*wait = 0
+		}
+	}
+	_, next, err := n.records.EnqueueDue(now, note)
+	if err != nil {
+		return err
+	}
+	if !next.IsZero() {
+		*wait = min(*wait, max(next.Sub(now), time.Second))
+	}
+	return nil
+}
+
+// failed notes a failed attempt and returns the back-off to wait.
+func (p *publisher) failed(error) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delay = min(max(p.delay*2, publishRetryMin), publishRetryMax)
+	p.retryAt = p.n.opt.Now().Add(p.delay)
+	return p.delay
+}
+
+func (p *publisher) succeeded() {
+	p.mu.Lock()
+	p.delay, p.retryAt = 0, time.Time{}
+	p.mu.Unlock()
+}
+
+// pubAction is what processItems does for one item.
+type pubAction int
+
+const (
+	actNone pubAction = iota
+	actPublish
+	actWithdraw
+)
+
+// processItems publishes or withdraws what the items say, given the
+// records' state now, and completes the items it handled. It returns, per
+// item handled, the lookup keys it published or withdrew (for the audit).
+// background: audit the items that carry an audit action (their writer
+// could not). Items whose record changed since are completed without
+// action (a later item carries the change). On an error, the items handled
+// before it are completed and the rest stay.
+func (n *Node) processItems(ctx context.Context, items []records.Item, background bool) (map[uint64][][16]byte, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	n.metrics.publishAttempts.Inc()
+	ids := make([]string, 0, len(items))
+	for _, it := range items {
+		ids = append(ids, it.LocalID)
+	}
+	states, err := n.records.States(ids)
+	if err != nil {
+		return nil, err
+	}
+	now := n.opt.Now()
+	epoch := n.cfg.Epoch
+
+	// Pass 1: the numbers to tokenise, judged on the stored state (a
+	// superset of what pass 2 needs).
+	var nums []string
+	seen := map[string]bool{}
+	need := func(nhs string) {
+		if nhs != "" && !seen[nhs] {
+			seen[nhs] = true
+			nums = append(nums, nhs)
+		}
+	}
+	for _, it := range items {
+		st := states[it.LocalID]
+		switch it.Op {
+		case records.OpPublish:
+			if publishDue(it, st, now, epoch) {
+				need(st.Record.NHSNumber)
+			}
+		case records.OpWithdraw:
+			if !st.HasPublished {
+				need(withdrawNumber(it, st))
+			}
+		}
+	}
+	tokens := map[string]map[string]Keys{}
+	if len(nums) > 0 {
+		keys, err := n.tokenise(ctx, nums)
+		if err != nil {
+			n.metrics.publishFailures.Inc()
+			return nil, fmt.Errorf("outbox: %w", err)
+		}
+		for i, nhs := range nums {
+			m := make(map[string]Keys, len(keys))
+			for p, ks := range keys {
+				m[p] = ks[i]
+			}
+			tokens[nhs] = m
+		}
+	}
+
+	// Pass 2: in order, on the state as the earlier items left it.
+	var (
+		done     []uint64
+		set      = map[string]records.Published{}
+		unset    []string
+		subjects = map[uint64][][16]byte{}
+		watch    [][16]byte
+		audits   []AuditEvent
+		perr     error
+	)
+	defer func() { n.watchMine(watch) }()
+	for _, it := range items {
+		st := states[it.LocalID]
+		act := actNone
+		switch {
+		case it.Op == records.OpPublish && publishDue(it, st, now, epoch):
+			act = actPublish
+		case it.Op == records.OpWithdraw && st.HasPublished && st.Published.Version < it.Version:
+			act = actWithdraw
+		case it.Op == records.OpWithdraw && !st.HasPublished && withdrawNumber(it, st) != "":
+			act = actWithdraw
+		}
+		var subject [][16]byte
+		switch act {
+		case actPublish:
+			r := st.Record
+			ks, ok := tokens[r.NHSNumber]
+			if !ok {
+				perr = fmt.Errorf("outbox: %s: no keys", it)
+				break
+			}
+			pub := records.Published{Epoch: epoch, Version: r.Version, Expires: n.entryExpiry(r, now)}
+			if pub.Expires.Before(r.RetainUntil) {
+				pub.RefreshAt = pub.Expires.Add(-n.cfg.EntryLifetime.D() / 4)
+			}
+			// Entries of an earlier incarnation under other keys (the
+			// local id re-used for another number) are withdrawn first.
+			if st.HasPublished && st.Published.Epoch == epoch {
+				for _, old := range st.Published.Keys {
+					if k, ok := ks[old.Purpose]; ok && k.Lookup == old.Lookup {
+						continue
+					}
+					if perr = n.opt.Index.Withdraw(ctx, Keys{Lookup: old.Lookup, Seal: old.Seal}, r.Version, st.Published.Expires); perr != nil {
+						break
+					}
+					n.metrics.withdrawn.Inc()
+				}
+			}
+			for _, p := range n.cfg.Purposes {
+				if perr != nil {
+					break
+				}
+				k := ks[p]
+				if perr = n.opt.Index.Publish(ctx, k, r.Category, r.Version, r.Created, pub.Expires); perr != nil {
+					perr = fmt.Errorf("publish %q: %w", r.LocalID, perr)
+					break
+				}
+				n.metrics.published.Inc()
+				pub.Keys = append(pub.Keys, records.PubKey{Purpose: p, Lookup: k.Lookup, Seal: k.Seal})
+				subject = append(subject, k.Lookup)
+				watch = append(watch, k.Lookup)
+			}
+			if perr != nil {
+				break
+			}
+			set[it.LocalID] = pub
+			unset = slices.DeleteFunc(unset, func(id string) bool { return id == it.LocalID })
+			st.Published, st.HasPublished = pub, true
+		case actWithdraw:
+			var keys []Keys
+			if st.HasPublished {
+				for _, k := range st.Published.Keys {
+					keys = append(keys, Keys{Lookup: k.Lookup, Seal: k.Seal})
+				}
+			} else if m, ok := tokens[withdrawNumber(it, st)]; ok {
+				for _, p := range n.cfg.Purposes {
+					keys = append(keys, m[p])
+				}
+			} else {
+				perr = fmt.Errorf("outbox: %s: no keys", it)
+				break
+			}
+			for _, k := range keys {
+				if perr = n.opt.Index.Withdraw(ctx, k, it.Version, it.Expires); perr != nil {
+					perr = fmt.Errorf("withdraw %q: %w", it.LocalID, perr)
+					break
+				}
+				n.metrics.withdrawn.Inc()
+				subject = append(subject, k.Lookup)
+			}
+			if perr != nil {
+				break
+			}
+			delete(set, it.LocalID)
+			unset = append(unset, it.LocalID)
+			st.Published, st.HasPublished = records.Published{}, false
+		}
+		if perr != nil {
+			break
+		}
+		states[it.LocalID] = st
+		done = append(done, it.Seq)
+		subjects[it.Seq] = subject
+		if background && it.Audit != "" {
+			audits = append(audits, AuditEvent{Action: it.Audit, Actor: it.Actor, LocalID: it.LocalID, Count: 1, Outcome: "ok", Subject: subject})
+		}
+	}
+	if err := n.records.Complete(done, set, unset); err != nil {
+		return nil, errors.Join(perr, err)
+	}
+	for _, e := range audits {
+		n.audit(ctx, e)
+	}
+	if perr != nil {
+		n.metrics.publishFailures.Inc()
+	}
+	return subjects, perr
+}
+
+// publishDue reports whether a publish item has something to publish: its
+// record is held at the item's version, not objected, not past its
+// retention end (the sweep deletes it), and not already published so.
+func publishDue(it records.Item, st records.State, now time.Time, epoch uint32) bool {
+	r := st.Record
+	if !st.Held || r.Objected || r.Version != it.Version || r.Expired(now) {
+		return false
+	}
+	return !st.HasPublished || st.Published.Version != r.Version || st.Published.Epoch != epoch
+}
+
+// withdrawNumber is the number to tokenise for a withdrawal whose keys are
+// not known: the item's (a deleted record) or the held record's (an
+// objection).
+func withdrawNumber(it records.Item, st records.State) string {
+	if it.NHSNumber != "" {
+		return it.NHSNumber
+	}
+	if st.Held {
+		return st.Record.NHSNumber
+	}
+	return ""
+}
+
+// entryExpiry is when r's entries published at now expire: at its
+// retention end, or sooner under Config.EntryLifetime (then refreshed).
+func (n *Node) entryExpiry(r records.Record, now time.Time) time.Time {
+	if l := n.cfg.EntryLifetime.D(); l > 0 {
+		if e := now.Add(l).UTC().Truncate(time.Second); e.Before(r.RetainUntil) {
+			return e
+		}
+	}
+	return r.RetainUntil
+}
+
+// flush publishes a write's own items before the write answers; published
+// is false when they stay queued (the issuer cannot be reached, or another
+// failure, logged). The caller holds the items' local ids.
+func (n *Node) flush(ctx context.Context, seqs []uint64) (subjects map[uint64][][16]byte, published bool) {
+	if len(seqs) == 0 {
+		return nil, true
+	}
+	items, err := n.records.Items(seqs)
+	if err == nil {
+		subjects, err = n.processItems(ctx, items, false)
+	}
+	if err != nil {
+		if !errors.Is(err, ErrIssuerUnavailable) {
+			n.log.Error("outbox: publication after a write failed; queued", "err", err)
+		}
+		n.pub.kick()
+		return subjects, false
+	}
+	n.pub.succeeded()
+	return subjects, true
+}
+
+// Start makes the node ready and starts its background publisher, which
+// runs until Shutdown. It tokenises nothing: what is missing or changed is
+// in the outbox, what is due is in the due index, and a new epoch (or a
+// store written before the outbox existed) is queued in the background.
+// Calling it again does nothing.
+func (n *Node) Start() error { return n.start(true) }
+
+// start is Start; without run, nothing drains the outbox in the background
+// (tests drive the publisher's steps themselves).
+func (n *Node) start(run bool) error {
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	if !n.started.CompareAndSwap(false, true) {
+		return nil
+	}
+	backfill, err := n.records.EnsureEpoch(n.cfg.Epoch)
+	if err != nil {
+		n.metrics.republish.WithLabelValues("failed").Inc()
+		return fmt.Errorf("node: start: %w", err)
+	}
+	if !backfill {
+		n.metrics.republish.WithLabelValues("ok").Inc()
+	}
+	n.pub.backfill = backfill
+	ctx, stop := context.WithCancel(context.Background())
+	n.stopPublisher = stop
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.watchOwnKeys()
+		if run {
+			n.pub.run(ctx)
+		}
+	}()
+	n.ready.Store(true)
+	return nil
+}
+
+// ErrClosed is returned by Start after Shutdown.
+var ErrClosed = errors.New("node: shut down")
+
+// watchOwnKeys watches every lookup key this node has published, for
+// "match" notices (one read of the published keys, no issuer call).
+func (n *Node) watchOwnKeys() {
+	keys, err := n.records.OwnedLookups()
+	if err != nil {
+		n.log.Error("outbox: reading own keys failed; match notices for earlier entries are off", "err", err)
+		return
+	}
+	n.watchMine(keys)
+}
+
+// outboxStatus is the outbox's length and its oldest item's age.
+func (n *Node) outboxStatus() (length int, oldest time.Duration) {
+	length = n.records.OutboxLen()
+	if length == 0 {
+		return 0, 0
+	}
+	if at, ok, err := n.records.OutboxOldest(); err == nil && ok {
+		oldest = max(n.opt.Now().Sub(at), 0)
+	}
+	return length, oldest
+}
