@@ -112,6 +112,9 @@ type Node struct {
 	// with writes (outbox.go); stopPublisher ends it.
 	pub           *publisher
 	stopPublisher context.CancelFunc
+	// ownWatched is closed once Start's background watch of the node's own
+	// keys is in place.
+	ownWatched chan struct{}
 	// issuerDown is set while the last attempt to make tokens found the
 	// issuer unreachable (/readyz reports it).
 	issuerDown atomic.Bool
@@ -167,6 +170,7 @@ func New(cfg Config, opt Options) (*Node, error) {
 		contacts: newContactLog(200),
 	}
 	n.pub = newPublisher(n)
+	n.ownWatched = make(chan struct{})
 	if n.metrics, err = newMetrics(opt.Metrics, n); err != nil {
 		rs.Close()
 		return nil, fmt.Errorf("node: metrics: %w", err)

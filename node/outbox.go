@@ -529,6 +529,7 @@ func (n *Node) start(run bool) error {
 	go func() {
 		defer n.wg.Done()
 		n.watchOwnKeys()
+		close(n.ownWatched)
 		if run {
 			n.pub.run(ctx)
 		}
