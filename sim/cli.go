@@ -190,6 +190,8 @@ func (c *Comparison) Summary(w io.Writer) {
 	fmt.Fprintf(w, "  pulls/node/entry  sim %.3f  real %.3f  ratio %.2f (further requests: sim %d, real %d; left to anti-entropy: sim %d, real %d)\n",
 		pullsPerEntry(c.Sim), pullsPerEntry(*c.Real), c.RatioPullsPerEntry, c.Sim.PullRetries, c.Real.PullRetries, c.Sim.PullsAbandoned, c.Real.PullsAbandoned)
 	fmt.Fprintf(w, "  agree within ±%.0f%% (p50 and p90): %v; real never delivered %d\n", c.Tolerance*100, c.Agree, c.Real.NeverDelivered)
+	fmt.Fprintf(w, "  real all nodes, first half of the entries p50 %.0f ms p90 %.0f ms; second half p50 %.0f ms p90 %.0f ms\n",
+		c.Real.AllNodesEarly.P50, c.Real.AllNodesEarly.P90, c.Real.AllNodesLate.P50, c.Real.AllNodesLate.P90)
 	fmt.Fprintf(w, "  real CPU: %.1f s over %.1f s (background %.2f CPUs, other processes %.2f CPUs, GOMAXPROCS %d); GC %d cycles, pauses %.1f ms in all, longest %.2f ms\n",
 		c.Real.CPUSeconds, c.Real.WindowSeconds, c.Real.BackgroundCPUs, c.Real.OtherCPUs, c.Real.GOMAXPROCS, c.Real.GCCycles, c.Real.GCPauseMs, c.Real.GCMaxPauseMs)
 	fmt.Fprintf(w, "  real agents: start-up %.1f s (%d re-joins), window %.1f s, sends dropped %d, failed %d, inbound dropped %d; load average %.1f → %.1f\n",
