@@ -24,6 +24,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/signpost-federation/signpost/federation/dkg"
 	"github.com/signpost-federation/signpost/federation/protocol"
 	"github.com/signpost-federation/signpost/locator"
 )
@@ -85,6 +86,9 @@ type Agent struct {
 		members     map[string]*member           // by node id, alive or not
 		known       map[string]*SignedDescriptor // best descriptor ever verified, by node id
 		revocations *RevocationList
+		keyRecords  map[keyRecordID]*KeyRecord
+		dkg         map[dkg.SessionID]*dkgRun
+		approved    map[dkg.SessionID]bool // reshares this node's operator approved
 		senders     map[string]*sender
 		closed      bool
 	}
@@ -92,6 +96,9 @@ type Agent struct {
 	// faults, when set by tests before Start, blocks traffic to and from
 	// some nodes (partitions).
 	faults *faultSet
+	// dkgOutFilter, when set by tests before Start, sees every DKG message
+	// this node is about to broadcast; false drops it (a crash mid-DKG).
+	dkgOutFilter func(dkg.Message) bool
 	// nameOverride, when set by tests before Start, is the memberlist name
 	// used instead of the node id (an impostor).
 	nameOverride string
@@ -144,6 +151,11 @@ func NewAgent(cfg Config) (*Agent, error) {
 	a.mu.known = make(map[string]*SignedDescriptor)
 	a.mu.senders = make(map[string]*sender)
 	a.mu.revocations = c.Revocations
+	a.mu.keyRecords = make(map[keyRecordID]*KeyRecord)
+	a.mu.dkg = make(map[dkg.SessionID]*dkgRun)
+	for _, r := range c.KeyRecords {
+		a.adoptKeyRecordLocked(r)
+	}
 	a.sigOK = make(map[string]struct{})
 	a.saveKick = make(chan struct{}, 1)
 	if c.DataDir != "" {
@@ -158,6 +170,13 @@ func NewAgent(cfg Config) (*Agent, error) {
 			return nil, err
 		}
 		a.loadKnown()
+		if rs, err := LoadKeyRecords(filepath.Join(c.DataDir, KeyRecordsFile), c.AuthorityKey); err == nil {
+			for _, r := range rs {
+				a.adoptKeyRecordLocked(r)
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
 	}
 	if err := a.self.Verify(c.AuthorityKey, c.Now(), a.mu.revocations); err != nil {
 		return nil, fmt.Errorf("federation: own descriptor: %w", err)
@@ -190,6 +209,8 @@ func NewAgent(cfg Config) (*Agent, error) {
 	a.mux.HandleFunc("POST "+PeerMessagesPath, a.handleMessages)
 	a.mux.HandleFunc("POST "+PeerRevocationsPath, a.handleRevocations)
 	a.mux.HandleFunc("GET "+PeerRevocationsPath, a.serveRevocations)
+	a.mux.HandleFunc("POST "+PeerKeyRecordsPath, a.handleKeyRecord)
+	a.mux.HandleFunc("POST "+PeerDKGPath, a.handleDKG)
 	a.inbound = make(chan inboundMsg, c.InboundQueueLen)
 	a.requests = make(chan func(time.Time))
 	a.alive = make(chan peerAlive, c.InboundQueueLen)
@@ -550,7 +571,7 @@ func (a *Agent) SetRevocations(rl *RevocationList) error {
 	if a.started.Load() {
 		enc := rl.Encode()
 		for _, id := range targets {
-			if s := a.senderFor(id); s != nil && !s.enqueue(outItem{revocations: enc}) {
+			if s := a.senderFor(id); s != nil && !s.enqueue(outItem{path: PeerRevocationsPath, body: enc}) {
 				a.stats.sendDropped.Add(1)
 			}
 		}
@@ -705,8 +726,12 @@ func (a *Agent) noteMember(n *memberlist.Node, alive bool, typ EventType) {
 		changed = true
 	}
 	var rl []byte
-	if typ == MemberJoined && a.mu.revocations != nil && a.mu.revocations.Version > 1 && n.Name != a.self.Descriptor.NodeID {
-		rl = a.mu.revocations.Encode()
+	var krs [][]byte
+	if typ == MemberJoined && n.Name != a.self.Descriptor.NodeID {
+		if a.mu.revocations != nil && a.mu.revocations.Version > 1 {
+			rl = a.mu.revocations.Encode()
+		}
+		krs = a.encodedKeyRecordsLocked()
 	}
 	a.mu.Unlock()
 	if changed {
@@ -715,9 +740,14 @@ func (a *Agent) noteMember(n *memberlist.Node, alive bool, typ EventType) {
 		default: // a save is already pending
 		}
 	}
-	if rl != nil {
+	if rl != nil || len(krs) > 0 {
 		if s := a.senderFor(n.Name); s != nil {
-			s.enqueue(outItem{revocations: rl})
+			if rl != nil {
+				s.enqueue(outItem{path: PeerRevocationsPath, body: rl})
+			}
+			for _, kr := range krs {
+				s.enqueue(outItem{path: PeerKeyRecordsPath, body: kr})
+			}
 		}
 	}
 	if back && a.started.Load() {

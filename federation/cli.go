@@ -25,6 +25,7 @@ import (
 func FederationMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	subs := map[string]func(context.Context, []string, io.Writer, io.Writer) int{
 		"init": cliInit, "keygen": cliKeygen, "enrol": cliEnrol, "revoke": cliRevoke, "run": cliRun,
+		"sign-key": cliSignKey, "keys": cliKeys,
 	}
 	if len(args) == 0 || subs[args[0]] == nil {
 		fmt.Fprint(stderr, `usage: signpost federation <command> [flags]
@@ -34,6 +35,8 @@ func FederationMain(ctx context.Context, args []string, stdin io.Reader, stdout,
           with -issuer the federation's token (issuer) key
   enrol   sign a node's descriptor with the authority
   revoke  add a node (or one of its descriptors) to the revocation list
+  sign-key  sign a DKG's public result into a key record
+  keys    print a signed key-record file (purpose, epoch, t, n, issuers)
   run     run a node's federation layer from a JSON config (tests, demos)
 
 Run "signpost federation <command> -h" for its flags.
@@ -229,6 +232,11 @@ type RunConfig struct {
 	GossipKey          string `json:"gossip_key"`
 	Credentials        string `json:"credentials"`
 	Revocations        string `json:"revocations"`
+	// KeyRecords is an optional file of signed key records (sign-key's
+	// output); ShareDir holds the node's key shares (default
+	// data_dir/keys).
+	KeyRecords string `json:"key_records"`
+	ShareDir   string `json:"share_dir"`
 	// Join lists gossip addresses of nodes to join at start.
 	Join []string `json:"join"`
 	// Fast shortens gossip and protocol timings (loopback tests, demos).
@@ -272,6 +280,12 @@ func loadRunConfig(path string, logger *slog.Logger) (Config, []string, error) {
 			return Config{}, nil, err
 		}
 	}
+	if rc.KeyRecords != "" {
+		if cfg.KeyRecords, err = LoadKeyRecords(rc.KeyRecords, cfg.AuthorityKey); err != nil {
+			return Config{}, nil, err
+		}
+	}
+	cfg.ShareDir = rc.ShareDir
 	if rc.Fast {
 		cfg.GossipInterval, cfg.ProbeInterval, cfg.ProbeTimeout = 20*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
 		cfg.PushPullInterval, cfg.ReconnectInterval = 2*time.Second, 500*time.Millisecond
@@ -324,9 +338,14 @@ func cliRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for {
 		select {
 		case ev := <-events:
-			if ev.Err != nil {
+			switch {
+			case ev.KeyRecord != nil:
+				fmt.Fprintf(stdout, "%s %s epoch %d serial %d\n", ev.Type, ev.KeyRecord.Purpose, ev.KeyRecord.Epoch, ev.KeyRecord.Serial)
+			case ev.DKG != nil:
+				fmt.Fprintf(stdout, "%s %s %s\n", ev.Type, ev.DKG.Session, ev.DKG.Phase)
+			case ev.Err != nil:
 				fmt.Fprintf(stdout, "%s %s: %v\n", ev.Type, ev.Member.NodeID, ev.Err)
-			} else {
+			default:
 				fmt.Fprintf(stdout, "%s %s\n", ev.Type, ev.Member.NodeID)
 			}
 		case <-ctx.Done():

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -48,6 +49,24 @@ type Config struct {
 	// newer one found in DataDir or received from peers replaces it.
 	// Default nil (nothing revoked).
 	Revocations *RevocationList
+	// KeyRecords are signed key records to start with (a records file the
+	// operator was given); newer ones found in DataDir or received from
+	// peers replace them per (purpose, epoch). Default none.
+	KeyRecords []*KeyRecord
+
+	// ShareDir holds this node's key shares (one owner-only file per
+	// (purpose, epoch, session) it holds a share of) and the public results
+	// of the DKGs it took part in. Default DataDir/keys; with neither set
+	// the node can take no part in a DKG.
+	ShareDir string
+	// DKGPhaseTimeout is the phase timeout of the DKGs this node starts
+	// (each of a session's five rounds ends at the latest this long after
+	// the previous one). Default 30s.
+	DKGPhaseTimeout time.Duration
+	// MaxDKGSessions bounds the DKG sessions a node keeps at once (running
+	// or finished, until the agent stops), so that no peer can make it
+	// run an unbounded number. Default 16.
+	MaxDKGSessions int
 
 	// Protocol configures the dissemination engine (Self and Rand are set
 	// by the agent; MaxMessageSize is capped at MaxMessageBytes).
@@ -105,6 +124,8 @@ func DefaultConfig() Config {
 		InboundQueueLen:   4096,
 		RequestTimeout:    10 * time.Second,
 		ReconnectInterval: 10 * time.Second,
+		DKGPhaseTimeout:   30 * time.Second,
+		MaxDKGSessions:    16,
 		Logger:            slog.Default(),
 		Now:               time.Now,
 	}
@@ -144,6 +165,16 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = d.Logger
 	}
+	if c.DKGPhaseTimeout == 0 {
+		c.DKGPhaseTimeout = d.DKGPhaseTimeout
+	}
+	if c.MaxDKGSessions == 0 {
+		c.MaxDKGSessions = d.MaxDKGSessions
+	}
+	if c.ShareDir == "" && c.DataDir != "" {
+		c.ShareDir = filepath.Join(c.DataDir, "keys")
+	}
+	c.KeyRecords = slices.Clone(c.KeyRecords)
 	if c.Now == nil {
 		c.Now = d.Now
 	}
@@ -187,6 +218,16 @@ func (c Config) withDefaults() (Config, error) {
 		if err := c.Revocations.Verify(c.AuthorityKey); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if len(c.AuthorityKey) == ed25519.PublicKeySize {
+		for i, r := range c.KeyRecords {
+			if err := r.Verify(c.AuthorityKey); err != nil {
+				errs = append(errs, fmt.Errorf("key record %d: %w", i, err))
+			}
+		}
+	}
+	if c.DKGPhaseTimeout < time.Millisecond || c.MaxDKGSessions < 1 {
+		errs = append(errs, errors.New("DKG phase timeout and session bound must be positive"))
 	}
 	if c.MaxMessageBytes < 1024 || c.SendQueueLen < 1 || c.InboundQueueLen < 1 || c.RequestTimeout < 0 || c.ReconnectInterval < 0 {
 		errs = append(errs, errors.New("message size, queue lengths and timeout must be positive"))

@@ -73,6 +73,28 @@
 // that adopts a newer list pushes it to every alive member, and to each
 // member it sees join.
 //
+// # Threshold token keys
+//
+// Each (purpose, epoch) token key is made with no dealer by the issuers
+// themselves (federation/dkg: joint-Feldman DKG, and reshare). The agent
+// carries a session's messages over the peer API (POST /federation/v1/dkg,
+// authenticated members named in the session only; the first message of
+// a session a node does not know must be a Hello, which carries the
+// config), with one driver goroutine per session that ticks it at its
+// deadlines on Config.Now and resends what it said until it is final, so
+// a late joiner catches up. [Agent.StartDKG] starts a session,
+// [Agent.DKGStatus] follows it, a DKGEnded event reports its end. Every
+// holder writes its share (Config.ShareDir, "SIGNPOST KEY SHARE", 0600;
+// [LoadShare] refuses a file group or others can read) and the public
+// result ("SIGNPOST DKG RESULT"), which the authority signs offline into a
+// [KeyRecord] (`signpost federation sign-key`). Key records spread like
+// revocation lists (POST /federation/v1/key-records; pushed on adopt and to
+// each member that joins); per (purpose, epoch) the highest Serial is in
+// force ([Agent.KeyRecords], KeyRecordAdopted events). [Agent.StartReshare]
+// moves a key to a new issuer set; a holder deals only in a reshare its own
+// operator started or approved ([Agent.ApproveReshare]), and erases its old
+// share with [Agent.EraseOldShares] once the new record is in force.
+//
 // # Command line
 //
 // `signpost federation init|keygen|enrol|revoke` are the authority's tools;
@@ -81,7 +103,10 @@
 // prints the issuer_public_key line for every node's config;
 // `signpost federation run -config node.json` runs one node's federation
 // layer alone from a JSON [RunConfig] (tests, demos), printing its
-// addresses and membership events.
+// addresses and membership events. `signpost federation sign-key` signs a
+// DKG result into a key record; `signpost federation keys FILE` prints a
+// key-record file (purpose, epoch, t, n, issuers; there is no secret in
+// it).
 //
 // # Metrics
 //
@@ -108,7 +133,9 @@
 // descriptor file followed by the key file. A node's data directory holds
 // locator.db (the bbolt replica), descriptors.pem (every descriptor it has
 // verified, so that NodeKey answers after a restart) and revocations.pem
-// (the newest list it has adopted). The binary layouts of the descriptor and the
+// (the newest list it has adopted), keyrecords.pem ("SIGNPOST KEY RECORD"
+// blocks: the records in force) and keys/ (its key shares and DKG
+// results). The binary layouts of the descriptor and the
 // revocation list are documented on their encoders (descriptor.go,
 // revocation.go); both are canonical: a decoder refuses any input that would
 // not re-encode to the same bytes.

@@ -30,6 +30,12 @@ const (
 	// MemberRefused: a node tried to join or announce itself with a
 	// missing, forged, expired or revoked descriptor; Err says which.
 	MemberRefused
+	// KeyRecordAdopted: a newer key record is in force (MemberEvent.KeyRecord;
+	// Member is empty).
+	KeyRecordAdopted
+	// DKGEnded: a DKG or reshare session this node took part in finished
+	// or aborted (MemberEvent.DKG; Member is empty).
+	DKGEnded
 )
 
 func (t EventType) String() string {
@@ -42,16 +48,25 @@ func (t EventType) String() string {
 		return "updated"
 	case MemberRefused:
 		return "refused"
+	case KeyRecordAdopted:
+		return "key-record-adopted"
+	case DKGEnded:
+		return "dkg-ended"
 	}
 	return "unknown"
 }
 
-// MemberEvent is a membership change. For MemberRefused only
+// MemberEvent is a membership change, or a change of the federation's key
+// metadata (KeyRecordAdopted, DKGEnded). For MemberRefused only
 // Member.NodeID (the memberlist name claimed) is reliable.
 type MemberEvent struct {
 	Type   EventType
 	Member Member
 	Err    error
+	// KeyRecord is the record adopted (KeyRecordAdopted).
+	KeyRecord *KeyRecord
+	// DKG is the final status of the session (DKGEnded).
+	DKG *DKGStatus
 }
 
 // member is the agent's record of one node.

@@ -10,10 +10,12 @@ import (
 )
 
 // outItem is one queued call to a peer: a protocol message (batched with
-// others) or a revocation list push.
+// others), or a single call (a revocation list or key record push, a DKG
+// message) of body to path.
 type outItem struct {
-	msg         []byte
-	revocations []byte
+	msg  []byte
+	path string
+	body []byte
 }
 
 // senderIdle is how long a sender goroutine waits for work before it
@@ -79,8 +81,8 @@ func (a *Agent) runSender(s *sender) {
 			continue
 		case it = <-s.q:
 		}
-		if it.revocations != nil {
-			a.post(s.to, PeerRevocationsPath, it.revocations, 1)
+		if it.path != "" {
+			a.post(s.to, it.path, it.body, 1)
 			continue
 		}
 		batch = appendFrame(batch[:0], it.msg)
@@ -89,8 +91,8 @@ func (a *Agent) runSender(s *sender) {
 		for n < maxBatchMessages {
 			select {
 			case next := <-s.q:
-				if next.revocations != nil {
-					a.post(s.to, PeerRevocationsPath, next.revocations, 1)
+				if next.path != "" {
+					a.post(s.to, next.path, next.body, 1)
 					continue
 				}
 				if len(batch)+len(next.msg)+10 > a.cfg.MaxMessageBytes {
