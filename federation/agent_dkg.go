@@ -270,6 +270,9 @@ func (a *Agent) joinSession(cfg dkg.Config, from string) (*dkgRun, error) {
 		return nil, ErrShutdown
 	}
 	if len(a.mu.dkg) >= a.cfg.MaxDKGSessions {
+		a.evictFinishedLocked()
+	}
+	if len(a.mu.dkg) >= a.cfg.MaxDKGSessions {
 		a.mu.Unlock()
 		s.Close()
 		return nil, fmt.Errorf("%w: this node already keeps %d sessions", ErrDKGRefused, a.cfg.MaxDKGSessions)
@@ -284,6 +287,18 @@ func (a *Agent) joinSession(cfg dkg.Config, from string) (*dkgRun, error) {
 		a.driveDKG(r, out)
 	}()
 	return r, nil
+}
+
+// evictFinishedLocked forgets the sessions whose driver has exited, to make
+// room for a new one. REQUIRES: a.mu.
+func (a *Agent) evictFinishedLocked() {
+	for id, r := range a.mu.dkg {
+		select {
+		case <-r.done:
+			delete(a.mu.dkg, id)
+		default:
+		}
+	}
 }
 
 // sameKey reports whether a reshare config's current key is the record's.

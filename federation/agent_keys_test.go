@@ -346,3 +346,63 @@ func TestDKGAgentStops(t *testing.T) {
 		})
 	}
 }
+
+// TestDKGRefusals: a node takes part only in sessions that name it and the
+// caller, among enrolled members it knows, and deals its share in a
+// reshare only of the record in force and only once its operator approved.
+func TestDKGRefusals(t *testing.T) {
+	f := newTestFed(t)
+	agents := dkgCluster(t, f, 4, nil)
+	ctx := context.Background()
+	a := agents[1]
+	for _, tc := range []struct {
+		name string
+		cfg  dkg.Config
+		from string
+		want string
+	}{
+		{"stranger participant", dkgConfig(2, agents[0], agents[1]), "node-0", ""},
+		{"not named", dkgConfig(2, agents[0], agents[2]), "node-0", "this node is not named"},
+		{"caller not named", dkgConfig(2, agents[1], agents[2]), "node-3", "node-3 is not named"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Start, cfg.PhaseTimeout = time.Now(), time.Minute
+			if tc.name == "stranger participant" {
+				cfg.Participants = append(cfg.Participants, dkg.Participant{NodeID: "node-9", Index: 9})
+				tc.want = "node-9 is not an enrolled member"
+			}
+			_, err := a.joinSession(cfg, tc.from)
+			if !errors.Is(err, ErrDKGRefused) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want ErrDKGRefused mentioning %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := a.StartDKG(ctx, dkgConfig(2, agents[0], agents[2])); !errors.Is(err, ErrDKGRefused) {
+		t.Fatalf("StartDKG not naming self: %v", err)
+	}
+
+	// A record whose issuers are node-1, node-2, node-3.
+	ks, _ := localDKG(t, 2, 3)
+	if err := a.SetKeyRecord(signedRecord(t, f.auth, ks, 1)); err != nil {
+		t.Fatal(err)
+	}
+	rc := dkgConfig(2, agents[1:]...)
+	rc.Start, rc.PhaseTimeout, rc.Epoch = time.Now(), time.Minute, ks.Epoch
+	rc.Reshare = &dkg.ReshareFrom{T: ks.T, Holders: ks.Issuers, GroupKey: ks.GroupKey}
+	if _, err := a.joinSession(rc, "node-2"); !errors.Is(err, ErrDKGRefused) || !strings.Contains(err.Error(), "not approved") {
+		t.Fatalf("unapproved reshare: %v", err)
+	}
+	a.ApproveReshare(rc.ID())
+	// Approved, it goes as far as loading its share (it has none here).
+	if _, err := a.joinSession(rc, "node-2"); !errors.Is(err, ErrNoShare) {
+		t.Fatalf("approved reshare without a share: %v", err)
+	}
+	other, _ := localDKG(t, 2, 3)
+	fake := rc
+	fake.Reshare = &dkg.ReshareFrom{T: other.T, Holders: other.Issuers, GroupKey: other.GroupKey}
+	a.ApproveReshare(fake.ID())
+	if _, err := a.joinSession(fake, "node-2"); !errors.Is(err, ErrDKGRefused) || !strings.Contains(err.Error(), "does not match the key record") {
+		t.Fatalf("reshare of another key: %v", err)
+	}
+}

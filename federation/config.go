@@ -63,9 +63,10 @@ type Config struct {
 	// (each of a session's five rounds ends at the latest this long after
 	// the previous one). Default 30s.
 	DKGPhaseTimeout time.Duration
-	// MaxDKGSessions bounds the DKG sessions a node keeps at once (running
-	// or finished, until the agent stops), so that no peer can make it
-	// run an unbounded number. Default 16.
+	// MaxDKGSessions bounds the DKG sessions a node keeps at once, so that
+	// no peer can make it run an unbounded number; finished sessions are
+	// forgotten (and DKGStatus no longer knows them) only when a new one
+	// needs the room. Default 16.
 	MaxDKGSessions int
 
 	// Protocol configures the dissemination engine (Self and Rand are set
