@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/signpost-federation/signpost/federation/dkg"
+	"github.com/signpost-federation/signpost/wasm"
 )
 
 const (
@@ -257,4 +258,15 @@ func (r *reader) u16() uint16 {
 		return 0
 	}
 	return binary.BigEndian.Uint16(v)
+}
+
+// WasmKeySet returns the record's key set in the token client's form
+// (wasm.KeySet), which the node gives the threshold client and checks
+// partial evaluations against.
+func (r *KeyRecord) WasmKeySet() wasm.KeySet {
+	ks := wasm.KeySet{Purpose: r.Purpose, Epoch: r.Epoch, T: r.T, GroupKey: bytes.Clone(r.GroupKey)}
+	for _, is := range r.Issuers {
+		ks.Shares = append(ks.Shares, wasm.PublicShare{Index: is.Index, NodeID: is.NodeID, Key: bytes.Clone(is.PublicShare)})
+	}
+	return ks
 }

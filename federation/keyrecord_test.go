@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,20 +27,43 @@ func localDKG(t testing.TB, tt, n int) (*dkg.KeySet, []*dkg.Share) {
 	for i := 1; i <= n; i++ {
 		cfg.Participants = append(cfg.Participants, dkg.Participant{NodeID: fmt.Sprintf("node-%d", i), Index: uint16(i)})
 	}
+	return localRun(t, cfg, nil)
+}
+
+// localRun runs the session of cfg in process: a DKG, or with cfg.Reshare
+// a reshare whose dealers deal the shares in old (by node id).
+func localRun(t testing.TB, cfg dkg.Config, old map[string]*dkg.Share) (*dkg.KeySet, []*dkg.Share) {
+	t.Helper()
 	type env struct {
 		from string
 		m    dkg.Message
 	}
+	names := map[string]bool{}
+	for _, p := range cfg.Participants {
+		names[p.NodeID] = true
+	}
+	if cfg.Reshare != nil {
+		for _, h := range cfg.Reshare.Holders {
+			names[h.NodeID] = true
+		}
+	}
 	ss := map[string]*dkg.Session{}
 	var q []env
-	for _, p := range cfg.Participants {
-		s, out, err := dkg.New(cfg, p.NodeID, rand.Reader)
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		var s *dkg.Session
+		var out []dkg.Message
+		var err error
+		if cfg.Reshare == nil {
+			s, out, err = dkg.New(cfg, name, rand.Reader)
+		} else {
+			s, out, err = dkg.NewReshare(cfg, name, old[name], rand.Reader)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		ss[p.NodeID] = s
+		ss[name] = s
 		for _, m := range out {
-			q = append(q, env{p.NodeID, m})
+			q = append(q, env{name, m})
 		}
 	}
 	for len(q) > 0 {
@@ -57,13 +81,15 @@ func localDKG(t testing.TB, tt, n int) (*dkg.KeySet, []*dkg.Share) {
 	}
 	var ks *dkg.KeySet
 	var shares []*dkg.Share
-	for _, p := range cfg.Participants {
-		r, err := ss[p.NodeID].Result()
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		r, err := ss[name].Result()
 		if err != nil {
 			t.Fatal(err)
 		}
 		ks = &r.KeySet
-		shares = append(shares, r.Share)
+		if r.Share != nil {
+			shares = append(shares, r.Share)
+		}
 	}
 	return ks, shares
 }
