@@ -20,7 +20,9 @@ type shareEvaluator struct {
 	issuers []*wasm.ShareIssuer
 }
 
-func (e *shareEvaluator) KeySet(context.Context, string, uint32) (wasm.KeySet, error) { return e.ks, nil }
+func (e *shareEvaluator) KeySet(context.Context, string, uint32) (wasm.KeySet, error) {
+	return e.ks, nil
+}
 
 func (e *shareEvaluator) EvaluatePartials(_ context.Context, _ string, _ uint32, blinded [][]byte) ([]wasm.Partial, error) {
 	var ps []wasm.Partial
