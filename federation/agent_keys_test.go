@@ -3,9 +3,13 @@ package federation
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -257,6 +261,28 @@ func TestDKGOnAgents(t *testing.T) {
 	if _, err := os.Stat(sts[0].SharePath); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("old share still there: %v", err)
 	}
+	// No file any agent wrote contains k, in any encoding.
+	forms := secretEncodings(t, k)
+	for _, a := range agents {
+		err := filepath.WalkDir(a.cfg.DataDir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, f := range forms {
+				if bytes.Contains(b, f) {
+					return fmt.Errorf("%s contains the key k", path)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	removed, err = agents[1].EraseOldShares("safeguarding", 3)
 	if err != nil || len(removed) != 1 || removed[0] != sts[1].SharePath {
 		t.Fatalf("erase on a staying holder: %v %v", removed, err)
@@ -405,4 +431,24 @@ func TestDKGRefusals(t *testing.T) {
 	if _, err := a.joinSession(fake, "node-2"); !errors.Is(err, ErrDKGRefused) || !strings.Contains(err.Error(), "does not match the key record") {
 		t.Fatalf("reshare of another key: %v", err)
 	}
+}
+
+// secretEncodings are the ways k could appear in a file: raw (both byte
+// orders), hex (both cases) and base64 (every alphabet, padded or not).
+func secretEncodings(t *testing.T, k group.Scalar) [][]byte {
+	t.Helper()
+	raw, err := k.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := slices.Clone(raw)
+	slices.Reverse(rev)
+	var forms [][]byte
+	for _, r := range [][]byte{raw, rev} {
+		h := hex.EncodeToString(r)
+		forms = append(forms, r, []byte(h), []byte(strings.ToUpper(h)),
+			[]byte(base64.StdEncoding.EncodeToString(r)), []byte(base64.RawStdEncoding.EncodeToString(r)),
+			[]byte(base64.URLEncoding.EncodeToString(r)), []byte(base64.RawURLEncoding.EncodeToString(r)))
+	}
+	return forms
 }
