@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
@@ -416,6 +417,27 @@ func TestBrowserThresholdAgrees(t *testing.T) {
 				t.Fatalf("issuers %v, number %d: browser derived keys differ", sub, i)
 			}
 		}
+	}
+	// The Go types' JSON, base64 decoded in the page, is what the loader's
+	// combine takes.
+	ksJSON, err := json.Marshal(f.ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	psJSON, err := json.Marshal(all[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaJSON := evalJS[string](t, ctx, `(() => {
+		const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+		const ks = JSON.parse(`+strconv.Quote(string(ksJSON))+`), ps = JSON.parse(`+strconv.Quote(string(psJSON))+`);
+		ks.groupKey = b64(ks.groupKey);
+		ks.shares.forEach((s) => { s.key = b64(s.key); });
+		ps.forEach((p) => { p.proof = b64(p.proof); p.evaluated = p.evaluated.map(b64); });
+		return hex(sp.combine(window.tb, ks, ps)[0].token);
+	})()`)
+	if viaJSON != hex.EncodeToString(want[0]) {
+		t.Error("the key set and partials as JSON do not give the token")
 	}
 	forged := slices.Clone(all)
 	forged[0].Proof = bytes.Clone(forged[0].Proof)

@@ -38,21 +38,23 @@ const maxNodeIDLen = 128
 
 // PublicShare is one issuer's entry in a [KeySet].
 type PublicShare struct {
-	Index  uint16 // Shamir index x_i, 1..65535, unique in the key set
-	NodeID string // the issuer node's id (1..128 bytes, unique in the key set)
-	Key    []byte // K_i = k_i·G, 32 bytes
+	Index  uint16 `json:"index"`  // Shamir index x_i, 1..65535, unique in the key set
+	NodeID string `json:"nodeId"` // the issuer node's id (1..128 bytes, unique in the key set)
+	Key    []byte `json:"key"`    // K_i = k_i·G, 32 bytes
 }
 
 // KeySet is the public record of one (purpose, epoch) key: the threshold t,
 // each issuer's public share and the group key K = k·G. It is public data
 // (the DKG's key record, signed by the federation authority); holding it
-// lets nobody evaluate.
+// lets nobody evaluate. The JSON names are those the browser loader's
+// combine takes (bytes in JSON are base64; the page decodes them to
+// Uint8Arrays).
 type KeySet struct {
-	Purpose  string
-	Epoch    uint32
-	T        int
-	Shares   []PublicShare
-	GroupKey []byte // K, 32 bytes
+	Purpose  string        `json:"purpose"`
+	Epoch    uint32        `json:"epoch"`
+	T        int           `json:"t"`
+	Shares   []PublicShare `json:"shares"`
+	GroupKey []byte        `json:"groupKey"` // K, 32 bytes
 }
 
 // Validate checks a key set: the purpose rule (package purpose;
@@ -114,9 +116,9 @@ func mapDetail(err, from, to error) error {
 // element B, in order, and one batch DLEQ proof that log_G(K_i) =
 // log_B(Z_i) for all of them.
 type Partial struct {
-	Index     uint16   // the issuer's Shamir index
-	Evaluated [][]byte // 32 bytes each, one per blinded element
-	Proof     []byte   // 64 bytes
+	Index     uint16   `json:"index"`     // the issuer's Shamir index
+	Evaluated [][]byte `json:"evaluated"` // 32 bytes each, one per blinded element
+	Proof     []byte   `json:"proof"`     // 64 bytes
 }
 
 // ShareIssuer is an issuer's evaluating half for one (purpose, epoch): it
