@@ -67,6 +67,7 @@ func (r *dkgRun) snapshot() DKGStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.status
+	st.Answered = slices.Clone(st.Answered)
 	st.Waiting = slices.Clone(st.Waiting)
 	st.Excluded = slices.Clone(st.Excluded)
 	st.Holders = slices.Clone(st.Holders)

@@ -171,7 +171,7 @@ func TestHandleRefuses(t *testing.T) {
 		t.Fatalf("late hello: %v", err)
 	}
 	if st := s.Status(); st.Phase != PhaseDeal || len(st.Excluded) != 1 || st.Excluded[0].NodeID != "issuer-3" ||
-		len(st.Waiting) != 1 || st.Waiting[0] != "issuer-2" {
+		len(st.Waiting) != 1 || st.Waiting[0] != "issuer-2" || len(st.Answered) != 1 || st.Answered[0] != "issuer-1" {
 		t.Fatalf("status %+v", st)
 	}
 	if _, err := s.Result(); !errors.Is(err, ErrNotFinished) {

@@ -80,9 +80,9 @@ type Status struct {
 	Phase   Phase
 	// Deadline ends the current phase at the latest (zero once final).
 	Deadline time.Time
-	// Waiting lists the participants whose message for the current phase
-	// has not arrived.
-	Waiting []string
+	// Answered and Waiting list the participants whose message for the
+	// current phase has, and has not, arrived (this participant included).
+	Answered, Waiting []string
 	// Excluded lists the participants left out so far, with the reason.
 	Excluded []Exclusion
 	// Holders lists the holders of the finished key (PhaseDone).
@@ -100,7 +100,11 @@ func (s *Session) Status() Status {
 		Reshare: s.cfg.Reshare != nil, Phase: s.phase, Deadline: s.Deadline(), Reason: s.reason,
 	}
 	if s.phase < PhaseDone {
-		for _, n := range s.waiting() {
+		in, missing := s.expected()
+		for _, n := range in {
+			st.Answered = append(st.Answered, n.id)
+		}
+		for _, n := range missing {
 			st.Waiting = append(st.Waiting, n.id)
 		}
 	}

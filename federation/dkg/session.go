@@ -356,42 +356,53 @@ func (s *Session) advance(now time.Time) []Message {
 	return out
 }
 
-// waiting lists the nodes whose message for the current phase is missing.
-func (s *Session) waiting() []*node {
-	var w []*node
+// expected lists the nodes whose message the current phase waits for, and
+// whether each has arrived.
+func (s *Session) expected() (in, missing []*node) {
+	add := func(n *node, m *Message) {
+		if m == nil {
+			missing = append(missing, n)
+		} else {
+			in = append(in, n)
+		}
+	}
 	switch s.phase {
 	case PhaseHello:
 		for _, n := range s.nodes {
-			if n.hello == nil {
-				w = append(w, n)
-			}
+			add(n, n.hello)
 		}
 	case PhaseDeal:
 		for _, n := range s.dealers {
-			if n.out == "" && n.deal == nil {
-				w = append(w, n)
+			if n.out == "" {
+				add(n, n.deal)
 			}
 		}
 	case PhaseComplaints:
 		for _, n := range s.recipients {
-			if n.out == "" && n.complaints == nil {
-				w = append(w, n)
+			if n.out == "" {
+				add(n, n.complaints)
 			}
 		}
 	case PhaseJustification:
 		for _, n := range s.dealers {
-			if n.out == "" && n.justification == nil && len(s.complainers(n)) > 0 {
-				w = append(w, n)
+			if n.out == "" && len(s.complainers(n)) > 0 {
+				add(n, n.justification)
 			}
 		}
 	case PhaseConfirm:
 		for _, n := range s.recipients {
-			if s.eligible(n) && n.confirm == nil {
-				w = append(w, n)
+			if s.eligible(n) {
+				add(n, n.confirm)
 			}
 		}
 	}
-	return w
+	return in, missing
+}
+
+// waiting lists the nodes whose message for the current phase is missing.
+func (s *Session) waiting() []*node {
+	_, missing := s.expected()
+	return missing
 }
 
 func (s *Session) abort(format string, args ...any) {
