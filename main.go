@@ -88,4 +88,8 @@ func usage(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'signpost <command> -h' for a command's flags.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands that run the wasm module (ident, node, demo) keep its compiled code in")
+	fmt.Fprintln(w, "the user cache directory, so that only their first run compiles it; -"+wasm.CacheFlag+" DIR")
+	fmt.Fprintln(w, "or $"+wasm.CacheEnv+"=DIR moves it, \""+wasm.CacheOff+"\" compiles in memory every run.")
 }

@@ -17,6 +17,7 @@ func TestDoMain(t *testing.T) {
 	}{
 		{name: "no args is a usage error", args: nil, wantCode: 2, wantErr: "Usage: signpost"},
 		{name: "help goes to stdout", args: []string{"help"}, wantCode: 0, wantOut: "Usage: signpost"},
+		{name: "help names the wasm cache", args: []string{"help"}, wantCode: 0, wantOut: "-wasm-cache DIR\nor $SIGNPOST_WASM_CACHE=DIR"},
 		{name: "unknown command", args: []string{"frobnicate"}, wantCode: 2, wantErr: `unknown command "frobnicate"`},
 	}
 	for _, tt := range tests {
