@@ -157,6 +157,25 @@ func (a *Agent) DKGStatus(id dkg.SessionID) (DKGStatus, bool) {
 	return r.snapshot(), true
 }
 
+// DKGResult returns the public result of session id once it is done: what
+// the authority signs into a key record (KeyRecordFromKeySet, then
+// Authority.SignKeyRecord or `signpost federation sign-key` on the result
+// file). It reads the result file the session wrote.
+func (a *Agent) DKGResult(id dkg.SessionID) (*dkg.KeySet, error) {
+	st, ok := a.DKGStatus(id)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("federation: no DKG session %s here", id)
+	case st.Phase == dkg.PhaseAborted:
+		return nil, fmt.Errorf("%w: %s", dkg.ErrAborted, st.Reason)
+	case st.Phase != dkg.PhaseDone || st.ResultPath == "":
+		return nil, fmt.Errorf("%w: in phase %s", dkg.ErrNotFinished, st.Phase)
+	case st.Err != "":
+		return nil, fmt.Errorf("federation: DKG session %s: %s", id, st.Err)
+	}
+	return LoadDKGResult(st.ResultPath)
+}
+
 // DKGSessions lists the status of every session this node keeps.
 func (a *Agent) DKGSessions() []DKGStatus {
 	a.mu.Lock()
@@ -421,7 +440,7 @@ func (a *Agent) finishDKG(r *dkgRun) {
 	res, err := s.Result()
 	if err == nil {
 		r.status.ResultPath = a.resultPath(res.Purpose, res.Epoch, res.Session)
-		if werr := WriteDKGResult(r.status.ResultPath, &res.KeySet); werr != nil {
+		if werr := writeDKGResultOwnerOnly(r.status.ResultPath, &res.KeySet); werr != nil {
 			r.status.Err = werr.Error()
 		}
 		if res.Share != nil {

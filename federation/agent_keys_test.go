@@ -175,9 +175,12 @@ func TestDKGOnAgents(t *testing.T) {
 	if _, ok := agents[3].DKGStatus(id); ok {
 		t.Fatal("a node not named joined the session")
 	}
-	ks, err := LoadDKGResult(sts[0].ResultPath)
+	ks, err := agents[1].DKGResult(id)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if info, err := os.Stat(sts[0].ResultPath); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("result file in the data directory: %v %v", info, err)
 	}
 	rec := signedRecord(t, f.auth, ks, 1)
 	if err := agents[0].SetKeyRecord(rec); err != nil {

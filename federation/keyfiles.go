@@ -72,6 +72,13 @@ func WriteDKGResult(path string, ks *dkg.KeySet) error {
 	return writePEM(path, false, &pem.Block{Type: pemDKGResult, Bytes: ks.Encode()})
 }
 
+// writeDKGResultOwnerOnly writes the result with mode 0600: it sits in a
+// node's data directory, where a node refuses files others can read
+// unless they are public by name; nothing in it is secret.
+func writeDKGResultOwnerOnly(path string, ks *dkg.KeySet) error {
+	return writePEM(path, true, &pem.Block{Type: pemDKGResult, Bytes: ks.Encode()})
+}
+
 // LoadDKGResult reads and validates a DKG result file.
 func LoadDKGResult(path string) (*dkg.KeySet, error) {
 	b, err := readPEMOne(path, pemDKGResult, -1)
