@@ -536,3 +536,28 @@ func TestThresholdEvaluatorErrors(t *testing.T) {
 		t.Fatalf("cancelled: %v", err)
 	}
 }
+
+// TestThresholdConcurrent runs share issuers and the native client from
+// many goroutines (run with -race): ShareIssuer and NativeClient are safe
+// for concurrent use.
+func TestThresholdConcurrent(t *testing.T) {
+	f := newThresholdFixture(t, seededReader(t), 2, 3, "safeguarding", 1)
+	want := f.circl(t, synthetic[:1])
+	client := NewNativeClient(nil)
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			ev := f.evaluator([]uint16{uint16(g%3 + 1), uint16((g+1)%3 + 1)}, nil)
+			toks, err := client.ThresholdTokens(context.Background(), ev, "nhs", synthetic[:1], "safeguarding", 1)
+			if err == nil && !bytes.Equal(toks[0].Token, want[0]) {
+				err = errors.New("wrong token")
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
