@@ -179,8 +179,10 @@ func TestCompileOnUse(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRuntime(t, Config{Instances: 1, CompileOnUse: true})
 	pools := func() (main, quick bool) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
+		r.mainMu.Lock()
+		defer r.mainMu.Unlock()
+		r.quickMu.Lock()
+		defer r.quickMu.Unlock()
 		return r.main != nil, r.quick != nil
 	}
 	if m, q := pools(); m || q {
@@ -197,5 +199,25 @@ func TestCompileOnUse(t *testing.T) {
 	}
 	if m, q := pools(); !m || !q {
 		t.Fatalf("after Blind: main %v, validation %v; want both", m, q)
+	}
+}
+
+// TestPoolCompilationDoesNotBlockTheOtherPool: while the validation pool is
+// being compiled (its lock held, as during a cold compile of seconds), token
+// calls on the main pool go on. Before each pool had its own lock, this
+// test deadlocked (the run's -timeout reports it).
+func TestPoolCompilationDoesNotBlockTheOtherPool(t *testing.T) {
+	ctx := context.Background()
+	r := newTestRuntime(t, Config{Instances: 1})
+	r.quickMu.Lock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Blind(ctx, "nhs", []string{"9990000018"})
+		done <- err
+	}()
+	err := <-done
+	r.quickMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -101,9 +101,12 @@ type Runtime struct {
 	done   chan struct{}
 	closed atomic.Bool
 
-	mu    sync.Mutex
-	main  *pool // REQUIRES: mu; set by New unless Config.CompileOnUse
-	quick *pool // REQUIRES: mu; nil until the first validation
+	// Each pool has its own lock, so that compiling one (seconds when
+	// cold) never holds up calls to the other.
+	mainMu  sync.Mutex
+	main    *pool // REQUIRES: mainMu; set by New unless Config.CompileOnUse
+	quickMu sync.Mutex
+	quick   *pool // REQUIRES: quickMu; nil until the first validation
 }
 
 // pool is one wazero runtime, the module compiled for it, and its
@@ -137,14 +140,14 @@ func newPool(ctx context.Context, cache wazero.CompilationCache, instances int, 
 // validation pool for validation, the main pool for everything else.
 func (r *Runtime) poolFor(ctx context.Context, op int32) (*pool, error) {
 	quick := op == abi.OpValidate || op == abi.OpValidateCompact
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	mu, p := &r.mainMu, &r.main
+	if quick {
+		mu, p = &r.quickMu, &r.quick
+	}
+	mu.Lock()
+	defer mu.Unlock()
 	if r.closed.Load() {
 		return nil, ErrClosed
-	}
-	p := &r.main
-	if quick {
-		p = &r.quick
 	}
 	if *p == nil {
 		np, err := newPool(ctx, r.cache, r.cfg.Instances, !quick)
@@ -210,9 +213,11 @@ func (r *Runtime) Close(ctx context.Context) error {
 		return nil
 	}
 	close(r.done)
-	r.mu.Lock()
+	r.mainMu.Lock()
+	r.quickMu.Lock()
 	pools := []*pool{r.main, r.quick}
-	r.mu.Unlock()
+	r.quickMu.Unlock()
+	r.mainMu.Unlock()
 	// A cancelled context must not stop Close from releasing everything.
 	ctx = context.WithoutCancel(ctx)
 	var err error

@@ -649,9 +649,9 @@ func TestValidationPoolIsLazyAndClosed(t *testing.T) {
 	if _, err := r.Blind(context.Background(), "nhs", []string{"9990000018"}); err != nil {
 		t.Fatal(err)
 	}
-	r.mu.Lock()
+	r.quickMu.Lock()
 	created := r.quick != nil
-	r.mu.Unlock()
+	r.quickMu.Unlock()
 	if created {
 		t.Error("blinding created the validation pool")
 	}
@@ -661,8 +661,8 @@ func TestValidationPoolIsLazyAndClosed(t *testing.T) {
 	if _, err := r.Validate(context.Background(), "nhs", "9990000018"); !errors.Is(err, ErrClosed) {
 		t.Errorf("after Close: %v", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.quickMu.Lock()
+	defer r.quickMu.Unlock()
 	if r.quick != nil {
 		t.Error("a closed runtime created the validation pool")
 	}
