@@ -79,3 +79,31 @@ func FuzzDecodeShare(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSessionHandle feeds any decodable message, from any participant and
+// at any time, to a session part-way through a run: it must never panic,
+// and an honest session's result, if it finishes, must be a valid key set.
+func FuzzSessionHandle(f *testing.F) {
+	fuzzSeeds(f, func(w *network, _ *KeySet, _ []*Share) [][]byte { return w.wire })
+	cfg := testConfig(2, 3)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeMessage(b)
+		if err != nil {
+			return
+		}
+		s, _, err := New(cfg, "issuer-1", seeded(1, "issuer-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, from := range []string{"issuer-2", "issuer-3"} {
+			_, _ = s.Handle(from, m, t0)
+		}
+		_ = s.Tick(t0.Add(10 * phase))
+		if r, err := s.Result(); err == nil {
+			if err := r.KeySet.Validate(); err != nil {
+				t.Fatalf("finished with an invalid key set: %v", err)
+			}
+		}
+		_ = s.Status()
+	})
+}

@@ -274,6 +274,9 @@ func kindPhase(k Kind) Phase { return Phase(k) }
 // the messages this participant broadcasts in answer. An error means the
 // message was refused (the session is unchanged and goes on).
 func (s *Session) Handle(from string, m *Message, now time.Time) ([]Message, error) {
+	if m == nil {
+		return nil, fmt.Errorf("%w: nil message", ErrUnexpected)
+	}
 	if m.Session != s.id {
 		return nil, ErrWrongSession
 	}
