@@ -72,7 +72,10 @@ type Token struct {
 }
 
 // Blinding is the client state between [Runtime.Blind] and
-// [Runtime.Finalize]. Blinds are secret; Blinded goes to the issuer.
+// [Runtime.Finalize], or, for threshold tokens, between
+// [Runtime.BlindThreshold] and [Runtime.Combine] (the two blind in
+// different RFC 9497 modes and do not mix). Blinds are secret; Blinded goes
+// to the issuer or issuers.
 type Blinding struct {
 	Scheme  string
 	Numbers []string

@@ -561,3 +561,37 @@ func TestThresholdConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// countingEvaluator records the batch sizes it is asked to evaluate.
+type countingEvaluator struct {
+	*fixtureEvaluator
+	sizes []int
+}
+
+func (c *countingEvaluator) EvaluatePartials(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([]Partial, error) {
+	c.sizes = append(c.sizes, len(blinded))
+	return c.fixtureEvaluator.EvaluatePartials(ctx, purpose, epoch, blinded)
+}
+
+// TestThresholdSplitsBatches: 4097 numbers go to the issuers as batches of
+// 4096 and 1, and come back as 4097 tokens in order (native client; the
+// module shares the splitting code).
+func TestThresholdSplitsBatches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("evaluates 4097 tokens (seconds); skipped with -short")
+	}
+	f := newThresholdFixture(t, seededReader(t), 1, 1, "safeguarding", 1)
+	nums := GenerateTestNumbers(2, token.MaxBatch+1)
+	ev := &countingEvaluator{fixtureEvaluator: f.evaluator([]uint16{1}, nil)}
+	toks, err := NewNativeClient(nil).ThresholdTokens(context.Background(), ev, "nhs", nums, "safeguarding", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ev.sizes, []int{token.MaxBatch, 1}) || len(toks) != len(nums) {
+		t.Fatalf("batches %v, %d tokens for %d numbers", ev.sizes, len(toks), len(nums))
+	}
+	want := f.circl(t, []string{nums[0], nums[token.MaxBatch]})
+	if !bytes.Equal(toks[0].Token, want[0]) || !bytes.Equal(toks[token.MaxBatch].Token, want[1]) {
+		t.Fatal("tokens out of order across batches")
+	}
+}
