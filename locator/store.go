@@ -159,15 +159,20 @@ func (w *Watch) Close() {
 }
 
 // watchHub fans accepted writes out to watches; shared by the stores.
+// Most watched keys have one watch (a node watches every key it has
+// published, 2×10⁶ at 10⁶ records), so the first watch of a key is held in
+// one, and only the others in a set per key: a map per key would cost
+// about ten times the memory, and its garbage-collection work.
 type watchHub struct {
 	mu     sync.Mutex
 	buf    int
 	closed bool
-	byKey  map[LookupKey]map[*Watch]struct{}
+	one    map[LookupKey]*Watch
+	more   map[LookupKey]map[*Watch]struct{}
 }
 
 func newWatchHub(buf int) *watchHub {
-	return &watchHub{buf: buf, byKey: make(map[LookupKey]map[*Watch]struct{})}
+	return &watchHub{buf: buf, one: make(map[LookupKey]*Watch), more: make(map[LookupKey]map[*Watch]struct{})}
 }
 
 func (h *watchHub) add(keys []LookupKey) *Watch {
@@ -180,12 +185,17 @@ func (h *watchHub) add(keys []LookupKey) *Watch {
 		return w
 	}
 	for _, k := range w.keys {
-		m := h.byKey[k]
-		if m == nil {
-			m = make(map[*Watch]struct{})
-			h.byKey[k] = m
+		switch first, ok := h.one[k]; {
+		case !ok:
+			h.one[k] = w
+		case first != w:
+			m := h.more[k]
+			if m == nil {
+				m = make(map[*Watch]struct{})
+				h.more[k] = m
+			}
+			m[w] = struct{}{}
 		}
-		m[w] = struct{}{}
 	}
 	return w
 }
@@ -197,11 +207,19 @@ func (h *watchHub) remove(w *Watch) {
 		return // closeAll closed the channel already
 	}
 	for _, k := range w.keys {
-		if m := h.byKey[k]; m != nil {
-			delete(m, w)
-			if len(m) == 0 {
-				delete(h.byKey, k)
+		if h.one[k] == w {
+			delete(h.one, k)
+			// Another watch of the key, if any, becomes its first.
+			for o := range h.more[k] {
+				h.one[k] = o
+				delete(h.more[k], o)
+				break
 			}
+		} else if m := h.more[k]; m != nil {
+			delete(m, w)
+		}
+		if m, ok := h.more[k]; ok && len(m) == 0 {
+			delete(h.more, k)
 		}
 	}
 	close(w.c)
@@ -210,12 +228,21 @@ func (h *watchHub) remove(w *Watch) {
 func (h *watchHub) notify(e *Entry) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for w := range h.byKey[e.Lookup] {
-		select {
-		case w.c <- e:
-		default:
-			w.dropped.Add(1)
-		}
+	w, ok := h.one[e.Lookup]
+	if !ok {
+		return
+	}
+	h.send(w, e)
+	for w := range h.more[e.Lookup] {
+		h.send(w, e)
+	}
+}
+
+func (h *watchHub) send(w *Watch, e *Entry) {
+	select {
+	case w.c <- e:
+	default:
+		w.dropped.Add(1)
 	}
 }
 
@@ -227,13 +254,19 @@ func (h *watchHub) closeAll() {
 	}
 	h.closed = true
 	seen := make(map[*Watch]bool)
-	for _, m := range h.byKey {
-		for w := range m {
-			if !seen[w] {
-				seen[w] = true
-				close(w.c)
-			}
+	shut := func(w *Watch) {
+		if !seen[w] {
+			seen[w] = true
+			close(w.c)
 		}
 	}
-	h.byKey = nil
+	for _, w := range h.one {
+		shut(w)
+	}
+	for _, m := range h.more {
+		for w := range m {
+			shut(w)
+		}
+	}
+	h.one, h.more = nil, nil
 }

@@ -234,6 +234,69 @@ func TestWatch(t *testing.T) {
 	})
 }
 
+// TestWatchSharedKeys: several watches of one key (one naming it twice)
+// each get every event, closing any of them leaves the others theirs, and
+// the store's Close closes whatever is still open.
+func TestWatchSharedKeys(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB, Policy) Store) {
+		s := open(t, Policy{WatchBuffer: 8})
+		h := testHolder(t, 1, nil)
+		exp := t0.Add(time.Hour)
+		a := s.Watch(lookupN(1), lookupN(1))
+		b := s.Watch(lookupN(1))
+		c := s.Watch(lookupN(1), lookupN(2))
+		version := uint64(0)
+		publish := func(i int) {
+			t.Helper()
+			version++
+			if _, err := s.Apply(t0, mustPublish(t, h, i, version, exp)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := func(w *Watch, want int) {
+			t.Helper()
+			n := 0
+			for {
+				select {
+				case <-w.C:
+					n++
+					continue
+				default:
+				}
+				break
+			}
+			if n != want {
+				t.Fatalf("%d events, want %d", n, want)
+			}
+		}
+		publish(1)
+		got(a, 1)
+		got(b, 1)
+		got(c, 1)
+		a.Close() // the key's first watch
+		publish(1)
+		publish(2)
+		got(b, 1)
+		got(c, 2)
+		c.Close()
+		publish(1)
+		got(b, 1)
+		d := s.Watch(lookupN(2))
+		publish(2)
+		got(d, 1)
+		b.Close()
+		publish(1)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []*Watch{a, b, c, d} {
+			for range w.C {
+			}
+		}
+		d.Close()
+	})
+}
+
 // randomWrites returns writes for a few entries with random versions,
 // tombstones and equal-version conflicts.
 func randomWrites(t testing.TB, r *rand.Rand, holders []*Holder, n int) []*Entry {

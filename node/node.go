@@ -319,9 +319,10 @@ type mineWatch struct {
 	cancel func()
 }
 
-// maxMineWatches bounds the watches over own keys: beyond it they are
-// consolidated into one watch over all own keys (new watch first, then the
-// old ones cancelled, so no event is missed; a duplicate notice is harmless).
+// maxMineWatches bounds the watches over own keys: beyond it all but the
+// largest are consolidated into one watch over those of their keys still
+// published (new watch first, then the old ones cancelled, so no event is
+// missed; a duplicate notice is harmless).
 const maxMineWatches = 32
 
 // watchMine starts watching newly published own lookup keys for matches.
@@ -334,15 +335,31 @@ func (n *Node) watchMine(keys [][16]byte) {
 	n.mineWatches = append(n.mineWatches, mineWatch{keys: keys, cancel: cancel})
 	var old []mineWatch
 	if len(n.mineWatches) > maxMineWatches {
-		old, n.mineWatches = n.mineWatches, nil
+		// Keep the largest watch (at start, every key published before);
+		// merge the others. Merging costs what they watch, not what the
+		// node has published.
+		big := 0
+		for i, w := range n.mineWatches {
+			if len(w.keys) > len(n.mineWatches[big].keys) {
+				big = i
+			}
+		}
+		keep := n.mineWatches[big]
+		old = append(n.mineWatches[:big:big], n.mineWatches[big+1:]...)
+		n.mineWatches = []mineWatch{keep}
 	}
 	n.mu.Unlock()
 	if old == nil {
 		return
 	}
+	var merged [][16]byte
+	for _, w := range old {
+		merged = append(merged, w.keys...)
+	}
 	// Every key of the old watches was committed as published before its
-	// watch was added, so before this read.
-	all, err := n.records.OwnedLookups()
+	// watch was added, so before this read; keys withdrawn since are
+	// dropped.
+	merged, err := n.records.StillOwned(merged)
 	if err != nil {
 		n.log.Error("reading own keys failed; watches not consolidated", "err", err)
 		n.mu.Lock()
@@ -350,10 +367,12 @@ func (n *Node) watchMine(keys [][16]byte) {
 		n.mu.Unlock()
 		return
 	}
-	cancel = n.opt.Index.Watch(all, n.onMineEvent)
-	n.mu.Lock()
-	n.mineWatches = append(n.mineWatches, mineWatch{keys: all, cancel: cancel})
-	n.mu.Unlock()
+	if len(merged) > 0 {
+		cancel = n.opt.Index.Watch(merged, n.onMineEvent)
+		n.mu.Lock()
+		n.mineWatches = append(n.mineWatches, mineWatch{keys: merged, cancel: cancel})
+		n.mu.Unlock()
+	}
 	for _, w := range old {
 		w.cancel()
 	}

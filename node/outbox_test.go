@@ -392,3 +392,40 @@ func TestPublisherLifecycle(t *testing.T) {
 		}
 	})
 }
+
+// Many single writes consolidate the node's watches over its own keys
+// (all but the largest merged) without losing one: another agency's new
+// entry under any of them is a "match".
+func TestOwnKeyWatchesConsolidate(t *testing.T) {
+	fed := newFakeFed()
+	aud := &countingAudit{}
+	a := manualNode(t, Options{Index: fed.index("a", "Agency a"), Audit: aud}, nil)
+	b := newTestNode(t, fed, "b", nil)
+	nums := syntheticNumbers(2 * maxMineWatches)
+	for i, num := range nums {
+		if r := a.do(t, "POST", "/v1/records", "op-token", fmt.Sprintf(`{"localId":"r%d","nhsNumber":"%s"}`, i, num)); r.status != 201 {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+	}
+	a.mu.Lock()
+	watches := len(a.mineWatches)
+	a.mu.Unlock()
+	if watches > maxMineWatches {
+		t.Fatalf("%d watches over own keys, want at most %d", watches, maxMineWatches)
+	}
+	for _, i := range []int{0, maxMineWatches, len(nums) - 1} {
+		if r := b.do(t, "POST", "/v1/records", "op-token", fmt.Sprintf(`{"localId":"b%d","nhsNumber":"%s"}`, i, nums[i])); r.status != 201 {
+			t.Fatalf("create at b: %d %s", r.status, r.body)
+		}
+	}
+	matches := map[string]int{}
+	for _, e := range aud.all() {
+		if e.Action == "match" {
+			matches[e.LocalID]++
+		}
+	}
+	want := map[string]int{"r0": 2, fmt.Sprintf("r%d", maxMineWatches): 2, fmt.Sprintf("r%d", len(nums)-1): 2}
+	if fmt.Sprint(matches) != fmt.Sprint(want) {
+		t.Fatalf("match events %v, want %v (one per purpose)", matches, want)
+	}
+}

@@ -616,3 +616,22 @@ func (s *Store) OwnedLookups() ([][16]byte, error) {
 	})
 	return out, err
 }
+
+// StillOwned returns those of keys the node still has a published entry
+// under, in order.
+func (s *Store) StillOwned(keys [][16]byte) ([][16]byte, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	var out [][16]byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOwned)
+		for _, k := range keys {
+			if b.Get(k[:]) != nil {
+				out = append(out, k)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
