@@ -455,3 +455,30 @@ func secretEncodings(t *testing.T, k group.Scalar) [][]byte {
 	}
 	return forms
 }
+
+// TestDKGSessionBound: a node keeps at most MaxDKGSessions sessions; a
+// running one is never dropped, a finished one makes room for the next.
+func TestDKGSessionBound(t *testing.T) {
+	f := newTestFed(t)
+	agents := dkgCluster(t, f, 2, map[int]func(*Agent){
+		0: func(a *Agent) { a.cfg.MaxDKGSessions, a.cfg.DKGPhaseTimeout = 1, time.Second },
+		1: func(a *Agent) { a.dkgOutFilter = func(dkg.Message) bool { return false } }, // silent
+	})
+	ctx := context.Background()
+	first, err := agents[0].StartDKG(ctx, dkgConfig(2, agents...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := dkgConfig(2, agents...)
+	next.Epoch++
+	if _, err := agents[0].StartDKG(ctx, next); !errors.Is(err, ErrDKGRefused) {
+		t.Fatalf("a second session while the first runs: %v", err)
+	}
+	testutil.Eventually(t, convergeTimeout, func() error {
+		_, err := agents[0].StartDKG(ctx, next)
+		return err
+	})
+	if _, ok := agents[0].DKGStatus(first); ok {
+		t.Fatal("the finished session was kept beyond the bound")
+	}
+}
