@@ -86,6 +86,7 @@ func parseKeySet(ks KeySet) (*parsedKeySet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: group key is not a valid element", ErrKeySet)
 	}
+	// circl's PublicKey does not expose its element; the check below needs it.
 	groupKey, err := parseElement(ks.GroupKey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: group key is not a valid element", ErrKeySet)
