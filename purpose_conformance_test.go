@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/signpost-federation/signpost/federation"
+	"github.com/signpost-federation/signpost/federation/dkg"
 	"github.com/signpost-federation/signpost/node"
 	"github.com/signpost-federation/signpost/node/stack"
 	"github.com/signpost-federation/signpost/wasm"
@@ -19,9 +21,10 @@ import (
 // name accepts and refuses exactly the same names: the rule of package
 // purpose, applied by the WebAssembly module (what browsers and the node's
 // tokenizer run), the native token code (the issuer and the wasm host), the
-// federation authority's descriptor validation (enrolment) and the node's
-// configuration. A name one of them accepts and another refuses (as "care2"
-// once was: enrolled and configured, never tokenised) fails the test.
+// federation authority's descriptor validation (enrolment), the node's
+// configuration, a DKG session's config and the authority's key records.
+// A name one of them accepts and another refuses (as "care2" once was:
+// enrolled and configured, never tokenised) fails the test.
 func TestPurposeConformance(t *testing.T) {
 	names := []struct {
 		name string
@@ -78,6 +81,23 @@ func TestPurposeConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	dkgConfig := func(p string) dkg.Config {
+		return dkg.Config{Purpose: p, Epoch: 1, T: 1, Participants: []dkg.Participant{{NodeID: "node-1", Index: 1}},
+			Start: now, PhaseTimeout: time.Minute}
+	}
+	// A 1-of-1 key, made at once, for key records under any purpose.
+	sess, _, err := dkg.New(dkgConfig("safeguarding"), "node-1", rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyResult, err := sess.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority, err := federation.GenerateAuthority()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	components := []struct {
 		name string
@@ -140,6 +160,22 @@ func TestPurposeConformance(t *testing.T) {
 				NotBefore: now, Expires: now.Add(time.Hour), Serial: 1,
 			}
 			return d.Validate() == nil
+		}},
+		{"DKG session config (dkg.Config.Validate)", func(t *testing.T, p string) bool {
+			err := dkgConfig(p).Validate()
+			if err != nil && !strings.Contains(err.Error(), "purpose") {
+				t.Fatalf("a DKG config valid but for its purpose refused: %v", err)
+			}
+			return err == nil
+		}},
+		{"key record (Authority.SignKeyRecord)", func(t *testing.T, p string) bool {
+			r := federation.KeyRecordFromKeySet(&keyResult.KeySet)
+			r.Purpose, r.Serial, r.NotBefore = p, 1, now
+			_, err := authority.SignKeyRecord(r)
+			if err != nil && !strings.Contains(err.Error(), "purpose") {
+				t.Fatalf("a key record valid but for its purpose refused: %v", err)
+			}
+			return err == nil
 		}},
 		{"node config (stack.ValidateConfig, what signpost node and StartStack check)", func(t *testing.T, p string) bool {
 			cfg := node.DefaultConfig()
