@@ -233,6 +233,15 @@ func (a *Agent) joinSession(cfg dkg.Config, from string) (*dkgRun, error) {
 	if !named[from] {
 		return nil, fmt.Errorf("%w: %s is not named in session %s", ErrDKGRefused, from, id)
 	}
+	// A session whose schedule is over, or that starts far in the future,
+	// would only hold one of the MaxDKGSessions places.
+	now := a.cfg.Now()
+	if end := cfg.Start.Add(5 * cfg.PhaseTimeout); !now.Before(end) {
+		return nil, fmt.Errorf("%w: session %s ended at %s", ErrDKGRefused, id, end.Format(time.RFC3339))
+	}
+	if skew := max(time.Minute, cfg.PhaseTimeout); cfg.Start.After(now.Add(skew)) {
+		return nil, fmt.Errorf("%w: session %s starts at %s, more than %v from now", ErrDKGRefused, id, cfg.Start.Format(time.RFC3339), skew)
+	}
 	for n := range named {
 		if n == me {
 			continue

@@ -393,10 +393,18 @@ func TestDKGRefusals(t *testing.T) {
 		{"stranger participant", dkgConfig(2, agents[0], agents[1]), "node-0", ""},
 		{"not named", dkgConfig(2, agents[0], agents[2]), "node-0", "this node is not named"},
 		{"caller not named", dkgConfig(2, agents[1], agents[2]), "node-3", "node-3 is not named"},
+		{"over", dkgConfig(2, agents[1], agents[2]), "node-2", "ended at"},
+		{"far ahead", dkgConfig(2, agents[1], agents[2]), "node-2", "more than 1m0s from now"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
 			cfg.Start, cfg.PhaseTimeout = time.Now(), time.Minute
+			switch tc.name {
+			case "over":
+				cfg.Start = time.Now().Add(-5 * time.Minute)
+			case "far ahead":
+				cfg.Start = time.Now().Add(2 * time.Minute)
+			}
 			if tc.name == "stranger participant" {
 				cfg.Participants = append(cfg.Participants, dkg.Participant{NodeID: "node-9", Index: 9})
 				tc.want = "node-9 is not an enrolled member"
