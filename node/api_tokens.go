@@ -163,6 +163,7 @@ func (n *Node) PeerHandler(peerID func(*http.Request) (string, bool)) http.Handl
 	mux := http.NewServeMux()
 	mux.Handle("POST "+PeerEvaluatePath, n.peerRoute("peer.evaluate", peerID, jsonHandler(n, "peer.evaluate", n.handlePeerEvaluate)))
 	mux.Handle("POST "+PeerContactPath, n.peerRoute("peer.contact", peerID, jsonHandler(n, "peer.contact", n.handlePeerContact)))
+	mux.Handle("POST "+PeerContactAnswerPath, n.peerRoute("peer.contact-answer", peerID, jsonHandler(n, "peer.contact-answer", n.handlePeerContactAnswer)))
 	return mux
 }
 

@@ -82,11 +82,15 @@ type Config struct {
 	AuditHeadInterval Duration `toml:"audit_head_interval" comment:"How often the audit log's signed head is saved and offered to the other\nmembers to witness (docs/AUDIT.md)."`
 	// Contact is what this node tells an authorised agency that asks whom to
 	// contact (a duty desk, not a person's details). Default "".
-	Contact string `toml:"contact" comment:"Contact requests from other agencies: \"accept\" answers with the contact\nbelow at once; \"refer\" records them for your staff and answers \"pending\"."`
-	// ContactPolicy: "accept" answers contact requests with Contact at once;
-	// "refer" records them for the agency's staff and answers "pending".
-	// Default "accept".
+	Contact string `toml:"contact" comment:"Contact requests from other agencies: \"accept\" answers with the contact\nbelow at once; \"refer\" keeps them in your staff's inbox on the page, who\nanswer with a named person or decline with a reason."`
+	// ContactPolicy: "accept" answers contact requests with Contact at once
+	// (when Contact is empty, as "refer"); "refer" keeps them for the
+	// agency's staff (the inbox) and answers "pending". Default "accept".
 	ContactPolicy string `toml:"contact_policy"`
+	// ContactRetention is how long a contact request (sent or received)
+	// is kept after its last change; the retention sweep deletes it then
+	// and audits that. Default 90 days.
+	ContactRetention Duration `toml:"contact_retention" comment:"How long a contact request is kept after its last change (\"90d\")."`
 	// UserRate and UserBurst bound each user's lookups and evaluations per
 	// second at this node. Default 20/s, burst 200.
 	UserRate  float64 `toml:"user_rate" comment:"Per-user lookups and evaluations per second at this node, and per-node\nblinded elements per second at the issuer."`
@@ -157,6 +161,7 @@ func DefaultConfig() Config {
 		AuditHeadInterval: DurationOf(30 * time.Second),
 		Contact:           "",
 		ContactPolicy:     "accept",
+		ContactRetention:  DurationOf(90 * 24 * time.Hour),
 		UserRate:          20,
 		UserBurst:         200,
 		PeerRate:          20000,
@@ -209,6 +214,7 @@ func (c Config) WithDefaults() (Config, error) {
 	c.GossipListen = cmp.Or(c.GossipListen, d.GossipListen)
 	c.PeerListen = cmp.Or(c.PeerListen, d.PeerListen)
 	c.ContactPolicy = cmp.Or(c.ContactPolicy, d.ContactPolicy)
+	c.ContactRetention = cmp.Or(c.ContactRetention, d.ContactRetention)
 	c.DailyLookups = cmp.Or(c.DailyLookups, d.DailyLookups)
 	c.DailyTokenLookups = cmp.Or(c.DailyTokenLookups, d.DailyTokenLookups)
 	c.QuotaAlertShare = cmp.Or(c.QuotaAlertShare, d.QuotaAlertShare)
@@ -227,6 +233,9 @@ func (c Config) WithDefaults() (Config, error) {
 	var errs []error
 	if c.ContactPolicy != "accept" && c.ContactPolicy != "refer" {
 		errs = append(errs, errors.New(`contact_policy must be "accept" or "refer"`))
+	}
+	if c.ContactRetention.D() < time.Hour {
+		errs = append(errs, errors.New("contact_retention must be at least 1h"))
 	}
 	if c.NodeID == "" {
 		errs = append(errs, errors.New("node_id is required"))

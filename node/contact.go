@@ -5,11 +5,51 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/signpost-federation/signpost/node/internal/contacts"
 	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
+
+// Contact requests, both sides (see node/internal/contacts for the store
+// and the state machine):
+//
+//   - The requester (POST /v1/contact-requests) stores the request as
+//     "new" under an id of its own, then asks the holder over the peer
+//     transport (PeerContactPath) with that id. If the holder cannot take
+//     it the stored request is deleted (it was never acknowledged) and the
+//     practitioner gets the error.
+//   - The holder stores what it received, under an id of its own, before it
+//     answers, decided at once by its policy: "accept" answers with the
+//     duty contact (Config.Contact) in the reply; "refer" keeps it "new"
+//     for a person. Its staff see it live ("contact-request" notice) and in
+//     GET /v1/contact-requests, and answer with a named contact or decline
+//     with a reason (POST /v1/contact-requests/{id}/answer, /decline).
+//   - A decision taken by a person travels back to the requester over the
+//     peer transport (PeerContactAnswerPath). The holder commits it marked
+//     undelivered, tries at once, and retries in the background with
+//     capped back-off until the requester acknowledges it (durable push:
+//     the requester's practitioner is told live, and no node has to poll).
+//     A requester that no longer knows the request (404) is given up on,
+//     and that is audited.
+//   - The requester commits the decision before acknowledging it, tells
+//     its practitioner live ("contact-answer" notice), and lists it under
+//     the practitioner's own requests. A repeat of the same decision (its
+//     acknowledgement was lost) is acknowledged again; a different one is
+//     refused (409).
+//
+// Every step is audited on the side where it happens, never with an NHS
+// number: contact-request-sent, contact-request-received,
+// contact-request-answered, contact-request-declined (holder: by a person
+// or, for "accept", by the node's policy), contact-answer-sent (holder:
+// delivered, or given up), contact-answer-received (requester), and
+// contact-request-expired (either side, at retention).
+//
+// Who may do what: practitioners send requests and see their own sent
+// ones; practitioners and operators see every request the agency
+// received and may answer or decline it (the agency decides who staffs
+// its inbox by giving those roles); operators also see every request the
+// agency's practitioners sent.
 
 type contactRequest struct {
 	NodeID    string `json:"nodeId"`
@@ -21,60 +61,92 @@ type contactRequest struct {
 
 // peerContact is what travels to the holder: never the NHS number.
 type peerContact struct {
+	// ID is the requester's id for the request: the holder's decision
+	// comes back under it.
+	ID        string `json:"id"`
 	LookupKey string `json:"lookupKey"`
 	Purpose   string `json:"purpose"`
 	Requester string `json:"requester"`
 	Message   string `json:"message,omitempty"`
 }
 
-// ContactAnswer is the holder's decision.
+// ContactAnswer is the holder's reply to a contact request, and the
+// requester's answer to its practitioner (with ID, the requester's id).
 type ContactAnswer struct {
+	ID      string `json:"id,omitempty"`
 	Status  string `json:"status"` // accepted | pending
 	Contact string `json:"contact,omitempty"`
 	Agency  string `json:"agency,omitempty"`
 }
 
-// ReceivedContact is a request a holder received, shown to its own staff.
-type ReceivedContact struct {
-	At         time.Time `json:"at"`
-	FromNode   string    `json:"fromNode"`
-	FromAgency string    `json:"fromAgency"`
-	Requester  string    `json:"requester"`
-	Purpose    string    `json:"purpose"`
-	LocalID    string    `json:"localId"`
-	Message    string    `json:"message,omitempty"`
-	Status     string    `json:"status"`
+// peerContactAnswer is a holder's decision, sent to the requester.
+type peerContactAnswer struct {
+	ID      string `json:"id"`
+	State   string `json:"state"` // answered | declined
+	Contact string `json:"contact,omitempty"`
+	Reason  string `json:"reason,omitempty"`
 }
 
-// contactLog keeps the most recent received requests in memory for the
-// holder's staff (the durable record is the audit log).
-type contactLog struct {
-	mu   sync.Mutex
-	max  int
-	list []ReceivedContact
+// PeerContactAnswerPath is the node-to-node endpoint on a requester that
+// takes a holder's decision.
+const PeerContactAnswerPath = "/peer/v1/contact-answers"
+
+// ContactView is a contact request as the API and notices show it to this
+// node's staff.
+type ContactView struct {
+	ID string `json:"id"`
+	// Direction: sent (by this node's practitioner) or received.
+	Direction string `json:"direction"`
+	// State: new, answered or declined.
+	State string `json:"state"`
+	// NodeID and Agency are the other side: the holder of a sent request,
+	// the requester's node of a received one.
+	NodeID    string `json:"nodeId"`
+	Agency    string `json:"agency,omitempty"`
+	Requester string `json:"requester"`
+	Purpose   string `json:"purpose"`
+	// LocalID (received) is the holder's record. A sent request does not
+	// show its subject: not the number, which this node may never have
+	// seen, and not the lookup key, which is answered only to whoever sent
+	// the number or the key (the page keeps its own label for the request
+	// id, in the browser).
+	LocalID   string    `json:"localId,omitempty"`
+	Message   string    `json:"message,omitempty"`
+	Contact   string    `json:"contact,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	DecidedBy string    `json:"decidedBy,omitempty"`
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated"`
+	// Delivery (received, decided): "pending" until the requester has the
+	// decision, then "delivered", or "failed" when it no longer knew it.
+	Delivery string `json:"delivery,omitempty"`
 }
 
-func newContactLog(max int) *contactLog { return &contactLog{max: max} }
-
-func (c *contactLog) add(rc ReceivedContact) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.list = append(c.list, rc)
-	if len(c.list) > c.max {
-		c.list = c.list[len(c.list)-c.max:]
+func contactView(r contacts.Request) ContactView {
+	v := ContactView{ID: r.ID, Direction: string(r.Side), State: string(r.State), NodeID: r.Peer, Agency: r.PeerAgency,
+		Requester: r.Requester, Purpose: r.Purpose, Message: r.Message, Contact: r.Contact, Reason: r.Reason,
+		DecidedBy: r.DecidedBy, Created: r.Created, Updated: r.Updated}
+	if r.Side == contacts.Received {
+		v.LocalID = r.LocalID
+		switch {
+		case r.State == contacts.New:
+		case r.Undelivered:
+			v.Delivery = "pending"
+		case r.GaveUp:
+			v.Delivery = "failed"
+		default:
+			v.Delivery = "delivered"
+		}
 	}
-}
-
-func (c *contactLog) all() []ReceivedContact {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]ReceivedContact, len(c.list))
-	copy(out, c.list)
-	return out
+	return v
 }
 
 // MaxMessageLen bounds a contact request's free-text message.
-const MaxMessageLen = 500
+const MaxMessageLen = contacts.MaxMessageLen
+
+// contactDecisionBy is who decided a request answered by the holder's
+// policy (Config.ContactPolicy "accept").
+const contactDecisionBy = "policy"
 
 func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request, req *contactRequest) error {
 	if !n.purposeAllowed(req.Purpose) {
@@ -85,6 +157,9 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request, req 
 	}
 	if len(req.Message) > MaxMessageLen {
 		return errorf(http.StatusBadRequest, httpx.CodeMessageTooLong, "message longer than %d bytes", MaxMessageLen)
+	}
+	if !contacts.ValidText(req.Message, MaxMessageLen, false) {
+		return errorf(http.StatusBadRequest, httpx.CodeInvalidText, "message must be one line of text")
 	}
 	var lookup [16]byte
 	switch {
@@ -117,9 +192,17 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request, req 
 		n.audit(r.Context(), AuditEvent{Action: "contact-request-sent", Actor: p.Name, Purpose: req.Purpose, Count: 1, Outcome: "denied", Subject: [][16]byte{lookup}})
 		return errorf(http.StatusNotFound, httpx.CodeUnknownNode, "nodeId names no member of the federation")
 	}
+	now := n.opt.Now().UTC()
+	rec := contacts.Request{ID: contacts.NewID(), Side: contacts.Sent, Peer: req.NodeID, PeerAgency: clip(n.opt.Peers.Agency(req.NodeID), contacts.MaxNameLen),
+		Requester: p.Name, Purpose: req.Purpose, Lookup: lookup, Message: req.Message, State: contacts.New, Created: now, Updated: now}
+	// Stored before the holder is asked, so that a decision the holder
+	// sends back at once finds it.
+	if err := n.contacts.Create(rec); err != nil {
+		return err
+	}
 	var ans ContactAnswer
 	err := n.opt.Peers.Call(r.Context(), req.NodeID, PeerContactPath, peerContact{
-		LookupKey: encodeKey(lookup), Purpose: req.Purpose, Requester: p.Name, Message: req.Message,
+		ID: rec.ID, LookupKey: encodeKey(lookup), Purpose: req.Purpose, Requester: p.Name, Message: req.Message,
 	}, &ans)
 	outcome := "ok"
 	var aerr *apiError
@@ -131,14 +214,46 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request, req 
 			outcome = "error"
 			n.log.Warn("contact request failed", "peer", req.NodeID, "err", err)
 		}
+		// Never acknowledged: the practitioner is told it failed.
+		if derr := n.contacts.Delete(rec.ID); derr != nil {
+			n.log.Error("contact request: removing the unsent request failed", "err", derr)
+		}
 	}
 	n.audit(r.Context(), AuditEvent{Action: "contact-request-sent", Actor: p.Name, Purpose: req.Purpose, Peer: req.NodeID, Count: 1, Outcome: outcome, Subject: [][16]byte{lookup}})
 	if aerr != nil {
 		return aerr
 	}
+	if ans.Status == "accepted" {
+		if !contacts.ValidText(ans.Contact, contacts.MaxContactLen, false) {
+			ans.Contact = ""
+		}
+		contact := ans.Contact
+		if strings.TrimSpace(contact) == "" {
+			// A holder with no duty contact configured: say whom to ask.
+			contact = "the duty desk of " + rec.PeerAgency
+		}
+		if _, err := n.contacts.Decide(rec.ID, contacts.Sent, contacts.Decision{State: contacts.Answered, Contact: clip(contact, contacts.MaxContactLen), By: contactDecisionBy}, now); err != nil {
+			return err
+		}
+		n.audit(r.Context(), AuditEvent{Action: "contact-answer-received", Actor: "node:" + req.NodeID, Purpose: req.Purpose, Peer: req.NodeID, Count: 1, Outcome: "ok", Subject: [][16]byte{lookup}})
+	}
+	ans.ID = rec.ID
 	writeJSON(w, http.StatusOK, ans)
 	return nil
 }
+
+// clip cuts s to at most max bytes on a rune boundary.
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && !isRuneStart(s[max]) {
+		max--
+	}
+	return s[:max]
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // holderError maps a failed contact request to the requester's answer, and
 // says whether the holder refused (rather than failed). A holder that holds
@@ -179,8 +294,11 @@ func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request, req *pe
 	if aerr != nil {
 		return aerr
 	}
-	if len(req.Message) > MaxMessageLen || len(req.Requester) > 200 {
+	if len(req.Message) > MaxMessageLen || len(req.Requester) > contacts.MaxNameLen {
 		return errorf(http.StatusBadRequest, httpx.CodeTooLong, "message or requester too long")
+	}
+	if !contacts.ValidID(req.ID) || !contacts.ValidText(req.Requester, contacts.MaxNameLen, true) || !contacts.ValidText(req.Message, MaxMessageLen, false) {
+		return errorf(http.StatusBadRequest, httpx.CodeInvalidText, "a contact request needs an id, a requester and one-line text")
 	}
 	localID, _, ok, err := n.records.Owner(k)
 	if err != nil {
@@ -190,25 +308,247 @@ func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request, req *pe
 		n.audit(r.Context(), AuditEvent{Action: "contact-request-received", Actor: "node:" + peer, Purpose: req.Purpose, Peer: peer, Outcome: "invalid", Subject: [][16]byte{k}})
 		return errorf(http.StatusNotFound, httpx.CodeNoRecord, "this agency holds no current record under that key")
 	}
-	status := "accepted"
-	if n.cfg.ContactPolicy == "refer" {
-		status = "pending"
+	now := n.opt.Now().UTC()
+	rec := contacts.Request{ID: contacts.NewID(), Side: contacts.Received, Peer: peer, PeerAgency: clip(n.opt.Peers.Agency(peer), contacts.MaxNameLen),
+		RemoteID: req.ID, Requester: req.Requester, Purpose: req.Purpose, Lookup: k, LocalID: localID, Message: req.Message,
+		State: contacts.New, Created: now, Updated: now}
+	accept := n.cfg.ContactPolicy == "accept" && contacts.ValidText(n.cfg.Contact, contacts.MaxContactLen, true)
+	if accept {
+		// Decided by the policy and delivered in this reply.
+		rec.State, rec.Contact, rec.DecidedBy = contacts.Answered, n.cfg.Contact, contactDecisionBy
 	}
-	rc := ReceivedContact{At: n.opt.Now().UTC(), FromNode: peer, FromAgency: n.opt.Peers.Agency(peer), Requester: req.Requester, Purpose: req.Purpose, LocalID: localID, Message: req.Message, Status: status}
-	n.contacts.add(rc)
+	if err := n.contacts.Create(rec); err != nil {
+		return err
+	}
 	n.audit(r.Context(), AuditEvent{Action: "contact-request-received", Actor: "node:" + peer, Purpose: req.Purpose, Peer: peer, LocalID: localID, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
-	n.hub.broadcastStaff(Notice{Type: "contact-request", Contact: &rc})
-	ans := ContactAnswer{Status: status, Agency: n.cfg.Agency}
-	if status == "accepted" {
-		ans.Contact = n.cfg.Contact
+	ans := ContactAnswer{Status: "pending", Agency: n.cfg.Agency}
+	if accept {
+		n.audit(r.Context(), AuditEvent{Action: "contact-request-answered", Actor: "node:" + n.cfg.NodeID, Purpose: req.Purpose, Peer: peer, LocalID: localID, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
+		ans.Status, ans.Contact = "accepted", n.cfg.Contact
 	}
+	v := contactView(rec)
+	n.hub.broadcastStaff(Notice{Type: "contact-request", Contact: &v})
 	writeJSON(w, http.StatusOK, ans)
 	return nil
 }
 
+// contactListMax bounds each list of GET /v1/contact-requests (newest
+// first).
+const contactListMax = 500
+
 func (n *Node) handleContactList(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{"received": n.contacts.all()})
+	p := principalFrom(r.Context())
+	received, err := n.contacts.List(contacts.Received, nil, contactListMax)
+	if err != nil {
+		return err
+	}
+	mine := func(c contacts.Request) bool { return p.Role == RoleOperator || c.Requester == p.Name }
+	sent, err := n.contacts.List(contacts.Sent, mine, contactListMax)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Received []ContactView `json:"received"`
+		Sent     []ContactView `json:"sent"`
+	}{make([]ContactView, 0, len(received)), make([]ContactView, 0, len(sent))}
+	for _, c := range received {
+		out.Received = append(out.Received, contactView(c))
+	}
+	for _, c := range sent {
+		out.Sent = append(out.Sent, contactView(c))
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// contactDecision is the body of POST /v1/contact-requests/{id}/answer
+// ({"contact"}) and /decline ({"reason"}).
+type contactDecision struct {
+	Contact string `json:"contact,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+func (n *Node) handleContactAnswer(w http.ResponseWriter, r *http.Request, req *contactDecision) error {
+	if req.Reason != "" || !contacts.ValidText(req.Contact, contacts.MaxContactLen, true) {
+		return errorf(http.StatusBadRequest, httpx.CodeInvalidText, "name a contact: a person's name, role and phone or email, one line of at most %d bytes", contacts.MaxContactLen)
+	}
+	return n.decideContact(w, r, contacts.Decision{State: contacts.Answered, Contact: req.Contact})
+}
+
+func (n *Node) handleContactDecline(w http.ResponseWriter, r *http.Request, req *contactDecision) error {
+	if req.Contact != "" || !contacts.ValidText(req.Reason, contacts.MaxReasonLen, true) {
+		return errorf(http.StatusBadRequest, httpx.CodeInvalidText, "give a reason: one line of at most %d bytes", contacts.MaxReasonLen)
+	}
+	return n.decideContact(w, r, contacts.Decision{State: contacts.Declined, Reason: req.Reason})
+}
+
+// decideContact takes a person's decision on a received request: it
+// commits it (marked undelivered), audits it, tells the other staff, and
+// tries to deliver it to the requester before answering; the answer says
+// whether that worked ("delivery"), and the background retry keeps trying
+// if not.
+func (n *Node) decideContact(w http.ResponseWriter, r *http.Request, d contacts.Decision) error {
+	p := principalFrom(r.Context())
+	id := r.PathValue("id")
+	if !contacts.ValidID(id) {
+		return errorf(http.StatusNotFound, httpx.CodeContactNotFound, "no contact request received with that id")
+	}
+	d.By = clip(p.Name, contacts.MaxNameLen)
+	rec, err := n.contacts.Decide(id, contacts.Received, d, n.opt.Now().UTC())
+	switch {
+	case errors.Is(err, contacts.ErrNotFound):
+		return errorf(http.StatusNotFound, httpx.CodeContactNotFound, "no contact request received with that id")
+	case errors.Is(err, contacts.ErrDecided):
+		return errorf(http.StatusConflict, httpx.CodeContactDecided, "this contact request was already %s", rec.State)
+	case errors.Is(err, contacts.ErrInvalid):
+		return errorf(http.StatusBadRequest, httpx.CodeInvalidText, "the decision is not valid")
+	case err != nil:
+		return err
+	}
+	action := "contact-request-answered"
+	if d.State == contacts.Declined {
+		action = "contact-request-declined"
+	}
+	n.audit(r.Context(), AuditEvent{Action: action, Actor: p.Name, Purpose: rec.Purpose, Peer: rec.Peer, LocalID: rec.LocalID, Count: 1, Outcome: "ok", Subject: [][16]byte{rec.Lookup}})
+	rec = n.deliverContactDecision(r.Context(), rec)
+	v := contactView(rec)
+	n.hub.broadcastStaff(Notice{Type: "contact-request", Contact: &v})
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// Delivery of holder decisions: one attempt at once, then retries paced
+// by contactRetryBase·2^attempts up to contactRetryMax, on the node's
+// clock, checked every contactRetryEvery.
+const (
+	contactDeliverTimeout = 10 * time.Second
+	contactRetryBase      = 30 * time.Second
+	contactRetryMax       = 15 * time.Minute
+	contactRetryEvery     = 30 * time.Second
+)
+
+// deliverContactDecision sends rec's decision to the requester once and
+// records the outcome; it returns rec as it now stands.
+func (n *Node) deliverContactDecision(ctx context.Context, rec contacts.Request) contacts.Request {
+	if n.opt.Peers == nil {
+		return rec
+	}
+	ctx, cancel := context.WithTimeout(ctx, contactDeliverTimeout)
+	defer cancel()
+	err := n.opt.Peers.Call(ctx, rec.Peer, PeerContactAnswerPath, peerContactAnswer{ID: rec.RemoteID, State: string(rec.State), Contact: rec.Contact, Reason: rec.Reason}, &struct{}{})
+	var pe *PeerError
+	gaveUp := err != nil && errors.As(err, &pe) && pe.Status >= 400 && pe.Status < 500 && pe.Status != http.StatusTooManyRequests && pe.Status != http.StatusUnauthorized
+	next := n.opt.Now().Add(min(contactRetryBase<<min(rec.Attempts, 10), contactRetryMax))
+	if serr := n.contacts.Delivered(rec.ID, err == nil, gaveUp, next); serr != nil {
+		n.log.Error("contact answer: recording the delivery failed", "err", serr)
+		return rec
+	}
+	switch {
+	case err == nil:
+		n.audit(ctx, AuditEvent{Action: "contact-answer-sent", Actor: "node:" + n.cfg.NodeID, Purpose: rec.Purpose, Peer: rec.Peer, LocalID: rec.LocalID, Count: 1, Outcome: "ok", Subject: [][16]byte{rec.Lookup}})
+	case gaveUp:
+		n.log.Warn("contact answer refused by the requester; not retried", "peer", rec.Peer, "err", err)
+		n.audit(ctx, AuditEvent{Action: "contact-answer-sent", Actor: "node:" + n.cfg.NodeID, Purpose: rec.Purpose, Peer: rec.Peer, LocalID: rec.LocalID, Count: 1, Outcome: "denied", Subject: [][16]byte{rec.Lookup}})
+	default:
+		n.log.Info("contact answer not delivered yet; will retry", "peer", rec.Peer, "attempt", rec.Attempts+1, "err", err)
+	}
+	if got, gerr := n.contacts.Get(rec.ID); gerr == nil {
+		rec = got
+	}
+	return rec
+}
+
+// retryContactDecisions delivers every holder decision that is due.
+func (n *Node) retryContactDecisions(ctx context.Context) {
+	due, err := n.contacts.Due(n.opt.Now())
+	if err != nil {
+		n.log.Error("contact answers: listing those due failed", "err", err)
+		return
+	}
+	for _, rec := range due {
+		if ctx.Err() != nil {
+			return
+		}
+		if rec = n.deliverContactDecision(ctx, rec); !rec.Undelivered {
+			v := contactView(rec)
+			n.hub.broadcastStaff(Notice{Type: "contact-request", Contact: &v})
+		}
+	}
+}
+
+// contactLoop retries undelivered decisions until ctx ends.
+func (n *Node) contactLoop(ctx context.Context) {
+	t := time.NewTicker(contactRetryEvery)
+	defer t.Stop()
+	for {
+		n.retryContactDecisions(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// handlePeerContactAnswer takes a holder's decision on a request this
+// node sent: committed before it is acknowledged, audited, and told to the
+// practitioner who asked.
+func (n *Node) handlePeerContactAnswer(w http.ResponseWriter, r *http.Request, req *peerContactAnswer) error {
+	peer := peerFrom(r.Context())
+	notFound := errorf(http.StatusNotFound, httpx.CodeContactNotFound, "this node sent no such contact request to your node")
+	if !contacts.ValidID(req.ID) {
+		return notFound
+	}
+	rec, err := n.contacts.Get(req.ID)
+	if errors.Is(err, contacts.ErrNotFound) || err == nil && (rec.Side != contacts.Sent || rec.Peer != peer) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	d := contacts.Decision{State: contacts.State(req.State), Contact: req.Contact, Reason: req.Reason, By: peer}
+	got, err := n.contacts.Decide(rec.ID, contacts.Sent, d, n.opt.Now().UTC())
+	switch {
+	case errors.Is(err, contacts.ErrDecided) && got.Same(d):
+		writeJSON(w, http.StatusOK, struct{}{}) // a repeat: its acknowledgement was lost
+		return nil
+	case errors.Is(err, contacts.ErrDecided):
+		return errorf(http.StatusConflict, httpx.CodeContactDecided, "this contact request was already %s", got.State)
+	case errors.Is(err, contacts.ErrInvalid):
+		return errorf(http.StatusBadRequest, httpx.CodeInvalidText, "a decision is answered with a contact or declined with a reason, one line each")
+	case err != nil:
+		return err
+	}
+	n.audit(r.Context(), AuditEvent{Action: "contact-answer-received", Actor: "node:" + peer, Purpose: got.Purpose, Peer: peer, Count: 1, Outcome: "ok", Subject: [][16]byte{got.Lookup}})
+	v := contactView(got)
+	n.hub.toUser(got.Requester, Notice{Type: "contact-answer", Contact: &v})
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+// contactSweepBatch bounds the requests deleted in one transaction.
+const contactSweepBatch = 1000
+
+// sweepContacts deletes the requests unchanged for Config.ContactRetention
+// and audits each; it returns how many it deleted.
+func (n *Node) sweepContacts(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		gone, err := n.contacts.DeleteStale(n.opt.Now().Add(-n.cfg.ContactRetention.D()), contactSweepBatch)
+		if err != nil {
+			return total, err
+		}
+		for _, c := range gone {
+			n.audit(ctx, AuditEvent{Action: "contact-request-expired", Actor: "node:" + n.cfg.NodeID, Purpose: c.Purpose, Peer: c.Peer, LocalID: c.LocalID, Count: 1, Outcome: "ok", Subject: [][16]byte{c.Lookup}})
+		}
+		total += len(gone)
+		if len(gone) < contactSweepBatch {
+			if total > 0 {
+				n.log.Info("retention sweep deleted contact requests", "count", total)
+			}
+			return total, nil
+		}
+	}
 }
 
 func containsStr(list []string, s string) bool {

@@ -42,11 +42,12 @@ func TestContactPolicy(t *testing.T) {
 			}
 			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 			var nt Notice
-			if err := conn.ReadJSON(&nt); err != nil || nt.Type != "contact-request" || nt.Contact == nil || nt.Contact.LocalID != "g1" || nt.Contact.FromNode != "csc" {
+			if err := conn.ReadJSON(&nt); err != nil || nt.Type != "contact-request" || nt.Contact == nil || nt.Contact.LocalID != "g1" || nt.Contact.NodeID != "csc" {
 				t.Fatalf("staff notice: %v %+v", err, nt)
 			}
 			r = ns["gp"].do(t, "GET", "/v1/contact-requests", "op-token", "")
-			if !strings.Contains(r.body, `"localId":"g1"`) || !strings.Contains(r.body, `"status":"`+want+`"`) {
+			state := map[string]string{"accept": "answered", "refer": "new"}[policy]
+			if !strings.Contains(r.body, `"localId":"g1"`) || !strings.Contains(r.body, `"state":"`+state+`"`) {
 				t.Fatalf("received list: %s", r.body)
 			}
 			// Nobody at the holder under that key: the holder's 404 is the

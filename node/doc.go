@@ -48,7 +48,16 @@
 //   - Live notices: a watcher names lookup keys and receives "involved" and
 //     "withdrawn" notices carrying the sealed entry; the node's own staff
 //     also receive "match" notices (another agency's new entry under one of
-//     this node's lookup keys) and "contact-request" notices.
+//     this node's lookup keys) and "contact-request" notices; the
+//     practitioner who sent a contact request receives the holder's
+//     decision as a "contact-answer" notice.
+//   - Contact requests (contact.go, node/internal/contacts): stored at the
+//     requester and at the holder (contacts.db, bbolt), each committed
+//     before it is acknowledged; new → answered (a named contact) or
+//     declined (a reason), by the holder's policy or its staff, audited
+//     on the side where it happens; a decision travels back over the peer
+//     transport and is retried until delivered; deleted contact_retention
+//     after their last change.
 //   - Witnessing of audit logs (audit_witness.go): the node offers its
 //     signed audit tree head to every other member (PublishAuditHead, run
 //     by the stack at an interval), keeps the latest head of each other

@@ -124,6 +124,8 @@ func (n *Node) Handler() http.Handler {
 	mux.Handle("POST /v1/lookup", jsonRoute(n, "lookup", lim, n.handleLookup, RolePractitioner))
 	mux.Handle("POST /v1/contact-requests", jsonRoute(n, "contact.request", lim, n.handleContactRequest, RolePractitioner))
 	mux.Handle("GET /v1/contact-requests", n.route("contact.list", lim, n.handleContactList, RolePractitioner, RoleOperator))
+	mux.Handle("POST /v1/contact-requests/{id}/answer", jsonRoute(n, "contact.decide", lim, n.handleContactAnswer, RolePractitioner, RoleOperator))
+	mux.Handle("POST /v1/contact-requests/{id}/decline", jsonRoute(n, "contact.decide", lim, n.handleContactDecline, RolePractitioner, RoleOperator))
 	mux.Handle("GET /v1/watch", chargedRoute(n, "watch", lim, n.handleWatch, RolePractitioner))
 	mux.Handle("POST /v1/audit/subject-access", jsonRoute(n, "audit.subject", lim, n.handleSubjectAccess, RoleAuditor))
 	mux.Handle("GET /v1/audit/heads", n.route("audit.heads", lim, n.handleAuditHeads, RoleAuditor))

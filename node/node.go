@@ -19,6 +19,7 @@ import (
 
 	"github.com/signpost-federation/signpost/node/internal/audit"
 	"github.com/signpost-federation/signpost/node/internal/auth"
+	"github.com/signpost-federation/signpost/node/internal/contacts"
 	"github.com/signpost-federation/signpost/node/internal/records"
 )
 
@@ -26,7 +27,7 @@ import (
 // number, token or seal key: the subject is referenced by lookup keys, which
 // the audit log turns into keyed subject references.
 type AuditEvent struct {
-	Action  string // evaluate, lookup, locate, contact-request, contact-received, watch (once per handshake and per key sent later), record-create, record-delete, objection, import, quota-alert
+	Action  string // evaluate, lookup, locate, contact-request-sent, contact-request-received, contact-request-answered, contact-request-declined, contact-answer-sent, contact-answer-received, contact-request-expired, watch (once per handshake and per key sent later), record-create, record-delete, objection, import, quota-alert
 	Actor   string // user name, API token name or peer node id
 	Purpose string
 	Count   int
@@ -101,12 +102,12 @@ type Node struct {
 	mu          sync.Mutex
 	mineWatches []mineWatch
 
-	witnesses   witnessState // what each witness holds of this node's log
-	contacts    *contactLog
-	tok         *coalescer    // opt.Tokenizer behind a coalescer, with the node's evaluator
-	limiter     *auth.Limiter // per user, at this node
-	quotas      *quotas       // per user and day, at this node
-	peerLimiter *auth.Limiter // per requesting node, at the issuer
+	witnesses   witnessState    // what each witness holds of this node's log
+	contacts    *contacts.Store // contact requests, both sides (contact.go)
+	tok         *coalescer      // opt.Tokenizer behind a coalescer, with the node's evaluator
+	limiter     *auth.Limiter   // per user, at this node
+	quotas      *quotas         // per user and day, at this node
+	peerLimiter *auth.Limiter   // per requesting node, at the issuer
 
 	// pub is the outbox's background publisher and the claims it shares
 	// with writes (outbox.go); stopPublisher ends it.
@@ -162,17 +163,23 @@ func New(cfg Config, opt Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	cs, err := contacts.Open(filepath.Join(cfg.DataDir, "contacts.db"))
+	if err != nil {
+		rs.Close()
+		return nil, err
+	}
 	n := &Node{
 		cfg:      cfg,
 		opt:      opt,
 		log:      opt.Logger.With("node", cfg.NodeID),
 		records:  rs,
-		contacts: newContactLog(200),
+		contacts: cs,
 	}
 	n.pub = newPublisher(n)
 	n.ownWatched = make(chan struct{})
 	if n.metrics, err = newMetrics(opt.Metrics, n); err != nil {
 		rs.Close()
+		cs.Close()
 		return nil, fmt.Errorf("node: metrics: %w", err)
 	}
 	n.tok = newCoalescer(opt.Tokenizer, evaluatorFunc(n.evaluate), coalesceMax)
@@ -191,6 +198,11 @@ func New(cfg Config, opt Options) (*Node, error) {
 	go func() {
 		defer n.wg.Done()
 		n.retentionLoop(sctx, next)
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.contactLoop(sctx)
 	}()
 	return n, nil
 }
@@ -302,6 +314,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		w.cancel()
 	}
 	if err := n.records.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.contacts.Close(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -40,6 +40,7 @@ var costs = map[string]cost{
 	"locate":          {quota: true, message: "too many lookups; slow down"},
 	"lookup":          {quota: true, message: "too many lookups; slow down"},
 	"contact.request": {message: "too many contact requests; slow down"}, // it may tokenise a number
+	"contact.decide":  {message: "too many answers; slow down"},          // each is an audit line and a peer call
 	"tokens.evaluate": {perElement: true, message: "too many evaluations; slow down"},
 	"watch":           {message: "too many watches opened; slow down"}, // each handshake is an audit line
 	"peer.evaluate":   {issuer: true, perElement: true, message: "evaluation rate exceeded for this node"},

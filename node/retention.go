@@ -47,6 +47,11 @@ const (
 // deletion. It returns how many it deleted and the earliest retention end
 // still held (zero if none).
 func (n *Node) sweepRetention(ctx context.Context) (int, time.Time, error) {
+	// Contact requests have a retention of their own (Config.ContactRetention,
+	// from their last change); a failure there does not hold up records.
+	if _, err := n.sweepContacts(ctx); err != nil {
+		n.log.Error("contact request retention sweep failed", "err", err)
+	}
 	total := 0
 	for {
 		now := n.opt.Now()

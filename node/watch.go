@@ -30,15 +30,17 @@ const (
 // Notice is one message to a watcher.
 type Notice struct {
 	// Type: involved, withdrawn (under a watched key), match (a new entry
-	// under one of this node's own lookup keys), contact-request (received
-	// by this node), watching (acknowledgement), error.
-	Type      string           `json:"type"`
-	LookupKey string           `json:"lookupKey,omitempty"`
-	Entry     string           `json:"entry,omitempty"`
-	LocalID   string           `json:"localId,omitempty"`
-	Holder    *HolderView      `json:"holder,omitempty"`
-	Contact   *ReceivedContact `json:"contact,omitempty"`
-	Message   string           `json:"message,omitempty"`
+	// under one of this node's own lookup keys), contact-request (to all
+	// staff: a request this node received, new or newly decided),
+	// contact-answer (to the practitioner who asked: the holder's
+	// decision), watching (acknowledgement), error.
+	Type      string       `json:"type"`
+	LookupKey string       `json:"lookupKey,omitempty"`
+	Entry     string       `json:"entry,omitempty"`
+	LocalID   string       `json:"localId,omitempty"`
+	Holder    *HolderView  `json:"holder,omitempty"`
+	Contact   *ContactView `json:"contact,omitempty"`
+	Message   string       `json:"message,omitempty"`
 }
 
 // clientMsg is what a watcher sends: {"watch": "<lookupKey>"} or
@@ -239,6 +241,21 @@ func (h *hub) broadcastStaff(nt Notice) {
 	ws := make([]*watcher, 0, len(h.all))
 	for w := range h.all {
 		ws = append(ws, w)
+	}
+	h.mu.Unlock()
+	for _, w := range ws {
+		h.deliver(w, nt)
+	}
+}
+
+// toUser sends nt to every watcher of user (each of their pages).
+func (h *hub) toUser(user string, nt Notice) {
+	h.mu.Lock()
+	var ws []*watcher
+	for w := range h.all {
+		if w.user == user {
+			ws = append(ws, w)
+		}
 	}
 	h.mu.Unlock()
 	for _, w := range ws {

@@ -100,7 +100,7 @@ func TestDemoFederation(t *testing.T) {
 	if st != 200 || !strings.Contains(body, `"accepted"`) || !strings.Contains(body, "duty desk") {
 		t.Fatalf("contact: %d %s", st, body)
 	}
-	if st, body := call(t, "GET", url(2)+"/v1/contact-requests", d.Tokens[gp], ""); st != 200 || !strings.Contains(body, `"fromNode":"`+csc+`"`) {
+	if st, body := call(t, "GET", url(2)+"/v1/contact-requests", d.Tokens[gp], ""); st != 200 || !strings.Contains(body, `"nodeId":"`+csc+`","agency"`) {
 		t.Fatalf("gp's received requests: %d %s", st, body)
 	}
 

@@ -179,7 +179,7 @@ func TestEndToEndBrowser(t *testing.T) {
 	gpAgency := DemoAgencies[2].Agency
 	step("request contact from the GP", chromedp.Click(chromedp.CSS(`#results-body tr:nth-child(`+strconv.Itoa(rowOf(t, ctx, gpAgency))+`) button`)))
 	waitFor("the contact answer", `document.getElementById("results-body").textContent.includes("Contact:")`)
-	if st, body := call(t, "GET", gpURL+"/v1/contact-requests", d.Tokens[gp], ""); st != 200 || !strings.Contains(body, `"fromNode":"`+csc+`"`) {
+	if st, body := call(t, "GET", gpURL+"/v1/contact-requests", d.Tokens[gp], ""); st != 200 || !strings.Contains(body, `"nodeId":"`+csc+`","agency"`) {
 		t.Fatalf("holder's side: %d %s", st, body)
 	}
 	// The same request through the API (by number) is accepted too.

@@ -426,7 +426,7 @@ func (a *assembly) newNode(index node.Index, auditLog node.AuditLog, issuer node
 func (a *assembly) serve(ctx context.Context) error {
 	s := a.s
 	peer := s.Node.PeerHandler(adapter.PeerID)
-	for _, p := range []string{"POST " + node.PeerEvaluatePath, "POST " + node.PeerContactPath} {
+	for _, p := range []string{"POST " + node.PeerEvaluatePath, "POST " + node.PeerContactPath, "POST " + node.PeerContactAnswerPath} {
 		if err := s.Agent.HandlePeer(p, peer); err != nil {
 			return err
 		}

@@ -69,6 +69,13 @@ const (
 	CodeUnsupportedProtocol Code = "unsupported_protocol"   // 501 or 505: a transfer encoding or HTTP version the server does not support
 )
 
+// Contact request codes (node/contact.go).
+const (
+	CodeInvalidText     Code = "invalid_text"              // 400: a contact request's message, named contact or reason is not one bounded line of text
+	CodeContactNotFound Code = "contact_request_not_found" // 404: no such contact request (received, to decide; sent, for a holder's decision)
+	CodeContactDecided  Code = "contact_request_decided"   // 409: the contact request was already answered or declined
+)
+
 // Row codes: a rejected row of an import report ({"line","code","message"}).
 const (
 	CodeMalformedCSV Code = "malformed_csv" // the row is not CSV the importer can read
@@ -82,8 +89,8 @@ func Codes() []Code {
 		CodeCSRFInvalid, CodeOriginForbidden, CodeNotFound, CodeMethod, CodeTooLarge, CodeURITooLong, CodeHeadersTooLarge, CodeUnsupportedType,
 		CodeRateLimited, CodeQuotaExceeded, CodeInternal, CodeUnavailable, CodeNotReady, CodeWebSocket, CodeTooManyKeys, CodeTooManyWatches, CodeInvalidNHSNumber,
 		CodeInvalidRecord, CodeInvalidBatch, CodeInvalidElement, CodeInvalidLookupKey, CodeInvalidHolder,
-		CodeInvalidSubject, CodeMessageTooLong, CodeTooLong, CodeUnknownEpoch, CodeEvaluationFailed, CodePurpose,
-		CodeNoRecord, CodeUnknownNode, CodeExists, CodeObjected, CodeNotIssuer, CodeNoAuditLog, CodeHolderRefused, CodeHolderFailed,
+		CodeInvalidSubject, CodeMessageTooLong, CodeTooLong, CodeInvalidText, CodeUnknownEpoch, CodeEvaluationFailed, CodePurpose,
+		CodeNoRecord, CodeUnknownNode, CodeContactNotFound, CodeContactDecided, CodeExists, CodeObjected, CodeNotIssuer, CodeNoAuditLog, CodeHolderRefused, CodeHolderFailed,
 		CodeHolderUnreachable, CodeNoFederation, CodeHolderTimeout, CodeUnsupportedProtocol}
 }
 
