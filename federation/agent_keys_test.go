@@ -315,7 +315,7 @@ func TestDKGAgentStops(t *testing.T) {
 		reason string // the others' abort reason, or the exclusion reason
 		done   bool
 	}{
-		{"after hello, t=2", 2, dkg.KindHello, "sent no justification", true},
+		{"after hello, t=2", 2, dkg.KindHello, "sent no deal", true},
 		{"after deal, t=3", 3, dkg.KindDeal, "unconfirmed: node-2", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -196,8 +196,8 @@ func TestCrash(t *testing.T) {
 	}{
 		{name: "before hello", t: 2, n: 3, after: 0, done: true, excluded: "no hello"},
 		{name: "before hello", t: 3, n: 3, after: 0, abort: "no hello from issuer-2"},
-		{name: "after hello", t: 2, n: 3, after: KindHello, done: true, excluded: "sent no justification"},
-		{name: "after hello", t: 3, n: 5, after: KindHello, done: true, excluded: "sent no justification"},
+		{name: "after hello", t: 2, n: 3, after: KindHello, done: true, excluded: "sent no deal"},
+		{name: "after hello", t: 3, n: 5, after: KindHello, done: true, excluded: "sent no deal"},
 		{name: "after hello", t: 3, n: 3, after: KindHello, abort: "2 qualified dealers, at least 3 are needed; disqualified: issuer-2"},
 		{name: "after deal", t: 2, n: 3, after: KindDeal, done: true, unconfirm: true},
 		{name: "after deal", t: 3, n: 3, after: KindDeal, abort: "2 participants confirmed the key, at least t = 3 are needed (unconfirmed: issuer-2)"},

@@ -645,6 +645,9 @@ func (s *Session) endJustification() []Message {
 func (s *Session) judge(n *node, cs []*node) string {
 	j := n.justification
 	if j == nil {
+		if n.deal == nil {
+			return fmt.Sprintf("sent no deal (complained about by %s) and no justification", ids(cs))
+		}
 		return fmt.Sprintf("complained about by %s and sent no justification", ids(cs))
 	}
 	c, why := s.parseCommitments(n, j.Commitments)
