@@ -33,7 +33,7 @@ type AuditEvent struct {
 	Count   int
 	LocalID string
 	Peer    string
-	Outcome string // ok, denied, error
+	Outcome string // ok, denied, error, queued (a record change stored, its publication waiting in the outbox; audited again, with the subject, once published)
 	Subject [][16]byte
 }
 

@@ -495,6 +495,11 @@ func (n *Node) flush(ctx context.Context, seqs []uint64) (subjects map[uint64][]
 		return subjects, false
 	}
 	n.pub.succeeded()
+	if n.records.OutboxLen() > 0 {
+		// The issuer answers again: what waits goes out now, not at the
+		// end of the publisher's back-off.
+		n.pub.kick()
+	}
 	return subjects, true
 }
 

@@ -384,6 +384,24 @@ func TestPublisherLifecycle(t *testing.T) {
 		if a.records.OutboxLen() != 0 || fed.published() != len(a.cfg.Purposes) {
 			t.Fatalf("%d queued, %d entries", a.records.OutboxLen(), fed.published())
 		}
+
+		// A long outage: the publisher backs off to seconds. A write that
+		// publishes (the issuer is back) wakes it: the backlog goes out
+		// with no time passing.
+		a.tok.setFail(ErrIssuerUnavailable)
+		if rep, err := a.Import(context.Background(), strings.NewReader("r2,"+nhsB+"\n"), "op", nil); err != nil || rep.Queued != 1 {
+			t.Fatalf("%v %+v", err, rep)
+		}
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		a.tok.setFail(nil)
+		if rep, err := a.Import(context.Background(), strings.NewReader("r3,9990000034\n"), "op", nil); err != nil || rep.Published != 1 {
+			t.Fatalf("%v %+v", err, rep)
+		}
+		synctest.Wait()
+		if a.records.OutboxLen() != 0 || fed.published() != 3*len(a.cfg.Purposes) {
+			t.Fatalf("the backlog waited for the back-off: %d queued, %d entries", a.records.OutboxLen(), fed.published())
+		}
 		if err := a.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}
