@@ -490,3 +490,33 @@ func TestDKGSessionBound(t *testing.T) {
 		t.Fatal("the finished session was kept beyond the bound")
 	}
 }
+
+// TestKeyRecordsAtStart: records in the data directory (what a running node
+// persisted) and in Config.KeyRecords are in force from NewAgent on, the
+// newest per (purpose, epoch); a record that does not verify refuses the
+// config.
+func TestKeyRecordsAtStart(t *testing.T) {
+	f := newTestFed(t)
+	ks, _ := localDKG(t, 2, 3)
+	dir := t.TempDir()
+	if err := writeKeyRecords(filepath.Join(dir, KeyRecordsFile), []*KeyRecord{signedRecord(t, f.auth, ks, 4)}, true); err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.config(f.creds(t, "node-0"), dir)
+	cfg.KeyRecords = []*KeyRecord{signedRecord(t, f.auth, ks, 3)}
+	a, err := NewAgent(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := a.KeyRecords()
+	a.Shutdown(context.Background())
+	if len(got) != 1 || got[0].Serial != 4 {
+		t.Fatalf("records at start: %v", got)
+	}
+	forged := *signedRecord(t, f.auth, ks, 5)
+	forged.T = 3
+	cfg.KeyRecords = []*KeyRecord{&forged}
+	if _, err := NewAgent(cfg); !errors.Is(err, ErrDescriptorForged) {
+		t.Fatalf("forged record in the config: %v", err)
+	}
+}
