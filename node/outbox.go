@@ -183,6 +183,8 @@ func (p *publisher) step(ctx context.Context) time.Duration {
 		return p.failed(err)
 	}
 	var after uint64
+	var itemErr error
+	blocked := map[string]bool{}
 	for ctx.Err() == nil {
 		items, err := n.records.Pending(after, n.cfg.MaxBatch)
 		if err != nil {
@@ -194,8 +196,12 @@ func (p *publisher) step(ctx context.Context) time.Duration {
 		}
 		after = items[len(items)-1].Seq
 		mine, release := p.tryClaim(items)
-		_, err = n.processItems(ctx, mine, true)
+		_, err = n.processItems(ctx, mine, true, blocked)
 		release()
+		if errors.Is(err, errSomeItems) {
+			itemErr = err
+			continue
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				n.log.Warn("outbox: publication failed; will retry", "pending", n.records.OutboxLen(), "err", err)
@@ -203,6 +209,10 @@ func (p *publisher) step(ctx context.Context) time.Duration {
 			return p.failed(err)
 		}
 		p.succeeded()
+	}
+	if itemErr != nil {
+		n.log.Warn("outbox: some items failed to publish; will retry", "pending", n.records.OutboxLen(), "err", itemErr)
+		return p.failed(itemErr)
 	}
 	return wait
 }
@@ -265,9 +275,16 @@ const (
 // item handled, the lookup keys it published or withdrew (for the audit).
 // background: audit the items that carry an audit action (their writer
 // could not). Items whose record changed since are completed without
-// action (a later item carries the change). On an error, the items handled
-// before it are completed and the rest stay.
-func (n *Node) processItems(ctx context.Context, items []records.Item, background bool) (map[uint64][][16]byte, error) {
+// action (a later item carries the change). When tokens cannot be made no
+// item is handled; an item the index fails stays, with the later items of
+// its record, and the others are completed (errSomeItems): one item the
+// federation refuses never holds up the rest. blocked (nil: none) holds the
+// local ids with an item that failed, whose later items wait too (a
+// record's changes apply in order); processItems adds to it.
+func (n *Node) processItems(ctx context.Context, items []records.Item, background bool, blocked map[string]bool) (map[uint64][][16]byte, error) {
+	if blocked == nil {
+		blocked = map[string]bool{}
+	}
 	if len(items) == 0 {
 		return nil, nil
 	}
@@ -330,10 +347,14 @@ func (n *Node) processItems(ctx context.Context, items []records.Item, backgroun
 		subjects = map[uint64][][16]byte{}
 		watch    [][16]byte
 		audits   []AuditEvent
-		perr     error
+		errs     []error
 	)
 	defer func() { n.watchMine(watch) }()
 	for _, it := range items {
+		if blocked[it.LocalID] {
+			continue
+		}
+		var perr error
 		st := states[it.LocalID]
 		act := actNone
 		switch {
@@ -420,7 +441,9 @@ func (n *Node) processItems(ctx context.Context, items []records.Item, backgroun
 			st.Published, st.HasPublished = records.Published{}, false
 		}
 		if perr != nil {
-			break
+			blocked[it.LocalID] = true
+			errs = append(errs, perr)
+			continue
 		}
 		states[it.LocalID] = st
 		done = append(done, it.Seq)
@@ -430,16 +453,21 @@ func (n *Node) processItems(ctx context.Context, items []records.Item, backgroun
 		}
 	}
 	if err := n.records.Complete(done, set, unset); err != nil {
-		return nil, errors.Join(perr, err)
+		return nil, errors.Join(append(errs, err)...)
 	}
 	for _, e := range audits {
 		n.audit(ctx, e)
 	}
-	if perr != nil {
+	if len(errs) > 0 {
 		n.metrics.publishFailures.Inc()
+		return subjects, fmt.Errorf("%w: %w", errSomeItems, errors.Join(errs...))
 	}
-	return subjects, perr
+	return subjects, nil
 }
+
+// errSomeItems: some items failed at the index (the rest are done); the
+// publisher goes on with the next batch and backs off at the end.
+var errSomeItems = errors.New("outbox: some items failed")
 
 // publishDue reports whether a publish item has something to publish: its
 // record is held at the item's version, not objected, not past its
@@ -485,7 +513,7 @@ func (n *Node) flush(ctx context.Context, seqs []uint64) (subjects map[uint64][]
 	}
 	items, err := n.records.Items(seqs)
 	if err == nil {
-		subjects, err = n.processItems(ctx, items, false)
+		subjects, err = n.processItems(ctx, items, false, nil)
 	}
 	if err != nil {
 		if !errors.Is(err, ErrIssuerUnavailable) {

@@ -447,3 +447,52 @@ func TestOwnKeyWatchesConsolidate(t *testing.T) {
 		t.Fatalf("match events %v, want %v (one per purpose)", matches, want)
 	}
 }
+
+// refusingIndex refuses, for good, every entry under one lookup key.
+type refusingIndex struct {
+	Index
+	bad [16]byte
+}
+
+func (x *refusingIndex) Publish(ctx context.Context, k Keys, category string, version uint64, registered, expires time.Time) error {
+	if k.Lookup == x.bad {
+		return errors.New("entry refused")
+	}
+	return x.Index.Publish(ctx, k, category, version, registered, expires)
+}
+
+// An item the federation refuses for good stays queued and is retried
+// after a back-off; it holds up no other record, in its batch or after it.
+func TestRefusedItemHoldsUpNothingElse(t *testing.T) {
+	fed := newFakeFed()
+	clock := newTestClock()
+	nums := syntheticNumbers(9)
+	bad, err := (&fakeTokenizer{}).Keys(context.Background(), nil, "safeguarding", nums[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := manualNode(t, Options{Index: &refusingIndex{Index: fed.index("a", "Agency a"), bad: bad[0].Lookup}, Now: clock.Now},
+		func(c *Config) { c.MaxBatch = 4 })
+	a.tok.setFail(ErrIssuerUnavailable)
+	for i, num := range nums {
+		if r := a.do(t, "POST", "/v1/records", "op-token", fmt.Sprintf(`{"localId":"r%d","nhsNumber":"%s"}`, i, num)); r.status != 202 {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+	}
+	a.tok.setFail(nil)
+	clock.Advance(publishRetryMax)
+	if wait := a.pub.step(context.Background()); wait != publishRetryMin {
+		t.Fatalf("waits %v after a refused item, want the back-off %v", wait, publishRetryMin)
+	}
+	// r0's publication waits; the 8 others are out, each under both
+	// purposes (r0's item was first in the first batch).
+	if a.records.OutboxLen() != 1 || fed.published() != 8*2 {
+		t.Fatalf("%d queued, %d entries; want r0's item queued and 16 entries", a.records.OutboxLen(), fed.published())
+	}
+	items, _ := a.records.Pending(0, 10)
+	for _, it := range items {
+		if it.LocalID != "r0" {
+			t.Fatalf("item %v queued", it)
+		}
+	}
+}
