@@ -2,6 +2,7 @@ package dkg
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -211,5 +212,28 @@ func TestKeySetValidate(t *testing.T) {
 				t.Fatal("decoded")
 			}
 		})
+	}
+}
+
+// TestStatusJSON: a status encodes with the session id in hex and the
+// phase by name, and the id parses back.
+func TestStatusJSON(t *testing.T) {
+	s, _, err := New(testConfig(2, 3), "issuer-1", seeded(1, "issuer-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(s.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"Session":"`+s.ID().String()+`"`) || !strings.Contains(string(b), `"Phase":"hello"`) {
+		t.Fatalf("status JSON %s", b)
+	}
+	var back struct{ Session SessionID }
+	if err := json.Unmarshal(b, &back); err != nil || back.Session != s.ID() {
+		t.Fatalf("session id back: %v", err)
+	}
+	if _, err := ParseSessionID("zz"); err == nil {
+		t.Fatal("parsed a bad id")
 	}
 }

@@ -216,6 +216,19 @@ type SessionID [32]byte
 // String is the id in hex, as statuses and file names show it.
 func (id SessionID) String() string { return hex.EncodeToString(id[:]) }
 
+// MarshalText is the hex form, so that statuses encode as JSON readably.
+func (id SessionID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText parses the hex form.
+func (id *SessionID) UnmarshalText(b []byte) error {
+	v, err := ParseSessionID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
 // ParseSessionID parses the hex form.
 func ParseSessionID(s string) (SessionID, error) {
 	var id SessionID

@@ -33,6 +33,9 @@ const (
 	PhaseAborted
 )
 
+// MarshalText is the phase's name ("hello" … "aborted"), for JSON statuses.
+func (p Phase) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
 func (p Phase) String() string {
 	switch p {
 	case PhaseHello:
