@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -494,5 +495,51 @@ func TestRefusedItemHoldsUpNothingElse(t *testing.T) {
 		if it.LocalID != "r0" {
 			t.Fatalf("item %v queued", it)
 		}
+	}
+}
+
+// A store an older node left (records, no outbox, nothing known to be
+// published) is ready at once after the upgrade, tokenises nothing before
+// ready, and is published in the background; its records can then be
+// withdrawn without the issuer.
+func TestUpgradeFromStoreWithoutOutbox(t *testing.T) {
+	dir := t.TempDir()
+	s, err := records.Open(filepath.Join(dir, "records.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	retain := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
+	var rs []records.Record
+	for i, num := range syntheticNumbers(3) {
+		rs = append(rs, records.Record{LocalID: fmt.Sprintf("old-%d", i), NHSNumber: num, Category: "cin", RetainUntil: retain, Created: retain.Add(-time.Hour)})
+	}
+	res, err := s.PutBatch(rs, records.Note{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, r := range res {
+		seqs = append(seqs, r.Seq)
+	}
+	if err := s.Complete(seqs, nil, nil); err != nil { // as an old node left it
+		t.Fatal(err)
+	}
+	s.Close()
+
+	fed := newFakeFed()
+	a := manualNode(t, Options{Index: fed.index("a", "Agency a")}, func(c *Config) { c.DataDir = dir })
+	if !readiness(t, a).Ready || a.tok.callCount() != 0 || !a.pub.backfill {
+		t.Fatalf("after the upgrade: ready %v, %d tokenizer calls, backfill %v", readiness(t, a).Ready, a.tok.callCount(), a.pub.backfill)
+	}
+	for a.pub.backfill {
+		a.pub.step(context.Background())
+	}
+	a.pub.step(context.Background())
+	if fed.published() != 3*len(a.cfg.Purposes) || a.records.OutboxLen() != 0 {
+		t.Fatalf("%d entries, %d queued; want every record published", fed.published(), a.records.OutboxLen())
+	}
+	a.tok.setFail(ErrIssuerUnavailable)
+	if r := a.do(t, "DELETE", "/v1/records/old-1", "op-token", ""); r.status != 204 || fed.published() != 2*len(a.cfg.Purposes) {
+		t.Fatalf("delete: %d %s, %d entries", r.status, r.body, fed.published())
 	}
 }
