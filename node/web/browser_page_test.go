@@ -145,10 +145,13 @@ func jsString(s string) string {
 // (the narrowest screen WCAG's reflow criterion asks for), at 375 px (a
 // common phone) and at a desktop width: signing in, sign-in errors, the
 // search, a number error, results with several agencies and a live notice,
-// a contact requested, and the auditor's subject-access form and results.
-// In each state the page must not scroll sideways, axe-core must find no
-// violation, and a screenshot is saved; "Request contact" must be on
-// screen and take a click.
+// a contact requested, a request from another agency arriving live in the
+// inbox, an answer refused for want of a contact, the request answered, the
+// holder's answer to the page's own request arriving live in "My contact
+// requests", a request declined with a reason, and the auditor's
+// subject-access form and results. In each state the page must not scroll
+// sideways, axe-core must find no violation, and a screenshot is saved;
+// "Request contact" and "Send answer" must be on screen and take a click.
 func TestPageLayoutAndAccessibility(t *testing.T) {
 	axe := axeSource(t)
 	dir := outputDir(t)
@@ -187,7 +190,50 @@ func TestPageLayoutAndAccessibility(t *testing.T) {
 			}
 			d.step("request contact", chromedp.Click(chromedp.CSS("#results-body tr:nth-child(2) button")))
 			d.waitFor("the contact answer", `document.getElementById("results-body").textContent.includes("Request sent")`)
+			d.waitFor("my request listed", `document.getElementById("mine-list").textContent.includes("Waiting for an answer")`)
 			c.check("contact requested")
+			// Another agency asks this one for contact: the inbox shows it live.
+			f.waitStaff(d.ctx)
+			req := f.receive("recv00000000000000001", school, "Sam Okafor (designated safeguarding lead)", "csc-1042",
+				"We have a concern about attendance and would like to talk to the allocated social worker about this child.")
+			f.push(map[string]any{"type": "contact-request", "contact": req})
+			d.waitFor("the inbox", `document.querySelectorAll("#inbox-list li").length === 1 && document.getElementById("status").textContent.includes("New contact request from Riverside Primary School")`)
+			c.check("inbox with a waiting request")
+			d.reachable("#inbox-list form button")
+			d.step("answer with nothing", chromedp.Click(chromedp.CSS("#inbox-list form button")))
+			d.waitFor("the error", `!document.getElementById("error-summary").hidden && !document.getElementById("answer-recv00000000000000001-error").hidden`)
+			c.check("inbox answer error")
+			d.step("answer", chromedp.SendKeys(chromedp.CSS("#answer-recv00000000000000001"), "Jo Bloggs, allocated social worker, 01632 960123"),
+				chromedp.Click(chromedp.CSS("#inbox-list form button")))
+			d.waitFor("answered", `document.getElementById("inbox-list").textContent.includes("Answered") && document.getElementById("error-summary").hidden`)
+			if got := d.text("#inbox-list"); !strings.Contains(got, "Jo Bloggs, allocated social worker, 01632 960123") || strings.Contains(got, "Decline") {
+				t.Errorf("answered request shows %q", got)
+			}
+			c.check("inbox answered")
+			// The GP answers this page's request: "My contact requests" shows
+			// it live, with the number's last four digits kept by the page.
+			var sentID string
+			f.mu.Lock()
+			for id := range f.sent {
+				sentID = id
+			}
+			f.mu.Unlock()
+			f.push(map[string]any{"type": "contact-answer", "contact": f.decideSent(sentID, "answered", "contact", "Dr Priya Shah, safeguarding lead GP, 01632 960555")})
+			d.waitFor("my request answered", `document.getElementById("mine-list").textContent.includes("Dr Priya Shah") && document.getElementById("status").textContent.includes("Elm Street Surgery answered your contact request")`)
+			if got := d.text("#mine-list"); !strings.Contains(got, "NHS number ending 0018") || !strings.Contains(got, "Answered") {
+				t.Errorf("my request shows %q", got)
+			}
+			c.check("my request answered")
+			// A second request, declined with a reason.
+			req = f.receive("recv00000000000000002", gp, "Dr Priya Shah", "csc-2077", "")
+			f.push(map[string]any{"type": "contact-request", "contact": req})
+			d.waitFor("the second request", `document.querySelectorAll("#inbox-list li").length === 2`)
+			d.step("open decline", chromedp.Click(chromedp.CSS("#inbox-list details summary")))
+			c.check("inbox decline open")
+			d.step("decline", chromedp.SendKeys(chromedp.CSS("#decline-recv00000000000000002"), "We closed this case in 2024; ask the duty desk"),
+				chromedp.Click(chromedp.CSS("#inbox-list details form button")))
+			d.waitFor("declined", `document.getElementById("inbox-list").textContent.includes("Declined")`)
+			c.check("inbox declined")
 			d.step("sign out", chromedp.Click(chromedp.CSS("#sign-out")), chromedp.WaitVisible(chromedp.CSS("#username")))
 			d.signInAs(url, "audrey", "#sar-number")
 			c.check("subject access")

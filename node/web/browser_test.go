@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -57,6 +58,138 @@ type fakeNode struct {
 	watches  int // WebSocket watches opened
 	// watchEnded receives once for each watch the page closes.
 	watchEnded chan struct{}
+	// sockets are the page's open WebSockets (true: it watches a key;
+	// false: the staff socket, which only listens); push writes to all.
+	sockets map[*fakeSocket]bool
+	// received and sent are the contact requests GET /v1/contact-requests
+	// answers, by id (sent: those the page made, as the node stores them).
+	received map[string]map[string]any
+	sent     map[string]map[string]any
+}
+
+// fakeSocket is one WebSocket, written by one writer at a time.
+type fakeSocket struct {
+	mu sync.Mutex
+	c  *websocket.Conn
+}
+
+func (s *fakeSocket) send(v any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.c.WriteJSON(v)
+}
+
+// push sends a notice on every open socket, as the node's hub does to its
+// staff, and returns how many listened (staff sockets).
+func (f *fakeNode) push(v any) int {
+	f.mu.Lock()
+	var ss []*fakeSocket
+	staff := 0
+	for s, watching := range f.sockets {
+		ss = append(ss, s)
+		if !watching {
+			staff++
+		}
+	}
+	f.mu.Unlock()
+	for _, s := range ss {
+		s.send(v)
+	}
+	return staff
+}
+
+// staffSockets counts the open sockets that watch no key.
+func (f *fakeNode) staffSockets() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, watching := range f.sockets {
+		if !watching {
+			n++
+		}
+	}
+	return n
+}
+
+// waitStaff waits until the page's staff socket is open.
+func (f *fakeNode) waitStaff(ctx context.Context) {
+	f.t.Helper()
+	for f.staffSockets() == 0 {
+		select {
+		case <-ctx.Done():
+			f.t.Fatal("the page opened no staff socket")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// receive adds a request from another agency to the inbox, as the node
+// stores it, and returns it.
+func (f *fakeNode) receive(id string, from map[string]string, requester, localID, message string) map[string]any {
+	v := map[string]any{"id": id, "direction": "received", "state": "new", "nodeId": from["nodeId"], "agency": from["agency"],
+		"requester": requester, "purpose": "safeguarding", "localId": localID, "message": message,
+		"created": "2026-11-25T10:15:00Z", "updated": "2026-11-25T10:15:00Z"}
+	f.mu.Lock()
+	f.received[id] = v
+	f.mu.Unlock()
+	return v
+}
+
+// decideSent records the holder's decision on a request the page made
+// and returns it as the node would notify it.
+func (f *fakeNode) decideSent(id, state, field, text string) map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := f.sent[id]
+	if v == nil {
+		f.t.Fatalf("no sent request %s", id)
+	}
+	v["state"], v[field], v["updated"] = state, text, "2026-11-25T11:00:00Z"
+	out := map[string]any{}
+	for k, x := range v {
+		out[k] = x
+	}
+	return out
+}
+
+func (f *fakeNode) contactList(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string][]map[string]any{"received": {}, "sent": {}}
+	for _, v := range f.received {
+		out["received"] = append(out["received"], v)
+	}
+	for _, v := range f.sent {
+		out["sent"] = append(out["sent"], v)
+	}
+	httpx.WriteJSON(w, 200, out)
+}
+
+// decide answers or declines a received request, once, as the node does.
+func (f *fakeNode) decide(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req map[string]string
+		if httpx.DecodeJSON(w, r, 4<<10, &req) != nil {
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		v := f.received[r.PathValue("id")]
+		switch {
+		case v == nil:
+			httpx.WriteError(w, 404, httpx.CodeContactNotFound, "no contact request received with that id")
+		case v["state"] != "new":
+			httpx.WriteError(w, 409, httpx.CodeContactDecided, "this contact request was already decided")
+		case kind == "answer" && strings.TrimSpace(req["contact"]) != "":
+			v["state"], v["contact"], v["decidedBy"], v["delivery"] = "answered", req["contact"], "alice", "delivered"
+			httpx.WriteJSON(w, 200, v)
+		case kind == "decline" && strings.TrimSpace(req["reason"]) != "":
+			v["state"], v["reason"], v["decidedBy"], v["delivery"] = "declined", req["reason"], "alice", "delivered"
+			httpx.WriteJSON(w, 200, v)
+		default:
+			httpx.WriteError(w, 400, httpx.CodeInvalidText, "name a contact or give a reason")
+		}
+	}
 }
 
 const epoch = 202611
@@ -208,8 +341,17 @@ func (f *fakeNode) contact(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.contacts = append(f.contacts, req)
+	id := fmt.Sprintf("sent%018d", len(f.contacts))
+	agency := req["nodeId"]
+	for _, v := range []map[string]string{school, gp, home} {
+		if v["nodeId"] == req["nodeId"] {
+			agency = v["agency"]
+		}
+	}
+	f.sent[id] = map[string]any{"id": id, "direction": "sent", "state": "new", "nodeId": req["nodeId"], "agency": agency,
+		"requester": "alice", "purpose": req["purpose"], "created": "2026-11-25T10:00:00Z", "updated": "2026-11-25T10:00:00Z"}
 	f.mu.Unlock()
-	httpx.WriteJSON(w, 200, map[string]string{"status": "pending"})
+	httpx.WriteJSON(w, 200, map[string]string{"id": id, "status": "pending"})
 }
 
 func (f *fakeNode) watch(a *auth.Authenticator) http.HandlerFunc {
@@ -221,24 +363,41 @@ func (f *fakeNode) watch(a *auth.Authenticator) http.HandlerFunc {
 		}
 		defer c.Close()
 		c.SetReadLimit(4 << 10)
-		c.SetReadDeadline(time.Now().Add(30 * time.Second))
-		var msg struct {
-			Watch string `json:"watch"`
-		}
-		if err := c.ReadJSON(&msg); err != nil {
-			return
-		}
+		s := &fakeSocket{c: c}
 		f.mu.Lock()
-		f.watches++
+		f.sockets[s] = false
 		f.mu.Unlock()
-		c.WriteJSON(map[string]string{"type": "watching", "lookupKey": msg.Watch})
-		// A new agency becomes involved; this notice carries no holder,
-		// so the page must look up again.
-		c.WriteJSON(map[string]string{"type": "involved", "lookupKey": msg.Watch})
-		c.ReadMessage() // until the page closes
-		select {
-		case f.watchEnded <- struct{}{}:
-		default:
+		defer func() {
+			f.mu.Lock()
+			delete(f.sockets, s)
+			f.mu.Unlock()
+		}()
+		watched := false
+		for { // until the page closes
+			var msg struct {
+				Watch string `json:"watch"`
+			}
+			if err := c.ReadJSON(&msg); err != nil {
+				break
+			}
+			if msg.Watch == "" {
+				continue
+			}
+			watched = true
+			f.mu.Lock()
+			f.watches++
+			f.sockets[s] = true
+			f.mu.Unlock()
+			s.send(map[string]string{"type": "watching", "lookupKey": msg.Watch})
+			// A new agency becomes involved; this notice carries no holder,
+			// so the page must look up again.
+			s.send(map[string]string{"type": "involved", "lookupKey": msg.Watch})
+		}
+		if watched {
+			select {
+			case f.watchEnded <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
@@ -259,7 +418,8 @@ func startPageWith(t *testing.T, named bool, mod func(*auth.Config)) (*fakeNode,
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeNode{t: t, iss: iss, named: named, entries: map[string]string{}, watchEnded: make(chan struct{}, 16)}
+	f := &fakeNode{t: t, iss: iss, named: named, entries: map[string]string{}, watchEnded: make(chan struct{}, 16),
+		sockets: map[*fakeSocket]bool{}, received: map[string]map[string]any{}, sent: map[string]map[string]any{}}
 	for i, v := range []map[string]string{school, gp, impostor, home} {
 		a := newAgencyNode(t, v, byte(i+1))
 		f.entries[strings.TrimPrefix(v["nodeId"], "node-")] = a.entry(t, iss, "9990000018", "safeguarding")
@@ -296,6 +456,9 @@ func startPageWith(t *testing.T, named bool, mod func(*auth.Config)) (*fakeNode,
 	mux.Handle("POST /v1/tokens/evaluate", a.Protect(http.HandlerFunc(f.evaluate), auth.RolePractitioner))
 	mux.Handle("POST /v1/lookup", a.Protect(http.HandlerFunc(f.lookup), auth.RolePractitioner))
 	mux.Handle("POST /v1/contact-requests", a.Protect(http.HandlerFunc(f.contact), auth.RolePractitioner))
+	mux.Handle("GET /v1/contact-requests", a.Protect(http.HandlerFunc(f.contactList), auth.RolePractitioner, auth.RoleOperator))
+	mux.Handle("POST /v1/contact-requests/{id}/answer", a.Protect(f.decide("answer"), auth.RolePractitioner, auth.RoleOperator))
+	mux.Handle("POST /v1/contact-requests/{id}/decline", a.Protect(f.decide("decline"), auth.RolePractitioner, auth.RoleOperator))
 	mux.Handle("GET /v1/watch", a.Protect(f.watch(a), auth.RolePractitioner))
 	mux.Handle("POST /v1/audit/subject-access", a.Protect(http.HandlerFunc(f.subjectAccess), auth.RoleAuditor))
 	srv := httptest.NewServer(f.record(mux))

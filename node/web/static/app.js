@@ -3,7 +3,10 @@
 // What it does: sign in; check the NHS number as it is typed and tokenise it
 // in this browser with the shared wasm module (the number is never sent to
 // the server on this path); look up the lookup key; open the sealed entries
-// here; show who is involved; request contact; watch for new involvement.
+// here; show who is involved; request contact; watch for new involvement;
+// the agency's inbox of contact requests from other agencies (answer with a
+// named contact, or decline with a reason) and "My contact requests", both
+// updated live.
 //
 // ---------------------------------------------------------------------------
 // The API this page assumes. Change paths and shapes here, in one place.
@@ -35,12 +38,28 @@
 //          sent them, or else count the entries.
 //   POST   /v1/contact-requests (X-CSRF-Token)
 //          {"nodeId","purpose","lookupKey":base64,"message"?}
-//          → 200 {"status":"accepted"|"pending","contact"?,"agency"?}
+//          → 200 {"id","status":"accepted"|"pending","contact"?,"agency"?}
+//          The page keeps, in this browser's local storage only, the last
+//          four digits of the number each request (by id) was about: the
+//          node never says whom a sent request concerns.
+//   GET    /v1/contact-requests (practitioner, operator)
+//          → 200 {"received":[Request],"sent":[Request]}  (sent: the user's own)
+//   POST   /v1/contact-requests/{id}/answer  (X-CSRF-Token) {"contact"}
+//   POST   /v1/contact-requests/{id}/decline (X-CSRF-Token) {"reason"}
+//          → 200 Request; 409 contact_request_decided if someone was first
+//   Request = {"id","direction":"sent"|"received","state":"new"|"answered"|
+//              "declined","nodeId","agency"?,"requester","purpose",
+//              "localId"?,"message"?,"contact"?,"reason"?,"decidedBy"?,
+//              "created","updated","delivery"?:"pending"|"delivered"|"failed"}
 //   GET    /v1/watch            WebSocket; send {"watch":lookupKey};
 //          receive {"type":"watching"|"involved"|"withdrawn"|"error",
 //                   "lookupKey"?,"entry"?:base64,"holder"?:Holder,"message"?}
 //          On "involved" the page opens "entry" (or takes "holder"), or
-//          else looks up again to recount.
+//          else looks up again to recount. A second socket, opened at
+//          sign-in with no key (the staff socket), receives
+//          {"type":"contact-request","contact":Request} (the inbox: new or
+//          newly decided) and {"type":"contact-answer","contact":Request}
+//          (a decision on one of this user's requests).
 //   POST   /v1/audit/subject-access (auditor; X-CSRF-Token) {"nhsNumber"}
 //          → 200 {"events":[{"index","time","actor","action","purpose"?,
 //                 "count"?,"outcome","peer"?,"record"?,"detail"?}]}
@@ -188,6 +207,14 @@ const state = {
   selfHolds: false, // whether this node's own agency holds a record
   holders: new Map(), // nodeId → holder row, other agencies only
   socket: null,
+  display: "", // the current search's number, as shown
+  // The contact requests, by id, and the staff socket that keeps them
+  // live (with its reconnection timer and attempt count).
+  inbox: new Map(),
+  sent: new Map(),
+  staff: null,
+  staffTimer: 0,
+  staffTries: 0,
   // search counts searches and edits: an answer that comes back after the
   // number or purpose changed belongs to the old search and is dropped.
   search: 0,
@@ -413,6 +440,10 @@ function signedIn(session) {
   $("search").hidden = role !== "practitioner";
   $("subject").hidden = role !== "auditor";
   $("operator").hidden = role === "practitioner" || role === "auditor";
+  $("inbox").hidden = role !== "practitioner" && role !== "operator";
+  $("mine").hidden = role !== "practitioner";
+  if (role === "practitioner") openStaff();
+  if (role === "practitioner" || role === "operator") loadContacts();
   showSummary([]);
   engine.load().then(
     () => {
@@ -450,6 +481,13 @@ function signedOut() {
   state.csrf = "";
   state.user = null;
   clearResults();
+  closeStaff();
+  state.inbox.clear();
+  state.sent.clear();
+  $("inbox-list").replaceChildren();
+  $("mine-list").replaceChildren();
+  $("inbox").hidden = true;
+  $("mine").hidden = true;
   $("account").hidden = true;
   $("search").hidden = true;
   $("results").hidden = true;
@@ -554,6 +592,7 @@ async function onSearch(ev) {
     if (search !== state.search) return setStatus(""); // the number or purpose changed meanwhile
     state.keys = keys;
     state.purpose = purpose;
+    state.display = r.display;
     const found = await lookup();
     if (search !== state.search) return setStatus("");
     showResults(found, r.display, purpose);
@@ -709,7 +748,10 @@ async function requestContact(nodeId, agency, btn, cell) {
   btn.setAttribute("aria-disabled", "true");
   const search = state.search;
   try {
+    const last4 = state.display.replace(/[^0-9]/g, "").slice(-4);
     const ans = await call("POST", api.contact, { nodeId, purpose: state.purpose, lookupKey: state.keys.lookupKey });
+    if (ans && ans.id) saveLabel(ans.id, last4);
+    loadContacts();
     if (search !== state.search) return; // the results it was for are gone
     const p = document.createElement("p");
     p.className = "sp-body sp-answer";
@@ -723,7 +765,7 @@ async function requestContact(nodeId, agency, btn, cell) {
     const hadFocus = document.activeElement === btn;
     cell.replaceChildren(p);
     if (hadFocus) p.focus();
-    notice("Contact request", "Sent to " + agency + ".");
+    notice("Contact request", "Sent to " + agency + ". The answer will appear under My contact requests.");
   } catch (e) {
     btn.removeAttribute("aria-disabled");
     if (search === state.search) showSummary([{ message: e.message }]);
@@ -783,9 +825,7 @@ function closeWatch() {
 
 function onWatch() {
   if (!state.keys || state.socket) return;
-  const url = new URL(api.watch, location.href);
-  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(url);
+  const ws = new WebSocket(watchURL());
   state.socket = ws;
   const btn = $("watch-button");
   btn.setAttribute("aria-disabled", "true");
@@ -822,6 +862,352 @@ function onWatch() {
 }
 
 // ---------------------------------------------------------------------------
+// Contact requests: the agency's inbox (received) and the user's own (sent).
+// ---------------------------------------------------------------------------
+
+// Labels: the last four digits of the number each sent request was about,
+// by request id, in this browser's local storage (per user). The node does
+// not know them; a request made elsewhere shows without one.
+function labelsKey() {
+  return "signpost.contactLabels." + (state.user ? state.user.name : "");
+}
+
+function labels() {
+  try {
+    const l = JSON.parse(localStorage.getItem(labelsKey()) || "{}");
+    return l && typeof l === "object" ? l : {};
+  } catch {
+    return {};
+  }
+}
+
+function saveLabels(l) {
+  try {
+    localStorage.setItem(labelsKey(), JSON.stringify(l));
+  } catch {
+    // storage full or refused: requests show without a label
+  }
+}
+
+function saveLabel(id, last4) {
+  if (!/^[0-9]{4}$/.test(last4)) return;
+  const l = labels();
+  l[id] = last4;
+  saveLabels(l);
+}
+
+// loadContacts fetches both lists and shows them; the labels of requests the
+// node no longer has (past their retention) are forgotten.
+async function loadContacts() {
+  const user = state.user;
+  if (!user) return;
+  let res;
+  try {
+    res = await call("GET", api.contact);
+  } catch (e) {
+    if (state.user === user) $("inbox-summary").textContent = "Contact requests could not be loaded: " + e.message;
+    return;
+  }
+  if (state.user !== user) return;
+  state.inbox.clear();
+  state.sent.clear();
+  for (const v of res.received || []) state.inbox.set(v.id, v);
+  for (const v of res.sent || []) state.sent.set(v.id, v);
+  const l = labels();
+  let pruned = false;
+  for (const id of Object.keys(l)) {
+    if (!state.sent.has(id)) {
+      delete l[id];
+      pruned = true;
+    }
+  }
+  if (pruned) saveLabels(l);
+  renderList("received");
+  renderList("sent");
+}
+
+const stateWords = {
+  new: ["Waiting for an answer", "sp-tag--grey"],
+  answered: ["Answered", ""],
+  declined: ["Declined", "sp-tag--red"],
+};
+
+function tag(st) {
+  const [text, cls] = stateWords[st] || [st, "sp-tag--grey"];
+  const t = document.createElement("strong");
+  t.className = "sp-tag " + cls;
+  t.textContent = text;
+  return t;
+}
+
+function summaryList(rows) {
+  const dl = document.createElement("dl");
+  dl.className = "sp-summary";
+  for (const [k, v] of rows) {
+    if (!v) continue;
+    const dt = document.createElement("dt");
+    dt.textContent = k;
+    const dd = document.createElement("dd");
+    dd.textContent = v;
+    dl.append(dt, dd);
+  }
+  return dl;
+}
+
+function sorted(map) {
+  return [...map.values()].sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.id < b.id ? -1 : 1));
+}
+
+// renderList draws the inbox ("received") or the user's own ("sent"),
+// newest first, keeping a card whose form is in use as it is.
+function renderList(side) {
+  const inbox = side === "received";
+  const list = $(inbox ? "inbox-list" : "mine-list");
+  const items = sorted(inbox ? state.inbox : state.sent);
+  const keep = new Map();
+  for (const li of list.children) keep.set(li.dataset.id, li);
+  const cards = items.map((v) => {
+    const old = keep.get(v.id);
+    if (old && old.dataset.version === v.state + "|" + (v.delivery || "")) return old;
+    return inbox ? inboxCard(v) : mineCard(v);
+  });
+  list.replaceChildren(...cards);
+  const waiting = items.filter((v) => v.state === "new").length;
+  let text;
+  if (inbox) {
+    text =
+      items.length === 0
+        ? "No other agency has asked your agency for contact."
+        : waiting === 0
+          ? "Every request has been answered or declined."
+          : waiting === 1
+            ? "1 request is waiting for an answer."
+            : waiting + " requests are waiting for an answer.";
+  } else {
+    text =
+      items.length === 0
+        ? "You have not asked another agency for contact."
+        : waiting === 0
+          ? "Every agency you asked has answered."
+          : waiting === 1
+            ? "1 request is waiting for the other agency’s answer."
+            : waiting + " requests are waiting for the other agencies’ answers.";
+  }
+  $(inbox ? "inbox-summary" : "mine-summary").textContent = text;
+}
+
+function card(v, heading) {
+  const li = document.createElement("li");
+  li.className = "sp-request";
+  li.dataset.id = v.id;
+  li.dataset.version = v.state + "|" + (v.delivery || "");
+  const h = document.createElement("h3");
+  h.className = "sp-heading-s";
+  h.id = "req-" + v.id;
+  h.tabIndex = -1;
+  h.textContent = heading;
+  const p = document.createElement("p");
+  p.className = "sp-body";
+  p.append(tag(v.state));
+  li.append(h, p);
+  return li;
+}
+
+function decisionText(v) {
+  if (v.state === "answered") return v.contact || "";
+  if (v.state === "declined") return v.reason || "";
+  return "";
+}
+
+function inboxCard(v) {
+  const agency = v.agency || v.nodeId;
+  const li = card(v, "From " + agency);
+  li.append(
+    summaryList([
+      ["Asked by", v.requester],
+      ["Your record", v.localId],
+      ["Purpose", purposeLabel(v.purpose)],
+      ["Asked", formatWhen(v.created)],
+      ["Message", v.message],
+      [v.state === "declined" ? "Reason" : "Contact given", decisionText(v)],
+      ["Decided by", v.decidedBy === "policy" ? "Your agency’s policy (the duty contact)" : v.decidedBy],
+      ["Sent back", { pending: "Not yet: " + agency + " cannot be reached; Signpost keeps trying.", delivered: "Yes", failed: "No: " + agency + " no longer has the request." }[v.delivery]],
+    ]),
+  );
+  if (v.state === "new") {
+    li.append(decideForm(v, "answer"));
+    const det = document.createElement("details");
+    det.className = "sp-details";
+    const sum = document.createElement("summary");
+    sum.textContent = "Decline this request";
+    det.append(sum, decideForm(v, "decline"));
+    li.append(det);
+  }
+  return li;
+}
+
+// decideForm is the form that answers a received request with a named
+// contact, or declines it with a reason.
+function decideForm(v, kind) {
+  const agency = v.agency || v.nodeId;
+  const field = kind + "-" + v.id;
+  const form = document.createElement("form");
+  form.noValidate = true;
+  const group = document.createElement("div");
+  group.className = "sp-form-group";
+  group.id = field + "-group";
+  const label = document.createElement("label");
+  label.className = "sp-label";
+  label.htmlFor = field;
+  label.textContent = kind === "answer" ? "Who should " + agency + " contact?" : "Why are you declining?";
+  const hint = document.createElement("p");
+  hint.className = "sp-hint";
+  hint.id = field + "-hint";
+  hint.textContent =
+    kind === "answer" ? "A named person: their name, role, and phone number or email." : "The other agency sees this reason. Do not include details of the person’s record.";
+  const err = document.createElement("p");
+  err.className = "sp-error-message";
+  err.id = field + "-error";
+  err.hidden = true;
+  const input = document.createElement("input");
+  input.className = "sp-input";
+  input.id = field;
+  input.type = "text";
+  input.autocomplete = "off";
+  input.maxLength = kind === "answer" ? 300 : 500;
+  input.setAttribute("aria-describedby", hint.id + " " + err.id);
+  group.append(label, hint, err, input);
+  const btn = document.createElement("button");
+  btn.type = "submit";
+  btn.className = kind === "answer" ? "sp-button" : "sp-button sp-button--secondary";
+  btn.textContent = kind === "answer" ? "Send answer" : "Decline request";
+  const hidden = document.createElement("span");
+  hidden.className = "sp-visually-hidden";
+  hidden.textContent = (kind === "answer" ? " to " : " from ") + agency;
+  btn.append(hidden);
+  form.append(group, btn);
+  form.addEventListener("submit", (ev) => onDecide(ev, v, kind, btn));
+  return form;
+}
+
+async function onDecide(ev, v, kind, btn) {
+  ev.preventDefault();
+  if (busy(btn)) return;
+  const field = kind + "-" + v.id;
+  const text = $(field).value.trim();
+  if (!text) {
+    const message = kind === "answer" ? "Enter the name and details of the person they should contact" : "Enter why you are declining the request";
+    setFieldError(field, message);
+    return showSummary([{ inputId: field, message }]);
+  }
+  setFieldError(field, "");
+  showSummary([]);
+  btn.setAttribute("aria-disabled", "true");
+  try {
+    const got = await call("POST", api.contact + "/" + encodeURIComponent(v.id) + "/" + kind, kind === "answer" ? { contact: text } : { reason: text });
+    state.inbox.set(got.id, got);
+    renderList("received");
+    const agency = got.agency || got.nodeId;
+    setStatus(
+      (kind === "answer" ? "Your answer was " : "Your decline was ") +
+        (got.delivery === "delivered" ? "sent to " + agency + "." : "saved; " + agency + " cannot be reached now, and Signpost keeps trying."),
+    );
+    const h = $("req-" + got.id);
+    if (h) h.focus();
+  } catch (e) {
+    btn.removeAttribute("aria-disabled");
+    if (e.code === "contact_request_decided") loadContacts();
+    let message = e.message;
+    if (e.code === "invalid_text") message = kind === "answer" ? "Enter the contact on one line, in at most 300 characters" : "Enter the reason on one line, in at most 500 characters";
+    if (e.code === "contact_request_decided") message = "Someone at your agency has already dealt with this request";
+    setFieldError(field, message);
+    showSummary([{ inputId: $(field) ? field : "", message }]);
+  }
+}
+
+function mineCard(v) {
+  const agency = v.agency || v.nodeId;
+  const li = card(v, "To " + agency);
+  const last4 = labels()[v.id];
+  li.append(
+    summaryList([
+      ["About", last4 ? "NHS number ending " + last4 : ""],
+      ["Purpose", purposeLabel(v.purpose)],
+      ["Asked", formatWhen(v.created)],
+      ["Message", v.message],
+      [v.state === "declined" ? "Reason" : "Contact", decisionText(v)],
+      ["Answered", v.state === "new" ? "" : formatWhen(v.updated)],
+    ]),
+  );
+  return li;
+}
+
+// onContactNotice takes a live notice: a request to the agency (new, or
+// decided by a colleague) or an answer to one of this user's.
+function onContactNotice(n) {
+  const v = n.contact;
+  if (!v || !v.id) return;
+  const agency = v.agency || v.nodeId;
+  if (n.type === "contact-request" && v.direction === "received") {
+    const was = state.inbox.get(v.id);
+    state.inbox.set(v.id, v);
+    renderList("received");
+    if (!was) setStatus("New contact request from " + agency + ".");
+  } else if (n.type === "contact-answer" && v.direction === "sent") {
+    state.sent.set(v.id, v);
+    renderList("sent");
+    setStatus(agency + (v.state === "declined" ? " declined your contact request." : " answered your contact request."));
+  }
+}
+
+function watchURL() {
+  const url = new URL(api.watch, location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  return url;
+}
+
+// openStaff opens the staff socket (no keys: it carries the contact
+// notices) and keeps it open while the user is signed in, reconnecting
+// with back-off (the node closes an idle socket) and catching up on what
+// was missed meanwhile.
+function openStaff() {
+  if (state.staff || !state.user) return;
+  clearTimeout(state.staffTimer);
+  const ws = new WebSocket(watchURL());
+  state.staff = ws;
+  ws.onopen = () => {
+    if (state.staffTries > 0) loadContacts();
+    state.staffTries = 0;
+  };
+  ws.onmessage = (m) => {
+    let n;
+    try {
+      n = JSON.parse(m.data);
+    } catch {
+      return;
+    }
+    if (n.type === "contact-request" || n.type === "contact-answer") onContactNotice(n);
+  };
+  ws.onclose = () => {
+    state.staff = null;
+    if (!state.user) return;
+    const wait = Math.min(60, 2 ** state.staffTries) * 1000;
+    state.staffTries++;
+    state.staffTimer = setTimeout(openStaff, wait);
+  };
+}
+
+function closeStaff() {
+  clearTimeout(state.staffTimer);
+  state.staffTries = 0;
+  if (state.staff) {
+    state.staff.onclose = null;
+    state.staff.close();
+    state.staff = null;
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Subject access (auditors): who looked this person up?
 // ---------------------------------------------------------------------------
 const actionNames = {
@@ -832,6 +1218,11 @@ const actionNames = {
   "contact-request": "Asked for contact",
   "contact-request-sent": "Asked for contact",
   "contact-request-received": "Contact request received",
+  "contact-request-answered": "Answered a contact request",
+  "contact-request-declined": "Declined a contact request",
+  "contact-answer-sent": "Sent the answer to a contact request",
+  "contact-answer-received": "Answer to a contact request received",
+  "contact-request-expired": "Contact request deleted at the end of its retention",
   watch: "Asked to be told of new involvement",
   match: "Another agency became involved",
   "record-create": "Record added",
