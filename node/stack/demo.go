@@ -155,6 +155,9 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 		return nil, err
 	}
 	log.Info("demo records imported", "took", time.Since(now))
+	if _, err := d.seedContactRequest(ctx); err != nil {
+		log.Warn("demo: no contact request waiting", "err", err)
+	}
 	if err := d.awaitReplicas(ctx); err != nil {
 		log.Warn("demo replicas not complete yet; anti-entropy will finish", "err", err)
 	}
@@ -207,6 +210,9 @@ func (d *Demo) startAgency(ctx context.Context, dc DemoConfig, keys demoKeys, i 
 	}
 	cfg.Issuer = DemoAgencies[0].NodeID
 	cfg.Contact = a.Agency + " duty desk, 01632 96000" + strconv.Itoa(i) + " (synthetic)"
+	if a.NodeID == DemoReferAgency {
+		cfg.ContactPolicy = "refer" // demo_contact.go
+	}
 	cfg.UserRate, cfg.UserBurst = 100, 1000
 	sc := StackConfig{
 		Node: cfg, AuthorityKey: keys.authority.PublicKey(),
@@ -451,6 +457,7 @@ func (d *Demo) printWelcome(w io.Writer, took time.Duration) {
 		fmt.Fprintf(w, "  curl -s -X POST http://%s/v1/locate -H 'Authorization: Bearer %s' \\\n    -H 'Content-Type: application/json' -d '{\"nhsNumber\":\"%s\",\"purpose\":\"safeguarding\"}'\n",
 			d.Stacks[0].Addr, d.PractitionerTokens[DemoAgencies[0].NodeID], d.People[0].NHSNumber)
 	}
+	d.printContactHelp(w)
 	fmt.Fprintf(w, "\nAPI description: http://%s/v1/openapi.json — metrics: /metrics\n", d.Stacks[0].Addr)
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
 }
