@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -43,10 +44,15 @@ func TestDemoFederation(t *testing.T) {
 	}
 	start := time.Now()
 	p := auth.TestArgon2Params
-	d, err := StartDemo(context.Background(), DemoConfig{Dir: t.TempDir(), People: 20, Argon2: &p,
+	cache := t.TempDir()
+	d, err := StartDemo(context.Background(), DemoConfig{Dir: t.TempDir(), People: 20, Argon2: &p, WasmCacheDir: cache,
 		Logger: slog.New(slog.NewTextHandler(testLogs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The demo keeps the compiled module in the directory it is given.
+	if entries, _ := filepath.Glob(filepath.Join(cache, "wazero-*", "*")); len(entries) == 0 {
+		t.Error("no compiled code in DemoConfig.WasmCacheDir")
 	}
 	defer func() {
 		if err := d.Shutdown(context.Background()); err != nil {
