@@ -16,8 +16,8 @@ import (
 
 // Every command that loads the module (signpost ident, node, demo, …) keeps
 // wazero's compiled code on disk, so that only the first run after an
-// install or upgrade pays the compilation (about 2.4 s; a cached load is
-// about 0.1 s). [CommandCacheDir] is the one place that decides where.
+// install or upgrade pays the compilation (about 2.5 s; a cached load is
+// about 0.2 s). [CommandCacheDir] is the one place that decides where.
 //
 // Entries never go stale: wazero files them under a subdirectory named by
 // its own version, GOARCH and GOOS, keys each by the SHA-256 of the module's
