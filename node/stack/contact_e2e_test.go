@@ -148,6 +148,7 @@ func TestContactEndToEnd(t *testing.T) {
 
 	// The CSC practitioner's page is told at once.
 	waitFor(ctxA, "the live answer", `window.__notices.some((n) => n.type === "contact-answer" && n.contact.contact === `+strconv.Quote(contact)+`)`)
+	waitFor(ctxA, "the answer in the results", `document.getElementById("results-body").textContent.includes(`+strconv.Quote("Contact: "+contact)+`)`)
 	waitFor(ctxA, "the answer under My contact requests", `document.getElementById("mine-list").textContent.includes(`+strconv.Quote(contact)+`) && document.getElementById("status").textContent.includes("Riverside Primary School answered your contact request")`)
 	shot, err := chromedp.Run(ctxA, chromedp.FullScreenshot(100))
 	if err != nil {

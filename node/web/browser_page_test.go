@@ -220,6 +220,9 @@ func TestPageLayoutAndAccessibility(t *testing.T) {
 			f.mu.Unlock()
 			f.push(map[string]any{"type": "contact-answer", "contact": f.decideSent(sentID, "answered", "contact", "Dr Priya Shah, safeguarding lead GP, 01632 960555")})
 			d.waitFor("my request answered", `document.getElementById("mine-list").textContent.includes("Dr Priya Shah") && document.getElementById("status").textContent.includes("Elm Street Surgery answered your contact request")`)
+			if got := d.text("#results-body"); !strings.Contains(got, "Contact: Dr Priya Shah, safeguarding lead GP, 01632 960555") {
+				t.Errorf("the results row still says %q", got)
+			}
 			if got := d.text("#mine-list"); !strings.Contains(got, "NHS number ending 0018") || !strings.Contains(got, "Answered") {
 				t.Errorf("my request shows %q", got)
 			}
@@ -381,4 +384,36 @@ func TestKindsAndSinceInWords(t *testing.T) {
 	if want := []string{"Emergency department", "Children’s social care", "Youth offending team", "GP practice"}; !slices.Equal(words, want) {
 		t.Errorf("labels %q, want %q", words, want)
 	}
+}
+
+// TestOperatorInbox: an operator's page shows the agency's inbox (and no
+// search, no "My contact requests"), and the operator answers a request
+// there; a request already decided by a colleague is said so, with the
+// inbox refreshed.
+func TestOperatorInbox(t *testing.T) {
+	d := pageDriver{t, browser(t)}
+	f, url := startPage(t, false)
+	f.receive("recv00000000000000001", school, "Sam Okafor", "csc-1042", "please call")
+	f.receive("recv00000000000000002", gp, "Dr Priya Shah", "csc-2077", "")
+	d.signInAs(url, "oscar", "#inbox-title")
+	d.waitFor("the inbox", `document.querySelectorAll("#inbox-list li").length === 2`)
+	if shown, _ := chromedp.Run(d.ctx, chromedp.Evaluate[bool](`!document.getElementById("search").hidden || !document.getElementById("mine").hidden`)); shown {
+		t.Error("an operator is offered a search or a list of their own requests")
+	}
+	if got := d.text("#inbox-summary"); got != "2 requests are waiting for an answer." {
+		t.Errorf("inbox summary %q", got)
+	}
+	d.step("answer the school", chromedp.SendKeys(chromedp.CSS("#answer-recv00000000000000001"), "Jo Bloggs, duty manager, 01632 960123"),
+		chromedp.Click(chromedp.CSS("#answer-recv00000000000000001-group + button")))
+	d.waitFor("answered", `document.getElementById("inbox-summary").textContent === "1 request is waiting for an answer."`)
+	// A colleague declines the GP's request meanwhile; the operator's
+	// answer is refused and the card shows the decline.
+	f.mu.Lock()
+	f.received["recv00000000000000002"]["state"] = "declined"
+	f.received["recv00000000000000002"]["reason"] = "not known here"
+	f.mu.Unlock()
+	d.step("answer the GP", chromedp.SendKeys(chromedp.CSS("#answer-recv00000000000000002"), "Jo"),
+		chromedp.Click(chromedp.CSS("#answer-recv00000000000000002-group + button")))
+	d.waitFor("the refusal", `document.getElementById("error-summary-list").textContent === "Someone at your agency has already dealt with this request"`)
+	d.waitFor("the decline shown", `document.getElementById("inbox-list").textContent.includes("not known here") && document.getElementById("inbox-summary").textContent === "Every request has been answered or declined."`)
 }

@@ -447,6 +447,9 @@ func startPageWith(t *testing.T, named bool, mod func(*auth.Config)) (*fakeNode,
 	if _, err := a.Store().AddUser("audrey", auth.RoleAuditor, []byte("correct horse battery")); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := a.Store().AddUser("oscar", auth.RoleOperator, []byte("correct horse battery")); err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /", http.FileServerFS(FS))
 	mux.Handle("GET /wasm/", http.StripPrefix("/wasm/", http.FileServerFS(wasm.WebFS)))

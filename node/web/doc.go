@@ -17,7 +17,23 @@
 // that the lookup answer lists (engine.openEntries in app.js, the loader's
 // openEntries); entries that fail are dropped, never shown. Only with an
 // older module that cannot open entries does the page fall back to holders a
-// node names, or else count the records. An auditor gets instead a subject-access form ("who
+// node names, or else count the records.
+//
+// Contact requests have two lists on the page (GET /v1/contact-requests).
+// "Contact requests to your agency" is the agency's inbox, for
+// practitioners and operators: each request from another agency, with the
+// agency's own record id, and, while it waits, a form to answer with a
+// named person or, behind "Decline this request", to decline with a
+// reason. "My contact requests" lists the practitioner's own, with the
+// holder's answer. A practitioner's page keeps a second WebSocket open
+// from sign-in (the staff socket, no keys), so a request arriving in the
+// inbox, a colleague's decision and an answer to one of the user's own
+// requests show at once; it reconnects with back-off and reloads the lists
+// when it does. An operator's inbox is reloaded every 30 seconds instead.
+// The node never says whom a sent request is about; the page keeps the
+// last four digits of the number by request id in local storage, per user.
+//
+// An auditor gets instead a subject-access form ("who
 // looked this person up?"), which sends the number to the node's
 // /v1/audit/subject-access and lists the events; an operator a pointer to the
 // API. The API paths and JSON shapes it assumes are listed at the

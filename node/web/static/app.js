@@ -215,6 +215,10 @@ const state = {
   staff: null,
   staffTimer: 0,
   staffTries: 0,
+  pollTimer: 0, // an operator's inbox refresh
+  // answerCells: request id → the results cell that says it was sent,
+  // updated when the answer arrives (while the results are shown).
+  answerCells: new Map(),
   // search counts searches and edits: an answer that comes back after the
   // number or purpose changed belongs to the old search and is dropped.
   search: 0,
@@ -443,6 +447,10 @@ function signedIn(session) {
   $("inbox").hidden = role !== "practitioner" && role !== "operator";
   $("mine").hidden = role !== "practitioner";
   if (role === "practitioner") openStaff();
+  // The WebSocket is the practitioner's (GET /v1/watch): an operator's
+  // inbox is fetched again every half minute instead.
+  clearInterval(state.pollTimer);
+  if (role === "operator") state.pollTimer = setInterval(loadContacts, 30000);
   if (role === "practitioner" || role === "operator") loadContacts();
   showSummary([]);
   engine.load().then(
@@ -482,6 +490,7 @@ function signedOut() {
   state.user = null;
   clearResults();
   closeStaff();
+  clearInterval(state.pollTimer);
   state.inbox.clear();
   state.sent.clear();
   $("inbox-list").replaceChildren();
@@ -624,6 +633,7 @@ function clearResults() {
   state.search++;
   closeWatch();
   state.keys = null;
+  state.answerCells.clear();
   state.holders.clear();
   state.selfHolds = false;
   $("results").hidden = true;
@@ -765,6 +775,7 @@ async function requestContact(nodeId, agency, btn, cell) {
     const hadFocus = document.activeElement === btn;
     cell.replaceChildren(p);
     if (hadFocus) p.focus();
+    if (ans.id && ans.status !== "accepted") state.answerCells.set(ans.id, p);
     notice("Contact request", "Sent to " + agency + ". The answer will appear under My contact requests.");
   } catch (e) {
     btn.removeAttribute("aria-disabled");
@@ -1121,7 +1132,9 @@ async function onDecide(ev, v, kind, btn) {
     if (e.code === "invalid_text") message = kind === "answer" ? "Enter the contact on one line, in at most 300 characters" : "Enter the reason on one line, in at most 500 characters";
     if (e.code === "contact_request_decided") message = "Someone at your agency has already dealt with this request";
     setFieldError(field, message);
-    showSummary([{ inputId: $(field) ? field : "", message }]);
+    // A request someone else decided is shown again without its form: the
+    // summary then links nowhere.
+    showSummary([{ inputId: e.code === "contact_request_decided" ? "" : field, message }]);
   }
 }
 
@@ -1156,6 +1169,8 @@ function onContactNotice(n) {
   } else if (n.type === "contact-answer" && v.direction === "sent") {
     state.sent.set(v.id, v);
     renderList("sent");
+    const p = state.answerCells.get(v.id);
+    if (p && p.isConnected) p.textContent = v.state === "declined" ? "Declined: " + (v.reason || "") : "Contact: " + (v.contact || agency);
     setStatus(agency + (v.state === "declined" ? " declined your contact request." : " answered your contact request."));
   }
 }

@@ -1,0 +1,116 @@
+package contacts
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signpost-federation/signpost/wasm/testutil"
+)
+
+// killChildEnv makes the test binary run killChild instead of the tests.
+const killChildEnv = "SIGNPOST_CONTACTS_KILL_CHILD"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(killChildEnv); dir != "" {
+		killChild(dir)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// killChild writes requests and decisions as fast as it can, printing each
+// once its call has returned (acknowledged), until it is killed.
+func killChild(dir string) {
+	s, err := Open(filepath.Join(dir, "c.db"))
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(2)
+	}
+	out := bufio.NewWriter(os.Stdout)
+	for i := 0; ; i++ {
+		r := received(NewID())
+		if err := s.Create(r); err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(2)
+		}
+		fmt.Fprintln(out, "C", r.ID)
+		out.Flush()
+		if i%2 == 0 {
+			d := Decision{State: Answered, Contact: fmt.Sprintf("Jo %d", i), By: "jo"}
+			if i%4 == 0 {
+				d = Decision{State: Declined, Reason: fmt.Sprintf("reason %d", i), By: "jo"}
+			}
+			if _, err := s.Decide(r.ID, Received, d, t0.Add(time.Minute)); err != nil {
+				fmt.Println("ERR", err)
+				os.Exit(2)
+			}
+			fmt.Fprintln(out, "D", r.ID, d.State, d.Contact+d.Reason)
+			out.Flush()
+		}
+	}
+}
+
+// TestKill9: a process writing requests and decisions is killed with
+// SIGKILL at a random point; the store opened afterwards holds every
+// request and every decision whose call had returned, exactly as
+// acknowledged.
+func TestKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a child process")
+	}
+	rng := rand.New(rand.NewPCG(testutil.Seed(t), 0))
+	for round := range 3 {
+		dir := t.TempDir()
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), killChildEnv+"="+dir)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Process.Kill() // should this test fail first
+		kill := 5 + rng.IntN(150) // acknowledgements before the kill
+		created := map[string]bool{}
+		decided := map[string][2]string{}
+		sc := bufio.NewScanner(stdout)
+		n := 0
+		for sc.Scan() {
+			f := strings.SplitN(sc.Text(), " ", 4)
+			switch f[0] {
+			case "C":
+				created[f[1]] = true
+			case "D":
+				decided[f[1]] = [2]string{f[2], f[3]}
+			default:
+				t.Fatalf("child: %s", sc.Text())
+			}
+			if n++; n == kill {
+				cmd.Process.Kill() // SIGKILL; lines already written are read on
+			}
+		}
+		cmd.Wait()
+		if n < kill {
+			t.Fatalf("round %d: the child stopped after %d acknowledgements", round, n)
+		}
+		s := open(t, filepath.Join(dir, "c.db"))
+		for id := range created {
+			r, err := s.Get(id)
+			if err != nil {
+				t.Fatalf("round %d: acknowledged request %s lost: %v", round, id, err)
+			}
+			if d, ok := decided[id]; ok && (string(r.State) != d[0] || r.Contact+r.Reason != d[1]) {
+				t.Fatalf("round %d: acknowledged decision on %s lost: %+v, want %v", round, id, r, d)
+			}
+		}
+		t.Logf("round %d: killed after %d acknowledgements; %d requests, %d decisions kept", round, n, len(created), len(decided))
+	}
+}
