@@ -201,7 +201,13 @@ func (a *Agent) dkgRun(id dkg.SessionID) *dkgRun {
 // sharePath is where this node keeps its share of (purpose, epoch) from
 // session id; resultPath the session's public result.
 func (a *Agent) sharePath(purpose string, epoch uint32, id dkg.SessionID) string {
-	return filepath.Join(a.cfg.ShareDir, fmt.Sprintf("%s.%d.%s.share", purpose, epoch, id))
+	return filepath.Join(a.cfg.ShareDir, ShareFileName(purpose, epoch, id))
+}
+
+// ShareFileName is the name of a holder's share file of the key that
+// session id made for (purpose, epoch), in its share directory.
+func ShareFileName(purpose string, epoch uint32, id dkg.SessionID) string {
+	return fmt.Sprintf("%s.%d.%s.share", purpose, epoch, id)
 }
 
 func (a *Agent) resultPath(purpose string, epoch uint32, id dkg.SessionID) string {

@@ -48,7 +48,7 @@ func locatorNodes(t *testing.T, ids ...string) map[string]*testNode {
 		cfg.NodeID, cfg.Agency, cfg.Category, cfg.DataDir = id, "Agency "+id, "school", t.TempDir()
 		tok := &fakeTokenizer{}
 		n, err := New(cfg, Options{
-			Tokenizer: tok, Index: adapter.NewLocatorIndex(h, store, nil, keys, nil), Issuer: &fakeEvaluator{}, Auth: tokens,
+			Tokenizer: tok, Index: adapter.NewLocatorIndex(h, store, nil, keys, nil), Keyring: soloKeyring(id), Auth: tokens,
 			Logger: slog.New(slog.NewTextHandler(testLogs, nil)),
 		})
 		if err != nil {
@@ -125,7 +125,7 @@ func TestLocatorIndexEndToEnd(t *testing.T) {
 	}
 	// A new epoch's pass (run at a start under a new epoch) does not
 	// bring the objected record back.
-	if _, n, err := csc.records.EnqueueEpoch(csc.cfg.Epoch+1, "", 100, records.Note{}); err != nil || n != 0 {
+	if _, n, err := csc.records.EnqueueEpoch(csc.keyGeneration()+1, "", 100, records.Note{}); err != nil || n != 0 {
 		t.Fatalf("the objected record was queued for the new epoch: %d, %v", n, err)
 	}
 }

@@ -50,7 +50,7 @@ func newTestNodeWith(t *testing.T, fed *fakeFed, id string, mut func(*Config), m
 	opt := Options{
 		Tokenizer: tok,
 		Index:     fed.index(id, cfg.Agency),
-		Issuer:    &fakeEvaluator{},
+		Keyring:   soloKeyring(id),
 		Auth:      tokens,
 		Logger:    slog.New(slog.NewTextHandler(testLogs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}

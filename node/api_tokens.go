@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,17 +12,38 @@ import (
 )
 
 type evaluateRequest struct {
-	Purpose string   `json:"purpose"`
+	Purpose string `json:"purpose"`
+	// Epoch 0 (or absent) means the purpose's current key.
 	Epoch   uint32   `json:"epoch"`
 	Blinded []string `json:"blinded"`
 }
 
+// evaluateResponse is POST /v1/tokens/evaluate's answer: T partial
+// evaluations whose proofs this node has verified, with what a client needs
+// to verify them again and combine them (the key's threshold and each
+// issuer's public share). The node never sees an unblinded value.
 type evaluateResponse struct {
+	Purpose  string        `json:"purpose"`
+	Epoch    uint32        `json:"epoch"`
+	T        int           `json:"t"`
+	GroupKey string        `json:"groupKey"`
+	Partials []partialJSON `json:"partials"`
+}
+
+type partialJSON struct {
+	Issuer      string   `json:"issuer"`
+	Index       uint16   `json:"index"`
+	PublicShare string   `json:"publicShare"`
+	Evaluated   []string `json:"evaluated"`
+	Proof       string   `json:"proof"`
+}
+
+// peerEvaluateResponse is one issuer's answer to another node: its partial.
+type peerEvaluateResponse struct {
 	Epoch     uint32   `json:"epoch"`
+	Index     uint16   `json:"index"`
 	Evaluated []string `json:"evaluated"`
 	Proof     string   `json:"proof"`
-	// IssuerPublicKey verifies Proof (base64).
-	IssuerPublicKey string `json:"issuerPublicKey,omitempty"`
 }
 
 // MaxElementBytes bounds one blinded element (a ristretto255 element is 32).
@@ -45,86 +67,188 @@ func decodeBlinded(req *evaluateRequest, max int) ([][]byte, *apiError) {
 	return out, nil
 }
 
-// evaluate runs one evaluation for this node's purposes: locally if this
-// node is the issuer, otherwise forwarded to the issuer over the peer
-// transport.
-func (n *Node) evaluate(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
-	if epoch == 0 {
-		epoch = n.cfg.Epoch
+func encodeAll(bs [][]byte) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = base64.StdEncoding.EncodeToString(b)
 	}
-	if n.opt.Issuer != nil && n.cfg.Issuer == n.cfg.NodeID {
-		return n.issuerEvaluate(ctx, n.cfg.NodeID, n.cfg.Purposes, purpose, epoch, blinded)
+	return out
+}
+
+// keySet returns the key for purpose at epoch (0: current) from the
+// keyring, as a 503 no_token_key when the federation has none yet.
+func (n *Node) keySet(purpose string, epoch uint32) (KeySet, error) {
+	if n.opt.Keyring == nil {
+		return KeySet{}, errorf(http.StatusServiceUnavailable, httpx.CodeNoTokenKey, "this node has no token keys (no key records)")
+	}
+	ks, err := n.opt.Keyring.KeySet(purpose, epoch)
+	if errors.Is(err, ErrNoKey) {
+		if epoch != 0 {
+			return KeySet{}, errorf(http.StatusBadRequest, httpx.CodeUnknownEpoch, "there is no token key for that purpose at epoch %d", epoch)
+		}
+		return KeySet{}, errorf(http.StatusServiceUnavailable, httpx.CodeNoTokenKey, "the federation has no token key for that purpose yet")
+	}
+	if err != nil {
+		return KeySet{}, fmt.Errorf("node: key for %s: %w", purpose, err)
+	}
+	return ks, nil
+}
+
+// partialResult is one issuer's answer as the fan-out collects it.
+type partialResult struct {
+	issuer IssuerKey
+	p      Partial
+	err    error
+}
+
+// evaluatePartials asks every issuer of the purpose's key in parallel — this
+// node itself through its own share, the others over the peer transport —
+// verifies each answer's proof as it arrives, and returns the first T valid
+// partials, ordered by index. A partial whose proof fails is rejected,
+// counted and audited, and the others are waited for instead. With fewer
+// than T valid answers it returns an *IssuersError (503
+// issuers_unavailable), which wraps ErrIssuerUnavailable.
+func (n *Node) evaluatePartials(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) (KeySet, []Partial, error) {
+	ks, err := n.keySet(purpose, epoch)
+	if err != nil {
+		return KeySet{}, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.IssuerTimeout.D())
+	results := make(chan partialResult, len(ks.Issuers))
+	for _, iss := range ks.Issuers {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			p, err := n.askIssuer(ctx, ks, iss, blinded)
+			results <- partialResult{issuer: iss, p: p, err: err}
+		}()
+	}
+	defer cancel()
+	var valid []Partial
+	var refusal *apiError
+	for range ks.Issuers {
+		r := <-results
+		if r.err == nil {
+			if err := n.opt.Keyring.VerifyPartial(ks, blinded, r.p); err != nil {
+				r.err = fmt.Errorf("%w: %w", errBadPartial, err)
+				n.metrics.partial(r.issuer.NodeID, partialBadProof)
+				n.audit(ctx, AuditEvent{Action: "evaluate-partial", Actor: "node:" + r.issuer.NodeID, Peer: r.issuer.NodeID, Purpose: purpose, Count: len(blinded), Outcome: outcomeError})
+				n.log.Warn("an issuer's partial evaluation failed its proof; using another issuer", "issuer", r.issuer.NodeID)
+			}
+		}
+		n.issuers.note(r.issuer.NodeID, r.err, n.opt.Now())
+		if r.err != nil {
+			var ae *apiError
+			// A refusal for the purpose or the rate is this node's answer,
+			// not an outage: pass the issuer's own words on.
+			if errors.As(r.err, &ae) && (ae.Status == http.StatusForbidden || ae.Status == http.StatusTooManyRequests) && refusal == nil {
+				refusal = ae
+			}
+			if !errors.Is(r.err, errBadPartial) {
+				n.metrics.partial(r.issuer.NodeID, partialFailed)
+			}
+			continue
+		}
+		n.metrics.partial(r.issuer.NodeID, partialOK)
+		valid = append(valid, r.p)
+		if len(valid) == ks.T {
+			slices.SortFunc(valid, func(a, b Partial) int { return int(a.Index) - int(b.Index) })
+			return ks, valid, nil
+		}
+	}
+	if refusal != nil {
+		return KeySet{}, nil, refusal
+	}
+	return KeySet{}, nil, &IssuersError{Answered: len(valid), N: len(ks.Issuers), T: ks.T}
+}
+
+// askIssuer gets one issuer's partial: from this node's own share, or from
+// the issuer over the peer transport.
+func (n *Node) askIssuer(ctx context.Context, ks KeySet, iss IssuerKey, blinded [][]byte) (Partial, error) {
+	if iss.NodeID == n.cfg.NodeID {
+		ev, proof, err := n.issuerEvaluate(ctx, n.cfg.NodeID, n.cfg.Purposes, ks.Purpose, ks.Epoch, blinded)
+		if err != nil {
+			return Partial{}, err
+		}
+		return Partial{NodeID: iss.NodeID, Index: iss.Index, Evaluated: ev, Proof: proof}, nil
 	}
 	if n.opt.Peers == nil {
-		return nil, nil, ErrIssuerUnavailable
+		return Partial{}, fmt.Errorf("%w: no peer transport", ErrIssuerUnavailable)
 	}
-	req := evaluateRequest{Purpose: purpose, Epoch: epoch, Blinded: make([]string, len(blinded))}
-	for i, b := range blinded {
-		req.Blinded[i] = base64.StdEncoding.EncodeToString(b)
-	}
-	var resp evaluateResponse
-	if err := n.opt.Peers.Call(ctx, n.cfg.Issuer, PeerEvaluatePath, req, &resp); err != nil {
+	req := evaluateRequest{Purpose: ks.Purpose, Epoch: ks.Epoch, Blinded: encodeAll(blinded)}
+	var resp peerEvaluateResponse
+	if err := n.opt.Peers.Call(ctx, iss.NodeID, PeerEvaluatePath, req, &resp); err != nil {
 		if ae, ok := asPeerError(err); ok {
-			return nil, nil, ae
+			return Partial{}, ae
 		}
-		return nil, nil, fmt.Errorf("%w: %w", ErrIssuerUnavailable, err)
+		return Partial{}, fmt.Errorf("%w: %s: %w", ErrIssuerUnavailable, iss.NodeID, err)
 	}
-	ev := make([][]byte, len(resp.Evaluated))
+	if resp.Index != iss.Index || resp.Epoch != ks.Epoch || len(resp.Evaluated) != len(blinded) {
+		return Partial{}, fmt.Errorf("%w: %s: malformed answer", ErrIssuerUnavailable, iss.NodeID)
+	}
+	p := Partial{NodeID: iss.NodeID, Index: iss.Index, Evaluated: make([][]byte, len(resp.Evaluated))}
 	for i, s := range resp.Evaluated {
 		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: malformed answer", ErrIssuerUnavailable)
+		if err != nil || len(b) > MaxElementBytes {
+			return Partial{}, fmt.Errorf("%w: %s: malformed answer", ErrIssuerUnavailable, iss.NodeID)
 		}
-		ev[i] = b
+		p.Evaluated[i] = b
 	}
 	proof, err := base64.StdEncoding.DecodeString(resp.Proof)
-	if err != nil || len(ev) != len(blinded) {
-		return nil, nil, fmt.Errorf("%w: malformed answer", ErrIssuerUnavailable)
+	if err != nil || len(proof) > 2*MaxElementBytes {
+		return Partial{}, fmt.Errorf("%w: %s: malformed answer", ErrIssuerUnavailable, iss.NodeID)
 	}
-	return ev, proof, nil
+	p.Proof = proof
+	return p, nil
 }
 
 // issuerEvaluate is the issuer's side: the requester (a node id) must be
 // authorised for purpose, within its rate, and every evaluation is audited
-// (who, purpose, count — never an element).
+// (who, purpose, count — never an element). It evaluates with this node's
+// share of the (purpose, epoch) key only.
 func (n *Node) issuerEvaluate(ctx context.Context, requester string, authorised []string, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
-	if n.opt.Issuer == nil || n.cfg.Issuer != n.cfg.NodeID {
-		return nil, nil, errorf(http.StatusMisdirectedRequest, httpx.CodeNotIssuer, "this node is not the issuer")
+	var share Share
+	if n.opt.Keyring != nil {
+		share = n.opt.Keyring.Share(purpose, epoch)
 	}
-	if epoch != n.cfg.Epoch {
-		return nil, nil, errorf(http.StatusBadRequest, httpx.CodeUnknownEpoch, "epoch %d is not served here", epoch)
+	if share == nil {
+		return nil, nil, errorf(http.StatusMisdirectedRequest, httpx.CodeNotIssuer, "this node holds no share of that key")
 	}
 	if !slices.Contains(authorised, purpose) {
 		n.metrics.evaluated(purpose, authorised, outcomeDenied, len(blinded))
-		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "denied"})
+		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: outcomeDenied})
 		return nil, nil, errorf(http.StatusForbidden, httpx.CodePurpose, "the requesting node is not authorised for that purpose")
 	}
 	if ae := n.charge(ctx, "peer.evaluate", requester, blindedElements(blinded)); ae != nil {
 		n.metrics.evaluated(purpose, authorised, outcomeDenied, len(blinded))
-		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "denied"})
+		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: outcomeDenied})
 		return nil, nil, ae
 	}
-	ev, proof, err := n.opt.Issuer.Evaluate(ctx, purpose, epoch, blinded)
+	ev, proof, err := share.Evaluate(blinded)
 	if err != nil {
 		n.metrics.evaluated(purpose, authorised, outcomeError, len(blinded))
-		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "error"})
+		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: outcomeError})
 		return nil, nil, errorf(http.StatusBadRequest, httpx.CodeEvaluationFailed, "the blinded elements could not be evaluated")
 	}
 	n.metrics.evaluated(purpose, authorised, outcomeOK, len(blinded))
-	n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: "ok"})
+	n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: outcomeOK})
 	return ev, proof, nil
 }
 
-// evaluatorFunc is an Evaluator made of a function: the node's own
-// tokenizer evaluates through n.evaluate (local issuer or forwarding), so
-// server-side tokenisation reaches the issuer the way the browser's does.
+// nodeEvaluator is the node's own Evaluator, which its tokenizer uses:
+// server-side tokenisation reaches the issuers the way the browser's does.
 // Every caller of n.tok has checked the purpose against the node's
 // configured set already (the handlers at their entry, republication with
 // the set itself), so it is not checked again here.
-type evaluatorFunc func(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error)
+type nodeEvaluator struct{ n *Node }
 
-func (f evaluatorFunc) Evaluate(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
-	return f(ctx, purpose, epoch, blinded)
+func (e nodeEvaluator) KeySet(_ context.Context, purpose string, epoch uint32) (KeySet, error) {
+	return e.n.keySet(purpose, epoch)
+}
+
+func (e nodeEvaluator) EvaluatePartials(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([]Partial, error) {
+	_, ps, err := e.n.evaluatePartials(ctx, purpose, epoch, blinded)
+	return ps, err
 }
 
 func (n *Node) handleEvaluate(w http.ResponseWriter, r *http.Request, req *evaluateRequest) error {
@@ -136,15 +260,17 @@ func (n *Node) handleEvaluate(w http.ResponseWriter, r *http.Request, req *evalu
 		return aerr
 	}
 	p := principalFrom(r.Context())
-	ev, proof, err := n.evaluate(r.Context(), req.Purpose, req.Epoch, blinded)
+	ks, partials, err := n.evaluatePartials(r.Context(), req.Purpose, req.Epoch, blinded)
 	if err != nil {
 		return err
 	}
 	n.audit(r.Context(), AuditEvent{Action: "evaluate-request", Actor: p.Name, Purpose: req.Purpose, Count: len(blinded), Outcome: "ok"})
-	resp := evaluateResponse{Epoch: n.cfg.Epoch, Evaluated: make([]string, len(ev)), Proof: base64.StdEncoding.EncodeToString(proof),
-		IssuerPublicKey: base64.StdEncoding.EncodeToString(n.opt.IssuerPublicKey)}
-	for i, b := range ev {
-		resp.Evaluated[i] = base64.StdEncoding.EncodeToString(b)
+	resp := evaluateResponse{Purpose: ks.Purpose, Epoch: ks.Epoch, T: ks.T, GroupKey: base64.StdEncoding.EncodeToString(ks.GroupKey),
+		Partials: make([]partialJSON, len(partials))}
+	for i, pt := range partials {
+		ik, _ := ks.Issuer(pt.Index)
+		resp.Partials[i] = partialJSON{Issuer: pt.NodeID, Index: pt.Index, PublicShare: base64.StdEncoding.EncodeToString(ik.PublicShare),
+			Evaluated: encodeAll(pt.Evaluated), Proof: base64.StdEncoding.EncodeToString(pt.Proof)}
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
@@ -185,6 +311,9 @@ func peerFrom(ctx context.Context) string {
 }
 
 func (n *Node) handlePeerEvaluate(w http.ResponseWriter, r *http.Request, req *evaluateRequest) error {
+	if req.Epoch == 0 {
+		return errorf(http.StatusBadRequest, httpx.CodeUnknownEpoch, "name the key's epoch")
+	}
 	blinded, aerr := decodeBlinded(req, n.cfg.MaxBatch)
 	if aerr != nil {
 		return aerr
@@ -198,11 +327,8 @@ func (n *Node) handlePeerEvaluate(w http.ResponseWriter, r *http.Request, req *e
 	if err != nil {
 		return err
 	}
-	resp := evaluateResponse{Epoch: req.Epoch, Evaluated: make([]string, len(ev)), Proof: base64.StdEncoding.EncodeToString(proof)}
-	for i, b := range ev {
-		resp.Evaluated[i] = base64.StdEncoding.EncodeToString(b)
-	}
-	writeJSON(w, http.StatusOK, resp)
+	share := n.opt.Keyring.Share(req.Purpose, req.Epoch) // non-nil: issuerEvaluate checked
+	writeJSON(w, http.StatusOK, peerEvaluateResponse{Epoch: req.Epoch, Index: share.Index(), Evaluated: encodeAll(ev), Proof: base64.StdEncoding.EncodeToString(proof)})
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/signpost-federation/signpost/node/adapter"
 	"github.com/signpost-federation/signpost/node/internal/audit"
 	"github.com/signpost-federation/signpost/wasm"
+	"github.com/signpost-federation/signpost/wasm/wasmtest"
 )
 
 // benchEntries is the replica size of the locate and memory benchmarks
@@ -85,7 +86,7 @@ func fillReplica(tb testing.TB, store locator.Store, n int) {
 
 // benchNode is a node with the real wasm tokenizer, a local issuer, the
 // locator index over store and optionally the real (fsynced) audit log.
-func benchNode(tb testing.TB, store locator.Store, withAudit bool, id string, keys adapter.StaticNodeKeys, priv ed25519.PrivateKey, iss *wasm.Issuer) *Node {
+func benchNode(tb testing.TB, store locator.Store, withAudit bool, id string, keys adapter.StaticNodeKeys, priv ed25519.PrivateKey, bk *benchKeys) *Node {
 	tb.Helper()
 	var secret [32]byte
 	rand.Read(secret[:])
@@ -96,8 +97,9 @@ func benchNode(tb testing.TB, store locator.Store, withAudit bool, id string, ke
 	cfg.UserRate = 1e9
 	cfg.DailyLookups = 1 << 30 // a benchmark is a sweep by design
 	cfg.PeerRate = 1e9
-	tz := &adapter.WasmTokenizer{R: sharedRuntime(tb), Epoch: 1, IssuerPublicKey: iss.PublicKey()}
-	opt := Options{Tokenizer: tz, Index: adapter.NewLocatorIndex(h, store, nil, keys, nil), Auth: tokens, Issuer: adapter.IssuerEvaluator{I: iss},
+	tz := &adapter.WasmTokenizer{R: sharedRuntime(tb)}
+	opt := Options{Tokenizer: tz, Index: adapter.NewLocatorIndex(h, store, nil, keys, nil), Auth: tokens, Keyring: bk.keyring(tb, id),
+		Peers:  &fakePeers{self: id, nodes: bk.nodes, desc: bk.purposes()},
 		Logger: slog.New(slog.NewTextHandler(testLogs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if withAudit {
 		lg, err := audit.Open(filepath.Join(cfg.DataDir, audit.FileName), audit.DefaultConfig())
@@ -111,8 +113,64 @@ func benchNode(tb testing.TB, store locator.Store, withAudit bool, id string, ke
 	if err != nil {
 		tb.Fatal(err)
 	}
+	bk.nodes[id] = n
 	tb.Cleanup(func() { n.Shutdown(context.Background()) })
 	return n
+}
+
+// benchKeys is a safeguarding token key dealt t-of-n among the issuers of
+// a benchmark's nodes, which reach each other in process (fakePeers).
+type benchKeys struct {
+	issuers []string
+	dealt   wasmtest.Dealt
+	nodes   map[string]*Node
+}
+
+func newBenchKeys(tb testing.TB, t int, issuers ...string) *benchKeys {
+	tb.Helper()
+	d, err := wasmtest.Deal(rand.Reader, "safeguarding", 1, t, issuers...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &benchKeys{issuers: issuers, dealt: d, nodes: map[string]*Node{}}
+}
+
+func (bk *benchKeys) purposes() map[string][]string {
+	m := map[string][]string{}
+	for _, id := range bk.issuers {
+		m[id] = []string{"safeguarding"}
+	}
+	return m
+}
+
+// keyring is node id's view: the key, and its share if it is an issuer.
+func (bk *benchKeys) keyring(tb testing.TB, id string) *adapter.Keyring {
+	kr := adapter.NewKeyring(id)
+	if err := kr.SetKeys([]KeySet{adapter.PortKeySet(bk.dealt.KeySet)}); err != nil {
+		tb.Fatal(err)
+	}
+	if i := slices.Index(bk.issuers, id); i >= 0 {
+		kr.AddShare("safeguarding", 1, bk.dealt.Issuers[i])
+	}
+	return kr
+}
+
+// Evaluate implements wasm.ThresholdEvaluator in process, from the first t
+// shares, for benchmarks of the client alone.
+func (bk *benchKeys) KeySet(context.Context, string, uint32) (wasm.KeySet, error) {
+	return bk.dealt.KeySet, nil
+}
+
+func (bk *benchKeys) EvaluatePartials(_ context.Context, _ string, _ uint32, blinded [][]byte) ([]wasm.Partial, error) {
+	var out []wasm.Partial
+	for _, s := range bk.dealt.Issuers[:bk.dealt.KeySet.T] {
+		p, err := s.Partial(blinded)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // openBenchStore opens the replica of the locate and memory benchmarks: the
@@ -145,9 +203,8 @@ func BenchmarkLocate(b *testing.B) {
 	start := time.Now()
 	fillReplica(b, replicaStore, benchEntries())
 	b.Logf("%s replica of %d entries built in %v", kind, replicaStore.Len(), time.Since(start))
-	key, _ := wasm.GenerateIssuerKey()
-	iss, _ := wasm.NewIssuer(key)
 	ids := []string{"a", "b", "c"}
+	bk := newBenchKeys(b, 2, ids...) // 2 of 3, all in process
 	keys := adapter.StaticNodeKeys{}
 	privs := map[string]ed25519.PrivateKey{}
 	for _, id := range ids {
@@ -159,7 +216,7 @@ func BenchmarkLocate(b *testing.B) {
 		b.Run(fmt.Sprintf("audit=%v", withAudit), func(b *testing.B) {
 			var front *Node
 			for i, id := range ids {
-				n := benchNode(b, replicaStore, withAudit && i == 0, id, keys, privs[id], iss)
+				n := benchNode(b, replicaStore, withAudit && i == 0, id, keys, privs[id], bk)
 				var csv strings.Builder
 				for j, p := range people {
 					csv.WriteString(id + strconv.Itoa(j) + "," + p + "\n")
@@ -217,21 +274,20 @@ func BenchmarkLocate(b *testing.B) {
 	}
 }
 
-// BenchmarkIssuerEvaluate measures the issuer: batches of 256 blinded
-// elements per call (run with -cpu 1 for per-core figures).
+// BenchmarkIssuerEvaluate measures one issuer's share evaluation: batches
+// of 256 blinded elements per call (run with -cpu 1 for per-core figures).
 func BenchmarkIssuerEvaluate(b *testing.B) {
 	r := sharedRuntime(b)
-	key, _ := wasm.GenerateIssuerKey()
-	iss, _ := wasm.NewIssuer(key)
+	iss := newBenchKeys(b, 2, "a", "b", "c").dealt.Issuers[0]
 	for _, batch := range []int{1, 256} {
-		bl, err := r.Blind(context.Background(), "nhs", syntheticNumbers(batch))
+		bl, err := r.BlindThreshold(context.Background(), "nhs", syntheticNumbers(batch))
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, _, err := iss.Evaluate("safeguarding", 1, bl.Blinded); err != nil {
+					if _, _, err := iss.Evaluate(bl.Blinded); err != nil {
 						b.Error(err)
 						return
 					}
@@ -256,8 +312,6 @@ func BenchmarkImport(b *testing.B) {
 	for i, n := range nums {
 		csv.WriteString("r" + strconv.Itoa(i) + "," + n + "\n")
 	}
-	key, _ := wasm.GenerateIssuerKey()
-	iss, _ := wasm.NewIssuer(key)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		store, err := locator.OpenBoltStore(filepath.Join(b.TempDir(), "locator.db"), locator.DefaultPolicy())
@@ -265,7 +319,7 @@ func BenchmarkImport(b *testing.B) {
 			b.Fatal(err)
 		}
 		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-		n := benchNode(b, store, false, "imp", adapter.StaticNodeKeys{"imp": pub}, priv, iss)
+		n := benchNode(b, store, false, "imp", adapter.StaticNodeKeys{"imp": pub}, priv, newBenchKeys(b, 1, "imp"))
 		b.StartTimer()
 		rep, err := n.Import(context.Background(), strings.NewReader(csv.String()), "bench", nil)
 		if err != nil || rep.Imported != rows {
@@ -326,16 +380,16 @@ func residentBytes() int64 {
 }
 
 // BenchmarkTokens measures server-side tokenisation through the wasm module
-// (blind, local issuer evaluation, proof verification, unblind, keys).
+// (blind, two in-process issuers' partial evaluations, verification of both
+// proofs, combine, unblind, keys).
 func BenchmarkTokens(b *testing.B) {
 	r := sharedRuntime(b)
-	key, _ := wasm.GenerateIssuerKey()
-	iss, _ := wasm.NewIssuer(key)
+	bk := newBenchKeys(b, 2, "a", "b", "c")
 	for _, batch := range []int{1, 256} {
 		nums := syntheticNumbers(batch)
 		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				if _, err := r.Tokens(context.Background(), iss.Evaluator(), "nhs", nums, "safeguarding", 1); err != nil {
+				if _, err := r.ThresholdTokens(context.Background(), bk, "nhs", nums, "safeguarding", 1); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -49,11 +49,10 @@ type Config struct {
 	// up; must be a subset of what its descriptor authorises. Default
 	// safeguarding, direct-care.
 	Purposes []string `toml:"purposes" comment:"Purposes this node publishes its records under and lets its users look up\n(lowercase words joined by single hyphens); a subset of its descriptor's."`
-	// Epoch is the token epoch in use. Default 1.
-	Epoch uint32 `toml:"epoch" comment:"Token epoch in use."`
-	// Issuer is the node id that holds the federation key for Epoch; empty or
-	// equal to NodeID means this node is the issuer.
-	Issuer string `toml:"issuer" comment:"The node that holds the federation key for the epoch (empty: this node)."`
+	// IssuerTimeout bounds how long a tokenisation waits for the token
+	// issuers' partial evaluations (they are asked in parallel; the first t
+	// valid answers are used). Default 3s.
+	IssuerTimeout Duration `toml:"issuer_timeout" comment:"How long to wait for the token issuers' answers (asked in parallel; the\nfirst t valid ones are used) before answering 503 issuers_unavailable."`
 	// RetentionDefault is the retention given to records created without
 	// retainUntil. Default 6 years (2190 days).
 	RetentionDefault Duration `toml:"retention_default" comment:"Retention for records created without retainUntil (\"2190d\", \"36h\", ...)."`
@@ -133,11 +132,13 @@ type Config struct {
 	CredentialsFile string `toml:"credentials_file" env:"SIGNPOST_CREDENTIALS_FILE"`
 	// GossipKeyFile holds the federation's gossip encryption key(s).
 	GossipKeyFile string `toml:"gossip_key_file" env:"SIGNPOST_GOSSIP_KEY_FILE"`
-	// IssuerKeyFile, on the issuer only, holds the federation's POPRF
-	// private key (32 raw bytes, mode 0600).
-	IssuerKeyFile string `toml:"issuer_key_file" env:"SIGNPOST_ISSUER_KEY_FILE" comment:"On the issuer node only: the federation's token key (keep it secret)."`
-	// IssuerPublicKey is the issuer's public key, base64, on every node.
-	IssuerPublicKey string `toml:"issuer_public_key" env:"SIGNPOST_ISSUER_PUBLIC_KEY" comment:"Every node: the issuer's public key (base64)."`
+	// KeyRecordsFile holds the federation's signed token key records (the
+	// authority signs each DKG's result); the node also adopts newer ones
+	// from its peers.
+	KeyRecordsFile string `toml:"key_records_file" env:"SIGNPOST_KEY_RECORDS_FILE" comment:"Token keys: the federation's signed key records (from the authority), and,\non an issuer, the directory of this node's key shares (owner-only)."`
+	// SharesDir holds this node's shares of token keys if it is an issuer
+	// (mode 0700, files 0600). Default DataDir/keys.
+	SharesDir string `toml:"shares_dir" env:"SIGNPOST_SHARES_DIR"`
 }
 
 // DefaultConfig returns the defaults, each documented on its field.
@@ -149,8 +150,7 @@ func DefaultConfig() Config {
 		DataDir:           "signpost-data",
 		Listen:            "127.0.0.1:8080",
 		Purposes:          []string{"safeguarding", "direct-care"},
-		Epoch:             1,
-		Issuer:            "",
+		IssuerTimeout:     DurationOf(3 * time.Second),
 		RetentionDefault:  DurationOf(2190 * 24 * time.Hour),
 		MaxRetention:      DurationOf(10 * 365 * 24 * time.Hour),
 		MaxBodyBytes:      64 << 10,
@@ -202,8 +202,7 @@ func (c Config) WithDefaults() (Config, error) {
 	// A zero field takes its default (cmp.Or: the first non-zero).
 	c.DataDir = cmp.Or(c.DataDir, d.DataDir)
 	c.Listen = cmp.Or(c.Listen, d.Listen)
-	c.Epoch = cmp.Or(c.Epoch, d.Epoch)
-	c.Issuer = cmp.Or(c.Issuer, c.NodeID)
+	c.IssuerTimeout = cmp.Or(c.IssuerTimeout, d.IssuerTimeout)
 	c.RetentionDefault = cmp.Or(c.RetentionDefault, d.RetentionDefault)
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, d.MaxBodyBytes)
 	c.MaxRetention = cmp.Or(c.MaxRetention, d.MaxRetention)

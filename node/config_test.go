@@ -67,8 +67,6 @@ func TestParseConfigErrors(t *testing.T) {
 		{"string for list", "purposes = 'safeguarding'\n"},
 		{"bad duration", "retention_default = 'soon'\n"},
 		{"duration as number", "shutdown_timeout = 10\n"},
-		{"negative epoch", "epoch = -1\n"},
-		{"epoch too big", "epoch = 4294967296\n"},
 		{"syntax", "node_id = 'x'\nlisten = = 1\n"},
 		{"unclosed", "node_id = 'x\n"},
 		{"wrong type and unknown keys", "node_id = 'x'\nlisten = '0.0.0.0:80'\nlistn = 'a'\nmax_batch = 'many'\n[tls]\ncert = 'c'\n"},
@@ -137,16 +135,16 @@ func TestLegacyConfig(t *testing.T) {
 // bad value names the variable and not the value.
 func TestApplyEnv(t *testing.T) {
 	env := map[string]string{
-		"SIGNPOST_LISTEN":          "127.0.0.1:9090",
-		"SIGNPOST_ISSUER_KEY_FILE": "/run/secrets/issuer.key",
-		"SIGNPOST_NODE_ID":         "not-overridable",
+		"SIGNPOST_LISTEN":     "127.0.0.1:9090",
+		"SIGNPOST_SHARES_DIR": "/run/secrets/shares",
+		"SIGNPOST_NODE_ID":    "not-overridable",
 	}
 	c := DefaultConfig()
 	c.NodeID = "gp"
 	if err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:9090" || c.IssuerKeyFile != "/run/secrets/issuer.key" || c.NodeID != "gp" || c.PeerListen != DefaultConfig().PeerListen {
+	if c.Listen != "127.0.0.1:9090" || c.SharesDir != "/run/secrets/shares" || c.NodeID != "gp" || c.PeerListen != DefaultConfig().PeerListen {
 		t.Fatalf("overrides: %+v", c)
 	}
 	bad := map[string]string{"SIGNPOST_DATA_DIR": "a\nb", "SIGNPOST_PEER_LISTEN": "x\x00y"}
@@ -193,7 +191,7 @@ func TestConfigValidation(t *testing.T) {
 	c = DefaultConfig()
 	c.NodeID, c.Category = "a", "gp"
 	got, err := c.WithDefaults()
-	if err != nil || got.Issuer != "a" || got.ShutdownTimeout.D() != 10*time.Second {
+	if err != nil || got.IssuerTimeout.D() != 3*time.Second || got.ShutdownTimeout.D() != 10*time.Second {
 		t.Fatalf("defaults: %v %+v", err, got)
 	}
 }

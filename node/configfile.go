@@ -275,6 +275,9 @@ func describe(t reflect.Type) string {
 // suggest offers the known key closest to an unknown one ("did you mean").
 func suggest(key []string) string {
 	k := strings.ToLower(strings.Join(key, "."))
+	if why, ok := removedKeys[k]; ok {
+		return " (" + why + ")"
+	}
 	best, bestD := "", 3
 	for _, f := range reflect.VisibleFields(reflect.TypeFor[Config]()) {
 		name := tomlKey(f)
@@ -287,6 +290,18 @@ func suggest(key []string) string {
 	}
 	return fmt.Sprintf(" (did you mean %s?)", best)
 }
+
+// removedKeys are keys of earlier releases that no longer exist, with what
+// replaced them: a file that still sets one is refused with this reason.
+var removedKeys = map[string]string{
+	"issuer":            singleKeyRemoved,
+	"issuer_key_file":   singleKeyRemoved,
+	"issuer_public_key": singleKeyRemoved,
+	"epoch":             "removed: each token key's epoch is in its key record (key_records_file)",
+}
+
+const singleKeyRemoved = "removed: no node holds a whole token key any more; tokens come from t-of-n issuers " +
+	"whose keys are made by a DKG and described by signed key records (key_records_file, shares_dir; docs/DESIGN.md, \"Threshold issuer\")"
 
 func editDistance(a, b string) int {
 	prev := make([]int, len(b)+1)

@@ -68,7 +68,7 @@ func (c *contactNet) start(t *testing.T, s *contactSide) *testNode {
 		cfg.NodeID, cfg.Agency, cfg.Category, cfg.DataDir = s.id, "Agency "+s.id, "school", s.dir
 		cfg.Purposes, cfg.ContactPolicy, cfg.Contact = []string{"safeguarding"}, s.policy, "Duty desk "+s.id
 		return cfg
-	}(), Options{Tokenizer: &fakeTokenizer{}, Index: newFakeFed().index(s.id, "Agency "+s.id), Issuer: &fakeEvaluator{},
+	}(), Options{Tokenizer: &fakeTokenizer{}, Index: newFakeFed().index(s.id, "Agency "+s.id), Keyring: soloKeyring(s.id),
 		Auth: contactTokens, Audit: s.aud, Now: s.clock.Now, Peers: netPeers{c, s.id}, Logger: slog.New(slog.NewTextHandler(testLogs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,7 @@ import (
 func TestContactPolicy(t *testing.T) {
 	for _, policy := range []string{"accept", "refer"} {
 		t.Run(policy, func(t *testing.T) {
-			ns := wasmNodes(t, map[string][]string{"csc": {"safeguarding"}, "gp": {"safeguarding"}}, "csc")
+			ns, _ := wasmNodes(t, map[string][]string{"csc": {"safeguarding"}, "gp": {"safeguarding"}}, 1, "csc")
 			ns["gp"].cfg.ContactPolicy = policy
 			ns["gp"].cfg.Contact = "Duty desk (synthetic)"
 			if r := ns["gp"].do(t, "POST", "/v1/records", "op-token", `{"localId":"g1","nhsNumber":"9990000018"}`); r.status != 201 {

@@ -24,12 +24,18 @@
 //     withdrawal needs no issuer. Delete withdraws (tombstones) the
 //     entries; an objection withdraws them and marks the record so that it
 //     is never published again.
-//   - The issuer role: the node named by Config.Issuer holds the federation
-//     key for Config.Epoch and evaluates blinded elements, batched, only for
-//     purposes the requesting node's descriptor authorises, within a
-//     per-node rate, auditing who, purpose and count. Other nodes forward
-//     over the federation's mutually authenticated peer transport
-//     (PeerHandler, PeerEvaluatePath).
+//   - Tokens from t of n issuers: each (purpose, epoch) key is Shamir-shared
+//     among n issuer nodes (Options.Keyring: the signed key records, and
+//     this node's share if it is one). To tokenise, a node asks every
+//     issuer in parallel — itself through its share, the others over the
+//     federation's mutually authenticated peer transport (PeerHandler,
+//     PeerEvaluatePath) — verifies each partial's proof, and returns the
+//     first t valid ones; a bad one is rejected, counted and audited.
+//     Fewer than t: *IssuersError, 503 issuers_unavailable. As an issuer,
+//     a node evaluates with its share only for purposes the requesting
+//     node's descriptor authorises, within a per-node rate, auditing who,
+//     purpose and count (api_tokens.go). GET /v1/federation shows operators
+//     the keys and each issuer's last answer.
 //   - The HTTP API (openapi.json, served at /v1/openapi.json): records,
 //     import, locate, token evaluation, lookup of sealed entries, contact
 //     requests, the /v1/watch WebSocket, probes and Prometheus metrics

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/signpost-federation/signpost/node/internal/leakscan"
@@ -192,12 +193,87 @@ func (x *fakeIndex) Watch(keys [][16]byte, fn func(IndexEvent)) func() {
 	}
 }
 
-// fakeEvaluator echoes blinded elements (a test double for the issuer).
-type fakeEvaluator struct{ calls int }
+// fakeKeyring is a test double for the federation's token keys: one key
+// per purpose at epoch 1, t of the issuers named, each "evaluating" by
+// echoing the blinded elements with a proof that names its index. Shares
+// are held by this node for the issuers listed in mine. VerifyPartial
+// accepts a proof that names the partial's own index, so a test can forge
+// one.
+type fakeKeyring struct {
+	t       int
+	issuers []string // node ids; index = position + 1
+	mine    map[string]bool
+	calls   atomic.Int64
+	fail    error  // every share's Evaluate fails with it
+	forge   bool   // every share's proof is forged (fails VerifyPartial)
+	epoch   uint32 // of every key; 0 means 1
+}
 
-func (f *fakeEvaluator) Evaluate(_ context.Context, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
-	f.calls++
-	return blinded, []byte("proof"), nil
+func (k *fakeKeyring) theEpoch() uint32 { return max(k.epoch, 1) }
+
+// soloKeyring is a 1-of-1 key held by id itself: the plain single-node
+// setup of most API tests.
+func soloKeyring(id string) *fakeKeyring {
+	return &fakeKeyring{t: 1, issuers: []string{id}, mine: map[string]bool{id: true}}
+}
+
+func (k *fakeKeyring) keySet(purpose string) KeySet {
+	ks := KeySet{Purpose: purpose, Epoch: k.theEpoch(), T: k.t, GroupKey: []byte("group-key")}
+	for i, id := range k.issuers {
+		ks.Issuers = append(ks.Issuers, IssuerKey{NodeID: id, Index: uint16(i + 1), PublicShare: []byte("share-" + id)})
+	}
+	return ks
+}
+
+func (k *fakeKeyring) KeySet(purpose string, epoch uint32) (KeySet, error) {
+	if epoch != 0 && epoch != k.theEpoch() {
+		return KeySet{}, ErrNoKey
+	}
+	return k.keySet(purpose), nil
+}
+
+func (k *fakeKeyring) All() []KeySet {
+	return []KeySet{k.keySet("direct-care"), k.keySet("safeguarding")}
+}
+
+func (k *fakeKeyring) Share(purpose string, epoch uint32) Share {
+	if epoch != 0 && epoch != k.theEpoch() {
+		return nil
+	}
+	for i, id := range k.issuers {
+		if k.mine[id] {
+			return fakeShare{k: k, index: uint16(i + 1)}
+		}
+	}
+	return nil
+}
+
+func (k *fakeKeyring) VerifyPartial(ks KeySet, blinded [][]byte, p Partial) error {
+	if string(p.Proof) != fmt.Sprintf("proof-%d", p.Index) || len(p.Evaluated) != len(blinded) {
+		return errors.New("fake proof does not verify")
+	}
+	if _, ok := ks.Issuer(p.Index); !ok {
+		return errors.New("unknown issuer index")
+	}
+	return nil
+}
+
+type fakeShare struct {
+	k     *fakeKeyring
+	index uint16
+}
+
+func (s fakeShare) Index() uint16 { return s.index }
+
+func (s fakeShare) Evaluate(blinded [][]byte) ([][]byte, []byte, error) {
+	s.k.calls.Add(1)
+	if s.k.fail != nil {
+		return nil, nil, s.k.fail
+	}
+	if s.k.forge {
+		return blinded, []byte("forged"), nil
+	}
+	return blinded, []byte(fmt.Sprintf("proof-%d", s.index)), nil
 }
 
 // syntheticNumbers returns n valid NHS numbers from the 999 test range,

@@ -75,7 +75,11 @@ func (n *Node) route(name string, limit int64, h handlerFunc, roles ...string) h
 			if !errors.As(err, &ae) {
 				n.log.Error("request failed", "route", name, "err", err)
 				ae = errorf(http.StatusInternalServerError, httpx.CodeInternal, "internal error")
-				if errors.Is(err, ErrIssuerUnavailable) {
+				var ie *IssuersError
+				if errors.As(err, &ie) {
+					ae = errorf(http.StatusServiceUnavailable, httpx.CodeIssuersUnavailable,
+						"Searching is unavailable just now: only %d of %d token issuers answered and %d are needed. Records already found and lookups by key still work; try again later.", ie.Answered, ie.N, ie.T)
+				} else if errors.Is(err, ErrIssuerUnavailable) {
 					ae = errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, "the token issuer cannot be reached; try again later")
 				}
 			}
@@ -128,6 +132,7 @@ func (n *Node) Handler() http.Handler {
 	mux.Handle("POST /v1/contact-requests/{id}/decline", jsonRoute(n, "contact.decide", lim, n.handleContactDecline, RolePractitioner, RoleOperator))
 	mux.Handle("GET /v1/watch", chargedRoute(n, "watch", lim, n.handleWatch, RolePractitioner))
 	mux.Handle("POST /v1/audit/subject-access", jsonRoute(n, "audit.subject", lim, n.handleSubjectAccess, RoleAuditor))
+	mux.Handle("GET /v1/federation", n.route("federation", lim, n.handleFederation, RoleOperator, RoleAuditor))
 	mux.Handle("GET /v1/audit/heads", n.route("audit.heads", lim, n.handleAuditHeads, RoleAuditor))
 	if h := n.opt.Auth.SessionHandler(); h != nil {
 		mux.Handle("/v1/session", n.route("session", 0, func(w http.ResponseWriter, r *http.Request) error {

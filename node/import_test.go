@@ -232,6 +232,9 @@ func newNode(t *testing.T, opt Options, mut func(*Config), run bool) *testNode {
 	if opt.Index == nil {
 		opt.Index = newFakeFed().index("a", cfg.Agency)
 	}
+	if opt.Keyring == nil {
+		opt.Keyring = soloKeyring(cfg.NodeID)
+	}
 	opt.Auth = tokens
 	opt.Logger = slog.New(slog.NewTextHandler(testLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	n, err := New(cfg, opt)

@@ -34,6 +34,14 @@ const (
 	MetricPubFailures = "signpost_publish_failures_total"
 	MetricQuotaAlerts = "signpost_quota_alerts_total"
 	MetricQuotaRefuse = "signpost_quota_refused_total"
+	MetricPartials    = "signpost_issuer_partials_total"
+)
+
+// Outcomes of asking one issuer for a partial evaluation.
+const (
+	partialOK       = "ok"
+	partialBadProof = "bad_proof" // answered, but the proof failed: rejected and audited
+	partialFailed   = "failed"    // refused, unreachable, timed out or malformed
 )
 
 // Outcomes of issuer evaluations, as in the audit trail.
@@ -56,6 +64,7 @@ type metrics struct {
 	requests    *prometheus.CounterVec   // route, status
 	latency     *prometheus.HistogramVec // route
 	evaluations *prometheus.CounterVec   // purpose, outcome
+	partials    *prometheus.CounterVec   // issuer, outcome
 	republish   *prometheus.CounterVec   // result
 	// publishAttempts and publishFailures count the outbox's batches
 	// (a write's own or the background publisher's) and those that failed.
@@ -81,6 +90,9 @@ func newMetrics(reg *prometheus.Registry, n *Node) (*metrics, error) {
 		evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEvaluations,
 			Help: "Blinded elements this node was asked to evaluate as issuer, by purpose and outcome (ok, denied, error)."},
 			[]string{"purpose", "outcome"}),
+		partials: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricPartials,
+			Help: "Partial evaluations this node asked the token issuers for, by issuer node and outcome (ok, bad_proof, failed)."},
+			[]string{"issuer", "outcome"}),
 		republish: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRepublish,
 			Help: "Start-up reconciliations (queueing what is missing, changed or due; a new epoch's pass counts when done), by result (ok, failed)."}, []string{"result"}),
 		publishAttempts: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricPubAttempts,
@@ -106,7 +118,7 @@ func newMetrics(reg *prometheus.Registry, n *Node) (*metrics, error) {
 		m.quotaAlerts.WithLabelValues(k)
 		m.quotaRefused.WithLabelValues(k)
 	}
-	cs := []prometheus.Collector{m.requests, m.latency, m.evaluations, m.republish, m.publishAttempts, m.publishFailures, m.quotaAlerts, m.quotaRefused,
+	cs := []prometheus.Collector{m.requests, m.latency, m.evaluations, m.partials, m.republish, m.publishAttempts, m.publishFailures, m.quotaAlerts, m.quotaRefused,
 		m.published, m.withdrawn, m.dropped, m.notices, nodeGauges{n}}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -131,6 +143,12 @@ func (m *metrics) evaluated(purpose string, authorised []string, outcome string,
 		purpose = purposeOther
 	}
 	m.evaluations.WithLabelValues(purpose, outcome).Add(float64(n))
+}
+
+// partial counts one issuer's answer. The issuer label takes only the node
+// ids of the key records' issuers, a handful.
+func (m *metrics) partial(issuer, outcome string) {
+	m.partials.WithLabelValues(issuer, outcome).Inc()
 }
 
 var (

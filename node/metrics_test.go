@@ -9,12 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-type failingEvaluator struct{}
-
-func (failingEvaluator) Evaluate(context.Context, string, uint32, [][]byte) ([][]byte, []byte, error) {
-	return nil, nil, errors.New("evaluation failed")
-}
-
 // TestMetrics checks what /metrics serves: the registry the node was
 // given (with what the assembly registered on it), requests by route and
 // status, issuer evaluations by purpose and outcome, and the gauges.
@@ -33,12 +27,14 @@ func TestMetrics(t *testing.T) {
 	// A peer authorised for direct-care only, asking for safeguarding and
 	// for a name of its own choosing: both denied, under one label.
 	for _, p := range []string{"safeguarding", "made-up-purpose"} {
-		if _, _, err := a.issuerEvaluate(ctx, "b", []string{"direct-care"}, p, a.cfg.Epoch, blinded(3)); err == nil {
+		if _, _, err := a.issuerEvaluate(ctx, "b", []string{"direct-care"}, p, 1, blinded(3)); err == nil {
 			t.Fatalf("%s: evaluated for an unauthorised purpose", p)
 		}
 	}
-	f := newTestNodeWith(t, newFakeFed(), "f", nil, func(o *Options) { o.Issuer = failingEvaluator{} })
-	if _, _, err := f.issuerEvaluate(ctx, "b", []string{"direct-care"}, "direct-care", f.cfg.Epoch, blinded(1)); err == nil {
+	failing := soloKeyring("f")
+	failing.fail = errors.New("evaluation failed")
+	f := newTestNodeWith(t, newFakeFed(), "f", nil, func(o *Options) { o.Keyring = failing })
+	if _, _, err := f.issuerEvaluate(ctx, "b", []string{"direct-care"}, "direct-care", 1, blinded(1)); err == nil {
 		t.Fatal("a failing evaluation succeeded")
 	}
 	a.do(t, "POST", "/v1/locate", "", "{}")

@@ -55,8 +55,10 @@ var ErrNoAuditQuery = errors.New("node: no queryable audit log")
 type Options struct {
 	Tokenizer Tokenizer
 	Index     Index
-	// Issuer, when non-nil, makes this node the issuer for Config.Epoch.
-	Issuer Evaluator
+	// Keyring holds the federation's token keys (signed key records) and
+	// this node's shares if it is one of their issuers; nil: no tokens can
+	// be made (503 no_token_key), lookups by key still work.
+	Keyring Keyring
 	// Peers reaches other nodes; nil in a single-node setup.
 	Peers Peers
 	Audit Auditor
@@ -71,9 +73,6 @@ type Options struct {
 	PageFS fs.FS
 	// WasmFS holds the wasm module and its loader, served under /wasm/.
 	WasmFS fs.FS
-	// IssuerPublicKey is returned with evaluations so that browsers can
-	// verify the issuer's proof.
-	IssuerPublicKey []byte
 	// AuditHeads is the node's own audit log, whose signed tree head
 	// PublishAuditHead offers to the other members; nil: not offered.
 	AuditHeads AuditHeads
@@ -108,6 +107,7 @@ type Node struct {
 	limiter     *auth.Limiter   // per user, at this node
 	quotas      *quotas         // per user and day, at this node
 	peerLimiter *auth.Limiter   // per requesting node, at the issuer
+	issuers     issuerHealth    // each issuer's last answer, for GET /v1/federation
 
 	// pub is the outbox's background publisher and the claims it shares
 	// with writes (outbox.go); stopPublisher ends it.
@@ -182,7 +182,7 @@ func New(cfg Config, opt Options) (*Node, error) {
 		cs.Close()
 		return nil, fmt.Errorf("node: metrics: %w", err)
 	}
-	n.tok = newCoalescer(opt.Tokenizer, evaluatorFunc(n.evaluate), coalesceMax)
+	n.tok = newCoalescer(opt.Tokenizer, nodeEvaluator{n}, coalesceMax)
 	n.limiter = newLimiter(cfg.UserRate, cfg.UserBurst, opt.Now)
 	n.quotas = newQuotas(opt.Now)
 	n.peerLimiter = newLimiter(cfg.PeerRate, cfg.PeerBurst, opt.Now)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,7 +53,49 @@ const (
 	publishIdle = 10 * time.Minute
 	// epochStep bounds the records one step of an epoch backfill enqueues.
 	epochStep = 1000
+	// keyCheckInterval is how often an idle publisher looks for new token
+	// keys.
+	keyCheckInterval = 30 * time.Second
 )
+
+// keyGeneration names the token keys this node publishes under now: a hash
+// of (purpose, current epoch) over its purposes, or 0 if it has none. It
+// changes whenever one of its purposes moves to a new key (a rotation, or
+// the first key of a new federation), and the outbox then publishes every
+// record again under the new keys (records.Store.EnsureEpoch).
+func (n *Node) keyGeneration() uint32 {
+	if n.opt.Keyring == nil {
+		return 0
+	}
+	h := fnv.New32a()
+	any := false
+	for _, p := range n.cfg.Purposes {
+		ks, err := n.opt.Keyring.KeySet(p, 0)
+		if err != nil {
+			continue
+		}
+		any = true
+		fmt.Fprintf(h, "%s\x00%d\x00", p, ks.Epoch)
+	}
+	if !any {
+		return 0
+	}
+	return max(h.Sum32(), 1)
+}
+
+// keyNames lists the purposes' current keys, for the log ("safeguarding@1").
+func (n *Node) keyNames() string {
+	var out []string
+	for _, p := range n.cfg.Purposes {
+		if n.opt.Keyring == nil {
+			break
+		}
+		if ks, err := n.opt.Keyring.KeySet(p, 0); err == nil {
+			out = append(out, fmt.Sprintf("%s@%d", p, ks.Epoch))
+		}
+	}
+	return strings.Join(out, ",")
+}
 
 // publisher is the background half of the outbox and the claims both
 // halves share.
@@ -63,9 +107,11 @@ type publisher struct {
 	delay   time.Duration            // current back-off, 0 after a success
 	retryAt time.Time                // no attempt before (node clock)
 
-	// backfill: the epoch pass is still to run (from backfillAfter).
+	// backfill: the epoch pass is still to run (from backfillAfter), for
+	// the token keys gen names (see keyGeneration).
 	backfill      bool
 	backfillAfter string
+	gen           uint32
 
 	wake chan struct{}
 }
@@ -178,6 +224,23 @@ func (p *publisher) step(ctx context.Context) time.Duration {
 		return retryAt.Sub(now)
 	}
 	wait := publishIdle
+	if n.opt.Keyring != nil {
+		// New token keys (a rotation, or the first keys of a federation
+		// that had none) are noticed here.
+		wait = keyCheckInterval
+	}
+	if gen := n.keyGeneration(); gen != p.gen {
+		backfill, err := n.records.EnsureEpoch(gen)
+		if err != nil {
+			n.log.Error("outbox: recording the new token keys failed", "err", err)
+			return p.failed(err)
+		}
+		if backfill {
+			p.backfill, p.backfillAfter = true, ""
+			n.log.Info("outbox: new token keys; every record will be published under them", "keys", n.keyNames())
+		}
+		p.gen = gen
+	}
 	if err := p.enqueueDue(now, &wait); err != nil {
 		n.log.Error("outbox: refresh scan failed", "err", err)
 		return p.failed(err)
@@ -223,7 +286,7 @@ func (p *publisher) enqueueDue(now time.Time, wait *time.Duration) error {
 	n := p.n
 	note := records.Note{At: now}
 	if p.backfill {
-		last, _, err := n.records.EnqueueEpoch(n.cfg.Epoch, p.backfillAfter, epochStep, note)
+		last, _, err := n.records.EnqueueEpoch(p.gen, p.backfillAfter, epochStep, note)
 		if err != nil {
 			return err
 		}
@@ -231,7 +294,7 @@ func (p *publisher) enqueueDue(now time.Time, wait *time.Duration) error {
 		if last == "" {
 			p.backfill = false
 			n.metrics.republish.WithLabelValues("ok").Inc()
-			n.log.Info("outbox: every record is queued for the epoch", "epoch", n.cfg.Epoch)
+			n.log.Info("outbox: every record is queued for the current token keys", "keys", n.keyNames())
 		} else {
 			*wait = 0
 		}
@@ -298,7 +361,7 @@ func (n *Node) processItems(ctx context.Context, items []records.Item, backgroun
 		return nil, err
 	}
 	now := n.opt.Now()
-	epoch := n.cfg.Epoch
+	epoch := n.keyGeneration()
 
 	// Pass 1: the numbers to tokenise, judged on the stored state (a
 	// superset of what pass 2 needs).
@@ -547,7 +610,8 @@ func (n *Node) start(run bool) error {
 	if !n.started.CompareAndSwap(false, true) {
 		return nil
 	}
-	backfill, err := n.records.EnsureEpoch(n.cfg.Epoch)
+	n.pub.gen = n.keyGeneration()
+	backfill, err := n.records.EnsureEpoch(n.pub.gen)
 	if err != nil {
 		n.metrics.republish.WithLabelValues("failed").Inc()
 		return fmt.Errorf("node: start: %w", err)

@@ -163,7 +163,8 @@ func TestPublisherBacksOff(t *testing.T) {
 		t.Fatalf("back-off never reached its cap: %v", want)
 	}
 	a.tok.setFail(nil)
-	if got := a.pub.step(ctx); got != publishIdle || a.records.OutboxLen() != 0 {
+	// Idle, it looks for new token keys every keyCheckInterval.
+	if got := a.pub.step(ctx); got != keyCheckInterval || a.records.OutboxLen() != 0 {
 		t.Fatalf("after success: wait %v, %d queued", got, a.records.OutboxLen())
 	}
 }
@@ -245,7 +246,7 @@ func TestCrashBetweenPublishAndComplete(t *testing.T) {
 		t.Fatalf("%d queued, %d entries", b.records.OutboxLen(), fed.published())
 	}
 	p, ok, err := b.records.PublishedState("c1")
-	if err != nil || !ok || p.Version != 1 || len(p.Keys) != len(b.cfg.Purposes) || p.Epoch != b.cfg.Epoch {
+	if err != nil || !ok || p.Version != 1 || len(p.Keys) != len(b.cfg.Purposes) || p.Epoch != b.keyGeneration() {
 		t.Fatalf("published state %+v %v %v", p.Version, ok, err)
 	}
 }
@@ -276,8 +277,11 @@ func TestStartTokenisesNothingWhenAllPublished(t *testing.T) {
 	b.srv.Close()
 	b.Shutdown(context.Background())
 
-	// A new epoch: every record is queued in the background and published.
-	c := manualNode(t, Options{Index: fed.index("a", "Agency a")}, func(c *Config) { c.DataDir, c.Epoch = dir, 2 })
+	// New token keys (epoch 2 for every purpose): every record is queued
+	// in the background and published under them.
+	newKeys := soloKeyring("a")
+	newKeys.epoch = 2
+	c := manualNode(t, Options{Index: fed.index("a", "Agency a"), Keyring: newKeys}, cfg)
 	if !readiness(t, c).Ready || c.records.OutboxLen() != 0 {
 		t.Fatal("a new epoch held up readiness")
 	}
@@ -290,7 +294,7 @@ func TestStartTokenisesNothingWhenAllPublished(t *testing.T) {
 	}
 	n := 0
 	err := c.records.ForEachPublished(func(_ string, p records.Published) error {
-		if p.Epoch == 2 {
+		if p.Epoch == c.keyGeneration() {
 			n++
 		}
 		return nil

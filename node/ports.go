@@ -17,10 +17,19 @@ type (
 	Peers      = port.Peers
 	MemberKey  = port.MemberKey
 	PeerError  = port.PeerError
+	KeySet     = port.KeySet
+	IssuerKey  = port.IssuerKey
+	Partial    = port.Partial
+	Keyring    = port.Keyring
+	Share      = port.Share
+	// IssuersError says how many issuers answered of how many, and how
+	// many are needed (503 issuers_unavailable).
+	IssuersError = port.IssuersError
 )
 
 // Errors of the ports.
 var (
 	ErrIssuerUnavailable = port.ErrIssuerUnavailable
 	ErrPurpose           = port.ErrPurpose
+	ErrNoKey             = port.ErrNoKey
 )

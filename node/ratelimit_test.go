@@ -38,6 +38,8 @@ func (c *testClock) Advance(d time.Duration) {
 type countingAudit struct {
 	mu     sync.Mutex
 	events []AuditEvent
+	// onRecord, if set, sees every event as it is recorded.
+	onRecord func(AuditEvent)
 }
 
 func (a *countingAudit) Subject([][16]byte) (any, error) { return nil, ErrNoAuditQuery }
@@ -45,7 +47,11 @@ func (a *countingAudit) Subject([][16]byte) (any, error) { return nil, ErrNoAudi
 func (a *countingAudit) Record(_ context.Context, e AuditEvent) error {
 	a.mu.Lock()
 	a.events = append(a.events, e)
+	on := a.onRecord
 	a.mu.Unlock()
+	if on != nil {
+		on(e)
+	}
 	return nil
 }
 
@@ -172,8 +178,9 @@ func TestIssuerRateLimitPerNode(t *testing.T) {
 		})
 	nodes["iss"] = iss.Node
 	forwarding := func(id string) *testNode {
-		return newTestNodeWith(t, fed, id, func(c *Config) { c.Issuer = "iss" },
-			func(o *Options) { o.Issuer, o.Peers = nil, &fakePeers{self: id, nodes: nodes, desc: purposes} })
+		return newTestNodeWith(t, fed, id, nil, func(o *Options) {
+			o.Keyring, o.Peers = &fakeKeyring{t: 1, issuers: []string{"iss"}}, &fakePeers{self: id, nodes: nodes, desc: purposes}
+		})
 	}
 	b, c := forwarding("b"), forwarding("c")
 	steps := []struct {

@@ -114,7 +114,7 @@ func BenchmarkRestart(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				t0 := time.Now()
 				tok := &fakeTokenizer{}
-				node, err := New(cfg, Options{Tokenizer: tok, Index: index, Issuer: &fakeEvaluator{}, Auth: tokens,
+				node, err := New(cfg, Options{Tokenizer: tok, Index: index, Keyring: soloKeyring("a"), Auth: tokens,
 					Logger: slog.New(slog.DiscardHandler)})
 				if err != nil {
 					b.Fatal(err)

@@ -85,7 +85,7 @@ func newAuthedNode(t *testing.T) *authedNode {
 	cfg := DefaultConfig()
 	cfg.NodeID, cfg.Agency, cfg.Category, cfg.DataDir = "a", "Agency a", "school", dir
 	tok := &fakeTokenizer{}
-	n, err := New(cfg, Options{Tokenizer: tok, Index: adapter.NewLocatorIndex(holder, replica, nil, adapter.StaticNodeKeys{"a": pub}, nil), Issuer: &fakeEvaluator{},
+	n, err := New(cfg, Options{Tokenizer: tok, Index: adapter.NewLocatorIndex(holder, replica, nil, adapter.StaticNodeKeys{"a": pub}, nil), Keyring: soloKeyring("a"),
 		Auth: UserAuth{a}, Audit: AuditLog{lg}, Logger: slog.New(slog.NewTextHandler(testLogs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -12,13 +12,11 @@ import (
 
 // WasmTokenizer is the production Tokenizer: the one wasm module, under
 // wazero, validates numbers and blinds them; the Evaluator (the node's own,
-// which enforces its purposes and forwards to the issuer) evaluates; the
-// module verifies the proof, unblinds and derives the keys.
+// which enforces its purposes and asks the token issuers) returns t partial
+// evaluations; the module verifies every partial's proof, combines them,
+// unblinds and derives the keys.
 type WasmTokenizer struct {
-	R     *wasm.Runtime
-	Epoch uint32
-	// IssuerPublicKey verifies the issuer's proofs.
-	IssuerPublicKey []byte
+	R *wasm.Runtime
 }
 
 // errInvalidNumber carries a validation reason that is safe to show.
@@ -46,12 +44,17 @@ func (t *WasmTokenizer) Normalize(ctx context.Context, input string) (string, er
 	return res.Normalized, nil
 }
 
-// Keys implements port.Tokenizer.
+// Keys implements port.Tokenizer, under the purpose's current key.
 func (t *WasmTokenizer) Keys(ctx context.Context, pev port.Evaluator, purpose string, numbers []string) ([]port.Keys, error) {
 	if pev == nil {
 		return nil, port.ErrIssuerUnavailable
 	}
-	ev := keyedEvaluator{pev, t.IssuerPublicKey}
+	// One key for the whole batch, even if a newer one is adopted meanwhile.
+	ks, err := pev.KeySet(ctx, purpose, 0)
+	if err != nil {
+		return nil, err
+	}
+	ev := ThresholdEvaluator{E: pev}
 	// Split the batch over the module's instances (one per core by
 	// default): blinding and proof verification are CPU-bound in the module.
 	parts := min(runtime.GOMAXPROCS(0), (len(numbers)+63)/64)
@@ -68,7 +71,7 @@ func (t *WasmTokenizer) Keys(ctx context.Context, pev port.Evaluator, purpose st
 		wg.Add(1)
 		go func(p, lo, hi int) {
 			defer wg.Done()
-			toks, err := t.R.Tokens(ctx, ev, "nhs", numbers[lo:hi], purpose, t.Epoch)
+			toks, err := t.R.ThresholdTokens(ctx, ev, "nhs", numbers[lo:hi], purpose, ks.Epoch)
 			if err != nil {
 				errs[p] = err
 				return
@@ -87,29 +90,46 @@ func (t *WasmTokenizer) Keys(ctx context.Context, pev port.Evaluator, purpose st
 			continue
 		}
 		// The evaluator's own errors (the node's API errors, ErrPurpose,
-		// ErrIssuerUnavailable) stay in the chain for the caller's
-		// errors.As and errors.Is.
+		// *IssuersError, ErrIssuerUnavailable) stay in the chain for the
+		// caller's errors.As and errors.Is.
 		return nil, err
 	}
 	return out, nil
 }
 
-// IssuerEvaluator adapts the wasm package's native issuer to port.Evaluator.
-type IssuerEvaluator struct{ I *wasm.Issuer }
+// ThresholdEvaluator adapts the node's port.Evaluator to the wasm package's
+// ThresholdEvaluator (the same values in the wasm package's types).
+type ThresholdEvaluator struct{ E port.Evaluator }
 
-// Evaluate implements port.Evaluator.
-func (e IssuerEvaluator) Evaluate(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, nil, err
+// KeySet implements wasm.ThresholdEvaluator.
+func (e ThresholdEvaluator) KeySet(ctx context.Context, purpose string, epoch uint32) (wasm.KeySet, error) {
+	ks, err := e.E.KeySet(ctx, purpose, epoch)
+	if err != nil {
+		return wasm.KeySet{}, err
 	}
-	return e.I.Evaluate(purpose, epoch, blinded)
+	return WasmKeySet(ks), nil
 }
 
-// keyedEvaluator gives the wasm runtime the issuer public key with the
-// node's evaluator.
-type keyedEvaluator struct {
-	port.Evaluator
-	pub []byte
+// EvaluatePartials implements wasm.ThresholdEvaluator.
+func (e ThresholdEvaluator) EvaluatePartials(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([]wasm.Partial, error) {
+	ps, err := e.E.EvaluatePartials(ctx, purpose, epoch, blinded)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wasm.Partial, len(ps))
+	for i, p := range ps {
+		out[i] = wasm.Partial{Index: p.Index, Evaluated: p.Evaluated, Proof: p.Proof}
+	}
+	return out, nil
 }
 
-func (k keyedEvaluator) IssuerPublicKey(context.Context, uint32) ([]byte, error) { return k.pub, nil }
+// WasmKeySet converts a port.KeySet to the wasm package's.
+func WasmKeySet(ks port.KeySet) wasm.KeySet {
+	w := wasm.KeySet{Purpose: ks.Purpose, Epoch: ks.Epoch, T: ks.T, GroupKey: ks.GroupKey, Shares: make([]wasm.PublicShare, len(ks.Issuers))}
+	for i, ik := range ks.Issuers {
+		w.Shares[i] = wasm.PublicShare{Index: ik.Index, NodeID: ik.NodeID, Key: ik.PublicShare}
+	}
+	return w
+}
+
+var _ wasm.ThresholdEvaluator = ThresholdEvaluator{}

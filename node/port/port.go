@@ -23,25 +23,113 @@ type Keys struct {
 }
 
 // Tokenizer validates NHS numbers and turns them into [Keys] for a purpose.
-// Production: the wasm module under wazero, blinding against an [Evaluator].
-// Safe for concurrent use.
+// Production: the wasm module under wazero, blinding and combining the
+// partial evaluations an [Evaluator] returns. Safe for concurrent use.
 type Tokenizer interface {
 	// Normalize returns the canonical 10 digits, or an error whose message is
 	// a reason safe to show (it never echoes the input).
 	Normalize(ctx context.Context, input string) (string, error)
-	// Keys tokenises canonical numbers for purpose in the configured epoch,
-	// blinding against ev. The node passes its own evaluator (which checks
-	// the purpose and reaches the issuer), so the tokenizer needs no
-	// reference back to the node.
+	// Keys tokenises canonical numbers for purpose under the purpose's
+	// current key, blinding against ev. The node passes its own evaluator
+	// (which checks the purpose and reaches the issuers), so the tokenizer
+	// needs no reference back to the node.
 	Keys(ctx context.Context, ev Evaluator, purpose string, numbers []string) ([]Keys, error)
 }
 
-// Evaluator evaluates blinded elements with the federation key for an epoch
-// (RFC 9497 POPRF, batched, with one proof). Same shape as the wasm
-// package's Evaluator so that one value serves both.
-type Evaluator interface {
-	Evaluate(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) (evaluated [][]byte, proof []byte, err error)
+// KeySet is one token key — a (purpose, epoch) pair — as the federation's
+// signed key record describes it: any T of the issuers evaluate together,
+// each with its Shamir share; nobody holds the key itself. Public.
+type KeySet struct {
+	Purpose string
+	Epoch   uint32
+	T       int
+	Issuers []IssuerKey
+	// GroupKey is k·G for the shared key k (32 bytes).
+	GroupKey []byte
 }
+
+// IssuerKey is one issuer of a [KeySet]: its node, its Shamir index and its
+// public share K_i = k_i·G (32 bytes), against which its proofs verify.
+type IssuerKey struct {
+	NodeID      string
+	Index       uint16
+	PublicShare []byte
+}
+
+// Issuer returns the issuer with Shamir index i.
+func (ks KeySet) Issuer(i uint16) (IssuerKey, bool) {
+	for _, k := range ks.Issuers {
+		if k.Index == i {
+			return k, true
+		}
+	}
+	return IssuerKey{}, false
+}
+
+// Partial is one issuer's evaluation of a batch of blinded elements with its
+// share, with one batch proof against its public share.
+type Partial struct {
+	NodeID    string
+	Index     uint16
+	Evaluated [][]byte
+	Proof     []byte
+}
+
+// Evaluator is how a tokenizer reaches the issuers: the node's own, which
+// checks the purpose, asks the issuers in parallel and returns T partials
+// whose proofs it has verified (the tokenizer verifies them again: the
+// module trusts no one). Same shape as the wasm package's
+// ThresholdEvaluator so that one value serves both.
+type Evaluator interface {
+	// KeySet returns the key for purpose at epoch; epoch 0 means the
+	// purpose's current key.
+	KeySet(ctx context.Context, purpose string, epoch uint32) (KeySet, error)
+	// EvaluatePartials evaluates blinded elements under that key.
+	EvaluatePartials(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([]Partial, error)
+}
+
+// Keyring is the federation's token keys as this node knows them: the
+// verified key records, and this node's own shares if it is an issuer.
+// Safe for concurrent use.
+type Keyring interface {
+	// KeySet returns the key for purpose at epoch (0: the current one, the
+	// newest adopted), or an error wrapping [ErrNoKey].
+	KeySet(purpose string, epoch uint32) (KeySet, error)
+	// All returns every adopted key, for operators (GET /v1/federation).
+	All() []KeySet
+	// Share returns this node's share of that key, nil if it holds none.
+	Share(purpose string, epoch uint32) Share
+	// VerifyPartial checks a partial's proof against its issuer's public
+	// share in ks, from public data only, so that the node can reject a bad
+	// partial and ask another issuer before the client sees it.
+	VerifyPartial(ks KeySet, blinded [][]byte, p Partial) error
+}
+
+// Share is this node's share of one key: it evaluates blinded elements and
+// proves it did so with the share behind its public share. Secret inside.
+type Share interface {
+	Index() uint16
+	Evaluate(blinded [][]byte) (evaluated [][]byte, proof []byte, err error)
+}
+
+// ErrNoKey is returned when the federation has no token key for a purpose
+// (or not that epoch) yet: a DKG has not been run, or its record has not
+// arrived.
+var ErrNoKey = errors.New("node: no token key for that purpose")
+
+// IssuersError says that fewer than T issuers gave a valid partial
+// evaluation. It wraps [ErrIssuerUnavailable]: tokens cannot be made, while
+// lookups of the local replica go on and publishes wait in the outbox.
+type IssuersError struct {
+	Answered, N, T int
+}
+
+func (e *IssuersError) Error() string {
+	return fmt.Sprintf("only %d of %d token issuers answered; %d are needed", e.Answered, e.N, e.T)
+}
+
+// Unwrap makes errors.Is(err, ErrIssuerUnavailable) hold.
+func (e *IssuersError) Unwrap() error { return ErrIssuerUnavailable }
 
 // Holding is an opened and verified entry: an agency that holds a record.
 type Holding struct {
@@ -104,8 +192,8 @@ type Peers interface {
 	MemberKeys() []MemberKey
 }
 
-// ErrIssuerUnavailable is returned when tokens cannot be made because the
-// issuer cannot be reached: lookups of the local replica go on.
+// ErrIssuerUnavailable is returned when tokens cannot be made because too
+// few issuers can be reached: lookups of the local replica go on.
 var ErrIssuerUnavailable = errors.New("node: issuer unavailable")
 
 // ErrPurpose is returned for a purpose the caller is not authorised for.

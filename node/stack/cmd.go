@@ -3,7 +3,6 @@ package stack
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -126,7 +125,7 @@ func loadStackConfig(path string, lookup func(string) (string, bool), stderr io.
 	// refuses such a private key (StartStack checks tls_key_file and the
 	// data directory).
 	for _, f := range []struct{ key, path string }{
-		{"credentials_file", cfg.CredentialsFile}, {"gossip_key_file", cfg.GossipKeyFile}, {"issuer_key_file", cfg.IssuerKeyFile},
+		{"credentials_file", cfg.CredentialsFile}, {"gossip_key_file", cfg.GossipKeyFile},
 	} {
 		if err := checkSecretFile(f.key, rel(f.path)); err != nil {
 			errs = append(errs, err)
@@ -141,16 +140,13 @@ func loadStackConfig(path string, lookup func(string) (string, bool), stderr io.
 	if sc.GossipKeys, err = federation.LoadGossipKeys(rel(cfg.GossipKeyFile)); err != nil {
 		errs = append(errs, fmt.Errorf("gossip_key_file: %w", err))
 	}
-	if cfg.IssuerKeyFile != "" {
-		if sc.IssuerPrivateKey, err = os.ReadFile(rel(cfg.IssuerKeyFile)); err != nil {
-			errs = append(errs, fmt.Errorf("issuer_key_file: %w", err))
+	if cfg.KeyRecordsFile != "" {
+		if sc.KeyRecords, err = federation.LoadKeyRecords(rel(cfg.KeyRecordsFile), sc.AuthorityKey); err != nil {
+			errs = append(errs, fmt.Errorf("key_records_file: %w", err))
 		}
 	}
-	if cfg.IssuerPublicKey != "" {
-		if sc.IssuerPublicKey, err = base64.StdEncoding.DecodeString(cfg.IssuerPublicKey); err != nil {
-			errs = append(errs, errors.New("issuer_public_key: not base64"))
-		}
-	}
+	cfg.SharesDir = rel(cfg.SharesDir)
+	sc.Node.SharesDir = cfg.SharesDir
 	if len(errs) > 0 {
 		return sc, fmt.Errorf("%w: %w", node.ErrConfig, errors.Join(errs...))
 	}

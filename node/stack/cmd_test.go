@@ -19,11 +19,13 @@ import (
 	"testing"
 
 	"github.com/signpost-federation/signpost/federation"
+	"github.com/signpost-federation/signpost/federation/dkg"
 	"github.com/signpost-federation/signpost/node"
 	"github.com/signpost-federation/signpost/node/internal/leakscan"
 	"github.com/signpost-federation/signpost/wasm"
 
 	"github.com/signpost-federation/signpost/wasm/testutil"
+	"github.com/signpost-federation/signpost/wasm/wasmtest"
 )
 
 // TestCommandsDocumentWasmCache: `node -h` and `demo -h` list the
@@ -162,10 +164,12 @@ func runNode(t *testing.T, p string, flags ...string) (string, *syncBuffer, func
 }
 
 // operatorFiles writes into dir what an operator has before `signpost node`
-// first runs (authority key, credentials, gossip key, issuer key, all
-// 0600) and a config from `signpost node init` with replace applied to it,
-// and returns the config's path. The caller sets the addresses in the
-// environment.
+// first runs (authority key, credentials, gossip key, all 0600, the
+// federation's signed key records and this node's key shares) and a config
+// from `signpost node init` with replace applied to it, and returns the
+// config's path. The caller sets the addresses in the environment. The
+// node is the one issuer (1 of 1) of a key per purpose; the keys are dealt
+// here, where a federation would run a DKG.
 func operatorFiles(t *testing.T, dir string, replace []string) string {
 	t.Helper()
 	authDir := filepath.Join(dir, "authority")
@@ -186,13 +190,36 @@ func operatorFiles(t *testing.T, dir string, replace []string) string {
 		b, _ := os.ReadFile(filepath.Join(authDir, f))
 		os.WriteFile(filepath.Join(dir, f), b, 0o600)
 	}
-	ik, _ := wasm.GenerateIssuerKey()
-	os.WriteFile(filepath.Join(dir, "issuer.key"), ik, 0o600)
+	var recs []*federation.KeyRecord
+	shares := filepath.Join(dir, "shares")
+	os.Mkdir(shares, 0o700)
+	for i, p := range []string{"direct-care", "safeguarding"} {
+		d, err := wasmtest.Deal(rand.Reader, p, 1, 1, "harbour-gp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		session := dkg.SessionID{byte(i + 1)}
+		ks := &dkg.KeySet{Session: session, Purpose: p, Epoch: 1, T: 1, GroupKey: d.KeySet.GroupKey,
+			Issuers: []dkg.PublicShare{{NodeID: "harbour-gp", Index: 1, Key: d.KeySet.Shares[0].Key}}}
+		rec, err := federation.SignKeyRecordInDir(authDir, ks, now.Add(-time.Minute), time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+		share := &dkg.Share{Session: session, Purpose: p, Epoch: 1, NodeID: "harbour-gp", Index: 1, Value: d.Shares[0]}
+		if err := federation.WriteShare(filepath.Join(shares, federation.ShareFileName(p, 1, session)), share); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := federation.WriteKeyRecords(filepath.Join(dir, "keys.pem"), recs); err != nil {
+		t.Fatal(err)
+	}
 	var conf bytes.Buffer
 	node.WriteDefaultConfig(&conf, "harbour-gp")
 	cfg := strings.NewReplacer(
 		"authority_key_file = 'authority.pub'", "authority_key_file = '"+federation.AuthorityPublicFile+"'",
-		"issuer_key_file = ''", "issuer_key_file = 'issuer.key'",
+		"key_records_file = ''", "key_records_file = 'keys.pem'",
+		"shares_dir = ''", "shares_dir = 'shares'",
 		"category = 'children-social-care'", "category = 'gp'",
 	).Replace(conf.String())
 	cfg = strings.NewReplacer(replace...).Replace(cfg)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/signpost-federation/signpost/federation"
+	"github.com/signpost-federation/signpost/federation/dkg"
 	"github.com/signpost-federation/signpost/node"
 	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/wasm"
@@ -28,15 +29,22 @@ type DemoAgency struct {
 	Purposes                 []string
 }
 
-// DemoAgencies are the demo's agencies: four kinds, the first the issuer.
-// The school is authorised for safeguarding only, to show the purpose
-// firewall.
+// DemoAgencies are the demo's agencies: four kinds. The school is
+// authorised for safeguarding only, to show the purpose firewall.
 var DemoAgencies = []DemoAgency{
 	{"northshire-csc", "Northshire Children's Social Care", "children-social-care", []string{"direct-care", "safeguarding"}},
 	{"riverside-school", "Riverside Primary School", "school", []string{"safeguarding"}},
 	{"harbour-gp", "Harbour Lane GP Practice", "gp", []string{"direct-care", "safeguarding"}},
 	{"city-ed", "City Hospital Emergency Department", "emergency-department", []string{"direct-care", "safeguarding"}},
 }
+
+// DemoIssuers are the demo's token issuers, run by three different
+// agencies: any DemoThreshold of them make tokens together, fewer cannot.
+// Their keys are made by a DKG among them when the demo starts.
+var DemoIssuers = []string{"northshire-csc", "harbour-gp", "city-ed"}
+
+// DemoThreshold is t of the demo's t-of-n token keys.
+const DemoThreshold = 2
 
 // DemoPassword is every demo user's password (synthetic, loopback only).
 const DemoPassword = "signpost-demo"
@@ -60,6 +68,9 @@ type DemoConfig struct {
 	// wasm.CommandCacheDir). Default "": compiled in memory.
 	WasmCacheDir string
 	Logger       *slog.Logger
+	// Down names agencies (node ids) to stop once the federation is up,
+	// so that a newcomer can see an outage (`signpost demo --down`).
+	Down []string
 }
 
 // Demo is a running local federation.
@@ -72,7 +83,9 @@ type Demo struct {
 	// PractitionerTokens are a practitioner API token per node id.
 	PractitionerTokens map[string]string
 	Entries            int
-	runtime            *wasm.Runtime
+	// Down are the agencies stopped after start (DemoConfig.Down).
+	Down    []string
+	runtime *wasm.Runtime
 }
 
 // DemoPerson is a synthetic person and the nodes that hold a record.
@@ -108,12 +121,19 @@ func demoHolders(i int) []string {
 }
 
 // StartDemo starts the demo federation: an authority created on the fly,
-// four enrolled nodes on loopback (the first holds the issuer key), users on
-// each, synthetic records imported through each node's import path, and
-// waits until every replica holds every entry.
+// four enrolled nodes on loopback, a DKG among the three issuers for each
+// purpose (whose results the authority signs into key records), users on
+// each node, synthetic records imported through each node's import path;
+// it waits until every replica holds every entry, then stops the agencies
+// named in dc.Down.
 func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 	if dc.People == 0 {
 		dc.People = 60
+	}
+	for _, id := range dc.Down {
+		if !slices.ContainsFunc(DemoAgencies, func(a DemoAgency) bool { return a.NodeID == id }) {
+			return nil, fmt.Errorf("node: demo: no agency %q to stop (the agencies: %s)", id, demoAgencyIDs())
+		}
 	}
 	log := dc.Logger
 	if log == nil {
@@ -151,6 +171,10 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 		return nil, err
 	}
 	log.Info("demo membership converged", "took", time.Since(now))
+	if err := d.makeKeys(ctx, keys.authority); err != nil {
+		return nil, err
+	}
+	log.Info("demo token keys made by DKG", "took", time.Since(now))
 	if err := d.importPeople(ctx, dc.People); err != nil {
 		return nil, err
 	}
@@ -162,15 +186,100 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 		log.Warn("demo replicas not complete yet; anti-entropy will finish", "err", err)
 	}
 	log.Info("demo replicas complete", "took", time.Since(now))
+	for i := len(d.Stacks) - 1; i >= 0; i-- {
+		id := DemoAgencies[i].NodeID
+		if slices.Contains(dc.Down, id) {
+			if err := d.Stacks[i].Shutdown(ctx); err != nil {
+				return nil, fmt.Errorf("node: demo: stop %s: %w", id, err)
+			}
+			d.Down = append(d.Down, id)
+		}
+	}
 	return d, nil
 }
 
+func demoAgencyIDs() string {
+	ids := make([]string, len(DemoAgencies))
+	for i, a := range DemoAgencies {
+		ids[i] = a.NodeID
+	}
+	return strings.Join(ids, ", ")
+}
+
+// demoPurposes are the purposes the demo makes keys for.
+var demoPurposes = []string{"direct-care", "safeguarding"}
+
+// makeKeys runs one DKG per purpose among DemoIssuers (the first starts
+// it; the others join when its first message arrives), has the demo
+// authority sign each result into a key record, and waits until every
+// node has adopted every record. No process ever holds a whole key: each
+// issuer's share stays in its own share directory.
+func (d *Demo) makeKeys(ctx context.Context, authority *federation.Authority) error {
+	var parts []dkg.Participant
+	var initiator *Stack
+	for _, id := range DemoIssuers {
+		i := slices.IndexFunc(DemoAgencies, func(a DemoAgency) bool { return a.NodeID == id })
+		parts = append(parts, dkg.Participant{NodeID: id, Index: uint16(len(parts) + 1)})
+		if initiator == nil {
+			initiator = d.Stacks[i]
+		}
+	}
+	start := time.Now()
+	ids := make([]dkg.SessionID, len(demoPurposes))
+	for i, p := range demoPurposes {
+		id, err := initiator.Agent.StartDKG(ctx, dkg.Config{Purpose: p, Epoch: 1, T: DemoThreshold, Participants: parts,
+			Start: start, PhaseTimeout: 5 * time.Second})
+		if err != nil {
+			return fmt.Errorf("node: demo: start the %s DKG: %w", p, err)
+		}
+		ids[i] = id
+	}
+	for i, id := range ids {
+		var st federation.DKGStatus
+		err := waitFor(ctx, 60*time.Second, func() bool {
+			st, _ = initiator.Agent.DKGStatus(id)
+			return st.Phase >= dkg.PhaseDone
+		})
+		if err != nil {
+			return fmt.Errorf("node: demo: the %s DKG did not finish: %w", demoPurposes[i], err)
+		}
+		if st.Phase != dkg.PhaseDone || st.Err != "" {
+			return fmt.Errorf("node: demo: the %s DKG failed: %s %s", demoPurposes[i], st.Reason, st.Err)
+		}
+		ks, err := federation.LoadDKGResult(st.ResultPath)
+		if err != nil {
+			return err
+		}
+		rec := federation.KeyRecordFromKeySet(ks)
+		rec.Serial = 1
+		rec.NotBefore = start.Add(-time.Minute).Truncate(time.Second)
+		signed, err := authority.SignKeyRecord(rec)
+		if err != nil {
+			return fmt.Errorf("node: demo: sign the %s key record: %w", demoPurposes[i], err)
+		}
+		if err := initiator.Agent.SetKeyRecord(signed); err != nil {
+			return fmt.Errorf("node: demo: adopt the %s key record: %w", demoPurposes[i], err)
+		}
+	}
+	err := waitFor(ctx, 30*time.Second, func() bool {
+		for _, s := range d.Stacks {
+			if len(s.Agent.KeyRecords()) < len(demoPurposes) {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("node: demo: key records did not reach every node: %w", err)
+	}
+	return nil
+}
+
 // demoKeys are the demo federation's secrets, made on the fly: its
-// authority, gossip key and issuer key.
+// authority and gossip key. (Its token keys are made by the issuers' DKG.)
 type demoKeys struct {
 	authority *federation.Authority
 	gossip    []byte
-	issuer    []byte
 }
 
 func newDemoKeys() (demoKeys, error) {
@@ -180,15 +289,11 @@ func newDemoKeys() (demoKeys, error) {
 	}
 	gossip := make([]byte, 32)
 	rand.Read(gossip)
-	issuer, err := wasm.GenerateIssuerKey()
-	if err != nil {
-		return demoKeys{}, err
-	}
-	return demoKeys{authority: authority, gossip: gossip, issuer: issuer}, nil
+	return demoKeys{authority: authority, gossip: gossip}, nil
 }
 
 // startAgency enrols DemoAgencies[i] with the demo authority, starts its
-// stack (the first holds the issuer key; the others join it) and adds the
+// stack (the first starts the federation; the others join it) and adds the
 // demo users and API tokens.
 func (d *Demo) startAgency(ctx context.Context, dc DemoConfig, keys demoKeys, i int, join []string, log *slog.Logger) (*Stack, error) {
 	a := DemoAgencies[i]
@@ -208,7 +313,6 @@ func (d *Demo) startAgency(ctx context.Context, dc DemoConfig, keys demoKeys, i 
 	if dc.BasePort != 0 {
 		cfg.Listen = "127.0.0.1:" + strconv.Itoa(dc.BasePort+i)
 	}
-	cfg.Issuer = DemoAgencies[0].NodeID
 	cfg.Contact = a.Agency + " duty desk, 01632 96000" + strconv.Itoa(i) + " (synthetic)"
 	if a.NodeID == DemoReferAgency {
 		cfg.ContactPolicy = "refer" // demo_contact.go
@@ -219,12 +323,6 @@ func (d *Demo) startAgency(ctx context.Context, dc DemoConfig, keys demoKeys, i 
 		Credentials: &federation.Credentials{Descriptor: sd, PrivateKey: priv},
 		GossipKeys:  [][]byte{keys.gossip}, GossipListen: "127.0.0.1:0", PeerListen: "127.0.0.1:0",
 		Join: join, Runtime: d.runtime, Argon2: dc.Argon2, FastGossip: true, Logger: log.With("node", a.NodeID),
-	}
-	if i == 0 {
-		sc.IssuerPrivateKey = keys.issuer
-	} else {
-		iss, _ := wasm.NewIssuer(keys.issuer)
-		sc.IssuerPublicKey = iss.PublicKey()
 	}
 	s, err := StartStack(ctx, sc)
 	if err != nil {
@@ -357,6 +455,7 @@ func DemoMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	people := fs.Int("people", 60, "number of synthetic people (NHS numbers in the 999 test range)")
 	verbose := fs.Bool("v", false, "log the nodes' operational messages to stderr")
 	cacheFlag := fs.String(wasm.CacheFlag, "", wasm.CacheFlagUsage)
+	down := fs.String("down", "", "comma-separated agencies (node ids) to stop once the federation is up, to see an outage\n(e.g. harbour-gp: one token issuer of three down, lookups go on; harbour-gp,city-ed: two down, no new lookups)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: signpost demo [flags]\n\nStarts a local federation of four agencies on loopback with synthetic records,\nprints the practitioner pages and logins, and runs until interrupted.")
 		fs.PrintDefaults()
@@ -389,7 +488,11 @@ func DemoMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fmt.Fprintln(stdout, "Starting a local Signpost federation of four agencies…")
 	// Compiled code is kept across runs: the second demo starts seconds sooner.
 	cacheDir := wasm.CommandCacheDir(*cacheFlag, stderr)
-	d, err := StartDemo(ctx, DemoConfig{Dir: *dir, BasePort: *port, People: *people, WasmCacheDir: cacheDir, Logger: log})
+	var downIDs []string
+	if *down != "" {
+		downIDs = strings.Split(*down, ",")
+	}
+	d, err := StartDemo(ctx, DemoConfig{Dir: *dir, BasePort: *port, People: *people, WasmCacheDir: cacheDir, Logger: log, Down: downIDs})
 	if err != nil {
 		fmt.Fprintln(stderr, "signpost demo:", err)
 		if *port != 0 {
@@ -412,12 +515,46 @@ func DemoMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 func display(n string) string { return n[:3] + " " + n[3:6] + " " + n[6:] }
 
+// running returns the index of the first running agency from order (node
+// ids), or -1.
+func (d *Demo) running(order ...string) int {
+	for _, id := range order {
+		if slices.Contains(d.Down, id) {
+			continue
+		}
+		if i := slices.IndexFunc(DemoAgencies, func(a DemoAgency) bool { return a.NodeID == id }); i >= 0 && i < len(d.Stacks) {
+			return i
+		}
+	}
+	return -1
+}
+
 func (d *Demo) printWelcome(w io.Writer, took time.Duration) {
-	fmt.Fprintf(w, "\nSignpost demo federation is up in %.1fs: %d agencies, %d synthetic people, %d entries replicated to every node.\n\n",
+	fmt.Fprintf(w, "\nSignpost demo federation is up in %.1fs: %d agencies, %d synthetic people, %d entries replicated to every node.\n",
 		took.Seconds(), len(d.Stacks), len(d.People), d.Entries)
+	fmt.Fprintf(w, "Token issuers: %s — any %d of the %d make tokens together; no machine holds a whole key (made by a DKG just now).\n\n",
+		strings.Join(DemoIssuers, ", "), DemoThreshold, len(DemoIssuers))
+	if len(d.Down) > 0 {
+		up := 0
+		for _, id := range DemoIssuers {
+			if !slices.Contains(d.Down, id) {
+				up++
+			}
+		}
+		fmt.Fprintf(w, "Stopped to show an outage (--down): %s. Token issuers running: %d of %d", strings.Join(d.Down, ", "), up, len(DemoIssuers))
+		if up >= DemoThreshold {
+			fmt.Fprintf(w, " — enough: lookups and new records work as usual.\n\n")
+		} else {
+			fmt.Fprintf(w, " — fewer than %d: new lookups answer 503 issuers_unavailable and the page says so;\nnew records are kept and published when an issuer returns.\n\n", DemoThreshold)
+		}
+	}
 	fmt.Fprintln(w, "Practitioner pages (open one in a browser):")
 	for i, s := range d.Stacks {
 		a := DemoAgencies[i]
+		if slices.Contains(d.Down, a.NodeID) {
+			fmt.Fprintf(w, "  %-36s (stopped)\n", a.Agency)
+			continue
+		}
 		fmt.Fprintf(w, "  %-36s http://%s/   (%s)\n", a.Agency, s.Addr, strings.Join(a.Purposes, ", "))
 	}
 	fmt.Fprintf(w, "\nLogins on every node: %s — password %q for each.\n", strings.Join(DemoUsers, ", "), DemoPassword)
@@ -436,11 +573,11 @@ func (d *Demo) printWelcome(w io.Writer, took time.Duration) {
 		}
 	}
 	fmt.Fprintln(w, "  999 000 0013  has a wrong check digit: the page says why")
-	if len(d.Stacks) > 1 {
-		s := d.Stacks[2]
+	if i := d.running(DemoAgencies[2].NodeID, DemoAgencies[3].NodeID, DemoAgencies[0].NodeID, DemoAgencies[1].NodeID); i >= 0 {
+		s, id := d.Stacks[i], DemoAgencies[i].NodeID
 		var free string
 		for _, p := range d.People {
-			if !slices.Contains(p.Holders, DemoAgencies[2].NodeID) {
+			if !slices.Contains(p.Holders, id) {
 				free = p.NHSNumber
 				break
 			}
@@ -448,16 +585,19 @@ func (d *Demo) printWelcome(w io.Writer, took time.Duration) {
 		if free == "" {
 			free = d.People[len(d.People)-1].NHSNumber
 		}
-		fmt.Fprintf(w, "\nAdd a record at %s from the command line (a live notice reaches anyone watching):\n", DemoAgencies[2].NodeID)
+		fmt.Fprintf(w, "\nAdd a record at %s from the command line (a live notice reaches anyone watching):\n", id)
 		fmt.Fprintf(w, "  curl -s -X POST http://%s/v1/records -H 'Authorization: Bearer %s' \\\n    -H 'Content-Type: application/json' -d '{\"localId\":\"demo-1\",\"nhsNumber\":\"%s\"}'\n",
-			s.Addr, d.Tokens[DemoAgencies[2].NodeID], free)
+			s.Addr, d.Tokens[id], free)
 	}
-	if len(d.People) > 0 {
-		fmt.Fprintf(w, "\nWho else is involved, asked by a system at %s:\n", DemoAgencies[0].NodeID)
+	if i := d.running(DemoAgencies[0].NodeID, DemoAgencies[1].NodeID, DemoAgencies[2].NodeID, DemoAgencies[3].NodeID); i >= 0 && len(d.People) > 0 {
+		s, id := d.Stacks[i], DemoAgencies[i].NodeID
+		fmt.Fprintf(w, "\nWho else is involved, asked by a system at %s:\n", id)
 		fmt.Fprintf(w, "  curl -s -X POST http://%s/v1/locate -H 'Authorization: Bearer %s' \\\n    -H 'Content-Type: application/json' -d '{\"nhsNumber\":\"%s\",\"purpose\":\"safeguarding\"}'\n",
-			d.Stacks[0].Addr, d.PractitionerTokens[DemoAgencies[0].NodeID], d.People[0].NHSNumber)
+			s.Addr, d.PractitionerTokens[id], d.People[0].NHSNumber)
+		fmt.Fprintf(w, "\nThe federation as %s sees it — members, token keys, each issuer's last answer (operator token):\n", id)
+		fmt.Fprintf(w, "  curl -s http://%s/v1/federation -H 'Authorization: Bearer %s'\n", s.Addr, d.Tokens[id])
+		fmt.Fprintf(w, "\nAPI description: http://%s/v1/openapi.json — metrics: /metrics\n", s.Addr)
 	}
 	d.printContactHelp(w)
-	fmt.Fprintf(w, "\nAPI description: http://%s/v1/openapi.json — metrics: /metrics\n", d.Stacks[0].Addr)
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
 }

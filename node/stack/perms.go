@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 )
 
 // ErrUnsafePermissions means a secret file, or the data directory, may be
@@ -69,6 +70,12 @@ func checkDataDir(dir string) error {
 		return fmt.Errorf("node: data dir: %w", err)
 	}
 	return errors.Join(errs...)
+}
+
+// within reports whether path is dir or inside it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // publicFile reports whether a file of the data directory is public by

@@ -54,7 +54,16 @@ func TestNodeRefusesUnsafePermissions(t *testing.T) {
 	}{
 		{"credentials 0644", chmodFile("node.pem", 0o644)},
 		{"gossip key 0640", chmodFile("gossip.key", 0o640)},
-		{"issuer key 0604", chmodFile("issuer.key", 0o604)},
+		{"key share 0604", func(t *testing.T, dir string) string {
+			shares, _ := filepath.Glob(filepath.Join(dir, "shares", "*.share"))
+			if len(shares) == 0 {
+				t.Fatal("no share file to spoil")
+			}
+			if err := os.Chmod(shares[0], 0o604); err != nil {
+				t.Fatal(err)
+			}
+			return "chmod 600 " + shares[0]
+		}},
 		{"data directory 0777", func(t *testing.T, dir string) string {
 			data := filepath.Join(dir, "signpost-data")
 			os.Mkdir(data, 0o700)

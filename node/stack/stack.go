@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -44,10 +45,11 @@ type StackConfig struct {
 	// gossip addresses of nodes to join.
 	GossipListen, PeerListen string
 	Join                     []string
-	// IssuerPrivateKey is set on the issuer node only.
-	IssuerPrivateKey []byte
-	// IssuerPublicKey verifies evaluation proofs (every node).
-	IssuerPublicKey []byte
+	// KeyRecords are the federation's signed token key records to start
+	// with (key_records_file); the node also adopts newer ones from its
+	// peers and keeps them in its data directory. Its own shares, if it is
+	// an issuer, are in Node.SharesDir.
+	KeyRecords []*federation.KeyRecord
 	// Runtime, if set, is shared and not closed by the stack.
 	Runtime *wasm.Runtime
 	// WasmCacheDir is where the stack's own runtime keeps compiled module
@@ -187,11 +189,7 @@ func StartStack(ctx context.Context, sc StackConfig) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	issuer, err := a.loadIssuer()
-	if err != nil {
-		return nil, err
-	}
-	if err := a.newNode(index, auditLog, issuer, reg); err != nil {
+	if err := a.newNode(index, auditLog, reg); err != nil {
 		return nil, err
 	}
 	if err := a.serve(ctx); err != nil {
@@ -231,6 +229,14 @@ func newAssembly(sc StackConfig) (*assembly, error) {
 	}
 	if err := checkDataDir(cfg.DataDir); err != nil {
 		return nil, err
+	}
+	// Key shares, like every key, must be owner-only: a node refuses to
+	// start with one that others may read, as ssh refuses such a key. In
+	// the data directory (the default) checkDataDir covered them.
+	if cfg.SharesDir != "" && !within(cfg.SharesDir, cfg.DataDir) {
+		if err := checkDataDir(cfg.SharesDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("shares_dir: %w", err)
+		}
 	}
 	var tlsCert *tls.Certificate
 	if cfg.TLS() {
@@ -293,6 +299,8 @@ func (a *assembly) startAgent() (*prometheus.Registry, error) {
 	fc.AuthorityKey = sc.AuthorityKey
 	fc.Credentials = sc.Credentials
 	fc.GossipKeys = sc.GossipKeys
+	fc.KeyRecords = sc.KeyRecords
+	fc.ShareDir = a.cfg.SharesDir
 	fc.Logger = a.log
 	if sc.FastGossip {
 		fc.GossipInterval, fc.ProbeInterval, fc.ProbeTimeout, fc.PushPullInterval = 50*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond, 5*time.Second
@@ -340,7 +348,7 @@ func (a *assembly) openAudit() error {
 func (a *assembly) openUsersAndAudit() (node.AuditLog, error) {
 	lg := a.s.Audit
 	if note := secrethook.Stack; note != nil { // the audit key exists now
-		note(secrethook.Secrets{NodeKey: a.sc.Credentials.PrivateKey, GossipKeys: a.sc.GossipKeys, IssuerKey: a.sc.IssuerPrivateKey,
+		note(secrethook.Secrets{NodeKey: a.sc.Credentials.PrivateKey, GossipKeys: a.sc.GossipKeys,
 			Holder: a.holderSecret, AuditLogPath: lg.Path()})
 	}
 	auditLog := node.AuditLog{L: lg}
@@ -379,38 +387,17 @@ func (a *assembly) openUsersAndAudit() (node.AuditLog, error) {
 	return auditLog, nil
 }
 
-// loadIssuer makes this node the issuer if it holds the federation key
-// (nil otherwise), and settles the issuer public key every node needs.
-func (a *assembly) loadIssuer() (node.Evaluator, error) {
-	var issuer node.Evaluator
-	if len(a.sc.IssuerPrivateKey) > 0 {
-		iss, err := wasm.NewIssuer(a.sc.IssuerPrivateKey)
-		if err != nil {
-			return nil, err
-		}
-		issuer = adapter.IssuerEvaluator{I: iss}
-		a.cfg.Issuer = a.cfg.NodeID
-		if len(a.sc.IssuerPublicKey) == 0 {
-			a.sc.IssuerPublicKey = iss.PublicKey()
-		}
-	}
-	if len(a.sc.IssuerPublicKey) == 0 {
-		return nil, fmt.Errorf("%w: the issuer's public key is required", node.ErrConfig)
-	}
-	return issuer, nil
-}
-
 // newNode creates the core with its adapters.
-func (a *assembly) newNode(index node.Index, auditLog node.AuditLog, issuer node.Evaluator, reg *prometheus.Registry) error {
-	tz := &adapter.WasmTokenizer{R: a.s.Runtime, Epoch: a.cfg.Epoch, IssuerPublicKey: a.sc.IssuerPublicKey}
+func (a *assembly) newNode(index node.Index, auditLog node.AuditLog, reg *prometheus.Registry) error {
+	tz := &adapter.WasmTokenizer{R: a.s.Runtime}
 	witness, err := audit.OpenWitness(filepath.Join(a.cfg.DataDir, audit.WitnessFileName), nil)
 	if err != nil {
 		return err
 	}
 	n, err := node.New(a.cfg, node.Options{
-		Tokenizer: tz, Index: index, Issuer: issuer, Peers: adapter.AgentPeers{A: a.s.Agent},
+		Tokenizer: tz, Index: index, Keyring: adapter.NewFederationKeyring(a.s.Agent, a.cfg.NodeID, nil), Peers: adapter.AgentPeers{A: a.s.Agent},
 		Audit: auditLog, Auth: node.UserAuth{A: a.s.Auth}, Logger: a.log,
-		PageFS: web.FS, WasmFS: wasm.WebFS, IssuerPublicKey: a.sc.IssuerPublicKey,
+		PageFS: web.FS, WasmFS: wasm.WebFS,
 		Metrics: reg, AuditHeads: a.s.Audit, Witness: witness,
 	})
 	if err != nil {

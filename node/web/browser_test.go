@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -29,18 +30,22 @@ import (
 	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/node/internal/httpx"
 	"github.com/signpost-federation/signpost/wasm"
+	"github.com/signpost-federation/signpost/wasm/wasmtest"
 )
 
 const chromiumPath = "/usr/bin/chromium"
 
 // fakeNode serves the page, the real wasm module and a node API whose
-// sign-in, roles and CSRF are the real auth package and whose issuer is the
-// real wasm.Issuer; lookup, contact and watch answer canned holders. It
+// sign-in, roles and CSRF are the real auth package and whose token issuers
+// are real wasm.ShareIssuers of a 2-of-3 key per purpose; lookup, contact
+// and watch answer canned holders. It
 // records every request so the test can prove the NHS number never left
 // the browser.
 type fakeNode struct {
-	t   *testing.T
-	iss *wasm.Issuer
+	t *testing.T
+	// keys are the token keys by purpose, dealt 2 of 3 (a federation's
+	// would come from a DKG).
+	keys map[string]wasmtest.Dealt
 	// named makes lookups answer "holders" as well as sealed entries;
 	// without it the fake answers as the real node does (entries and
 	// members only), and the page must open the entries itself.
@@ -233,19 +238,51 @@ func (f *fakeNode) evaluate(w http.ResponseWriter, r *http.Request) {
 		}
 		blinded = append(blinded, b)
 	}
-	ev, proof, err := f.iss.Evaluate(req.Purpose, epoch, blinded)
-	if err != nil {
-		httpx.WriteError(w, 400, httpx.CodeBadRequest, "cannot evaluate")
+	d, ok := f.keys[req.Purpose]
+	if !ok {
+		httpx.WriteError(w, 403, httpx.CodePurpose, "not authorised for that purpose")
 		return
 	}
-	out := map[string]any{"epoch": epoch, "proof": base64.StdEncoding.EncodeToString(proof),
-		"issuerPublicKey": base64.StdEncoding.EncodeToString(f.iss.PublicKey())}
-	var evs []string
-	for _, e := range ev {
-		evs = append(evs, base64.StdEncoding.EncodeToString(e))
+	// As the node answers: t partials (issuers 1 and 3, so that the
+	// combine's Lagrange coefficients are not the trivial ones) with each
+	// issuer's public share.
+	var partials []map[string]any
+	for _, i := range []int{0, 2} {
+		ev, proof, err := d.Issuers[i].Evaluate(blinded)
+		if err != nil {
+			httpx.WriteError(w, 400, httpx.CodeBadRequest, "cannot evaluate")
+			return
+		}
+		var evs []string
+		for _, e := range ev {
+			evs = append(evs, base64.StdEncoding.EncodeToString(e))
+		}
+		sh := d.KeySet.Shares[i]
+		partials = append(partials, map[string]any{"issuer": sh.NodeID, "index": sh.Index, "publicShare": base64.StdEncoding.EncodeToString(sh.Key),
+			"evaluated": evs, "proof": base64.StdEncoding.EncodeToString(proof)})
 	}
-	out["evaluated"] = evs
-	httpx.WriteJSON(w, 200, out)
+	httpx.WriteJSON(w, 200, map[string]any{"purpose": req.Purpose, "epoch": epoch, "t": d.KeySet.T,
+		"groupKey": base64.StdEncoding.EncodeToString(d.KeySet.GroupKey), "partials": partials})
+}
+
+// dealtEvaluator evaluates in process with a dealt key's first t shares,
+// for the fake's own tokens (it plays every holder).
+type dealtEvaluator struct{ d wasmtest.Dealt }
+
+func (e dealtEvaluator) KeySet(context.Context, string, uint32) (wasm.KeySet, error) {
+	return e.d.KeySet, nil
+}
+
+func (e dealtEvaluator) EvaluatePartials(_ context.Context, _ string, _ uint32, blinded [][]byte) ([]wasm.Partial, error) {
+	var out []wasm.Partial
+	for _, s := range e.d.Issuers[:e.d.KeySet.T] {
+		p, err := s.Partial(blinded)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // agencyNode is a holder node of the fake federation: a real
@@ -270,13 +307,13 @@ func newAgencyNode(t *testing.T, view map[string]string, seed byte) agencyNode {
 
 // entry publishes this node's entry under the keys of number for purpose
 // (computed natively from the issuer's key: the fake plays every holder).
-func (a agencyNode) entry(t *testing.T, iss *wasm.Issuer, number, purpose string) string {
+func (a agencyNode) entry(t *testing.T, d wasmtest.Dealt, number, purpose string) string {
 	t.Helper()
-	tok, err := iss.FullEvaluate([]byte("https://fhir.nhs.uk/Id/nhs-number|"+number), purpose, epoch)
+	toks, err := wasm.NativeThresholdTokens(context.Background(), nil, dealtEvaluator{d}, "nhs", []string{number}, purpose, epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lookup, seal := wasm.DeriveKeys(tok)
+	lookup, seal := toks[0].LookupKey, toks[0].SealKey
 	since, err := time.Parse(time.RFC3339, a.view["since"])
 	if err != nil {
 		t.Fatal(err)
@@ -410,19 +447,18 @@ func startPage(t *testing.T, named bool) (*fakeNode, string) {
 // startPageWith is startPage with the sign-in configuration changed by mod.
 func startPageWith(t *testing.T, named bool, mod func(*auth.Config)) (*fakeNode, string) {
 	t.Helper()
-	key, err := wasm.GenerateIssuerKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss, err := wasm.NewIssuer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeNode{t: t, iss: iss, named: named, entries: map[string]string{}, watchEnded: make(chan struct{}, 16),
+	f := &fakeNode{t: t, keys: map[string]wasmtest.Dealt{}, named: named, entries: map[string]string{}, watchEnded: make(chan struct{}, 16),
 		sockets: map[*fakeSocket]bool{}, received: map[string]map[string]any{}, sent: map[string]map[string]any{}}
+	for _, p := range []string{"safeguarding", "direct-care"} {
+		d, err := wasmtest.Deal(rand.Reader, p, epoch, 2, "node-home", "node-gp", "node-ed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.keys[p] = d
+	}
 	for i, v := range []map[string]string{school, gp, impostor, home} {
 		a := newAgencyNode(t, v, byte(i+1))
-		f.entries[strings.TrimPrefix(v["nodeId"], "node-")] = a.entry(t, iss, "9990000018", "safeguarding")
+		f.entries[strings.TrimPrefix(v["nodeId"], "node-")] = a.entry(t, f.keys["safeguarding"], "9990000018", "safeguarding")
 		if v["nodeId"] != impostor["nodeId"] {
 			f.members = append(f.members, a.member())
 		}

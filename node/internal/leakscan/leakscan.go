@@ -71,13 +71,13 @@ func Main(m *testing.M) int {
 			Leaks.NoteKey(KindSeal, tk.SealKey[:], numbers[i])
 		}
 	}
+	secrethook.Share = func(v []byte) { Leaks.NoteKey(KindIssuer, v, "") }
 	secrethook.Stack = func(s secrethook.Secrets) {
 		Leaks.NoteKey(KindHolder, s.Holder[:], "")
 		Leaks.NoteNodeKey(s.NodeKey)
 		for _, k := range s.GossipKeys {
 			Leaks.NoteKey(KindGossip, k, "")
 		}
-		Leaks.NoteKey(KindIssuer, s.IssuerKey, "")
 		Leaks.NoteAuditKey(s.AuditLogPath)
 	}
 	if os.Getenv(PlantEnv) != "" {

@@ -20,7 +20,10 @@
 //   DELETE /v1/session          (X-CSRF-Token) → 204
 //   POST   /v1/tokens/evaluate  (X-CSRF-Token)
 //          {"purpose","epoch"?,"blinded":[base64]}
-//          → 200 {"epoch","evaluated":[base64],"proof":base64}
+//          → 200 {"purpose","epoch","t","groupKey":base64,
+//                 "partials":[{"issuer","index","publicShare":base64,
+//                              "evaluated":[base64],"proof":base64}]}
+//          503 issuers_unavailable: fewer than t token issuers answered
 //   POST   /v1/lookup           (X-CSRF-Token) {"lookupKey":base64,"purpose"}
 //          → 200 {"entries":[base64 sealed entry],
 //                 "members":[{"nodeId","agency","category","publicKey"}],
@@ -83,9 +86,9 @@ export const api = {
 // ---------------------------------------------------------------------------
 // The wasm adapter: the only code that knows the loader's exports
 // (wasm/web/signpost.js, ABI v1: load(), validate(scheme, inputs),
-// blind(scheme, numbers), finalize(blinding, publicKey, purpose, epoch,
-// evaluated, proof), openEntries(sealKey, entries, members)). Bytes cross
-// the API as base64 strings.
+// blindThreshold(scheme, numbers), combine(blinding, keySet, partials),
+// openEntries(sealKey, entries, members)). Bytes cross the API as base64
+// strings.
 // ---------------------------------------------------------------------------
 const SCHEME = "nhs";
 
@@ -128,17 +131,24 @@ export const engine = {
     return { ok: !!r.valid, canonical: r.normalized || "", display: r.formatted || "", code: r.code || "", reason: r.reason || "" };
   },
 
-  // blind(canonical) → {blinded: base64, state}
+  // blind(canonical) → {blinded: base64, state}: validated and blinded
+  // for the federation's threshold token function.
   blind(canonical) {
-    const b = this.mod.blind(SCHEME, [canonical]);
+    const b = this.mod.blindThreshold(SCHEME, [canonical]);
     return { blinded: toBase64(b.blinded[0]), state: b };
   },
 
-  // finalize(state, evaluation response, purpose) → {lookupKey, sealKey}
-  // as base64; the proof is checked inside the module.
-  finalize(state, ev, purpose) {
-    const pub = ev.issuerPublicKey ? fromBase64(ev.issuerPublicKey) : new Uint8Array(0);
-    const [t] = this.mod.finalize(state, pub, purpose, ev.epoch, [fromBase64(ev.evaluated[0])], fromBase64(ev.proof));
+  // combine(state, evaluation response) → {lookupKey, sealKey} as base64.
+  // The node returns t issuers' partial evaluations with each issuer's
+  // public share; the module checks every partial's proof, combines t
+  // valid ones, unblinds and finalises. The node never sees the token.
+  combine(state, ev) {
+    const keySet = {
+      purpose: ev.purpose, epoch: ev.epoch, t: ev.t, groupKey: fromBase64(ev.groupKey),
+      shares: ev.partials.map((p) => ({ index: p.index, nodeId: p.issuer, key: fromBase64(p.publicShare) })),
+    };
+    const partials = ev.partials.map((p) => ({ index: p.index, evaluated: p.evaluated.map(fromBase64), proof: fromBase64(p.proof) }));
+    const [t] = this.mod.combine(state, keySet, partials);
     return { lookupKey: toBase64(t.lookupKey), sealKey: toBase64(t.sealKey) };
   },
 
@@ -574,7 +584,7 @@ function checkNumber(field, final) {
 }
 
 // ---------------------------------------------------------------------------
-// Searching: validate, blind, evaluate, finalize, look up, open.
+// Searching: validate, blind, evaluate (t issuers), combine, look up, open.
 // ---------------------------------------------------------------------------
 async function onSearch(ev) {
   ev.preventDefault();
@@ -597,7 +607,7 @@ async function onSearch(ev) {
   try {
     const b = engine.blind(r.canonical);
     const ev = await call("POST", api.evaluate, { purpose, blinded: [b.blinded] });
-    const keys = engine.finalize(b.state, ev, purpose);
+    const keys = engine.combine(b.state, ev);
     if (search !== state.search) return setStatus(""); // the number or purpose changed meanwhile
     state.keys = keys;
     state.purpose = purpose;
