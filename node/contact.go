@@ -21,8 +21,10 @@ import (
 //     practitioner gets the error.
 //   - The holder stores what it received, under an id of its own, before it
 //     answers, decided at once by its policy: "accept" answers with the
-//     duty contact (Config.Contact) in the reply; "refer" keeps it "new"
-//     for a person. Its staff see it live ("contact-request" notice) and in
+//     duty contact (Config.Contact) in the reply, and pushes that answer
+//     once more half a minute later as below (a requester that stopped
+//     before committing the reply still gets it); "refer", or "accept"
+//     with no contact configured, keeps it "new" for a person. Its staff see it live ("contact-request" notice) and in
 //     GET /v1/contact-requests, and answer with a named contact or decline
 //     with a reason (POST /v1/contact-requests/{id}/answer, /decline).
 //   - A decision taken by a person travels back to the requester over the
@@ -232,7 +234,8 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request, req 
 			// A holder with no duty contact configured: say whom to ask.
 			contact = "the duty desk of " + rec.PeerAgency
 		}
-		if _, err := n.contacts.Decide(rec.ID, contacts.Sent, contacts.Decision{State: contacts.Answered, Contact: clip(contact, contacts.MaxContactLen), By: contactDecisionBy}, now); err != nil {
+		d := contacts.Decision{State: contacts.Answered, Contact: clip(contact, contacts.MaxContactLen), By: contactDecisionBy}
+		if got, err := n.contacts.Decide(rec.ID, contacts.Sent, d, now); err != nil && !(errors.Is(err, contacts.ErrDecided) && got.Same(d)) {
 			return err
 		}
 		n.audit(r.Context(), AuditEvent{Action: "contact-answer-received", Actor: "node:" + req.NodeID, Purpose: req.Purpose, Peer: req.NodeID, Count: 1, Outcome: "ok", Subject: [][16]byte{lookup}})
@@ -314,8 +317,12 @@ func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request, req *pe
 		State: contacts.New, Created: now, Updated: now}
 	accept := n.cfg.ContactPolicy == "accept" && contacts.ValidText(n.cfg.Contact, contacts.MaxContactLen, true)
 	if accept {
-		// Decided by the policy and delivered in this reply.
+		// Decided by the policy and answered in this reply. It is also
+		// pushed once more, a little later, like a person's decision: a
+		// requester that stopped before committing this reply still gets
+		// it (a requester that has it acknowledges the repeat).
 		rec.State, rec.Contact, rec.DecidedBy = contacts.Answered, n.cfg.Contact, contactDecisionBy
+		rec.Undelivered, rec.NextAttempt = true, now.Add(contactRetryBase)
 	}
 	if err := n.contacts.Create(rec); err != nil {
 		return err

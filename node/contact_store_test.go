@@ -451,3 +451,58 @@ func TestContactRetention(t *testing.T) {
 		t.Fatalf("deleted %d answered 30 days ago", n)
 	}
 }
+
+// TestContactAcceptPushedAgain: an answer by the holder's "accept" policy
+// travels in the reply and once more, later, like a person's decision: a
+// requester that stopped before committing the reply still gets it, and
+// one that has it acknowledges the repeat without a second audit line.
+func TestContactAcceptPushedAgain(t *testing.T) {
+	c, csc, gp := contactPair(t)
+	c.stop(t, gp)
+	gp.policy = "accept"
+	c.start(t, gp)
+	ask := func() string {
+		r := csc.tn.do(t, "POST", "/v1/contact-requests", "prac-token", `{"nodeId":"gp","purpose":"safeguarding","nhsNumber":"9990000018"}`)
+		var ans ContactAnswer
+		if json.Unmarshal([]byte(r.body), &ans); r.status != 200 || ans.Status != "accepted" || ans.Contact != "Duty desk gp" {
+			t.Fatalf("ask: %d %s", r.status, r.body)
+		}
+		return ans.ID
+	}
+	kept, lost := ask(), ask()
+	// The requester "stopped" before committing the second reply: its copy
+	// is still new.
+	rec, err := csc.tn.contacts.Get(lost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.State, rec.Contact, rec.DecidedBy = "new", "", ""
+	if err := csc.tn.contacts.Delete(lost); err != nil {
+		t.Fatal(err)
+	}
+	if err := csc.tn.contacts.Create(rec); err != nil {
+		t.Fatal(err)
+	}
+	if l := listContacts(t, gp.tn, "op-token"); len(l.Received) != 2 || l.Received[0].Delivery != "pending" || l.Received[0].DecidedBy != "policy" {
+		t.Fatalf("holder: %+v", l.Received)
+	}
+	gp.tn.retryContactDecisions(context.Background()) // not yet due
+	if got, _ := csc.tn.contacts.Get(lost); got.State != "new" {
+		t.Fatal("pushed before its time")
+	}
+	gp.clock.Advance(contactRetryBase)
+	gp.tn.retryContactDecisions(context.Background())
+	for _, id := range []string{kept, lost} {
+		if got, err := csc.tn.contacts.Get(id); err != nil || got.State != "answered" || got.Contact != "Duty desk gp" {
+			t.Fatalf("requester %s: %v %+v", id, err, got)
+		}
+	}
+	if l := listContacts(t, gp.tn, "op-token"); l.Received[0].Delivery != "delivered" || l.Received[1].Delivery != "delivered" {
+		t.Fatalf("holder after the push: %+v", l.Received)
+	}
+	// Three answers received: two in the replies, one by the push that
+	// found the second still new; the push of the first was a repeat.
+	if got := actions(csc.aud, "contact-answer-received"); len(got) != 3 {
+		t.Errorf("requester audit %q", got)
+	}
+}

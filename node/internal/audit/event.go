@@ -20,6 +20,11 @@ const (
 	ActionLookup                 Action = "lookup"                   // a lookup by lookup key
 	ActionContactRequestSent     Action = "contact-request-sent"     // this node asked a holder for contact
 	ActionContactRequestReceived Action = "contact-request-received" // a holder received such a request
+	ActionContactRequestAnswered Action = "contact-request-answered" // the holder answered it with a named contact (a person, or its policy)
+	ActionContactRequestDeclined Action = "contact-request-declined" // the holder declined it with a reason
+	ActionContactAnswerSent      Action = "contact-answer-sent"      // the holder's decision reached the requester (ok), or was refused for good (denied)
+	ActionContactAnswerReceived  Action = "contact-answer-received"  // the requester received the holder's decision
+	ActionContactRequestExpired  Action = "contact-request-expired"  // a contact request was deleted at the end of its retention
 	ActionWatch                  Action = "watch"                    // a practitioner asked to be told of new involvement
 	ActionUnwatch                Action = "unwatch"                  // the watch ended
 	ActionNotify                 Action = "notify"                   // a watcher was told of new involvement
