@@ -506,3 +506,28 @@ func TestContactAcceptPushedAgain(t *testing.T) {
 		t.Errorf("requester audit %q", got)
 	}
 }
+
+// TestContactPeerRate: a node that floods another with contact requests
+// is refused past the user rate's burst, per requesting node (each request
+// is stored and shown to staff), and the requester's practitioner is told
+// to slow down (429), not that the holder failed.
+func TestContactPeerRate(t *testing.T) {
+	_, csc, gp := contactPair(t)
+	gp.tn.limiter = newLimiter(0.001, 3, gp.clock.Now) // the holder's: a burst of 3
+	for i := range 4 {
+		r := csc.tn.do(t, "POST", "/v1/contact-requests", "prac-token", `{"nodeId":"gp","purpose":"safeguarding","nhsNumber":"9990000018"}`)
+		want := 200
+		if i == 3 {
+			want = 429
+		}
+		if r.status != want || want == 429 && (r.errCode() != "rate_limited" || !strings.Contains(r.body, "from this node")) {
+			t.Fatalf("request %d: %d %s", i, r.status, r.body)
+		}
+	}
+	if l := listContacts(t, gp.tn, "op-token"); len(l.Received) != 3 {
+		t.Fatalf("stored %d", len(l.Received))
+	}
+	if l := listContacts(t, csc.tn, "prac-token"); len(l.Sent) != 3 {
+		t.Fatalf("the refused request is kept at the requester: %d", len(l.Sent))
+	}
+}

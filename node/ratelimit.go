@@ -18,6 +18,10 @@ type cost struct {
 	// issuer: the issuer's per-requesting-node bucket (Config.PeerRate,
 	// PeerBurst); otherwise the calling user's (Config.UserRate, UserBurst).
 	issuer bool
+	// peer: the requesting node's own bucket at the user rate (Config.
+	// UserRate, UserBurst), keyed by its node id: a peer route that
+	// stores what it is sent.
+	peer bool
 	// perElement: one token per blinded element of the request's body;
 	// otherwise one per request.
 	perElement bool
@@ -44,6 +48,7 @@ var costs = map[string]cost{
 	"tokens.evaluate": {perElement: true, message: "too many evaluations; slow down"},
 	"watch":           {message: "too many watches opened; slow down"}, // each handshake is an audit line
 	"peer.evaluate":   {issuer: true, perElement: true, message: "evaluation rate exceeded for this node"},
+	"peer.contact":    {peer: true, message: "too many contact requests from this node; slow down"}, // each is stored and shown to staff
 }
 
 // newLimiter is a token bucket per key (user, peer node) at rate a second
@@ -71,6 +76,9 @@ func (n *Node) charge(ctx context.Context, route, requester string, body any) *a
 	l, key := n.limiter, "user:"+principalFrom(ctx).Name
 	if c.issuer {
 		l, key = n.peerLimiter, "node:"+requester
+	}
+	if c.peer {
+		key = "node:" + peerFrom(ctx)
 	}
 	if ok, wait := l.AllowN(key, units); !ok {
 		return &apiError{Status: http.StatusTooManyRequests, Code: httpx.CodeRateLimited, Message: c.message, RetryAfter: wait}
