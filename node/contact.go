@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/signpost-federation/signpost/node/internal/contacts"
 	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
@@ -531,6 +533,32 @@ func (n *Node) handlePeerContactAnswer(w http.ResponseWriter, r *http.Request, r
 	n.hub.toUser(got.Requester, Notice{Type: "contact-answer", Contact: &v})
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
+}
+
+var (
+	descContacts    = prometheus.NewDesc(MetricContacts, "Contact requests this node holds, by side (sent, received) and state (new, answered, declined).", []string{"side", "state"}, nil)
+	descUndelivered = prometheus.NewDesc(MetricUndelivered, "Decisions on received contact requests not yet delivered to the requester (retried in the background).", nil, nil)
+)
+
+// contactGauges reads the contact request gauges at scrape time.
+type contactGauges struct{ n *Node }
+
+func (contactGauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descContacts
+	ch <- descUndelivered
+}
+
+func (g contactGauges) Collect(ch chan<- prometheus.Metric) {
+	counts, undelivered, err := g.n.contacts.Counts()
+	if err != nil {
+		return
+	}
+	for _, side := range []contacts.Side{contacts.Sent, contacts.Received} {
+		for _, st := range []contacts.State{contacts.New, contacts.Answered, contacts.Declined} {
+			ch <- prometheus.MustNewConstMetric(descContacts, prometheus.GaugeValue, float64(counts[side][st]), string(side), string(st))
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descUndelivered, prometheus.GaugeValue, float64(undelivered))
 }
 
 // contactSweepBatch bounds the requests deleted in one transaction.

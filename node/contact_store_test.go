@@ -372,6 +372,9 @@ func TestContactDurable(t *testing.T) {
 	}
 	c.stop(t, gp)
 	c.start(t, gp)
+	if body := gp.tn.do(t, "GET", "/metrics", "", "").body; !strings.Contains(body, MetricUndelivered+" 1") {
+		t.Errorf("metrics do not count the undelivered decision")
+	}
 	gp.tn.retryContactDecisions(context.Background()) // not due yet: no attempt
 	if l := listContacts(t, gp.tn, "op-token"); l.Received[0].Delivery != "pending" {
 		t.Fatalf("delivered while down: %+v", l.Received[0])
@@ -393,6 +396,20 @@ func TestContactDurable(t *testing.T) {
 	}
 	if got := actions(gp.aud, "contact-answer-sent"); !slices.Equal(got, []string{"contact-answer-sent/ok/node:gp"}) {
 		t.Errorf("holder delivery audit: %q", got)
+	}
+	for _, tc := range []struct {
+		tn    *testNode
+		wants []string
+	}{
+		{gp.tn, []string{MetricUndelivered + " 0", MetricContacts + `{side="received",state="answered"} 1`, MetricContacts + `{side="received",state="new"} 0`}},
+		{csc.tn, []string{MetricContacts + `{side="sent",state="answered"} 1`}},
+	} {
+		body := tc.tn.do(t, "GET", "/metrics", "", "").body
+		for _, want := range tc.wants {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: metrics lack %s", tc.tn.cfg.NodeID, want)
+			}
+		}
 	}
 }
 

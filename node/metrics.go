@@ -34,6 +34,10 @@ const (
 	MetricPubFailures = "signpost_publish_failures_total"
 	MetricQuotaAlerts = "signpost_quota_alerts_total"
 	MetricQuotaRefuse = "signpost_quota_refused_total"
+	// Contact requests (contact.go): held, by side and state; and holder
+	// decisions not yet delivered to the requester.
+	MetricContacts    = "signpost_contact_requests"
+	MetricUndelivered = "signpost_contact_answers_undelivered"
 	MetricPartials    = "signpost_issuer_partials_total"
 )
 
@@ -119,7 +123,7 @@ func newMetrics(reg *prometheus.Registry, n *Node) (*metrics, error) {
 		m.quotaRefused.WithLabelValues(k)
 	}
 	cs := []prometheus.Collector{m.requests, m.latency, m.evaluations, m.partials, m.republish, m.publishAttempts, m.publishFailures, m.quotaAlerts, m.quotaRefused,
-		m.published, m.withdrawn, m.dropped, m.notices, nodeGauges{n}}
+		m.published, m.withdrawn, m.dropped, m.notices, nodeGauges{n}, contactGauges{n}}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -391,6 +391,27 @@ func (s *Store) List(side Side, keep func(Request) bool, limit int) ([]Request, 
 	return out, err
 }
 
+// Counts returns how many requests the store holds by side and state, and
+// how many decisions are still to be delivered (the node's gauges).
+func (s *Store) Counts() (map[Side]map[State]int, int, error) {
+	out := map[Side]map[State]int{Sent: {}, Received: {}}
+	undelivered := 0
+	err := s.view(func(b *bolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			r, err := Decode(v)
+			if err != nil {
+				return fmt.Errorf("contacts: request %s: %w", k, err)
+			}
+			out[r.Side][r.State]++
+			if r.Undelivered {
+				undelivered++
+			}
+			return nil
+		})
+	})
+	return out, undelivered, err
+}
+
 // Due returns the received requests whose decision is still to be
 // delivered and whose next attempt is at or before now.
 func (s *Store) Due(now time.Time) ([]Request, error) {
