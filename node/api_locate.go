@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/base64"
 	"net/http"
 	"sort"
 	"time"
@@ -26,38 +25,53 @@ type HolderView struct {
 
 // LocateResult is the answer of POST /v1/locate. The caller's own agency is
 // never listed in Holders; SelfHolds says whether it holds a record too.
+// During a key rotation's overlap every key in force is asked and the
+// answers merged (an agency once); LookupKeys lists each key's lookup key,
+// newest first, and LookupKey is the newest one's.
 type LocateResult struct {
-	Holders   []HolderView `json:"holders"`
-	SelfHolds bool         `json:"selfHolds"`
-	LookupKey string       `json:"lookupKey"`
+	Holders    []HolderView  `json:"holders"`
+	SelfHolds  bool          `json:"selfHolds"`
+	LookupKey  string        `json:"lookupKey"`
+	LookupKeys []EpochLookup `json:"lookupKeys"`
 }
 
-// locate tokenises a canonical number for purpose (checked by the
-// caller) and returns the other agencies that hold a record, opened and
-// verified in one step by the index (Index.Find). Entries that fail to
-// open or verify are dropped and counted.
-func (n *Node) locate(ctx context.Context, number, purpose string) (LocateResult, Keys, error) {
-	keys, err := n.tok.Keys(ctx, purpose, []string{number})
-	n.noteIssuer(err)
+// locate tokenises a canonical number for purpose (checked by the caller)
+// under every key in force and returns the other agencies that hold a
+// record, opened and verified in one step by the index (Index.Find), an
+// agency once. Entries that fail to open or verify are dropped and
+// counted. It also returns the lookup keys asked.
+func (n *Node) locate(ctx context.Context, number, purpose string) (LocateResult, [][16]byte, error) {
+	eks, err := n.keysInForce(ctx, purpose, []string{number})
 	if err != nil {
-		return LocateResult{}, Keys{}, err
+		return LocateResult{}, nil, err
 	}
-	k := keys[0]
-	found, dropped, err := n.opt.Index.Find(ctx, k)
-	if err != nil {
-		return LocateResult{}, Keys{}, err
-	}
-	n.metrics.dropped.Add(float64(dropped))
-	res := LocateResult{Holders: []HolderView{}, LookupKey: base64.RawURLEncoding.EncodeToString(k.Lookup[:])}
-	for _, h := range found {
-		if h.NodeID == n.cfg.NodeID {
-			res.SelfHolds = true
-			continue
+	res := LocateResult{Holders: []HolderView{}, LookupKeys: make([]EpochLookup, 0, len(eks))}
+	var lookups [][16]byte
+	seen := map[string]bool{}
+	for _, ek := range eks {
+		k := ek.Keys[0]
+		found, dropped, err := n.opt.Index.Find(ctx, k)
+		if err != nil {
+			return LocateResult{}, nil, err
 		}
-		res.Holders = append(res.Holders, HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: shownCategory(h.Category), Since: h.Since})
+		n.metrics.dropped.Add(float64(dropped))
+		lookups = append(lookups, k.Lookup)
+		res.LookupKeys = append(res.LookupKeys, EpochLookup{Epoch: ek.Epoch, LookupKey: encodeKey(k.Lookup)})
+		for _, h := range found {
+			if h.NodeID == n.cfg.NodeID {
+				res.SelfHolds = true
+				continue
+			}
+			if seen[h.NodeID] {
+				continue // found under a newer key already
+			}
+			seen[h.NodeID] = true
+			res.Holders = append(res.Holders, HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: shownCategory(h.Category), Since: h.Since})
+		}
 	}
+	res.LookupKey = res.LookupKeys[0].LookupKey
 	sort.Slice(res.Holders, func(i, j int) bool { return res.Holders[i].NodeID < res.Holders[j].NodeID })
-	return res, k, nil
+	return res, lookups, nil
 }
 
 // shownCategory is another agency's category as this node passes it on:
@@ -92,11 +106,11 @@ func (n *Node) handleLocate(w http.ResponseWriter, r *http.Request, req *locateR
 		return errorf(http.StatusBadRequest, httpx.CodeInvalidNHSNumber, "%s", safeReason(err))
 	}
 	p := principalFrom(r.Context())
-	res, k, err := n.locate(r.Context(), canon, req.Purpose)
+	res, lookups, err := n.locate(r.Context(), canon, req.Purpose)
 	if err != nil {
 		return err
 	}
-	n.audit(r.Context(), AuditEvent{Action: "locate", Actor: p.Name, Purpose: req.Purpose, Count: len(res.Holders), Outcome: "ok", Subject: [][16]byte{k.Lookup}})
+	n.audit(r.Context(), AuditEvent{Action: "locate", Actor: p.Name, Purpose: req.Purpose, Count: len(res.Holders), Outcome: "ok", Subject: lookups})
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }

@@ -28,6 +28,10 @@ type evaluateResponse struct {
 	T        int           `json:"t"`
 	GroupKey string        `json:"groupKey"`
 	Partials []partialJSON `json:"partials"`
+	// Epochs are the purpose's keys in force, newest first: more than one
+	// during a rotation's overlap, when a client evaluates under each
+	// (naming the epoch) and looks up every lookup key.
+	Epochs []uint32 `json:"epochs"`
 }
 
 type partialJSON struct {
@@ -266,7 +270,10 @@ func (n *Node) handleEvaluate(w http.ResponseWriter, r *http.Request, req *evalu
 	}
 	n.audit(r.Context(), AuditEvent{Action: "evaluate-request", Actor: p.Name, Purpose: req.Purpose, Count: len(blinded), Outcome: "ok"})
 	resp := evaluateResponse{Purpose: ks.Purpose, Epoch: ks.Epoch, T: ks.T, GroupKey: base64.StdEncoding.EncodeToString(ks.GroupKey),
-		Partials: make([]partialJSON, len(partials))}
+		Partials: make([]partialJSON, len(partials)), Epochs: n.epochsInForce(req.Purpose)}
+	if len(resp.Epochs) == 0 {
+		resp.Epochs = []uint32{ks.Epoch}
+	}
 	for i, pt := range partials {
 		ik, _ := ks.Issuer(pt.Index)
 		resp.Partials[i] = partialJSON{Issuer: pt.NodeID, Index: pt.Index, PublicShare: base64.StdEncoding.EncodeToString(ik.PublicShare),

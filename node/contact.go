@@ -178,11 +178,11 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request, req 
 		if err != nil {
 			return errorf(http.StatusBadRequest, httpx.CodeInvalidNHSNumber, "%s", safeReason(err))
 		}
-		ks, err := n.tok.Keys(r.Context(), req.Purpose, []string{canon})
+		k, err := n.contactLookup(r.Context(), req.Purpose, canon, req.NodeID)
 		if err != nil {
 			return err
 		}
-		lookup = ks[0].Lookup
+		lookup = k
 	default:
 		return errorf(http.StatusBadRequest, httpx.CodeInvalidSubject, "send exactly one of lookupKey and nhsNumber")
 	}

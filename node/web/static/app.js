@@ -22,7 +22,10 @@
 //          {"purpose","epoch"?,"blinded":[base64]}
 //          → 200 {"purpose","epoch","t","groupKey":base64,
 //                 "partials":[{"issuer","index","publicShare":base64,
-//                              "evaluated":[base64],"proof":base64}]}
+//                              "evaluated":[base64],"proof":base64}],
+//                 "epochs":[epoch]}  (the purpose's keys in force, newest
+//          first: during a rotation the page evaluates under each, naming
+//          "epoch", and merges the lookups)
 //          503 issuers_unavailable: fewer than t token issuers answered
 //   POST   /v1/lookup           (X-CSRF-Token) {"lookupKey":base64,"purpose"}
 //          → 200 {"entries":[base64 sealed entry],
@@ -211,6 +214,8 @@ const state = {
   csrf: "",
   user: null,
   keys: null, // {lookupKey, sealKey} of the current search
+  keySets: [], // the current search's keys, one per key in force, newest first
+  holderKeys: new Map(), // nodeId → the lookup key its entry was found under
   purpose: "",
   members: [], // the federation's members from the last lookup
   self: "", // this node's id, from the lookup answer
@@ -607,9 +612,20 @@ async function onSearch(ev) {
   try {
     const b = engine.blind(r.canonical);
     const ev = await call("POST", api.evaluate, { purpose, blinded: [b.blinded] });
-    const keys = engine.combine(b.state, ev);
+    const keySets = [engine.combine(b.state, ev)];
+    // During a key rotation's overlap the purpose has more than one key in
+    // force (ev.epochs, newest first): the number is evaluated under each,
+    // and every lookup key is asked, so that a record published under the
+    // old key only is still found.
+    for (const epoch of ev.epochs || []) {
+      if (epoch === ev.epoch) continue;
+      const bo = engine.blind(r.canonical);
+      const evo = await call("POST", api.evaluate, { purpose, epoch, blinded: [bo.blinded] });
+      keySets.push(engine.combine(bo.state, evo));
+    }
     if (search !== state.search) return setStatus(""); // the number or purpose changed meanwhile
-    state.keys = keys;
+    state.keys = keySets[0];
+    state.keySets = keySets;
     state.purpose = purpose;
     state.display = r.display;
     const found = await lookup();
@@ -624,15 +640,36 @@ async function onSearch(ev) {
   }
 }
 
-// lookup asks the node for the entries under the current lookup key.
-function lookup() {
-  return call("POST", api.lookup, { lookupKey: state.keys.lookupKey, purpose: state.purpose });
+// lookup asks the node for the entries under each lookup key of the
+// search (one, or one per key in force during a rotation) and merges the
+// answers: {holders (an agency once), unshown (entries that gave no
+// holder), members, self}. state.holderKeys remembers, per holder, the
+// lookup key it was found under, for a contact request.
+async function lookup() {
+  const out = { holders: [], unshown: 0, members: [], self: "" };
+  const seen = new Set();
+  for (const keys of state.keySets) {
+    const found = await call("POST", api.lookup, { lookupKey: keys.lookupKey, purpose: state.purpose });
+    out.members = found.members || out.members;
+    out.self = found.self || out.self;
+    const holders = holdersFrom(keys, found);
+    out.unshown += Math.max(0, (found.entries || []).length - holders.length);
+    for (const h of holders) {
+      const id = h.nodeId || h.holder || "";
+      if (!state.holderKeys.has(id)) state.holderKeys.set(id, keys.lookupKey);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      out.holders.push(h);
+    }
+  }
+  return out;
 }
 
-// holdersFrom turns a lookup answer into holders: opened here if the module
-// can, else as the node named them, else none (the entries are counted).
-function holdersFrom(found) {
-  const opened = engine.openEntries(state.keys, found.entries, found.members);
+// holdersFrom turns one lookup answer into holders: opened here with keys
+// if the module can, else as the node named them, else none (the entries
+// are counted).
+function holdersFrom(keys, found) {
+  const opened = engine.openEntries(keys, found.entries, found.members);
   return opened || found.holders || [];
 }
 
@@ -643,6 +680,8 @@ function clearResults() {
   state.search++;
   closeWatch();
   state.keys = null;
+  state.keySets = [];
+  state.holderKeys.clear();
   state.answerCells.clear();
   state.holders.clear();
   state.selfHolds = false;
@@ -663,9 +702,8 @@ function showResults(found, display, purpose) {
   $("notices").replaceChildren();
   state.members = found.members || [];
   state.self = found.self || "";
-  const holders = holdersFrom(found);
-  for (const h of holders) addHolder(h, false);
-  updateSummary(Math.max(0, (found.entries || []).length - holders.length));
+  for (const h of found.holders) addHolder(h, false);
+  updateSummary(found.unshown);
   $("results").hidden = false;
   $("watch-button").removeAttribute("aria-disabled");
   $("watch-button").textContent = "Tell me if anyone else becomes involved";
@@ -769,7 +807,7 @@ async function requestContact(nodeId, agency, btn, cell) {
   const search = state.search;
   try {
     const last4 = state.display.replace(/[^0-9]/g, "").slice(-4);
-    const ans = await call("POST", api.contact, { nodeId, purpose: state.purpose, lookupKey: state.keys.lookupKey });
+    const ans = await call("POST", api.contact, { nodeId, purpose: state.purpose, lookupKey: state.holderKeys.get(nodeId) || state.keys.lookupKey });
     if (ans && ans.id) saveLabel(ans.id, last4);
     loadContacts();
     if (search !== state.search) return; // the results it was for are gone
@@ -808,18 +846,30 @@ function notice(kind, text) {
 // onInvolved handles a live "involved" notice: the new holder comes from
 // the notice (opened here, or named by the node) or, failing both, from a
 // fresh lookup, which at least updates the count.
+// openNotice opens an "involved" notice's entry with whichever key of the
+// search it was sealed under; null when the module cannot open entries.
+function openNotice(n) {
+  if (!n.entry) return [];
+  let opened = null;
+  for (const keys of state.keySets) {
+    opened = engine.openEntries(keys, [n.entry], state.members);
+    if (opened === null || opened.length > 0) return opened;
+  }
+  return opened;
+}
+
 async function onInvolved(n) {
   const search = state.search;
   if (!state.keys) return;
-  let holders = n.holder ? [n.holder] : engine.openEntries(state.keys, n.entry ? [n.entry] : [], state.members);
+  let holders = n.holder ? [n.holder] : openNotice(n);
   let unshown = 0;
   if (!holders || holders.length === 0) {
     try {
       const found = await lookup();
       if (search !== state.search) return; // the results it was for are gone
       state.members = found.members || state.members;
-      holders = holdersFrom(found);
-      unshown = Math.max(0, (found.entries || []).length - holders.length);
+      holders = found.holders;
+      unshown = found.unshown;
     } catch {
       holders = [];
     }
@@ -850,7 +900,11 @@ function onWatch() {
   state.socket = ws;
   const btn = $("watch-button");
   btn.setAttribute("aria-disabled", "true");
-  ws.onopen = () => ws.send(JSON.stringify({ watch: state.keys.lookupKey }));
+  // Every lookup key of the search is watched (one per key in force).
+  ws.onopen = () => {
+    for (const keys of state.keySets) ws.send(JSON.stringify({ watch: keys.lookupKey }));
+  };
+  let told = false;
   ws.onmessage = (m) => {
     let n;
     try {
@@ -860,6 +914,8 @@ function onWatch() {
     }
     switch (n.type) {
       case "watching":
+        if (told) break; // once, not once per key
+        told = true;
         btn.textContent = "Watching: you will be told here";
         notice("Watching", "You will be told here if another agency becomes involved.");
         break;
