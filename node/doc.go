@@ -90,7 +90,7 @@
 //	node/stack ─── assembly: StartStack, StartDemo, NodeMain, DemoMain
 //	   │    │
 //	   │    ▼
-//	   │  node/adapter ── WasmTokenizer, IssuerEvaluator ──▶ wasm
+//	   │  node/adapter ── NativeTokenizer, IssuerEvaluator ──▶ wasm
 //	   │       │          LocatorIndex, StaticNodeKeys   ──▶ locator
 //	   │       │          AgentPeers, PeerID             ──▶ federation
 //	   │       │ implements

@@ -27,28 +27,44 @@ func (r *Runtime) Validate(ctx context.Context, scheme, input string) (Result, e
 // ValidateBatch validates many identifiers with few module calls (one per
 // 4096 inputs). Results are in input order.
 func (r *Runtime) ValidateBatch(ctx context.Context, scheme string, inputs []string) ([]Result, error) {
+	return validateBatch(scheme, inputs, func(inputs []string, out []Result) error {
+		return r.validateChunk(ctx, scheme, inputs, out)
+	})
+}
+
+// validateBatch splits inputs into chunks of validateChunk for chunk, which
+// validates one into out (the module's and the native client's).
+func validateBatch(scheme string, inputs []string, chunk func(inputs []string, out []Result) error) ([]Result, error) {
 	out := make([]Result, len(inputs))
 	for start := 0; start < len(inputs); start += validateChunk {
 		end := min(start+validateChunk, len(inputs))
-		if err := r.validateChunk(ctx, scheme, inputs[start:end], out[start:end]); err != nil {
+		if err := chunk(inputs[start:end], out[start:end]); err != nil {
 			return nil, err
 		}
 	}
 	if len(inputs) == 0 { // still report an unknown scheme
-		if err := r.validateChunk(ctx, scheme, nil, nil); err != nil {
+		if err := chunk(nil, nil); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-func (r *Runtime) validateChunk(ctx context.Context, scheme string, inputs []string, out []Result) error {
+// checkChunkSize bounds one validation call's input bytes.
+func checkChunkSize(inputs []string) error {
 	size := 0
 	for _, in := range inputs {
 		size += len(in)
 	}
 	if size > abi.MaxMessage/2 {
 		return ErrInputTooLarge
+	}
+	return nil
+}
+
+func (r *Runtime) validateChunk(ctx context.Context, scheme string, inputs []string, out []Result) error {
+	if err := checkChunkSize(inputs); err != nil {
+		return err
 	}
 	return r.do(ctx, abi.OpValidateCompact, encodeSchemeInputs(scheme, inputs), func(in *instance, view []byte) error {
 		return decodeValidateCompact(in.str, view, scheme, inputs, out)

@@ -293,27 +293,6 @@ func (c *NativeClient) ThresholdTokens(ctx context.Context, ev ThresholdEvaluato
 	return thresholdTokens(ctx, c, ev, scheme, numbers, purpose, epoch)
 }
 
-// call runs op on a fresh handler (one per call: a handler serves one call
-// at a time), with the same request and response bytes as the module.
-func (c *NativeClient) call(ctx context.Context, op int32, name string, encode func(dst []byte) []byte, decode func(view []byte) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("wasm: %s: %w", name, err)
-	}
-	h := abi.Handler{Rand: c.rnd}
-	req := encode(nil)
-	if len(req) > abi.MaxMessage {
-		return fmt.Errorf("wasm: %s: %w", name, ErrInputTooLarge)
-	}
-	resp := h.Handle(op, req)
-	if resp[0] != abi.StatusOK {
-		return fmt.Errorf("wasm: %s: %w", name, statusError(resp[0], string(resp[1:])))
-	}
-	if err := decode(resp[1:]); err != nil {
-		return fmt.Errorf("wasm: %s: %w", name, err)
-	}
-	return nil
-}
-
 func blindThreshold(ctx context.Context, c caller, scheme string, numbers []string) (*Blinding, error) {
 	if len(numbers) == 0 || len(numbers) > token.MaxBatch {
 		return nil, ErrBatchSize

@@ -1,7 +1,9 @@
 // Package adapter binds the node's ports (node/port) to the real parts of
-// Signpost: [WasmTokenizer] to the wasm module under wazero (validation,
-// blinding, verifying and combining issuers' partial evaluations, key
-// derivation); [FederationKeyring] to the federation's signed key records
+// Signpost: [NativeTokenizer] to the wasm module's source compiled natively
+// (validation, blinding, verifying and combining issuers' partial
+// evaluations, key derivation — the node's own server-side work), and
+// [WasmTokenizer] to the module itself under wazero, which tests hold it
+// to; [FederationKeyring] to the federation's signed key records
 // and this node's key shares (loaded into the wasm package's native
 // ShareIssuer), [Keyring] for key sets given directly; [LocatorIndex] to this node's locator
 // Holder and the federation's replica; [AgentPeers] to the federation

@@ -10,14 +10,45 @@ import (
 	"github.com/signpost-federation/signpost/wasm"
 )
 
-// WasmTokenizer is the production Tokenizer: the one wasm module, under
-// wazero, validates numbers and blinds them; the Evaluator (the node's own,
-// which enforces its purposes and asks the token issuers) returns t partial
-// evaluations; the module verifies every partial's proof, combines them,
-// unblinds and derives the keys.
+// WasmTokenizer is a Tokenizer that runs in the one wasm module, under
+// wazero: the module validates numbers and blinds them; the Evaluator (the
+// node's own, which enforces its purposes and asks the token issuers)
+// returns t partial evaluations; the module verifies every partial's proof,
+// combines them, unblinds and derives the keys. The node uses
+// [NativeTokenizer], the same source compiled natively; the module is what
+// browsers and edge clients run, and tests hold the two to the same
+// results.
 type WasmTokenizer struct {
 	R *wasm.Runtime
 }
+
+// NativeTokenizer is the node's Tokenizer: the same Go source the wasm
+// module is built from (package wasm's handler, identifier validation and
+// threshold client), compiled natively through [wasm.NativeClient]. It
+// gives exactly the module's validation results, reasons and tokens (tests
+// in package wasm and here compare them on random inputs on every run) at
+// native speed, for the node's own server-side work: API locate, import,
+// republishing and contact requests. See docs/RATIONALE.md.
+type NativeTokenizer struct {
+	C *wasm.NativeClient
+}
+
+// NewNativeTokenizer returns the node's native tokenizer, with blinds from
+// crypto/rand.
+func NewNativeTokenizer() *NativeTokenizer {
+	return &NativeTokenizer{C: wasm.NewNativeClient(nil)}
+}
+
+// tokenClient is what a tokenizer needs of the module or its native twin.
+type tokenClient interface {
+	ValidateBatch(ctx context.Context, scheme string, inputs []string) ([]wasm.Result, error)
+	ThresholdTokens(ctx context.Context, ev wasm.ThresholdEvaluator, scheme string, numbers []string, purpose string, epoch uint32) ([]wasm.Token, error)
+}
+
+var (
+	_ tokenClient = (*wasm.Runtime)(nil)
+	_ tokenClient = (*wasm.NativeClient)(nil)
+)
 
 // errInvalidNumber carries a validation reason that is safe to show.
 type errInvalidNumber struct{ reason string }
@@ -27,25 +58,45 @@ func (e errInvalidNumber) Error() string { return e.reason }
 // Normalize implements Tokenizer. The module's Result echoes the input;
 // only the reason and the canonical digits are used.
 func (t *WasmTokenizer) Normalize(ctx context.Context, input string) (string, error) {
-	if len(input) > 64 {
-		return "", errInvalidNumber{"the NHS number is too long"}
-	}
-	res, err := t.R.Validate(ctx, "nhs", input)
-	if err != nil {
-		return "", err
-	}
-	if !res.Valid {
-		reason := res.Reason
-		if reason == "" {
-			reason = "not a valid NHS number (" + res.Code + ")"
-		}
-		return "", errInvalidNumber{reason}
-	}
-	return res.Normalized, nil
+	return normalize(ctx, t.R, input)
 }
 
 // Keys implements port.Tokenizer, under the purpose's current key.
 func (t *WasmTokenizer) Keys(ctx context.Context, pev port.Evaluator, purpose string, numbers []string) ([]port.Keys, error) {
+	return keys(ctx, t.R, pev, purpose, numbers)
+}
+
+// Normalize implements Tokenizer, with the module's validation compiled
+// natively: the same reasons as [WasmTokenizer.Normalize].
+func (t *NativeTokenizer) Normalize(ctx context.Context, input string) (string, error) {
+	return normalize(ctx, t.C, input)
+}
+
+// Keys implements port.Tokenizer natively, under the purpose's current
+// key: the same tokens as [WasmTokenizer.Keys].
+func (t *NativeTokenizer) Keys(ctx context.Context, pev port.Evaluator, purpose string, numbers []string) ([]port.Keys, error) {
+	return keys(ctx, t.C, pev, purpose, numbers)
+}
+
+func normalize(ctx context.Context, c tokenClient, input string) (string, error) {
+	if len(input) > 64 {
+		return "", errInvalidNumber{"the NHS number is too long"}
+	}
+	res, err := c.ValidateBatch(ctx, "nhs", []string{input})
+	if err != nil {
+		return "", err
+	}
+	if !res[0].Valid {
+		reason := res[0].Reason
+		if reason == "" {
+			reason = "not a valid NHS number (" + res[0].Code + ")"
+		}
+		return "", errInvalidNumber{reason}
+	}
+	return res[0].Normalized, nil
+}
+
+func keys(ctx context.Context, c tokenClient, pev port.Evaluator, purpose string, numbers []string) ([]port.Keys, error) {
 	if pev == nil {
 		return nil, port.ErrIssuerUnavailable
 	}
@@ -55,8 +106,8 @@ func (t *WasmTokenizer) Keys(ctx context.Context, pev port.Evaluator, purpose st
 		return nil, err
 	}
 	ev := ThresholdEvaluator{E: pev}
-	// Split the batch over the module's instances (one per core by
-	// default): blinding and proof verification are CPU-bound in the module.
+	// Split the batch over the cores (the module's instances, one per core
+	// by default): blinding and proof verification are CPU-bound.
 	parts := min(runtime.GOMAXPROCS(0), (len(numbers)+63)/64)
 	parts = max(parts, 1)
 	size := (len(numbers) + parts - 1) / parts
@@ -71,7 +122,7 @@ func (t *WasmTokenizer) Keys(ctx context.Context, pev port.Evaluator, purpose st
 		wg.Add(1)
 		go func(p, lo, hi int) {
 			defer wg.Done()
-			toks, err := t.R.ThresholdTokens(ctx, ev, "nhs", numbers[lo:hi], purpose, ks.Epoch)
+			toks, err := c.ThresholdTokens(ctx, ev, "nhs", numbers[lo:hi], purpose, ks.Epoch)
 			if err != nil {
 				errs[p] = err
 				return

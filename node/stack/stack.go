@@ -389,7 +389,9 @@ func (a *assembly) openUsersAndAudit() (node.AuditLog, error) {
 
 // newNode creates the core with its adapters.
 func (a *assembly) newNode(index node.Index, auditLog node.AuditLog, reg *prometheus.Registry) error {
-	tz := &adapter.WasmTokenizer{R: a.s.Runtime}
+	// The node's own token work runs the module's source compiled
+	// natively (one implementation compiled twice; docs/RATIONALE.md).
+	tz := adapter.NewNativeTokenizer()
 	witness, err := audit.OpenWitness(filepath.Join(a.cfg.DataDir, audit.WitnessFileName), nil)
 	if err != nil {
 		return err
