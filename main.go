@@ -21,6 +21,7 @@ import (
 
 	"github.com/signpost-federation/signpost/federation"
 	"github.com/signpost-federation/signpost/node/admin"
+	"github.com/signpost-federation/signpost/node/edge"
 	"github.com/signpost-federation/signpost/node/stack"
 	"github.com/signpost-federation/signpost/sim"
 	"github.com/signpost-federation/signpost/wasm"
@@ -42,6 +43,7 @@ var commands = []command{
 	{name: "federation", summary: "federation authority (init, keygen, enrol, revoke) and a node's federation layer alone (run)", run: federation.FederationMain},
 	{name: "user", summary: "manage a node's user accounts and API tokens", run: admin.UserMain},
 	{name: "audit", summary: "verify a node's audit log, print its tree head and RFC 9162 proofs, find a subject's events", run: admin.AuditMain},
+	{name: "locate", summary: "find which agencies hold records for many NHS numbers through a node; the numbers never leave this machine", run: edge.LocateMain},
 	{name: "ident", summary: "validate identifiers (NHS number, CHI, H&C, UPN, ULN) through the wasm module; generate synthetic test numbers", run: wasm.IdentMain},
 	{name: "sim", summary: "simulate a federation of many nodes in virtual time (real protocol code)", run: sim.SimMain},
 }
@@ -89,7 +91,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'signpost <command> -h' for a command's flags.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Commands that run the wasm module (ident, node, demo) keep its compiled code in")
+	fmt.Fprintln(w, "Commands that run the wasm module (ident, locate, node, demo) keep its compiled code in")
 	fmt.Fprintln(w, "the user cache directory, so that only their first run compiles it; -"+wasm.CacheFlag+" DIR")
 	fmt.Fprintln(w, "or $"+wasm.CacheEnv+"=DIR moves it, \""+wasm.CacheOff+"\" compiles in memory every run.")
 }
