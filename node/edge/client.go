@@ -188,12 +188,16 @@ func (c *Client) Locate(ctx context.Context, lines []string) ([]Line, error) {
 }
 
 // locateValid locates canonical numbers (at most one batch): one
-// evaluate, then one lookup each.
+// evaluate per key in force, then one lookup per number and key.
 func (c *Client) locateValid(ctx context.Context, numbers []string) ([]Line, error) {
 	out := make([]Line, len(numbers))
-	fail := func(err error) ([]Line, error) {
+	sets, err := c.tokens(ctx, numbers)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if errors.Is(err, errModule) {
+			return nil, err
 		}
 		l := failedLine(err)
 		for i := range out {
@@ -201,38 +205,19 @@ func (c *Client) locateValid(ctx context.Context, numbers []string) ([]Line, err
 		}
 		return out, nil
 	}
-	b, err := c.rt.BlindThreshold(ctx, scheme, numbers)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("edge: blind: %w", err)
-	}
-	req := evaluateRequest{Purpose: c.cfg.Purpose, Blinded: make([]string, len(b.Blinded))}
-	for i, e := range b.Blinded {
-		req.Blinded[i] = base64.StdEncoding.EncodeToString(e)
-	}
-	var ev evaluateResponse
-	if err := c.post(ctx, "/v1/tokens/evaluate", req, &ev); err != nil {
-		return fail(err)
-	}
-	ks, partials, err := ev.decode(len(numbers))
-	if err != nil {
-		return fail(err)
-	}
-	toks, err := c.rt.Combine(ctx, b, ks, partials)
-	if err != nil {
-		return fail(&apiError{Code: "combine_failed", Message: fmt.Sprintf("the node's partial evaluations did not combine: %v", err)})
-	}
 	var wg sync.WaitGroup
 	next := make(chan int)
 	errc := make(chan error, c.cfg.Lookups)
-	for range min(c.cfg.Lookups, len(toks)) {
+	for range min(c.cfg.Lookups, len(numbers)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				l, err := c.lookup(ctx, toks[i])
+				toks := make([]wasm.Token, len(sets))
+				for e, set := range sets {
+					toks[e] = set[i]
+				}
+				l, err := c.lookup(ctx, toks)
 				if err != nil { // a broken module or cancellation
 					errc <- err
 					return
@@ -243,7 +228,7 @@ func (c *Client) locateValid(ctx context.Context, numbers []string) ([]Line, err
 	}
 	var ferr error
 send:
-	for i := range toks {
+	for i := range numbers {
 		select {
 		case next <- i:
 		case ferr = <-errc:
@@ -261,17 +246,115 @@ send:
 	return out, ferr
 }
 
-// lookup looks one token's lookup key up and opens its entries. The error
-// is for a broken module or cancellation; anything the node answers is a
-// line.
-func (c *Client) lookup(ctx context.Context, tok wasm.Token) (Line, error) {
-	var lr lookupResponse
-	req := lookupRequest{LookupKey: base64.RawURLEncoding.EncodeToString(tok.LookupKey[:]), Purpose: c.cfg.Purpose}
-	if err := c.post(ctx, "/v1/lookup", req, &lr); err != nil {
+// tokens makes the numbers' tokens under every key in force for the
+// purpose, newest first: the current key's evaluation names the epochs in
+// force, and during a rotation's overlap the numbers are blinded again and
+// evaluated under each other one (naming its epoch), as the page does. If
+// any key cannot be used the whole batch fails, as POST /v1/locate does:
+// an answer from one epoch only could hide a holder. Errors from the node
+// or its answers are *apiError or transport errors; the module's wrap
+// errModule.
+func (c *Client) tokens(ctx context.Context, numbers []string) ([][]wasm.Token, error) {
+	first, ev, err := c.tokensUnder(ctx, numbers, 0)
+	if err != nil {
+		return nil, err
+	}
+	sets := [][]wasm.Token{first}
+	if len(ev.Epochs) > 8 {
+		return nil, &apiError{Code: "bad_answer", Message: "the node's evaluation names more than 8 keys in force"}
+	}
+	for _, e := range ev.Epochs {
+		if e == ev.Epoch {
+			continue
+		}
+		toks, _, err := c.tokensUnder(ctx, numbers, e)
+		if err != nil {
+			return nil, err
+		}
+		sets = append(sets, toks)
+	}
+	return sets, nil
+}
+
+// tokensUnder blinds numbers, has them evaluated under epoch's key (0: the
+// current one) and combines the partials.
+func (c *Client) tokensUnder(ctx context.Context, numbers []string, epoch uint32) ([]wasm.Token, *evaluateResponse, error) {
+	b, err := c.rt.BlindThreshold(ctx, scheme, numbers)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, fmt.Errorf("%w: blind: %w", errModule, err)
+	}
+	req := evaluateRequest{Purpose: c.cfg.Purpose, Epoch: epoch, Blinded: make([]string, len(b.Blinded))}
+	for i, e := range b.Blinded {
+		req.Blinded[i] = base64.StdEncoding.EncodeToString(e)
+	}
+	var ev evaluateResponse
+	if err := c.post(ctx, "/v1/tokens/evaluate", req, &ev); err != nil {
+		return nil, nil, err
+	}
+	if epoch != 0 && ev.Epoch != epoch {
+		return nil, nil, &apiError{Code: "bad_answer", Message: fmt.Sprintf("asked for epoch %d, the node evaluated under %d", epoch, ev.Epoch)}
+	}
+	ks, partials, err := ev.decode(len(numbers))
+	if err != nil {
+		return nil, nil, err
+	}
+	toks, err := c.rt.Combine(ctx, b, ks, partials)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, &apiError{Code: "combine_failed", Message: fmt.Sprintf("the node's partial evaluations did not combine: %v", err)}
+	}
+	return toks, &ev, nil
+}
+
+// lookup looks a number up under its tokens' lookup keys (one per key in
+// force, newest first), opens the entries and merges the answers: an
+// agency once, as found under the newest key. The error is for a broken
+// module or cancellation; anything the node answers is a line.
+func (c *Client) lookup(ctx context.Context, toks []wasm.Token) (Line, error) {
+	l := Line{Status: StatusNone}
+	seen := map[string]bool{}
+	for _, tok := range toks {
+		hs, self, err := c.lookupOne(ctx, tok)
 		if ctx.Err() != nil {
 			return Line{}, ctx.Err()
 		}
-		return failedLine(err), nil
+		if errors.Is(err, errModule) {
+			return Line{}, err
+		}
+		if err != nil {
+			return failedLine(err), nil
+		}
+		l.SelfHolds = l.SelfHolds || self
+		for _, h := range hs {
+			if !seen[h.NodeID] {
+				seen[h.NodeID] = true
+				l.Holders = append(l.Holders, h)
+			}
+		}
+	}
+	sort.Slice(l.Holders, func(i, j int) bool { return l.Holders[i].NodeID < l.Holders[j].NodeID })
+	if len(l.Holders) > 0 {
+		l.Status = StatusFound
+	}
+	return l, nil
+}
+
+// errModule marks a failure of the module itself (not of the node or the
+// network): it stops the run, where a node's failure fails lines.
+var errModule = errors.New("edge: the wasm module failed")
+
+// lookupOne looks one lookup key up and opens its entries: the other
+// holders, and whether the asking node holds one too.
+func (c *Client) lookupOne(ctx context.Context, tok wasm.Token) (holders []Holder, self bool, err error) {
+	var lr lookupResponse
+	req := lookupRequest{LookupKey: base64.RawURLEncoding.EncodeToString(tok.LookupKey[:]), Purpose: c.cfg.Purpose}
+	if err := c.post(ctx, "/v1/lookup", req, &lr); err != nil {
+		return nil, false, err
 	}
 	entries := make([][]byte, 0, len(lr.Entries))
 	for _, e := range lr.Entries {
@@ -280,6 +363,9 @@ func (c *Client) lookup(ctx context.Context, tok wasm.Token) (Line, error) {
 			continue // an entry that does not decode opens to nothing: dropped, as the node drops it
 		}
 		entries = append(entries, b)
+	}
+	if len(entries) == 0 {
+		return nil, false, nil
 	}
 	members := make([]wasm.Member, 0, len(lr.Members))
 	agency := make(map[string]string, len(lr.Members))
@@ -291,23 +377,19 @@ func (c *Client) lookup(ctx context.Context, tok wasm.Token) (Line, error) {
 		members = append(members, wasm.Member{NodeID: m.NodeID, PublicKey: pub})
 		agency[m.NodeID] = m.Agency
 	}
-	l := Line{Status: StatusNone}
-	if len(entries) == 0 {
-		return l, nil
-	}
 	opened, err := c.rt.OpenEntries(ctx, tok.SealKey, entries, members)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Line{}, ctx.Err()
+			return nil, false, ctx.Err()
 		}
-		return failedLine(&apiError{Code: "open_failed", Message: fmt.Sprintf("the entries could not be opened: %v", err)}), nil
+		return nil, false, fmt.Errorf("%w: open entries: %w", errModule, err)
 	}
 	for _, o := range opened {
 		if o.Err != nil || o.Withdrawn {
 			continue
 		}
 		if o.NodeID == lr.Self {
-			l.SelfHolds = true
+			self = true
 			continue
 		}
 		name := agency[o.NodeID]
@@ -318,13 +400,9 @@ func (c *Client) lookup(ctx context.Context, tok wasm.Token) (Line, error) {
 		if !records.ValidCategory(cat) {
 			cat = "" // as the node passes another agency's category on (shownCategory)
 		}
-		l.Holders = append(l.Holders, Holder{NodeID: o.NodeID, Agency: name, Category: cat, Since: o.RegisteredAt})
+		holders = append(holders, Holder{NodeID: o.NodeID, Agency: name, Category: cat, Since: o.RegisteredAt})
 	}
-	sort.Slice(l.Holders, func(i, j int) bool { return l.Holders[i].NodeID < l.Holders[j].NodeID })
-	if len(l.Holders) > 0 {
-		l.Status = StatusFound
-	}
-	return l, nil
+	return holders, self, nil
 }
 
 // failedLine is the line for a call that failed with err.
@@ -454,6 +532,7 @@ func parseRetryAfter(s string) time.Duration {
 
 type evaluateRequest struct {
 	Purpose string   `json:"purpose"`
+	Epoch   uint32   `json:"epoch,omitempty"` // 0: the current key
 	Blinded []string `json:"blinded"`
 }
 
@@ -462,6 +541,9 @@ type evaluateResponse struct {
 	Epoch    uint32 `json:"epoch"`
 	T        int    `json:"t"`
 	GroupKey string `json:"groupKey"`
+	// Epochs are the purpose's keys in force, newest first (more than one
+	// during a rotation's overlap).
+	Epochs   []uint32 `json:"epochs"`
 	Partials []struct {
 		Issuer      string   `json:"issuer"`
 		Index       uint16   `json:"index"`
