@@ -12,8 +12,9 @@ type subjectAccessRequest struct {
 }
 
 // handleSubjectAccess answers "what did this node do concerning this
-// person?": the number is tokenised for each of the node's purposes in the
-// current epoch (through the issuer, itself audited), the lookup keys become
+// person?": the number is tokenised for each of the node's purposes under
+// every key in force (through the issuers, themselves audited; during a
+// rotation's overlap, both epochs), the lookup keys become
 // subject references, and the log returns every event naming them. The
 // answer names no NHS number; the query is audited too.
 func (n *Node) handleSubjectAccess(w http.ResponseWriter, r *http.Request, req *subjectAccessRequest) error {
@@ -21,11 +22,10 @@ func (n *Node) handleSubjectAccess(w http.ResponseWriter, r *http.Request, req *
 	if err != nil {
 		return errorf(http.StatusBadRequest, httpx.CodeInvalidNHSNumber, "%s", safeReason(err))
 	}
-	keys, err := n.tokenise(r.Context(), []string{canon})
+	lk, err := n.subjectLookups(r.Context(), canon)
 	if err != nil {
 		return err
 	}
-	lk := lookups(keys, 0)
 	events, err := n.opt.Audit.Subject(lk)
 	if errors.Is(err, ErrNoAuditQuery) {
 		return errorf(http.StatusNotImplemented, httpx.CodeNoAuditLog, "this node has no queryable audit log")

@@ -199,11 +199,3 @@ func (n *Node) endRecord(w http.ResponseWriter, r *http.Request, action string, 
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
-
-func lookups(keys map[string][]Keys, i int) [][16]byte {
-	var out [][16]byte
-	for _, ks := range keys {
-		out = append(out, ks[i].Lookup)
-	}
-	return out
-}

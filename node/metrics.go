@@ -39,6 +39,8 @@ const (
 	MetricContacts    = "signpost_contact_requests"
 	MetricUndelivered = "signpost_contact_answers_undelivered"
 	MetricPartials    = "signpost_issuer_partials_total"
+	// MetricRotation is a key rotation's progress (rotation.go).
+	MetricRotation = "signpost_rotation_pending"
 )
 
 // Outcomes of asking one issuer for a partial evaluation.
@@ -123,7 +125,7 @@ func newMetrics(reg *prometheus.Registry, n *Node) (*metrics, error) {
 		m.quotaRefused.WithLabelValues(k)
 	}
 	cs := []prometheus.Collector{m.requests, m.latency, m.evaluations, m.partials, m.republish, m.publishAttempts, m.publishFailures, m.quotaAlerts, m.quotaRefused,
-		m.published, m.withdrawn, m.dropped, m.notices, nodeGauges{n}, contactGauges{n}}
+		m.published, m.withdrawn, m.dropped, m.notices, nodeGauges{n}, contactGauges{n}, rotationGauges{n}}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -220,23 +220,6 @@ func (nopAudit) Subject([][16]byte) (any, error) { return nil, ErrNoAuditQuery }
 // Config returns the node's effective configuration.
 func (n *Node) Config() Config { return n.cfg }
 
-// tokenise returns, per configured purpose, the keys of the numbers.
-func (n *Node) tokenise(ctx context.Context, nums []string) (map[string][]Keys, error) {
-	out := make(map[string][]Keys, len(n.cfg.Purposes))
-	for _, p := range n.cfg.Purposes {
-		ks, err := n.tok.Keys(ctx, p, nums)
-		n.noteIssuer(err)
-		if err != nil {
-			return nil, fmt.Errorf("tokenise for %s: %w", p, err)
-		}
-		if len(ks) != len(nums) {
-			return nil, fmt.Errorf("tokenise for %s: %d keys for %d numbers", p, len(ks), len(nums))
-		}
-		out[p] = ks
-	}
-	return out, nil
-}
-
 // noteIssuer records whether an attempt to make tokens reached the issuer.
 func (n *Node) noteIssuer(err error) {
 	switch {

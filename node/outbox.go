@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/signpost-federation/signpost/node/internal/records"
@@ -53,16 +54,26 @@ const (
 	publishIdle = 10 * time.Minute
 	// epochStep bounds the records one step of an epoch backfill enqueues.
 	epochStep = 1000
+	// rotationPace is the least time between two steps of an epoch
+	// backfill: with epochStep, a node passes over at most 100 records a
+	// second after a rotation or a retirement (each costing one token per
+	// purpose from the issuers, which rate-limit it too), so that a
+	// federation's nodes rotating together do not flood the issuers.
+	rotationPace = 10 * time.Second
 	// keyCheckInterval is how often an idle publisher looks for new token
 	// keys.
 	keyCheckInterval = 30 * time.Second
 )
 
-// keyGeneration names the token keys this node publishes under now: a hash
-// of (purpose, current epoch) over its purposes, or 0 if it has none. It
-// changes whenever one of its purposes moves to a new key (a rotation, or
-// the first key of a new federation), and the outbox then publishes every
-// record again under the new keys (records.Store.EnsureEpoch).
+// keyGeneration names the token keys in force for this node's purposes:
+// a hash of (purpose, current epoch, older epochs in force) over its
+// purposes, or 0 if it has none. It changes whenever one of its purposes
+// moves to a new key (a rotation, or the first key of a new federation) or
+// an old key is retired, and the outbox then passes over every record
+// (records.Store.EnsureEpoch): publishing it under the new key, or
+// withdrawing its entries under the retired one. With one key in force per
+// purpose it is the hash of (purpose, epoch) it always was, so a store
+// written before rotations were tracked is not passed over again.
 func (n *Node) keyGeneration() uint32 {
 	if n.opt.Keyring == nil {
 		return 0
@@ -76,6 +87,11 @@ func (n *Node) keyGeneration() uint32 {
 		}
 		any = true
 		fmt.Fprintf(h, "%s\x00%d\x00", p, ks.Epoch)
+		for _, e := range n.epochsInForce(p) {
+			if e != ks.Epoch {
+				fmt.Fprintf(h, "+%d\x00", e)
+			}
+		}
 	}
 	if !any {
 		return 0
@@ -112,12 +128,26 @@ type publisher struct {
 	backfill      bool
 	backfillAfter string
 	gen           uint32
+	// pace is the least time between two steps of the backfill (each
+	// enqueues at most epochStep records): the rotation's rate bound.
+	// nextBackfill is when the next step may run (node clock).
+	pace         time.Duration
+	nextBackfill time.Time
 
 	wake chan struct{}
+	// passing and genSeen mirror backfill and gen for the metrics (read
+	// at scrape time).
+	passing atomic.Bool
+	genSeen atomic.Uint32
+}
+
+func (p *publisher) setBackfill(b bool) {
+	p.backfill = b
+	p.passing.Store(b)
 }
 
 func newPublisher(n *Node) *publisher {
-	return &publisher{n: n, claimed: make(map[string]chan struct{}), wake: make(chan struct{}, 1)}
+	return &publisher{n: n, claimed: make(map[string]chan struct{}), wake: make(chan struct{}, 1), pace: rotationPace}
 }
 
 // kick wakes the background publisher (it still honours its back-off).
@@ -236,10 +266,12 @@ func (p *publisher) step(ctx context.Context) time.Duration {
 			return p.failed(err)
 		}
 		if backfill {
-			p.backfill, p.backfillAfter = true, ""
+			p.setBackfill(true)
+			p.backfillAfter, p.nextBackfill = "", time.Time{}
 			n.log.Info("outbox: new token keys; every record will be published under them", "keys", n.keyNames())
 		}
 		p.gen = gen
+		p.genSeen.Store(gen)
 	}
 	if err := p.enqueueDue(now, &wait); err != nil {
 		n.log.Error("outbox: refresh scan failed", "err", err)
@@ -285,18 +317,21 @@ func (p *publisher) step(ctx context.Context) time.Duration {
 func (p *publisher) enqueueDue(now time.Time, wait *time.Duration) error {
 	n := p.n
 	note := records.Note{At: now}
-	if p.backfill {
+	if p.backfill && now.Before(p.nextBackfill) {
+		*wait = min(*wait, p.nextBackfill.Sub(now))
+	} else if p.backfill {
 		last, _, err := n.records.EnqueueEpoch(p.gen, p.backfillAfter, epochStep, note)
 		if err != nil {
 			return err
 		}
 		p.backfillAfter = last
 		if last == "" {
-			p.backfill = false
+			p.setBackfill(false)
 			n.metrics.republish.WithLabelValues("ok").Inc()
 			n.log.Info("outbox: every record is queued for the current token keys", "keys", n.keyNames())
 		} else {
-			*wait = 0
+			p.nextBackfill = now.Add(p.pace)
+			*wait = min(*wait, p.pace)
 		}
 	}
 	_, next, err := n.records.EnqueueDue(now, note)
@@ -362,6 +397,7 @@ func (n *Node) processItems(ctx context.Context, items []records.Item, backgroun
 	}
 	now := n.opt.Now()
 	epoch := n.keyGeneration()
+	keys := n.keysNow()
 
 	// Pass 1: the numbers to tokenise, judged on the stored state (a
 	// superset of what pass 2 needs).
@@ -377,7 +413,7 @@ func (n *Node) processItems(ctx context.Context, items []records.Item, backgroun
 		st := states[it.LocalID]
 		switch it.Op {
 		case records.OpPublish:
-			if publishDue(it, st, now, epoch) {
+			if publishDue(it, st, now, epoch) && keys.stored(st) == nil {
 				need(st.Record.NHSNumber)
 			}
 		case records.OpWithdraw:
@@ -388,14 +424,14 @@ func (n *Node) processItems(ctx context.Context, items []records.Item, backgroun
 	}
 	tokens := map[string]map[string]Keys{}
 	if len(nums) > 0 {
-		keys, err := n.tokenise(ctx, nums)
+		byPurpose, err := n.tokeniseAt(ctx, keys, nums)
 		if err != nil {
 			n.metrics.publishFailures.Inc()
 			return nil, fmt.Errorf("outbox: %w", err)
 		}
 		for i, nhs := range nums {
-			m := make(map[string]Keys, len(keys))
-			for p, ks := range keys {
+			m := make(map[string]Keys, len(byPurpose))
+			for p, ks := range byPurpose {
 				m[p] = ks[i]
 			}
 			tokens[nhs] = m
@@ -434,42 +470,19 @@ func (n *Node) processItems(ctx context.Context, items []records.Item, backgroun
 			r := st.Record
 			ks, ok := tokens[r.NHSNumber]
 			if !ok {
+				ks, ok = keys.stored(st), keys.stored(st) != nil
+			}
+			if !ok {
 				perr = fmt.Errorf("outbox: %s: no keys", it)
 				break
 			}
-			pub := records.Published{Epoch: epoch, Version: r.Version, Expires: n.entryExpiry(r, now)}
-			if pub.Expires.Before(r.RetainUntil) {
-				pub.RefreshAt = pub.Expires.Add(-n.cfg.EntryLifetime.D() / 4)
-			}
-			// Entries of an earlier incarnation under other keys (the
-			// local id re-used for another number) are withdrawn first.
-			if st.HasPublished && st.Published.Epoch == epoch {
-				for _, old := range st.Published.Keys {
-					if k, ok := ks[old.Purpose]; ok && k.Lookup == old.Lookup {
-						continue
-					}
-					if perr = n.opt.Index.Withdraw(ctx, Keys{Lookup: old.Lookup, Seal: old.Seal}, r.Version, st.Published.Expires); perr != nil {
-						break
-					}
-					n.metrics.withdrawn.Inc()
-				}
-			}
-			for _, p := range n.cfg.Purposes {
-				if perr != nil {
-					break
-				}
-				k := ks[p]
-				if perr = n.opt.Index.Publish(ctx, k, r.Category, r.Version, r.Created, pub.Expires); perr != nil {
-					perr = fmt.Errorf("publish %q: %w", r.LocalID, perr)
-					break
-				}
-				n.metrics.published.Inc()
-				pub.Keys = append(pub.Keys, records.PubKey{Purpose: p, Lookup: k.Lookup, Seal: k.Seal})
-				subject = append(subject, k.Lookup)
-				watch = append(watch, k.Lookup)
-			}
+			var pub records.Published
+			pub, subject, perr = n.publishUnder(ctx, r, st, ks, keys, now, epoch)
 			if perr != nil {
 				break
+			}
+			for _, k := range pub.Keys {
+				watch = append(watch, k.Lookup)
 			}
 			set[it.LocalID] = pub
 			unset = slices.DeleteFunc(unset, func(id string) bool { return id == it.LocalID })
@@ -611,6 +624,7 @@ func (n *Node) start(run bool) error {
 		return nil
 	}
 	n.pub.gen = n.keyGeneration()
+	n.pub.genSeen.Store(n.pub.gen)
 	backfill, err := n.records.EnsureEpoch(n.pub.gen)
 	if err != nil {
 		n.metrics.republish.WithLabelValues("failed").Inc()
@@ -619,7 +633,7 @@ func (n *Node) start(run bool) error {
 	if !backfill {
 		n.metrics.republish.WithLabelValues("ok").Inc()
 	}
-	n.pub.backfill = backfill
+	n.pub.setBackfill(backfill)
 	ctx, stop := context.WithCancel(context.Background())
 	n.stopPublisher = stop
 	n.wg.Add(1)

@@ -1,10 +1,16 @@
 package node
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/signpost-federation/signpost/node/adapter"
 	"github.com/signpost-federation/signpost/node/internal/leakscan"
@@ -51,13 +57,6 @@ func TestRotationOverlapLookups(t *testing.T) {
 			t.Fatalf("locate at %s: %d %s", node, r.status, r.body)
 		}
 		return res
-	}
-	holders := func(res LocateResult) []string {
-		var out []string
-		for _, h := range res.Holders {
-			out = append(out, h.NodeID)
-		}
-		return out
 	}
 	for _, c := range []struct{ node, id string }{{"csc", "c1"}, {"ed", "e1"}} {
 		if r := ns[c.node].do(t, "POST", "/v1/records", "op-token", `{"localId":"`+c.id+`","nhsNumber":"999 000 0018"}`); r.status != 201 {
@@ -120,4 +119,182 @@ func TestRotationOverlapLookups(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("contact request to a holder under the old key: %d %s", r.status, r.body)
 	}
+}
+
+// rotationPending reads signpost_rotation_pending{purpose,epoch,action}
+// from n's collector (-1: no such series).
+func rotationPending(n *Node, purpose string, epoch uint32, action string) float64 {
+	ch := make(chan prometheus.Metric, 64)
+	rotationGauges{n}.Collect(ch)
+	close(ch)
+	for m := range ch {
+		var pb dto.Metric
+		m.Write(&pb)
+		l := map[string]string{}
+		for _, lp := range pb.GetLabel() {
+			l[lp.GetName()] = lp.GetValue()
+		}
+		if l["purpose"] == purpose && l["epoch"] == strconv.FormatUint(uint64(epoch), 10) && l["action"] == action {
+			return pb.GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+// retire takes every key of purpose older than epoch out of every node's
+// keyring (as a key record whose RetireAt has passed does).
+func retire(t *testing.T, ns map[string]*testNode, purpose string, epoch uint32) {
+	t.Helper()
+	for _, n := range ns {
+		kr := n.opt.Keyring.(*adapter.Keyring)
+		kept := slices.DeleteFunc(kr.All(), func(ks KeySet) bool { return ks.Purpose == purpose && ks.Epoch < epoch })
+		if err := kr.SetKeys(kept); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRotationRepublishAndRetire: after a rotation each node's background
+// pass publishes its records under the new key while keeping the old
+// entries (every entry is found throughout, by the merged locate), with the
+// work left in signpost_rotation_pending; once the old key is retired the
+// next pass withdraws the old entries with the stored keys — the old lookup
+// keys are tombstoned — and forgets them, and the records stay found
+// under the new key alone.
+func TestRotationRepublishAndRetire(t *testing.T) {
+	ns, _ := wasmNodes(t, map[string][]string{
+		"csc": {"safeguarding"}, "gp": {"safeguarding"}, "ed": {"safeguarding"}, "school": {"safeguarding"},
+	}, 2, "csc", "gp", "ed")
+	ctx := context.Background()
+	for _, n := range ns {
+		if err := n.start(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ node, id, nhs string }{{"csc", "c1", "9990000018"}, {"csc", "c2", "9990000026"}, {"ed", "e1", "9990000018"}} {
+		if r := ns[c.node].do(t, "POST", "/v1/records", "op-token", `{"localId":"`+c.id+`","nhsNumber":"`+c.nhs+`"}`); r.status != 201 {
+			t.Fatalf("%s create: %d %s", c.node, r.status, r.body)
+		}
+	}
+	locate := func(nhs string) LocateResult {
+		t.Helper()
+		r := ns["school"].do(t, "POST", "/v1/locate", "prac-token", `{"nhsNumber":"`+nhs+`","purpose":"safeguarding"}`)
+		var res LocateResult
+		if err := json.Unmarshal([]byte(r.body), &res); err != nil || r.status != 200 {
+			t.Fatalf("locate: %d %s", r.status, r.body)
+		}
+		return res
+	}
+	entries := func(key string) int {
+		t.Helper()
+		r := ns["school"].do(t, "POST", "/v1/lookup", "prac-token", `{"lookupKey":"`+key+`","purpose":"safeguarding"}`)
+		var lr lookupResponse
+		if err := json.Unmarshal([]byte(r.body), &lr); err != nil || r.status != 200 {
+			t.Fatalf("lookup: %d %s", r.status, r.body)
+		}
+		return len(lr.Entries)
+	}
+	found := func(when string) {
+		t.Helper()
+		if got := holders(locate("9990000018")); !slices.Equal(got, []string{"csc", "ed"}) {
+			t.Fatalf("%s: holders of the first person %v", when, got)
+		}
+		if got := holders(locate("9990000026")); !slices.Equal(got, []string{"csc"}) {
+			t.Fatalf("%s: holders of the second person %v", when, got)
+		}
+	}
+	epochs := func(node, id string) []uint32 {
+		t.Helper()
+		p, ok, err := ns[node].records.PublishedState(id)
+		if err != nil || !ok {
+			t.Fatalf("published state of %s: %v %v", id, ok, err)
+		}
+		var out []uint32
+		for _, k := range p.Keys {
+			out = append(out, k.Epoch)
+		}
+		slices.Sort(out)
+		return out
+	}
+	old := locate("9990000018").LookupKey
+	found("before the rotation")
+
+	rotate(t, ns, "safeguarding", 2, 2, "csc", "gp", "ed")
+	if got := rotationPending(ns["csc"].Node, "safeguarding", 2, "publish"); got != 2 {
+		t.Fatalf("csc's records pending under epoch 2: %v, want 2", got)
+	}
+	found("rotated, nothing republished")
+	ns["csc"].pub.step(ctx)
+	if ns["csc"].pub.backfill || ns["csc"].records.OutboxLen() != 0 {
+		t.Fatal("csc's pass did not finish")
+	}
+	if got := epochs("csc", "c1"); !slices.Equal(got, []uint32{1, 2}) {
+		t.Fatalf("c1 is published under epochs %v, want 1 and 2", got)
+	}
+	if got := rotationPending(ns["csc"].Node, "safeguarding", 2, "publish"); got != 0 {
+		t.Fatalf("csc pending after its pass: %v", got)
+	}
+	if got := rotationPending(ns["ed"].Node, "safeguarding", 2, "publish"); got != 1 {
+		t.Fatalf("ed pending before its pass: %v", got)
+	}
+	found("csc republished, ed not yet")
+	ns["ed"].pub.step(ctx)
+	found("both republished")
+	res := locate("9990000018")
+	if entries(res.LookupKeys[0].LookupKey) != 2 || entries(old) != 2 {
+		t.Fatalf("overlap: %d entries under the new key, %d under the old, want 2 and 2", entries(res.LookupKeys[0].LookupKey), entries(old))
+	}
+
+	retire(t, ns, "safeguarding", 2)
+	if got := rotationPending(ns["csc"].Node, "safeguarding", 1, "withdraw"); got != 2 {
+		t.Fatalf("csc's records to withdraw under epoch 1: %v, want 2", got)
+	}
+	evaluated := func() float64 {
+		var sum float64
+		for _, n := range ns {
+			sum += promtest.ToFloat64(n.metrics.evaluations.WithLabelValues("safeguarding", outcomeOK))
+		}
+		return sum
+	}
+	before := evaluated()
+	for _, id := range []string{"csc", "ed", "gp", "school"} {
+		ns[id].pub.step(ctx)
+	}
+	if after := evaluated(); after != before {
+		t.Fatalf("the withdrawal pass asked the issuers for %v evaluations, want none", after-before)
+	}
+	if got := epochs("csc", "c1"); !slices.Equal(got, []uint32{2}) {
+		t.Fatalf("after retirement c1 is published under epochs %v, want 2 only", got)
+	}
+	if got := rotationPending(ns["csc"].Node, "safeguarding", 1, "withdraw"); got != -1 {
+		t.Fatalf("withdrawals pending after the pass: %v", got)
+	}
+	if n := entries(old); n != 0 {
+		t.Fatalf("%d live entries under the retired key, want 0 (tombstoned)", n)
+	}
+	if _, _, ok, _ := ns["csc"].records.Owner(mustKey(t, old)); ok {
+		t.Fatal("the retired lookup key is still owned")
+	}
+	res = locate("9990000018")
+	if len(res.LookupKeys) != 1 || res.LookupKeys[0].Epoch != 2 || entries(res.LookupKey) != 2 {
+		t.Fatalf("after retirement: %+v, %d entries", res.LookupKeys, entries(res.LookupKey))
+	}
+	found("after retirement")
+}
+
+func mustKey(t *testing.T, s string) [16]byte {
+	t.Helper()
+	k, aerr := decodeLookupKey(s)
+	if aerr != nil {
+		t.Fatal(aerr)
+	}
+	return k
+}
+
+func holders(res LocateResult) []string {
+	var out []string
+	for _, h := range res.Holders {
+		out = append(out, h.NodeID)
+	}
+	return out
 }

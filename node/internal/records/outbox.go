@@ -83,16 +83,23 @@ type Note struct {
 	Audit, Actor string
 }
 
-// PubKey is one entry's keys, under one purpose. Secret: never log.
+// PubKey is one entry's keys, under one purpose's key of one epoch.
+// Secret: never log. Epoch 0 means unknown: a key stored before the
+// epochs were kept per key (one epoch's keys per record then).
 type PubKey struct {
 	Purpose string
+	Epoch   uint32
 	Lookup  [16]byte
 	Seal    [32]byte
 }
 
-// Published is what the node last published for a record: the epoch and
-// version, the entries' expiry, when they are due for a refresh (zero:
-// never, they expire with the record) and their keys.
+// Published is what the node last published for a record: the key
+// generation (Epoch: the node's name for the set of token keys in force
+// when it was published) and version, the entries' expiry, when they are
+// due for a refresh (zero: never, they expire with the record) and their
+// keys — during a key rotation, the keys of every epoch the record is
+// published under, so that the old epoch's entries can be withdrawn once
+// its key is retired, with no issuer.
 type Published struct {
 	Epoch     uint32
 	Version   uint64
@@ -126,8 +133,19 @@ func (p Published) MarshalBinary() ([]byte, error) {
 		b = append(b, k.Lookup[:]...)
 		b = append(b, k.Seal[:]...)
 	}
+	if len(p.Keys) > 0 {
+		// The keys' epochs follow, after a format byte: a value written
+		// before them (no trailer) still decodes, with epochs unknown.
+		b = append(b, pubEpochs)
+		for _, k := range p.Keys {
+			b = binary.BigEndian.AppendUint32(b, k.Epoch)
+		}
+	}
 	return b, nil
 }
+
+// pubEpochs marks the trailer of per-key epochs in an encoded Published.
+const pubEpochs = 1
 
 // UnmarshalBinary decodes what MarshalBinary made; anything else is
 // ErrCorrupt.
@@ -155,6 +173,12 @@ func (p *Published) UnmarshalBinary(b []byte) error {
 		copy(k.Seal[:], rest[1+l+16:])
 		out.Keys = append(out.Keys, k)
 		rest = rest[1+l+48:]
+	}
+	if len(rest) > 0 && n > 0 && rest[0] == pubEpochs && len(rest) == 1+4*n {
+		for i := range out.Keys {
+			out.Keys[i].Epoch = binary.BigEndian.Uint32(rest[1+4*i:])
+		}
+		rest = nil
 	}
 	if len(rest) != 0 {
 		return fmt.Errorf("%w: %d bytes after the published keys", ErrCorrupt, len(rest))

@@ -13,8 +13,8 @@ import (
 
 func pubOf(epoch uint32, version uint64, b byte) Published {
 	return Published{Epoch: epoch, Version: version, Expires: retain, Keys: []PubKey{
-		{Purpose: "safeguarding", Lookup: [16]byte{b, 1}, Seal: [32]byte{b, 2}},
-		{Purpose: "direct-care", Lookup: [16]byte{b, 3}, Seal: [32]byte{b, 4}},
+		{Purpose: "safeguarding", Epoch: 3, Lookup: [16]byte{b, 1}, Seal: [32]byte{b, 2}},
+		{Purpose: "direct-care", Epoch: 4, Lookup: [16]byte{b, 3}, Seal: [32]byte{b, 4}},
 	}}
 }
 
@@ -41,6 +41,33 @@ func TestPublishedRoundTrip(t *testing.T) {
 	}
 	if _, err := (Published{Keys: []PubKey{{Purpose: ""}}}).MarshalBinary(); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("empty purpose: %v", err)
+	}
+}
+
+// TestPublishedBeforeEpochs: a value stored before the keys' epochs were
+// kept (no trailer) still decodes, with every key's epoch unknown (0), and
+// a damaged trailer is corrupt.
+func TestPublishedBeforeEpochs(t *testing.T) {
+	p := pubOf(7, 3, 5)
+	b, err := p.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := b[:len(b)-1-4*len(p.Keys)] // as an older node wrote it
+	var got Published
+	if err := got.UnmarshalBinary(old); err != nil {
+		t.Fatal(err)
+	}
+	for i := range p.Keys {
+		p.Keys[i].Epoch = 0
+	}
+	if !reflect.DeepEqual(got, p) {
+		t.Fatalf("older value: got %+v, want %+v", got, p)
+	}
+	for _, bad := range [][]byte{b[:len(b)-1], append(bytes.Clone(b), 0), append(bytes.Clone(old), 2, 0, 0, 0, 1, 0, 0, 0, 1)} {
+		if err := got.UnmarshalBinary(bad); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("damaged trailer (%d bytes): %v", len(bad), err)
+		}
 	}
 }
 
