@@ -40,12 +40,22 @@ type command struct {
 var commands = []command{
 	{name: "demo", summary: "run a local federation of four agencies with synthetic records (try this first)", run: stack.DemoMain},
 	{name: "node", summary: "run one agency's node (node --config FILE), write a config (node init), import records (node import)", run: stack.NodeMain},
-	{name: "federation", summary: "federation authority (init, keygen, enrol, revoke) and a node's federation layer alone (run)", run: federation.FederationMain},
+	{name: "federation", summary: "federation authority (init, keygen, enrol, revoke, sign-key), token keys through a node (dkg, key-records), a node's federation layer alone (run)", run: federationMain},
 	{name: "user", summary: "manage a node's user accounts and API tokens", run: admin.UserMain},
 	{name: "audit", summary: "verify a node's audit log, print its tree head and RFC 9162 proofs, find a subject's events", run: admin.AuditMain},
 	{name: "locate", summary: "find which agencies hold records for many NHS numbers through a node; the numbers never leave this machine", run: edge.LocateMain},
 	{name: "ident", summary: "validate identifiers (NHS number, CHI, H&C, UPN, ULN) through the wasm module; generate synthetic test numbers", run: wasm.IdentMain},
 	{name: "sim", summary: "simulate a federation of many nodes in virtual time (real protocol code)", run: sim.SimMain},
+}
+
+// federationMain is `signpost federation`: the authority's tools are the
+// federation package's; the operator's token-key commands, which talk to a
+// running node's API, are node/admin's.
+func federationMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "dkg" || args[0] == "key-records") {
+		return admin.KeysMain(ctx, args, stdin, stdout, stderr)
+	}
+	return federation.FederationMain(ctx, args, stdin, stdout, stderr)
 }
 
 func main() {

@@ -139,3 +139,26 @@ func writeKeyRecords(path string, rs []*KeyRecord, secret bool) error {
 	}
 	return writePEMBlocks(path, secret, pemKeyRecord, blocks)
 }
+
+// AdoptKeyRecords adopts the signed key records of a records file's
+// contents (an operator uploading what the authority signed): each is
+// verified under the federation's authority and put in force and spread
+// like SetKeyRecord. It returns how many were adopted; a record not newer
+// than the one in force is skipped, not an error.
+func (a *Agent) AdoptKeyRecords(name string, data []byte) (int, error) {
+	rs, err := ParseKeyRecords(name, data, a.cfg.AuthorityKey)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range rs {
+		switch err := a.SetKeyRecord(r); {
+		case err == nil:
+			n++
+		case errors.Is(err, ErrKeyRecordStale):
+		default:
+			return n, err
+		}
+	}
+	return n, nil
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -15,8 +14,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/signpost-federation/signpost/wasm"
 )
 
 // FederationMain is `signpost federation`: the authority's tools (init,
@@ -31,13 +28,16 @@ func FederationMain(ctx context.Context, args []string, stdin io.Reader, stdout,
 		fmt.Fprint(stderr, `usage: signpost federation <command> [flags]
 
   init    create an authority directory (authority key, gossip key, revocation list)
-  keygen  create a node key pair (the private key never leaves the node), or
-          with -issuer the federation's token (issuer) key
+  keygen  create a node key pair (the private key never leaves the node)
   enrol   sign a node's descriptor with the authority
   revoke  add a node (or one of its descriptors) to the revocation list
   sign-key  sign a DKG's public result into a key record
   keys    print a signed key-record file (purpose, epoch, t, n, issuers)
   run     run a node's federation layer from a JSON config (tests, demos)
+
+Through a running node's API (an operator's token in $SIGNPOST_TOKEN):
+  dkg start|status|result   run a DKG among issuers, follow it, fetch its result
+  key-records add|list      adopt a signed key record (it spreads); list the keys
 
 Run "signpost federation <command> -h" for its flags.
 `)
@@ -87,23 +87,17 @@ func cliInit(_ context.Context, args []string, stdout, stderr io.Writer) int {
 
 func cliKeygen(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("signpost federation keygen", flag.ContinueOnError)
-	key := fs.String("key", "node.key", "private key file to write (mode 0600); with -issuer, default issuer.key")
-	pub := fs.String("pub", "node.pub", "public key file to write (give it to the authority); not with -issuer")
-	issuer := fs.Bool("issuer", false, "make the federation's token key for the issuer node instead (its public key is printed for issuer_public_key)")
+	key := fs.String("key", "node.key", "private key file to write (mode 0600)")
+	pub := fs.String("pub", "node.pub", "public key file to write (give it to the authority)")
+	issuer := fs.Bool("issuer", false, "removed: no machine makes or holds a whole token key any more (see dkg)")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
 	if *issuer {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		if set["pub"] {
-			fmt.Fprintln(stderr, "keygen: -pub is not used with -issuer (the public key is printed)")
-			return 2
-		}
-		if !set["key"] {
-			*key = "issuer.key"
-		}
-		return issuerKeygen(*key, stdout, stderr)
+		fmt.Fprintln(stderr, "keygen -issuer: removed. No machine makes or holds a whole token key any more: the issuers make\n"+
+			"each key together with a DKG (signpost federation dkg start --node URL ...), the authority signs the\n"+
+			"result (signpost federation sign-key), and each issuer keeps only its share.")
+		return 2
 	}
 	pk, sk, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -119,29 +113,6 @@ func cliKeygen(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	fmt.Fprintf(stdout, "wrote %s and %s\n", *key, *pub)
-	return 0
-}
-
-// issuerKeygen writes a fresh issuer (POPRF) private key — the 32 raw bytes
-// the issuer node's issuer_key_file holds — with mode 0600, refusing to
-// overwrite, and prints the public key as every node's issuer_public_key.
-func issuerKeygen(path string, stdout, stderr io.Writer) int {
-	if _, err := os.Stat(path); err == nil {
-		return fail(stderr, fmt.Errorf("%s already exists", path))
-	}
-	sk, err := wasm.GenerateIssuerKey()
-	if err != nil {
-		return fail(stderr, err)
-	}
-	iss, err := wasm.NewIssuer(sk)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	if err := writeFileAtomic(path, sk, 0o600); err != nil {
-		return fail(stderr, err)
-	}
-	fmt.Fprintf(stderr, "wrote %s (mode 0600): the federation's token key; set issuer_key_file to it on the issuer node only, and keep it secret\n", path)
-	fmt.Fprintf(stdout, "issuer_public_key = '%s'\n", base64.StdEncoding.EncodeToString(iss.PublicKey()))
 	return 0
 }
 

@@ -3,7 +3,6 @@ package federation
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/signpost-federation/signpost/wasm"
 	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
@@ -167,40 +165,17 @@ func concat(t *testing.T, dst string, srcs ...string) {
 	}
 }
 
-// TestCLIIssuerKeygen: `keygen -issuer` makes the issuer's token key
-// (before, a standalone node needed a hand-written helper): 32 bytes at
-// mode 0600 that wasm.NewIssuer accepts, its public key printed as the
-// config line every node needs, and an existing key never overwritten.
-func TestCLIIssuerKeygen(t *testing.T) {
+// TestCLIIssuerKeygenRemoved: `keygen -issuer` made a whole token key on
+// one machine; it now refuses, pointing to the DKG, and writes nothing.
+func TestCLIIssuerKeygenRemoved(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "issuer.key")
-	out := runCLI(t, "keygen", "-issuer", "-key", key)
-	st, err := os.Stat(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Mode().Perm() != 0o600 || st.Size() != 32 {
-		t.Fatalf("%s: mode %04o, %d bytes; want 0600, 32", key, st.Mode().Perm(), st.Size())
-	}
-	sk, _ := os.ReadFile(key)
-	iss, err := wasm.NewIssuer(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "issuer_public_key = '" + base64.StdEncoding.EncodeToString(iss.PublicKey()) + "'\n"; out != want {
-		t.Fatalf("printed %q, want %q", out, want)
-	}
-	if strings.Contains(out, base64.StdEncoding.EncodeToString(sk)) {
-		t.Fatal("the private key was printed")
-	}
 	var o, e bytes.Buffer
-	if code := FederationMain(context.Background(), []string{"keygen", "-issuer", "-key", key}, nil, &o, &e); code != 1 || !strings.Contains(e.String(), "already exists") {
-		t.Fatalf("second keygen over the same file: exit %d %s", code, e.String())
+	code := FederationMain(context.Background(), []string{"keygen", "-issuer", "-key", key}, nil, &o, &e)
+	if code != 2 || !strings.Contains(e.String(), "dkg start") || !strings.Contains(e.String(), "removed") {
+		t.Fatalf("exit %d: %s", code, e.String())
 	}
-	if again, _ := os.ReadFile(key); !bytes.Equal(again, sk) {
-		t.Fatal("the key was overwritten")
-	}
-	if code := FederationMain(context.Background(), []string{"keygen", "-issuer", "-pub", "x"}, nil, &o, &e); code != 2 {
-		t.Fatalf("-issuer with -pub: exit %d", code)
+	if _, err := os.Stat(key); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a key file was written: %v", err)
 	}
 }

@@ -97,10 +97,8 @@
 //
 // # Command line
 //
-// `signpost federation init|keygen|enrol|revoke` are the authority's tools;
-// `keygen -issuer` makes the issuer node's token key instead (32 raw bytes,
-// mode 0600, through package wasm, the one thing here that imports it) and
-// prints the issuer_public_key line for every node's config;
+// `signpost federation init|keygen|enrol|revoke` are the authority's tools
+// (no command makes a whole token key: `keygen -issuer` is refused);
 // `signpost federation run -config node.json` runs one node's federation
 // layer alone from a JSON [RunConfig] (tests, demos), printing its
 // addresses and membership events. `signpost federation sign-key` signs a

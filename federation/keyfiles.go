@@ -33,24 +33,51 @@ func LoadKeyRecords(path string, authority []byte) ([]*KeyRecord, error) {
 	if err != nil {
 		return nil, err
 	}
+	return keyRecordsFromBlocks(path, blocks, authority)
+}
+
+// ParseKeyRecords is LoadKeyRecords for a file's contents received another
+// way (an operator uploading a signed record to a node); name is used in
+// messages only.
+func ParseKeyRecords(name string, data []byte, authority []byte) ([]*KeyRecord, error) {
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("federation: %s larger than %d bytes", name, maxFileSize)
+	}
+	blocks, err := decodePEMBlocks(data)
+	if err != nil {
+		return nil, fmt.Errorf("federation: %s: %w", name, err)
+	}
+	return keyRecordsFromBlocks(name, blocks, authority)
+}
+
+func keyRecordsFromBlocks(name string, blocks []*pem.Block, authority []byte) ([]*KeyRecord, error) {
+	if len(blocks) == 0 {
+		return nil, fmt.Errorf("federation: %s: no key record", name)
+	}
 	if len(blocks) > maxKeyRecords {
-		return nil, fmt.Errorf("federation: %s: %d key records, max %d", path, len(blocks), maxKeyRecords)
+		return nil, fmt.Errorf("federation: %s: %d key records, max %d", name, len(blocks), maxKeyRecords)
 	}
 	var rs []*KeyRecord
 	for i, b := range blocks {
 		if b.Type != pemKeyRecord {
-			return nil, fmt.Errorf("federation: %s: block %d is %q, want %q", path, i, b.Type, pemKeyRecord)
+			return nil, fmt.Errorf("federation: %s: block %d is %q, want %q", name, i, b.Type, pemKeyRecord)
 		}
 		r, err := DecodeSignedKeyRecord(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%s: block %d: %w", path, i, err)
+			return nil, fmt.Errorf("%s: block %d: %w", name, i, err)
 		}
 		if err := r.Verify(authority); err != nil {
-			return nil, fmt.Errorf("%s: block %d: %w", path, i, err)
+			return nil, fmt.Errorf("%s: block %d: %w", name, i, err)
 		}
 		rs = append(rs, r)
 	}
 	return rs, nil
+}
+
+// EncodeDKGResult is the contents of the file WriteDKGResult writes, for
+// an operator fetching a node's result to sign it offline.
+func EncodeDKGResult(ks *dkg.KeySet) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: pemDKGResult, Bytes: ks.Encode()})
 }
 
 // WriteKeyRecords writes signed key records as a PEM file (public: 0644).

@@ -133,6 +133,10 @@ func (n *Node) Handler() http.Handler {
 	mux.Handle("GET /v1/watch", chargedRoute(n, "watch", lim, n.handleWatch, RolePractitioner))
 	mux.Handle("POST /v1/audit/subject-access", jsonRoute(n, "audit.subject", lim, n.handleSubjectAccess, RoleAuditor))
 	mux.Handle("GET /v1/federation", n.route("federation", lim, n.handleFederation, RoleOperator, RoleAuditor))
+	mux.Handle("POST /v1/federation/dkg", jsonRoute(n, "federation.dkg.start", lim, n.handleDKGStart, RoleOperator))
+	mux.Handle("GET /v1/federation/dkg", n.route("federation.dkg.list", lim, n.handleDKGSessions, RoleOperator, RoleAuditor))
+	mux.Handle("GET /v1/federation/dkg/{session}/result", n.route("federation.dkg.result", lim, n.handleDKGResult, RoleOperator, RoleAuditor))
+	mux.Handle("POST /v1/federation/key-records", jsonRoute(n, "federation.key-records", lim, n.handleKeyRecords, RoleOperator))
 	mux.Handle("GET /v1/audit/heads", n.route("audit.heads", lim, n.handleAuditHeads, RoleAuditor))
 	if h := n.opt.Auth.SessionHandler(); h != nil {
 		mux.Handle("/v1/session", n.route("session", 0, func(w http.ResponseWriter, r *http.Request) error {

@@ -59,6 +59,9 @@ type Options struct {
 	// this node's shares if it is one of their issuers; nil: no tokens can
 	// be made (503 no_token_key), lookups by key still work.
 	Keyring Keyring
+	// KeyAdmin lets operators run DKGs and adopt key records through the
+	// API (api_keyadmin.go); nil: those routes answer 503 no_federation.
+	KeyAdmin KeyAdmin
 	// Peers reaches other nodes; nil in a single-node setup.
 	Peers Peers
 	Audit Auditor

@@ -22,6 +22,7 @@ type (
 	Partial    = port.Partial
 	Keyring    = port.Keyring
 	Share      = port.Share
+	KeyAdmin   = port.KeyAdmin
 	// IssuersError says how many issuers answered of how many, and how
 	// many are needed (503 issuers_unavailable).
 	IssuersError = port.IssuersError
@@ -32,4 +33,5 @@ var (
 	ErrIssuerUnavailable = port.ErrIssuerUnavailable
 	ErrPurpose           = port.ErrPurpose
 	ErrNoKey             = port.ErrNoKey
+	ErrKeyAdmin          = port.ErrKeyAdmin
 )

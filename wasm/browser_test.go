@@ -20,9 +20,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // browserTestPage loads the module through the loader and exposes hex
 // helpers; window.spReady resolves once it is initialised.
@@ -40,11 +39,11 @@ window.spReady = load().then((sp) => { window.sp = sp; return true; });
 // headless Chromium. It skips only when Chromium is missing outside CI.
 func startBrowser(t testing.TB) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
+	if _, err := os.Stat(testutil.ChromiumPath); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium not found at %s and CI=true: the browser test must run in CI (.ci/run installs it)", chromiumPath)
+			t.Fatalf("chromium not found at %s and CI=true: the browser test must run in CI (.ci/run installs it)", testutil.ChromiumPath)
 		}
-		t.Skipf("chromium not found at %s: browser test skipped (it runs in CI, where .ci/run installs Debian's chromium)", chromiumPath)
+		t.Skipf("chromium not found at %s: browser test skipped (it runs in CI, where .ci/run installs Debian's chromium)", testutil.ChromiumPath)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/static/", http.StripPrefix("/static/", http.FileServerFS(WebFS)))
@@ -62,27 +61,7 @@ func startBrowser(t testing.TB) context.Context {
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelB := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelB(); cancelA() })
-	// The first action starts Chromium, which lives as long as the context
-	// it was given: start it on bctx itself, so that the per-action
-	// deadlines below end actions and not the browser.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	bctx := testutil.Chromium(t)
 	nctx, cancelN := context.WithTimeout(bctx, browserActionTimeout)
 	defer cancelN()
 	if err := chromedp.Do(nctx, chromedp.Navigate(srv.URL+"/test.html")); err != nil {

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 
 	"github.com/signpost-federation/signpost/federation"
+	"github.com/signpost-federation/signpost/federation/dkg"
 	"github.com/signpost-federation/signpost/node/port"
 )
 
@@ -82,3 +84,51 @@ func (p AgentPeers) MemberKeys() []port.MemberKey {
 	}
 	return out
 }
+
+// AgentKeyAdmin is the production KeyAdmin: DKG sessions and key records of
+// the federation agent.
+type AgentKeyAdmin struct{ A *federation.Agent }
+
+// StartDKG implements port.KeyAdmin.
+func (k AgentKeyAdmin) StartDKG(ctx context.Context, purpose string, epoch uint32, t int, issuers []string) (string, error) {
+	cfg := dkg.Config{Purpose: purpose, Epoch: epoch, T: t}
+	for i, id := range issuers {
+		cfg.Participants = append(cfg.Participants, dkg.Participant{NodeID: id, Index: uint16(i + 1)})
+	}
+	id, err := k.A.StartDKG(ctx, cfg)
+	if err != nil {
+		if errors.Is(err, dkg.ErrInvalidConfig) || errors.Is(err, federation.ErrDKGRefused) {
+			return "", fmt.Errorf("%w: %w", port.ErrKeyAdmin, err)
+		}
+		return "", err
+	}
+	return id.String(), nil
+}
+
+// DKGSessions implements port.KeyAdmin.
+func (k AgentKeyAdmin) DKGSessions() any { return k.A.DKGSessions() }
+
+// DKGResult implements port.KeyAdmin.
+func (k AgentKeyAdmin) DKGResult(session string) ([]byte, error) {
+	id, err := dkg.ParseSessionID(session)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", port.ErrKeyAdmin, err)
+	}
+	ks, err := k.A.DKGResult(id)
+	if err != nil {
+		// Unknown, aborted or unfinished: the operator's to know.
+		return nil, fmt.Errorf("%w: %w", port.ErrKeyAdmin, err)
+	}
+	return federation.EncodeDKGResult(ks), nil
+}
+
+// AdoptKeyRecords implements port.KeyAdmin.
+func (k AgentKeyAdmin) AdoptKeyRecords(data []byte) (int, error) {
+	n, err := k.A.AdoptKeyRecords("the uploaded key records", data)
+	if err != nil {
+		return n, fmt.Errorf("%w: %w", port.ErrKeyAdmin, err)
+	}
+	return n, nil
+}
+
+var _ port.KeyAdmin = AgentKeyAdmin{}

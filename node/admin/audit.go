@@ -158,7 +158,7 @@ func AuditMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			fmt.Fprintf(stderr, "signpost audit %s: --witnessed is for verify\n", sub)
 			return 2
 		}
-		token, err := readToken(*tokenFile)
+		token, err := readToken(*tokenFile, "--witnessed (an auditor API token)")
 		if err != nil {
 			fmt.Fprintf(stderr, "signpost audit verify: %v\n", err)
 			return 2

@@ -15,8 +15,9 @@ import (
 )
 
 // readToken reads an API token from a file, or from $SIGNPOST_TOKEN: never
-// from a flag, whose value any user of the machine can read in ps.
-func readToken(file string) (string, error) {
+// from a flag, whose value any user of the machine can read in ps. need
+// says what the token is for, in the error when there is none.
+func readToken(file, need string) (string, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -30,7 +31,7 @@ func readToken(file string) (string, error) {
 	if t := strings.TrimSpace(os.Getenv("SIGNPOST_TOKEN")); t != "" {
 		return t, nil
 	}
-	return "", errors.New("--witnessed needs an auditor API token in $SIGNPOST_TOKEN or a --token-file")
+	return "", fmt.Errorf("%s needs an API token in $SIGNPOST_TOKEN or a --token-file", need)
 }
 
 // headsAnswer is GET /v1/audit/heads (see openapi.json, AuditHeads).

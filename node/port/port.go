@@ -215,3 +215,32 @@ type PeerError struct {
 }
 
 func (e *PeerError) Error() string { return fmt.Sprintf("peer answered %d %s", e.Status, e.Code) }
+
+// KeyAdmin is an operator's handle on the federation's token keys: start a
+// distributed key generation among chosen issuers, follow it, fetch its
+// public result for the authority to sign offline, and adopt the signed
+// key records (which then spread to every member). Nothing that crosses it
+// is secret: shares stay in the issuers' share directories.
+type KeyAdmin interface {
+	// StartDKG starts a DKG for (purpose, epoch) among issuers (node ids;
+	// Shamir indices 1..n in this order) with threshold t, this node taking
+	// part; it returns the session id. The others join when its first
+	// message reaches them. An error wrapping ErrKeyAdmin is the
+	// operator's to fix (its message says what).
+	StartDKG(ctx context.Context, purpose string, epoch uint32, t int, issuers []string) (session string, err error)
+	// DKGSessions lists the sessions this node takes or took part in, as
+	// JSON-ready values.
+	DKGSessions() any
+	// DKGResult returns a finished session's public result as the file
+	// `signpost federation sign-key` takes; ErrKeyAdmin if it is unknown or
+	// not finished.
+	DKGResult(session string) ([]byte, error)
+	// AdoptKeyRecords adopts the signed key records of a records file's
+	// contents and returns how many were new; ErrKeyAdmin for a file that
+	// does not verify.
+	AdoptKeyRecords(data []byte) (int, error)
+}
+
+// ErrKeyAdmin wraps a refused KeyAdmin request: the operator's mistake,
+// told back to them (400), not a failure of the node.
+var ErrKeyAdmin = errors.New("node: key administration refused")

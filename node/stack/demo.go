@@ -86,6 +86,9 @@ type Demo struct {
 	// Down are the agencies stopped after start (DemoConfig.Down).
 	Down    []string
 	runtime *wasm.Runtime
+	// authority is the demo federation's authority (made on the fly); tests
+	// sign key records with it as an operator's offline authority would.
+	authority *federation.Authority
 }
 
 // DemoPerson is a synthetic person and the nodes that hold a record.
@@ -149,7 +152,7 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Demo{runtime: rt, Tokens: map[string]string{}, PractitionerTokens: map[string]string{}}
+	d := &Demo{runtime: rt, Tokens: map[string]string{}, PractitionerTokens: map[string]string{}, authority: keys.authority}
 	defer func() {
 		if err != nil {
 			d.Shutdown(context.Background())

@@ -14,28 +14,15 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/signpost-federation/signpost/node/internal/auth"
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // e2eBrowser starts headless Chromium, or skips when it is absent and CI is
 // not "true".
 func e2eBrowser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium not found at %s and CI=true", chromiumPath)
-		}
-		t.Skipf("chromium not found at %s: end-to-end browser test skipped", chromiumPath)
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1100, 900))
-	bctx, cancelB := chromedp.NewContext(actx)
-	tctx, cancelT := context.WithTimeout(bctx, 150*time.Second)
-	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
+	tctx, cancelT := context.WithTimeout(testutil.Chromium(t, chromedp.WindowSize(1100, 900)), 150*time.Second)
+	t.Cleanup(cancelT)
 	return tctx
 }
 

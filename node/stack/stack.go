@@ -397,7 +397,7 @@ func (a *assembly) newNode(index node.Index, auditLog node.AuditLog, reg *promet
 		return err
 	}
 	n, err := node.New(a.cfg, node.Options{
-		Tokenizer: tz, Index: index, Keyring: adapter.NewFederationKeyring(a.s.Agent, a.cfg.NodeID, nil), Peers: adapter.AgentPeers{A: a.s.Agent},
+		Tokenizer: tz, Index: index, Keyring: adapter.NewFederationKeyring(a.s.Agent, a.cfg.NodeID, nil), KeyAdmin: adapter.AgentKeyAdmin{A: a.s.Agent}, Peers: adapter.AgentPeers{A: a.s.Agent},
 		Audit: auditLog, Auth: node.UserAuth{A: a.s.Auth}, Logger: a.log,
 		PageFS: web.FS, WasmFS: wasm.WebFS,
 		Metrics: reg, AuditHeads: a.s.Audit, Witness: witness,

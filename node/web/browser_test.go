@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -30,10 +29,9 @@ import (
 	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/node/internal/httpx"
 	"github.com/signpost-federation/signpost/wasm"
+	"github.com/signpost-federation/signpost/wasm/testutil"
 	"github.com/signpost-federation/signpost/wasm/wasmtest"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // fakeNode serves the page, the real wasm module and a node API whose
 // sign-in, roles and CSRF are the real auth package and whose token issuers
@@ -518,28 +516,8 @@ func practitionerPurposes(purposes ...string) func(auth.Principal) []string {
 
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium not found at %s and CI=true", chromiumPath)
-		}
-		t.Skipf("chromium not found at %s: browser test skipped", chromiumPath)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelB := chromedp.NewContext(actx)
-	tctx, cancelT := context.WithTimeout(bctx, 90*time.Second)
-	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
+	tctx, cancelT := context.WithTimeout(testutil.Chromium(t), 90*time.Second)
+	t.Cleanup(cancelT)
 	return tctx
 }
 

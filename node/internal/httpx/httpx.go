@@ -42,6 +42,7 @@ const (
 	CodeNotReady            Code = "not_ready"              // 503: starting or stopping (/readyz)
 	CodeIssuersUnavailable  Code = "issuers_unavailable"    // 503: fewer than t token issuers answered; the message says how many of how many
 	CodeNoTokenKey          Code = "no_token_key"           // 503: the federation has no token key for the purpose yet (no key record)
+	CodeKeyAdmin            Code = "key_admin_refused"      // 400: a DKG or key-record request the federation refused; the message says why
 	CodeWebSocket           Code = "websocket_required"     // 400: GET /v1/watch without a handshake
 	CodeTooManyKeys         Code = "too_many_keys"          // 400: a watch naming more lookup keys than allowed
 	CodeTooManyWatches      Code = "too_many_watches"       // 429 (this user) or 503 (this node): too many watches open
@@ -89,7 +90,7 @@ const (
 func Codes() []Code {
 	return []Code{CodeBadRequest, CodeUnauthenticated, CodeSessionExpired, CodeTokenExpired, CodeForbidden, CodeCSRFMissing,
 		CodeCSRFInvalid, CodeOriginForbidden, CodeNotFound, CodeMethod, CodeTooLarge, CodeURITooLong, CodeHeadersTooLarge, CodeUnsupportedType,
-		CodeRateLimited, CodeQuotaExceeded, CodeInternal, CodeUnavailable, CodeNotReady, CodeIssuersUnavailable, CodeNoTokenKey, CodeWebSocket, CodeTooManyKeys, CodeTooManyWatches, CodeInvalidNHSNumber,
+		CodeRateLimited, CodeQuotaExceeded, CodeInternal, CodeUnavailable, CodeNotReady, CodeIssuersUnavailable, CodeNoTokenKey, CodeKeyAdmin, CodeWebSocket, CodeTooManyKeys, CodeTooManyWatches, CodeInvalidNHSNumber,
 		CodeInvalidRecord, CodeInvalidBatch, CodeInvalidElement, CodeInvalidLookupKey, CodeInvalidHolder,
 		CodeInvalidSubject, CodeMessageTooLong, CodeTooLong, CodeInvalidText, CodeUnknownEpoch, CodeEvaluationFailed, CodePurpose,
 		CodeNoRecord, CodeUnknownNode, CodeContactNotFound, CodeContactDecided, CodeExists, CodeObjected, CodeNotIssuer, CodeNoAuditLog, CodeHolderRefused, CodeHolderFailed,
