@@ -37,6 +37,7 @@ func FederationMain(ctx context.Context, args []string, stdin io.Reader, stdout,
 
 Through a running node's API (an operator's token in $SIGNPOST_TOKEN):
   dkg start|status|result   run a DKG among issuers, follow it, fetch its result
+  dkg reshare|approve|erase-old  move a key to new issuers (same tokens), erase old shares
   key-records add|list      adopt a signed key record (it spreads); list the keys
 
 Run "signpost federation <command> -h" for its flags.

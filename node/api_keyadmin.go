@@ -85,6 +85,73 @@ func (n *Node) handleDKGStart(w http.ResponseWriter, r *http.Request, req *dkgSt
 	return nil
 }
 
+// handleReshareStart starts moving a key in force to a new issuer set.
+func (n *Node) handleReshareStart(w http.ResponseWriter, r *http.Request, req *dkgStartRequest) error {
+	ka, err := n.keyAdmin()
+	if err != nil {
+		return err
+	}
+	if len(req.Issuers) == 0 || len(req.Issuers) > maxIssuers || req.T < 1 || req.T > len(req.Issuers) || req.Epoch == 0 {
+		return errorf(http.StatusBadRequest, httpx.CodeKeyAdmin, "name 1 to %d new issuers, a threshold t from 1 to their number, and the key's epoch", maxIssuers)
+	}
+	id, err := ka.StartReshare(r.Context(), req.Purpose, req.Epoch, req.T, req.Issuers)
+	outcome := outcomeOK
+	if err != nil {
+		outcome = outcomeDenied
+	}
+	n.audit(r.Context(), AuditEvent{Action: "reshare-start", Actor: principalFrom(r.Context()).Name, Purpose: req.Purpose, Count: len(req.Issuers), Outcome: outcome})
+	if err != nil {
+		return keyAdminError(err)
+	}
+	writeJSON(w, http.StatusAccepted, dkgStartResponse{Session: id})
+	return nil
+}
+
+// handleReshareApprove lets this node deal its share in a peer's reshare.
+func (n *Node) handleReshareApprove(w http.ResponseWriter, r *http.Request) error {
+	ka, err := n.keyAdmin()
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("session")
+	if !sessionRe.MatchString(id) {
+		return errorf(http.StatusBadRequest, httpx.CodeKeyAdmin, "a session id is 64 lowercase hex digits")
+	}
+	if err := ka.ApproveReshare(id); err != nil {
+		return keyAdminError(err)
+	}
+	n.audit(r.Context(), AuditEvent{Action: "reshare-approve", Actor: principalFrom(r.Context()).Name, Outcome: outcomeOK})
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type eraseRequest struct {
+	Purpose string `json:"purpose"`
+	Epoch   uint32 `json:"epoch"`
+}
+
+type eraseResponse struct {
+	Erased int `json:"erased"`
+}
+
+// handleEraseOldShares erases this node's superseded shares of a key.
+func (n *Node) handleEraseOldShares(w http.ResponseWriter, r *http.Request, req *eraseRequest) error {
+	ka, err := n.keyAdmin()
+	if err != nil {
+		return err
+	}
+	if req.Epoch == 0 {
+		return errorf(http.StatusBadRequest, httpx.CodeKeyAdmin, "name the key's purpose and epoch")
+	}
+	erased, err := ka.EraseOldShares(req.Purpose, req.Epoch)
+	if err != nil {
+		return keyAdminError(err)
+	}
+	n.audit(r.Context(), AuditEvent{Action: "shares-erased", Actor: principalFrom(r.Context()).Name, Purpose: req.Purpose, Count: erased, Outcome: outcomeOK})
+	writeJSON(w, http.StatusOK, eraseResponse{Erased: erased})
+	return nil
+}
+
 func (n *Node) handleDKGSessions(w http.ResponseWriter, _ *http.Request) error {
 	ka, err := n.keyAdmin()
 	if err != nil {

@@ -137,6 +137,9 @@ func (n *Node) Handler() http.Handler {
 	mux.Handle("GET /v1/federation/dkg", n.route("federation.dkg.list", lim, n.handleDKGSessions, RoleOperator, RoleAuditor))
 	mux.Handle("GET /v1/federation/dkg/{session}/result", n.route("federation.dkg.result", lim, n.handleDKGResult, RoleOperator, RoleAuditor))
 	mux.Handle("POST /v1/federation/key-records", jsonRoute(n, "federation.key-records", lim, n.handleKeyRecords, RoleOperator))
+	mux.Handle("POST /v1/federation/reshare", jsonRoute(n, "federation.reshare.start", lim, n.handleReshareStart, RoleOperator))
+	mux.Handle("POST /v1/federation/dkg/{session}/approve", n.route("federation.reshare.approve", lim, n.handleReshareApprove, RoleOperator))
+	mux.Handle("POST /v1/federation/erase-old-shares", jsonRoute(n, "federation.erase-old-shares", lim, n.handleEraseOldShares, RoleOperator))
 	mux.Handle("GET /v1/audit/heads", n.route("audit.heads", lim, n.handleAuditHeads, RoleAuditor))
 	if h := n.opt.Auth.SessionHandler(); h != nil {
 		mux.Handle("/v1/session", n.route("session", 0, func(w http.ResponseWriter, r *http.Request) error {

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -30,6 +31,20 @@ func (f *fakeKeyAdmin) DKGResult(session string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: no DKG session %s here", ErrKeyAdmin, session)
 	}
 	return []byte("-----BEGIN SIGNPOST DKG RESULT-----\n-----END SIGNPOST DKG RESULT-----\n"), nil
+}
+
+func (f *fakeKeyAdmin) StartReshare(ctx context.Context, purpose string, epoch uint32, t int, issuers []string) (string, error) {
+	return f.StartDKG(ctx, "reshare:"+purpose, epoch, t, issuers)
+}
+
+func (f *fakeKeyAdmin) ApproveReshare(session string) error {
+	f.started = append(f.started, "approve:"+session)
+	return nil
+}
+
+func (f *fakeKeyAdmin) EraseOldShares(purpose string, epoch uint32) (int, error) {
+	f.started = append(f.started, fmt.Sprintf("erase:%s/%d", purpose, epoch))
+	return 1, nil
 }
 
 func (f *fakeKeyAdmin) AdoptKeyRecords(data []byte) (int, error) {
@@ -64,6 +79,11 @@ func TestKeyAdminRoutes(t *testing.T) {
 		{"result of a bad id", "GET", "/v1/federation/dkg/x/result", "op-token", "", 400, "key_admin_refused", "64 lowercase hex"},
 		{"adopt", "POST", "/v1/federation/key-records", "op-token", `{"records":"-----BEGIN SIGNPOST KEY RECORD-----\n-----END SIGNPOST KEY RECORD-----\n"}`, 200, "", `"adopted":1`},
 		{"adopt junk", "POST", "/v1/federation/key-records", "op-token", `{"records":"junk"}`, 400, "key_admin_refused", "no key record"},
+		{"reshare", "POST", "/v1/federation/reshare", "op-token", `{"purpose":"safeguarding","epoch":1,"t":2,"issuers":["a","b","d"]}`, 202, "", session},
+		{"reshare by an auditor", "POST", "/v1/federation/reshare", "audit-token", `{"purpose":"safeguarding","epoch":1,"t":2,"issuers":["a","b","d"]}`, 403, "forbidden", ""},
+		{"approve", "POST", "/v1/federation/dkg/" + session + "/approve", "op-token", "", 204, "", ""},
+		{"approve a bad id", "POST", "/v1/federation/dkg/x/approve", "op-token", "", 400, "key_admin_refused", "64 lowercase hex"},
+		{"erase old shares", "POST", "/v1/federation/erase-old-shares", "op-token", `{"purpose":"safeguarding","epoch":1}`, 200, "", `"erased":1`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := a.do(t, tc.method, tc.path, tc.token, tc.body)
@@ -72,7 +92,7 @@ func TestKeyAdminRoutes(t *testing.T) {
 			}
 		})
 	}
-	if len(ka.started) != 1 || ka.started[0] != "safeguarding/2/2/a,b,c" {
+	if want := []string{"safeguarding/2/2/a,b,c", "reshare:safeguarding/1/2/a,b,d", "approve:" + session, "erase:safeguarding/1"}; !slices.Equal(ka.started, want) {
 		t.Fatalf("started %v", ka.started)
 	}
 	var starts, adopts int

@@ -131,4 +131,36 @@ func (k AgentKeyAdmin) AdoptKeyRecords(data []byte) (int, error) {
 	return n, nil
 }
 
+// StartReshare implements port.KeyAdmin.
+func (k AgentKeyAdmin) StartReshare(ctx context.Context, purpose string, epoch uint32, t int, issuers []string) (string, error) {
+	cfg := dkg.Config{Purpose: purpose, Epoch: epoch, T: t}
+	for i, id := range issuers {
+		cfg.Participants = append(cfg.Participants, dkg.Participant{NodeID: id, Index: uint16(i + 1)})
+	}
+	id, err := k.A.StartReshare(ctx, cfg)
+	if err != nil {
+		if errors.Is(err, dkg.ErrInvalidConfig) || errors.Is(err, federation.ErrDKGRefused) {
+			return "", fmt.Errorf("%w: %w", port.ErrKeyAdmin, err)
+		}
+		return "", err
+	}
+	return id.String(), nil
+}
+
+// ApproveReshare implements port.KeyAdmin.
+func (k AgentKeyAdmin) ApproveReshare(session string) error {
+	id, err := dkg.ParseSessionID(session)
+	if err != nil {
+		return fmt.Errorf("%w: %w", port.ErrKeyAdmin, err)
+	}
+	k.A.ApproveReshare(id)
+	return nil
+}
+
+// EraseOldShares implements port.KeyAdmin.
+func (k AgentKeyAdmin) EraseOldShares(purpose string, epoch uint32) (int, error) {
+	files, err := k.A.EraseOldShares(purpose, epoch)
+	return len(files), err
+}
+
 var _ port.KeyAdmin = AgentKeyAdmin{}

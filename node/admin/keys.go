@@ -22,6 +22,9 @@ import (
 //	dkg start   --node URL --purpose P --epoch E --t T --issuers A,B,C
 //	dkg status  --node URL
 //	dkg result  --node URL [--out FILE] SESSION
+//	dkg reshare --node URL --purpose P --epoch E --t T --issuers A,B,C
+//	dkg approve --node URL SESSION
+//	dkg erase-old --node URL --purpose P --epoch E
 //	key-records add  --node URL FILE
 //	key-records list --node URL
 //
@@ -41,14 +44,17 @@ func KeysMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	var purpose, issuers, out *string
 	var epoch, t *int
 	switch sub {
-	case "dkg start":
+	case "dkg start", "dkg reshare":
 		purpose = fs.String("purpose", "", "the key's purpose (required)")
 		epoch = fs.Int("epoch", 0, "the key's epoch, above 0 (required)")
 		t = fs.Int("t", 0, "threshold: how many issuers make a token together (required)")
 		issuers = fs.String("issuers", "", "comma-separated issuer node ids, this node among them; Shamir indices 1..n in this order (required)")
 	case "dkg result":
 		out = fs.String("out", "", "write the result file here (default: standard output)")
-	case "dkg status", "key-records add", "key-records list":
+	case "dkg erase-old":
+		purpose = fs.String("purpose", "", "the key's purpose (required)")
+		epoch = fs.Int("epoch", 0, "the key's epoch (required)")
+	case "dkg status", "dkg approve", "key-records add", "key-records list":
 	default:
 		keysUsage(stderr)
 		return 2
@@ -59,7 +65,7 @@ func KeysMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		}
 		return 2
 	}
-	wantArgs := map[string]int{"dkg result": 1, "key-records add": 1}[sub]
+	wantArgs := map[string]int{"dkg result": 1, "dkg approve": 1, "key-records add": 1}[sub]
 	if *node == "" || fs.NArg() != wantArgs {
 		fmt.Fprintf(stderr, "signpost federation %s: --node is required", sub)
 		if wantArgs > 0 {
@@ -76,7 +82,7 @@ func KeysMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	c := nodeClient{base: strings.TrimRight(*node, "/"), token: token}
 	switch sub {
-	case "dkg start":
+	case "dkg start", "dkg reshare":
 		var ids []string
 		for _, s := range strings.Split(*issuers, ",") {
 			if s = strings.TrimSpace(s); s != "" {
@@ -84,14 +90,34 @@ func KeysMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			}
 		}
 		if *purpose == "" || *epoch <= 0 || *t <= 0 || len(ids) == 0 {
-			fmt.Fprintln(stderr, "signpost federation dkg start: --purpose, --epoch, --t and --issuers are required")
+			fmt.Fprintf(stderr, "signpost federation %s: --purpose, --epoch, --t and --issuers are required\n", sub)
 			return 2
 		}
+		path, what := "/v1/federation/dkg", "DKG"
+		if sub == "dkg reshare" {
+			path, what = "/v1/federation/reshare", "Reshare"
+		}
 		var ans struct{ Session string }
-		err = c.call(ctx, http.MethodPost, "/v1/federation/dkg", map[string]any{"purpose": *purpose, "epoch": *epoch, "t": *t, "issuers": ids}, &ans)
+		err = c.call(ctx, http.MethodPost, path, map[string]any{"purpose": *purpose, "epoch": *epoch, "t": *t, "issuers": ids}, &ans)
 		if err == nil {
-			fmt.Fprintf(stdout, "DKG started: session %s (%s, epoch %d, %d of %d: %s)\n", ans.Session, *purpose, *epoch, *t, len(ids), strings.Join(ids, ", "))
+			fmt.Fprintf(stdout, "%s started: session %s (%s, epoch %d, %d of %d: %s)\n", what, ans.Session, *purpose, *epoch, *t, len(ids), strings.Join(ids, ", "))
+			if sub == "dkg reshare" {
+				fmt.Fprintf(stdout, "The key's other holders deal once their operators approve:  signpost federation dkg approve --node THEIR_NODE %s\n", ans.Session)
+			}
 			fmt.Fprintf(stdout, "Follow it:   signpost federation dkg status --node %s\nThen fetch:  signpost federation dkg result --node %s --out result.pem %s\n", c.base, c.base, ans.Session)
+		}
+	case "dkg approve":
+		if err = c.call(ctx, http.MethodPost, "/v1/federation/dkg/"+fs.Arg(0)+"/approve", nil, nil); err == nil {
+			fmt.Fprintf(stdout, "approved: this node deals its share in reshare %s\n", fs.Arg(0))
+		}
+	case "dkg erase-old":
+		if *purpose == "" || *epoch <= 0 {
+			fmt.Fprintln(stderr, "signpost federation dkg erase-old: --purpose and --epoch are required")
+			return 2
+		}
+		var ans struct{ Erased int }
+		if err = c.call(ctx, http.MethodPost, "/v1/federation/erase-old-shares", map[string]any{"purpose": *purpose, "epoch": *epoch}, &ans); err == nil {
+			fmt.Fprintf(stdout, "%d old share file(s) erased\n", ans.Erased)
 		}
 	case "dkg status":
 		var ans struct{ Sessions []dkgSession }
@@ -133,6 +159,9 @@ func keysUsage(w io.Writer) {
   signpost federation dkg start   --node URL --purpose P --epoch E --t T --issuers A,B,C
   signpost federation dkg status  --node URL
   signpost federation dkg result  --node URL [--out FILE] SESSION
+  signpost federation dkg reshare --node URL --purpose P --epoch E --t T --issuers A,B,C
+  signpost federation dkg approve --node URL SESSION     (at each other holder of the key)
+  signpost federation dkg erase-old --node URL --purpose P --epoch E   (once the new record is in force)
   signpost federation key-records add  --node URL FILE
   signpost federation key-records list --node URL
 `)
@@ -269,6 +298,11 @@ func (c nodeClient) call(ctx context.Context, method, path string, in, out any) 
 	}
 	if len(b) > maxAnswer {
 		return errors.New("the node's answer is too large")
+	}
+	if res.StatusCode == http.StatusNoContent || out == nil {
+		if res.StatusCode/100 == 2 {
+			return nil
+		}
 	}
 	if res.StatusCode/100 != 2 {
 		var e struct {

@@ -239,6 +239,18 @@ type KeyAdmin interface {
 	// contents and returns how many were new; ErrKeyAdmin for a file that
 	// does not verify.
 	AdoptKeyRecords(data []byte) (int, error)
+	// StartReshare starts moving the key in force for (purpose, epoch) to
+	// a new issuer set and threshold (same key, same tokens); this node
+	// must be one of its holders. The other holders deal only once their
+	// own operators approve the session (ApproveReshare).
+	StartReshare(ctx context.Context, purpose string, epoch uint32, t int, issuers []string) (session string, err error)
+	// ApproveReshare lets this node deal its share in a reshare session a
+	// peer started.
+	ApproveReshare(session string) error
+	// EraseOldShares removes this node's share files of (purpose, epoch)
+	// other than the one the record in force names, once a reshare's record
+	// is in force; it returns how many it erased.
+	EraseOldShares(purpose string, epoch uint32) (int, error)
 }
 
 // ErrKeyAdmin wraps a refused KeyAdmin request: the operator's mistake,
