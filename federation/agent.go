@@ -429,6 +429,17 @@ func (a *Agent) Publish(ctx context.Context, e *locator.Entry) (locator.Outcome,
 	return out, perr
 }
 
+// PublishBatch is Publish for many entries, applied to the replica in one
+// transaction (imports and republishing).
+func (a *Agent) PublishBatch(ctx context.Context, es []*locator.Entry) ([]locator.Outcome, error) {
+	var out []locator.Outcome
+	var perr error
+	if err := a.do(ctx, func(now time.Time) { out, perr = a.eng.PublishBatch(now, es) }); err != nil {
+		return nil, err
+	}
+	return out, perr
+}
+
 // SyncNow starts an anti-entropy exchange with a random peer at once
 // (used after a restart, and by tests).
 func (a *Agent) SyncNow(ctx context.Context) error {

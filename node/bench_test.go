@@ -84,9 +84,32 @@ func fillReplica(tb testing.TB, store locator.Store, n int) {
 	}
 }
 
-// benchNode is a node with the real wasm tokenizer, a local issuer, the
+// benchTokenizer is the tokenizer of a benchmark's nodes: "native" (the
+// node's own, adapter.NativeTokenizer) or "module" (the wasm module under
+// wazero, adapter.WasmTokenizer, the node's tokenizer before issue 11).
+func benchTokenizer(tb testing.TB, kind string) Tokenizer {
+	switch kind {
+	case "native":
+		return adapter.NewNativeTokenizer()
+	case "module":
+		return &adapter.WasmTokenizer{R: sharedRuntime(tb)}
+	}
+	tb.Fatalf("unknown tokenizer %q", kind)
+	return nil
+}
+
+// benchTokenizers are the tokenizers a benchmark compares: both, or the
+// one SIGNPOST_BENCH_TOKENIZER names.
+func benchTokenizers() []string {
+	if s := os.Getenv("SIGNPOST_BENCH_TOKENIZER"); s != "" {
+		return []string{s}
+	}
+	return []string{"module", "native"}
+}
+
+// benchNode is a node with the given tokenizer, in-process issuers, the
 // locator index over store and optionally the real (fsynced) audit log.
-func benchNode(tb testing.TB, store locator.Store, withAudit bool, id string, keys adapter.StaticNodeKeys, priv ed25519.PrivateKey, bk *benchKeys) *Node {
+func benchNode(tb testing.TB, store locator.Store, withAudit bool, id string, keys adapter.StaticNodeKeys, priv ed25519.PrivateKey, bk *benchKeys, tz Tokenizer) *Node {
 	tb.Helper()
 	var secret [32]byte
 	rand.Read(secret[:])
@@ -97,7 +120,6 @@ func benchNode(tb testing.TB, store locator.Store, withAudit bool, id string, ke
 	cfg.UserRate = 1e9
 	cfg.DailyLookups = 1 << 30 // a benchmark is a sweep by design
 	cfg.PeerRate = 1e9
-	tz := &adapter.WasmTokenizer{R: sharedRuntime(tb)}
 	opt := Options{Tokenizer: tz, Index: adapter.NewLocatorIndex(h, store, nil, keys, nil), Auth: tokens, Keyring: bk.keyring(tb, id),
 		Peers:  &fakePeers{self: id, nodes: bk.nodes, desc: bk.purposes()},
 		Logger: slog.New(slog.NewTextHandler(testLogs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
@@ -212,11 +234,22 @@ func BenchmarkLocate(b *testing.B) {
 		keys[id], privs[id] = pub, priv
 	}
 	people := syntheticNumbers(200)
-	for _, withAudit := range []bool{false, true} {
-		b.Run(fmt.Sprintf("audit=%v", withAudit), func(b *testing.B) {
+	type run struct {
+		tz        string
+		withAudit bool
+	}
+	var runs []run
+	for _, tz := range benchTokenizers() {
+		runs = append(runs, run{tz, false})
+	}
+	runs = append(runs, run{benchTokenizers()[len(benchTokenizers())-1], true})
+	for _, r := range runs {
+		withAudit := r.withAudit
+		b.Run(fmt.Sprintf("tokenizer=%s/audit=%v", r.tz, withAudit), func(b *testing.B) {
+			bk.nodes = map[string]*Node{}
 			var front *Node
 			for i, id := range ids {
-				n := benchNode(b, replicaStore, withAudit && i == 0, id, keys, privs[id], bk)
+				n := benchNode(b, replicaStore, withAudit && i == 0, id, keys, privs[id], bk, benchTokenizer(b, r.tz))
 				var csv strings.Builder
 				for j, p := range people {
 					csv.WriteString(id + strconv.Itoa(j) + "," + p + "\n")
@@ -299,8 +332,9 @@ func BenchmarkIssuerEvaluate(b *testing.B) {
 }
 
 // BenchmarkImport measures importing a CSV of 10^5 rows into a node with
-// the real wasm tokenizer, a local issuer and a bbolt locator replica
-// (every batch fsynced), publishing one entry per row.
+// a bbolt locator replica, publishing one entry per row, with t = 2 of 3
+// issuers in process (the importing node and two others), for each
+// tokenizer.
 func BenchmarkImport(b *testing.B) {
 	rows := 100_000
 	if s := os.Getenv("SIGNPOST_BENCH_ROWS"); s != "" {
@@ -312,25 +346,39 @@ func BenchmarkImport(b *testing.B) {
 	for i, n := range nums {
 		csv.WriteString("r" + strconv.Itoa(i) + "," + n + "\n")
 	}
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		store, err := locator.OpenBoltStore(filepath.Join(b.TempDir(), "locator.db"), locator.DefaultPolicy())
-		if err != nil {
-			b.Fatal(err)
-		}
-		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-		n := benchNode(b, store, false, "imp", adapter.StaticNodeKeys{"imp": pub}, priv, newBenchKeys(b, 1, "imp"))
-		b.StartTimer()
-		rep, err := n.Import(context.Background(), strings.NewReader(csv.String()), "bench", nil)
-		if err != nil || rep.Imported != rows {
-			b.Fatalf("import: %v %+v", err, rep.Failed)
-		}
-		b.StopTimer()
-		n.Shutdown(context.Background())
-		store.Close()
-		b.StartTimer()
+	for _, tzKind := range benchTokenizers() {
+		b.Run("tokenizer="+tzKind, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				bk := newBenchKeys(b, 2, "imp", "i2", "i3")
+				keys := adapter.StaticNodeKeys{}
+				var nodes []*Node
+				var stores []locator.Store
+				for _, id := range bk.issuers {
+					store, err := locator.OpenBoltStore(filepath.Join(b.TempDir(), "locator.db"), locator.DefaultPolicy())
+					if err != nil {
+						b.Fatal(err)
+					}
+					pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+					keys[id] = pub
+					nodes = append(nodes, benchNode(b, store, false, id, keys, priv, bk, benchTokenizer(b, tzKind)))
+					stores = append(stores, store)
+				}
+				b.StartTimer()
+				rep, err := nodes[0].Import(context.Background(), strings.NewReader(csv.String()), "bench", nil)
+				if err != nil || rep.Imported != rows || rep.Published != rows {
+					b.Fatalf("import: %v %+v", err, rep)
+				}
+				b.StopTimer()
+				for j, n := range nodes {
+					n.Shutdown(context.Background())
+					stores[j].Close()
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
 	}
-	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
 // BenchmarkReplicaMemory reports the memory of a node's replica of
@@ -379,21 +427,26 @@ func residentBytes() int64 {
 	return pages * int64(os.Getpagesize())
 }
 
-// BenchmarkTokens measures server-side tokenisation through the wasm module
-// (blind, two in-process issuers' partial evaluations, verification of both
-// proofs, combine, unblind, keys).
+// BenchmarkTokens measures server-side tokenisation (blind, two in-process
+// issuers' partial evaluations, verification of both proofs, combine,
+// unblind, keys) through the wasm module and natively.
 func BenchmarkTokens(b *testing.B) {
-	r := sharedRuntime(b)
 	bk := newBenchKeys(b, 2, "a", "b", "c")
-	for _, batch := range []int{1, 256} {
-		nums := syntheticNumbers(batch)
-		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				if _, err := r.ThresholdTokens(context.Background(), bk, "nhs", nums, "safeguarding", 1); err != nil {
-					b.Fatal(err)
+	clients := map[string]interface {
+		ThresholdTokens(context.Context, wasm.ThresholdEvaluator, string, []string, string, uint32) ([]wasm.Token, error)
+	}{"module": sharedRuntime(b), "native": wasm.NewNativeClient(nil)}
+	for _, kind := range benchTokenizers() {
+		c := clients[kind]
+		for _, batch := range []int{1, 256} {
+			nums := syntheticNumbers(batch)
+			b.Run("tokenizer="+kind+"/batch="+strconv.Itoa(batch), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					if _, err := c.ThresholdTokens(context.Background(), bk, "nhs", nums, "safeguarding", 1); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "tokens/s")
-		})
+				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "tokens/s")
+			})
+		}
 	}
 }

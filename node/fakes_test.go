@@ -298,3 +298,16 @@ func (x *fakeIndex) Find(ctx context.Context, k Keys) ([]Holding, int, error) {
 	}
 	return out, dropped, nil
 }
+
+// PublishBatch implements BatchIndex as Publish does, one by one, so that
+// the node's tests run its batched publishing path (refusingIndex and
+// failingIndex, which embed the Index interface, run the other).
+func (x *fakeIndex) PublishBatch(ctx context.Context, pubs []Publication) []error {
+	errs := make([]error, len(pubs))
+	for i, p := range pubs {
+		errs[i] = x.Publish(ctx, p.Keys, p.Category, p.Version, p.Registered, p.Expires)
+	}
+	return errs
+}
+
+var _ BatchIndex = (*fakeIndex)(nil)

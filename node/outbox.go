@@ -449,7 +449,95 @@ func (n *Node) processItems(ctx context.Context, items []records.Item, backgroun
 		errs     []error
 	)
 	defer func() { n.watchMine(watch) }()
+	// finish records an item's outcome: done, or failed (its record's
+	// later items wait).
+	finish := func(it records.Item, st records.State, subject [][16]byte, perr error) {
+		if perr != nil {
+			blocked[it.LocalID] = true
+			errs = append(errs, perr)
+			return
+		}
+		states[it.LocalID] = st
+		done = append(done, it.Seq)
+		subjects[it.Seq] = subject
+		if background && it.Audit != "" {
+			audits = append(audits, AuditEvent{Action: it.Audit, Actor: it.Actor, LocalID: it.LocalID, Count: 1, Outcome: "ok", Subject: subject})
+		}
+	}
+	// With a BatchIndex, the first publication of a record (nothing
+	// published before, so nothing to settle: an import's rows, new
+	// records) waits in pending and goes out with the others: entries
+	// signed on every core, one replica transaction. pending is flushed
+	// before any other index operation and before another item of a
+	// pending record, so that the index sees the operations in the items'
+	// order. What publishUnder does for such a record is only this.
+	bi, batched := n.opt.Index.(BatchIndex)
+	type pendingItem struct {
+		it      records.Item
+		st      records.State
+		pub     records.Published
+		subject [][16]byte
+		from    int // its publications are pubs[from:from+len(subject)]
+	}
+	var (
+		pending    []pendingItem
+		pendingIDs = map[string]bool{}
+		pubs       []Publication
+	)
+	flushPending := func() {
+		if len(pending) == 0 {
+			return
+		}
+		perrs := bi.PublishBatch(ctx, pubs)
+		for _, p := range pending {
+			var perr error
+			for j := p.from; j < p.from+len(p.subject); j++ {
+				if perrs[j] != nil {
+					perr = fmt.Errorf("publish %q: %w", p.it.LocalID, perrs[j])
+					break
+				}
+			}
+			if perr == nil {
+				n.metrics.published.Add(float64(len(p.subject)))
+				set[p.it.LocalID] = p.pub
+				unset = slices.DeleteFunc(unset, func(id string) bool { return id == p.it.LocalID })
+				watch = append(watch, p.subject...)
+				p.st.Published, p.st.HasPublished = p.pub, true
+			}
+			finish(p.it, p.st, p.subject, perr)
+		}
+		pending, pubs = pending[:0], pubs[:0]
+		clear(pendingIDs)
+	}
+	// deferFirst queues a record's first publication in pending; false if
+	// it must go through publishUnder (a purpose without a key).
+	deferFirst := func(it records.Item, st records.State, ks map[string]Keys) bool {
+		r := st.Record
+		pub := records.Published{Epoch: epoch, Version: r.Version, Expires: n.entryExpiry(r, now)}
+		if pub.Expires.Before(r.RetainUntil) {
+			pub.RefreshAt = pub.Expires.Add(-n.cfg.EntryLifetime.D() / 4)
+		}
+		p := pendingItem{it: it, st: st, from: len(pubs)}
+		var mine []Publication
+		for _, purpose := range n.cfg.Purposes {
+			k, ok := ks[purpose]
+			if !ok {
+				return false
+			}
+			mine = append(mine, Publication{Keys: k, Category: r.Category, Version: r.Version, Registered: r.Created, Expires: pub.Expires})
+			pub.Keys = append(pub.Keys, records.PubKey{Purpose: purpose, Epoch: keys.cur[purpose], Lookup: k.Lookup, Seal: k.Seal})
+			p.subject = append(p.subject, k.Lookup)
+		}
+		p.pub = pub
+		pubs = append(pubs, mine...)
+		pending = append(pending, p)
+		pendingIDs[it.LocalID] = true
+		return true
+	}
 	for _, it := range items {
+		if pendingIDs[it.LocalID] {
+			flushPending()
+		}
 		if blocked[it.LocalID] {
 			continue
 		}
@@ -476,6 +564,10 @@ func (n *Node) processItems(ctx context.Context, items []records.Item, backgroun
 				perr = fmt.Errorf("outbox: %s: no keys", it)
 				break
 			}
+			if batched && !st.HasPublished && deferFirst(it, st, ks) {
+				continue
+			}
+			flushPending()
 			var pub records.Published
 			pub, subject, perr = n.publishUnder(ctx, r, st, ks, keys, now, epoch)
 			if perr != nil {
@@ -488,6 +580,7 @@ func (n *Node) processItems(ctx context.Context, items []records.Item, backgroun
 			unset = slices.DeleteFunc(unset, func(id string) bool { return id == it.LocalID })
 			st.Published, st.HasPublished = pub, true
 		case actWithdraw:
+			flushPending()
 			var keys []Keys
 			if st.HasPublished {
 				for _, k := range st.Published.Keys {
@@ -516,18 +609,9 @@ func (n *Node) processItems(ctx context.Context, items []records.Item, backgroun
 			unset = append(unset, it.LocalID)
 			st.Published, st.HasPublished = records.Published{}, false
 		}
-		if perr != nil {
-			blocked[it.LocalID] = true
-			errs = append(errs, perr)
-			continue
-		}
-		states[it.LocalID] = st
-		done = append(done, it.Seq)
-		subjects[it.Seq] = subject
-		if background && it.Audit != "" {
-			audits = append(audits, AuditEvent{Action: it.Audit, Actor: it.Actor, LocalID: it.LocalID, Count: 1, Outcome: "ok", Subject: subject})
-		}
+		finish(it, st, subject, perr)
 	}
+	flushPending()
 	if err := n.records.Complete(done, set, unset); err != nil {
 		return nil, errors.Join(append(errs, err)...)
 	}

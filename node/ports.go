@@ -14,6 +14,10 @@ type (
 	Sealed     = port.Sealed
 	IndexEvent = port.IndexEvent
 	Index      = port.Index
+	// BatchIndex and Publication: an Index that publishes many entries
+	// at once (imports and republishing use it when the Index has it).
+	BatchIndex  = port.BatchIndex
+	Publication = port.Publication
 	Peers      = port.Peers
 	MemberKey  = port.MemberKey
 	PeerError  = port.PeerError

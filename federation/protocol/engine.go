@@ -290,6 +290,22 @@ func (g *Engine) Publish(now time.Time, e *locator.Entry) (locator.Outcome, erro
 	return o, nil
 }
 
+// PublishBatch is Publish for many entries, applied to the store in one
+// transaction; the accepted ones are queued for push.
+func (g *Engine) PublishBatch(now time.Time, es []*locator.Entry) ([]locator.Outcome, error) {
+	outs, err := g.store.ApplyBatch(now, es)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: publish: %w", err)
+	}
+	for i, o := range outs {
+		if o.Result == locator.Accepted {
+			g.enqueue(es[i])
+			g.logPublished(now, es[i].ID())
+		}
+	}
+	return outs, nil
+}
+
 func (g *Engine) enqueue(e *locator.Entry) {
 	if len(g.queue) >= g.cfg.MaxPushQueue {
 		g.stats.PushDropped++

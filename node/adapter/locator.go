@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -20,8 +21,10 @@ type LocatorIndex struct {
 	holder  *locator.Holder
 	store   locator.Store
 	publish func(context.Context, *locator.Entry) (locator.Outcome, error)
-	keys    locator.NodeKeys
-	now     func() time.Time
+	// publishBatch writes many entries at once (nil: one publish each).
+	publishBatch func(context.Context, []*locator.Entry) ([]locator.Outcome, error)
+	keys         locator.NodeKeys
+	now          func() time.Time
 }
 
 // NewLocatorIndex binds an Index to a holder, a replica, a publish function
@@ -36,8 +39,77 @@ func NewLocatorIndex(holder *locator.Holder, store locator.Store, publish func(c
 		x.publish = func(_ context.Context, e *locator.Entry) (locator.Outcome, error) {
 			return store.Apply(x.now(), e)
 		}
+		x.publishBatch = func(_ context.Context, es []*locator.Entry) ([]locator.Outcome, error) {
+			return store.ApplyBatch(x.now(), es)
+		}
 	}
 	return x
+}
+
+// WithPublishBatch sets the function that publishes many entries at once
+// (the federation agent's PublishBatch, one replica transaction), for a
+// LocatorIndex whose publish function is not the replica's own. It returns
+// x.
+func (x *LocatorIndex) WithPublishBatch(fn func(context.Context, []*locator.Entry) ([]locator.Outcome, error)) *LocatorIndex {
+	x.publishBatch = fn
+	return x
+}
+
+// PublishBatch implements port.BatchIndex: the entries are built (signed
+// and sealed) on every core and written in one transaction; each
+// publication's error is the one Publish would have returned.
+func (x *LocatorIndex) PublishBatch(ctx context.Context, pubs []port.Publication) []error {
+	errs := make([]error, len(pubs))
+	entries := make([]*locator.Entry, len(pubs))
+	workers := min(runtime.GOMAXPROCS(0), (len(pubs)+31)/32)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(pubs); i += workers {
+				p := pubs[i]
+				// As Publish: a version the replica already holds is skipped.
+				if old, ok, err := x.store.Get(x.holder.EntryID(locator.LookupKey(p.Keys.Lookup))); err == nil && ok && old.Version >= p.Version {
+					continue
+				}
+				e, err := x.holder.Publish(locator.LookupKey(p.Keys.Lookup), locator.SealKey(p.Keys.Seal), p.Category, p.Version, p.Registered, p.Expires)
+				if err != nil {
+					errs[i] = fmt.Errorf("node: build entry: %w", err)
+					continue
+				}
+				entries[i] = e
+			}
+		}(w)
+	}
+	wg.Wait()
+	var batch []*locator.Entry
+	var at []int
+	for i, e := range entries {
+		if e != nil {
+			batch = append(batch, e)
+			at = append(at, i)
+		}
+	}
+	if len(batch) == 0 {
+		return errs
+	}
+	if x.publishBatch == nil {
+		for j, e := range batch {
+			errs[at[j]] = x.apply(ctx, e)
+		}
+		return errs
+	}
+	outs, err := x.publishBatch(ctx, batch)
+	for j, e := range batch {
+		switch {
+		case err != nil:
+			errs[at[j]] = err
+		case outs[j].Result == locator.Rejected && !errors.Is(outs[j].Reason.Err(), locator.ErrStale):
+			errs[at[j]] = fmt.Errorf("apply entry %s version %d: %w", e.ID(), e.Version, outs[j].Reason.Err())
+		}
+	}
+	return errs
 }
 
 func (x *LocatorIndex) apply(ctx context.Context, e *locator.Entry) error {
@@ -61,6 +133,8 @@ func (x *LocatorIndex) Publish(ctx context.Context, k port.Keys, category string
 	}
 	return x.apply(ctx, e)
 }
+
+var _ port.BatchIndex = (*LocatorIndex)(nil)
 
 // Withdraw implements Index.
 func (x *LocatorIndex) Withdraw(ctx context.Context, k port.Keys, version uint64, expires time.Time) error {

@@ -328,7 +328,7 @@ func (a *assembly) openIndex() (*adapter.LocatorIndex, error) {
 		return nil, err
 	}
 	a.holderSecret = secret
-	return adapter.NewLocatorIndex(holder, a.s.Agent.Store(), a.s.Agent.Publish, a.s.Agent, nil), nil
+	return adapter.NewLocatorIndex(holder, a.s.Agent.Store(), a.s.Agent.Publish, a.s.Agent, nil).WithPublishBatch(a.s.Agent.PublishBatch), nil
 }
 
 // openAudit opens the signed audit log, verified (see openAudit in
