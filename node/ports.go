@@ -18,15 +18,15 @@ type (
 	// at once (imports and republishing use it when the Index has it).
 	BatchIndex  = port.BatchIndex
 	Publication = port.Publication
-	Peers      = port.Peers
-	MemberKey  = port.MemberKey
-	PeerError  = port.PeerError
-	KeySet     = port.KeySet
-	IssuerKey  = port.IssuerKey
-	Partial    = port.Partial
-	Keyring    = port.Keyring
-	Share      = port.Share
-	KeyAdmin   = port.KeyAdmin
+	Peers       = port.Peers
+	MemberKey   = port.MemberKey
+	PeerError   = port.PeerError
+	KeySet      = port.KeySet
+	IssuerKey   = port.IssuerKey
+	Partial     = port.Partial
+	Keyring     = port.Keyring
+	Share       = port.Share
+	KeyAdmin    = port.KeyAdmin
 	// IssuersError says how many issuers answered of how many, and how
 	// many are needed (503 issuers_unavailable).
 	IssuersError = port.IssuersError
