@@ -548,10 +548,13 @@ func (a *Agent) Share(purpose string, epoch uint32) (*dkg.Share, error) {
 
 // EraseOldShares removes this node's share files of (purpose, epoch) other
 // than the one of the record in force (all of them when this node is no
-// longer an issuer of it), overwriting each with zeros first. An old
-// holder calls it once a reshare's record is adopted; it is explicit
-// because only the operator knows the new record is in force everywhere
-// that matters. It returns the files removed.
+// longer an issuer of it, or when the record is retired: its RetireAt has
+// passed), overwriting each with zeros first. An old holder calls it once
+// a reshare's record is adopted; it is explicit because only the operator
+// knows the new record is in force everywhere that matters. After a
+// rotation, the issuers call it for the old epoch once its record is
+// retired (node/adapter's FederationKeyring does so when it notices). It
+// returns the files removed.
 func (a *Agent) EraseOldShares(purpose string, epoch uint32) ([]string, error) {
 	rec, ok := a.KeyRecord(purpose, epoch)
 	if !ok {
@@ -561,7 +564,8 @@ func (a *Agent) EraseOldShares(purpose string, epoch uint32) ([]string, error) {
 		return nil, ErrNoShareDir
 	}
 	keep := ""
-	if _, ok := rec.Issuer(a.self.Descriptor.NodeID); ok {
+	retired := !rec.RetireAt.IsZero() && !a.cfg.Now().Before(rec.RetireAt)
+	if _, ok := rec.Issuer(a.self.Descriptor.NodeID); ok && !retired {
 		keep = a.sharePath(purpose, epoch, rec.Session)
 	}
 	matches, err := filepath.Glob(filepath.Join(a.cfg.ShareDir, fmt.Sprintf("%s.%d.*.share", purpose, epoch)))

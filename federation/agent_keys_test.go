@@ -293,6 +293,24 @@ func TestDKGOnAgents(t *testing.T) {
 	if _, err := agents[1].Share("safeguarding", 3); err != nil {
 		t.Fatalf("the staying holder lost its new share: %v", err)
 	}
+	// Once the key is retired (a higher serial with RetireAt passed), its
+	// issuers erase every share of it.
+	retired := KeyRecordFromKeySet(nks)
+	retired.Serial, retired.NotBefore, retired.RetireAt = 3, time.Now().Add(-time.Minute), time.Now().Add(-time.Second)
+	srec, err := f.auth.SignKeyRecord(retired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agents[1].SetKeyRecord(srec); err != nil {
+		t.Fatal(err)
+	}
+	removed, err = agents[1].EraseOldShares("safeguarding", 3)
+	if err != nil || len(removed) != 1 || removed[0] != rsts[1].SharePath {
+		t.Fatalf("erase on retirement: %v %v", removed, err)
+	}
+	if _, err := os.Stat(rsts[1].SharePath); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the retired key's share is still there: %v", err)
+	}
 }
 
 func mustMarshal(t *testing.T, e group.Element) []byte {

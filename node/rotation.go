@@ -2,12 +2,14 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/signpost-federation/signpost/node/internal/httpx"
 	"github.com/signpost-federation/signpost/node/internal/records"
 )
 
@@ -90,9 +92,13 @@ func (n *Node) keysInForce(ctx context.Context, purpose string, nums []string) (
 		return []epochKeys{{Epoch: e, Keys: ks}}, nil
 	}
 	out := make([]epochKeys, 0, len(epochs))
-	for _, e := range epochs {
+	for i, e := range epochs {
 		ks, err := n.tok.Tokenizer.Keys(ctx, pinnedEvaluator{ev: nodeEvaluator{n}, epoch: e}, purpose, nums)
 		n.noteIssuer(err)
+		var ae *apiError
+		if i > 0 && errors.As(err, &ae) && ae.Code == httpx.CodeUnknownEpoch {
+			continue // an older key retired since it was listed
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -154,18 +154,22 @@ var _ port.Keyring = (*Keyring)(nil)
 
 // KeySource is where a FederationKeyring reads the federation's keys: the
 // federation agent (its verified key records in force, and this node's
-// share files, checked against the records).
+// share files, checked against the records, which it erases once a key is
+// retired).
 type KeySource interface {
 	KeyRecords() []*federation.KeyRecord
 	Share(purpose string, epoch uint32) (*dkg.Share, error)
+	EraseOldShares(purpose string, epoch uint32) ([]string, error)
 }
 
 // FederationKeyring is the production Keyring: it follows the agent's key
 // records as they are adopted (a DKG's, a reshare's, a rotation's) and
 // loads this node's share of a key on first use, keeping it in memory only
-// as a wasm.ShareIssuer (the file's bytes are erased). A key is current
+// as a wasm.ShareIssuer (the file's bytes are erased). A key is in force
 // from its record's NotBefore until its RetireAt; the current key of a
-// purpose is its newest current epoch.
+// purpose is its newest epoch in force. When a key this node issues is
+// retired, the keyring forgets its share and has the agent erase the share
+// files (Agent.EraseOldShares), once.
 type FederationKeyring struct {
 	src  KeySource
 	self string
@@ -175,6 +179,7 @@ type FederationKeyring struct {
 	serial string   // fingerprint of the records the keyring was last built from
 	kr     *Keyring // rebuilt when the records change
 	failed map[keyID]time.Time
+	erased map[keyID]bool // retired keys whose share files were erased
 }
 
 // NewFederationKeyring returns the keyring of node self over src; now
@@ -183,7 +188,7 @@ func NewFederationKeyring(src KeySource, self string, now func() time.Time) *Fed
 	if now == nil {
 		now = time.Now
 	}
-	return &FederationKeyring{src: src, self: self, now: now, failed: make(map[keyID]time.Time)}
+	return &FederationKeyring{src: src, self: self, now: now, failed: make(map[keyID]time.Time), erased: make(map[keyID]bool)}
 }
 
 // current returns the keyring for the records in force now.
@@ -192,8 +197,15 @@ func (f *FederationKeyring) current() *Keyring {
 	now := f.now()
 	var b strings.Builder
 	var sets []port.KeySet
+	var retired []keyID
 	for _, r := range recs {
-		if now.Before(r.NotBefore) || (!r.RetireAt.IsZero() && !now.Before(r.RetireAt)) {
+		if !r.RetireAt.IsZero() && !now.Before(r.RetireAt) {
+			if _, mine := r.Issuer(f.self); mine {
+				retired = append(retired, keyID{r.Purpose, r.Epoch})
+			}
+			continue
+		}
+		if now.Before(r.NotBefore) {
 			continue
 		}
 		fmt.Fprintf(&b, "%s/%d/%d;", r.Purpose, r.Epoch, r.Serial)
@@ -205,6 +217,15 @@ func (f *FederationKeyring) current() *Keyring {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for _, id := range retired {
+		if !f.erased[id] {
+			// Tried once per process (every tokenisation comes here): a
+			// failure is tried again at the next start, and the operator
+			// can erase by hand (docs/DESIGN.md, key rotation).
+			f.erased[id] = true
+			_, _ = f.src.EraseOldShares(id.purpose, id.epoch)
+		}
+	}
 	if f.kr != nil && f.serial == b.String() {
 		return f.kr
 	}
@@ -217,7 +238,9 @@ func (f *FederationKeyring) current() *Keyring {
 		// while a record names it.
 		f.kr.mu.RLock()
 		for id, s := range f.kr.shares {
-			kr.shares[id] = s
+			if !slices.Contains(retired, id) {
+				kr.shares[id] = s
+			}
 		}
 		f.kr.mu.RUnlock()
 	}

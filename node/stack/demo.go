@@ -89,6 +89,8 @@ type Demo struct {
 	// authority is the demo federation's authority (made on the fly); tests
 	// sign key records with it as an operator's offline authority would.
 	authority *federation.Authority
+	// gossip is the demo federation's gossip key (tests add agencies).
+	gossip []byte
 }
 
 // DemoPerson is a synthetic person and the nodes that hold a record.
@@ -152,7 +154,7 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Demo{runtime: rt, Tokens: map[string]string{}, PractitionerTokens: map[string]string{}, authority: keys.authority}
+	d := &Demo{runtime: rt, Tokens: map[string]string{}, PractitionerTokens: map[string]string{}, authority: keys.authority, gossip: keys.gossip}
 	defer func() {
 		if err != nil {
 			d.Shutdown(context.Background())
@@ -161,7 +163,7 @@ func StartDemo(ctx context.Context, dc DemoConfig) (_ *Demo, err error) {
 	now := time.Now()
 	var join []string
 	for i := range DemoAgencies {
-		s, err := d.startAgency(ctx, dc, keys, i, join, log)
+		s, err := d.startAgency(ctx, dc, keys, DemoAgencies[i], i, join, log)
 		if err != nil {
 			return nil, err
 		}
@@ -295,11 +297,10 @@ func newDemoKeys() (demoKeys, error) {
 	return demoKeys{authority: authority, gossip: gossip}, nil
 }
 
-// startAgency enrols DemoAgencies[i] with the demo authority, starts its
-// stack (the first starts the federation; the others join it) and adds the
-// demo users and API tokens.
-func (d *Demo) startAgency(ctx context.Context, dc DemoConfig, keys demoKeys, i int, join []string, log *slog.Logger) (*Stack, error) {
-	a := DemoAgencies[i]
+// startAgency enrols agency a, the demo's i-th, with the demo authority,
+// starts its stack (the first starts the federation; the others join it)
+// and adds the demo users and API tokens.
+func (d *Demo) startAgency(ctx context.Context, dc DemoConfig, keys demoKeys, a DemoAgency, i int, join []string, log *slog.Logger) (*Stack, error) {
 	now := time.Now()
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	sd, err := keys.authority.Enrol(federation.Descriptor{

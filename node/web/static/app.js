@@ -620,7 +620,13 @@ async function onSearch(ev) {
     for (const epoch of ev.epochs || []) {
       if (epoch === ev.epoch) continue;
       const bo = engine.blind(r.canonical);
-      const evo = await call("POST", api.evaluate, { purpose, epoch, blinded: [bo.blinded] });
+      let evo;
+      try {
+        evo = await call("POST", api.evaluate, { purpose, epoch, blinded: [bo.blinded] });
+      } catch (e) {
+        if (e.code === "unknown_epoch") continue; // retired meanwhile: its entries are being withdrawn
+        throw e;
+      }
       keySets.push(engine.combine(bo.state, evo));
     }
     if (search !== state.search) return setStatus(""); // the number or purpose changed meanwhile
