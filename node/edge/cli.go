@@ -231,10 +231,14 @@ func (r *run) do(ctx context.Context, lines []string) int {
 	wg.Add(1)
 	go func() { // the launcher: starts the jobs in order, batchWorkers at a time
 		defer wg.Done()
-		for _, j := range jobs {
+		for k, j := range jobs {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
+				for _, j := range jobs[k:] { // never started
+					j.err = ctx.Err()
+					close(j.done)
+				}
 				return
 			}
 			wg.Add(1)
@@ -249,12 +253,11 @@ func (r *run) do(ctx context.Context, lines []string) int {
 	var err error
 	doneLines := 0
 	for _, j := range jobs {
-		select {
-		case <-j.done:
-			err = j.err
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
+		// Every job ends (a worker's Locate returns soon after
+		// cancellation; the launcher ends those it did not start), so the
+		// jobs that finished before an interruption are still written.
+		<-j.done
+		err = j.err
 		if err == nil {
 			err = r.write(j)
 		}

@@ -164,14 +164,21 @@ type result struct {
 // clock.
 func locate(t *testing.T, d *stack.Demo, sl *sleeps, stdin string, args ...string) result {
 	t.Helper()
+	return runCLI(context.Background(), d.PractitionerTokens[home], sl, stdin, args...)
+}
+
+// runCLI runs `signpost locate` in process with token in the environment,
+// a fake clock (sl, or one of its own), a frozen wall clock and the module
+// compiled in memory (once for the test binary).
+func runCLI(ctx context.Context, token string, sl *sleeps, stdin string, args ...string) result {
 	if sl == nil {
 		sl = &sleeps{}
 	}
-	env := map[string]string{TokenEnv: d.PractitionerTokens[home]}
+	env := map[string]string{TokenEnv: token}
 	h := hooks{getenv: func(k string) string { return env[k] }, sleep: sl.sleep, isTerminal: func(io.Writer) bool { return false },
 		now: func() time.Time { return time.Unix(1_800_000_000, 0) }}
 	var out, errb bytes.Buffer
-	code := locateMain(context.Background(), append([]string{"--wasm-cache", "off"}, args...), strings.NewReader(stdin), &out, &errb, h)
+	code := locateMain(ctx, append([]string{"--wasm-cache", "off"}, args...), strings.NewReader(stdin), &out, &errb, h)
 	return result{code, out.String(), errb.String()}
 }
 

@@ -9,9 +9,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +34,8 @@ type fakeNode struct {
 	entries map[[16]byte][]string // base64 sealed entries by lookup key
 	members []map[string]string
 	self    string
+	// onLookup, if set, is called before each lookup is answered.
+	onLookup func()
 }
 
 func newFakeNode(t testing.TB, seed uint64, epochs ...uint32) *fakeNode {
@@ -167,6 +171,9 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpx.WriteError(w, http.StatusBadRequest, httpx.CodeInvalidLookupKey, "bad key")
 			return
 		}
+		if f.onLookup != nil {
+			f.onLookup()
+		}
 		entries := f.entries[[16]byte(b)]
 		if entries == nil {
 			entries = []string{}
@@ -228,6 +235,52 @@ func TestRotationOverlap(t *testing.T) {
 		if got[i].Status != want[i].Status || got[i].SelfHolds != want[i].SelfHolds || !holdersEqual(got[i].Holders, want[i].Holders) {
 			t.Errorf("line %d: %+v, want %+v", i+1, got[i], want[i])
 		}
+	}
+}
+
+// TestInterrupted: a run interrupted part way (its context cancelled, as
+// Ctrl-C does) exits 1 having written a prefix of the answers, and a run
+// started again with the same resume file writes exactly the rest: the
+// two outputs, appended, are a whole run's, no line twice.
+func TestInterrupted(t *testing.T) {
+	seed := testutil.Seed(t)
+	f := newFakeNode(t, seed, 202611)
+	gp := f.addAgency(t, "node-gp", "GP", 2)
+	nums := wasm.GenerateTestNumbers(seed, 40)
+	f.publish(t, gp, 202611, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nums[:15]...)
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	lines := slices.Insert(slices.Clone(nums), 20, "12345", "")
+	stdin := strings.Join(lines, "\n")
+	args := []string{"--node", srv.URL, "--purpose", purpose, "--json", "--batch", "8"}
+
+	whole := runCLI(context.Background(), "t", nil, stdin, args...)
+	if whole.code != 1 || strings.Count(whole.stdout, "\n") != len(lines) {
+		t.Fatalf("whole run: exit %d, %d lines for %d", whole.code, strings.Count(whole.stdout, "\n"), len(lines))
+	}
+	path := filepath.Join(t.TempDir(), "resume")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	n := 0
+	f.onLookup = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if n++; n == 31 { // jobs of 8 lines (6 valid in the third): job 5 has begun, so (two at a time) three are done
+			cancel()
+		}
+	}
+	first := runCLI(ctx, "t", nil, stdin, append(args, "--resume", path)...)
+	f.onLookup = nil
+	if first.code != 1 || !strings.Contains(first.stderr, "interrupted") {
+		t.Fatalf("interrupted run: exit %d, stderr %q", first.code, first.stderr)
+	}
+	if first.stdout == "" || len(first.stdout) >= len(whole.stdout) || !strings.HasPrefix(whole.stdout, first.stdout) {
+		t.Fatalf("the interrupted run wrote\n%s\nnot a part of a whole run's\n%s", first.stdout, whole.stdout)
+	}
+	second := runCLI(context.Background(), "t", nil, stdin, append(args, "--resume", path)...)
+	if first.stdout+second.stdout != whole.stdout {
+		t.Errorf("interrupted + resumed output\n%s\nwant\n%s", first.stdout+second.stdout, whole.stdout)
 	}
 }
 
