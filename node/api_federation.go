@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -159,4 +160,11 @@ func (n *Node) handleFederation(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// IssuersUnavailableMessage is the sentence of a 503 issuers_unavailable,
+// which the practitioner's page shows as it is.
+func IssuersUnavailableMessage(e *IssuersError) string {
+	return fmt.Sprintf("Searching is unavailable just now: only %d of %d token issuers answered and %d are needed. "+
+		"Records already found and lookups by key still work; try again later.", e.Answered, e.N, e.T)
 }

@@ -77,8 +77,7 @@ func (n *Node) route(name string, limit int64, h handlerFunc, roles ...string) h
 				ae = errorf(http.StatusInternalServerError, httpx.CodeInternal, "internal error")
 				var ie *IssuersError
 				if errors.As(err, &ie) {
-					ae = errorf(http.StatusServiceUnavailable, httpx.CodeIssuersUnavailable,
-						"Searching is unavailable just now: only %d of %d token issuers answered and %d are needed. Records already found and lookups by key still work; try again later.", ie.Answered, ie.N, ie.T)
+					ae = errorf(http.StatusServiceUnavailable, httpx.CodeIssuersUnavailable, "%s", IssuersUnavailableMessage(ie))
 				} else if errors.Is(err, ErrIssuerUnavailable) {
 					ae = errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, "the token issuer cannot be reached; try again later")
 				}

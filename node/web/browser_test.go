@@ -26,6 +26,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/signpost-federation/signpost/locator"
+	"github.com/signpost-federation/signpost/node"
 	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/node/internal/httpx"
 	"github.com/signpost-federation/signpost/wasm"
@@ -68,6 +69,9 @@ type fakeNode struct {
 	// answers, by id (sent: those the page made, as the node stores them).
 	received map[string]map[string]any
 	sent     map[string]map[string]any
+	// issuersDown makes evaluations answer as a node does when fewer than
+	// t token issuers answer.
+	issuersDown bool
 }
 
 // fakeSocket is one WebSocket, written by one writer at a time.
@@ -225,6 +229,13 @@ func (f *fakeNode) evaluate(w http.ResponseWriter, r *http.Request) {
 		Blinded []string `json:"blinded"`
 	}
 	if httpx.DecodeJSON(w, r, 4<<10, &req) != nil {
+		return
+	}
+	f.mu.Lock()
+	down := f.issuersDown
+	f.mu.Unlock()
+	if down {
+		httpx.WriteError(w, 503, httpx.CodeIssuersUnavailable, issuersDownMessage)
 		return
 	}
 	var blinded [][]byte
@@ -942,4 +953,33 @@ func TestPageByKeyboard(t *testing.T) {
 	if f.watches != 1 {
 		t.Errorf("%d watches opened, want 1", f.watches)
 	}
+}
+
+// issuersDownMessage is what a node answers when 1 of its 3 token issuers
+// answered.
+var issuersDownMessage = node.IssuersUnavailableMessage(&node.IssuersError{Answered: 1, N: 3, T: 2})
+
+// TestIssuersDownSaysSo: when too few token issuers answer, the page shows
+// the node's plain sentence in the error summary and no results; once they
+// answer again the same search works.
+func TestIssuersDownSaysSo(t *testing.T) {
+	d := pageDriver{t, browser(t)}
+	f, url := startPage(t, false)
+	d.signIn(url)
+	f.mu.Lock()
+	f.issuersDown = true
+	f.mu.Unlock()
+	d.step("search with two issuers down", chromedp.SendKeys(chromedp.CSS("#nhs-number"), "999 000 0018"), chromedp.Click(chromedp.CSS("#search-button")))
+	d.waitFor("the error summary", `!document.getElementById("error-summary").hidden`)
+	if got := d.text("#error-summary-list"); got != issuersDownMessage {
+		t.Errorf("the page says %q, want the node's sentence %q", got, issuersDownMessage)
+	}
+	if n, _ := chromedp.Run(d.ctx, chromedp.Evaluate[int](`document.querySelectorAll("#results-body tr").length`)); n != 0 {
+		t.Errorf("%d result rows shown while no token could be made", n)
+	}
+	f.mu.Lock()
+	f.issuersDown = false
+	f.mu.Unlock()
+	d.step("search again", chromedp.Click(chromedp.CSS("#search-button")))
+	d.waitFor("results", `!document.getElementById("results").hidden && document.getElementById("results-summary").textContent !== ""`)
 }
