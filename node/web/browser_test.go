@@ -72,6 +72,9 @@ type fakeNode struct {
 	// issuersDown makes evaluations answer as a node does when fewer than
 	// t token issuers answer.
 	issuersDown bool
+	// rotated, when set, puts the fake in a key rotation's overlap
+	// (rotation_browser_test.go).
+	rotated *rotation
 }
 
 // fakeSocket is one WebSocket, written by one writer at a time.
@@ -232,7 +235,7 @@ func (f *fakeNode) evaluate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
-	down := f.issuersDown
+	down, rot := f.issuersDown, f.rotated
 	f.mu.Unlock()
 	if down {
 		httpx.WriteError(w, 503, httpx.CodeIssuersUnavailable, issuersDownMessage)
@@ -248,6 +251,11 @@ func (f *fakeNode) evaluate(w http.ResponseWriter, r *http.Request) {
 		blinded = append(blinded, b)
 	}
 	d, ok := f.keys[req.Purpose]
+	ep := uint32(epoch)
+	if rot != nil && req.Epoch != epoch {
+		d, ok = rot.next[req.Purpose] // the newest key: asked by default
+		ep = epoch + 1
+	}
 	if !ok {
 		httpx.WriteError(w, 403, httpx.CodePurpose, "not authorised for that purpose")
 		return
@@ -270,8 +278,12 @@ func (f *fakeNode) evaluate(w http.ResponseWriter, r *http.Request) {
 		partials = append(partials, map[string]any{"issuer": sh.NodeID, "index": sh.Index, "publicShare": base64.StdEncoding.EncodeToString(sh.Key),
 			"evaluated": evs, "proof": base64.StdEncoding.EncodeToString(proof)})
 	}
-	httpx.WriteJSON(w, 200, map[string]any{"purpose": req.Purpose, "epoch": epoch, "t": d.KeySet.T,
-		"groupKey": base64.StdEncoding.EncodeToString(d.KeySet.GroupKey), "partials": partials})
+	out := map[string]any{"purpose": req.Purpose, "epoch": ep, "t": d.KeySet.T,
+		"groupKey": base64.StdEncoding.EncodeToString(d.KeySet.GroupKey), "partials": partials}
+	if rot != nil {
+		out["epochs"] = []uint32{epoch + 1, epoch}
+	}
+	httpx.WriteJSON(w, 200, out)
 }
 
 // dealtEvaluator evaluates in process with a dealt key's first t shares,
@@ -318,7 +330,14 @@ func newAgencyNode(t *testing.T, view map[string]string, seed byte) agencyNode {
 // (computed natively from the issuer's key: the fake plays every holder).
 func (a agencyNode) entry(t *testing.T, d wasmtest.Dealt, number, purpose string) string {
 	t.Helper()
-	toks, err := wasm.NativeThresholdTokens(context.Background(), nil, dealtEvaluator{d}, "nhs", []string{number}, purpose, epoch)
+	_, e := a.entryAt(t, d, number, purpose)
+	return e
+}
+
+// entryAt is entry, also returning the lookup key, under the epoch of d.
+func (a agencyNode) entryAt(t *testing.T, d wasmtest.Dealt, number, purpose string) ([16]byte, string) {
+	t.Helper()
+	toks, err := wasm.NativeThresholdTokens(context.Background(), nil, dealtEvaluator{d}, "nhs", []string{number}, purpose, d.KeySet.Epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +350,7 @@ func (a agencyNode) entry(t *testing.T, d wasmtest.Dealt, number, purpose string
 	if err != nil {
 		t.Fatal(err)
 	}
-	return base64.StdEncoding.EncodeToString(e.Encode())
+	return lookup, base64.StdEncoding.EncodeToString(e.Encode())
 }
 
 func (a agencyNode) member() map[string]string {
@@ -351,7 +370,13 @@ func (f *fakeNode) lookup(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.lookups = append(f.lookups, req)
 	n := len(f.lookups)
+	rot := f.rotated
 	f.mu.Unlock()
+	if rot != nil {
+		k, _ := base64.StdEncoding.DecodeString(req["lookupKey"])
+		httpx.WriteJSON(w, 200, map[string]any{"entries": rot.byKey[string(k)], "members": f.members, "self": home["nodeId"]})
+		return
+	}
 	holders := []map[string]string{home, school}
 	entries := []string{f.entries["home"], f.entries["school"], f.entries["impostor"], "c2VhbGVk"}
 	if n > 1 { // after the GP joined
