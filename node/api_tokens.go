@@ -187,20 +187,30 @@ func (n *Node) askIssuer(ctx context.Context, ks KeySet, iss IssuerKey, blinded 
 		}
 		return Partial{}, fmt.Errorf("%w: %s: %w", ErrIssuerUnavailable, iss.NodeID, err)
 	}
-	if resp.Index != iss.Index || resp.Epoch != ks.Epoch || len(resp.Evaluated) != len(blinded) {
-		return Partial{}, fmt.Errorf("%w: %s: malformed answer", ErrIssuerUnavailable, iss.NodeID)
+	return decodePartial(resp, iss, ks.Epoch, len(blinded))
+}
+
+// decodePartial checks an issuer's answer for the batch it was asked
+// (its index, the epoch, one element per blinded element, sizes) and
+// decodes it; its proof is checked afterwards (Keyring.VerifyPartial).
+// Anything else is a malformed answer, counted against the issuer as if it
+// had not answered.
+func decodePartial(resp peerEvaluateResponse, iss IssuerKey, epoch uint32, n int) (Partial, error) {
+	malformed := fmt.Errorf("%w: %s: malformed answer", ErrIssuerUnavailable, iss.NodeID)
+	if resp.Index != iss.Index || resp.Epoch != epoch || len(resp.Evaluated) != n {
+		return Partial{}, malformed
 	}
 	p := Partial{NodeID: iss.NodeID, Index: iss.Index, Evaluated: make([][]byte, len(resp.Evaluated))}
 	for i, s := range resp.Evaluated {
 		b, err := base64.StdEncoding.DecodeString(s)
 		if err != nil || len(b) > MaxElementBytes {
-			return Partial{}, fmt.Errorf("%w: %s: malformed answer", ErrIssuerUnavailable, iss.NodeID)
+			return Partial{}, malformed
 		}
 		p.Evaluated[i] = b
 	}
 	proof, err := base64.StdEncoding.DecodeString(resp.Proof)
 	if err != nil || len(proof) > 2*MaxElementBytes {
-		return Partial{}, fmt.Errorf("%w: %s: malformed answer", ErrIssuerUnavailable, iss.NodeID)
+		return Partial{}, malformed
 	}
 	p.Proof = proof
 	return p, nil
