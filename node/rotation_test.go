@@ -14,6 +14,7 @@ import (
 
 	"github.com/signpost-federation/signpost/node/adapter"
 	"github.com/signpost-federation/signpost/node/internal/leakscan"
+	"github.com/signpost-federation/signpost/node/internal/records"
 	"github.com/signpost-federation/signpost/wasm/wasmtest"
 )
 
@@ -297,4 +298,53 @@ func holders(res LocateResult) []string {
 		out = append(out, h.NodeID)
 	}
 	return out
+}
+
+// TestRotationPassIsPaced: the pass after a new key enqueues at most
+// epochStep records per step and runs its next step no sooner than
+// rotationPace later on the node's clock, however often it is woken; the
+// rest go out once the pace has passed.
+func TestRotationPassIsPaced(t *testing.T) {
+	fed := newFakeFed()
+	dir := t.TempDir()
+	cfg := func(c *Config) { c.DataDir = dir }
+	const total = epochStep + 200
+	a := manualNode(t, Options{Index: fed.index("a", "Agency a")}, cfg)
+	mustImport(t, a, goodRows(total), total)
+	a.srv.Close()
+	a.Shutdown(context.Background())
+
+	clock := newTestClock()
+	keys := soloKeyring("a")
+	keys.epoch = 2
+	b := manualNode(t, Options{Index: fed.index("a", "Agency a"), Keyring: keys, Now: clock.Now}, cfg)
+	underNew := func() int {
+		n := 0
+		b.records.ForEachPublished(func(_ string, p records.Published) error {
+			if p.Epoch == b.keyGeneration() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	ctx := context.Background()
+	b.pub.step(ctx)
+	if got := underNew(); got != epochStep || !b.pub.backfill {
+		t.Fatalf("first step: %d published under the new key, want %d with the pass going on", got, epochStep)
+	}
+	for range 3 { // woken again and again (writes kick it): no faster
+		if wait := b.pub.step(ctx); wait <= 0 || wait > rotationPace {
+			t.Fatalf("step within the pace waits %v, want (0, %v]", wait, rotationPace)
+		}
+	}
+	if got := underNew(); got != epochStep {
+		t.Fatalf("%d published before the pace passed, want %d", got, epochStep)
+	}
+	clock.Advance(rotationPace)
+	b.pub.step(ctx)
+	b.pub.step(ctx)
+	if got := underNew(); got != total || b.pub.backfill {
+		t.Fatalf("after the pace: %d published under the new key, want %d, pass over", got, total)
+	}
 }
