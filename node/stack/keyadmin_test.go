@@ -192,7 +192,15 @@ func TestOperatorReshares(t *testing.T) {
 		}
 		return nil
 	})
+	// city-ed erases its old share once the new record is in force there
+	// (before, the record in force still names that share).
 	as(ed)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if out := run(0, "key-records", "list", "--node", url(ed)); !strings.Contains(out, "safeguarding epoch 1: 2 of 3 — 1:northshire-csc, 2:harbour-gp, 3:riverside-school\n") {
+			return fmt.Errorf("the reshared record is not in force at city-ed yet:\n%s", out)
+		}
+		return nil
+	})
 	if out := run(0, "dkg", "erase-old", "--node", url(ed), "--purpose", "safeguarding", "--epoch", "1"); !strings.Contains(out, "1 old share file(s) erased") {
 		t.Fatalf("erase at city-ed: %s", out)
 	}
