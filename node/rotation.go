@@ -95,9 +95,8 @@ func (n *Node) keysInForce(ctx context.Context, purpose string, nums []string) (
 	for i, e := range epochs {
 		ks, err := n.tok.Tokenizer.Keys(ctx, pinnedEvaluator{ev: nodeEvaluator{n}, epoch: e}, purpose, nums)
 		n.noteIssuer(err)
-		var ae *apiError
-		if i > 0 && errors.As(err, &ae) && ae.Code == httpx.CodeUnknownEpoch {
-			continue // an older key retired since it was listed
+		if i > 0 && olderKeyGone(err) {
+			continue
 		}
 		if err != nil {
 			return nil, err
@@ -108,6 +107,18 @@ func (n *Node) keysInForce(ctx context.Context, purpose string, nums []string) (
 		out = append(out, epochKeys{Epoch: e, Keys: ks})
 	}
 	return out, nil
+}
+
+// olderKeyGone reports whether an older key in force could not be used
+// because it is being retired: this node no longer has it (unknown_epoch),
+// or its issuers no longer evaluate it (they saw the retirement first and
+// erased their shares, so too few answer). The newer keys' answer is given
+// then: retirement comes after the pass has published everything under
+// the newest key. (An outage of the older key's issuers alone during the
+// overlap is answered the same way; see docs/DESIGN.md, key rotation.)
+func olderKeyGone(err error) bool {
+	var ae *apiError
+	return errors.Is(err, ErrIssuerUnavailable) || (errors.As(err, &ae) && ae.Code == httpx.CodeUnknownEpoch)
 }
 
 // EpochLookup is a lookup key under one epoch's key, in a locate answer.

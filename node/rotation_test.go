@@ -120,6 +120,18 @@ func TestRotationOverlapLookups(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("contact request to a holder under the old key: %d %s", r.status, r.body)
 	}
+
+	// The issuers retire epoch 1 before the school hears of it: the
+	// school's locate still answers, from the newer key alone.
+	for _, id := range []string{"csc", "gp", "ed"} {
+		kr := ns[id].opt.Keyring.(*adapter.Keyring)
+		if err := kr.SetKeys(slices.DeleteFunc(kr.All(), func(ks KeySet) bool { return ks.Epoch < 2 })); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res := locate("school"); len(res.LookupKeys) != 1 || res.LookupKeys[0].Epoch != 2 || !slices.Equal(holders(res), []string{"gp"}) {
+		t.Fatalf("old key gone at its issuers: %+v", res)
+	}
 }
 
 // rotationPending reads signpost_rotation_pending{purpose,epoch,action}

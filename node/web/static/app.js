@@ -624,7 +624,9 @@ async function onSearch(ev) {
       try {
         evo = await call("POST", api.evaluate, { purpose, epoch, blinded: [bo.blinded] });
       } catch (e) {
-        if (e.code === "unknown_epoch") continue; // retired meanwhile: its entries are being withdrawn
+        // An older key being retired (this node or its issuers no longer
+        // have it): the newer keys' answer stands, as POST /v1/locate's.
+        if (e.code === "unknown_epoch" || e.code === "issuers_unavailable") continue;
         throw e;
       }
       keySets.push(engine.combine(bo.state, evo));
