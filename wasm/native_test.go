@@ -80,7 +80,7 @@ func nhsShaped(rng *rand.Rand) string {
 func TestNativeValidationIsTheModules(t *testing.T) {
 	total := 1_000_000
 	others := 100_000
-	if testing.Short() {
+	if testing.Short() || testutil.RaceEnabled {
 		total, others = 50_000, 10_000
 	}
 	seed := testutil.Seed(t)

@@ -67,7 +67,7 @@ func random999(rng *rand.Rand, n int) []string {
 // module under wazero (issuers 1 and 2), in batches over the cores.
 func TestNativeTokensAreTheModules(t *testing.T) {
 	n := 10_000
-	if testing.Short() {
+	if testing.Short() || testutil.RaceEnabled {
 		n = 1_000
 	}
 	seed := testutil.Seed(t)

@@ -54,7 +54,7 @@ func randomInput(rng *rand.Rand) string {
 // gives exactly the module's canonical digits and reasons.
 func TestNativeTokenizerNormalizesAsTheModule(t *testing.T) {
 	n := 100_000
-	if testing.Short() {
+	if testing.Short() || testutil.RaceEnabled {
 		n = 10_000
 	}
 	rng := rand.New(rand.NewPCG(testutil.Seed(t), 0))
