@@ -79,6 +79,10 @@ type federationResponse struct {
 	Members []MemberKey       `json:"members"`
 	Keys    []federationKey   `json:"keys"`
 	Issuers []federationIssue `json:"issuers"`
+	// Rotating is true while a key rotation is under way at this node;
+	// Rotation is its work left (signpost_rotation_pending).
+	Rotating bool           `json:"rotating"`
+	Rotation []rotationItem `json:"rotation"`
 }
 
 type federationKey struct {
@@ -132,6 +136,13 @@ func (n *Node) handleFederation(w http.ResponseWriter, r *http.Request) error {
 			}
 			resp.Keys = append(resp.Keys, fk)
 		}
+	}
+	var err error
+	if resp.Rotating, resp.Rotation, err = n.rotationWork(); err != nil {
+		return fmt.Errorf("node: rotation progress: %w", err)
+	}
+	if resp.Rotation == nil {
+		resp.Rotation = []rotationItem{}
 	}
 	slices.Sort(issuers)
 	for _, id := range issuers {

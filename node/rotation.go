@@ -1,11 +1,13 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -316,7 +318,31 @@ type rotationGauges struct{ n *Node }
 func (rotationGauges) Describe(ch chan<- *prometheus.Desc) { ch <- descRotation }
 
 func (g rotationGauges) Collect(ch chan<- prometheus.Metric) {
-	n := g.n
+	_, work, err := g.n.rotationWork()
+	if err != nil {
+		return
+	}
+	for _, w := range work {
+		ch <- prometheus.MustNewConstMetric(descRotation, prometheus.GaugeValue, float64(w.Pending), w.Purpose, strconv.FormatUint(uint64(w.Epoch), 10), w.Action)
+	}
+}
+
+// rotationItem is one line of a rotation's work left at this node.
+type rotationItem struct {
+	Purpose string `json:"purpose"`
+	Epoch   uint32 `json:"epoch"`
+	// Action is "publish" (records not yet published under the purpose's
+	// newest key, at that epoch) or "withdraw" (records whose entries
+	// under a retired key, at that epoch, are not yet withdrawn).
+	Action  string `json:"action"`
+	Pending int    `json:"pending"`
+}
+
+// rotationWork says whether a rotation is under way at this node (a pass
+// runs or is due, or two keys of a purpose are in force) and, if so, the
+// work left, read from the records store; otherwise each purpose's newest
+// key with nothing pending. /metrics and GET /v1/federation show it.
+func (n *Node) rotationWork() (rotating bool, work []rotationItem, err error) {
 	keys := n.keysNow()
 	type label struct {
 		purpose string
@@ -327,14 +353,12 @@ func (g rotationGauges) Collect(ch chan<- prometheus.Metric) {
 	for p, e := range keys.cur {
 		counts[label{p, e, "publish"}] = 0
 	}
-	// Under way: a pass runs, or is due (the keys changed since the
-	// publisher last looked), or two keys of a purpose are in force.
-	rotating := n.pub.passing.Load() || (n.started.Load() && n.pub.genSeen.Load() != n.keyGeneration())
+	rotating = n.pub.passing.Load() || (n.started.Load() && n.pub.genSeen.Load() != n.keyGeneration())
 	for _, inForce := range keys.inForce {
 		rotating = rotating || len(inForce) > 1
 	}
 	if rotating {
-		err := n.records.ForEachPublished(func(_ string, pub records.Published) error {
+		err = n.records.ForEachPublished(func(_ string, pub records.Published) error {
 			for p, e := range keys.cur {
 				if !slices.ContainsFunc(pub.Keys, func(k records.PubKey) bool { return k.Purpose == p && k.Epoch == e }) {
 					counts[label{p, e, "publish"}]++
@@ -352,12 +376,16 @@ func (g rotationGauges) Collect(ch chan<- prometheus.Metric) {
 			return nil
 		})
 		if err != nil {
-			return
+			return false, nil, err
 		}
 	}
 	for l, c := range counts {
-		ch <- prometheus.MustNewConstMetric(descRotation, prometheus.GaugeValue, float64(c), l.purpose, strconv.FormatUint(uint64(l.epoch), 10), l.action)
+		work = append(work, rotationItem{Purpose: l.purpose, Epoch: l.epoch, Action: l.action, Pending: c})
 	}
+	slices.SortFunc(work, func(a, b rotationItem) int {
+		return cmp.Or(strings.Compare(a.Purpose, b.Purpose), cmp.Compare(b.Epoch, a.Epoch), strings.Compare(a.Action, b.Action))
+	})
+	return rotating, work, nil
 }
 
 // subjectLookups is a number's lookup keys for a subject access request:

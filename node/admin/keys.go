@@ -235,6 +235,13 @@ type federationAnswer struct {
 		NodeID, Agency, State, LastError string
 		LastOK                           *time.Time
 	}
+	Rotating bool
+	Rotation []struct {
+		Purpose string
+		Epoch   uint32
+		Action  string
+		Pending int
+	}
 }
 
 func printFederation(w io.Writer, f federationAnswer) {
@@ -251,6 +258,16 @@ func printFederation(w io.Writer, f federationAnswer) {
 			mine = " (this node holds a share)"
 		}
 		fmt.Fprintf(w, "%s epoch %d: %d of %d — %s%s\n", k.Purpose, k.Epoch, k.T, k.N, strings.Join(ids, ", "), mine)
+	}
+	if f.Rotating {
+		fmt.Fprintf(w, "a key rotation is under way at %s:\n", f.Self)
+		for _, r := range f.Rotation {
+			verb := "to publish under"
+			if r.Action == "withdraw" {
+				verb = "to withdraw from the retired"
+			}
+			fmt.Fprintf(w, "  %s: %d record(s) %s epoch %d\n", r.Purpose, r.Pending, verb, r.Epoch)
+		}
 	}
 	for _, is := range f.Issuers {
 		line := fmt.Sprintf("issuer %s (%s): %s", is.NodeID, is.Agency, is.State)

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/signpost-federation/signpost/federation"
 	"github.com/signpost-federation/signpost/federation/dkg"
 	"github.com/signpost-federation/signpost/node"
+	"github.com/signpost-federation/signpost/node/admin"
 	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/wasm"
 	"github.com/signpost-federation/signpost/wasm/testutil"
@@ -234,6 +236,13 @@ func TestKeyRotation(t *testing.T) {
 		}
 		return nil
 	})
+	// The operator's command shows the rotation and its work left.
+	t.Setenv("SIGNPOST_TOKEN", d.Tokens[issuer.Node.Config().NodeID])
+	var out, errb bytes.Buffer
+	if code := admin.KeysMain(ctx, []string{"key-records", "list", "--node", url(issuer)}, nil, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "a key rotation is under way") || !strings.Contains(out.String(), "safeguarding: 0 record(s) to publish under epoch 2") {
+		t.Fatalf("key-records list during the overlap: exit %d\n%s%s", code, out.String(), errb.String())
+	}
 	// Every entry is now under both keys, in every replica.
 	for num, hs := range want {
 		lr, err := locate(num)
