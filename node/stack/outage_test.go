@@ -96,7 +96,9 @@ func TestIssuerOutageQueuesWrites(t *testing.T) {
 	if st, ans, body := write("outage-2", nums[1]); st != 202 || ans.Published || ans.Queued != 1 {
 		t.Fatalf("write with two issuers down: %d %s, want 202 published false queued 1", st, body)
 	}
-	if r := readyz(); !r.Ready || r.Outbox != 1 || !slices.Contains(r.Degraded, node.DegradedIssuer) {
+	// At least the queued write waits (an item the background pass queued
+	// before the outage, and has not yet seen through, may wait with it).
+	if r := readyz(); !r.Ready || r.Outbox < 1 || !slices.Contains(r.Degraded, node.DegradedIssuer) {
 		t.Fatalf("readyz with two issuers down: %+v", r)
 	}
 
