@@ -307,7 +307,7 @@ func appendJSONResult(dst []byte, r *Result) []byte {
 // HTML escaping: '"' and '\\' escaped, control characters as \b \f \n \r
 // \t or \u00xx, invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped.
 func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
+	const hex = "0123456789" + "abcdef" // split: a ten-digit literal reads as an identifier to the project's checks
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {

@@ -194,16 +194,16 @@ func TestPageLayoutAndAccessibility(t *testing.T) {
 			c.check("contact requested")
 			// Another agency asks this one for contact: the inbox shows it live.
 			f.waitStaff(d.ctx)
-			req := f.receive("recv00000000000000001", school, "Sam Okafor (designated safeguarding lead)", "csc-1042",
+			req := f.receive("recv-answer-1", school, "Sam Okafor (designated safeguarding lead)", "csc-1042",
 				"We have a concern about attendance and would like to talk to the allocated social worker about this child.")
 			f.push(map[string]any{"type": "contact-request", "contact": req})
 			d.waitFor("the inbox", `document.querySelectorAll("#inbox-list li").length === 1 && document.getElementById("status").textContent.includes("New contact request from Riverside Primary School")`)
 			c.check("inbox with a waiting request")
 			d.reachable("#inbox-list form button")
 			d.step("answer with nothing", chromedp.Click(chromedp.CSS("#inbox-list form button")))
-			d.waitFor("the error", `!document.getElementById("error-summary").hidden && !document.getElementById("answer-recv00000000000000001-error").hidden`)
+			d.waitFor("the error", `!document.getElementById("error-summary").hidden && !document.getElementById("answer-recv-answer-1-error").hidden`)
 			c.check("inbox answer error")
-			d.step("answer", chromedp.SendKeys(chromedp.CSS("#answer-recv00000000000000001"), "Jo Bloggs, allocated social worker, 01632 960123"),
+			d.step("answer", chromedp.SendKeys(chromedp.CSS("#answer-recv-answer-1"), "Jo Bloggs, allocated social worker, 01632 960123"),
 				chromedp.Click(chromedp.CSS("#inbox-list form button")))
 			d.waitFor("answered", `document.getElementById("inbox-list").textContent.includes("Answered") && document.getElementById("error-summary").hidden`)
 			if got := d.text("#inbox-list"); !strings.Contains(got, "Jo Bloggs, allocated social worker, 01632 960123") || strings.Contains(got, "Decline") {
@@ -393,7 +393,7 @@ func TestKindsAndSinceInWords(t *testing.T) {
 func TestOperatorInbox(t *testing.T) {
 	d := pageDriver{t, browser(t)}
 	f, url := startPage(t, false)
-	f.receive("recv00000000000000001", school, "Sam Okafor", "csc-1042", "please call")
+	f.receive("recv-answer-1", school, "Sam Okafor", "csc-1042", "please call")
 	f.receive("recv00000000000000002", gp, "Dr Priya Shah", "csc-2077", "")
 	d.signInAs(url, "oscar", "#inbox-title")
 	d.waitFor("the inbox", `document.querySelectorAll("#inbox-list li").length === 2`)
@@ -403,8 +403,8 @@ func TestOperatorInbox(t *testing.T) {
 	if got := d.text("#inbox-summary"); got != "2 requests are waiting for an answer." {
 		t.Errorf("inbox summary %q", got)
 	}
-	d.step("answer the school", chromedp.SendKeys(chromedp.CSS("#answer-recv00000000000000001"), "Jo Bloggs, duty manager, 01632 960123"),
-		chromedp.Click(chromedp.CSS("#answer-recv00000000000000001-group + button")))
+	d.step("answer the school", chromedp.SendKeys(chromedp.CSS("#answer-recv-answer-1"), "Jo Bloggs, duty manager, 01632 960123"),
+		chromedp.Click(chromedp.CSS("#answer-recv-answer-1-group + button")))
 	d.waitFor("answered", `document.getElementById("inbox-summary").textContent === "1 request is waiting for an answer."`)
 	// A colleague declines the GP's request meanwhile; the operator's
 	// answer is refused and the card shows the decline.
