@@ -64,9 +64,23 @@ func TestKeyRotation(t *testing.T) {
 	}
 	fid := fifth.Node.Config().NodeID
 	extra := wasm.GenerateTestNumbers(77, 1)[0]
+	// The fifth agency writes once it has the keys and the issuers know it
+	// (its first write is otherwise queued, 202, until they do: a fresh
+	// clone's CI run met that race).
 	testutil.Eventually(t, 60*time.Second, func() error {
 		if len(fifth.Agent.KeyRecords()) < 2 {
 			return fmt.Errorf("the fifth agency has %d key records", len(fifth.Agent.KeyRecords()))
+		}
+		for _, s := range d.Stacks { // the fifth among them (startAgency adds it)
+			alive := 0
+			for _, m := range s.Agent.Members() {
+				if m.Alive {
+					alive++
+				}
+			}
+			if alive < len(d.Stacks)-1 {
+				return fmt.Errorf("%s sees %d other members alive, want %d", s.Node.Config().NodeID, alive, len(d.Stacks)-1)
+			}
 		}
 		return nil
 	})
@@ -209,7 +223,7 @@ func TestKeyRotation(t *testing.T) {
 	if err := issuer.Agent.SetKeyRecord(signed); err != nil {
 		t.Fatal(err)
 	}
-	stacks := append(slices.Clone(d.Stacks), fifth)
+	stacks := d.Stacks // the fifth among them (startAgency adds it)
 	// pending reads a node's signpost_rotation_pending series (-1: none).
 	pending := func(s *Stack, epoch, action string) float64 {
 		st, body := call(t, "GET", url(s)+"/metrics", d.Tokens[s.Node.Config().NodeID], "")
