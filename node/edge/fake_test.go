@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,8 +35,10 @@ type fakeNode struct {
 	entries map[[16]byte][]string // base64 sealed entries by lookup key
 	members []map[string]string
 	self    string
-	// onLookup, if set, is called before each lookup is answered.
-	onLookup func()
+	// onLookup, if set, is called before each lookup is answered. Atomic:
+	// a test clears it while a cancelled run's last lookups may still be
+	// answered.
+	onLookup atomic.Pointer[func()]
 }
 
 func newFakeNode(t testing.TB, seed uint64, epochs ...uint32) *fakeNode {
@@ -171,8 +174,8 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpx.WriteError(w, http.StatusBadRequest, httpx.CodeInvalidLookupKey, "bad key")
 			return
 		}
-		if f.onLookup != nil {
-			f.onLookup()
+		if fn := f.onLookup.Load(); fn != nil {
+			(*fn)()
 		}
 		entries := f.entries[[16]byte(b)]
 		if entries == nil {
@@ -263,15 +266,16 @@ func TestInterrupted(t *testing.T) {
 	defer cancel()
 	var mu sync.Mutex
 	n := 0
-	f.onLookup = func() {
+	onLookup := func() {
 		mu.Lock()
 		defer mu.Unlock()
 		if n++; n == 31 { // jobs of 8 lines (6 valid in the third): job 5 has begun, so (two at a time) three are done
 			cancel()
 		}
 	}
+	f.onLookup.Store(&onLookup)
 	first := runCLI(ctx, "t", nil, stdin, append(args, "--resume", path)...)
-	f.onLookup = nil
+	f.onLookup.Store(nil)
 	if first.code != 1 || !strings.Contains(first.stderr, "interrupted") {
 		t.Fatalf("interrupted run: exit %d, stderr %q", first.code, first.stderr)
 	}
