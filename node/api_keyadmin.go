@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"regexp"
@@ -68,6 +69,18 @@ func keyAdminError(err error) error {
 }
 
 func (n *Node) handleDKGStart(w http.ResponseWriter, r *http.Request, req *dkgStartRequest) error {
+	return n.startKeySession(w, r, req, "dkg-start", port.KeyAdmin.StartDKG)
+}
+
+// handleReshareStart starts moving a key in force to a new issuer set.
+func (n *Node) handleReshareStart(w http.ResponseWriter, r *http.Request, req *dkgStartRequest) error {
+	return n.startKeySession(w, r, req, "reshare-start", port.KeyAdmin.StartReshare)
+}
+
+// startKeySession is a DKG's or a reshare's start: the request checked,
+// the session started, the attempt audited as action either way.
+func (n *Node) startKeySession(w http.ResponseWriter, r *http.Request, req *dkgStartRequest, action string,
+	start func(port.KeyAdmin, context.Context, string, uint32, int, []string) (string, error)) error {
 	ka, err := n.keyAdmin()
 	if err != nil {
 		return err
@@ -75,31 +88,12 @@ func (n *Node) handleDKGStart(w http.ResponseWriter, r *http.Request, req *dkgSt
 	if len(req.Issuers) == 0 || len(req.Issuers) > maxIssuers || req.T < 1 || req.T > len(req.Issuers) || req.Epoch == 0 {
 		return errorf(http.StatusBadRequest, httpx.CodeKeyAdmin, "name 1 to %d issuers, a threshold t from 1 to their number, and an epoch above 0", maxIssuers)
 	}
-	id, err := ka.StartDKG(r.Context(), req.Purpose, req.Epoch, req.T, req.Issuers)
-	if err != nil {
-		n.audit(r.Context(), AuditEvent{Action: "dkg-start", Actor: principalFrom(r.Context()).Name, Purpose: req.Purpose, Count: len(req.Issuers), Outcome: outcomeDenied})
-		return keyAdminError(err)
-	}
-	n.audit(r.Context(), AuditEvent{Action: "dkg-start", Actor: principalFrom(r.Context()).Name, Purpose: req.Purpose, Count: len(req.Issuers), Outcome: outcomeOK})
-	writeJSON(w, http.StatusAccepted, dkgStartResponse{Session: id})
-	return nil
-}
-
-// handleReshareStart starts moving a key in force to a new issuer set.
-func (n *Node) handleReshareStart(w http.ResponseWriter, r *http.Request, req *dkgStartRequest) error {
-	ka, err := n.keyAdmin()
-	if err != nil {
-		return err
-	}
-	if len(req.Issuers) == 0 || len(req.Issuers) > maxIssuers || req.T < 1 || req.T > len(req.Issuers) || req.Epoch == 0 {
-		return errorf(http.StatusBadRequest, httpx.CodeKeyAdmin, "name 1 to %d new issuers, a threshold t from 1 to their number, and the key's epoch", maxIssuers)
-	}
-	id, err := ka.StartReshare(r.Context(), req.Purpose, req.Epoch, req.T, req.Issuers)
+	id, err := start(ka, r.Context(), req.Purpose, req.Epoch, req.T, req.Issuers)
 	outcome := outcomeOK
 	if err != nil {
 		outcome = outcomeDenied
 	}
-	n.audit(r.Context(), AuditEvent{Action: "reshare-start", Actor: principalFrom(r.Context()).Name, Purpose: req.Purpose, Count: len(req.Issuers), Outcome: outcome})
+	n.audit(r.Context(), AuditEvent{Action: action, Actor: principalFrom(r.Context()).Name, Purpose: req.Purpose, Count: len(req.Issuers), Outcome: outcome})
 	if err != nil {
 		return keyAdminError(err)
 	}
