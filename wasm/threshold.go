@@ -221,6 +221,20 @@ type ThresholdEvaluator interface {
 	EvaluatePartials(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([]Partial, error)
 }
 
+// VerifyingEvaluator is a [ThresholdEvaluator] that returns only partials
+// whose proofs it has verified, against the key set it returned and the
+// blinded elements it was given: the node, which checks each issuer's
+// answer as it arrives to use the first t valid ones. ThresholdTokens then
+// combines them without checking the proofs again (OpCombineVerified),
+// which saved about a third of a server-side token. A client that gets its
+// partials from elsewhere (a browser, an edge client) must not claim it:
+// an unverified partial would give a wrong token, not an error.
+type VerifyingEvaluator interface {
+	ThresholdEvaluator
+	// PartialsVerified reports whether EvaluatePartials verified its answer.
+	PartialsVerified() bool
+}
+
 // caller runs one module operation: [Runtime] in the module under wazero,
 // [NativeClient] through the same handler compiled natively.
 type caller interface {
@@ -306,6 +320,12 @@ func blindThreshold(ctx context.Context, c caller, scheme string, numbers []stri
 }
 
 func combine(ctx context.Context, c caller, b *Blinding, ks KeySet, partials []Partial) ([]Token, error) {
+	return combineOp(ctx, c, abi.OpCombine, b, ks, partials)
+}
+
+// combineOp runs OpCombine or OpCombineVerified, which take the same
+// request.
+func combineOp(ctx context.Context, c caller, op int32, b *Blinding, ks KeySet, partials []Partial) ([]Token, error) {
 	n := len(b.Numbers)
 	if n == 0 || n > token.MaxBatch {
 		return nil, ErrBatchSize
@@ -330,7 +350,7 @@ func combine(ctx context.Context, c caller, b *Blinding, ks KeySet, partials []P
 	}
 	toks := make([]Token, n)
 	decode := func(view []byte) error { return decodeFinalize(view, toks) }
-	if err := c.call(ctx, abi.OpCombine, "combine", encode, decode); err != nil {
+	if err := c.call(ctx, op, "combine", encode, decode); err != nil {
 		return nil, err
 	}
 	return toks, nil
@@ -358,6 +378,10 @@ func thresholdTokens(ctx context.Context, c caller, ev ThresholdEvaluator, schem
 	if ks.Purpose != purpose || ks.Epoch != epoch {
 		return nil, fmt.Errorf("%w: the evaluator returned the key set of purpose %q epoch %d for purpose %q epoch %d", ErrKeySet, ks.Purpose, ks.Epoch, purpose, epoch)
 	}
+	op := int32(abi.OpCombine)
+	if v, ok := ev.(VerifyingEvaluator); ok && v.PartialsVerified() {
+		op = abi.OpCombineVerified
+	}
 	out := make([]Token, 0, len(numbers))
 	for start := 0; start < len(numbers); start += token.MaxBatch {
 		chunk := numbers[start:min(start+token.MaxBatch, len(numbers))]
@@ -369,7 +393,7 @@ func thresholdTokens(ctx context.Context, c caller, ev ThresholdEvaluator, schem
 		if err != nil {
 			return nil, fmt.Errorf("wasm: evaluate partials: %w", err)
 		}
-		toks, err := combine(ctx, c, b, ks, partials)
+		toks, err := combineOp(ctx, c, op, b, ks, partials)
 		if err != nil {
 			return nil, err
 		}

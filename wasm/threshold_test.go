@@ -92,6 +92,12 @@ func (f thresholdFixture) evaluator(use []uint16, forge func([]Partial) []Partia
 	return &fixtureEvaluator{f: f, use: use, forge: forge}
 }
 
+// verifiedFixture claims its partials verified (they are genuine), so the
+// clients combine them with OpCombineVerified, as the node's do.
+type verifiedFixture struct{ *fixtureEvaluator }
+
+func (verifiedFixture) PartialsVerified() bool { return true }
+
 type fixtureEvaluator struct {
 	f     thresholdFixture
 	use   []uint16
@@ -153,22 +159,25 @@ func TestThresholdModuleNativeAndCirclAgree(t *testing.T) {
 			f := newThresholdFixture(t, rnd, tc.t, tc.n, "safeguarding", 202611)
 			want := f.circl(t, synthetic)
 			for _, sub := range allSubsets(tc.n, tc.t) {
-				ev := f.evaluator(sub, nil)
-				mod, err := r.ThresholdTokens(ctx, ev, "nhs", synthetic, "safeguarding", 202611)
-				if err != nil {
-					t.Fatalf("issuers %v, module: %v", sub, err)
-				}
-				nat, err := native.ThresholdTokens(ctx, ev, "nhs", synthetic, "safeguarding", 202611)
-				if err != nil {
-					t.Fatalf("issuers %v, native: %v", sub, err)
-				}
-				for i := range synthetic {
-					l, s := DeriveKeys(want[i])
-					if !bytes.Equal(mod[i].Token, want[i]) || !bytes.Equal(nat[i].Token, want[i]) {
-						t.Fatalf("issuers %v, number %d: module, native and circl tokens differ", sub, i)
+				// OpCombine, and OpCombineVerified as the node uses it.
+				for _, ev := range []ThresholdEvaluator{f.evaluator(sub, nil), verifiedFixture{f.evaluator(sub, nil)}} {
+					_, verified := ev.(VerifyingEvaluator)
+					mod, err := r.ThresholdTokens(ctx, ev, "nhs", synthetic, "safeguarding", 202611)
+					if err != nil {
+						t.Fatalf("issuers %v (verified %v), module: %v", sub, verified, err)
 					}
-					if mod[i].LookupKey != l || mod[i].SealKey != s || nat[i].LookupKey != l || nat[i].SealKey != s {
-						t.Fatalf("issuers %v, number %d: derived keys differ", sub, i)
+					nat, err := native.ThresholdTokens(ctx, ev, "nhs", synthetic, "safeguarding", 202611)
+					if err != nil {
+						t.Fatalf("issuers %v (verified %v), native: %v", sub, verified, err)
+					}
+					for i := range synthetic {
+						l, s := DeriveKeys(want[i])
+						if !bytes.Equal(mod[i].Token, want[i]) || !bytes.Equal(nat[i].Token, want[i]) {
+							t.Fatalf("issuers %v (verified %v), number %d: module, native and circl tokens differ", sub, verified, i)
+						}
+						if mod[i].LookupKey != l || mod[i].SealKey != s || nat[i].LookupKey != l || nat[i].SealKey != s {
+							t.Fatalf("issuers %v (verified %v), number %d: derived keys differ", sub, verified, i)
+						}
 					}
 				}
 			}

@@ -63,7 +63,7 @@ func (t *WasmTokenizer) Normalize(ctx context.Context, input string) (string, er
 
 // Keys implements port.Tokenizer, under the purpose's current key.
 func (t *WasmTokenizer) Keys(ctx context.Context, pev port.Evaluator, purpose string, numbers []string) ([]port.Keys, error) {
-	return keys(ctx, t.R, pev, purpose, numbers)
+	return keys(ctx, t.R, pev, purpose, numbers, false)
 }
 
 // Normalize implements Tokenizer, with the module's validation compiled
@@ -75,7 +75,7 @@ func (t *NativeTokenizer) Normalize(ctx context.Context, input string) (string, 
 // Keys implements port.Tokenizer natively, under the purpose's current
 // key: the same tokens as [WasmTokenizer.Keys].
 func (t *NativeTokenizer) Keys(ctx context.Context, pev port.Evaluator, purpose string, numbers []string) ([]port.Keys, error) {
-	return keys(ctx, t.C, pev, purpose, numbers)
+	return keys(ctx, t.C, pev, purpose, numbers, true)
 }
 
 func normalize(ctx context.Context, c tokenClient, input string) (string, error) {
@@ -96,7 +96,9 @@ func normalize(ctx context.Context, c tokenClient, input string) (string, error)
 	return res[0].Normalized, nil
 }
 
-func keys(ctx context.Context, c tokenClient, pev port.Evaluator, purpose string, numbers []string) ([]port.Keys, error) {
+// keys tokenises numbers under purpose's current key. verified says the
+// client may take pev's partials as verified (see verifiedEvaluator).
+func keys(ctx context.Context, c tokenClient, pev port.Evaluator, purpose string, numbers []string, verified bool) ([]port.Keys, error) {
 	if pev == nil {
 		return nil, port.ErrIssuerUnavailable
 	}
@@ -105,7 +107,10 @@ func keys(ctx context.Context, c tokenClient, pev port.Evaluator, purpose string
 	if err != nil {
 		return nil, err
 	}
-	ev := ThresholdEvaluator{E: pev}
+	var ev wasm.ThresholdEvaluator = ThresholdEvaluator{E: pev}
+	if verified {
+		ev = verifiedEvaluator{ThresholdEvaluator{E: pev}}
+	}
 	// Split the batch over the cores (the module's instances, one per core
 	// by default): blinding and proof verification are CPU-bound.
 	parts := min(runtime.GOMAXPROCS(0), (len(numbers)+63)/64)
@@ -151,6 +156,15 @@ func keys(ctx context.Context, c tokenClient, pev port.Evaluator, purpose string
 // ThresholdEvaluator adapts the node's port.Evaluator to the wasm package's
 // ThresholdEvaluator (the same values in the wasm package's types).
 type ThresholdEvaluator struct{ E port.Evaluator }
+
+// verifiedEvaluator is the node's evaluator as the native tokenizer sees it:
+// a port.Evaluator returns only partials whose proofs it verified, so the
+// native combine does not check them again (wasm.VerifyingEvaluator). The
+// module's tokenizer checks them again, as a browser does.
+type verifiedEvaluator struct{ ThresholdEvaluator }
+
+// PartialsVerified implements wasm.VerifyingEvaluator.
+func (verifiedEvaluator) PartialsVerified() bool { return true }
 
 // KeySet implements wasm.ThresholdEvaluator.
 func (e ThresholdEvaluator) KeySet(ctx context.Context, purpose string, epoch uint32) (wasm.KeySet, error) {

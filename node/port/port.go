@@ -76,10 +76,11 @@ type Partial struct {
 }
 
 // Evaluator is how a tokenizer reaches the issuers: the node's own, which
-// checks the purpose, asks the issuers in parallel and returns T partials
-// whose proofs it has verified (the tokenizer verifies them again: the
-// module trusts no one). Same shape as the wasm package's
-// ThresholdEvaluator so that one value serves both.
+// checks the purpose, asks the issuers and returns T partials whose proofs
+// it has verified. An implementation must verify them: the node's native
+// tokenizer combines them without checking the proofs again (the module's
+// tokenizer checks them again, as a browser does). Same shape as the wasm
+// package's ThresholdEvaluator so that one value serves both.
 type Evaluator interface {
 	// KeySet returns the key for purpose at epoch; epoch 0 means the
 	// purpose's current key.

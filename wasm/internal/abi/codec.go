@@ -32,6 +32,10 @@ const (
 	// added to ABI version 1 (additive).
 	OpBlindVerifiable = 8
 	OpCombine         = 9
+	// OpCombineVerified, additive to version 1, is OpCombine for partials
+	// the caller has verified already (token.CombineVerified): the node,
+	// which checks each issuer's answer as it arrives.
+	OpCombineVerified = 10
 )
 
 // MaxEntries bounds the entries of one OpOpenEntries call.

@@ -53,6 +53,7 @@
 //	OpBlindVerifiable [scheme, number×n]    → [(blind, blinded)×n]; as OpBlind, in VOPRF mode
 //	OpCombine     [scheme, keySet, partials, (number, blind)×n]
 //	                                        → [(token, lookupKey, sealKey)×n]
+//	OpCombineVerified                       as OpCombine
 //
 // OpOpenEntries opens entries the way a reader must (package wasm/sealed,
 // the one implementation of the sealed holder identity, which locator
@@ -92,7 +93,11 @@
 // ascending index until t verify (a bad one is skipped), combines,
 // finalises and derives keys. Fewer than t valid partials answer
 // [StatusTooFewPartials] with a message saying how many verified of how
-// many were needed.
+// many were needed. OpCombineVerified takes OpCombine's request and gives
+// its answer for partials the caller verified already (the node, which
+// checks each issuer's answer as it arrives): it checks no proof and does
+// not re-derive the blinded elements, so an unverified partial gives a
+// wrong token, not an error. Browsers and edge clients use OpCombine.
 //
 // epoch is a decimal uint32 without leading zeros; purpose is lowercase
 // ASCII words joined by hyphens. Legacy tokens (OpBlind, OpFinalize) are

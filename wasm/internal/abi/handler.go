@@ -66,7 +66,9 @@ func (h *Handler) Handle(op int32, req []byte) (resp []byte) {
 	case OpBlindVerifiable:
 		return h.blindVerifiable(items)
 	case OpCombine:
-		return h.combine(items)
+		return h.combine(items, token.Combine)
+	case OpCombineVerified:
+		return h.combine(items, token.CombineVerified)
 	}
 	return h.fail(StatusUnknownOp, "unknown operation "+strconv.Itoa(int(op)))
 }
@@ -263,7 +265,8 @@ func (h *Handler) finalize(items [][]byte) []byte {
 // combine is the threshold client's last step: request [scheme, keySet,
 // partials, (number, blind)×n], response as OpFinalize's. keySet and
 // partials are nested lists (see [DecodeKeySet] and [DecodePartials]).
-func (h *Handler) combine(items [][]byte) []byte {
+// with is token.Combine, or token.CombineVerified for OpCombineVerified.
+func (h *Handler) combine(items [][]byte, with func(ks token.KeySet, inputs, blinds [][]byte, partials []token.Partial) ([][]byte, error)) []byte {
 	if len(items) < 3 || (len(items)-3)%2 != 0 {
 		return h.fail(StatusMalformed, "combine needs scheme, key set, partials and pairs of number and blind")
 	}
@@ -295,7 +298,7 @@ func (h *Handler) combine(items [][]byte) []byte {
 	if failed != nil {
 		return failed
 	}
-	toks, err := token.Combine(ks.KeySet, inputs, blinds, partials)
+	toks, err := with(ks.KeySet, inputs, blinds, partials)
 	if err != nil {
 		return h.failErr(err)
 	}

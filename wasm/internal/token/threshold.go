@@ -2,10 +2,12 @@ package token
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 
 	"github.com/cloudflare/circl/group"
 	"github.com/cloudflare/circl/math/polynomial"
@@ -72,6 +74,56 @@ type parsedKeySet struct {
 func CheckKeySet(ks KeySet) error {
 	_, err := parseKeySet(ks)
 	return err
+}
+
+// keySets holds the key sets parsed most recently. A node, a page or an
+// edge client combines under the same few keys again and again, and
+// checking one costs about t·(n−t+1) scalar multiplications — for a single
+// number, as much as the rest of the combine. A parsed key set is never
+// modified, so one may be shared. Bounded: when full it is emptied.
+var keySets struct {
+	sync.Mutex
+	m map[string]*parsedKeySet
+}
+
+const keySetCacheSize = 16
+
+// parseKeySetCached is [parseKeySet] through the cache; only a key set
+// that checks is kept.
+func parseKeySetCached(ks KeySet) (*parsedKeySet, error) {
+	key := keySetKey(ks)
+	keySets.Lock()
+	p, ok := keySets.m[key]
+	keySets.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := parseKeySet(ks)
+	if err != nil {
+		return nil, err
+	}
+	keySets.Lock()
+	if keySets.m == nil || len(keySets.m) >= keySetCacheSize {
+		keySets.m = make(map[string]*parsedKeySet, keySetCacheSize)
+	}
+	keySets.m[key] = p
+	keySets.Unlock()
+	return p, nil
+}
+
+// keySetKey is an unambiguous encoding of a key set: t, the group key and
+// each share's index and key, every variable-length field length-prefixed.
+func keySetKey(ks KeySet) string {
+	b := make([]byte, 0, 12+len(ks.GroupKey)+len(ks.Shares)*(6+ElementSize))
+	b = binary.BigEndian.AppendUint64(b, uint64(ks.T))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ks.GroupKey)))
+	b = append(b, ks.GroupKey...)
+	for _, s := range ks.Shares {
+		b = binary.BigEndian.AppendUint16(b, s.Index)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s.Key)))
+		b = append(b, s.Key...)
+	}
+	return string(b)
 }
 
 func parseKeySet(ks KeySet) (*parsedKeySet, error) {
@@ -233,8 +285,8 @@ func verifyPartial(key group.Element, blinded []group.Element, evaluated [][]byt
 // ([CheckKeySet]), re-derives the VOPRF-mode blinded elements from inputs
 // and blinds (as [BlindVerifiable] made them), verifies partials in
 // ascending issuer index until t have verified, combines those t with the
-// Lagrange coefficients at 0 into Z = k·B, and finalises with circl as
-// RFC 9497 does for key k. It returns one token per input.
+// Lagrange coefficients at 0 into Z = k·B, and finalises as RFC 9497 does
+// for key k. It returns one token per input.
 //
 // A partial that names an index outside the key set, repeats an index
 // already verified, has the wrong number of elements, a malformed element
@@ -243,37 +295,84 @@ func verifyPartial(key group.Element, blinded []group.Element, evaluated [][]byt
 // verified partials give [ErrTooFewPartials], saying how many verified of
 // how many were needed.
 func Combine(ks KeySet, inputs, blinds [][]byte, partials []Partial) ([][]byte, error) {
-	if len(inputs) == 0 || len(inputs) > MaxBatch {
-		return nil, ErrBatchSize
-	}
-	if len(blinds) != len(inputs) {
-		return nil, ErrMismatch
-	}
-	if len(partials) > MaxIssuers {
-		return nil, fmt.Errorf("%w: %d partial evaluations, at most %d", ErrBatchSize, len(partials), MaxIssuers)
-	}
-	p, err := parseKeySet(ks)
+	p, scalars, err := combineArgs(ks, inputs, blinds, partials)
 	if err != nil {
 		return nil, err
 	}
-	scalars, err := parseBlinds(blinds)
-	if err != nil {
-		return nil, err
-	}
-	fd, req, err := oprf.NewVerifiableClient(Suite, p.group).DeterministicBlind(inputs, scalars)
+	_, req, err := oprf.NewVerifiableClient(Suite, p.group).DeterministicBlind(inputs, scalars)
 	if err != nil {
 		return nil, fmt.Errorf("token: re-blind: %w", err)
 	}
+	used, elements, rejected := pickPartials(p, partials, func(key group.Element, pt Partial) ([]group.Element, error) {
+		return verifyPartial(key, req.Elements, pt.Evaluated, pt.Proof)
+	})
+	if len(used) < p.t {
+		return nil, fmt.Errorf("%w: %d valid of %d needed (%d given, %d rejected)", ErrTooFewPartials, len(used), p.t, len(partials), rejected)
+	}
+	return finish(inputs, scalars, used, elements)
+}
+
+// CombineVerified is [Combine] for partials whose proofs the caller has
+// verified already, against the same key set and the blinded elements it
+// made from these inputs and blinds: the node checks each issuer's answer
+// as it arrives, to use the first t valid ones and to audit a bad one, and
+// checking them a second time here cost a third of a server-side token.
+// It neither re-derives the blinded elements nor checks a proof; it takes
+// partials in ascending index, skipping an index outside the key set, a
+// repeated index, the wrong number of elements or a malformed element, and
+// combines the first t. A caller that has not verified the partials must
+// use [Combine]: an unverified partial here gives a wrong token, not an
+// error.
+func CombineVerified(ks KeySet, inputs, blinds [][]byte, partials []Partial) ([][]byte, error) {
+	p, scalars, err := combineArgs(ks, inputs, blinds, partials)
+	if err != nil {
+		return nil, err
+	}
+	used, elements, rejected := pickPartials(p, partials, func(_ group.Element, pt Partial) ([]group.Element, error) {
+		if len(pt.Evaluated) != len(inputs) {
+			return nil, ErrMismatch
+		}
+		return ParseElements(pt.Evaluated)
+	})
+	if len(used) < p.t {
+		// Combine's words: the node's errors read the same either way.
+		return nil, fmt.Errorf("%w: %d valid of %d needed (%d given, %d rejected)", ErrTooFewPartials, len(used), p.t, len(partials), rejected)
+	}
+	return finish(inputs, scalars, used, elements)
+}
+
+// combineArgs checks what [Combine] and [CombineVerified] are given and
+// parses the key set and the blinds.
+func combineArgs(ks KeySet, inputs, blinds [][]byte, partials []Partial) (*parsedKeySet, []group.Scalar, error) {
+	if len(inputs) == 0 || len(inputs) > MaxBatch {
+		return nil, nil, ErrBatchSize
+	}
+	if len(blinds) != len(inputs) {
+		return nil, nil, ErrMismatch
+	}
+	if len(partials) > MaxIssuers {
+		return nil, nil, fmt.Errorf("%w: %d partial evaluations, at most %d", ErrBatchSize, len(partials), MaxIssuers)
+	}
+	p, err := parseKeySetCached(ks)
+	if err != nil {
+		return nil, nil, err
+	}
+	scalars, err := parseBlinds(blinds)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, scalars, nil
+}
+
+// pickPartials takes partials in ascending issuer index and keeps the first
+// t that name an issuer of the key set, do not repeat one, and pass check,
+// which returns the partial's parsed elements.
+func pickPartials(p *parsedKeySet, partials []Partial, check func(key group.Element, pt Partial) ([]group.Element, error)) (used []uint16, elements [][]group.Element, rejected int) {
 	order := make([]int, len(partials))
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(partials[a].Index, partials[b].Index) })
-	var (
-		used     []uint16
-		elements [][]group.Element
-		rejected int
-	)
 	for _, i := range order {
 		if len(used) == p.t {
 			break
@@ -284,7 +383,7 @@ func Combine(ks KeySet, inputs, blinds [][]byte, partials []Partial) ([][]byte, 
 			rejected++
 			continue
 		}
-		z, err := verifyPartial(key, req.Elements, pt.Evaluated, pt.Proof)
+		z, err := check(key, pt)
 		if err != nil {
 			rejected++
 			continue
@@ -292,32 +391,56 @@ func Combine(ks KeySet, inputs, blinds [][]byte, partials []Partial) ([][]byte, 
 		used = append(used, pt.Index)
 		elements = append(elements, z)
 	}
-	if len(used) < p.t {
-		return nil, fmt.Errorf("%w: %d valid of %d needed (%d given, %d rejected)", ErrTooFewPartials, len(used), p.t, len(partials), rejected)
-	}
+	return used, elements, rejected
+}
+
+// finish combines t partial evaluations Z_i = k_i·B of the blinded inputs
+// B = r·H(x) with the Lagrange coefficients λ_i at 0 and unblinds them in
+// one step, N = Σ (λ_i·r⁻¹)·Z_i = k·H(x) (t scalar multiplications per
+// input where combining, then unblinding, takes t+1), and finalises as RFC
+// 9497 §3.3.1 does in OPRF and VOPRF mode:
+// Hash(len ‖ x ‖ len ‖ N ‖ "Finalize"). Tests hold the result to circl's
+// own VOPRF client for the same key.
+func finish(inputs [][]byte, blinds []group.Scalar, idx []uint16, elements [][]group.Element) ([][]byte, error) {
 	g := Suite.Group()
-	xs := indexScalars(used)
+	xs := indexScalars(idx)
 	zero := g.NewScalar()
 	lambdas := make([]group.Scalar, len(xs))
 	for i := range xs {
 		lambdas[i] = polynomial.LagrangeBase(uint(i), xs, zero)
 	}
-	combined := make([]group.Element, len(inputs))
-	term := g.NewElement()
-	for j := range combined {
-		sum := g.Identity()
+	h := Suite.Hash().New()
+	out := make([][]byte, len(inputs))
+	inv, coef := g.NewScalar(), g.NewScalar()
+	term, sum := g.NewElement(), g.NewElement()
+	var lenBuf [2]byte
+	for j, x := range inputs {
+		if len(x) > 0xffff {
+			return nil, fmt.Errorf("%w: input of %d bytes", ErrEncoding, len(x))
+		}
+		inv.Inv(blinds[j])
+		sum.Set(g.Identity())
 		for i := range lambdas {
-			term.Mul(elements[i][j], lambdas[i])
+			coef.Mul(lambdas[i], inv)
+			term.Mul(elements[i][j], coef)
 			sum.Add(sum, term)
 		}
-		combined[j] = sum
-	}
-	// RFC 9497's Finalize hash is the same in OPRF and VOPRF mode (only
-	// POPRF adds the info); the proofs were checked above, per share, so
-	// the base-mode client finalises.
-	out, err := oprf.NewClient(Suite).Finalize(fd, &oprf.Evaluation{Elements: combined})
-	if err != nil {
-		return nil, fmt.Errorf("token: finalize: %w", err)
+		n, err := sum.MarshalBinaryCompress()
+		if err != nil {
+			return nil, fmt.Errorf("token: serialise unblinded element: %w", err)
+		}
+		h.Reset()
+		binary.BigEndian.PutUint16(lenBuf[:], uint16(len(x)))
+		h.Write(lenBuf[:])
+		h.Write(x)
+		binary.BigEndian.PutUint16(lenBuf[:], uint16(len(n)))
+		h.Write(lenBuf[:])
+		h.Write(n)
+		h.Write([]byte(finalizeDST))
+		out[j] = h.Sum(nil)
 	}
 	return out, nil
 }
+
+// finalizeDST ends RFC 9497's Finalize hash input.
+const finalizeDST = "Finalize"

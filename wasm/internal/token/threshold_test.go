@@ -143,18 +143,76 @@ func TestThresholdEqualsCirclVOPRF(t *testing.T) {
 					for _, x := range sub {
 						given = append(given, ps[x-1])
 					}
-					got, err := token.Combine(d.KeySet, testInputs, blinds, given)
-					if err != nil {
-						t.Fatalf("shares %v: %v", sub, err)
-					}
-					for i := range want {
-						if !bytes.Equal(got[i], want[i]) {
-							t.Fatalf("shares %v, input %d: threshold token differs from circl's VOPRF", sub, i)
+					for _, c := range combiners {
+						got, err := c.combine(d.KeySet, testInputs, blinds, given)
+						if err != nil {
+							t.Fatalf("%s, shares %v: %v", c.name, sub, err)
+						}
+						for i := range want {
+							if !bytes.Equal(got[i], want[i]) {
+								t.Fatalf("%s, shares %v, input %d: threshold token differs from circl's VOPRF", c.name, sub, i)
+							}
 						}
 					}
 				}
 			}
 		})
+	}
+}
+
+// combiners are the two ways to combine genuine partials: both must give
+// circl's tokens.
+var combiners = []struct {
+	name    string
+	combine func(ks token.KeySet, inputs, blinds [][]byte, partials []token.Partial) ([][]byte, error)
+}{
+	{"Combine", token.Combine},
+	{"CombineVerified", token.CombineVerified},
+}
+
+// TestCombineVerifiedChecksNoProof states CombineVerified's contract: it
+// skips what it can see is unusable (an unknown or repeated index, the
+// wrong count, a malformed element) but takes a partial with a valid
+// shape and a wrong value or proof as given — a wrong token, not an error —
+// so only a caller that verified the partials may use it. Combine, given
+// the same partials, refuses them.
+func TestCombineVerifiedChecksNoProof(t *testing.T) {
+	rnd := seeded(t)
+	d := deal(t, rnd, 2, 3)
+	blinds, blinded, err := token.BlindVerifiable(rnd, testInputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := circlVOPRF(t, d, testInputs, blinds)
+	ps := partials(t, d, blinded, 1, 2, 3)
+	other := partials(t, d, blinded, 3)[0]
+	wrongValue := ps[1]
+	wrongValue.Evaluated = other.Evaluated // issuer 3's values under issuer 2's index
+	got, err := token.CombineVerified(d.KeySet, testInputs, blinds, []token.Partial{ps[0], wrongValue})
+	if err != nil {
+		t.Fatalf("CombineVerified with a wrong value: %v, want a (wrong) token", err)
+	}
+	if bytes.Equal(got[0], want[0]) {
+		t.Fatal("CombineVerified with a wrong value gave the right token")
+	}
+	if _, err := token.Combine(d.KeySet, testInputs, blinds, []token.Partial{ps[0], wrongValue}); !errors.Is(err, token.ErrTooFewPartials) {
+		t.Fatalf("Combine with a wrong value: got %v, want ErrTooFewPartials", err)
+	}
+	short := ps[1]
+	short.Evaluated = short.Evaluated[:1]
+	garbled := ps[1]
+	garbled.Evaluated = [][]byte{bytes.Repeat([]byte{0xff}, token.ElementSize), ps[1].Evaluated[1]}
+	unknown := ps[1]
+	unknown.Index = 9
+	for name, bad := range map[string]token.Partial{"short": short, "garbled": garbled, "unknown index": unknown, "repeated": ps[0]} {
+		// Skipped: with ps[2] after it, the genuine tokens come from 1 and 3.
+		got, err := token.CombineVerified(d.KeySet, testInputs, blinds, []token.Partial{ps[0], bad, ps[2]})
+		if err != nil || !slices.EqualFunc(got, want, bytes.Equal) {
+			t.Fatalf("%s partial was not skipped (%v)", name, err)
+		}
+		if _, err := token.CombineVerified(d.KeySet, testInputs, blinds, []token.Partial{ps[0], bad}); !errors.Is(err, token.ErrTooFewPartials) {
+			t.Fatalf("%s partial alone: got %v, want ErrTooFewPartials", name, err)
+		}
 	}
 }
 
