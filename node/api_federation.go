@@ -24,6 +24,9 @@ type issuerState struct {
 	LastOK      time.Time
 	LastError   string
 	LastErrorAt time.Time
+	// SlowAt is when the issuer last failed to answer within the hedge;
+	// it orders issuers (issuerOrder) and is not shown.
+	SlowAt time.Time
 }
 
 // note records an issuer's answer: err nil is a valid partial.
@@ -39,6 +42,18 @@ func (h *issuerHealth) note(issuer string, err error, now time.Time) {
 	} else {
 		st.LastError, st.LastErrorAt = issuerErrorText(err), now
 	}
+	h.last[issuer] = st
+}
+
+// slow records that the issuer did not answer within the hedge.
+func (h *issuerHealth) slow(issuer string, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.last == nil {
+		h.last = make(map[string]issuerState)
+	}
+	st := h.last[issuer]
+	st.SlowAt = now
 	h.last[issuer] = st
 }
 

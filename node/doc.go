@@ -26,11 +26,14 @@
 //     is never published again.
 //   - Tokens from t of n issuers: each (purpose, epoch) key is Shamir-shared
 //     among n issuer nodes (Options.Keyring: the signed key records, and
-//     this node's share if it is one). To tokenise, a node asks every
-//     issuer in parallel — itself through its share, the others over the
-//     federation's mutually authenticated peer transport (PeerHandler,
-//     PeerEvaluatePath) — verifies each partial's proof, and returns the
-//     first t valid ones; a bad one is rejected, counted and audited.
+//     this node's share if it is one). To tokenise, a node asks t issuers
+//     — itself through its share, the others over the federation's
+//     mutually authenticated peer transport (PeerHandler,
+//     PeerEvaluatePath) — and another at once for each that fails, and
+//     the rest when the first are slower than Config.IssuerHedge; it
+//     verifies each partial's proof and returns the first t valid ones; a
+//     bad one is rejected, counted and audited. Its native tokenizer
+//     combines them without checking the proofs again.
 //     Fewer than t: *IssuersError, 503 issuers_unavailable. As an issuer,
 //     a node evaluates with its share only for purposes the requesting
 //     node's descriptor authorises, within a per-node rate, auditing who,

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -61,8 +62,9 @@ func thresholdFederation(t *testing.T, down, forged []string) (map[string]*testN
 	return out, audits, regs
 }
 
-// TestThresholdEvaluation: a node asks every issuer of the purpose's key in
-// parallel and returns the first t valid partials; a forged partial is
+// TestThresholdEvaluation: a node asks the purpose's key's issuers (t
+// first, another for each that fails) and returns the first t valid
+// partials; a forged partial is
 // rejected, counted and audited and another issuer is used; with fewer than
 // t valid answers the caller gets 503 issuers_unavailable saying how many of
 // how many answered.
@@ -131,6 +133,90 @@ func TestThresholdEvaluation(t *testing.T) {
 			_ = regs
 		})
 	}
+}
+
+// TestIssuersAskedAsNeeded: with t = 2 of 3, an issuer node asks itself and
+// one other issuer, spreading its requests over the others; a failed
+// issuer is replaced at once; one that does not answer within the hedge is
+// replaced then, and is not asked first again while the others answer.
+func TestIssuersAskedAsNeeded(t *testing.T) {
+	// federation is issuers a, b and c; a's calls are counted, held (hold)
+	// or refused (down).
+	// The hedge: long where a test counts calls (a loaded machine must not
+	// hedge), shorter where it is waited for.
+	federation := func(t *testing.T, hedge time.Duration, hold map[string]chan struct{}, down *nodeSet) (*Node, *callCounter) {
+		fed := newFakeFed()
+		nodes := map[string]*Node{}
+		purposes := map[string][]string{"a": {"safeguarding"}, "b": {"safeguarding"}, "c": {"safeguarding"}}
+		asked := &callCounter{}
+		for _, id := range []string{"a", "b", "c"} {
+			kr := &fakeKeyring{t: 2, issuers: []string{"a", "b", "c"}, mine: map[string]bool{id: true}}
+			tn := newTestNodeWith(t, fed, id, func(c *Config) {
+				c.Purposes = []string{"safeguarding"}
+				c.IssuerHedge = DurationOf(hedge)
+				c.IssuerTimeout = DurationOf(2 * time.Minute)
+			}, func(o *Options) {
+				o.Keyring = kr
+				p := &fakePeers{self: id, nodes: nodes, desc: purposes}
+				if id == "a" {
+					p.asked, p.hold, p.down = asked, hold, down
+				}
+				o.Peers = p
+			})
+			nodes[id] = tn.Node
+		}
+		return nodes["a"], asked
+	}
+	evaluate := func(t *testing.T, a *Node, want uint16) {
+		t.Helper()
+		_, ps, err := a.evaluatePartials(t.Context(), "safeguarding", 0, [][]byte{{1, 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) != 2 || ps[0].Index != 1 || (want != 0 && ps[1].Index != want) {
+			t.Fatalf("partials %+v, want a's and issuer %d's", ps, want)
+		}
+	}
+	t.Run("all answer", func(t *testing.T) {
+		a, asked := federation(t, time.Minute, nil, nil)
+		for range 40 {
+			evaluate(t, a, 0)
+		}
+		// One peer call each, spread over b and c (all 40 to one of them:
+		// probability 2^-39).
+		if b, c := asked.get("b"), asked.get("c"); b+c != 40 || b == 0 || c == 0 {
+			t.Fatalf("40 evaluations asked b %d and c %d times, want 40 calls over both", b, c)
+		}
+	})
+	t.Run("one refuses connections", func(t *testing.T) {
+		a, asked := federation(t, time.Minute, nil, newNodeSet("c"))
+		for range 10 {
+			evaluate(t, a, 2)
+		}
+		if b := asked.get("b"); b != 10 {
+			t.Fatalf("b asked %d times in 10 evaluations", b)
+		}
+	})
+	t.Run("one hangs", func(t *testing.T) {
+		hung := make(chan struct{})
+		defer close(hung)
+		a, asked := federation(t, 300*time.Millisecond, map[string]chan struct{}{"b": hung}, nil)
+		// Until b has been asked first (a random order), and the hedge
+		// passed: c answers.
+		for i := 0; asked.get("b") == 0; i++ {
+			if i == 100 {
+				t.Fatal("b was never asked")
+			}
+			evaluate(t, a, 3)
+		}
+		n := asked.get("b")
+		for range 20 {
+			evaluate(t, a, 3)
+		}
+		if got := asked.get("b"); got != n {
+			t.Fatalf("b, slow, was asked first %d more times", got-n)
+		}
+	})
 }
 
 // TestThresholdRefusalPassesThrough: an issuer's refusal for the purpose is

@@ -48,9 +48,35 @@ type fakePeers struct {
 	// call's context ends), so that a test can order answers without
 	// sleeping.
 	hold map[string]chan struct{}
+	// asked, if set, counts the calls made to each node.
+	asked *callCounter
+}
+
+// callCounter counts calls by node id. Safe for concurrent use.
+type callCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *callCounter) add(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[id]++
+}
+
+func (c *callCounter) get(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[id]
 }
 
 func (p *fakePeers) Call(ctx context.Context, nodeID, path string, in, out any) error {
+	if p.asked != nil {
+		p.asked.add(nodeID)
+	}
 	n := p.nodes[nodeID]
 	if n == nil || p.down.has(nodeID) {
 		return fmt.Errorf("dial %s: connection refused", nodeID)
