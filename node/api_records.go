@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signpost-federation/signpost/node/internal/audit"
 	"github.com/signpost-federation/signpost/node/internal/httpx"
 	"github.com/signpost-federation/signpost/node/internal/records"
 )
@@ -78,18 +79,23 @@ func safeReason(err error) string {
 // the federation has the change: false when it is queued in the node's
 // outbox (the issuer cannot be reached; the node publishes it when it can,
 // and the answer is 202). Queued counts the record's changes waiting.
+// Withheld, when set, says why the record is stored but not published:
+// "objected", the person's objection stands (objection.go).
 type recordAnswer struct {
 	LocalID     string     `json:"localId"`
 	Category    string     `json:"category,omitempty"`
 	RetainUntil *time.Time `json:"retainUntil,omitempty"`
 	Published   bool       `json:"published"`
 	Queued      int        `json:"queued"`
+	Withheld    httpx.Code `json:"withheld,omitempty"`
 }
 
 // handleCreateRecord stores the record and its outbox item in one
 // transaction, then publishes it before answering: 201 (published), 200
 // (an identical record existed), or 202 when the issuer cannot be reached
-// (stored, publication queued).
+// (stored, publication queued). A record of a person whose objection
+// stands is stored and not published: 201 (or 200), "published": false,
+// "withheld": "objected", audited as record-withheld.
 func (n *Node) handleCreateRecord(w http.ResponseWriter, r *http.Request, req *createRecordRequest) error {
 	rec, aerr := n.newRecord(r.Context(), *req)
 	if aerr != nil {
@@ -105,8 +111,6 @@ func (n *Node) handleCreateRecord(w http.ResponseWriter, r *http.Request, req *c
 	switch {
 	case errors.Is(err, records.ErrExists):
 		return errorf(http.StatusConflict, httpx.CodeExists, "a different record with this localId exists; delete it first")
-	case errors.Is(err, records.ErrObjected):
-		return errorf(http.StatusConflict, httpx.CodeObjected, "the person has objected; this record is not published again")
 	case err != nil:
 		return err
 	}
@@ -114,12 +118,18 @@ func (n *Node) handleCreateRecord(w http.ResponseWriter, r *http.Request, req *c
 	ans := recordAnswer{LocalID: stored.LocalID, Category: stored.Category, RetainUntil: &stored.RetainUntil}
 	status := http.StatusOK
 	var subject [][16]byte
-	if res.Created {
+	switch {
+	case stored.Objected:
+		// Stored, not published: nothing to flush, no entry to name.
+		if res.Created {
+			status = http.StatusCreated
+		}
+	case res.Created:
 		var subjects map[uint64][][16]byte
 		subjects, ans.Published = n.flush(r.Context(), []uint64{res.Seq})
 		subject = subjects[res.Seq]
 		status = http.StatusCreated
-	} else {
+	default:
 		// A retry of a record held already: published if its entries are.
 		pub, ok, err := n.records.PublishedState(stored.LocalID)
 		if err != nil {
@@ -130,14 +140,17 @@ func (n *Node) handleCreateRecord(w http.ResponseWriter, r *http.Request, req *c
 			subject = append(subject, k.Lookup)
 		}
 	}
-	outcome := "ok"
-	if !ans.Published {
+	outcome, action := "ok", "record-create"
+	switch {
+	case stored.Objected:
+		ans.Withheld, action = httpx.CodeObjected, string(audit.ActionRecordWithheld)
+	case !ans.Published:
 		ans.Queued, outcome = 1, "queued"
 		if res.Created {
 			status = http.StatusAccepted
 		}
 	}
-	n.audit(r.Context(), AuditEvent{Action: "record-create", Actor: p.Name, LocalID: stored.LocalID, Count: 1, Outcome: outcome, Subject: subject})
+	n.audit(r.Context(), AuditEvent{Action: action, Actor: p.Name, LocalID: stored.LocalID, Count: 1, Outcome: outcome, Subject: subject})
 	writeJSON(w, status, ans)
 	return nil
 }
@@ -149,7 +162,8 @@ func (n *Node) audit(ctx context.Context, e AuditEvent) {
 }
 
 // handleDeleteRecord deletes a record and withdraws its entries (unless an
-// objection withdrew them already).
+// objection withdrew them already). The person's objection, if one
+// stands, stays (objection.go).
 func (n *Node) handleDeleteRecord(w http.ResponseWriter, r *http.Request) error {
 	return n.endRecord(w, r, "record-delete", func(id string, note records.Note) (uint64, error) {
 		_, seq, err := n.records.Delete(id, note)
@@ -157,20 +171,11 @@ func (n *Node) handleDeleteRecord(w http.ResponseWriter, r *http.Request) error 
 	})
 }
 
-// handleObject records a person's objection: the record stays, marked so
-// that it is never published again, and its entries are withdrawn (once).
-func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) error {
-	return n.endRecord(w, r, "objection", func(id string, note records.Note) (uint64, error) {
-		_, _, seq, err := n.records.Object(id, note)
-		return seq, err
-	})
-}
-
-// endRecord is what a deletion and an objection share: change applies the
-// store's change with the outbox item that withdraws the entries (seq 0:
-// none to withdraw), in one transaction; the withdrawal is then made before
-// the answer: 204, or 202 when it is queued (the issuer cannot be reached
-// and the entries' keys are not known). The action is audited.
+// endRecord is a deletion: change applies the store's change with the
+// outbox item that withdraws the entries (seq 0: none to withdraw), in one
+// transaction; the withdrawal is then made before the answer: 204, or 202
+// when it is queued (the issuer cannot be reached and the entries' keys
+// are not known). The action is audited.
 func (n *Node) endRecord(w http.ResponseWriter, r *http.Request, action string, change func(id string, note records.Note) (uint64, error)) error {
 	id := r.PathValue("localId")
 	p := principalFrom(r.Context())

@@ -22,8 +22,20 @@
 //     The records store remembers what was published (epoch, version,
 //     keys), so a start tokenises nothing that is published already, and a
 //     withdrawal needs no issuer. Delete withdraws (tombstones) the
-//     entries; an objection withdraws them and marks the record so that it
-//     is never published again.
+//     entries.
+//   - Objections (objection.go): an objection covers the person at this
+//     agency (POST /v1/objections, the number in the body; or
+//     POST /v1/records/{localId}/objection, through one of their records).
+//     It is kept as a marker, HMAC-SHA256 of the canonical number under the
+//     node-local objection key (ObjectionKeyFile, 0600, made at first
+//     start; the node refuses one others can read), in the records
+//     database, committed before the answer and kept past the records'
+//     retention end. Every record of the person, held or written later, is
+//     withdrawn and never published while it stands; a write for the
+//     person is stored, not published ("withheld": "objected", audited as
+//     record-withheld). POST /v1/objections/withdraw ends it and publishes
+//     again every record of the person still held. Neither the number nor
+//     the marker is ever logged, audited or answered.
 //   - Tokens from t of n issuers: each (purpose, epoch) key is Shamir-shared
 //     among n issuer nodes (Options.Keyring: the signed key records, and
 //     this node's share if it is one). To tokenise, a node asks t issuers

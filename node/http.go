@@ -122,6 +122,8 @@ func (n *Node) Handler() http.Handler {
 	mux.Handle("POST /v1/records/import", n.route("records.import", n.cfg.MaxImportBytes, n.handleImport, RoleOperator))
 	mux.Handle("DELETE /v1/records/{localId}", n.route("records.delete", lim, n.handleDeleteRecord, RoleOperator))
 	mux.Handle("POST /v1/records/{localId}/objection", n.route("records.object", lim, n.handleObject, RoleOperator))
+	mux.Handle("POST /v1/objections", jsonRoute(n, "objections.object", lim, n.handleObjectPerson, RoleOperator))
+	mux.Handle("POST /v1/objections/withdraw", jsonRoute(n, "objections.withdraw", lim, n.handleWithdrawObjection, RoleOperator))
 	mux.Handle("POST /v1/locate", jsonRoute(n, "locate", lim, n.handleLocate, RolePractitioner))
 	mux.Handle("POST /v1/tokens/evaluate", jsonRoute(n, "tokens.evaluate", lim, n.handleEvaluate, RolePractitioner))
 	mux.Handle("POST /v1/lookup", jsonRoute(n, "lookup", lim, n.handleLookup, RolePractitioner))

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/signpost-federation/signpost/node/internal/audit"
 	"github.com/signpost-federation/signpost/node/internal/csvrec"
 	"github.com/signpost-federation/signpost/node/internal/httpx"
 	"github.com/signpost-federation/signpost/node/internal/records"
@@ -38,15 +39,23 @@ type RowError struct {
 // ImportReport is the answer to an import. Of the records Imported,
 // Published were published before the answer and Queued wait in the
 // node's outbox (the issuer could not be reached; the node publishes them
-// when it can, and the answer is 202).
+// when it can, and the answer is 202). Withheld rows are stored and not
+// published, because the person's objection stands (objection.go): each
+// is listed in WithheldRows with the code "objected" (up to
+// MaxReportedErrors), and none fails another row.
 type ImportReport struct {
-	Imported  int        `json:"imported"`
-	Published int        `json:"published"`
-	Queued    int        `json:"queued"`
-	Unchanged int        `json:"unchanged"`
-	Failed    int        `json:"failed"`
-	Errors    []RowError `json:"errors"`
+	Imported     int        `json:"imported"`
+	Published    int        `json:"published"`
+	Queued       int        `json:"queued"`
+	Unchanged    int        `json:"unchanged"`
+	Withheld     int        `json:"withheld"`
+	Failed       int        `json:"failed"`
+	Errors       []RowError `json:"errors"`
+	WithheldRows []RowError `json:"withheldRows,omitempty"`
 }
+
+// withheldMessage is an import's reason for a row stored, not published.
+const withheldMessage = "stored, not published: the person has objected at this agency"
 
 // MaxReportedErrors bounds the per-row errors listed in one report (the
 // count in Failed is always complete).
@@ -175,6 +184,11 @@ func (n *Node) importCSV(ctx context.Context, r io.Reader, actor string, maxRows
 	var seqs []uint64
 	for i, rr := range res {
 		switch {
+		case rr.Err == nil && rr.Record.Objected:
+			rep.Withheld++
+			if len(rep.WithheldRows) < MaxReportedErrors {
+				rep.WithheldRows = append(rep.WithheldRows, RowError{Line: lines[i], LocalID: recs[i].LocalID, Code: httpx.CodeObjected, Message: withheldMessage})
+			}
 		case rr.Err == nil && rr.Created:
 			rep.Imported++
 			seqs = append(seqs, rr.Seq)
@@ -182,8 +196,6 @@ func (n *Node) importCSV(ctx context.Context, r io.Reader, actor string, maxRows
 			rep.Unchanged++
 		case errors.Is(rr.Err, records.ErrExists):
 			addErr(RowError{Line: lines[i], LocalID: recs[i].LocalID, Code: httpx.CodeExists, Message: "a different record with this localId exists"})
-		case errors.Is(rr.Err, records.ErrObjected):
-			addErr(RowError{Line: lines[i], LocalID: recs[i].LocalID, Code: httpx.CodeObjected, Message: "the person has objected"})
 		default:
 			addErr(RowError{Line: lines[i], LocalID: recs[i].LocalID, Code: httpx.CodeInvalidRecord, Message: strings.TrimPrefix(rr.Err.Error(), "records: invalid record: ")})
 		}
@@ -197,7 +209,7 @@ func (n *Node) importCSV(ctx context.Context, r io.Reader, actor string, maxRows
 			break
 		}
 		if progress != nil {
-			progress(rep.Failed + rep.Unchanged + hi)
+			progress(rep.Failed + rep.Unchanged + rep.Withheld + hi)
 		}
 	}
 	rep.Published = rep.Imported - rep.Queued
@@ -209,6 +221,9 @@ func (n *Node) importCSV(ctx context.Context, r io.Reader, actor string, maxRows
 		outcome = "queued"
 	}
 	n.audit(ctx, AuditEvent{Action: "import", Actor: actor, Count: rep.Imported, Outcome: outcome})
+	if rep.Withheld > 0 {
+		n.audit(ctx, AuditEvent{Action: string(audit.ActionRecordWithheld), Actor: actor, Count: rep.Withheld, Outcome: "ok"})
+	}
 	return rep, nil
 }
 

@@ -91,12 +91,21 @@ func ImportFile(ctx context.Context, c *http.Client, baseURL, token string, r io
 		total.Published += rep.Published
 		total.Queued += rep.Queued
 		total.Unchanged += rep.Unchanged
+		total.Withheld += rep.Withheld
 		total.Failed += rep.Failed
 		for _, e := range rep.Errors {
 			if l, ok := fileLine[e.Line]; ok {
 				e.Line = l
 			}
 			addErr(e)
+		}
+		for _, e := range rep.WithheldRows {
+			if l, ok := fileLine[e.Line]; ok {
+				e.Line = l
+			}
+			if len(total.WithheldRows) < MaxReportedErrors {
+				total.WithheldRows = append(total.WithheldRows, e)
+			}
 		}
 		buf.Reset()
 		clear(fileLine)

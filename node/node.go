@@ -27,7 +27,7 @@ import (
 // number, token or seal key: the subject is referenced by lookup keys, which
 // the audit log turns into keyed subject references.
 type AuditEvent struct {
-	Action  string // evaluate, lookup, locate, contact-request-sent, contact-request-received, contact-request-answered, contact-request-declined, contact-answer-sent, contact-answer-received, contact-request-expired, watch (once per handshake and per key sent later), record-create, record-delete, objection, import, quota-alert
+	Action  string // evaluate, lookup, locate, contact-request-sent, contact-request-received, contact-request-answered, contact-request-declined, contact-answer-sent, contact-answer-received, contact-request-expired, watch (once per handshake and per key sent later), record-create, record-delete, record-withheld, objection, objection-withdrawn, import, quota-alert
 	Actor   string // user name, API token name or peer node id
 	Purpose string
 	Count   int
@@ -162,8 +162,14 @@ func New(cfg Config, opt Options) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
-	rs, err := records.Open(filepath.Join(cfg.DataDir, "records.db"))
+	key, err := objectionKey(cfg.DataDir)
 	if err != nil {
+		return nil, err
+	}
+	rs, err := records.Open(filepath.Join(cfg.DataDir, "records.db"), key)
+	if errors.Is(err, records.ErrMarkerKey) {
+		return nil, fmt.Errorf("node: %s is not the objection key of this records.db; restore the one backed up with it: %w", ObjectionKeyFile, err)
+	} else if err != nil {
 		return nil, err
 	}
 	cs, err := contacts.Open(filepath.Join(cfg.DataDir, "contacts.db"))

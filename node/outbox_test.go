@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -549,7 +548,7 @@ func TestRefusedItemHoldsUpNothingElse(t *testing.T) {
 // withdrawn without the issuer.
 func TestUpgradeFromStoreWithoutOutbox(t *testing.T) {
 	dir := t.TempDir()
-	s, err := records.Open(filepath.Join(dir, "records.db"))
+	s, err := openRecordsIn(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ import (
 // index): the state a node is in after publishing them all.
 func buildPublishedStore(tb testing.TB, dir string, n int, purposes []string) {
 	tb.Helper()
-	s, err := records.Open(filepath.Join(dir, "records.db"))
+	s, err := openRecordsIn(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -209,6 +209,8 @@ func TestRoleMatrix(t *testing.T) {
 		{"POST", "/v1/records/import", nil, []string{"operator"}, 200, ""},
 		{"DELETE", "/v1/records/zz", nil, []string{"operator"}, 404, "not_found"},
 		{"POST", "/v1/records/zz/objection", nil, []string{"operator"}, 404, "not_found"},
+		{"POST", "/v1/objections", fixed(`{"nhsNumber":"9990000013"}`), []string{"operator"}, 400, "invalid_nhs_number"},
+		{"POST", "/v1/objections/withdraw", fixed(`{"nhsNumber":"9990000042"}`), []string{"operator"}, 404, "not_found"},
 		{"POST", "/v1/locate", fixed(`{"nhsNumber":"9990000018","purpose":"safeguarding"}`), []string{"practitioner"}, 200, ""},
 		{"POST", "/v1/tokens/evaluate", fixed(`{"purpose":"safeguarding","blinded":["AAEC"]}`), []string{"practitioner"}, 200, ""},
 		{"POST", "/v1/lookup", fixed(`{"lookupKey":"AAAAAAAAAAAAAAAAAAAAAA","purpose":"safeguarding"}`), []string{"practitioner"}, 200, ""},

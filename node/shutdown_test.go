@@ -7,13 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/signpost-federation/signpost/node/internal/records"
 
 	"github.com/signpost-federation/signpost/wasm/testutil"
 )
@@ -87,7 +84,7 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	s, err := records.Open(filepath.Join(dir, "records.db"))
+	s, err := openRecordsIn(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +177,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	if err := n.Shutdown(context.Background()); err != nil {
 		t.Fatal("second shutdown:", err)
 	}
-	s, err := records.Open(filepath.Join(dir, "records.db"))
+	s, err := openRecordsIn(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -209,7 +209,10 @@ func importMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	for _, e := range rep.Errors {
 		fmt.Fprintf(stdout, "line %d: %s: %s\n", e.Line, e.Code, e.Message)
 	}
-	fmt.Fprintf(stdout, "imported %d, unchanged %d, failed %d\n", rep.Imported, rep.Unchanged, rep.Failed)
+	for _, e := range rep.WithheldRows {
+		fmt.Fprintf(stdout, "line %d: %s: %s\n", e.Line, e.Code, e.Message)
+	}
+	fmt.Fprintf(stdout, "imported %d, unchanged %d, withheld %d, failed %d\n", rep.Imported, rep.Unchanged, rep.Withheld, rep.Failed)
 	if rep.Queued > 0 {
 		fmt.Fprintf(stdout, "%d of the imported records wait in the node's outbox: the issuer could not be reached; the node publishes them when it can\n", rep.Queued)
 	}

@@ -8,12 +8,16 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/signpost-federation/signpost/node"
 )
 
 // ErrUnsafePermissions means a secret file, or the data directory, may be
 // read or changed by users other than the node's: the node refuses to start,
 // as ssh refuses a private key others can read, naming the file and the fix.
-var ErrUnsafePermissions = errors.New("unsafe permissions")
+// It is the core's error (the core checks the objection key it makes
+// itself), so that callers branch on one value.
+var ErrUnsafePermissions = node.ErrUnsafePermissions
 
 // checkSecretFile refuses a secret (key) file that group or others may read
 // or write. A missing file is left to whoever reads it to report.

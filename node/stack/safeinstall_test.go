@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signpost-federation/signpost/node"
 	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/wasm/testutil"
 )
@@ -81,6 +82,16 @@ func TestNodeRefusesUnsafePermissions(t *testing.T) {
 				t.Fatal(err)
 			}
 			return "chmod 600 " + users
+		}},
+		{"objection key 0644", func(t *testing.T, dir string) string {
+			data := filepath.Join(dir, "signpost-data")
+			os.Mkdir(data, 0o700)
+			key := filepath.Join(data, node.ObjectionKeyFile)
+			os.WriteFile(key, bytes.Repeat([]byte{1}, 32), 0o600)
+			if err := os.Chmod(key, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return "chmod 600 " + key
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

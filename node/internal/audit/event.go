@@ -32,7 +32,9 @@ const (
 	ActionRecordCreate           Action = "record-create"            // a local record was created
 	ActionRecordUpdate           Action = "record-update"            // a local record was changed
 	ActionRecordDelete           Action = "record-delete"            // a local record was removed
-	ActionObjection              Action = "objection"                // the subject objected; the record is tombstoned
+	ActionObjection              Action = "objection"                // the subject objected at this agency: every record of theirs is withdrawn (tombstoned) and never published while it stands
+	ActionObjectionWithdrawn     Action = "objection-withdrawn"      // the subject's objection was withdrawn: their records still held are published again
+	ActionRecordWithheld         Action = "record-withheld"          // a record written for a subject whose objection stands was stored, not published
 	ActionSubjectAccess          Action = "subject-access"           // an auditor searched the log for a subject
 	ActionLogin                  Action = "login"                    // a user signed in (or failed to)
 	ActionUserChange             Action = "user-change"              // a user or API token was added or removed

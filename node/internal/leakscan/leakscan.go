@@ -139,6 +139,8 @@ const (
 	KindSession  = "session cookie"
 	KindCSRF     = "CSRF token"
 	KindPassword = "password"
+	KindObjKey   = "objection key"
+	KindMarker   = "objection marker"
 )
 
 // secret is one registered value and every encoding it could leak in.

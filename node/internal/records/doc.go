@@ -18,12 +18,20 @@
 // Data also leaves at the record's retention end: [Store.DeleteExpired]
 // removes it (the node sweeps periodically and at start).
 //
+// A person's objection is kept as a marker, never as the number
+// ([Store.ObjectPerson], objections.go): an HMAC-SHA256 of the number under
+// the node-local key given to [Open].
+//
 // Invariants:
 //   - The store is a bbolt file; every acknowledged write has been committed
 //     with bbolt's default fsync, so a kill -9 loses nothing acknowledged.
 //   - Version only grows per local id, and survives deletion (a deleted or
 //     re-created record continues from the last version), because the
 //     federation's last-writer-wins register is keyed by it.
-//   - An objected record stays objected: Put refuses to overwrite it and the
-//     publisher must never publish it again ([Record.Objected]).
+//   - An objection covers the person, not a record: while the person's
+//     marker (a keyed hash of the number, objections.go) stands, every
+//     record of the person, held now or stored later, is objected
+//     ([Record.Objected]) and never published; the marker outlives the
+//     records (the retention sweep leaves it) until the objection is
+//     withdrawn ([Store.WithdrawObjection]).
 package records

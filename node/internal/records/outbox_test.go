@@ -157,7 +157,7 @@ func TestOutboxItemsAndComplete(t *testing.T) {
 	// The count survives a reopen.
 	path := s.db.Path()
 	s.Close()
-	s2, err := Open(path)
+	s2, err := Open(path, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,15 +209,16 @@ func TestEnsureAndEnqueueEpoch(t *testing.T) {
 	if back, err := s.EnsureEpoch(1); err != nil || back {
 		t.Fatalf("empty store: backfill %v %v", back, err)
 	}
+	nums := map[string]string{"a": "9990000018", "b": "9990000026", "c": "9990000034", "d": "9990000042", "e": "9990000050"}
 	for _, id := range []string{"a", "b", "c", "d", "e"} {
-		if _, err := s.Put(rec(id, "9990000018"), Note{}); err != nil {
+		if _, err := s.Put(rec(id, nums[id]), Note{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if back, _ := s.EnsureEpoch(1); back {
 		t.Fatal("epoch 1 was recorded; no backfill needed")
 	}
-	if _, _, _, err := s.Object("b", Note{}); err != nil {
+	if _, err := s.Object("b", Note{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Complete(nil, map[string]Published{"c": pubOf(2, 1, 3)}, nil); err != nil {
@@ -254,7 +255,7 @@ func TestEnsureAndEnqueueEpoch(t *testing.T) {
 // so that the sweep finds its records.
 func TestExpiryIndexBuiltForOldStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
-	s, err := Open(path)
+	s, err := Open(path, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +275,7 @@ func TestExpiryIndexBuiltForOldStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = Open(path)
+	s, err = Open(path, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 var (
 	ErrNotFound = errors.New("records: no such record")
 	ErrExists   = errors.New("records: record exists")
-	ErrObjected = errors.New("records: the person has objected; record is withdrawn")
 	ErrInvalid  = errors.New("records: invalid record")
 	ErrClosed   = errors.New("records: store closed")
 )
@@ -130,29 +129,43 @@ func (r Record) Validate() error {
 // Store is a bbolt-backed record store. It is safe for concurrent use.
 type Store struct {
 	db        *bolt.DB
+	markerKey []byte // the objection markers' key (objections.go)
 	closed    atomic.Bool
 	outboxLen atomic.Int64
 }
 
-// Open opens (creating if needed) the store at path.
-func Open(path string) (*Store, error) {
+// Open opens (creating if needed) the store at path. markerKey is the
+// node-local secret key of its objection markers ([MarkerKeySize] bytes;
+// see objections.go); a store refuses any key but the one it was first
+// opened with (ErrMarkerKey).
+func Open(path string, markerKey []byte) (*Store, error) {
+	if len(markerKey) != MarkerKeySize {
+		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrMarkerKey, len(markerKey), MarkerKeySize)
+	}
+	s := &Store{markerKey: bytes.Clone(markerKey)}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("records: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRecords, bucketVersions, bucketOutbox, bucketPublished, bucketDue, bucketMeta, bucketExpiry, bucketOwned} {
+		for _, b := range [][]byte{bucketRecords, bucketVersions, bucketOutbox, bucketPublished, bucketDue, bucketMeta, bucketExpiry, bucketOwned, bucketObjections, bucketPersons} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return buildExpiryIndex(tx)
+		if err := checkMarkerKey(tx, markerKey); err != nil {
+			return err
+		}
+		if err := buildExpiryIndex(tx); err != nil {
+			return err
+		}
+		return s.buildPersonIndex(tx)
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("records: init %s: %w", path, err)
 	}
-	s := &Store{db: db}
+	s.db = db
 	// The outbox's length: a walk of its pages, which grows with what is
 	// pending, not with the records held.
 	err = db.View(func(tx *bolt.Tx) error {
@@ -231,8 +244,9 @@ func putRecord(tx *bolt.Tx, r Record) error {
 // putLocked inserts r inside tx, with its outbox item. An identical
 // existing record (same number, category, retention — any retention when
 // r's is only the default) is accepted unchanged (idempotent retry);
-// anything else existing is ErrExists, or ErrObjected if the person
-// objected.
+// anything else existing is ErrExists. A record of a person whose
+// objection stands is stored objected, with no outbox item: the agency
+// keeps its record, the federation never sees it.
 func (s *Store) putLocked(tx *bolt.Tx, r Record, note Note) (Record, bool, uint64, error) {
 	if err := r.Validate(); err != nil {
 		return Record{}, false, 0, err
@@ -242,21 +256,25 @@ func (s *Store) putLocked(tx *bolt.Tx, r Record, note Note) (Record, bool, uint6
 		return Record{}, false, 0, err
 	}
 	if ok {
-		if old.Objected {
-			return old, false, 0, ErrObjected
-		}
 		if old.NHSNumber == r.NHSNumber && old.Category == r.Category && (r.RetainDefaulted || old.RetainUntil.Equal(r.RetainUntil)) {
 			return old, false, 0, nil
 		}
 		return old, false, 0, ErrExists
 	}
+	marker := s.marker(r.NHSNumber)
 	r.Version = getVersion(tx, r.LocalID) + 1
-	r.Objected, r.RetainDefaulted = false, false
+	r.Objected, r.RetainDefaulted = objectedLocked(tx, marker), false
 	if err := putRecord(tx, r); err != nil {
 		return Record{}, false, 0, err
 	}
 	if err := tx.Bucket(bucketExpiry).Put(expiryKey(r), nil); err != nil {
 		return Record{}, false, 0, err
+	}
+	if err := tx.Bucket(bucketPersons).Put(personKey(marker, r.LocalID), nil); err != nil {
+		return Record{}, false, 0, err
+	}
+	if r.Objected {
+		return r, true, 0, nil
 	}
 	seq, err := s.enqueue(tx, publishItem(r, note))
 	if err != nil {
@@ -268,7 +286,8 @@ func (s *Store) putLocked(tx *bolt.Tx, r Record, note Note) (Record, bool, uint6
 // Put stores a new record, with the outbox item that publishes it, and
 // returns it with its version and the item's sequence number (Seq). Created
 // is false (and no item made) when an identical record already existed (an
-// idempotent retry).
+// idempotent retry). A record of a person whose objection stands is
+// stored with Objected set and no item (Seq 0).
 func (s *Store) Put(r Record, note Note) (RowResult, error) {
 	res, err := s.PutBatch([]Record{r}, note)
 	if err != nil {
@@ -297,7 +316,7 @@ func (s *Store) PutBatch(rs []Record, note Note) ([]RowResult, error) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for i, r := range rs {
 			st, created, seq, err := s.putLocked(tx, r, note)
-			if err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrExists) && !errors.Is(err, ErrObjected) {
+			if err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrExists) {
 				return err
 			}
 			out[i] = RowResult{Record: st, Created: created, Seq: seq, Err: err}
@@ -344,6 +363,9 @@ func (s *Store) Delete(id string, note Note) (Record, uint64, error) {
 		if err := tx.Bucket(bucketExpiry).Delete(expiryKey(r)); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bucketPersons).Delete(personKey(s.marker(r.NHSNumber), id)); err != nil {
+			return err
+		}
 		if err := putVersion(tx, id, r.Version); err != nil {
 			return err
 		}
@@ -372,7 +394,8 @@ type Expired struct {
 
 // DeleteExpired removes, in one transaction, up to limit records whose
 // retention has ended at now (objected ones included: retention ends
-// holding the NHS number), and enqueues the withdrawal of the entries of
+// holding the NHS number; the person's objection marker stays, see
+// objections.go), and enqueues the withdrawal of the entries of
 // each that had any published, as tombstones expiring at tombstone (the
 // NHS number is not kept in the item: an entry whose keys are unknown
 // expires by itself). It returns them as they were, each with Version
@@ -429,6 +452,9 @@ func (s *Store) DeleteExpired(now time.Time, limit int, tombstone time.Time, not
 			if err := tx.Bucket(bucketRecords).Delete([]byte(id)); err != nil {
 				return err
 			}
+			if err := tx.Bucket(bucketPersons).Delete(personKey(s.marker(r.NHSNumber), id)); err != nil {
+				return err
+			}
 			if err := putVersion(tx, id, r.Version); err != nil {
 				return err
 			}
@@ -480,33 +506,6 @@ func buildExpiryIndex(tx *bolt.Tx) error {
 		return err
 	}
 	return tx.Bucket(bucketMeta).Put(metaExpiryIndex, []byte{1})
-}
-
-// Object marks the record objected and returns it with Version advanced for
-// the withdrawal, and the sequence number of the outbox item that
-// withdraws its entries. Objecting twice is not an error (already is true,
-// and no item is made).
-func (s *Store) Object(id string, note Note) (r Record, already bool, seq uint64, err error) {
-	if err := s.check(); err != nil {
-		return Record{}, false, 0, err
-	}
-	err = s.db.Update(func(tx *bolt.Tx) (err error) {
-		if r, err = existingRecord(tx, id); err != nil {
-			return err
-		}
-		if r.Objected {
-			already = true
-			return nil
-		}
-		r.Objected = true
-		r.Version++
-		if err := putRecord(tx, r); err != nil {
-			return err
-		}
-		seq, err = s.enqueue(tx, withdrawItem(tx, r, false, r.RetainUntil, note))
-		return err
-	})
-	return r, already, seq, err
 }
 
 // ForEach calls fn for every record in local-id order, stopping at the first

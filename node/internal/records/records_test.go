@@ -1,9 +1,11 @@
 package records
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,13 +15,16 @@ import (
 
 func openTest(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "records.db"))
+	s, err := Open(filepath.Join(t.TempDir(), "records.db"), testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// testKey is the marker key of the tests' stores.
+var testKey = bytes.Repeat([]byte{7}, MarkerKeySize)
 
 var retain = time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -50,17 +55,23 @@ func TestPutGetDeleteObject(t *testing.T) {
 	if err != nil || res.Record.Version != 3 {
 		t.Fatalf("re-create keeps version growing: %v version=%d", err, res.Record.Version)
 	}
-	o, already, seq, err := s.Object("a1", Note{})
-	if err != nil || already || !o.Objected || o.Version != 4 || seq == 0 {
-		t.Fatalf("object: %v already=%v %+v", err, already, o.Version)
+	o, err := s.Object("a1", Note{})
+	if err != nil || o.Already || len(o.Seqs) != 1 || !slices.Equal(o.IDs, []string{"a1"}) {
+		t.Fatalf("object: %v %+v", err, o)
 	}
-	if _, already, seq, _ := s.Object("a1", Note{}); !already || seq != 0 {
+	if r, _ := s.Get("a1"); !r.Objected || r.Version != 4 {
+		t.Fatalf("objected record: %v version %d", r, r.Version)
+	}
+	if o, _ := s.Object("a1", Note{}); !o.Already || len(o.Seqs) != 0 {
 		t.Fatal("second objection not reported as already, or enqueued again")
 	}
-	if _, err := s.Put(rec("a1", "9990000026"), Note{}); !errors.Is(err, ErrObjected) {
-		t.Fatalf("put over objected: %v", err)
+	if res, err := s.Put(rec("a1", "9990000026"), Note{}); err != nil || res.Created || !res.Record.Objected {
+		t.Fatalf("identical put over objected: %v %+v", err, res)
 	}
-	if _, _, _, err := s.Object("nope", Note{}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Put(rec("a1", "9990000018"), Note{}); !errors.Is(err, ErrExists) {
+		t.Fatalf("different put over objected: %v", err)
+	}
+	if _, err := s.Object("nope", Note{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("object missing: %v", err)
 	}
 }
@@ -159,7 +170,7 @@ func contains(s, sub string) bool {
 
 func TestPersistsAcrossReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.db")
-	s, err := Open(path)
+	s, err := Open(path, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +179,7 @@ func TestPersistsAcrossReopen(t *testing.T) {
 	}
 	s.Close()
 	s.Close()
-	s, err = Open(path)
+	s, err = Open(path, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +205,7 @@ func TestDeleteExpired(t *testing.T) {
 	put("edge", "9990000034", now.Add(999*time.Millisecond)) // the entry's whole second has come
 	put("keep1", "9990000042", now.Add(time.Second))
 	put("keep2", "9990000050", now.Add(time.Hour))
-	if _, _, _, err := s.Object("gone2", Note{}); err != nil { // objected: still deleted at retention end
+	if _, err := s.Object("gone2", Note{}); err != nil { // objected: still deleted at retention end
 		t.Fatal(err)
 	}
 
