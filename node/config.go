@@ -122,6 +122,13 @@ type Config struct {
 	// WatchLifetime closes any watch this long after it opened; the page
 	// offers to watch again. Default 8 hours.
 	WatchLifetime Duration `toml:"watch_lifetime"`
+	// WatchExpiry is how long a stored watch (POST /v1/watches) lasts
+	// after it was started or last renewed, unless the practitioner stops
+	// it first: from 1 hour to 366 days. Default 90 days. (WatchLifetime,
+	// above, is the life of one WebSocket connection.)
+	WatchExpiry Duration `toml:"watch_expiry" comment:"Stored watches (/v1/watches), held for the practitioner across pages and\nrestarts: how long one lasts unless stopped (1h to 366d), and how many one\npractitioner may keep."`
+	// WatchesPerUser bounds one practitioner's stored watches. Default 100.
+	WatchesPerUser int `toml:"watches_per_user"`
 
 	// Federation (used by `signpost node`, see stack.StackConfig).
 
@@ -179,6 +186,8 @@ func DefaultConfig() Config {
 		WatchersPerNode:   1000,
 		WatchIdle:         DurationOf(30 * time.Minute),
 		WatchLifetime:     DurationOf(8 * time.Hour),
+		WatchExpiry:       DurationOf(90 * 24 * time.Hour),
+		WatchesPerUser:    100,
 		GossipListen:      "127.0.0.1:7946",
 		PeerListen:        "127.0.0.1:7947",
 	}
@@ -228,6 +237,8 @@ func (c Config) WithDefaults() (Config, error) {
 	c.WatchersPerNode = cmp.Or(c.WatchersPerNode, d.WatchersPerNode)
 	c.WatchIdle = cmp.Or(c.WatchIdle, d.WatchIdle)
 	c.WatchLifetime = cmp.Or(c.WatchLifetime, d.WatchLifetime)
+	c.WatchExpiry = cmp.Or(c.WatchExpiry, d.WatchExpiry)
+	c.WatchesPerUser = cmp.Or(c.WatchesPerUser, d.WatchesPerUser)
 	// A rate and its burst default together: a burst set without its rate
 	// would otherwise pair with the default rate.
 	if c.UserRate == 0 {
@@ -286,6 +297,12 @@ func (c Config) WithDefaults() (Config, error) {
 	if c.WatchersPerUser < 1 || c.WatchersPerNode < c.WatchersPerUser || c.WatchIdle.D() <= 0 || c.WatchLifetime.D() <= 0 {
 		errs = append(errs, errors.New("watch limits must be positive (watchers_per_node at least watchers_per_user)"))
 	}
+	if c.WatchExpiry.D() < time.Hour || c.WatchExpiry.D() > maxWatchExpiry {
+		errs = append(errs, errors.New("watch_expiry must be from 1h to 366d"))
+	}
+	if c.WatchesPerUser < 1 {
+		errs = append(errs, errors.New("watches_per_user must be at least 1"))
+	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}
@@ -331,3 +348,7 @@ func isLoopback(host string) bool {
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.Unmap().IsLoopback()
 }
+
+// maxWatchExpiry bounds Config.WatchExpiry: a stored watch is renewed by
+// its practitioner, never kept for years by a setting.
+const maxWatchExpiry = 366 * 24 * time.Hour

@@ -21,13 +21,14 @@ import (
 	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/node/internal/contacts"
 	"github.com/signpost-federation/signpost/node/internal/records"
+	"github.com/signpost-federation/signpost/node/internal/watches"
 )
 
 // AuditEvent is one line of the node's audit trail. It never carries an NHS
 // number, token or seal key: the subject is referenced by lookup keys, which
 // the audit log turns into keyed subject references.
 type AuditEvent struct {
-	Action  string // evaluate, lookup, locate, contact-request-sent, contact-request-received, contact-request-answered, contact-request-declined, contact-answer-sent, contact-answer-received, contact-request-expired, watch (once per handshake and per key sent later), record-create, record-delete, record-withheld, objection, objection-withdrawn, import, quota-alert
+	Action  string // evaluate, lookup, locate, contact-request-sent, contact-request-received, contact-request-answered, contact-request-declined, contact-answer-sent, contact-answer-received, contact-request-expired, watch (once per handshake and per key sent later), watch-start, watch-stop, watch-expire, watch-seen (stored watches), record-create, record-delete, record-withheld, objection, objection-withdrawn, import, quota-alert
 	Actor   string // user name, API token name or peer node id
 	Purpose string
 	Count   int
@@ -82,6 +83,10 @@ type Options struct {
 	// Witness keeps the heads other members offer (see audit_witness.go);
 	// nil: this node witnesses nobody.
 	Witness *audit.Witness
+	// Watches keeps the practitioners' stored watches (watches.go); nil:
+	// node/internal/watches' bbolt store at DataDir/watches.db, which the
+	// node closes at Shutdown (one given here is the caller's to close).
+	Watches WatchStore
 	// Metrics is the registry the node registers its metrics on and
 	// /metrics serves; the assembly registers the other parts' collectors
 	// on it too. nil: a registry of the node's own.
@@ -106,6 +111,9 @@ type Node struct {
 
 	witnesses   witnessState    // what each witness holds of this node's log
 	contacts    *contacts.Store // contact requests, both sides (contact.go)
+	watches     WatchStore      // stored watches and their notices (watches.go)
+	ownWatches  bool            // watches was opened here and is closed at Shutdown
+	stored      storedIndex     // the index watches over stored watches' keys
 	tok         *coalescer      // opt.Tokenizer behind a coalescer, with the node's evaluator
 	limiter     *auth.Limiter   // per user, at this node
 	quotas      *quotas         // per user and day, at this node
@@ -177,18 +185,32 @@ func New(cfg Config, opt Options) (*Node, error) {
 		rs.Close()
 		return nil, err
 	}
+	ws, own := opt.Watches, false
+	if ws == nil {
+		if ws, err = watches.Open(filepath.Join(cfg.DataDir, "watches.db")); err != nil {
+			rs.Close()
+			cs.Close()
+			return nil, err
+		}
+		own = true
+	}
 	n := &Node{
-		cfg:      cfg,
-		opt:      opt,
-		log:      opt.Logger.With("node", cfg.NodeID),
-		records:  rs,
-		contacts: cs,
+		cfg:        cfg,
+		opt:        opt,
+		log:        opt.Logger.With("node", cfg.NodeID),
+		records:    rs,
+		contacts:   cs,
+		watches:    ws,
+		ownWatches: own,
 	}
 	n.pub = newPublisher(n)
 	n.ownWatched = make(chan struct{})
 	if n.metrics, err = newMetrics(opt.Metrics, n); err != nil {
 		rs.Close()
 		cs.Close()
+		if own {
+			ws.Close()
+		}
 		return nil, fmt.Errorf("node: metrics: %w", err)
 	}
 	n.tok = newCoalescer(opt.Tokenizer, nodeEvaluator{n}, coalesceMax)
@@ -196,6 +218,15 @@ func New(cfg Config, opt Options) (*Node, error) {
 	n.quotas = newQuotas(opt.Now)
 	n.peerLimiter = newLimiter(cfg.PeerRate, cfg.PeerBurst, opt.Now)
 	n.hub = newHub(n)
+	if err := n.watchStored(); err != nil {
+		n.stored.cancelAll()
+		rs.Close()
+		cs.Close()
+		if own {
+			ws.Close()
+		}
+		return nil, err
+	}
 	sctx, stop := context.WithCancel(context.Background())
 	n.stopSweep = stop
 	_, next, err := n.sweepRetention(sctx)
@@ -212,6 +243,11 @@ func New(cfg Config, opt Options) (*Node, error) {
 	go func() {
 		defer n.wg.Done()
 		n.contactLoop(sctx)
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.watchExpiryLoop(sctx)
 	}()
 	return n, nil
 }
@@ -304,6 +340,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.mu.Unlock()
 	for _, w := range ws {
 		w.cancel()
+	}
+	n.stored.cancelAll() // before the store closes: cancel waits for a notice being stored
+	if n.ownWatches {
+		if err := n.watches.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := n.records.Close(); err != nil {
 		errs = append(errs, err)

@@ -27,6 +27,11 @@ type (
 	Keyring     = port.Keyring
 	Share       = port.Share
 	KeyAdmin    = port.KeyAdmin
+	// WatchStore keeps stored watches and their notices (watches.go;
+	// node/internal/watches).
+	WatchStore  = port.WatchStore
+	StoredWatch = port.StoredWatch
+	WatchNotice = port.WatchNotice
 	// IssuersError says how many issuers answered of how many, and how
 	// many are needed (503 issuers_unavailable).
 	IssuersError = port.IssuersError
@@ -38,4 +43,7 @@ var (
 	ErrPurpose           = port.ErrPurpose
 	ErrNoKey             = port.ErrNoKey
 	ErrKeyAdmin          = port.ErrKeyAdmin
+	ErrWatchNotFound     = port.ErrWatchNotFound
+	ErrWatchLimit        = port.ErrWatchLimit
+	ErrWatchKeys         = port.ErrWatchKeys
 )

@@ -46,7 +46,8 @@ var costs = map[string]cost{
 	"contact.request": {message: "too many contact requests; slow down"}, // it may tokenise a number
 	"contact.decide":  {message: "too many answers; slow down"},          // each is an audit line and a peer call
 	"tokens.evaluate": {perElement: true, message: "too many evaluations; slow down"},
-	"watch":           {message: "too many watches opened; slow down"}, // each handshake is an audit line
+	"watch":           {message: "too many watches opened; slow down"},  // each handshake is an audit line
+	"watches.create":  {message: "too many watches started; slow down"}, // each is stored and an audit line
 	"peer.evaluate":   {issuer: true, perElement: true, message: "evaluation rate exceeded for this node"},
 	"peer.contact":    {peer: true, message: "too many contact requests from this node; slow down"}, // each is stored and shown to staff
 }

@@ -41,6 +41,12 @@ type Notice struct {
 	Holder    *HolderView  `json:"holder,omitempty"`
 	Contact   *ContactView `json:"contact,omitempty"`
 	Message   string       `json:"message,omitempty"`
+	// WatchID, Seq and At: on a notice under a stored watch
+	// (watches.go), the watch it belongs to, its number there and when
+	// the node saw the change; the same notice is kept in the store.
+	WatchID string     `json:"watchId,omitempty"`
+	Seq     uint64     `json:"seq,omitempty"`
+	At      *time.Time `json:"at,omitempty"`
 }
 
 // clientMsg is what a watcher sends: {"watch": "<lookupKey>"} or

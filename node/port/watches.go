@@ -39,7 +39,7 @@ type WatchStore interface {
 	// Create stores w unless its user already has maxPerUser watches
 	// (ErrWatchLimit). A watch of the same user and purpose that shares a
 	// key with w is extended instead (its keys joined with w's, at most
-	// maxKeys, else ErrWatchLimit; its expiry moved to w's) and returned;
+	// maxKeys, else ErrWatchKeys; its expiry moved to w's) and returned;
 	// created says which happened.
 	Create(w StoredWatch, maxPerUser, maxKeys int) (got StoredWatch, created bool, err error)
 	// Get returns the watch id (ErrWatchNotFound).
@@ -68,4 +68,5 @@ type WatchStore interface {
 var (
 	ErrWatchNotFound = errors.New("node: no such watch")
 	ErrWatchLimit    = errors.New("node: watch limit reached")
+	ErrWatchKeys     = errors.New("node: too many lookup keys for one watch")
 )

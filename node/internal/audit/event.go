@@ -28,6 +28,10 @@ const (
 	ActionWatch                  Action = "watch"                    // a practitioner asked to be told of new involvement
 	ActionUnwatch                Action = "unwatch"                  // the watch ended
 	ActionNotify                 Action = "notify"                   // a watcher was told of new involvement
+	ActionWatchStart             Action = "watch-start"              // a practitioner started (or renewed) a stored watch
+	ActionWatchStop              Action = "watch-stop"               // a practitioner stopped a stored watch
+	ActionWatchExpire            Action = "watch-expire"             // a stored watch reached its expiry and was deleted
+	ActionWatchSeen              Action = "watch-seen"               // a practitioner marked a stored watch's notices seen
 	ActionMatch                  Action = "match"                    // another agency appeared under one of our lookup keys
 	ActionRecordCreate           Action = "record-create"            // a local record was created
 	ActionRecordUpdate           Action = "record-update"            // a local record was changed

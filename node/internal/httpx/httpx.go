@@ -45,7 +45,8 @@ const (
 	CodeKeyAdmin            Code = "key_admin_refused"      // 400: a DKG or key-record request the federation refused; the message says why
 	CodeWebSocket           Code = "websocket_required"     // 400: GET /v1/watch without a handshake
 	CodeTooManyKeys         Code = "too_many_keys"          // 400: a watch naming more lookup keys than allowed
-	CodeTooManyWatches      Code = "too_many_watches"       // 429 (this user) or 503 (this node): too many watches open
+	CodeTooManyWatches      Code = "too_many_watches"       // 429 (this user) or 503 (this node): too many watches open, or stored (watches_per_user)
+	CodeWatchNotFound       Code = "watch_not_found"        // 404: no such stored watch of this user
 	CodeInvalidNHSNumber    Code = "invalid_nhs_number"     // 400: the reason says why
 	CodeInvalidRecord       Code = "invalid_record"         // 400: a record's fields
 	CodeInvalidBatch        Code = "invalid_batch"          // 400: too few or too many blinded elements
@@ -90,7 +91,7 @@ const (
 func Codes() []Code {
 	return []Code{CodeBadRequest, CodeUnauthenticated, CodeSessionExpired, CodeTokenExpired, CodeForbidden, CodeCSRFMissing,
 		CodeCSRFInvalid, CodeOriginForbidden, CodeNotFound, CodeMethod, CodeTooLarge, CodeURITooLong, CodeHeadersTooLarge, CodeUnsupportedType,
-		CodeRateLimited, CodeQuotaExceeded, CodeInternal, CodeUnavailable, CodeNotReady, CodeIssuersUnavailable, CodeNoTokenKey, CodeKeyAdmin, CodeWebSocket, CodeTooManyKeys, CodeTooManyWatches, CodeInvalidNHSNumber,
+		CodeRateLimited, CodeQuotaExceeded, CodeInternal, CodeUnavailable, CodeNotReady, CodeIssuersUnavailable, CodeNoTokenKey, CodeKeyAdmin, CodeWebSocket, CodeTooManyKeys, CodeTooManyWatches, CodeWatchNotFound, CodeInvalidNHSNumber,
 		CodeInvalidRecord, CodeInvalidBatch, CodeInvalidElement, CodeInvalidLookupKey, CodeInvalidHolder,
 		CodeInvalidSubject, CodeMessageTooLong, CodeTooLong, CodeInvalidText, CodeUnknownEpoch, CodeEvaluationFailed, CodePurpose,
 		CodeNoRecord, CodeUnknownNode, CodeContactNotFound, CodeContactDecided, CodeExists, CodeObjected, CodeNotIssuer, CodeNoAuditLog, CodeHolderRefused, CodeHolderFailed,

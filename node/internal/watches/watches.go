@@ -26,6 +26,7 @@ import (
 var (
 	ErrNotFound = port.ErrWatchNotFound
 	ErrLimit    = port.ErrWatchLimit
+	ErrKeys     = port.ErrWatchKeys
 	ErrInvalid  = errors.New("watches: invalid watch or notice")
 	ErrClosed   = errors.New("watches: store closed")
 )
@@ -329,7 +330,7 @@ func (s *Store) Create(w port.StoredWatch, maxPerUser, maxKeys int) (port.Stored
 		return port.StoredWatch{}, false, err
 	}
 	if len(w.Keys) > maxKeys {
-		return port.StoredWatch{}, false, fmt.Errorf("%w: at most %d lookup keys", ErrLimit, maxKeys)
+		return port.StoredWatch{}, false, fmt.Errorf("%w: at most %d", ErrKeys, maxKeys)
 	}
 	var out port.StoredWatch
 	created := false
@@ -364,7 +365,7 @@ func (s *Store) Create(w port.StoredWatch, maxPerUser, maxKeys int) (port.Stored
 				}
 			}
 			if len(same.Keys) > maxKeys {
-				return fmt.Errorf("%w: at most %d lookup keys", ErrLimit, maxKeys)
+				return fmt.Errorf("%w: at most %d", ErrKeys, maxKeys)
 			}
 			if w.Expires.After(same.Expires) {
 				same.Expires = w.Expires

@@ -97,8 +97,8 @@ func TestCreateRefuses(t *testing.T) {
 		{"no purpose", watch("sam", "", key(1)), ErrInvalid},
 		{"bad id", func() port.StoredWatch { w := watch("sam", "safeguarding", key(1)); w.ID = "x"; return w }(), ErrInvalid},
 		{"expires before it starts", func() port.StoredWatch { w := watch("sam", "safeguarding", key(1)); w.Expires = t0; return w }(), ErrInvalid},
-		{"too many keys", watch("sam", "safeguarding", many...), ErrLimit},
-		{"too many keys once joined", watch("sam", "safeguarding", key(1), many[0], many[1]), ErrLimit},
+		{"too many keys", watch("sam", "safeguarding", many...), ErrKeys},
+		{"too many keys once joined", watch("sam", "safeguarding", key(1), many[0], many[1]), ErrKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
