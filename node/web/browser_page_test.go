@@ -188,6 +188,15 @@ func TestPageLayoutAndAccessibility(t *testing.T) {
 			for i := 1; i <= 2; i++ {
 				d.reachable(fmt.Sprintf("#results-body tr:nth-child(%d) button", i))
 			}
+			// The watch is kept by the node too: "My watches" names the
+			// person by the last four digits this browser keeps, and a
+			// notice stored for it arrives live with its time.
+			d.waitFor("my watch", `document.querySelectorAll("#watches-list li.sp-request").length === 1 && document.getElementById("watches-list").textContent.includes("NHS number ending 0018")`)
+			f.waitStaff(d.ctx)
+			f.push(f.storeNotice(0, "involved", "2026-11-25T10:30:00Z"))
+			d.waitFor("the stored notice", `document.getElementById("watches-list").textContent.includes("NHS number ending 0018: Another agency became involved.") && document.getElementById("watches-summary").textContent.includes("1 notice is new")`)
+			c.check("my watches with a notice")
+			d.reachable("#watches-list li.sp-request button:last-of-type")
 			d.step("request contact", chromedp.Click(chromedp.CSS("#results-body tr:nth-child(2) button")))
 			d.waitFor("the contact answer", `document.getElementById("results-body").textContent.includes("Request sent")`)
 			d.waitFor("my request listed", `document.getElementById("mine-list").textContent.includes("Waiting for an answer")`)

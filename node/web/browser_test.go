@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -75,6 +76,57 @@ type fakeNode struct {
 	// rotated, when set, puts the fake in a key rotation's overlap
 	// (rotation_browser_test.go).
 	rotated *rotation
+	// stored are the user's stored watches (POST /v1/watches), oldest
+	// first, as GET /v1/watches answers them.
+	stored []map[string]any
+}
+
+// storedWatches serves /v1/watches as the node does, for one user.
+func (f *fakeNode) storedWatches(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case r.Method == "GET":
+		httpx.WriteJSON(w, 200, map[string]any{"watches": f.stored})
+	case r.Method == "POST" && r.PathValue("id") == "":
+		var req struct {
+			Purpose    string   `json:"purpose"`
+			LookupKeys []string `json:"lookupKeys"`
+		}
+		if httpx.DecodeJSON(w, r, 4<<10, &req) != nil {
+			return
+		}
+		v := map[string]any{"id": fmt.Sprintf("watch%017d", len(f.stored)+1), "purpose": req.Purpose, "keys": len(req.LookupKeys),
+			"started": "2026-11-25T10:00:00Z", "expires": "2027-02-23T10:00:00Z", "unseen": 0, "notices": []map[string]any{}}
+		f.stored = append(f.stored, v)
+		httpx.WriteJSON(w, 201, v)
+	case r.Method == "POST": // seen
+		for _, v := range f.stored {
+			if v["id"] == r.PathValue("id") {
+				for _, n := range v["notices"].([]map[string]any) {
+					n["seen"] = true
+				}
+				v["unseen"] = 0
+			}
+		}
+		w.WriteHeader(204)
+	case r.Method == "DELETE":
+		f.stored = slices.DeleteFunc(f.stored, func(v map[string]any) bool { return v["id"] == r.PathValue("id") })
+		w.WriteHeader(204)
+	}
+}
+
+// storeNotice adds a notice to the stored watch i (0: the first) at when,
+// as the node stores one, and returns it as the node sends it live.
+func (f *fakeNode) storeNotice(i int, typ, when string) map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := f.stored[i]
+	ns := v["notices"].([]map[string]any)
+	n := map[string]any{"seq": len(ns) + 1, "type": typ, "at": when, "seen": false}
+	v["notices"] = append(ns, n)
+	v["unseen"] = v["unseen"].(int) + 1
+	return map[string]any{"type": typ, "watchId": v["id"], "seq": n["seq"], "at": when}
 }
 
 // fakeSocket is one WebSocket, written by one writer at a time.
@@ -533,6 +585,9 @@ func startPageWith(t *testing.T, named bool, mod func(*auth.Config)) (*fakeNode,
 	mux.Handle("POST /v1/contact-requests/{id}/answer", a.Protect(f.decide("answer"), auth.RolePractitioner, auth.RoleOperator))
 	mux.Handle("POST /v1/contact-requests/{id}/decline", a.Protect(f.decide("decline"), auth.RolePractitioner, auth.RoleOperator))
 	mux.Handle("GET /v1/watch", a.Protect(f.watch(a), auth.RolePractitioner))
+	for _, route := range []string{"GET /v1/watches", "POST /v1/watches", "DELETE /v1/watches/{id}", "POST /v1/watches/{id}/seen"} {
+		mux.Handle(route, a.Protect(http.HandlerFunc(f.storedWatches), auth.RolePractitioner))
+	}
 	mux.Handle("POST /v1/audit/subject-access", a.Protect(http.HandlerFunc(f.subjectAccess), auth.RoleAuditor))
 	srv := httptest.NewServer(f.record(mux))
 	t.Cleanup(srv.Close)

@@ -66,6 +66,23 @@
 //          {"type":"contact-request","contact":Request} (the inbox: new or
 //          newly decided) and {"type":"contact-answer","contact":Request}
 //          (a decision on one of this user's requests).
+//   POST   /v1/watches          (X-CSRF-Token) {"purpose","lookupKeys":[base64]}
+//          → 201 Watch (a new watch), or 200 Watch when the user already
+//          watches one of these keys for the purpose: that watch is renewed
+//          and given the other keys (a search during a key rotation adds
+//          the new key). The node holds it across reloads, tabs and
+//          restarts until "expires" or until stopped; it never learns the
+//          number: the page keeps the last four digits in this browser's
+//          local storage, by watch id, and shows them under "My watches".
+//   GET    /v1/watches          → 200 {"watches":[Watch]} (the user's own)
+//   DELETE /v1/watches/{id}     (X-CSRF-Token) → 204 (404 watch_not_found)
+//   POST   /v1/watches/{id}/seen (X-CSRF-Token) {"seq"} → 204
+//   Watch = {"id","purpose","keys","started","expires","unseen",
+//            "notices":[{"seq","type":"involved"|"withdrawn","entry"?,
+//                        "at","seen"}]}
+//          Every socket of the user (the staff socket included) also
+//          receives each new notice of their watches live, as
+//          {"type","lookupKey","entry","watchId","seq","at"}.
 //   POST   /v1/audit/subject-access (auditor; X-CSRF-Token) {"nhsNumber"}
 //          → 200 {"events":[{"index","time","actor","action","purpose"?,
 //                 "count"?,"outcome","peer"?,"record"?,"detail"?}]}
@@ -82,6 +99,7 @@ export const api = {
   contact: "/v1/contact-requests",
   subjectAccess: "/v1/audit/subject-access",
   watch: "/v1/watch",
+  watches: "/v1/watches",
   wasmLoader: "/wasm/signpost.js",
   csrfHeader: "X-CSRF-Token",
 };
@@ -227,6 +245,7 @@ const state = {
   // live (with its reconnection timer and attempt count).
   inbox: new Map(),
   sent: new Map(),
+  watches: [], // the user's stored watches, oldest first (GET /v1/watches)
   staff: null,
   staffTimer: 0,
   staffTries: 0,
@@ -461,7 +480,11 @@ function signedIn(session) {
   $("operator").hidden = role === "practitioner" || role === "auditor";
   $("inbox").hidden = role !== "practitioner" && role !== "operator";
   $("mine").hidden = role !== "practitioner";
-  if (role === "practitioner") openStaff();
+  $("watches").hidden = role !== "practitioner";
+  if (role === "practitioner") {
+    openStaff();
+    loadWatches();
+  }
   // The WebSocket is the practitioner's (GET /v1/watch): an operator's
   // inbox is fetched again every half minute instead.
   clearInterval(state.pollTimer);
@@ -510,6 +533,9 @@ function signedOut() {
   state.sent.clear();
   $("inbox-list").replaceChildren();
   $("mine-list").replaceChildren();
+  state.watches = [];
+  $("watches-list").replaceChildren();
+  $("watches").hidden = true;
   $("inbox").hidden = true;
   $("mine").hidden = true;
   $("account").hidden = true;
@@ -904,6 +930,7 @@ function closeWatch() {
 
 function onWatch() {
   if (!state.keys || state.socket) return;
+  startStoredWatch();
   const ws = new WebSocket(watchURL());
   state.socket = ws;
   const btn = $("watch-button");
@@ -920,6 +947,7 @@ function onWatch() {
     } catch {
       return;
     }
+    if (n.watchId) return; // a stored watch's notice: "My watches" shows it (the staff socket has it too)
     switch (n.type) {
       case "watching":
         if (told) break; // once, not once per key
@@ -1265,7 +1293,10 @@ function openStaff() {
   const ws = new WebSocket(watchURL());
   state.staff = ws;
   ws.onopen = () => {
-    if (state.staffTries > 0) loadContacts();
+    if (state.staffTries > 0) {
+      loadContacts();
+      loadWatches();
+    }
     state.staffTries = 0;
   };
   ws.onmessage = (m) => {
@@ -1276,6 +1307,7 @@ function openStaff() {
       return;
     }
     if (n.type === "contact-request" || n.type === "contact-answer") onContactNotice(n);
+    if (n.watchId) onStoredNotice(n);
   };
   ws.onclose = () => {
     state.staff = null;
@@ -1297,6 +1329,215 @@ function closeStaff() {
 }
 
 // ---------------------------------------------------------------------------
+// My watches: watches the node keeps for this user (POST /v1/watches), with
+// the notices stored while no page was open.
+// ---------------------------------------------------------------------------
+
+// The last four digits of the number each watch is about, by watch id, in
+// this browser's local storage (per user); never sent to the node. A watch
+// started in another browser shows without them.
+function watchLabelsKey() {
+  return "signpost.watchLabels." + (state.user ? state.user.name : "");
+}
+
+function watchLabels() {
+  try {
+    const l = JSON.parse(localStorage.getItem(watchLabelsKey()) || "{}");
+    return l && typeof l === "object" ? l : {};
+  } catch {
+    return {};
+  }
+}
+
+function saveWatchLabels(l) {
+  try {
+    localStorage.setItem(watchLabelsKey(), JSON.stringify(l));
+  } catch {
+    // storage full or refused: the watch shows without its digits
+  }
+}
+
+function whom(id) {
+  const last4 = watchLabels()[id];
+  return last4 ? "NHS number ending " + last4 : "A person you searched for in another browser";
+}
+
+// startStoredWatch asks the node to keep watching the current search's
+// person (every lookup key in force) for this user.
+async function startStoredWatch() {
+  const last4 = state.display.replace(/[^0-9]/g, "").slice(-4);
+  const keys = state.keySets.map((k) => k.lookupKey);
+  try {
+    const w = await call("POST", api.watches, { purpose: state.purpose, lookupKeys: keys });
+    if (w && w.id && /^[0-9]{4}$/.test(last4)) {
+      const l = watchLabels();
+      l[w.id] = last4;
+      saveWatchLabels(l);
+    }
+    await loadWatches();
+  } catch (e) {
+    notice("Problem", "This watch could not be kept for when you return: " + e.message);
+  }
+}
+
+// loadWatches fetches the user's watches and shows them; the digits of
+// watches the node no longer has (stopped, or expired) are forgotten.
+async function loadWatches() {
+  const user = state.user;
+  if (!user || user.role !== "practitioner") return;
+  let res;
+  try {
+    res = await call("GET", api.watches);
+  } catch (e) {
+    if (state.user === user) $("watches-summary").textContent = "Your watches could not be loaded: " + e.message;
+    return;
+  }
+  if (state.user !== user) return;
+  state.watches = res.watches || [];
+  const l = watchLabels();
+  let pruned = false;
+  for (const id of Object.keys(l)) {
+    if (!state.watches.some((w) => w.id === id)) {
+      delete l[id];
+      pruned = true;
+    }
+  }
+  if (pruned) saveWatchLabels(l);
+  renderWatches();
+}
+
+const noticeWords = {
+  involved: "Another agency became involved.",
+  withdrawn: "An agency no longer holds a record.",
+};
+
+function renderWatches() {
+  const list = $("watches-list");
+  list.replaceChildren(...state.watches.map(watchCard));
+  const n = state.watches.length;
+  const unseen = state.watches.reduce((a, w) => a + (w.unseen || 0), 0);
+  let text = n === 0 ? "You are not watching anyone. Search for a person and select “Tell me if anyone else becomes involved”." : n === 1 ? "You are watching 1 person." : "You are watching " + n + " people.";
+  if (unseen > 0) text += unseen === 1 ? " 1 notice is new." : " " + unseen + " notices are new.";
+  $("watches-summary").textContent = text;
+}
+
+function watchCard(w) {
+  const li = document.createElement("li");
+  li.className = "sp-request";
+  li.dataset.id = w.id;
+  const who = whom(w.id);
+  const h = document.createElement("h3");
+  h.className = "sp-heading-s";
+  h.id = "watch-" + w.id;
+  h.tabIndex = -1;
+  h.textContent = who;
+  const p = document.createElement("p");
+  p.className = "sp-body";
+  const t = document.createElement("strong");
+  t.className = "sp-tag" + (w.unseen ? "" : " sp-tag--grey");
+  t.textContent = w.unseen ? (w.unseen === 1 ? "1 new notice" : w.unseen + " new notices") : "No new notices";
+  p.append(t);
+  li.append(
+    h,
+    p,
+    summaryList([
+      ["Purpose", purposeLabel(w.purpose)],
+      ["Started", formatWhen(w.started)],
+      ["Ends", formatWhen(w.expires)],
+    ]),
+  );
+  const notices = w.notices || [];
+  if (notices.length > 0) {
+    const hn = document.createElement("h4");
+    hn.className = "sp-visually-hidden";
+    hn.textContent = "Notices about " + who;
+    const ul = document.createElement("ul");
+    ul.className = "sp-watch-notices";
+    for (const n of [...notices].reverse()) {
+      const item = document.createElement("li");
+      const when = document.createElement("time");
+      when.dateTime = n.at;
+      when.textContent = formatWhen(n.at);
+      item.append(when, document.createTextNode(" — " + who + ": " + (noticeWords[n.type] || n.type)));
+      if (!n.seen) {
+        const tn = document.createElement("strong");
+        tn.className = "sp-tag";
+        tn.textContent = "New";
+        item.prepend(tn);
+      }
+      ul.append(item);
+    }
+    li.append(hn, ul);
+  } else {
+    const none = document.createElement("p");
+    none.className = "sp-body";
+    none.textContent = "No agency has become involved or left since you started watching.";
+    li.append(none);
+  }
+  const hidden = () => {
+    const s = document.createElement("span");
+    s.className = "sp-visually-hidden";
+    s.textContent = " (" + who + ")";
+    return s;
+  };
+  if (w.unseen) {
+    const seen = document.createElement("button");
+    seen.type = "button";
+    seen.className = "sp-button sp-button--secondary";
+    seen.textContent = "Mark notices as seen";
+    seen.append(hidden());
+    seen.addEventListener("click", () => onWatchSeen(w, seen));
+    li.append(seen);
+  }
+  const stop = document.createElement("button");
+  stop.type = "button";
+  stop.className = "sp-button sp-button--secondary";
+  stop.textContent = "Stop watching";
+  stop.append(hidden());
+  stop.addEventListener("click", () => onWatchStop(w, stop));
+  li.append(stop);
+  return li;
+}
+
+async function onWatchSeen(w, btn) {
+  if (busy(btn)) return;
+  btn.setAttribute("aria-disabled", "true");
+  const seq = Math.max(0, ...(w.notices || []).map((n) => n.seq));
+  try {
+    await call("POST", api.watches + "/" + encodeURIComponent(w.id) + "/seen", { seq });
+    await loadWatches();
+    const h = $("watch-" + w.id);
+    if (h) h.focus();
+  } catch (e) {
+    btn.removeAttribute("aria-disabled");
+    showSummary([{ message: e.message }]);
+  }
+}
+
+async function onWatchStop(w, btn) {
+  if (busy(btn)) return;
+  btn.setAttribute("aria-disabled", "true");
+  const who = whom(w.id);
+  try {
+    await call("DELETE", api.watches + "/" + encodeURIComponent(w.id));
+  } catch (e) {
+    if (e.code !== "watch_not_found") {
+      btn.removeAttribute("aria-disabled");
+      return showSummary([{ message: e.message }]);
+    }
+  }
+  await loadWatches();
+  setStatus("You are no longer watching " + (who.startsWith("NHS") ? "the person with " + who : "that person") + ".");
+  $("watches-title").focus();
+}
+
+// onStoredNotice takes a live notice of one of the user's watches.
+function onStoredNotice(n) {
+  loadWatches();
+  setStatus(whom(n.watchId) + ": " + (noticeWords[n.type] || n.type));
+}
+
+// ---------------------------------------------------------------------------
 // Subject access (auditors): who looked this person up?
 // ---------------------------------------------------------------------------
 const actionNames = {
@@ -1313,6 +1554,11 @@ const actionNames = {
   "contact-answer-received": "Answer to a contact request received",
   "contact-request-expired": "Contact request deleted at the end of its retention",
   watch: "Asked to be told of new involvement",
+  "watch-start": "Started watching for new involvement",
+  "watch-stop": "Stopped watching",
+  "watch-expire": "A watch ended at its expiry",
+  "watch-seen": "Marked watch notices as seen",
+  notify: "Told of new involvement",
   match: "Another agency became involved",
   "record-create": "Record added",
   "record-update": "Record changed",
