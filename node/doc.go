@@ -66,12 +66,24 @@
 //     whole CSV is read, validated and tokenised before its records are
 //     committed in one transaction, so an import answered with an error
 //     status wrote nothing, and one answered 200 handled every row.
+//   - Stored watches (watches.go, node/internal/watches through the
+//     WatchStore port; watches.db, bbolt): a practitioner's watch held for
+//     the user, not for one connection, until Config.WatchExpiry or until
+//     stopped (POST, GET, DELETE /v1/watches). It names lookup keys, a
+//     purpose, the user and its times — never the number, whose last four
+//     digits the page keeps in the browser. Every change under its keys is
+//     stored as a notice (time, watch id; bounded per watch, deleted with
+//     the watch) before it is sent to the user's open sockets, and shown
+//     when a closed page returns; a sweep on the node's clock deletes
+//     expired watches. A key rotation: the watch keeps its keys; a new
+//     search of the person renews it and adds the new key (docs/DESIGN.md).
 //   - Live notices: a watcher names lookup keys and receives "involved" and
 //     "withdrawn" notices carrying the sealed entry; the node's own staff
 //     also receive "match" notices (another agency's new entry under one of
 //     this node's lookup keys) and "contact-request" notices; the
 //     practitioner who sent a contact request receives the holder's
-//     decision as a "contact-answer" notice.
+//     decision as a "contact-answer" notice; every socket of a user also
+//     receives the notices of their stored watches (with watchId, seq, at).
 //   - Contact requests (contact.go, node/internal/contacts): stored at the
 //     requester and at the holder (contacts.db, bbolt), each committed
 //     before it is acknowledged; new → answered (a named contact) or
@@ -113,7 +125,7 @@
 //	node ───▶ node/port ── Tokenizer, Evaluator, Index, Peers (+ Keys,
 //	(core)                 Sealed, Holding, IndexEvent, MemberKey, PeerError)
 //	   │
-//	   └────▶ node/internal/... ── records, auth, audit, httpx, csvrec
+//	   └────▶ node/internal/... ── records, watches, auth, audit, httpx, csvrec
 //
 // What each part owns:
 //
@@ -136,7 +148,8 @@
 //     StartDemo builds four of them on loopback with an authority created
 //     on the fly. NodeMain and DemoMain are `signpost node` and `signpost
 //     demo`.
-//   - node/internal/records (the agency's records), auth (users, sessions,
+//   - node/internal/watches (stored watches and their notices, behind
+//     port.WatchStore), records (the agency's records), auth (users, sessions,
 //     API tokens, CSRF, origins, token buckets), audit (the signed log),
 //     httpx (the API's JSON and error shape), csvrec (reading import CSV,
 //     for the endpoint and the `signpost node import` client alike);
