@@ -48,6 +48,7 @@ var costs = map[string]cost{
 	"tokens.evaluate": {perElement: true, message: "too many evaluations; slow down"},
 	"watch":           {message: "too many watches opened; slow down"},  // each handshake is an audit line
 	"watches.create":  {message: "too many watches started; slow down"}, // each is stored and an audit line
+	"watches.seen":    {message: "too many requests; slow down"},        // each is an audit line
 	"peer.evaluate":   {issuer: true, perElement: true, message: "evaluation rate exceeded for this node"},
 	"peer.contact":    {peer: true, message: "too many contact requests from this node; slow down"}, // each is stored and shown to staff
 }

@@ -335,3 +335,27 @@ func TestWatchExpiryConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestStoredWatchRoutesCharged: starting watches and marking notices seen
+// (each an audit line) spend the user's rate (user_burst 2 on a stopped
+// clock): the third of each is 429 rate_limited, stores and audits nothing.
+func TestStoredWatchRoutesCharged(t *testing.T) {
+	r := newWatchRig(t, func(c *Config) { c.UserRate, c.UserBurst = 1, 2 })
+	// The rig's locate spent one of the two: one start is left.
+	v, res := r.create(t, "prac-token", otherKey(1))
+	if res.status != 201 {
+		t.Fatalf("first start: %d %s", res.status, res.body)
+	}
+	if _, res := r.create(t, "prac-token", otherKey(2)); res.status != 429 || res.errCode() != "rate_limited" {
+		t.Fatalf("start over the rate: %d %s", res.status, res.body)
+	}
+	if res := r.csc.do(t, "POST", "/v1/watches/"+v.ID+"/seen", "prac-token", `{"seq":0}`); res.status != 429 {
+		t.Fatalf("seen over the rate: %d %s", res.status, res.body)
+	}
+	if all, _ := r.csc.watches.All(); len(all) != 1 {
+		t.Fatalf("%d watches stored, want 1", len(all))
+	}
+	if got := r.actions(); !slices.Equal(got, []string{"watch-start prac"}) {
+		t.Errorf("audited %q", got)
+	}
+}
