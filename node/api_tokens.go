@@ -116,7 +116,8 @@ type partialResult struct {
 // plus 200µs a blinded element). Asking only T spares the issuers a third
 // of their work with t = 2 of 3 and costs nothing while they answer; the
 // hedge bounds what a slow or unreachable issuer adds. Each answer's proof
-// is verified as it arrives; a bad one is rejected, counted and audited.
+// is verified as it arrives, by the goroutine that asked, so the t proofs
+// are checked in parallel; a bad one is rejected, counted and audited.
 // It returns the first T valid partials, ordered by index. With fewer than
 // T valid answers it returns an *IssuersError (503 issuers_unavailable),
 // which wraps ErrIssuerUnavailable, or an issuer's refusal for the purpose
@@ -138,6 +139,13 @@ func (n *Node) evaluatePartials(ctx context.Context, purpose string, epoch uint3
 		go func() {
 			defer n.wg.Done()
 			p, err := n.askIssuer(ctx, ks, iss, blinded)
+			if err == nil {
+				// Here, not as the answers are collected: the proofs of
+				// the t answers are checked in parallel.
+				if verr := n.opt.Keyring.VerifyPartial(ks, blinded, p); verr != nil {
+					err = fmt.Errorf("%w: %w", errBadPartial, verr)
+				}
+			}
 			results <- partialResult{issuer: iss, p: p, err: err}
 		}()
 	}
@@ -165,13 +173,10 @@ func (n *Node) evaluatePartials(ctx context.Context, purpose string, epoch uint3
 			continue
 		}
 		answered++
-		if r.err == nil {
-			if err := n.opt.Keyring.VerifyPartial(ks, blinded, r.p); err != nil {
-				r.err = fmt.Errorf("%w: %w", errBadPartial, err)
-				n.metrics.partial(r.issuer.NodeID, partialBadProof)
-				n.audit(ctx, AuditEvent{Action: "evaluate-partial", Actor: "node:" + r.issuer.NodeID, Peer: r.issuer.NodeID, Purpose: purpose, Count: len(blinded), Outcome: outcomeError})
-				n.log.Warn("an issuer's partial evaluation failed its proof; using another issuer", "issuer", r.issuer.NodeID)
-			}
+		if errors.Is(r.err, errBadPartial) {
+			n.metrics.partial(r.issuer.NodeID, partialBadProof)
+			n.audit(ctx, AuditEvent{Action: "evaluate-partial", Actor: "node:" + r.issuer.NodeID, Peer: r.issuer.NodeID, Purpose: purpose, Count: len(blinded), Outcome: outcomeError})
+			n.log.Warn("an issuer's partial evaluation failed its proof; using another issuer", "issuer", r.issuer.NodeID)
 		}
 		n.issuers.note(r.issuer.NodeID, r.err, n.opt.Now())
 		if r.err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/signpost-federation/signpost/wasm/internal/token"
 	"github.com/signpost-federation/signpost/wasm/internal/token/tokentest"
+	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
 // BenchmarkShareIssuerEvaluate is an issuer's per-share batch evaluation
@@ -37,17 +38,17 @@ func BenchmarkShareIssuerEvaluate(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("signpost/batch=%d", n), func(b *testing.B) {
-			c0 := cpuNow()
+			c0 := testutil.CPUTime()
 			for b.Loop() {
 				if _, _, err := iss.Evaluate(blinded); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/token")
-			b.ReportMetric(float64(cpuNow()-c0)/float64(b.N*n), "cpu-ns/token")
+			b.ReportMetric(float64(testutil.CPUTime()-c0)/float64(b.N*n), "cpu-ns/token")
 		})
 		b.Run(fmt.Sprintf("circl/batch=%d", n), func(b *testing.B) {
-			c0 := cpuNow()
+			c0 := testutil.CPUTime()
 			for b.Loop() {
 				elems, err := token.ParseElements(blinded)
 				if err != nil {
@@ -63,7 +64,7 @@ func BenchmarkShareIssuerEvaluate(b *testing.B) {
 				_, _ = ev.Proof.MarshalBinary()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/token")
-			b.ReportMetric(float64(cpuNow()-c0)/float64(b.N*n), "cpu-ns/token")
+			b.ReportMetric(float64(testutil.CPUTime()-c0)/float64(b.N*n), "cpu-ns/token")
 		})
 	}
 }
@@ -102,11 +103,11 @@ func BenchmarkCombineNative(b *testing.B) {
 	for _, th := range []int{2, 3, 5} {
 		b.Run(fmt.Sprintf("t=%d", th), func(b *testing.B) {
 			run := combineBench(b, NewNativeClient(nil), th)
-			c0 := cpuNow()
+			c0 := testutil.CPUTime()
 			for b.Loop() {
 				run()
 			}
-			b.ReportMetric(float64(cpuNow()-c0)/float64(b.N), "cpu-ns/token")
+			b.ReportMetric(float64(testutil.CPUTime()-c0)/float64(b.N), "cpu-ns/token")
 		})
 	}
 }
@@ -119,11 +120,11 @@ func BenchmarkCombineWazero(b *testing.B) {
 		b.Run(fmt.Sprintf("t=%d", th), func(b *testing.B) {
 			run := combineBench(b, r, th)
 			run() // instantiate outside the timer
-			c0 := cpuNow()
+			c0 := testutil.CPUTime()
 			for b.Loop() {
 				run()
 			}
-			b.ReportMetric(float64(cpuNow()-c0)/float64(b.N), "cpu-ns/token")
+			b.ReportMetric(float64(testutil.CPUTime()-c0)/float64(b.N), "cpu-ns/token")
 		})
 	}
 }

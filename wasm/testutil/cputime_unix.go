@@ -1,16 +1,16 @@
 //go:build unix
 
-package wasm
+package testutil
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuNow is the process's user+system CPU time. Benchmarks report it next
+// CPUTime is the process's user+system CPU time. Benchmarks report it next
 // to wall time because the shared build machine is often oversubscribed,
 // which inflates wall time but not CPU time.
-func cpuNow() time.Duration {
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
