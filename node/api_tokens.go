@@ -139,9 +139,12 @@ func (n *Node) evaluatePartials(ctx context.Context, purpose string, epoch uint3
 		go func() {
 			defer n.wg.Done()
 			p, err := n.askIssuer(ctx, ks, iss, blinded)
-			if err == nil {
-				// Here, not as the answers are collected: the proofs of
-				// the t answers are checked in parallel.
+			// This node's own partial needs no check: the keyring gives a
+			// share only if its public key is the key record's K_i
+			// (Keyring.Share), and circl evaluates with it. The others'
+			// are checked here, not as the answers are collected, so that
+			// they are checked in parallel.
+			if err == nil && iss.NodeID != n.cfg.NodeID {
 				if verr := n.opt.Keyring.VerifyPartial(ks, blinded, p); verr != nil {
 					err = fmt.Errorf("%w: %w", errBadPartial, verr)
 				}

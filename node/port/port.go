@@ -99,6 +99,9 @@ type Keyring interface {
 	// All returns every adopted key, for operators (GET /v1/federation).
 	All() []KeySet
 	// Share returns this node's share of that key, nil if it holds none.
+	// A share returned must be the one whose public key the key record
+	// names for this node (K_i = k_i·G): the node does not check the proofs
+	// of its own evaluations.
 	Share(purpose string, epoch uint32) Share
 	// VerifyPartial checks a partial's proof against its issuer's public
 	// share in ks, from public data only, so that the node can reject a bad
