@@ -99,6 +99,12 @@ type Config struct {
 	// second at this node. Default 20/s, burst 200.
 	UserRate  float64 `toml:"user_rate" comment:"Per-user lookups and evaluations per second at this node, and per-node\nblinded elements per second at the issuer."`
 	UserBurst float64 `toml:"user_burst"`
+	// TokenRate and TokenBurst are UserRate and UserBurst for API tokens
+	// (system callers: a case system, `signpost locate` over a file), whose
+	// batch work a person's rate would throttle; each token still has its
+	// daily quota. 0 takes the user rate and burst. Default 0.
+	TokenRate  float64 `toml:"token_rate" comment:"The same for each API token (a system caller: a case system, a batch edge\nclient); 0 takes user_rate and user_burst. Daily quotas still apply."`
+	TokenBurst float64 `toml:"token_burst"`
 	// PeerRate and PeerBurst bound blinded elements per second per
 	// requesting node at the issuer. Default 20000/s, burst 100000.
 	PeerRate  float64 `toml:"peer_rate"`
@@ -247,6 +253,9 @@ func (c Config) WithDefaults() (Config, error) {
 	if c.PeerRate == 0 {
 		c.PeerRate, c.PeerBurst = d.PeerRate, d.PeerBurst
 	}
+	if c.TokenRate == 0 {
+		c.TokenRate, c.TokenBurst = c.UserRate, c.UserBurst
+	}
 	var errs []error
 	if c.ContactPolicy != "accept" && c.ContactPolicy != "refer" {
 		errs = append(errs, errors.New(`contact_policy must be "accept" or "refer"`))
@@ -276,8 +285,8 @@ func (c Config) WithDefaults() (Config, error) {
 	// The syntax of purpose names has one home, wasm/purpose, which the
 	// core does not import (see doc.go): node/stack's ValidateConfig checks
 	// it. The core refuses any purpose outside c.Purposes.
-	if c.UserRate < 0 || c.UserBurst < 1 || c.PeerRate < 0 || c.PeerBurst < 1 {
-		errs = append(errs, errors.New("rate limits must be positive (user_rate, peer_rate > 0; user_burst, peer_burst at least 1)"))
+	if c.UserRate < 0 || c.UserBurst < 1 || c.PeerRate < 0 || c.PeerBurst < 1 || c.TokenRate < 0 || c.TokenBurst < 1 {
+		errs = append(errs, errors.New("rate limits must be positive (user_rate, token_rate, peer_rate > 0; user_burst, token_burst, peer_burst at least 1)"))
 	}
 	if c.IssuerHedge.D() < 0 || c.IssuerHedge.D() >= c.IssuerTimeout.D() {
 		errs = append(errs, errors.New("issuer_hedge must be positive and shorter than issuer_timeout"))

@@ -109,16 +109,18 @@ type Node struct {
 	mu          sync.Mutex
 	mineWatches []mineWatch
 
-	witnesses   witnessState    // what each witness holds of this node's log
-	contacts    *contacts.Store // contact requests, both sides (contact.go)
-	watches     WatchStore      // stored watches and their notices (watches.go)
-	ownWatches  bool            // watches was opened here and is closed at Shutdown
-	stored      storedIndex     // the index watches over stored watches' keys
-	tok         *coalescer      // opt.Tokenizer behind a coalescer, with the node's evaluator
-	limiter     *auth.Limiter   // per user, at this node
-	quotas      *quotas         // per user and day, at this node
-	peerLimiter *auth.Limiter   // per requesting node, at the issuer
-	issuers     issuerHealth    // each issuer's last answer, for GET /v1/federation
+	witnesses  witnessState    // what each witness holds of this node's log
+	contacts   *contacts.Store // contact requests, both sides (contact.go)
+	watches    WatchStore      // stored watches and their notices (watches.go)
+	ownWatches bool            // watches was opened here and is closed at Shutdown
+	stored     storedIndex     // the index watches over stored watches' keys
+	tok        *coalescer      // opt.Tokenizer behind a coalescer, with the node's evaluator
+	limiter    *auth.Limiter   // per user, at this node
+	// tokenLimiter is limiter for API tokens (Config.TokenRate).
+	tokenLimiter *auth.Limiter
+	quotas       *quotas       // per user and day, at this node
+	peerLimiter  *auth.Limiter // per requesting node, at the issuer
+	issuers      issuerHealth  // each issuer's last answer, for GET /v1/federation
 
 	// pub is the outbox's background publisher and the claims it shares
 	// with writes (outbox.go); stopPublisher ends it.
@@ -215,6 +217,7 @@ func New(cfg Config, opt Options) (*Node, error) {
 	}
 	n.tok = newCoalescer(opt.Tokenizer, nodeEvaluator{n}, coalesceMax)
 	n.limiter = newLimiter(cfg.UserRate, cfg.UserBurst, opt.Now)
+	n.tokenLimiter = newLimiter(cfg.TokenRate, cfg.TokenBurst, opt.Now)
 	n.quotas = newQuotas(opt.Now)
 	n.peerLimiter = newLimiter(cfg.PeerRate, cfg.PeerBurst, opt.Now)
 	n.hub = newHub(n)

@@ -16,7 +16,8 @@ import (
 // cost is what one request of a route spends from a token bucket.
 type cost struct {
 	// issuer: the issuer's per-requesting-node bucket (Config.PeerRate,
-	// PeerBurst); otherwise the calling user's (Config.UserRate, UserBurst).
+	// PeerBurst); otherwise the calling user's (Config.UserRate, UserBurst;
+	// for an API token Config.TokenRate, TokenBurst).
 	issuer bool
 	// peer: the requesting node's own bucket at the user rate (Config.
 	// UserRate, UserBurst), keyed by its node id: a peer route that
@@ -75,7 +76,11 @@ func (n *Node) charge(ctx context.Context, route, requester string, body any) *a
 	if ec, ok := body.(elementCounter); ok && c.perElement {
 		units = ec.elements()
 	}
-	l, key := n.limiter, "user:"+principalFrom(ctx).Name
+	p := principalFrom(ctx)
+	l, key := n.limiter, "user:"+p.Name
+	if p.System {
+		l = n.tokenLimiter
+	}
 	if c.issuer {
 		l, key = n.peerLimiter, "node:"+requester
 	}
@@ -86,7 +91,7 @@ func (n *Node) charge(ctx context.Context, route, requester string, body any) *a
 		return &apiError{Status: http.StatusTooManyRequests, Code: httpx.CodeRateLimited, Message: c.message, RetryAfter: wait}
 	}
 	if c.quota {
-		return n.quotas.spend(ctx, n, principalFrom(ctx))
+		return n.quotas.spend(ctx, n, p)
 	}
 	return nil
 }

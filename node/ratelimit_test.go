@@ -136,6 +136,48 @@ func TestUserRateLimit(t *testing.T) {
 	})
 }
 
+// TestTokenRateLimit: an API token (a system caller) spends from its own
+// rate (token_rate, token_burst), a person from the user rate; without
+// token_rate, a token has the user rate.
+func TestTokenRateLimit(t *testing.T) {
+	users := StaticTokens{
+		"prac-token": {Name: "prac", Role: RolePractitioner},
+		"sys-token":  {Name: "case-system", Role: RolePractitioner, System: true},
+	}
+	body := `{"lookupKey":"AAAAAAAAAAAAAAAAAAAAAA","purpose":"safeguarding"}`
+	// within counts the requests a caller gets before its first 429.
+	within := func(t *testing.T, a *testNode, token string) int {
+		t.Helper()
+		for i := range 50 {
+			if r := a.do(t, "POST", "/v1/lookup", token, body); r.status == 429 {
+				return i
+			} else if r.status != 200 {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+		}
+		return 50
+	}
+	for _, tc := range []struct {
+		name        string
+		cfg         func(*Config)
+		person, sys int
+	}{
+		{"token rate set", func(c *Config) { c.UserRate, c.UserBurst, c.TokenRate, c.TokenBurst = 1, 3, 10, 20 }, 3, 20},
+		{"token rate unset", func(c *Config) { c.UserRate, c.UserBurst = 1, 3 }, 3, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newTestClock()
+			a := newTestNodeWith(t, newFakeFed(), "a", tc.cfg, func(o *Options) { o.Now, o.Auth = clock.Now, users })
+			if got := within(t, a, "prac-token"); got != tc.person {
+				t.Fatalf("a person got %d lookups in the burst, want %d", got, tc.person)
+			}
+			if got := within(t, a, "sys-token"); got != tc.sys {
+				t.Fatalf("an API token got %d lookups in the burst, want %d", got, tc.sys)
+			}
+		})
+	}
+}
+
 // TestContactRequestCostsBudget: a contact request, which tokenises the
 // number it names, spends the user's budget like a locate: over it, 429
 // rate_limited before any tokenisation.

@@ -322,6 +322,10 @@ func (d *Demo) startAgency(ctx context.Context, dc DemoConfig, keys demoKeys, a 
 		cfg.ContactPolicy = "refer" // demo_contact.go
 	}
 	cfg.UserRate, cfg.UserBurst = 100, 1000
+	// API tokens do batch work (`signpost locate` over a file): the demo
+	// lets them, with a quota of a few such runs a day.
+	cfg.TokenRate, cfg.TokenBurst = 1000, 2000
+	cfg.DailyTokenLookups = 200_000
 	sc := StackConfig{
 		Node: cfg, AuthorityKey: keys.authority.PublicKey(),
 		Credentials: &federation.Credentials{Descriptor: sd, PrivateKey: priv},
