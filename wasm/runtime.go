@@ -81,6 +81,9 @@ type Blinding struct {
 	Numbers []string
 	Blinds  [][]byte
 	Blinded [][]byte
+	// verifiable is set by BlindThreshold: Blinded are VOPRF-mode
+	// elements, against which Combine may check the proofs as they are.
+	verifiable bool
 }
 
 // Runtime runs the embedded module under wazero: compiled once, a pool of

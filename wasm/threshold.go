@@ -256,7 +256,8 @@ func (r *Runtime) BlindThreshold(ctx context.Context, scheme string, numbers []s
 // outside ks or one already used is skipped), combines those t (Lagrange
 // at 0), unblinds, finalises and derives the keys. Tokens are in the order
 // of b.Numbers. b must come from BlindThreshold (a POPRF Blinding's
-// partials never verify). Fewer than t valid partials give
+// partials never verify); the proofs are checked against b.Blinded, the
+// elements the issuers were sent. Fewer than t valid partials give
 // [ErrTooFewPartials], saying how many verified of how many were needed.
 func (r *Runtime) Combine(ctx context.Context, b *Blinding, ks KeySet, partials []Partial) ([]Token, error) {
 	return combine(ctx, r, b, ks, partials)
@@ -311,7 +312,7 @@ func blindThreshold(ctx context.Context, c caller, scheme string, numbers []stri
 	if len(numbers) == 0 || len(numbers) > token.MaxBatch {
 		return nil, ErrBatchSize
 	}
-	b := &Blinding{Scheme: scheme, Numbers: append([]string(nil), numbers...)}
+	b := &Blinding{Scheme: scheme, Numbers: append([]string(nil), numbers...), verifiable: true}
 	decode := func(view []byte) error { return decodeBlind(view, len(numbers), b) }
 	if err := c.call(ctx, abi.OpBlindVerifiable, "blind threshold", encodeSchemeInputs(scheme, numbers), decode); err != nil {
 		return nil, err
@@ -320,11 +321,23 @@ func blindThreshold(ctx context.Context, c caller, scheme string, numbers []stri
 }
 
 func combine(ctx context.Context, c caller, b *Blinding, ks KeySet, partials []Partial) ([]Token, error) {
-	return combineOp(ctx, c, abi.OpCombine, b, ks, partials)
+	return combineOp(ctx, c, checkedCombine(b), b, ks, partials)
 }
 
-// combineOp runs OpCombine or OpCombineVerified, which take the same
-// request.
+// checkedCombine is the op that checks every proof: OpCombineBlinded when
+// b came from BlindThreshold with its blinded elements (the module need not
+// derive them again), else OpCombine, which derives them — so that a POPRF
+// Blinding's partials, or a hand-made Blinding's, fail their proofs rather
+// than give wrong tokens.
+func checkedCombine(b *Blinding) int32 {
+	if b.verifiable && len(b.Blinded) == len(b.Numbers) {
+		return abi.OpCombineBlinded
+	}
+	return abi.OpCombine
+}
+
+// combineOp runs OpCombine, OpCombineVerified or OpCombineBlinded (the
+// same request, with each number's blinded element for the last).
 func combineOp(ctx context.Context, c caller, op int32, b *Blinding, ks KeySet, partials []Partial) ([]Token, error) {
 	n := len(b.Numbers)
 	if n == 0 || n > token.MaxBatch {
@@ -338,13 +351,20 @@ func combineOp(ctx context.Context, c caller, op int32, b *Blinding, ks KeySet, 
 	}
 	encode := func(dst []byte) []byte {
 		e := abi.Encoder{Buf: dst}
-		e.Begin(3 + 2*n)
+		per := 2
+		if op == abi.OpCombineBlinded {
+			per = 3
+		}
+		e.Begin(3 + per*n)
 		e.String(b.Scheme)
 		e.Bytes(abi.AppendKeySet(nil, abi.KeySet{Purpose: ks.Purpose, Epoch: ks.Epoch, KeySet: ks.token()}))
 		e.Bytes(abi.AppendPartials(nil, partialsToken(partials)))
 		for i := range n {
 			e.String(b.Numbers[i])
 			e.Bytes(b.Blinds[i])
+			if per == 3 {
+				e.Bytes(b.Blinded[i])
+			}
 		}
 		return e.Buf
 	}
@@ -378,9 +398,9 @@ func thresholdTokens(ctx context.Context, c caller, ev ThresholdEvaluator, schem
 	if ks.Purpose != purpose || ks.Epoch != epoch {
 		return nil, fmt.Errorf("%w: the evaluator returned the key set of purpose %q epoch %d for purpose %q epoch %d", ErrKeySet, ks.Purpose, ks.Epoch, purpose, epoch)
 	}
-	op := int32(abi.OpCombine)
+	verified := false
 	if v, ok := ev.(VerifyingEvaluator); ok && v.PartialsVerified() {
-		op = abi.OpCombineVerified
+		verified = true
 	}
 	out := make([]Token, 0, len(numbers))
 	for start := 0; start < len(numbers); start += token.MaxBatch {
@@ -392,6 +412,10 @@ func thresholdTokens(ctx context.Context, c caller, ev ThresholdEvaluator, schem
 		partials, err := ev.EvaluatePartials(ctx, purpose, epoch, b.Blinded)
 		if err != nil {
 			return nil, fmt.Errorf("wasm: evaluate partials: %w", err)
+		}
+		op := checkedCombine(b)
+		if verified {
+			op = abi.OpCombineVerified
 		}
 		toks, err := combineOp(ctx, c, op, b, ks, partials)
 		if err != nil {

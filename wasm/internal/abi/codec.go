@@ -36,6 +36,10 @@ const (
 	// the caller has verified already (token.CombineVerified): the node,
 	// which checks each issuer's answer as it arrives.
 	OpCombineVerified = 10
+	// OpCombineBlinded, additive to version 1, is OpCombine given each
+	// number's blinded element too (token.CombineBlinded): the proofs are
+	// checked against them instead of elements derived again.
+	OpCombineBlinded = 11
 )
 
 // MaxEntries bounds the entries of one OpOpenEntries call.

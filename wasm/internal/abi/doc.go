@@ -54,6 +54,8 @@
 //	OpCombine     [scheme, keySet, partials, (number, blind)×n]
 //	                                        → [(token, lookupKey, sealKey)×n]
 //	OpCombineVerified                       as OpCombine
+//	OpCombineBlinded [scheme, keySet, partials, (number, blind, blinded)×n]
+//	                                        → as OpCombine
 //
 // OpOpenEntries opens entries the way a reader must (package wasm/sealed,
 // the one implementation of the sealed holder identity, which locator
@@ -97,7 +99,11 @@
 // its answer for partials the caller verified already (the node, which
 // checks each issuer's answer as it arrives): it checks no proof and does
 // not re-derive the blinded elements, so an unverified partial gives a
-// wrong token, not an error. Browsers and edge clients use OpCombine.
+// wrong token, not an error. OpCombineBlinded is OpCombine given each
+// number's blinded element, as OpBlindVerifiable returned it: the proofs
+// are checked against these instead of elements derived again (a hash to
+// the group and a scalar multiplication a number). Browsers and edge
+// clients use OpCombine or OpCombineBlinded.
 //
 // epoch is a decimal uint32 without leading zeros; purpose is lowercase
 // ASCII words joined by hyphens. Legacy tokens (OpBlind, OpFinalize) are

@@ -65,10 +65,8 @@ func (h *Handler) Handle(op int32, req []byte) (resp []byte) {
 		return h.validateCompact(items)
 	case OpBlindVerifiable:
 		return h.blindVerifiable(items)
-	case OpCombine:
-		return h.combine(items, token.Combine)
-	case OpCombineVerified:
-		return h.combine(items, token.CombineVerified)
+	case OpCombine, OpCombineVerified, OpCombineBlinded:
+		return h.combine(op, items)
 	}
 	return h.fail(StatusUnknownOp, "unknown operation "+strconv.Itoa(int(op)))
 }
@@ -263,11 +261,19 @@ func (h *Handler) finalize(items [][]byte) []byte {
 }
 
 // combine is the threshold client's last step: request [scheme, keySet,
-// partials, (number, blind)×n], response as OpFinalize's. keySet and
-// partials are nested lists (see [DecodeKeySet] and [DecodePartials]).
-// with is token.Combine, or token.CombineVerified for OpCombineVerified.
-func (h *Handler) combine(items [][]byte, with func(ks token.KeySet, inputs, blinds [][]byte, partials []token.Partial) ([][]byte, error)) []byte {
-	if len(items) < 3 || (len(items)-3)%2 != 0 {
+// partials, (number, blind)×n] — (number, blind, blinded)×n for
+// OpCombineBlinded — response as OpFinalize's. keySet and partials are
+// nested lists (see [DecodeKeySet] and [DecodePartials]). op picks
+// token.Combine, token.CombineVerified or token.CombineBlinded.
+func (h *Handler) combine(op int32, items [][]byte) []byte {
+	per := 2
+	if op == OpCombineBlinded {
+		per = 3
+	}
+	if len(items) < 3 || (len(items)-3)%per != 0 {
+		if per == 3 {
+			return h.fail(StatusMalformed, "combine needs scheme, key set, partials and triples of number, blind and blinded element")
+		}
 		return h.fail(StatusMalformed, "combine needs scheme, key set, partials and pairs of number and blind")
 	}
 	s, failed := h.leadingScheme("combine", items)
@@ -285,20 +291,35 @@ func (h *Handler) combine(items [][]byte, with func(ks token.KeySet, inputs, bli
 	if err != nil {
 		return h.failDecode(err)
 	}
-	n := (len(items) - 3) / 2
+	n := (len(items) - 3) / per
 	if n == 0 || n > token.MaxBatch {
 		return h.failErr(token.ErrBatchSize)
 	}
 	numbers := make([][]byte, n)
 	blinds := make([][]byte, n)
+	var blinded [][]byte
+	if per == 3 {
+		blinded = make([][]byte, n)
+	}
 	for i := range n {
-		numbers[i], blinds[i] = items[3+2*i], items[4+2*i]
+		numbers[i], blinds[i] = items[3+per*i], items[4+per*i]
+		if per == 3 {
+			blinded[i] = items[5+per*i]
+		}
 	}
 	inputs, failed := h.tokenInputs(s, numbers)
 	if failed != nil {
 		return failed
 	}
-	toks, err := with(ks.KeySet, inputs, blinds, partials)
+	var toks [][]byte
+	switch op {
+	case OpCombineVerified:
+		toks, err = token.CombineVerified(ks.KeySet, inputs, blinds, partials)
+	case OpCombineBlinded:
+		toks, err = token.CombineBlinded(ks.KeySet, inputs, blinds, blinded, partials)
+	default:
+		toks, err = token.Combine(ks.KeySet, inputs, blinds, partials)
+	}
 	if err != nil {
 		return h.failErr(err)
 	}

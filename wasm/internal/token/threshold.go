@@ -303,8 +303,36 @@ func Combine(ks KeySet, inputs, blinds [][]byte, partials []Partial) ([][]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("token: re-blind: %w", err)
 	}
+	return combineChecked(p, inputs, scalars, req.Elements, partials)
+}
+
+// CombineBlinded is [Combine] given the blinded elements too, as
+// [BlindVerifiable] returned them and as they went to the issuers, instead
+// of deriving them again from inputs and blinds (a hash to the group and a
+// scalar multiplication per input, a fifth of a client's combine). Every
+// proof is checked against them. Elements that are not the ones blinds
+// made from inputs give wrong tokens (the caller's own), never a token
+// under another key.
+func CombineBlinded(ks KeySet, inputs, blinds, blinded [][]byte, partials []Partial) ([][]byte, error) {
+	p, scalars, err := combineArgs(ks, inputs, blinds, partials)
+	if err != nil {
+		return nil, err
+	}
+	if len(blinded) != len(inputs) {
+		return nil, ErrMismatch
+	}
+	b, err := ParseElements(blinded)
+	if err != nil {
+		return nil, err
+	}
+	return combineChecked(p, inputs, scalars, b, partials)
+}
+
+// combineChecked verifies partials against the blinded elements until t
+// verify, and combines those.
+func combineChecked(p *parsedKeySet, inputs [][]byte, scalars []group.Scalar, blinded []group.Element, partials []Partial) ([][]byte, error) {
 	used, elements, rejected := pickPartials(p, partials, func(key group.Element, pt Partial) ([]group.Element, error) {
-		return verifyPartial(key, req.Elements, pt.Evaluated, pt.Proof)
+		return verifyPartial(key, blinded, pt.Evaluated, pt.Proof)
 	})
 	if len(used) < p.t {
 		return nil, fmt.Errorf("%w: %d valid of %d needed (%d given, %d rejected)", ErrTooFewPartials, len(used), p.t, len(partials), rejected)

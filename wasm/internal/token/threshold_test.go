@@ -144,7 +144,7 @@ func TestThresholdEqualsCirclVOPRF(t *testing.T) {
 						given = append(given, ps[x-1])
 					}
 					for _, c := range combiners {
-						got, err := c.combine(d.KeySet, testInputs, blinds, given)
+						got, err := c.combine(d.KeySet, testInputs, blinds, blinded, given)
 						if err != nil {
 							t.Fatalf("%s, shares %v: %v", c.name, sub, err)
 						}
@@ -164,11 +164,19 @@ func TestThresholdEqualsCirclVOPRF(t *testing.T) {
 // circl's tokens.
 var combiners = []struct {
 	name    string
-	combine func(ks token.KeySet, inputs, blinds [][]byte, partials []token.Partial) ([][]byte, error)
+	combine func(ks token.KeySet, inputs, blinds, blinded [][]byte, partials []token.Partial) ([][]byte, error)
 }{
-	{"Combine", token.Combine},
-	{"CombineVerified", token.CombineVerified},
+	{"Combine", func(ks token.KeySet, inputs, blinds, _ [][]byte, ps []token.Partial) ([][]byte, error) {
+		return token.Combine(ks, inputs, blinds, ps)
+	}},
+	{"CombineVerified", func(ks token.KeySet, inputs, blinds, _ [][]byte, ps []token.Partial) ([][]byte, error) {
+		return token.CombineVerified(ks, inputs, blinds, ps)
+	}},
+	{"CombineBlinded", token.CombineBlinded},
 }
+
+// checking are the combiners that check every proof.
+var checking = []string{"Combine", "CombineBlinded"}
 
 // TestCombineVerifiedChecksNoProof states CombineVerified's contract: it
 // skips what it can see is unusable (an unknown or repeated index, the
@@ -345,53 +353,90 @@ func TestEverySubsetAndForgery(t *testing.T) {
 				}
 				return x
 			}()...)
-			pick := func(sub []uint16) []token.Partial {
-				var out []token.Partial
-				for _, x := range sub {
-					out = append(out, all[x-1])
+			for _, c := range combiners {
+				if !slices.Contains(checking, c.name) {
+					continue
 				}
-				return out
-			}
-			for _, sub := range subsets(tc.n, tc.t) {
-				got, err := token.Combine(d.KeySet, testInputs, blinds, pick(sub))
-				if err != nil || !slices.EqualFunc(got, want, bytes.Equal) {
-					t.Fatalf("shares %v: tokens differ (%v)", sub, err)
+				combine := func(ps []token.Partial) ([][]byte, error) {
+					return c.combine(d.KeySet, testInputs, blinds, blinded, ps)
 				}
+				forgeAll(t, c.name, tc.t, tc.n, all, want, combine)
 			}
-			for _, sub := range subsets(tc.n, tc.t-1) {
-				_, err := token.Combine(d.KeySet, testInputs, blinds, pick(sub))
-				if !errors.Is(err, token.ErrTooFewPartials) {
-					t.Fatalf("%d shares %v: got %v, want ErrTooFewPartials", tc.t-1, sub, err)
-				}
-			}
-			// The same partial twice counts once.
-			if sub := subsets(tc.n, tc.t-1); len(sub[0]) > 0 {
-				given := append(pick(sub[0]), pick(sub[0])...)
-				if _, err := token.Combine(d.KeySet, testInputs, blinds, given); !errors.Is(err, token.ErrTooFewPartials) {
-					t.Fatalf("repeated partials: got %v, want ErrTooFewPartials", err)
-				}
-			}
-			for _, f := range forgeries {
-				for _, size := range []int{tc.t, tc.t + 1} {
-					for _, sub := range subsets(tc.n, size) {
-						for pos := range sub {
-							given := pick(sub)
-							given[pos] = f.forge(given[pos], all)
-							got, err := token.Combine(d.KeySet, testInputs, blinds, given)
-							if size == tc.t {
-								if err == nil || !errors.Is(err, token.ErrTooFewPartials) {
-									t.Fatalf("%s, shares %v, forged %d: got %v, want ErrTooFewPartials", f.name, sub, sub[pos], err)
-								}
-								continue
-							}
-							if err != nil || !slices.EqualFunc(got, want, bytes.Equal) {
-								t.Fatalf("%s, shares %v, forged %d of %d: the valid ones were not used (%v)", f.name, sub, sub[pos], size, err)
-							}
+		})
+	}
+}
+
+// forgeAll is TestEverySubsetAndForgery for one combiner, named in its
+// failures.
+func forgeAll(t *testing.T, name string, threshold, n int, all []token.Partial, want [][]byte, combine func([]token.Partial) ([][]byte, error)) {
+	t.Helper()
+	pick := func(sub []uint16) []token.Partial {
+		var out []token.Partial
+		for _, x := range sub {
+			out = append(out, all[x-1])
+		}
+		return out
+	}
+	for _, sub := range subsets(n, threshold) {
+		got, err := combine(pick(sub))
+		if err != nil || !slices.EqualFunc(got, want, bytes.Equal) {
+			t.Fatalf("%s, shares %v: tokens differ (%v)", name, sub, err)
+		}
+	}
+	for _, sub := range subsets(n, threshold-1) {
+		if _, err := combine(pick(sub)); !errors.Is(err, token.ErrTooFewPartials) {
+			t.Fatalf("%s, %d shares %v: got %v, want ErrTooFewPartials", name, threshold-1, sub, err)
+		}
+	}
+	// The same partial twice counts once.
+	if sub := subsets(n, threshold-1); len(sub[0]) > 0 {
+		given := append(pick(sub[0]), pick(sub[0])...)
+		if _, err := combine(given); !errors.Is(err, token.ErrTooFewPartials) {
+			t.Fatalf("%s, repeated partials: got %v, want ErrTooFewPartials", name, err)
+		}
+	}
+	for _, f := range forgeries {
+		for _, size := range []int{threshold, threshold + 1} {
+			for _, sub := range subsets(n, size) {
+				for pos := range sub {
+					given := pick(sub)
+					given[pos] = f.forge(given[pos], all)
+					got, err := combine(given)
+					if size == threshold {
+						if err == nil || !errors.Is(err, token.ErrTooFewPartials) {
+							t.Fatalf("%s: %s, shares %v, forged %d: got %v, want ErrTooFewPartials", name, f.name, sub, sub[pos], err)
 						}
+						continue
+					}
+					if err != nil || !slices.EqualFunc(got, want, bytes.Equal) {
+						t.Fatalf("%s: %s, shares %v, forged %d of %d: the valid ones were not used (%v)", name, f.name, sub, sub[pos], size, err)
 					}
 				}
 			}
-		})
+		}
+	}
+}
+
+// TestCombineBlindedChecksAgainstTheElementsGiven: CombineBlinded checks the
+// proofs against the blinded elements it is given; partials made for other
+// elements (another batch's) never verify.
+func TestCombineBlindedChecksAgainstTheElementsGiven(t *testing.T) {
+	rnd := seeded(t)
+	d := deal(t, rnd, 2, 3)
+	blinds, blinded, err := token.BlindVerifiable(rnd, testInputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherBlinded, err := token.BlindVerifiable(rnd, testInputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := partials(t, d, otherBlinded, 1, 2)
+	if _, err := token.CombineBlinded(d.KeySet, testInputs, blinds, blinded, ps); !errors.Is(err, token.ErrTooFewPartials) {
+		t.Fatalf("partials for other elements: got %v, want ErrTooFewPartials", err)
+	}
+	if _, err := token.CombineBlinded(d.KeySet, testInputs, blinds, blinded[:1], partials(t, d, blinded, 1, 2)); !errors.Is(err, token.ErrMismatch) {
+		t.Fatalf("one blinded element short: got %v, want ErrMismatch", err)
 	}
 }
 
