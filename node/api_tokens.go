@@ -100,6 +100,19 @@ func (n *Node) keySet(purpose string, epoch uint32) (KeySet, error) {
 	return ks, nil
 }
 
+// partialUse says who will combine the partials evaluatePartials returns.
+type partialUse int
+
+const (
+	// forClient: they leave the node (POST /v1/tokens/evaluate), and the
+	// client checks every proof, this node's own included.
+	forClient partialUse = iota
+	// forTokenizer: this node's own tokenizer combines them without
+	// checking proofs (a VerifiedCombiner), so this node's own partial
+	// needs none (see evaluatePartials).
+	forTokenizer
+)
+
 // partialResult is one issuer's answer as the fan-out collects it.
 type partialResult struct {
 	issuer IssuerKey
@@ -122,7 +135,7 @@ type partialResult struct {
 // T valid answers it returns an *IssuersError (503 issuers_unavailable),
 // which wraps ErrIssuerUnavailable, or an issuer's refusal for the purpose
 // or the rate.
-func (n *Node) evaluatePartials(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) (KeySet, []Partial, error) {
+func (n *Node) evaluatePartials(ctx context.Context, purpose string, epoch uint32, blinded [][]byte, use partialUse) (KeySet, []Partial, error) {
 	ks, err := n.keySet(purpose, epoch)
 	if err != nil {
 		return KeySet{}, nil, err
@@ -138,7 +151,7 @@ func (n *Node) evaluatePartials(ctx context.Context, purpose string, epoch uint3
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			p, err := n.askIssuer(ctx, ks, iss, blinded)
+			p, err := n.askIssuer(ctx, ks, iss, blinded, use)
 			// This node's own partial needs no check: the keyring gives a
 			// share only if its public key is the key record's K_i
 			// (Keyring.Share), and circl evaluates with it. The others'
@@ -251,9 +264,9 @@ func (n *Node) issuerOrder(issuers []IssuerKey) []IssuerKey {
 
 // askIssuer gets one issuer's partial: from this node's own share, or from
 // the issuer over the peer transport.
-func (n *Node) askIssuer(ctx context.Context, ks KeySet, iss IssuerKey, blinded [][]byte) (Partial, error) {
+func (n *Node) askIssuer(ctx context.Context, ks KeySet, iss IssuerKey, blinded [][]byte, use partialUse) (Partial, error) {
 	if iss.NodeID == n.cfg.NodeID {
-		ev, proof, err := n.issuerEvaluate(ctx, n.cfg.NodeID, n.cfg.Purposes, ks.Purpose, ks.Epoch, blinded)
+		ev, proof, err := n.issuerEvaluate(ctx, n.cfg.NodeID, n.cfg.Purposes, ks.Purpose, ks.Epoch, blinded, use == forClient)
 		if err != nil {
 			return Partial{}, err
 		}
@@ -302,8 +315,10 @@ func decodePartial(resp peerEvaluateResponse, iss IssuerKey, epoch uint32, n int
 // issuerEvaluate is the issuer's side: the requester (a node id) must be
 // authorised for purpose, within its rate, and every evaluation is audited
 // (who, purpose, count — never an element). It evaluates with this node's
-// share of the (purpose, epoch) key only.
-func (n *Node) issuerEvaluate(ctx context.Context, requester string, authorised []string, purpose string, epoch uint32, blinded [][]byte) ([][]byte, []byte, error) {
+// share of the (purpose, epoch) key only, with the proof unless withProof
+// is false, which only this node's own tokenizer asks for (its partial
+// never leaves the node; see partialUse).
+func (n *Node) issuerEvaluate(ctx context.Context, requester string, authorised []string, purpose string, epoch uint32, blinded [][]byte, withProof bool) ([][]byte, []byte, error) {
 	var share Share
 	if n.opt.Keyring != nil {
 		share = n.opt.Keyring.Share(purpose, epoch)
@@ -321,7 +336,16 @@ func (n *Node) issuerEvaluate(ctx context.Context, requester string, authorised 
 		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: outcomeDenied})
 		return nil, nil, ae
 	}
-	ev, proof, err := share.Evaluate(blinded)
+	var (
+		ev    [][]byte
+		proof []byte
+		err   error
+	)
+	if withProof {
+		ev, proof, err = share.Evaluate(blinded)
+	} else {
+		ev, err = share.EvaluateUnproven(blinded)
+	}
 	if err != nil {
 		n.metrics.evaluated(purpose, authorised, outcomeError, len(blinded))
 		n.audit(ctx, AuditEvent{Action: "evaluate", Actor: "node:" + requester, Purpose: purpose, Count: len(blinded), Outcome: outcomeError})
@@ -344,7 +368,11 @@ func (e nodeEvaluator) KeySet(_ context.Context, purpose string, epoch uint32) (
 }
 
 func (e nodeEvaluator) EvaluatePartials(ctx context.Context, purpose string, epoch uint32, blinded [][]byte) ([]Partial, error) {
-	_, ps, err := e.n.evaluatePartials(ctx, purpose, epoch, blinded)
+	use := forClient
+	if vc, ok := e.n.opt.Tokenizer.(VerifiedCombiner); ok && vc.CombinesVerified() {
+		use = forTokenizer
+	}
+	_, ps, err := e.n.evaluatePartials(ctx, purpose, epoch, blinded, use)
 	return ps, err
 }
 
@@ -357,7 +385,7 @@ func (n *Node) handleEvaluate(w http.ResponseWriter, r *http.Request, req *evalu
 		return aerr
 	}
 	p := principalFrom(r.Context())
-	ks, partials, err := n.evaluatePartials(r.Context(), req.Purpose, req.Epoch, blinded)
+	ks, partials, err := n.evaluatePartials(r.Context(), req.Purpose, req.Epoch, blinded, forClient)
 	if err != nil {
 		return err
 	}
@@ -423,7 +451,7 @@ func (n *Node) handlePeerEvaluate(w http.ResponseWriter, r *http.Request, req *e
 	if n.opt.Peers != nil {
 		authorised = n.opt.Peers.Purposes(peer)
 	}
-	ev, proof, err := n.issuerEvaluate(r.Context(), peer, authorised, req.Purpose, req.Epoch, blinded)
+	ev, proof, err := n.issuerEvaluate(r.Context(), peer, authorised, req.Purpose, req.Epoch, blinded, true)
 	if err != nil {
 		return err
 	}

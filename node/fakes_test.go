@@ -265,6 +265,11 @@ type fakeShare struct {
 
 func (s fakeShare) Index() uint16 { return s.index }
 
+func (s fakeShare) EvaluateUnproven(blinded [][]byte) ([][]byte, error) {
+	ev, _, err := s.Evaluate(blinded)
+	return ev, err
+}
+
 func (s fakeShare) Evaluate(blinded [][]byte) ([][]byte, []byte, error) {
 	s.k.calls.Add(1)
 	if s.k.fail != nil {

@@ -27,14 +27,14 @@ func TestMetrics(t *testing.T) {
 	// A peer authorised for direct-care only, asking for safeguarding and
 	// for a name of its own choosing: both denied, under one label.
 	for _, p := range []string{"safeguarding", "made-up-purpose"} {
-		if _, _, err := a.issuerEvaluate(ctx, "b", []string{"direct-care"}, p, 1, blinded(3)); err == nil {
+		if _, _, err := a.issuerEvaluate(ctx, "b", []string{"direct-care"}, p, 1, blinded(3), true); err == nil {
 			t.Fatalf("%s: evaluated for an unauthorised purpose", p)
 		}
 	}
 	failing := soloKeyring("f")
 	failing.fail = errors.New("evaluation failed")
 	f := newTestNodeWith(t, newFakeFed(), "f", nil, func(o *Options) { o.Keyring = failing })
-	if _, _, err := f.issuerEvaluate(ctx, "b", []string{"direct-care"}, "direct-care", 1, blinded(1)); err == nil {
+	if _, _, err := f.issuerEvaluate(ctx, "b", []string{"direct-care"}, "direct-care", 1, blinded(1), true); err == nil {
 		t.Fatal("a failing evaluation succeeded")
 	}
 	a.do(t, "POST", "/v1/locate", "", "{}")

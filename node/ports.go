@@ -7,13 +7,16 @@ import "github.com/signpost-federation/signpost/node/port"
 // say node.Keys, node.Index and so on; the adapters of node/adapter bind
 // them to the wasm runtime, the locator and the federation.
 type (
-	Keys       = port.Keys
-	Tokenizer  = port.Tokenizer
-	Evaluator  = port.Evaluator
-	Holding    = port.Holding
-	Sealed     = port.Sealed
-	IndexEvent = port.IndexEvent
-	Index      = port.Index
+	Keys      = port.Keys
+	Tokenizer = port.Tokenizer
+	// VerifiedCombiner: a Tokenizer that takes the node's partials as
+	// verified (the native one).
+	VerifiedCombiner = port.VerifiedCombiner
+	Evaluator        = port.Evaluator
+	Holding          = port.Holding
+	Sealed           = port.Sealed
+	IndexEvent       = port.IndexEvent
+	Index            = port.Index
 	// BatchIndex and Publication: an Index that publishes many entries
 	// at once (imports and republishing use it when the Index has it).
 	BatchIndex  = port.BatchIndex

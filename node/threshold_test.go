@@ -169,7 +169,7 @@ func TestIssuersAskedAsNeeded(t *testing.T) {
 	}
 	evaluate := func(t *testing.T, a *Node, want uint16) {
 		t.Helper()
-		_, ps, err := a.evaluatePartials(t.Context(), "safeguarding", 0, [][]byte{{1, 2}})
+		_, ps, err := a.evaluatePartials(t.Context(), "safeguarding", 0, [][]byte{{1, 2}}, forClient)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -130,6 +130,7 @@ type Partial struct {
 type ShareIssuer struct {
 	index  uint16
 	server oprf.VerifiableServer
+	base   oprf.Server // the same key, for EvaluateUnproven
 	pub    []byte
 }
 
@@ -149,7 +150,7 @@ func NewShareIssuer(index uint16, share []byte) (*ShareIssuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wasm: serialise public share: %w", err)
 	}
-	return &ShareIssuer{index: index, server: oprf.NewVerifiableServer(token.Suite, k), pub: pub}, nil
+	return &ShareIssuer{index: index, server: oprf.NewVerifiableServer(token.Suite, k), base: oprf.NewServer(token.Suite, k), pub: pub}, nil
 }
 
 // Index returns the issuer's Shamir index.
@@ -185,6 +186,32 @@ func (s *ShareIssuer) Evaluate(blinded [][]byte) (evaluated [][]byte, proof []by
 		return nil, nil, fmt.Errorf("wasm: serialise proof: %w", err)
 	}
 	return evaluated, proof, nil
+}
+
+// EvaluateUnproven is [ShareIssuer.Evaluate] without the proof: Z_i per
+// element, a scalar multiplication each where the proof adds about one
+// more. Only for the share holder's own tokens, which it combines itself
+// (the node's tokenizer): a partial that leaves the holder must carry its
+// proof, which every client checks.
+func (s *ShareIssuer) EvaluateUnproven(blinded [][]byte) ([][]byte, error) {
+	if len(blinded) == 0 || len(blinded) > token.MaxBatch {
+		return nil, ErrBatchSize
+	}
+	elems, err := token.ParseElements(blinded)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	ev, err := s.base.Evaluate(&oprf.EvaluationRequest{Elements: elems})
+	if err != nil {
+		return nil, fmt.Errorf("wasm: evaluate: %w", err)
+	}
+	out := make([][]byte, len(ev.Elements))
+	for j, e := range ev.Elements {
+		if out[j], err = e.MarshalBinaryCompress(); err != nil {
+			return nil, fmt.Errorf("wasm: serialise evaluation: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // Partial is Evaluate returning a [Partial] under the issuer's index.

@@ -454,6 +454,17 @@ func TestShareIssuer(t *testing.T) {
 	if err := VerifyPartial(f.ks, b.Blinded, p); err != nil {
 		t.Fatalf("genuine partial: %v", err)
 	}
+	// Without the proof: the same elements.
+	unproven, err := iss.EvaluateUnproven(b.Blinded)
+	if err != nil || !slices.EqualFunc(unproven, p.Evaluated, bytes.Equal) {
+		t.Fatalf("EvaluateUnproven: %v, or elements other than Evaluate's", err)
+	}
+	if _, err := iss.EvaluateUnproven(nil); !errors.Is(err, ErrBatchSize) {
+		t.Fatalf("EvaluateUnproven of nothing: %v", err)
+	}
+	if _, err := iss.EvaluateUnproven([][]byte{make([]byte, 32)}); !errors.Is(err, ErrEncoding) {
+		t.Fatalf("EvaluateUnproven of the identity: %v", err)
+	}
 	bad := p
 	bad.Proof = bytes.Clone(p.Proof)
 	bad.Proof[0] ^= 1

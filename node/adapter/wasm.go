@@ -33,6 +33,10 @@ type NativeTokenizer struct {
 	C *wasm.NativeClient
 }
 
+// CombinesVerified implements port.VerifiedCombiner: the native tokenizer
+// takes the node's partials as verified (see verifiedEvaluator).
+func (t *NativeTokenizer) CombinesVerified() bool { return true }
+
 // NewNativeTokenizer returns the node's native tokenizer, with blinds from
 // crypto/rand.
 func NewNativeTokenizer() *NativeTokenizer {

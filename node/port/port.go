@@ -36,6 +36,15 @@ type Tokenizer interface {
 	Keys(ctx context.Context, ev Evaluator, purpose string, numbers []string) ([]Keys, error)
 }
 
+// VerifiedCombiner is a Tokenizer that combines the partials its Evaluator
+// returns without checking their proofs again (the node's native
+// tokenizer: the node checked them). Given one, the node does not prove its
+// own partial evaluation to itself; a tokenizer that checks every proof
+// (the module's) gets the proof.
+type VerifiedCombiner interface {
+	CombinesVerified() bool
+}
+
 // KeySet is one token key — a (purpose, epoch) pair — as the federation's
 // signed key record describes it: any T of the issuers evaluate together,
 // each with its Shamir share; nobody holds the key itself. Public.
@@ -114,6 +123,9 @@ type Keyring interface {
 type Share interface {
 	Index() uint16
 	Evaluate(blinded [][]byte) (evaluated [][]byte, proof []byte, err error)
+	// EvaluateUnproven is Evaluate without the proof, for this node's own
+	// tokens only: a partial that leaves the node carries its proof.
+	EvaluateUnproven(blinded [][]byte) (evaluated [][]byte, err error)
 }
 
 // ErrNoKey is returned when the federation has no token key for a purpose
