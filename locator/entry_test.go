@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/signpost-federation/signpost/wasm/sealed"
 )
 
 func TestEntryRoundTrip(t *testing.T) {
@@ -171,5 +173,47 @@ func TestLookupOpenDropsAndCounts(t *testing.T) {
 	c := s.Counters()
 	if c.Rejected[ReasonUnknownHolder] != 1 || c.Rejected[ReasonSealBroken] != 1 || c.Rejected[ReasonHolderSignature] != 1 {
 		t.Fatalf("counters %+v", c.Rejected)
+	}
+}
+
+// TestShieldedHolder: a holder with a broker publishes entries that open to
+// the broker's name only, under the same entry id and key as its plain
+// entries; the broker (and nobody else) opens the holder inside.
+func TestShieldedHolder(t *testing.T) {
+	keys := keyring{}
+	h := testHolder(t, 1, keys)
+	broker := testHolder(t, 2, keys)
+	sh, err := h.WithBroker(broker.NodeID(), keys[broker.NodeID()])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Broker() != "" || sh.Broker() != broker.NodeID() {
+		t.Fatalf("brokers %q, %q", h.Broker(), sh.Broker())
+	}
+	exp := t0.Add(time.Hour)
+	for _, e := range []*Entry{mustPublish(t, sh, 4, 2, exp), mustWithdraw(t, sh, 4, 3, exp)} {
+		if e.ID() != h.EntryID(lookupN(4)) || !e.VerifySignature() {
+			t.Fatal("shielded entry has another id or a bad signature")
+		}
+		got, err := e.Open(sealN(4), keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.NodeID != "" || got.Category != "" || got.Broker != broker.NodeID() || got.Withdrawn != e.Deleted {
+			t.Fatalf("opened %+v", got)
+		}
+		id, err := sealed.OpenShield(broker.nodeKey, broker.NodeID(), e.Lookup, e.EntryPub, got.Inner, keys.NodeKey)
+		if err != nil || id.NodeID != h.NodeID() {
+			t.Fatalf("broker opened %+v, %v", id, err)
+		}
+		if _, err := sealed.OpenShield(h.nodeKey, broker.NodeID(), e.Lookup, e.EntryPub, got.Inner, keys.NodeKey); !errors.Is(err, sealed.ErrNotBroker) {
+			t.Fatalf("the holder's own key opened the blob: %v", err)
+		}
+	}
+	if _, err := h.WithBroker("", keys[broker.NodeID()]); err == nil {
+		t.Fatal("empty broker accepted")
+	}
+	if _, err := h.WithBroker("b", make([]byte, 3)); err == nil {
+		t.Fatal("short broker key accepted")
 	}
 }

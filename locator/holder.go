@@ -27,6 +27,9 @@ type Holder struct {
 	nodeKey ed25519.PrivateKey
 	secret  [32]byte
 	rand    io.Reader
+	// broker and brokerKey are set on a shielded holder (WithBroker).
+	broker    string
+	brokerKey ed25519.PublicKey
 }
 
 // NewHolder returns a Holder for nodeID, whose enrolled descriptor key is
@@ -52,6 +55,26 @@ func NewHolder(nodeID string, nodeKey ed25519.PrivateKey, secret [32]byte) (*Hol
 // seal. Not safe to call concurrently with Publish or Withdraw, and r must
 // itself be safe for concurrent use if the Holder is used concurrently.
 func (h *Holder) SetNonceSource(r io.Reader) { h.rand = r }
+
+// WithBroker returns a copy of h that publishes shielded entries: each
+// names broker (a member whose enrolled key is brokerKey) and carries the
+// holder's identity sealed to it (package wasm/sealed, SealShielded). The
+// entry keys are h's, so an entry published plainly and then shielded keeps
+// its id and versions.
+func (h *Holder) WithBroker(broker string, brokerKey ed25519.PublicKey) (*Holder, error) {
+	if broker == "" || len(broker) > MaxNodeIDLen {
+		return nil, fmt.Errorf("locator: broker node id of %d bytes (1..%d)", len(broker), MaxNodeIDLen)
+	}
+	if _, err := sealed.BrokerPublicKey(brokerKey); err != nil {
+		return nil, fmt.Errorf("locator: %w", err)
+	}
+	c := *h
+	c.broker, c.brokerKey = broker, brokerKey
+	return &c, nil
+}
+
+// Broker returns the broker a shielded holder names, "" if it is not one.
+func (h *Holder) Broker() string { return h.broker }
 
 // NodeID returns the holder's node id.
 func (h *Holder) NodeID() string { return h.nodeID }
@@ -88,7 +111,7 @@ func (h *Holder) Publish(lookup LookupKey, seal SealKey, category string, versio
 
 // Withdraw builds a tombstone (Deleted) for this holder's entry under lookup.
 // Its sealed part names the holder (with an empty category), so a watcher
-// with the token learns who withdrew. expires should be at least the expiry
+// with the token learns who withdrew; a shielded holder's names its broker. expires should be at least the expiry
 // of every earlier version, or a lagging replica may resurrect one after the
 // tombstone expires.
 func (h *Holder) Withdraw(lookup LookupKey, seal SealKey, version uint64, expires time.Time) (*Entry, error) {
@@ -103,7 +126,13 @@ func (h *Holder) build(lookup LookupKey, seal SealKey, category string, version 
 	e := &Entry{Lookup: lookup, Version: version, Expires: expires.Unix(), Deleted: deleted}
 	copy(e.EntryPub[:], key.Public().(ed25519.PublicKey))
 	id := sealed.Identity{NodeID: h.nodeID, Category: category, RegisteredAt: registeredAt.Unix()}
-	s, err := sealed.Seal(h.rand, seal, lookup, e.EntryPub, h.nodeKey, id)
+	var s []byte
+	var err error
+	if h.broker != "" {
+		s, err = sealed.SealShielded(h.rand, seal, lookup, e.EntryPub, h.nodeKey, id, h.broker, h.brokerKey)
+	} else {
+		s, err = sealed.Seal(h.rand, seal, lookup, e.EntryPub, h.nodeKey, id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("locator: seal: %w", err)
 	}
@@ -139,6 +168,12 @@ type Holding struct {
 	RegisteredAt time.Time
 	// Withdrawn is true when the entry is a tombstone.
 	Withdrawn bool
+	// Broker is set, and NodeID and Category are empty, when the entry is
+	// shielded: it names the broker node that speaks for a holder whose
+	// identity only the broker can open (Inner; see package wasm/sealed).
+	// A reader cannot check who the holder is.
+	Broker string
+	Inner  []byte
 }
 
 // Open decrypts the sealed part with seal and checks the holder's node
@@ -150,11 +185,11 @@ type Holding struct {
 func (e *Entry) Open(seal SealKey, keys NodeKeys) (Holding, error) {
 	// keys is consulted only once the sealed part opened.
 	nodeKey := func(nodeID string) (ed25519.PublicKey, bool) { return keys.NodeKey(nodeID) }
-	id, err := sealed.OpenVerify(seal, e.Lookup, e.EntryPub, e.Sealed, nodeKey)
+	id, sh, err := sealed.OpenVerify(seal, e.Lookup, e.EntryPub, e.Sealed, nodeKey)
 	if err != nil {
 		return Holding{}, openError(e.ID(), err)
 	}
-	return Holding{NodeID: id.NodeID, Category: id.Category, RegisteredAt: time.Unix(id.RegisteredAt, 0).UTC(), Withdrawn: e.Deleted}, nil
+	return Holding{NodeID: id.NodeID, Category: id.Category, RegisteredAt: time.Unix(id.RegisteredAt, 0).UTC(), Withdrawn: e.Deleted, Broker: sh.Broker, Inner: sh.Inner}, nil
 }
 
 // openError maps package sealed's failure to this package's sentinels,

@@ -215,6 +215,8 @@ func TestBrowserAgreesWithNativeAndWazero(t *testing.T) {
 		oc.entry(t, "node-school", oc.nodeKey, oc.seal, false, 4),
 		oc.entry(t, "node-school", oc.nodeKey, seal, true, 5),
 		[]byte("c2VhbGVk"),
+		oc.entryVia(t, "node-clinic", oc.nodeKey, seal, false, 6, "node-gp"),
+		oc.entryVia(t, "node-clinic", oc.nodeKey, seal, true, 7, "node-gp"),
 	}
 	wantOpen, err := r.OpenEntries(context.Background(), seal, entries, oc.members)
 	if err != nil {
@@ -227,25 +229,29 @@ func TestBrowserAgreesWithNativeAndWazero(t *testing.T) {
 	type jsOpened struct {
 		OK           bool
 		NodeID       string
+		Broker       string
 		Category     string
 		RegisteredAt int64
 		Withdrawn    bool
 		Error        string
 	}
 	gotOpen := evalJS[[]jsOpened](t, ctx, `sp.openEntries(unhex("`+hex.EncodeToString(seal[:])+`"), `+jsStrings(hexes(entries))+`.map(unhex), `+members+`)`+
-		`.map((o) => ({OK: o.ok, NodeID: o.nodeId || "", Category: o.category || "", RegisteredAt: o.registeredAt || 0, Withdrawn: !!o.withdrawn, Error: o.error || ""}))`)
+		`.map((o) => ({OK: o.ok, NodeID: o.nodeId || "", Broker: o.broker || "", Category: o.category || "", RegisteredAt: o.registeredAt || 0, Withdrawn: !!o.withdrawn, Error: o.error || ""}))`)
 	codes := map[error]string{nil: "", ErrHolderSignature: "holder_signature", ErrUnknownHolder: "unknown_holder", ErrSealBroken: "seal_broken", ErrEntryMalformed: "malformed"}
 	if len(gotOpen) != len(wantOpen) {
 		t.Fatalf("browser opened %d entries, wazero %d", len(gotOpen), len(wantOpen))
 	}
 	for i, w := range wantOpen {
 		g := gotOpen[i]
-		if g.OK != (w.Err == nil) || g.Error != codes[w.Err] || g.NodeID != w.NodeID || g.Category != w.Category || g.Withdrawn != w.Withdrawn || (w.Err == nil && g.RegisteredAt != w.RegisteredAt.Unix()) {
+		if g.OK != (w.Err == nil) || g.Error != codes[w.Err] || g.NodeID != w.NodeID || g.Broker != w.Broker || g.Category != w.Category || g.Withdrawn != w.Withdrawn || (w.Err == nil && g.RegisteredAt != w.RegisteredAt.Unix()) {
 			t.Errorf("entry %d: browser %+v, wazero %+v", i, g, w)
 		}
 	}
 	if wantOpen[0].Err != nil || wantOpen[0].NodeID != "node-school" {
 		t.Errorf("good entry did not open: %+v", wantOpen[0])
+	}
+	if w := wantOpen[6]; w.Err != nil || w.Broker != "node-gp" || w.NodeID != "" || w.Category != "" {
+		t.Errorf("shielded entry opened as %+v", w)
 	}
 	if code := evalJS[string](t, ctx, `(() => { try { sp.openEntries(new Uint8Array(31), [], []); return "accepted"; } catch (e) { return e.code; } })()`); code != "malformed" {
 		t.Errorf("short seal key: browser says %q, want malformed", code)

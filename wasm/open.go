@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
@@ -38,7 +39,10 @@ type Opened struct {
 	RegisteredAt time.Time
 	// Withdrawn is true when the entry is a tombstone.
 	Withdrawn bool
-	Err       error
+	// Broker is set, and NodeID and Category are empty, when the entry is
+	// shielded: it names the broker that speaks for the holder.
+	Broker string
+	Err    error
 }
 
 // OpenEntries opens canonical locator entry encodings under one seal key
@@ -109,10 +113,14 @@ func decodeOpenEntries(view []byte, out []Opened) error {
 			return fmt.Errorf("%w: open entries response malformed", ErrABI)
 		}
 		out[i] = Opened{
-			NodeID:       string(id),
 			Category:     string(cat),
 			RegisteredAt: time.Unix(int64(binary.BigEndian.Uint64(reg)), 0).UTC(),
-			Withdrawn:    len(flags) == 1 && flags[0] == '1',
+			Withdrawn:    bytes.HasPrefix(flags, []byte("1")),
+		}
+		if bytes.HasSuffix(flags, []byte("s")) {
+			out[i].Broker = string(id)
+		} else {
+			out[i].NodeID = string(id)
 		}
 	}
 	if err := it.Err(); err != nil {

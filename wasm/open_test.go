@@ -21,6 +21,16 @@ type openCase struct {
 	nodeKey ed25519.PrivateKey
 }
 
+// memberKey returns the public key of member id (nil if none).
+func (c openCase) memberKey(id string) ed25519.PublicKey {
+	for _, m := range c.members {
+		if m.NodeID == id {
+			return m.PublicKey
+		}
+	}
+	return nil
+}
+
 func newOpenCase() openCase {
 	c := openCase{nodeKey: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32))}
 	c.seal[0] = 0x22
@@ -34,6 +44,12 @@ func newOpenCase() openCase {
 
 func (c openCase) entry(t testing.TB, nodeID string, key ed25519.PrivateKey, seal [32]byte, deleted bool, n byte) []byte {
 	t.Helper()
+	return c.entryVia(t, nodeID, key, seal, deleted, n, "")
+}
+
+// entryVia is entry shielded by broker (a member; "" for a plain entry).
+func (c openCase) entryVia(t testing.TB, nodeID string, key ed25519.PrivateKey, seal [32]byte, deleted bool, n byte, broker string) []byte {
+	t.Helper()
 	var lookup [16]byte
 	var pub [32]byte
 	lookup[0], pub[0], pub[1] = 0x11, n, 0x33
@@ -41,7 +57,15 @@ func (c openCase) entry(t testing.TB, nodeID string, key ed25519.PrivateKey, sea
 	if deleted {
 		cat, reg = "", 0
 	}
-	s, err := sealed.Seal(bytes.NewReader(bytes.Repeat([]byte{n}, 24)), seal, lookup, pub, key, sealed.Identity{NodeID: nodeID, Category: cat, RegisteredAt: reg})
+	nonce := bytes.NewReader(bytes.Repeat([]byte{n}, 24))
+	id := sealed.Identity{NodeID: nodeID, Category: cat, RegisteredAt: reg}
+	var s []byte
+	var err error
+	if broker != "" {
+		s, err = sealed.SealShielded(nonce, seal, lookup, pub, key, id, broker, c.memberKey(broker))
+	} else {
+		s, err = sealed.Seal(nonce, seal, lookup, pub, key, id)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,13 +95,17 @@ func TestOpenEntriesAgreesWithNative(t *testing.T) {
 		entry     []byte
 		want      error
 		withdrawn bool
+		broker    string
 	}{
-		{"good entry", c.entry(t, "node-school", c.nodeKey, c.seal, false, 1), nil, false},
-		{"wrong seal key", c.entry(t, "node-school", c.nodeKey, wrongSeal, false, 2), ErrSealBroken, false},
-		{"unknown holder", c.entry(t, "node-police", c.nodeKey, c.seal, false, 3), ErrUnknownHolder, false},
-		{"forged holder signature", c.entry(t, "node-school", forger, c.seal, false, 4), ErrHolderSignature, false},
-		{"tombstone", c.entry(t, "node-school", c.nodeKey, c.seal, true, 5), nil, true},
-		{"not an entry", []byte("c2VhbGVk"), ErrEntryMalformed, false},
+		{"good entry", c.entry(t, "node-school", c.nodeKey, c.seal, false, 1), nil, false, ""},
+		{"wrong seal key", c.entry(t, "node-school", c.nodeKey, wrongSeal, false, 2), ErrSealBroken, false, ""},
+		{"unknown holder", c.entry(t, "node-police", c.nodeKey, c.seal, false, 3), ErrUnknownHolder, false, ""},
+		{"forged holder signature", c.entry(t, "node-school", forger, c.seal, false, 4), ErrHolderSignature, false, ""},
+		{"tombstone", c.entry(t, "node-school", c.nodeKey, c.seal, true, 5), nil, true, ""},
+		{"not an entry", []byte("c2VhbGVk"), ErrEntryMalformed, false, ""},
+		{"shielded", c.entryVia(t, "node-clinic", c.nodeKey, c.seal, false, 6, "node-gp"), nil, false, "node-gp"},
+		{"shielded tombstone", c.entryVia(t, "node-clinic", c.nodeKey, c.seal, true, 7, "node-gp"), nil, true, "node-gp"},
+		{"shielded, wrong seal key", c.entryVia(t, "node-clinic", c.nodeKey, wrongSeal, false, 8, "node-gp"), ErrSealBroken, false, ""},
 	}
 	entries := make([][]byte, len(tests))
 	for i, tt := range tests {
@@ -112,8 +140,14 @@ func TestOpenEntriesAgreesWithNative(t *testing.T) {
 				}
 				return
 			}
-			if o.NodeID != n.NodeID || o.Category != n.Category || o.RegisteredAt.Unix() != n.RegisteredAt || o.Withdrawn != n.Withdrawn || o.Withdrawn != tt.withdrawn {
+			if o.NodeID != n.NodeID || o.Category != n.Category || o.RegisteredAt.Unix() != n.RegisteredAt || o.Withdrawn != n.Withdrawn || o.Withdrawn != tt.withdrawn || o.Broker != n.Shield.Broker || o.Broker != tt.broker {
 				t.Fatalf("module %+v, native %+v", o, n)
+			}
+			if tt.broker != "" {
+				if o.NodeID != "" || o.Category != "" {
+					t.Fatalf("shielded entry opened as %+v", o)
+				}
+				return
 			}
 			if !tt.withdrawn && (o.NodeID != "node-school" || o.Category != "education" || !o.RegisteredAt.Equal(time.Date(2025, 9, 1, 0, 0, 0, 0, time.UTC))) {
 				t.Fatalf("opened %+v", o)

@@ -22,6 +22,33 @@
 // another entry. Node ids are 1..[MaxNodeIDLen] bytes, categories at most
 // [MaxCategoryLen]. Nonces are random (safe with XChaCha's 192 bits).
 //
+// # Shielded entries
+//
+// Where being named as a holder can itself harm the person (a sexual-health
+// clinic, a refuge), the holder publishes shielded entries. Their payload,
+// version 2 ([PayloadShielded]), sealed under the seal key as above, is
+//
+//	version(1)=2 ‖ len(1) ‖ broker node id ‖ registered-at(8) ‖ inner([InnerSize])
+//
+// where inner is HPKE (RFC 9180; DHKEM(X25519, HKDF-SHA256), HKDF-SHA256,
+// ChaCha20Poly1305) sealed to the broker node's key, with info
+// "signpost/locator/shielded/v1\x00" ‖ lookup ‖ entryPub ‖ len ‖ broker id,
+// of the fixed-size plaintext
+//
+//	len(1) ‖ holder node id, zero-padded to MaxNodeIDLen ‖ len(1) ‖ category,
+//	zero-padded to MaxCategoryLen ‖ registered-at(8) ‖ holder signature(64)
+//
+// with the same holder signature as version 1 ([HolderSigned]). The outer
+// part carries no holder id, category or signature, and its length depends
+// only on the broker id's. A reader with the seal key learns "shielded,
+// brokered by B, since T" and checks that B is a member ([OpenVerify]); it
+// cannot check the holder, and says so. Only the broker opens the inner
+// blob ([OpenShield]): the info binds it to the entry and to the broker
+// named, so it cannot be moved to another entry or relayed through another
+// broker. The broker's X25519 key is the Montgomery form of its enrolled
+// Ed25519 key ([BrokerPublicKey], [BrokerPrivateKey]), so no new key is
+// enrolled or distributed.
+//
 // # Invariants
 //
 // [Open] authenticates before it parses; [ParsePayload] is bounded and

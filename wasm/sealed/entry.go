@@ -58,6 +58,9 @@ type Opened struct {
 	Identity
 	// Withdrawn is true when the entry is a tombstone.
 	Withdrawn bool
+	// Shield names the broker of a shielded entry (Identity then carries
+	// only RegisteredAt); its Broker is "" otherwise.
+	Shield Shield
 }
 
 // OpenEntry reads a canonical entry encoding, opens its sealed part with
@@ -68,9 +71,9 @@ func OpenEntry(key [32]byte, enc []byte, keys NodeKeys) (Opened, error) {
 	if err != nil {
 		return Opened{}, err
 	}
-	id, err := OpenVerify(key, v.Lookup, v.EntryPub, v.Sealed, keys)
+	id, sh, err := OpenVerify(key, v.Lookup, v.EntryPub, v.Sealed, keys)
 	if err != nil {
 		return Opened{}, err
 	}
-	return Opened{Identity: id, Withdrawn: v.Deleted}, nil
+	return Opened{Identity: id, Withdrawn: v.Deleted, Shield: sh}, nil
 }

@@ -21,11 +21,11 @@ func Example() {
 		panic(err)
 	}
 	members := func(nodeID string) (ed25519.PublicKey, bool) { return pub, nodeID == "school-7" }
-	got, err := sealed.OpenVerify(key, lookup, entryPub, s, members)
+	got, _, err := sealed.OpenVerify(key, lookup, entryPub, s, members)
 	fmt.Println(got.NodeID, got.Category, err)
 
 	key[0] = 1 // a different token's seal key
-	_, err = sealed.OpenVerify(key, lookup, entryPub, s, members)
+	_, _, err = sealed.OpenVerify(key, lookup, entryPub, s, members)
 	fmt.Println(err)
 	// Output:
 	// school-7 education <nil>

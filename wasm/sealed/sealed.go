@@ -146,7 +146,11 @@ func Seal(rand io.Reader, key [32]byte, lookup [16]byte, entryPub [32]byte, node
 	payload = append(payload, PayloadV1)
 	payload = AppendIdentity(payload, id)
 	payload = append(payload, ed25519.Sign(nodeKey, HolderSigned(lookup, entryPub, id))...)
+	return sealPayload(rand, key, lookup, entryPub, payload)
+}
 
+// sealPayload seals a payload under key with a nonce read from rand.
+func sealPayload(rand io.Reader, key [32]byte, lookup [16]byte, entryPub [32]byte, payload []byte) ([]byte, error) {
 	aead, err := chacha20poly1305.NewX(key[:])
 	if err != nil {
 		return nil, fmt.Errorf("sealed: %w", err)
@@ -158,26 +162,36 @@ func Seal(rand io.Reader, key [32]byte, lookup [16]byte, entryPub [32]byte, node
 	return aead.Seal(nonce, nonce, payload, AD(lookup, entryPub)), nil
 }
 
-// Open decrypts a sealed part under key and parses the payload. It
-// authenticates before parsing. Errors are [*Error] with ReasonSealBroken.
-// The returned signature is not yet checked: see [Verify] and [OpenEntry].
+// Open decrypts a version-1 sealed part under key and parses the payload.
+// It authenticates before parsing. Errors are [*Error] with
+// ReasonSealBroken (a shielded payload is one: see [OpenVerify]). The
+// returned signature is not yet checked: see [Verify] and [OpenEntry].
 func Open(key [32]byte, lookup [16]byte, entryPub [32]byte, sealed []byte) (Identity, []byte, error) {
-	aead, err := chacha20poly1305.NewX(key[:])
+	p, err := decrypt(key, lookup, entryPub, sealed)
 	if err != nil {
-		return Identity{}, nil, fail(ReasonSealBroken, "")
-	}
-	if len(sealed) < NonceSize+Overhead {
-		return Identity{}, nil, fail(ReasonSealBroken, "sealed part too short")
-	}
-	p, err := aead.Open(nil, sealed[:NonceSize], sealed[NonceSize:], AD(lookup, entryPub))
-	if err != nil {
-		return Identity{}, nil, fail(ReasonSealBroken, "")
+		return Identity{}, nil, err
 	}
 	id, sig, err := ParsePayload(p)
 	if err != nil {
 		return Identity{}, nil, fail(ReasonSealBroken, err.Error())
 	}
 	return id, sig, nil
+}
+
+// decrypt authenticates and decrypts a sealed part.
+func decrypt(key [32]byte, lookup [16]byte, entryPub [32]byte, sealed []byte) ([]byte, error) {
+	aead, err := chacha20poly1305.NewX(key[:])
+	if err != nil {
+		return nil, fail(ReasonSealBroken, "")
+	}
+	if len(sealed) < NonceSize+Overhead {
+		return nil, fail(ReasonSealBroken, "sealed part too short")
+	}
+	p, err := aead.Open(nil, sealed[:NonceSize], sealed[NonceSize:], AD(lookup, entryPub))
+	if err != nil {
+		return nil, fail(ReasonSealBroken, "")
+	}
+	return p, nil
 }
 
 // ParsePayload parses a decrypted payload into the identity and the holder
@@ -212,20 +226,39 @@ func Verify(nodePub ed25519.PublicKey, lookup [16]byte, entryPub [32]byte, id Id
 // NodeKeys resolves a node id to its enrolled public key (membership).
 type NodeKeys func(nodeID string) (ed25519.PublicKey, bool)
 
-// OpenVerify opens a sealed part and checks the holder signature against
-// keys: the reader's whole check of one sealed part. Errors are [*Error]
-// with ReasonSealBroken, ReasonUnknownHolder or ReasonHolderSignature.
-func OpenVerify(key [32]byte, lookup [16]byte, entryPub [32]byte, sealed []byte, keys NodeKeys) (Identity, error) {
-	id, sig, err := Open(key, lookup, entryPub, sealed)
+// OpenVerify opens a sealed part and checks it against keys: the reader's
+// whole check of one sealed part. For a version-1 payload it checks the
+// holder signature and returns the holder's identity with a zero Shield.
+// For a shielded payload it returns only RegisteredAt in the identity and
+// the Shield, after checking that the broker it names is a member: nobody
+// but the broker can check the holder (see [OpenShield]). Errors are
+// [*Error] with ReasonSealBroken, ReasonUnknownHolder (the holder, or the
+// broker, is not a member) or ReasonHolderSignature.
+func OpenVerify(key [32]byte, lookup [16]byte, entryPub [32]byte, sealed []byte, keys NodeKeys) (Identity, Shield, error) {
+	p, err := decrypt(key, lookup, entryPub, sealed)
 	if err != nil {
-		return Identity{}, err
+		return Identity{}, Shield{}, err
+	}
+	if len(p) > 0 && p[0] == PayloadShielded {
+		sh, reg, err := ParseShielded(p)
+		if err != nil {
+			return Identity{}, Shield{}, fail(ReasonSealBroken, err.Error())
+		}
+		if _, ok := keys(sh.Broker); !ok {
+			return Identity{}, Shield{}, fail(ReasonUnknownHolder, "broker not a member")
+		}
+		return Identity{RegisteredAt: reg}, sh, nil
+	}
+	id, sig, err := ParsePayload(p)
+	if err != nil {
+		return Identity{}, Shield{}, fail(ReasonSealBroken, err.Error())
 	}
 	pub, ok := keys(id.NodeID)
 	if !ok {
-		return Identity{}, fail(ReasonUnknownHolder, "")
+		return Identity{}, Shield{}, fail(ReasonUnknownHolder, "")
 	}
 	if !Verify(pub, lookup, entryPub, id, sig) {
-		return Identity{}, fail(ReasonHolderSignature, "")
+		return Identity{}, Shield{}, fail(ReasonHolderSignature, "")
 	}
-	return id, nil
+	return id, Shield{}, nil
 }

@@ -66,7 +66,7 @@ func entry(lookup [16]byte, pub [32]byte, deleted bool, s []byte) []byte {
 func TestSealOpenRoundTrip(t *testing.T) {
 	f := newFixture()
 	s := f.seal(t)
-	id, err := OpenVerify(f.key, f.lookup, f.entryPub, s, f.keys)
+	id, _, err := OpenVerify(f.key, f.lookup, f.entryPub, s, f.keys)
 	if err != nil || id != f.id {
 		t.Fatalf("OpenVerify: %+v, %v", id, err)
 	}
@@ -108,7 +108,7 @@ func TestOpenFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := OpenVerify(tt.key, f.lookup, tt.pub, tt.s, tt.keys)
+			_, _, err := OpenVerify(tt.key, f.lookup, tt.pub, tt.s, tt.keys)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
@@ -169,7 +169,7 @@ func TestReadEntryRejects(t *testing.T) {
 func TestErrorsCarryNoSecrets(t *testing.T) {
 	f := newFixture()
 	s := f.seal(t)
-	_, err := OpenVerify([32]byte{}, f.lookup, f.entryPub, s, f.keys)
+	_, _, err := OpenVerify([32]byte{}, f.lookup, f.entryPub, s, f.keys)
 	if err == nil || bytes.Contains([]byte(err.Error()), []byte("node-a")) {
 		t.Fatalf("error %v", err)
 	}

@@ -9,7 +9,7 @@
 //   const b = sp.blind("nhs", ["9990000018"]);   // send b.blinded to the issuer
 //   const toks = sp.finalize(b, issuerPublicKey, "safeguarding", 202611, evaluated, proof);
 //   sp.openEntries(toks[0].sealKey, entries, [{nodeId, publicKey}]);
-//                                               // [{ok, nodeId, category, registeredAt, withdrawn} | {ok: false, error}]
+//                                               // [{ok, nodeId, broker, category, registeredAt, withdrawn} | {ok: false, error}]
 //
 // Threshold tokens (a key per purpose and epoch, shared among issuers):
 //
@@ -215,8 +215,9 @@ class Signpost {
   // lookup returns them, base64-decoded) with the seal key, which never
   // leaves this page, and checks each holder node's signature against
   // members ([{nodeId, publicKey: Uint8Array(32)}], from the same lookup
-  // answer). Per entry: {ok: true, nodeId, category, registeredAt (Unix
-  // seconds), withdrawn} or {ok: false, error} with error one of
+  // answer). Per entry: {ok: true, nodeId, broker, category, registeredAt
+  // (Unix seconds), withdrawn} or {ok: false, error}; a shielded entry has
+  // nodeId "" and names its broker (the holder is sealed to the broker) with error one of
   // ENTRY_STATUS; a caller drops failed entries and never shows them. The
   // entries' own signatures were checked by the node's store on accept.
   // Throws SignpostError for a bad call (seal key not 32 bytes, a member
@@ -232,7 +233,12 @@ class Signpost {
       if (status[0] !== 0) return { ok: false, error: ENTRY_STATUS[status[0]] || "unknown" };
       if (reg.length !== 8) throw new SignpostError(1, "malformed response");
       const seconds = Number(new DataView(reg.buffer, reg.byteOffset, 8).getBigInt64(0));
-      return { ok: true, nodeId: dec.decode(id), category: dec.decode(category), registeredAt: seconds, withdrawn: dec.decode(flags) === "1" };
+      const f = dec.decode(flags);
+      const shielded = f.endsWith("s");
+      return {
+        ok: true, nodeId: shielded ? "" : dec.decode(id), broker: shielded ? dec.decode(id) : "",
+        category: dec.decode(category), registeredAt: seconds, withdrawn: f.startsWith("1"),
+      };
     });
   }
 

@@ -66,8 +66,10 @@
 // encoding does not parse), [EntrySealBroken] (wrong seal key, tampered),
 // [EntryUnknownHolder] (named node not among members) or
 // [EntryHolderSignature] (the holder node's signature does not verify).
-// registeredAt is 8 bytes, big-endian Unix seconds; flags is "1" for a
-// tombstone. On any status but EntryOK the other four items are empty; a
+// registeredAt is 8 bytes, big-endian Unix seconds; flags holds "1" for a
+// tombstone and "s" for a shielded entry ("1s" for both), whose nodeId is
+// the broker's and whose category is empty (the holder's identity is sealed
+// to the broker; the module never sees it). On any status but EntryOK the other four items are empty; a
 // reader drops such an entry and never shows it. The entry's own signature
 // (by its entry key) is not checked here: the node's store checked it when
 // it accepted the entry, and the browser reads entries from its own node.

@@ -428,15 +428,20 @@ func (h *Handler) openEntries(items [][]byte) []byte {
 			continue
 		}
 		e.Bytes([]byte{EntryOK})
-		e.String(o.NodeID)
+		flags := ""
+		if o.Withdrawn {
+			flags = "1"
+		}
+		if o.Shield.Shielded() {
+			e.String(o.Shield.Broker)
+			flags += "s"
+		} else {
+			e.String(o.NodeID)
+		}
 		e.String(o.Category)
 		binary.BigEndian.PutUint64(reg[:], uint64(o.RegisteredAt))
 		e.Bytes(reg[:])
-		if o.Withdrawn {
-			e.String("1")
-		} else {
-			e.String("")
-		}
+		e.String(flags)
 	}
 	h.out = e.Buf
 	return h.out
