@@ -230,20 +230,21 @@ func TestBrowserAgreesWithNativeAndWazero(t *testing.T) {
 		OK           bool
 		NodeID       string
 		Broker       string
+		Inner        string
 		Category     string
 		RegisteredAt int64
 		Withdrawn    bool
 		Error        string
 	}
 	gotOpen := evalJS[[]jsOpened](t, ctx, `sp.openEntries(unhex("`+hex.EncodeToString(seal[:])+`"), `+jsStrings(hexes(entries))+`.map(unhex), `+members+`)`+
-		`.map((o) => ({OK: o.ok, NodeID: o.nodeId || "", Broker: o.broker || "", Category: o.category || "", RegisteredAt: o.registeredAt || 0, Withdrawn: !!o.withdrawn, Error: o.error || ""}))`)
+		`.map((o) => ({OK: o.ok, NodeID: o.nodeId || "", Broker: o.broker || "", Inner: o.inner ? [...o.inner].map((b) => b.toString(16).padStart(2, "0")).join("") : "", Category: o.category || "", RegisteredAt: o.registeredAt || 0, Withdrawn: !!o.withdrawn, Error: o.error || ""}))`)
 	codes := map[error]string{nil: "", ErrHolderSignature: "holder_signature", ErrUnknownHolder: "unknown_holder", ErrSealBroken: "seal_broken", ErrEntryMalformed: "malformed"}
 	if len(gotOpen) != len(wantOpen) {
 		t.Fatalf("browser opened %d entries, wazero %d", len(gotOpen), len(wantOpen))
 	}
 	for i, w := range wantOpen {
 		g := gotOpen[i]
-		if g.OK != (w.Err == nil) || g.Error != codes[w.Err] || g.NodeID != w.NodeID || g.Broker != w.Broker || g.Category != w.Category || g.Withdrawn != w.Withdrawn || (w.Err == nil && g.RegisteredAt != w.RegisteredAt.Unix()) {
+		if g.OK != (w.Err == nil) || g.Error != codes[w.Err] || g.NodeID != w.NodeID || g.Broker != w.Broker || g.Inner != hex.EncodeToString(w.Inner) || g.Category != w.Category || g.Withdrawn != w.Withdrawn || (w.Err == nil && g.RegisteredAt != w.RegisteredAt.Unix()) {
 			t.Errorf("entry %d: browser %+v, wazero %+v", i, g, w)
 		}
 	}

@@ -40,8 +40,11 @@ type Opened struct {
 	// Withdrawn is true when the entry is a tombstone.
 	Withdrawn bool
 	// Broker is set, and NodeID and Category are empty, when the entry is
-	// shielded: it names the broker that speaks for the holder.
+	// shielded: it names the broker that speaks for the holder, and Inner
+	// is the holder's identity sealed to the broker (what a contact
+	// request through the broker carries to it).
 	Broker string
+	Inner  []byte
 	Err    error
 }
 
@@ -113,14 +116,13 @@ func decodeOpenEntries(view []byte, out []Opened) error {
 			return fmt.Errorf("%w: open entries response malformed", ErrABI)
 		}
 		out[i] = Opened{
-			Category:     string(cat),
 			RegisteredAt: time.Unix(int64(binary.BigEndian.Uint64(reg)), 0).UTC(),
 			Withdrawn:    bytes.HasPrefix(flags, []byte("1")),
 		}
 		if bytes.HasSuffix(flags, []byte("s")) {
-			out[i].Broker = string(id)
+			out[i].Broker, out[i].Inner = string(id), bytes.Clone(cat)
 		} else {
-			out[i].NodeID = string(id)
+			out[i].NodeID, out[i].Category = string(id), string(cat)
 		}
 	}
 	if err := it.Err(); err != nil {

@@ -135,12 +135,12 @@ func TestOpenEntriesAgreesWithNative(t *testing.T) {
 				t.Fatalf("native %v, module %v", nerr, o.Err)
 			}
 			if o.Err != nil {
-				if o != (Opened{Err: o.Err}) {
+				if o.NodeID != "" || o.Broker != "" || o.Inner != nil || o.Category != "" || o.Withdrawn || !o.RegisteredAt.IsZero() {
 					t.Fatalf("failed entry carries data: %+v", o)
 				}
 				return
 			}
-			if o.NodeID != n.NodeID || o.Category != n.Category || o.RegisteredAt.Unix() != n.RegisteredAt || o.Withdrawn != n.Withdrawn || o.Withdrawn != tt.withdrawn || o.Broker != n.Shield.Broker || o.Broker != tt.broker {
+			if o.NodeID != n.NodeID || o.Category != n.Category || o.RegisteredAt.Unix() != n.RegisteredAt || o.Withdrawn != n.Withdrawn || o.Withdrawn != tt.withdrawn || o.Broker != n.Shield.Broker || o.Broker != tt.broker || !bytes.Equal(o.Inner, n.Shield.Inner) {
 				t.Fatalf("module %+v, native %+v", o, n)
 			}
 			if tt.broker != "" {

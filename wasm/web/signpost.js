@@ -9,7 +9,7 @@
 //   const b = sp.blind("nhs", ["9990000018"]);   // send b.blinded to the issuer
 //   const toks = sp.finalize(b, issuerPublicKey, "safeguarding", 202611, evaluated, proof);
 //   sp.openEntries(toks[0].sealKey, entries, [{nodeId, publicKey}]);
-//                                               // [{ok, nodeId, broker, category, registeredAt, withdrawn} | {ok: false, error}]
+//                                               // [{ok, nodeId, broker, inner, category, registeredAt, withdrawn} | {ok: false, error}]
 //
 // Threshold tokens (a key per purpose and epoch, shared among issuers):
 //
@@ -217,7 +217,8 @@ class Signpost {
   // members ([{nodeId, publicKey: Uint8Array(32)}], from the same lookup
   // answer). Per entry: {ok: true, nodeId, broker, category, registeredAt
   // (Unix seconds), withdrawn} or {ok: false, error}; a shielded entry has
-  // nodeId "" and names its broker (the holder is sealed to the broker) with error one of
+  // nodeId "" and names its broker, and inner is the holder's identity
+  // sealed to the broker (a contact request through the broker carries it) with error one of
   // ENTRY_STATUS; a caller drops failed entries and never shows them. The
   // entries' own signatures were checked by the node's store on accept.
   // Throws SignpostError for a bad call (seal key not 32 bytes, a member
@@ -237,7 +238,8 @@ class Signpost {
       const shielded = f.endsWith("s");
       return {
         ok: true, nodeId: shielded ? "" : dec.decode(id), broker: shielded ? dec.decode(id) : "",
-        category: dec.decode(category), registeredAt: seconds, withdrawn: f.startsWith("1"),
+        category: shielded ? "" : dec.decode(category), inner: shielded ? category.slice() : null,
+        registeredAt: seconds, withdrawn: f.startsWith("1"),
       };
     });
   }

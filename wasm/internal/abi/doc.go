@@ -68,8 +68,9 @@
 // [EntryHolderSignature] (the holder node's signature does not verify).
 // registeredAt is 8 bytes, big-endian Unix seconds; flags holds "1" for a
 // tombstone and "s" for a shielded entry ("1s" for both), whose nodeId is
-// the broker's and whose category is empty (the holder's identity is sealed
-// to the broker; the module never sees it). On any status but EntryOK the other four items are empty; a
+// the broker's and whose category item is the inner blob sealed to the
+// broker (the holder's identity, which the module cannot open; a contact
+// request through the broker carries it there). On any status but EntryOK the other four items are empty; a
 // reader drops such an entry and never shows it. The entry's own signature
 // (by its entry key) is not checked here: the node's store checked it when
 // it accepted the entry, and the browser reads entries from its own node.

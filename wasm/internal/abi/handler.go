@@ -434,11 +434,12 @@ func (h *Handler) openEntries(items [][]byte) []byte {
 		}
 		if o.Shield.Shielded() {
 			e.String(o.Shield.Broker)
+			e.Bytes(o.Shield.Inner)
 			flags += "s"
 		} else {
 			e.String(o.NodeID)
+			e.String(o.Category)
 		}
-		e.String(o.Category)
 		binary.BigEndian.PutUint64(reg[:], uint64(o.RegisteredAt))
 		e.Bytes(reg[:])
 		e.String(flags)
