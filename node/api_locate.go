@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"sort"
 	"time"
@@ -21,6 +22,29 @@ type HolderView struct {
 	Agency   string    `json:"agency"`
 	Category string    `json:"category"`
 	Since    time.Time `json:"since"`
+	// Shielded: a service that protects its patients' confidentiality
+	// holds a record and is not named (NodeID and Category are empty,
+	// Agency is [ShieldedService]). Ask through its broker (Broker,
+	// BrokerAgency): a contact request names the broker as nodeId and
+	// carries EntryKey and Shield back. Nobody but the broker can check
+	// which agency it is; it is never counted as the broker's own record.
+	Shielded     bool   `json:"shielded,omitempty"`
+	Broker       string `json:"broker,omitempty"`
+	BrokerAgency string `json:"brokerAgency,omitempty"`
+	EntryKey     string `json:"entryKey,omitempty"`
+	Shield       string `json:"shield,omitempty"`
+}
+
+// ShieldedService is how an answer names a shielded holder.
+const ShieldedService = httpx.ShieldedService
+
+// holderView is an opened entry as answers and notices show it.
+func (n *Node) holderView(h Holding) HolderView {
+	if h.Broker != "" {
+		return HolderView{Agency: ShieldedService, Since: h.Since, Shielded: true, Broker: h.Broker, BrokerAgency: n.agencyName(Holding{NodeID: h.Broker}),
+			EntryKey: encodeEntryKey(h.EntryPub), Shield: base64.RawURLEncoding.EncodeToString(h.Shield)}
+	}
+	return HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: shownCategory(h.Category), Since: h.Since}
 }
 
 // LocateResult is the answer of POST /v1/locate. The caller's own agency is
@@ -57,20 +81,42 @@ func (n *Node) locate(ctx context.Context, number, purpose string) (LocateResult
 		n.metrics.dropped.Add(float64(dropped))
 		lookups = append(lookups, k.Lookup)
 		res.LookupKeys = append(res.LookupKeys, EpochLookup{Epoch: ek.Epoch, LookupKey: encodeKey(k.Lookup)})
+		shieldedHere := map[string]bool{}
 		for _, h := range found {
-			if h.NodeID == n.cfg.NodeID {
+			if h.Own || h.NodeID == n.cfg.NodeID {
 				res.SelfHolds = true
+				continue
+			}
+			if h.Broker != "" {
+				// Shielded holders cannot be told apart across keys:
+				// each is listed under the newest key it is found
+				// under, and under an older key only a broker not yet
+				// seen is.
+				if seen["\x00"+h.Broker] && !shieldedHere[h.Broker] {
+					continue
+				}
+				shieldedHere[h.Broker] = true
+				res.Holders = append(res.Holders, n.holderView(h))
 				continue
 			}
 			if seen[h.NodeID] {
 				continue // found under a newer key already
 			}
 			seen[h.NodeID] = true
-			res.Holders = append(res.Holders, HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: shownCategory(h.Category), Since: h.Since})
+			res.Holders = append(res.Holders, n.holderView(h))
+		}
+		for b := range shieldedHere {
+			seen["\x00"+b] = true
 		}
 	}
 	res.LookupKey = res.LookupKeys[0].LookupKey
-	sort.Slice(res.Holders, func(i, j int) bool { return res.Holders[i].NodeID < res.Holders[j].NodeID })
+	sort.SliceStable(res.Holders, func(i, j int) bool {
+		a, b := res.Holders[i], res.Holders[j]
+		if a.Shielded != b.Shielded {
+			return !a.Shielded // named holders first
+		}
+		return a.NodeID+a.Broker < b.NodeID+b.Broker
+	})
 	return res, lookups, nil
 }
 

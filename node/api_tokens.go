@@ -418,6 +418,7 @@ func (n *Node) PeerHandler(peerID func(*http.Request) (string, bool)) http.Handl
 	mux.Handle("POST "+PeerEvaluatePath, n.peerRoute("peer.evaluate", peerID, jsonHandler(n, "peer.evaluate", n.handlePeerEvaluate)))
 	mux.Handle("POST "+PeerContactPath, n.peerRoute("peer.contact", peerID, jsonHandler(n, "peer.contact", n.handlePeerContact)))
 	mux.Handle("POST "+PeerContactAnswerPath, n.peerRoute("peer.contact-answer", peerID, jsonHandler(n, "peer.contact-answer", n.handlePeerContactAnswer)))
+	mux.Handle("POST "+PeerBrokerPath, n.peerRoute("peer.brokered-contact", peerID, jsonHandler(n, "peer.brokered-contact", n.handlePeerBrokered)))
 	return mux
 }
 
@@ -491,6 +492,17 @@ type lookupResponse struct {
 	// own agency out of "who else is involved", as POST /v1/locate does
 	// (see selfHolds there).
 	Self string `json:"self"`
+	// SelfEntryKey (a shielded node only) is this node's own entry key
+	// under the lookup key: its own entries name its broker, and a client
+	// tells them apart by their key (base64url).
+	SelfEntryKey string `json:"selfEntryKey,omitempty"`
+}
+
+// EntryKeys is an Index that can say which entry key is this node's under
+// a lookup key (LocatorIndex does): a shielded node's own entries do not
+// name it.
+type EntryKeys interface {
+	EntryKey(lookup [16]byte) [32]byte
 }
 
 // handleLookup answers the sealed entries under a lookup key for a named
@@ -521,6 +533,9 @@ func (n *Node) handleLookup(w http.ResponseWriter, r *http.Request, req *lookupR
 		return err
 	}
 	resp := lookupResponse{Entries: make([]string, len(sealed)), Members: []MemberKey{}, Self: n.cfg.NodeID}
+	if ek, ok := n.opt.Index.(EntryKeys); ok && n.cfg.Shielded {
+		resp.SelfEntryKey = encodeEntryKey(ek.EntryKey(k))
+	}
 	if n.opt.Peers != nil {
 		if ms := n.opt.Peers.MemberKeys(); ms != nil {
 			resp.Members = ms

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/signpost-federation/signpost/node/internal/contacts"
 	"github.com/signpost-federation/signpost/node/internal/records"
 )
 
@@ -95,6 +96,20 @@ type Config struct {
 	// is kept after its last change; the retention sweep deletes it then
 	// and audits that. Default 90 days.
 	ContactRetention Duration `toml:"contact_retention" comment:"How long a contact request is kept after its last change (\"90d\")."`
+	// Shielded makes this node publish shielded entries: they name Broker,
+	// not this node, and carry this node's identity sealed to the broker
+	// (for services where being named as a holder can itself harm the
+	// person). Publishing waits in the outbox while Broker is not a member.
+	// Contact requests reach this node through the broker, and this node's
+	// staff decide whether to be named. Default false.
+	Shielded bool `toml:"shielded" comment:"Shielded service: entries name the broker below instead of this agency, and\nrequests come through it; your staff decide whether to be named to the asker."`
+	// Broker is the node that speaks for a shielded node (e.g. the area's
+	// safeguarding hub); its operator lists this node in its broker_for.
+	Broker string `toml:"broker"`
+	// BrokerFor lists the shielded nodes this node relays contact requests
+	// for, as their broker; a request for any other is refused. Default
+	// empty: this node is nobody's broker.
+	BrokerFor []string `toml:"broker_for" comment:"The shielded nodes this node is the broker for (relays contact requests to)."`
 	// UserRate and UserBurst bound each user's lookups and evaluations per
 	// second at this node. Default 20/s, burst 200.
 	UserRate  float64 `toml:"user_rate" comment:"Per-user lookups and evaluations per second at this node, and per-node\nblinded elements per second at the issuer."`
@@ -194,6 +209,9 @@ func DefaultConfig() Config {
 		WatchLifetime:     DurationOf(8 * time.Hour),
 		WatchExpiry:       DurationOf(90 * 24 * time.Hour),
 		WatchesPerUser:    100,
+		Shielded:          false,
+		Broker:            "",
+		BrokerFor:         nil,
 		GossipListen:      "127.0.0.1:7946",
 		PeerListen:        "127.0.0.1:7947",
 	}
@@ -217,6 +235,7 @@ func (c Config) WithDefaults() (Config, error) {
 	c.AllowedOrigins = slices.Clone(c.AllowedOrigins)
 	c.Join = slices.Clone(c.Join)
 	c.TrustedProxies = slices.Clone(c.TrustedProxies)
+	c.BrokerFor = slices.Clone(c.BrokerFor)
 	if len(c.Purposes) == 0 {
 		c.Purposes = d.Purposes
 	}
@@ -311,6 +330,19 @@ func (c Config) WithDefaults() (Config, error) {
 	}
 	if c.WatchesPerUser < 1 {
 		errs = append(errs, errors.New("watches_per_user must be at least 1"))
+	}
+	switch {
+	case c.Shielded && (c.Broker == "" || len(c.Broker) > contacts.MaxIDLen):
+		errs = append(errs, errors.New("shielded = true needs broker: the node id of the node that speaks for this one"))
+	case c.Shielded && c.Broker == c.NodeID:
+		errs = append(errs, errors.New("broker must be another node"))
+	case !c.Shielded && c.Broker != "":
+		errs = append(errs, errors.New("broker is set but shielded is not: set shielded = true, or remove broker"))
+	}
+	for _, id := range c.BrokerFor {
+		if id == "" || len(id) > contacts.MaxIDLen || id == c.NodeID {
+			errs = append(errs, fmt.Errorf("broker_for: %q must name another node", id))
+		}
 	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))

@@ -46,7 +46,7 @@ func TestDefaultConfigRoundTrip(t *testing.T) {
 
 // normalise makes nil and empty lists compare equal.
 func normalise(c Config) Config {
-	for _, l := range []*[]string{&c.Purposes, &c.AllowedOrigins, &c.Join, &c.TrustedProxies} {
+	for _, l := range []*[]string{&c.Purposes, &c.AllowedOrigins, &c.Join, &c.TrustedProxies, &c.BrokerFor} {
 		if len(*l) == 0 {
 			*l = nil
 		}
@@ -193,6 +193,43 @@ func TestConfigValidation(t *testing.T) {
 	got, err := c.WithDefaults()
 	if err != nil || got.IssuerTimeout.D() != 3*time.Second || got.ShutdownTimeout.D() != 10*time.Second {
 		t.Fatalf("defaults: %v %+v", err, got)
+	}
+}
+
+// TestShieldedConfig: a shielded node names another node as its broker; a
+// broker names the nodes it relays for; the defaults are neither.
+func TestShieldedConfig(t *testing.T) {
+	base := DefaultConfig()
+	base.NodeID, base.Category = "clinic", "sexual-health"
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string // "" valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"shielded with broker", func(c *Config) { c.Shielded, c.Broker = true, "csc" }, ""},
+		{"broker for", func(c *Config) { c.BrokerFor = []string{"clinic-2", "refuge"} }, ""},
+		{"shielded without broker", func(c *Config) { c.Shielded = true }, "shielded = true needs broker"},
+		{"own broker", func(c *Config) { c.Shielded, c.Broker = true, "clinic" }, "broker must be another node"},
+		{"broker without shielded", func(c *Config) { c.Broker = "csc" }, "broker is set but shielded is not"},
+		{"broker for itself", func(c *Config) { c.BrokerFor = []string{"clinic"} }, `broker_for: "clinic" must name another node`},
+		{"broker for empty id", func(c *Config) { c.BrokerFor = []string{""} }, `broker_for: "" must name another node`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base
+			tc.edit(&c)
+			got, err := c.WithDefaults()
+			if tc.want == "" {
+				if err != nil || got.Shielded != c.Shielded || got.Broker != c.Broker {
+					t.Fatalf("got %+v, %v", got, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/signpost-federation/signpost/node/internal/audit"
 	"github.com/signpost-federation/signpost/node/internal/contacts"
 	"github.com/signpost-federation/signpost/node/internal/httpx"
 )
@@ -61,6 +63,11 @@ type contactRequest struct {
 	LookupKey string `json:"lookupKey,omitempty"`
 	NHSNumber string `json:"nhsNumber,omitempty"`
 	Message   string `json:"message,omitempty"`
+	// EntryKey and Shield ask a shielded holder through its broker
+	// (NodeID): the entry's key and its sealed holder, as a locate answer
+	// or the page's opened entry gives them (broker.go).
+	EntryKey string `json:"entryKey,omitempty"`
+	Shield   string `json:"shield,omitempty"`
 }
 
 // peerContact is what travels to the holder: never the NHS number.
@@ -72,6 +79,9 @@ type peerContact struct {
 	Purpose   string `json:"purpose"`
 	Requester string `json:"requester"`
 	Message   string `json:"message,omitempty"`
+	// Origin is set by a broker relaying to a shielded holder: the node
+	// that asked (the caller is the broker, and ID is the broker's).
+	Origin string `json:"origin,omitempty"`
 }
 
 // ContactAnswer is the holder's reply to a contact request, and the
@@ -81,14 +91,21 @@ type ContactAnswer struct {
 	Status  string `json:"status"` // accepted | pending
 	Contact string `json:"contact,omitempty"`
 	Agency  string `json:"agency,omitempty"`
+	// Broker is the agency a request for a shielded holder went through.
+	Broker string `json:"broker,omitempty"`
 }
 
-// peerContactAnswer is a holder's decision, sent to the requester.
+// peerContactAnswer is a holder's decision, sent to the requester (or,
+// through a broker, to the broker and by it to the requester).
 type peerContactAnswer struct {
 	ID      string `json:"id"`
 	State   string `json:"state"` // answered | declined
 	Contact string `json:"contact,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+	// Consent: a shielded holder agreed to be named; Holder (broker to
+	// requester only) names it then.
+	Consent bool   `json:"consent,omitempty"`
+	Holder  string `json:"holder,omitempty"`
 }
 
 // PeerContactAnswerPath is the node-to-node endpoint on a requester that
@@ -121,16 +138,33 @@ type ContactView struct {
 	DecidedBy string    `json:"decidedBy,omitempty"`
 	Created   time.Time `json:"created"`
 	Updated   time.Time `json:"updated"`
-	// Delivery (received, decided): "pending" until the requester has the
-	// decision, then "delivered", or "failed" when it no longer knew it.
+	// Delivery (received or relayed, decided): "pending" until the
+	// requester has the decision, then "delivered", or "failed" when it no
+	// longer knew it.
 	Delivery string `json:"delivery,omitempty"`
+	// Through a broker (shielded holders): Broker and Via are the broker's
+	// node id and agency. Sent: NodeID and Agency name the holder only once
+	// it consented (Consent); until then Agency is [ShieldedService].
+	// Received (at the shielded holder): NodeID and Agency are the asking
+	// node. Relayed (direction "relayed", at the broker): NodeID and Agency
+	// are the asking node; the holder is not shown.
+	Broker  string `json:"broker,omitempty"`
+	Via     string `json:"via,omitempty"`
+	Consent bool   `json:"consent,omitempty"`
 }
 
 func contactView(r contacts.Request) ContactView {
 	v := ContactView{ID: r.ID, Direction: string(r.Side), State: string(r.State), NodeID: r.Peer, Agency: r.PeerAgency,
 		Requester: r.Requester, Purpose: r.Purpose, Message: r.Message, Contact: r.Contact, Reason: r.Reason,
 		DecidedBy: r.DecidedBy, Created: r.Created, Updated: r.Updated}
-	if r.Side == contacts.Received {
+	switch {
+	case r.Side == contacts.Sent && r.Brokered:
+		v.Broker, v.Via, v.NodeID, v.Agency = r.Peer, r.PeerAgency, r.Named, cmp.Or(r.NamedAgency, ShieldedService)
+	case r.Side == contacts.Received && r.Origin != "":
+		v.Broker, v.Via, v.NodeID, v.Agency = r.Peer, r.PeerAgency, r.Origin, r.OriginAgency
+	}
+	v.Consent = r.Consent
+	if r.Side != contacts.Sent {
 		v.LocalID = r.LocalID
 		switch {
 		case r.State == contacts.New:
@@ -178,7 +212,11 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request, req 
 		if err != nil {
 			return errorf(http.StatusBadRequest, httpx.CodeInvalidNHSNumber, "%s", safeReason(err))
 		}
-		k, err := n.contactLookup(r.Context(), req.Purpose, canon, req.NodeID)
+		holder := func(h Holding) bool { return h.NodeID == req.NodeID }
+		if req.Shield != "" {
+			holder = func(h Holding) bool { return encodeEntryKey(h.EntryPub) == req.EntryKey }
+		}
+		k, err := n.contactLookup(r.Context(), req.Purpose, canon, holder)
 		if err != nil {
 			return err
 		}
@@ -195,6 +233,9 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request, req 
 		// is not reported as an outage (502) and nothing travels.
 		n.audit(r.Context(), AuditEvent{Action: "contact-request-sent", Actor: p.Name, Purpose: req.Purpose, Count: 1, Outcome: "denied", Subject: [][16]byte{lookup}})
 		return errorf(http.StatusNotFound, httpx.CodeUnknownNode, "nodeId names no member of the federation")
+	}
+	if req.Shield != "" || req.EntryKey != "" {
+		return n.sendThroughBroker(w, r, req, lookup)
 	}
 	now := n.opt.Now().UTC()
 	rec := contacts.Request{ID: contacts.NewID(), Side: contacts.Sent, Peer: req.NodeID, PeerAgency: clip(n.opt.Peers.Agency(req.NodeID), contacts.MaxNameLen),
@@ -292,7 +333,16 @@ func holderError(err error) (ae *apiError, refused bool) {
 
 func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request, req *peerContact) error {
 	peer := peerFrom(r.Context())
-	if n.opt.Peers == nil || !containsStr(n.opt.Peers.Purposes(peer), req.Purpose) {
+	if n.opt.Peers == nil {
+		return errorf(http.StatusForbidden, httpx.CodePurpose, "the requesting node is not authorised for that purpose")
+	}
+	if err := n.brokeredCheck(peer, req); err != nil {
+		return err
+	}
+	// The asking node: the caller, or for a request through the broker,
+	// the node the broker relays for.
+	asker := cmp.Or(req.Origin, peer)
+	if !containsStr(n.opt.Peers.Purposes(asker), req.Purpose) {
 		return errorf(http.StatusForbidden, httpx.CodePurpose, "the requesting node is not authorised for that purpose")
 	}
 	k, aerr := decodeLookupKey(req.LookupKey)
@@ -310,14 +360,19 @@ func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request, req *pe
 		return err
 	}
 	if !ok {
-		n.audit(r.Context(), AuditEvent{Action: "contact-request-received", Actor: "node:" + peer, Purpose: req.Purpose, Peer: peer, Outcome: "invalid", Subject: [][16]byte{k}})
+		n.audit(r.Context(), AuditEvent{Action: "contact-request-received", Actor: "node:" + peer, Purpose: req.Purpose, Peer: asker, Outcome: "invalid", Subject: [][16]byte{k}})
 		return errorf(http.StatusNotFound, httpx.CodeNoRecord, "this agency holds no current record under that key")
 	}
 	now := n.opt.Now().UTC()
 	rec := contacts.Request{ID: contacts.NewID(), Side: contacts.Received, Peer: peer, PeerAgency: clip(n.opt.Peers.Agency(peer), contacts.MaxNameLen),
 		RemoteID: req.ID, Requester: req.Requester, Purpose: req.Purpose, Lookup: k, LocalID: localID, Message: req.Message,
 		State: contacts.New, Created: now, Updated: now}
-	accept := n.cfg.ContactPolicy == "accept" && contacts.ValidText(n.cfg.Contact, contacts.MaxContactLen, true)
+	if req.Origin != "" {
+		rec.Origin, rec.OriginAgency = req.Origin, clip(n.opt.Peers.Agency(req.Origin), contacts.MaxNameLen)
+	}
+	// Through a broker, being named is the holder's staff's decision:
+	// never answered by policy.
+	accept := n.cfg.ContactPolicy == "accept" && contacts.ValidText(n.cfg.Contact, contacts.MaxContactLen, true) && req.Origin == ""
 	if accept {
 		// Decided by the policy and answered in this reply. It is also
 		// pushed once more, a little later, like a person's decision: a
@@ -329,7 +384,7 @@ func (n *Node) handlePeerContact(w http.ResponseWriter, r *http.Request, req *pe
 	if err := n.contacts.Create(rec); err != nil {
 		return err
 	}
-	n.audit(r.Context(), AuditEvent{Action: "contact-request-received", Actor: "node:" + peer, Purpose: req.Purpose, Peer: peer, LocalID: localID, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
+	n.audit(r.Context(), AuditEvent{Action: "contact-request-received", Actor: "node:" + peer, Purpose: req.Purpose, Peer: asker, LocalID: localID, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
 	ans := ContactAnswer{Status: "pending", Agency: n.cfg.Agency}
 	if accept {
 		n.audit(r.Context(), AuditEvent{Action: "contact-request-answered", Actor: "node:" + n.cfg.NodeID, Purpose: req.Purpose, Peer: peer, LocalID: localID, Count: 1, Outcome: "ok", Subject: [][16]byte{k}})
@@ -356,12 +411,22 @@ func (n *Node) handleContactList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	relayed, err := n.contacts.List(contacts.Relayed, nil, contactListMax)
+	if err != nil {
+		return err
+	}
 	out := struct {
 		Received []ContactView `json:"received"`
 		Sent     []ContactView `json:"sent"`
-	}{make([]ContactView, 0, len(received)), make([]ContactView, 0, len(sent))}
+		// Relayed: requests this node, a broker, relayed to the shielded
+		// services it speaks for (the services are not named).
+		Relayed []ContactView `json:"relayed"`
+	}{make([]ContactView, 0, len(received)), make([]ContactView, 0, len(sent)), make([]ContactView, 0, len(relayed))}
 	for _, c := range received {
 		out.Received = append(out.Received, contactView(c))
+	}
+	for _, c := range relayed {
+		out.Relayed = append(out.Relayed, contactView(c))
 	}
 	for _, c := range sent {
 		out.Sent = append(out.Sent, contactView(c))
@@ -371,20 +436,30 @@ func (n *Node) handleContactList(w http.ResponseWriter, r *http.Request) error {
 }
 
 // contactDecision is the body of POST /v1/contact-requests/{id}/answer
-// ({"contact"}) and /decline ({"reason"}).
+// ({"contact"}, and for a request through a broker "consent": true to be
+// named) and /decline ({"reason"}).
 type contactDecision struct {
 	Contact string `json:"contact,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+	Consent bool   `json:"consent,omitempty"`
 }
 
 func (n *Node) handleContactAnswer(w http.ResponseWriter, r *http.Request, req *contactDecision) error {
 	if req.Reason != "" || !contacts.ValidText(req.Contact, contacts.MaxContactLen, true) {
 		return errorf(http.StatusBadRequest, httpx.CodeInvalidText, "name a contact: a person's name, role and phone or email, one line of at most %d bytes", contacts.MaxContactLen)
 	}
-	return n.decideContact(w, r, contacts.Decision{State: contacts.Answered, Contact: req.Contact})
+	if req.Consent {
+		if rec, err := n.contacts.Get(r.PathValue("id")); err == nil && rec.Side == contacts.Received && rec.Origin == "" {
+			return errorf(http.StatusBadRequest, httpx.CodeBadRequest, "consent (to be named) applies to requests through a broker only")
+		}
+	}
+	return n.decideContact(w, r, contacts.Decision{State: contacts.Answered, Contact: req.Contact, Consent: req.Consent})
 }
 
 func (n *Node) handleContactDecline(w http.ResponseWriter, r *http.Request, req *contactDecision) error {
+	if req.Consent {
+		return errorf(http.StatusBadRequest, httpx.CodeBadRequest, "a decline names nobody: consent goes with an answer")
+	}
 	if req.Contact != "" || !contacts.ValidText(req.Reason, contacts.MaxReasonLen, true) {
 		return errorf(http.StatusBadRequest, httpx.CodeInvalidText, "give a reason: one line of at most %d bytes", contacts.MaxReasonLen)
 	}
@@ -444,7 +519,17 @@ func (n *Node) deliverContactDecision(ctx context.Context, rec contacts.Request)
 	}
 	ctx, cancel := context.WithTimeout(ctx, contactDeliverTimeout)
 	defer cancel()
-	err := n.opt.Peers.Call(ctx, rec.Peer, PeerContactAnswerPath, peerContactAnswer{ID: rec.RemoteID, State: string(rec.State), Contact: rec.Contact, Reason: rec.Reason}, &struct{}{})
+	ans := peerContactAnswer{ID: rec.RemoteID, State: string(rec.State), Contact: rec.Contact, Reason: rec.Reason, Consent: rec.Consent}
+	action, subject := string(audit.ActionContactAnswerSent), [][16]byte{rec.Lookup}
+	if rec.Side == contacts.Relayed {
+		// A broker passes the holder's decision on, naming the holder only
+		// with its consent, and keeps nothing about the person.
+		action, subject = string(audit.ActionContactAnswerRelayed), nil
+		if rec.Consent {
+			ans.Holder = rec.Holder
+		}
+	}
+	err := n.opt.Peers.Call(ctx, rec.Peer, PeerContactAnswerPath, ans, &struct{}{})
 	var pe *PeerError
 	gaveUp := err != nil && errors.As(err, &pe) && pe.Status >= 400 && pe.Status < 500 && pe.Status != http.StatusTooManyRequests && pe.Status != http.StatusUnauthorized
 	next := n.opt.Now().Add(min(contactRetryBase<<min(rec.Attempts, 10), contactRetryMax))
@@ -454,10 +539,10 @@ func (n *Node) deliverContactDecision(ctx context.Context, rec contacts.Request)
 	}
 	switch {
 	case err == nil:
-		n.audit(ctx, AuditEvent{Action: "contact-answer-sent", Actor: "node:" + n.cfg.NodeID, Purpose: rec.Purpose, Peer: rec.Peer, LocalID: rec.LocalID, Count: 1, Outcome: "ok", Subject: [][16]byte{rec.Lookup}})
+		n.audit(ctx, AuditEvent{Action: action, Actor: "node:" + n.cfg.NodeID, Purpose: rec.Purpose, Peer: rec.Peer, LocalID: rec.LocalID, Count: 1, Outcome: "ok", Subject: subject})
 	case gaveUp:
 		n.log.Warn("contact answer refused by the requester; not retried", "peer", rec.Peer, "err", err)
-		n.audit(ctx, AuditEvent{Action: "contact-answer-sent", Actor: "node:" + n.cfg.NodeID, Purpose: rec.Purpose, Peer: rec.Peer, LocalID: rec.LocalID, Count: 1, Outcome: "denied", Subject: [][16]byte{rec.Lookup}})
+		n.audit(ctx, AuditEvent{Action: action, Actor: "node:" + n.cfg.NodeID, Purpose: rec.Purpose, Peer: rec.Peer, LocalID: rec.LocalID, Count: 1, Outcome: "denied", Subject: subject})
 	default:
 		n.log.Info("contact answer not delivered yet; will retry", "peer", rec.Peer, "attempt", rec.Attempts+1, "err", err)
 	}
@@ -509,13 +594,23 @@ func (n *Node) handlePeerContactAnswer(w http.ResponseWriter, r *http.Request, r
 		return notFound
 	}
 	rec, err := n.contacts.Get(req.ID)
+	if err == nil && rec.Side == contacts.Relayed && rec.Holder == peer {
+		return n.relayAnswer(w, r, rec, req)
+	}
 	if errors.Is(err, contacts.ErrNotFound) || err == nil && (rec.Side != contacts.Sent || rec.Peer != peer) {
 		return notFound
 	}
 	if err != nil {
 		return err
 	}
-	d := contacts.Decision{State: contacts.State(req.State), Contact: req.Contact, Reason: req.Reason, By: peer}
+	d := contacts.Decision{State: contacts.State(req.State), Contact: req.Contact, Reason: req.Reason, By: peer, Consent: req.Consent}
+	if req.Consent && rec.Brokered {
+		// The broker names the holder that consented: a member.
+		if !contacts.ValidText(req.Holder, contacts.MaxIDLen, true) || len(n.opt.Peers.Purposes(req.Holder)) == 0 {
+			return errorf(http.StatusBadRequest, httpx.CodeUnknownNode, "the named holder is no member of the federation")
+		}
+		d.Named, d.NamedAgency = req.Holder, clip(n.opt.Peers.Agency(req.Holder), contacts.MaxNameLen)
+	}
 	got, err := n.contacts.Decide(rec.ID, contacts.Sent, d, n.opt.Now().UTC())
 	switch {
 	case errors.Is(err, contacts.ErrDecided) && got.Same(d):

@@ -208,10 +208,17 @@ type Readiness struct {
 // DegradedIssuer is the Degraded sentence while tokens cannot be made.
 const DegradedIssuer = "issuer unavailable: new tokens cannot be made; lookups by lookup key answer from the replica, record changes are queued"
 
+// DegradedBroker is the Degraded sentence while a shielded node's broker
+// is not a member.
+const DegradedBroker = "broker not a member: this shielded node's entries cannot be published until its broker (config broker) is in the federation; record changes are queued"
+
 func (n *Node) readiness(length int, oldest time.Duration) Readiness {
 	r := Readiness{Status: "ready", Ready: true, Degraded: []string{}, Outbox: length, OutboxOldestSeconds: int64(oldest.Seconds())}
 	if n.issuerDown.Load() {
 		r.Degraded = append(r.Degraded, DegradedIssuer)
+	}
+	if n.cfg.Shielded && (n.opt.Peers == nil || len(n.opt.Peers.Purposes(n.cfg.Broker)) == 0) {
+		r.Degraded = append(r.Degraded, DegradedBroker)
 	}
 	return r
 }

@@ -65,7 +65,11 @@ type Options struct {
 	KeyAdmin KeyAdmin
 	// Peers reaches other nodes; nil in a single-node setup.
 	Peers Peers
-	Audit Auditor
+	// Shields opens the shielded entries that name this node as their
+	// broker (contact requests through it, Config.BrokerFor); nil: this
+	// node relays none.
+	Shields Shields
+	Audit   Auditor
 	// Auth authenticates requests; see auth.go.
 	Auth Authenticator
 	// Logger defaults to slog.Default().

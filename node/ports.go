@@ -35,6 +35,7 @@ type (
 	WatchStore  = port.WatchStore
 	StoredWatch = port.StoredWatch
 	WatchNotice = port.WatchNotice
+	Shields     = port.Shields
 	// IssuersError says how many issuers answered of how many, and how
 	// many are needed (503 issuers_unavailable).
 	IssuersError = port.IssuersError
@@ -49,4 +50,6 @@ var (
 	ErrWatchNotFound     = port.ErrWatchNotFound
 	ErrWatchLimit        = port.ErrWatchLimit
 	ErrWatchKeys         = port.ErrWatchKeys
+	ErrBrokerUnavailable = port.ErrBrokerUnavailable
+	ErrNotBroker         = port.ErrNotBroker
 )

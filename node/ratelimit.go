@@ -52,6 +52,8 @@ var costs = map[string]cost{
 	"watches.seen":    {message: "too many requests; slow down"},        // each is an audit line
 	"peer.evaluate":   {issuer: true, perElement: true, message: "evaluation rate exceeded for this node"},
 	"peer.contact":    {peer: true, message: "too many contact requests from this node; slow down"}, // each is stored and shown to staff
+	// each opens a shield (a key agreement) and is stored and relayed
+	"peer.brokered-contact": {peer: true, message: "too many contact requests from this node; slow down"},
 }
 
 // newLimiter is a token bucket per key (user, peer node) at rate a second

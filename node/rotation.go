@@ -130,11 +130,11 @@ type EpochLookup struct {
 }
 
 // contactLookup is the lookup key a contact request for a number names to
-// holder: during an overlap, the key (newest first) under which this
+// the holder that holder matches: during an overlap, the key (newest first) under which this
 // node's replica shows holder's entry, since a holder that has not yet
 // published under the newest key knows its record only by the older one;
 // the newest key when the replica shows none.
-func (n *Node) contactLookup(ctx context.Context, purpose, number, holder string) ([16]byte, error) {
+func (n *Node) contactLookup(ctx context.Context, purpose, number string, holder func(Holding) bool) ([16]byte, error) {
 	eks, err := n.keysInForce(ctx, purpose, []string{number})
 	if err != nil {
 		return [16]byte{}, err
@@ -145,7 +145,7 @@ func (n *Node) contactLookup(ctx context.Context, purpose, number, holder string
 			if err != nil {
 				return [16]byte{}, err
 			}
-			if slices.ContainsFunc(found, func(h Holding) bool { return h.NodeID == holder }) {
+			if slices.ContainsFunc(found, holder) {
 				return ek.Keys[0].Lookup, nil
 			}
 		}

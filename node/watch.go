@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -314,12 +315,15 @@ func (n *Node) onMineEvent(ev IndexEvent) {
 		return
 	}
 	h, err := n.opt.Index.Open(n.ctxBackground(), me.Seal, ev.Entry)
-	if err != nil || h.NodeID == n.cfg.NodeID {
+	if err != nil || h.Own || h.NodeID == n.cfg.NodeID {
 		return
 	}
-	n.audit(n.ctxBackground(), AuditEvent{Action: "match", Actor: "node:" + h.NodeID, Peer: h.NodeID, LocalID: localID, Purpose: me.Purpose, Count: 1, Outcome: "ok", Subject: [][16]byte{ev.Lookup}})
-	n.hub.broadcastStaff(Notice{Type: "match", LookupKey: key, LocalID: localID,
-		Holder: &HolderView{NodeID: h.NodeID, Agency: n.agencyName(h), Category: shownCategory(h.Category), Since: h.Since}})
+	// A shielded holder's match is audited as its broker's (the only node
+	// the entry names), and shown as a shielded service.
+	peer := cmp.Or(h.NodeID, h.Broker)
+	n.audit(n.ctxBackground(), AuditEvent{Action: "match", Actor: "node:" + peer, Peer: peer, LocalID: localID, Purpose: me.Purpose, Count: 1, Outcome: "ok", Subject: [][16]byte{ev.Lookup}})
+	v := n.holderView(h)
+	n.hub.broadcastStaff(Notice{Type: "match", LookupKey: key, LocalID: localID, Holder: &v})
 }
 
 func encodeKey(k [16]byte) string { return base64.RawURLEncoding.EncodeToString(k[:]) }

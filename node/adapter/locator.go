@@ -11,6 +11,7 @@ import (
 
 	"github.com/signpost-federation/signpost/locator"
 	"github.com/signpost-federation/signpost/node/port"
+	"github.com/signpost-federation/signpost/wasm/sealed"
 )
 
 // LocatorIndex is the production Index: this node's locator Holder signs
@@ -25,6 +26,9 @@ type LocatorIndex struct {
 	publishBatch func(context.Context, []*locator.Entry) ([]locator.Outcome, error)
 	keys         locator.NodeKeys
 	now          func() time.Time
+	// broker, if set, makes every entry shielded: it names broker, whose
+	// key comes from keys at each write (WithBroker).
+	broker string
 }
 
 // NewLocatorIndex binds an Index to a holder, a replica, a publish function
@@ -55,11 +59,45 @@ func (x *LocatorIndex) WithPublishBatch(fn func(context.Context, []*locator.Entr
 	return x
 }
 
+// WithBroker makes the index publish shielded entries that name broker
+// (locator.Holder.WithBroker), with the broker's key as the membership
+// knows it at each write; while the broker is not a member, writes fail
+// with port.ErrBrokerUnavailable (and wait in the node's outbox). It
+// returns x.
+func (x *LocatorIndex) WithBroker(broker string) *LocatorIndex {
+	x.broker = broker
+	return x
+}
+
+// writer returns the holder that builds this node's entries now: the
+// node's own, or, for a shielded node, one that seals to its broker.
+func (x *LocatorIndex) writer() (*locator.Holder, error) {
+	if x.broker == "" {
+		return x.holder, nil
+	}
+	key, ok := x.keys.NodeKey(x.broker)
+	if !ok {
+		return nil, fmt.Errorf("node: shielded entries name broker %q: %w", x.broker, port.ErrBrokerUnavailable)
+	}
+	h, err := x.holder.WithBroker(x.broker, key)
+	if err != nil {
+		return nil, fmt.Errorf("node: broker %q: %w", x.broker, err)
+	}
+	return h, nil
+}
+
 // PublishBatch implements port.BatchIndex: the entries are built (signed
 // and sealed) on every core and written in one transaction; each
 // publication's error is the one Publish would have returned.
 func (x *LocatorIndex) PublishBatch(ctx context.Context, pubs []port.Publication) []error {
 	errs := make([]error, len(pubs))
+	holder, err := x.writer()
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
 	entries := make([]*locator.Entry, len(pubs))
 	workers := min(runtime.GOMAXPROCS(0), (len(pubs)+31)/32)
 	var wg sync.WaitGroup
@@ -73,7 +111,7 @@ func (x *LocatorIndex) PublishBatch(ctx context.Context, pubs []port.Publication
 				if old, ok, err := x.store.Get(x.holder.EntryID(locator.LookupKey(p.Keys.Lookup))); err == nil && ok && old.Version >= p.Version {
 					continue
 				}
-				e, err := x.holder.Publish(locator.LookupKey(p.Keys.Lookup), locator.SealKey(p.Keys.Seal), p.Category, p.Version, p.Registered, p.Expires)
+				e, err := holder.Publish(locator.LookupKey(p.Keys.Lookup), locator.SealKey(p.Keys.Seal), p.Category, p.Version, p.Registered, p.Expires)
 				if err != nil {
 					errs[i] = fmt.Errorf("node: build entry: %w", err)
 					continue
@@ -127,7 +165,11 @@ func (x *LocatorIndex) Publish(ctx context.Context, k port.Keys, category string
 	if old, ok, err := x.store.Get(x.holder.EntryID(locator.LookupKey(k.Lookup))); err == nil && ok && old.Version >= version {
 		return nil
 	}
-	e, err := x.holder.Publish(locator.LookupKey(k.Lookup), locator.SealKey(k.Seal), category, version, registered, expires)
+	holder, err := x.writer()
+	if err != nil {
+		return err
+	}
+	e, err := holder.Publish(locator.LookupKey(k.Lookup), locator.SealKey(k.Seal), category, version, registered, expires)
 	if err != nil {
 		return fmt.Errorf("node: build entry: %w", err)
 	}
@@ -138,7 +180,11 @@ var _ port.BatchIndex = (*LocatorIndex)(nil)
 
 // Withdraw implements Index.
 func (x *LocatorIndex) Withdraw(ctx context.Context, k port.Keys, version uint64, expires time.Time) error {
-	e, err := x.holder.Withdraw(locator.LookupKey(k.Lookup), locator.SealKey(k.Seal), version, expires)
+	holder, err := x.writer()
+	if err != nil {
+		return err
+	}
+	e, err := holder.Withdraw(locator.LookupKey(k.Lookup), locator.SealKey(k.Seal), version, expires)
 	if err != nil {
 		return fmt.Errorf("node: build tombstone: %w", err)
 	}
@@ -167,7 +213,7 @@ func (x *LocatorIndex) Find(ctx context.Context, k port.Keys) ([]port.Holding, i
 	}
 	out := make([]port.Holding, len(fs))
 	for i, f := range fs {
-		out[i] = port.Holding{NodeID: f.Holding.NodeID, Category: f.Holding.Category, Since: f.Holding.RegisteredAt}
+		out[i] = x.holding(f.Entry, f.Holding)
 	}
 	return out, dropped, nil
 }
@@ -186,7 +232,21 @@ func (x *LocatorIndex) Open(ctx context.Context, seal [32]byte, s port.Sealed) (
 		x.store.NoteRejected(locator.ReasonOf(err))
 		return port.Holding{}, err
 	}
-	return port.Holding{NodeID: h.NodeID, Category: h.Category, Since: h.RegisteredAt}, nil
+	return x.holding(e, h), nil
+}
+
+// EntryKey returns this node's entry key under lookup (node.EntryKeys).
+func (x *LocatorIndex) EntryKey(lookup [16]byte) [32]byte {
+	return x.holder.EntryPub(locator.LookupKey(lookup))
+}
+
+// holding is an opened entry as the core sees it.
+func (x *LocatorIndex) holding(e *locator.Entry, h locator.Holding) port.Holding {
+	out := port.Holding{NodeID: h.NodeID, Category: h.Category, Since: h.RegisteredAt, Own: e.EntryPub == x.holder.EntryPub(e.Lookup)}
+	if h.Broker != "" {
+		out.Broker, out.EntryPub, out.Shield = h.Broker, e.EntryPub, h.Inner
+	}
+	return out
 }
 
 // Watch implements Index with one locator watch and one goroutine.
@@ -211,6 +271,25 @@ func (x *LocatorIndex) Watch(keys [][16]byte, fn func(port.IndexEvent)) func() {
 		})
 	}
 }
+
+// NodeShields is the broker's port.Shields: this node's id and enrolled
+// private key, and the membership's keys to check holders against.
+type NodeShields struct {
+	NodeID  string
+	NodeKey ed25519.PrivateKey
+	Keys    locator.NodeKeys
+}
+
+// OpenShield implements port.Shields with package wasm/sealed.
+func (s NodeShields) OpenShield(lookup [16]byte, entryPub [32]byte, shield []byte) (string, error) {
+	id, err := sealed.OpenShield(s.NodeKey, s.NodeID, lookup, entryPub, shield, s.Keys.NodeKey)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", port.ErrNotBroker, err)
+	}
+	return id.NodeID, nil
+}
+
+var _ port.Shields = NodeShields{}
 
 // StaticNodeKeys is locator.NodeKeys over a fixed map (tests, and a node
 // running without federation, which knows only its own key).

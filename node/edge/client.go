@@ -42,6 +42,11 @@ type Holder struct {
 	Agency   string    `json:"agency"`
 	Category string    `json:"category"`
 	Since    time.Time `json:"since"`
+	// Shielded holders are not named (NodeID and Category empty, Agency
+	// httpx.ShieldedService): ask through Broker, as POST /v1/locate says.
+	Shielded     bool   `json:"shielded,omitempty"`
+	Broker       string `json:"broker,omitempty"`
+	BrokerAgency string `json:"brokerAgency,omitempty"`
 }
 
 // Line is the answer for one input line.
@@ -330,14 +335,34 @@ func (c *Client) lookup(ctx context.Context, toks []wasm.Token) (Line, error) {
 			return failedLine(err), nil
 		}
 		l.SelfHolds = l.SelfHolds || self
+		// As POST /v1/locate: an agency once; a shielded holder under the
+		// newest key it is found under, and under an older key only for a
+		// broker not seen yet (shielded holders cannot be told apart).
+		here := map[string]bool{}
 		for _, h := range hs {
+			if h.Shielded {
+				if !seen["\x00"+h.Broker] || here[h.Broker] {
+					here[h.Broker] = true
+					l.Holders = append(l.Holders, h)
+				}
+				continue
+			}
 			if !seen[h.NodeID] {
 				seen[h.NodeID] = true
 				l.Holders = append(l.Holders, h)
 			}
 		}
+		for b := range here {
+			seen["\x00"+b] = true
+		}
 	}
-	sort.Slice(l.Holders, func(i, j int) bool { return l.Holders[i].NodeID < l.Holders[j].NodeID })
+	sort.SliceStable(l.Holders, func(i, j int) bool {
+		a, b := l.Holders[i], l.Holders[j]
+		if a.Shielded != b.Shielded {
+			return !a.Shielded
+		}
+		return a.NodeID+a.Broker < b.NodeID+b.Broker
+	})
 	if len(l.Holders) > 0 {
 		l.Status = StatusFound
 	}
@@ -386,6 +411,17 @@ func (c *Client) lookupOne(ctx context.Context, tok wasm.Token) (holders []Holde
 	}
 	for _, o := range opened {
 		if o.Err != nil || o.Withdrawn {
+			continue
+		}
+		if o.Broker != "" {
+			// The module cannot tell the home node's own shielded entry
+			// from another's: a shielded home node is told apart by the
+			// lookup answer, not here.
+			name := agency[o.Broker]
+			if name == "" {
+				name = o.Broker
+			}
+			holders = append(holders, Holder{Agency: httpx.ShieldedService, Since: o.RegisteredAt, Shielded: true, Broker: o.Broker, BrokerAgency: name})
 			continue
 		}
 		if o.NodeID == lr.Self {

@@ -153,6 +153,17 @@ type Holding struct {
 	Agency   string
 	Category string
 	Since    time.Time
+	// Broker is set, and NodeID, Agency and Category are empty, for a
+	// shielded entry: the broker node speaks for a holder whose identity
+	// is sealed to it (Shield, which only the broker opens). EntryPub is
+	// the entry's key; a contact request through the broker carries both.
+	// Nobody but the broker can check who the holder is.
+	Broker   string
+	EntryPub [32]byte
+	Shield   []byte
+	// Own is true for this node's own entry (its entry key), which a
+	// shielded node cannot tell by NodeID.
+	Own bool
 }
 
 // Sealed is one entry as it travels: encoded, still sealed.
@@ -207,6 +218,26 @@ type Peers interface {
 	// public key, for clients that open entries themselves.
 	MemberKeys() []MemberKey
 }
+
+// Shields is the broker's side of shielded entries: it opens the holder
+// identity sealed to this node (package wasm/sealed's OpenShield with this
+// node's own key) and checks the holder's node signature against the
+// membership. Safe for concurrent use.
+type Shields interface {
+	// OpenShield returns the holder node of the shielded entry (lookup,
+	// entryPub) whose inner blob is shield, or an error wrapping
+	// ErrNotBroker when the blob does not open with this node's key (not
+	// this broker's, tampered, or moved) or does not verify.
+	OpenShield(lookup [16]byte, entryPub [32]byte, shield []byte) (holder string, err error)
+}
+
+// ErrNotBroker: a shielded entry's sealed holder does not open, or does not
+// verify, at this node.
+var ErrNotBroker = errors.New("node: the shielded entry does not open at this broker")
+
+// ErrBrokerUnavailable: a shielded node cannot publish because its broker
+// is not (or no longer) a member; its record changes wait in the outbox.
+var ErrBrokerUnavailable = errors.New("node: broker is not a member")
 
 // ErrIssuerUnavailable is returned when tokens cannot be made because too
 // few issuers can be reached: lookups of the local replica go on.

@@ -29,14 +29,24 @@ type DemoAgency struct {
 	Purposes                 []string
 }
 
-// DemoAgencies are the demo's agencies: four kinds. The school is
-// authorised for safeguarding only, to show the purpose firewall.
+// DemoAgencies are the demo's agencies: five kinds. The school is
+// authorised for safeguarding only, to show the purpose firewall; the
+// sexual-health clinic is shielded (DemoShielded).
 var DemoAgencies = []DemoAgency{
 	{"northshire-csc", "Northshire Children's Social Care", "children-social-care", []string{"direct-care", "safeguarding"}},
 	{"riverside-school", "Riverside Primary School", "school", []string{"safeguarding"}},
 	{"harbour-gp", "Harbour Lane GP Practice", "gp", []string{"direct-care", "safeguarding"}},
 	{"city-ed", "City Hospital Emergency Department", "emergency-department", []string{"direct-care", "safeguarding"}},
+	{"bay-sexual-health", "Bay Sexual Health Clinic", "sexual-health", []string{"direct-care", "safeguarding"}},
 }
+
+// DemoShielded is the demo's shielded service: its entries name its
+// broker, DemoBroker, not the clinic, and contact requests reach it
+// through the broker (DemoBroker's broker_for names it).
+var (
+	DemoShielded = DemoAgencies[4].NodeID
+	DemoBroker   = DemoAgencies[0].NodeID
+)
 
 // DemoIssuers are the demo's token issuers, run by three different
 // agencies: any DemoThreshold of them make tokens together, fewer cannot.
@@ -93,10 +103,13 @@ type Demo struct {
 	gossip []byte
 }
 
-// DemoPerson is a synthetic person and the nodes that hold a record.
+// DemoPerson is a synthetic person and the nodes that hold a record:
+// Holders are named to anyone with the token; Shielded (DemoShielded) are
+// not.
 type DemoPerson struct {
 	NHSNumber string
 	Holders   []string
+	Shielded  []string
 }
 
 // demoSeed fixes the demo's synthetic NHS numbers (the wasm module's
@@ -106,7 +119,8 @@ const demoSeed = 1
 
 // demoHolders decides who holds person i: overlapping patterns so that some
 // people are known to one agency, many to two or three, some to all four,
-// and every fifth to nobody yet (to add live in the demo).
+// and every fifth to nobody yet (to add live in the demo). The shielded
+// clinic holds a few of those the others hold (demoShieldedHolders).
 func demoHolders(i int) []string {
 	if i%5 == 4 {
 		return nil
@@ -125,8 +139,18 @@ func demoHolders(i int) []string {
 	return hs
 }
 
+// demoShieldedHolders decides whether the shielded clinic holds person i:
+// every sixth from the fourth (3, 9, 15, …), never person 0 or one nobody
+// else holds.
+func demoShieldedHolders(i int) []string {
+	if i%6 != 3 || i%5 == 4 {
+		return nil
+	}
+	return []string{DemoShielded}
+}
+
 // StartDemo starts the demo federation: an authority created on the fly,
-// four enrolled nodes on loopback, a DKG among the three issuers for each
+// five enrolled nodes on loopback (one shielded), a DKG among the three issuers for each
 // purpose (whose results the authority signs into key records), users on
 // each node, synthetic records imported through each node's import path;
 // it waits until every replica holds every entry, then stops the agencies
@@ -321,6 +345,12 @@ func (d *Demo) startAgency(ctx context.Context, dc DemoConfig, keys demoKeys, a 
 	if a.NodeID == DemoReferAgency {
 		cfg.ContactPolicy = "refer" // demo_contact.go
 	}
+	switch a.NodeID {
+	case DemoShielded:
+		cfg.Shielded, cfg.Broker, cfg.ContactPolicy = true, DemoBroker, "refer"
+	case DemoBroker:
+		cfg.BrokerFor = []string{DemoShielded}
+	}
 	cfg.UserRate, cfg.UserBurst = 100, 1000
 	// API tokens do batch work (`signpost locate` over a file): the demo
 	// lets them, with a quota of a few such runs a day.
@@ -383,9 +413,9 @@ func (d *Demo) importPeople(ctx context.Context, people int) error {
 	nums := wasm.GenerateTestNumbers(demoSeed, people)
 	csv := map[string]*strings.Builder{}
 	for i, n := range nums {
-		hs := demoHolders(i)
-		d.People = append(d.People, DemoPerson{NHSNumber: n, Holders: hs})
-		for _, h := range hs {
+		hs, sh := demoHolders(i), demoShieldedHolders(i)
+		d.People = append(d.People, DemoPerson{NHSNumber: n, Holders: hs, Shielded: sh})
+		for _, h := range slices.Concat(hs, sh) {
 			if csv[h] == nil {
 				csv[h] = &strings.Builder{}
 				csv[h].WriteString("localId,nhsNumber,category,retainUntil\n")
@@ -465,7 +495,7 @@ func DemoMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	cacheFlag := fs.String(wasm.CacheFlag, "", wasm.CacheFlagUsage)
 	down := fs.String("down", "", "comma-separated agencies (node ids) to stop once the federation is up, to see an outage\n(e.g. harbour-gp: one token issuer of three down, lookups go on; harbour-gp,city-ed: two down, no new lookups)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: signpost demo [flags]\n\nStarts a local federation of four agencies on loopback with synthetic records,\nprints the practitioner pages and logins, and runs until interrupted.")
+		fmt.Fprintln(stderr, "Usage: signpost demo [flags]\n\nStarts a local federation of five agencies on loopback with synthetic records,\nprints the practitioner pages and logins, and runs until interrupted.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -493,7 +523,7 @@ func DemoMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	start := time.Now()
-	fmt.Fprintln(stdout, "Starting a local Signpost federation of four agencies…")
+	fmt.Fprintln(stdout, "Starting a local Signpost federation of five agencies…")
 	// Compiled code is kept across runs: the second demo starts seconds sooner.
 	cacheDir := wasm.CommandCacheDir(*cacheFlag, stderr)
 	var downIDs []string

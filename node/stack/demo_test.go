@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -217,7 +218,7 @@ func checkDemoMetrics(t *testing.T, url, nodeID string, issuer bool) map[string]
 			t.Errorf("%s /metrics has another node's series: %s", nodeID, line)
 		}
 	}
-	for _, line := range []string{"signpost_federation_members 3", "signpost_ready 1"} {
+	for _, line := range []string{"signpost_federation_members " + strconv.Itoa(len(DemoAgencies)-1), "signpost_ready 1"} {
 		if !strings.Contains(body, "\n"+line+"\n") {
 			t.Errorf("%s /metrics lacks %q", nodeID, line)
 		}

@@ -328,7 +328,11 @@ func (a *assembly) openIndex() (*adapter.LocatorIndex, error) {
 		return nil, err
 	}
 	a.holderSecret = secret
-	return adapter.NewLocatorIndex(holder, a.s.Agent.Store(), a.s.Agent.Publish, a.s.Agent, nil).WithPublishBatch(a.s.Agent.PublishBatch), nil
+	x := adapter.NewLocatorIndex(holder, a.s.Agent.Store(), a.s.Agent.Publish, a.s.Agent, nil).WithPublishBatch(a.s.Agent.PublishBatch)
+	if a.cfg.Shielded {
+		x.WithBroker(a.cfg.Broker)
+	}
+	return x, nil
 }
 
 // openAudit opens the signed audit log, verified (see openAudit in
@@ -398,7 +402,8 @@ func (a *assembly) newNode(index node.Index, auditLog node.AuditLog, reg *promet
 	}
 	n, err := node.New(a.cfg, node.Options{
 		Tokenizer: tz, Index: index, Keyring: adapter.NewFederationKeyring(a.s.Agent, a.cfg.NodeID, nil), KeyAdmin: adapter.AgentKeyAdmin{A: a.s.Agent}, Peers: adapter.AgentPeers{A: a.s.Agent},
-		Audit: auditLog, Auth: node.UserAuth{A: a.s.Auth}, Logger: a.log,
+		Shields: adapter.NodeShields{NodeID: a.cfg.NodeID, NodeKey: a.sc.Credentials.PrivateKey, Keys: a.s.Agent},
+		Audit:   auditLog, Auth: node.UserAuth{A: a.s.Auth}, Logger: a.log,
 		PageFS: web.FS, WasmFS: wasm.WebFS,
 		Metrics: reg, AuditHeads: a.s.Audit, Witness: witness,
 	})
@@ -415,7 +420,7 @@ func (a *assembly) newNode(index node.Index, auditLog node.AuditLog, reg *promet
 func (a *assembly) serve(ctx context.Context) error {
 	s := a.s
 	peer := s.Node.PeerHandler(adapter.PeerID)
-	for _, p := range []string{"POST " + node.PeerEvaluatePath, "POST " + node.PeerContactPath, "POST " + node.PeerContactAnswerPath} {
+	for _, p := range []string{"POST " + node.PeerEvaluatePath, "POST " + node.PeerContactPath, "POST " + node.PeerContactAnswerPath, "POST " + node.PeerBrokerPath} {
 		if err := s.Agent.HandlePeer(p, peer); err != nil {
 			return err
 		}

@@ -25,6 +25,8 @@ const (
 	ActionContactAnswerSent      Action = "contact-answer-sent"      // the holder's decision reached the requester (ok), or was refused for good (denied)
 	ActionContactAnswerReceived  Action = "contact-answer-received"  // the requester received the holder's decision
 	ActionContactRequestExpired  Action = "contact-request-expired"  // a contact request was deleted at the end of its retention
+	ActionContactRequestRelayed  Action = "contact-request-relayed"  // a broker relayed a request to a shielded holder (or refused to: denied); no subject
+	ActionContactAnswerRelayed   Action = "contact-answer-relayed"   // a broker passed a shielded holder's decision on to the requester; no subject
 	ActionWatch                  Action = "watch"                    // a practitioner asked to be told of new involvement
 	ActionUnwatch                Action = "unwatch"                  // the watch ended
 	ActionNotify                 Action = "notify"                   // a watcher was told of new involvement

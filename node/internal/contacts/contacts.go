@@ -29,10 +29,11 @@ var (
 // Side says whose request it is at this node.
 type Side string
 
-// The two sides.
+// The sides.
 const (
 	Sent     Side = "sent"     // this node's practitioner asked another agency
 	Received Side = "received" // another agency asked this node
+	Relayed  Side = "relayed"  // this node, a broker, relayed a request to a shielded holder
 )
 
 // State is where a request stands.
@@ -98,8 +99,24 @@ type Request struct {
 	// on the received side; PeerAgency its agency's name then.
 	Peer       string `json:"peer"`
 	PeerAgency string `json:"peerAgency,omitempty"`
-	// RemoteID, on the received side, is the requester's id for it.
+	// RemoteID, on the received and relayed sides, is the requester's id
+	// for it (on the holder of a request through a broker, the broker's).
 	RemoteID string `json:"remoteId,omitempty"`
+	// Requests through a broker (shielded holders). Sent side: Brokered
+	// says Peer is the broker, and Named, NamedAgency name the holder once
+	// it consented. Received side (the shielded holder, whose Peer is the
+	// broker): Origin and OriginAgency are the requesting node. Relayed
+	// side (the broker, whose Peer is the requester): Holder is the
+	// shielded node it was relayed to, and nothing about the person is
+	// kept (no Lookup, no LocalID).
+	Brokered     bool   `json:"brokered,omitempty"`
+	Named        string `json:"named,omitempty"`
+	NamedAgency  string `json:"namedAgency,omitempty"`
+	Origin       string `json:"origin,omitempty"`
+	OriginAgency string `json:"originAgency,omitempty"`
+	Holder       string `json:"holder,omitempty"`
+	// Consent (answered through a broker): the holder agreed to be named.
+	Consent bool `json:"consent,omitempty"`
 	// Requester is the practitioner who asked (at the requesting node).
 	Requester string `json:"requester"`
 	Purpose   string `json:"purpose"`
@@ -133,12 +150,24 @@ func (r Request) Validate() error {
 	switch {
 	case !ValidID(r.ID):
 		return bad("id")
-	case r.Side != Sent && r.Side != Received:
+	case r.Side != Sent && r.Side != Received && r.Side != Relayed:
 		return bad("side")
 	case !ValidText(r.Peer, MaxIDLen, true) || !ValidText(r.PeerAgency, MaxNameLen, false):
 		return bad("peer")
-	case r.Side == Received && !ValidID(r.RemoteID), r.Side == Sent && r.RemoteID != "":
+	case r.Side != Sent && !ValidID(r.RemoteID), r.Side == Sent && r.RemoteID != "":
 		return bad("remote id")
+	case r.Side != Sent && (r.Brokered || r.Named != "" || r.NamedAgency != ""),
+		r.Side == Sent && (!r.Brokered && r.Named != "" || !ValidText(r.Named, MaxIDLen, false) || !ValidText(r.NamedAgency, MaxNameLen, false) || r.Named == "" && r.NamedAgency != ""):
+		return bad("named holder")
+	case r.Side != Received && (r.Origin != "" || r.OriginAgency != ""),
+		r.Side == Received && (!ValidText(r.Origin, MaxIDLen, false) || !ValidText(r.OriginAgency, MaxNameLen, false) || r.Origin == "" && r.OriginAgency != ""):
+		return bad("origin")
+	case r.Side == Relayed && (!ValidText(r.Holder, MaxIDLen, true) || r.Lookup != [16]byte{} || r.LocalID != ""),
+		r.Side != Relayed && r.Holder != "":
+		return bad("relayed holder")
+	case r.Consent && (r.State != Answered || r.Side == Sent && !r.Brokered || r.Side == Received && r.Origin == ""),
+		r.Named != "" && !r.Consent:
+		return bad("consent")
 	case !ValidText(r.Requester, MaxNameLen, true):
 		return bad("requester")
 	case !ValidText(r.Purpose, MaxIDLen, true):
@@ -172,17 +201,22 @@ func (r Request) Validate() error {
 }
 
 // Decision is what the holder decided: State Answered with Contact, or
-// Declined with Reason; By names who decided.
+// Declined with Reason; By names who decided. Through a broker, Consent
+// says the holder agreed to be named, and on the sent side Named and
+// NamedAgency are then the holder.
 type Decision struct {
-	State   State
-	Contact string
-	Reason  string
-	By      string
+	State       State
+	Contact     string
+	Reason      string
+	By          string
+	Consent     bool
+	Named       string
+	NamedAgency string
 }
 
 // Same reports whether r already carries decision d (a repeated delivery).
 func (r Request) Same(d Decision) bool {
-	return r.State == d.State && r.Contact == d.Contact && r.Reason == d.Reason
+	return r.State == d.State && r.Contact == d.Contact && r.Reason == d.Reason && r.Consent == d.Consent && r.Named == d.Named
 }
 
 var bucket = []byte("requests")
@@ -309,7 +343,8 @@ func (s *Store) Delete(id string) error {
 // returns it as stored. A request on the other side is ErrNotFound; one
 // already decided is ErrDecided, returned with the request as it stands
 // (so that a repeated delivery of the same decision can be told apart).
-// On the received side the decision is marked undelivered, due at once.
+// On the received and relayed sides the decision is marked undelivered,
+// due at once (to the requester, or for a broker, on to the requester).
 func (s *Store) Decide(id string, side Side, d Decision, now time.Time) (Request, error) {
 	var out Request
 	err := s.update(func(b *bolt.Bucket) error {
@@ -328,8 +363,9 @@ func (s *Store) Decide(id string, side Side, d Decision, now time.Time) (Request
 			return fmt.Errorf("%w: a request moves only to answered or declined", ErrInvalid)
 		}
 		r.State, r.Contact, r.Reason, r.DecidedBy = d.State, d.Contact, d.Reason, d.By
+		r.Consent, r.Named, r.NamedAgency = d.Consent, d.Named, d.NamedAgency
 		r.Updated = now
-		if side == Received {
+		if side != Sent {
 			r.Undelivered, r.Attempts, r.NextAttempt = true, 0, now
 		}
 		if err := put(b, r); err != nil {
@@ -394,7 +430,7 @@ func (s *Store) List(side Side, keep func(Request) bool, limit int) ([]Request, 
 // Counts returns how many requests the store holds by side and state, and
 // how many decisions are still to be delivered (the node's gauges).
 func (s *Store) Counts() (map[Side]map[State]int, int, error) {
-	out := map[Side]map[State]int{Sent: {}, Received: {}}
+	out := map[Side]map[State]int{Sent: {}, Received: {}, Relayed: {}}
 	undelivered := 0
 	err := s.view(func(b *bolt.Bucket) error {
 		return b.ForEach(func(k, v []byte) error {
@@ -412,10 +448,16 @@ func (s *Store) Counts() (map[Side]map[State]int, int, error) {
 	return out, undelivered, err
 }
 
-// Due returns the received requests whose decision is still to be
-// delivered and whose next attempt is at or before now.
+// Due returns the received and relayed requests whose decision is still
+// to be delivered and whose next attempt is at or before now.
 func (s *Store) Due(now time.Time) ([]Request, error) {
-	return s.List(Received, func(r Request) bool { return r.Undelivered && !r.NextAttempt.After(now) }, 0)
+	due := func(r Request) bool { return r.Undelivered && !r.NextAttempt.After(now) }
+	rec, err := s.List(Received, due, 0)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := s.List(Relayed, due, 0)
+	return append(rec, rel...), err
 }
 
 // DeleteStale deletes up to max requests last changed before cutoff and

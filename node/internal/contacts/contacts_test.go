@@ -330,3 +330,85 @@ func TestCrashCopy(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokeredShapes: requests through a broker keep the right fields on
+// each side — the broker's relayed request nothing about the person, the
+// holder's the origin, the requester's the named holder only with consent —
+// and decisions through a broker carry consent and are delivered onward
+// from the relayed side.
+func TestBrokeredShapes(t *testing.T) {
+	relayed := func() Request {
+		return Request{ID: NewID(), Side: Relayed, Peer: "csc", RemoteID: NewID(), Holder: "clinic", Requester: "sam",
+			Purpose: "safeguarding", State: New, Created: t0, Updated: t0}
+	}
+	viaBroker := func() Request {
+		r := sent(NewID())
+		r.Brokered = true
+		return r
+	}
+	atHolder := func() Request {
+		r := received(NewID())
+		r.Origin, r.OriginAgency = "school", "Riverside School"
+		return r
+	}
+	tests := []struct {
+		name string
+		r    func() Request
+		ok   bool
+	}{
+		{"relayed", relayed, true},
+		{"relayed with a lookup key", func() Request { r := relayed(); r.Lookup[0] = 1; return r }, false},
+		{"relayed with a local id", func() Request { r := relayed(); r.LocalID = "x"; return r }, false},
+		{"relayed without a holder", func() Request { r := relayed(); r.Holder = ""; return r }, false},
+		{"relayed without the requester's id", func() Request { r := relayed(); r.RemoteID = ""; return r }, false},
+		{"sent through a broker", viaBroker, true},
+		{"named without consent", func() Request { r := viaBroker(); r.Named = "clinic"; return r }, false},
+		{"named not through a broker", func() Request {
+			r := sent(NewID())
+			r.State, r.Contact, r.Consent, r.Named = Answered, "Jo", true, "clinic"
+			return r
+		}, false},
+		{"named with consent", func() Request {
+			r := viaBroker()
+			r.State, r.Contact, r.Consent, r.Named, r.NamedAgency = Answered, "Jo", true, "clinic", "Bay Clinic"
+			return r
+		}, true},
+		{"consent on a decline", func() Request {
+			r := viaBroker()
+			r.State, r.Reason, r.Consent = Declined, "no", true
+			return r
+		}, false},
+		{"received with its origin", atHolder, true},
+		{"origin on the sent side", func() Request { r := viaBroker(); r.Origin = "school"; return r }, false},
+		{"holder on the received side", func() Request { r := atHolder(); r.Holder = "clinic"; return r }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.r().Validate(); (err == nil) != tc.ok {
+				t.Fatalf("Validate: %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+
+	s := open(t, filepath.Join(t.TempDir(), "c.db"))
+	r := relayed()
+	if err := s.Create(r); err != nil {
+		t.Fatal(err)
+	}
+	d := Decision{State: Answered, Contact: "Jo, clinic nurse, 01632 960999", By: "clinic", Consent: true}
+	got, err := s.Decide(r.ID, Relayed, d, t0.Add(time.Minute))
+	if err != nil || !got.Undelivered || !got.Consent || !got.Same(d) {
+		t.Fatalf("decided %+v, %v", got, err)
+	}
+	if got.Same(Decision{State: Answered, Contact: d.Contact}) {
+		t.Fatal("a decision without consent is the same as one with it")
+	}
+	due, err := s.Due(t0.Add(time.Minute))
+	if err != nil || len(due) != 1 || due[0].ID != r.ID {
+		t.Fatalf("due %+v, %v", due, err)
+	}
+	counts, undelivered, err := s.Counts()
+	if err != nil || counts[Relayed][Answered] != 1 || undelivered != 1 {
+		t.Fatalf("counts %v %d %v", counts, undelivered, err)
+	}
+}

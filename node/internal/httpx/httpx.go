@@ -78,7 +78,13 @@ const (
 	CodeInvalidText     Code = "invalid_text"              // 400: a contact request's message, named contact or reason is not one bounded line of text
 	CodeContactNotFound Code = "contact_request_not_found" // 404: no such contact request (received, to decide; sent, for a holder's decision)
 	CodeContactDecided  Code = "contact_request_decided"   // 409: the contact request was already answered or declined
+	CodeInvalidShield   Code = "invalid_shield"            // 400: a request through a broker lacks a well-formed entryKey and shield
+	CodeNotBroker       Code = "not_broker"                // 403: the broker does not relay for that holder, or the shield does not open there
 )
+
+// ShieldedService is how answers name a shielded holder (a locate answer's
+// holder, a notice, the edge client's line): the API's one wording.
+const ShieldedService = "a service that protects its patients' confidentiality"
 
 // Row codes: a rejected row of an import report ({"line","code","message"}).
 const (
@@ -94,7 +100,7 @@ func Codes() []Code {
 		CodeRateLimited, CodeQuotaExceeded, CodeInternal, CodeUnavailable, CodeNotReady, CodeIssuersUnavailable, CodeNoTokenKey, CodeKeyAdmin, CodeWebSocket, CodeTooManyKeys, CodeTooManyWatches, CodeWatchNotFound, CodeInvalidNHSNumber,
 		CodeInvalidRecord, CodeInvalidBatch, CodeInvalidElement, CodeInvalidLookupKey, CodeInvalidHolder,
 		CodeInvalidSubject, CodeMessageTooLong, CodeTooLong, CodeInvalidText, CodeUnknownEpoch, CodeEvaluationFailed, CodePurpose,
-		CodeNoRecord, CodeUnknownNode, CodeContactNotFound, CodeContactDecided, CodeExists, CodeObjected, CodeNotIssuer, CodeNoAuditLog, CodeHolderRefused, CodeHolderFailed,
+		CodeNoRecord, CodeUnknownNode, CodeContactNotFound, CodeContactDecided, CodeInvalidShield, CodeNotBroker, CodeExists, CodeObjected, CodeNotIssuer, CodeNoAuditLog, CodeHolderRefused, CodeHolderFailed,
 		CodeHolderUnreachable, CodeNoFederation, CodeHolderTimeout, CodeUnsupportedProtocol}
 }
 
