@@ -216,8 +216,18 @@ export const engine = {
       return null; // the module refused the call: the page can only count
     }
     const out = [];
-    for (const r of results) {
+    for (const [i, r] of results.entries()) {
       if (!r.ok || r.withdrawn) continue;
+      if (r.broker) {
+        // A shielded service: not named; asked through its broker with
+        // the entry's key (bytes 17..49 of the entry) and the sealed holder.
+        const b = (members || []).find((x) => x.nodeId === r.broker);
+        out.push({
+          shielded: true, broker: r.broker, brokerAgency: (b && b.agency) || r.broker,
+          entryKey: toBase64(sealed[i].slice(17, 49)), shield: toBase64(r.inner), since: new Date(r.registeredAt * 1000),
+        });
+        continue;
+      }
       const m = (members || []).find((x) => x.nodeId === r.nodeId);
       out.push({ nodeId: r.nodeId, agency: (m && m.agency) || r.nodeId, category: r.category, since: new Date(r.registeredAt * 1000) });
     }
@@ -239,6 +249,8 @@ const state = {
   self: "", // this node's id, from the lookup answer
   selfHolds: false, // whether this node's own agency holds a record
   holders: new Map(), // nodeId → holder row, other agencies only
+  shielded: new Map(), // "shielded:" + entryKey → the shielded service's list item
+  selfEntryKeys: new Set(), // a shielded node's own entry keys (its entries name its broker)
   socket: null,
   display: "", // the current search's number, as shown
   // The contact requests, by id, and the staff socket that keeps them
@@ -680,23 +692,41 @@ async function onSearch(ev) {
 // holder), members, self}. state.holderKeys remembers, per holder, the
 // lookup key it was found under, for a contact request.
 async function lookup() {
-  const out = { holders: [], unshown: 0, members: [], self: "" };
+  const out = { holders: [], unshown: 0, members: [], self: "", selfEntryKeys: new Set() };
   const seen = new Set();
   for (const keys of state.keySets) {
     const found = await call("POST", api.lookup, { lookupKey: keys.lookupKey, purpose: state.purpose });
     out.members = found.members || out.members;
     out.self = found.self || out.self;
+    if (found.selfEntryKey) state.selfEntryKeys.add(toBase64(fromBase64(found.selfEntryKey)));
     const holders = holdersFrom(keys, found);
     out.unshown += Math.max(0, (found.entries || []).length - holders.length);
+    // Shielded services cannot be told apart across keys: as POST
+    // /v1/locate, each is listed under the newest key it is found under,
+    // and under an older key only for a broker not seen yet.
+    const brokersHere = new Set();
     for (const h of holders) {
-      const id = h.nodeId || h.holder || "";
+      const id = holderID(h);
       if (!state.holderKeys.has(id)) state.holderKeys.set(id, keys.lookupKey);
+      if (h.shielded) {
+        if (seen.has("broker:" + h.broker) && !brokersHere.has(h.broker)) continue;
+        brokersHere.add(h.broker);
+        out.holders.push(h);
+        continue;
+      }
       if (seen.has(id)) continue;
       seen.add(id);
       out.holders.push(h);
     }
+    for (const b of brokersHere) seen.add("broker:" + b);
   }
   return out;
+}
+
+// holderID is a holder's key in the page's maps: its node id, or for a
+// shielded service its entry's key.
+function holderID(h) {
+  return h.shielded ? "shielded:" + h.entryKey : h.nodeId || h.holder || "";
 }
 
 // holdersFrom turns one lookup answer into holders: opened here with keys
@@ -716,11 +746,15 @@ function clearResults() {
   state.keys = null;
   state.keySets = [];
   state.holderKeys.clear();
+  state.selfEntryKeys.clear();
   state.answerCells.clear();
   state.holders.clear();
+  state.shielded.clear();
   state.selfHolds = false;
   $("results").hidden = true;
   $("results-body").replaceChildren();
+  $("results-shielded").replaceChildren();
+  $("results-shielded").hidden = true;
   $("notices").replaceChildren();
   $("results-for").textContent = "";
   $("results-summary").textContent = "";
@@ -731,8 +765,10 @@ function clearResults() {
 function showResults(found, display, purpose) {
   $("results-for").textContent = "For NHS number " + display + ", purpose: " + purposeLabel(purpose) + ".";
   state.holders.clear();
+  state.shielded.clear();
   state.selfHolds = false;
   $("results-body").replaceChildren();
+  $("results-shielded").replaceChildren();
   $("notices").replaceChildren();
   state.members = found.members || [];
   state.self = found.self || "";
@@ -761,6 +797,8 @@ function updateSummary(unshown) {
       unshown === 1
         ? "1 record was found, but this browser cannot yet open it to say which agency holds it."
         : unshown + " records were found, but this browser cannot yet open them to say which agencies hold them.";
+  } else if (n === 0 && state.shielded.size > 0) {
+    text = "No other agency is named.";
   } else if (n === 0) {
     text = "No other agency holds a record for this person for this purpose.";
   } else {
@@ -771,6 +809,7 @@ function updateSummary(unshown) {
   $("results-self").hidden = !state.selfHolds;
   $("results-table").hidden = n === 0;
   $("since-hint").hidden = n === 0;
+  $("results-shielded").hidden = state.shielded.size === 0;
 }
 
 // cell makes a table cell. label is its column's header: on a narrow screen
@@ -794,6 +833,7 @@ function formatSince(s) {
 // is new; the practitioner's own agency gets no row (and so no "request
 // contact"), only state.selfHolds, as POST /v1/locate's selfHolds.
 function addHolder(h, isNew) {
+  if (h.shielded) return addShielded(h, isNew);
   const id = h.nodeId || h.holder || "";
   if (!id) return false;
   if (state.self && id === state.self) {
@@ -828,6 +868,40 @@ function addHolder(h, isNew) {
   return true;
 }
 
+// addShielded adds a shielded service: not named, never counted among the
+// agencies (nor as its broker's own record), asked through its broker.
+function addShielded(h, isNew) {
+  if (state.selfEntryKeys.has(h.entryKey)) {
+    // This node's own entry, which names its broker: the agency's own.
+    const was = state.selfHolds;
+    state.selfHolds = true;
+    return !was;
+  }
+  const id = holderID(h);
+  if (state.shielded.has(id)) return false;
+  const li = document.createElement("li");
+  li.className = isNew ? "sp-table__row--new" : "";
+  const p = document.createElement("p");
+  p.className = "sp-body";
+  p.textContent =
+    "A service that protects its patients’ confidentiality also holds a record" +
+    (formatSince(h.since) ? " (since " + formatSince(h.since) + ")" : "") +
+    ". It is not named here; ask through " + h.brokerAgency + ", which passes your request on.";
+  const btn = document.createElement("button");
+  btn.type = "button";
+  btn.className = "sp-button sp-button--secondary sp-button--small";
+  btn.textContent = "Ask through " + h.brokerAgency;
+  const div = document.createElement("div");
+  btn.addEventListener("click", () =>
+    requestContact(id, h.brokerAgency, btn, div, { nodeId: h.broker, entryKey: h.entryKey, shield: h.shield }),
+  );
+  div.append(btn);
+  li.append(p, div);
+  $("results-shielded").append(li);
+  state.shielded.set(id, li);
+  return true;
+}
+
 // Buttons that stay on the page while they cannot be used are marked
 // aria-disabled rather than disabled: a disabled button loses focus, and a
 // keyboard user's place with it.
@@ -835,13 +909,18 @@ function busy(btn) {
   return btn.getAttribute("aria-disabled") === "true";
 }
 
-async function requestContact(nodeId, agency, btn, cell) {
+// requestContact asks the holder id (a node id, or for a shielded service
+// its key in the page's maps, with via: its broker, entry key and shield)
+// for contact.
+async function requestContact(id, agency, btn, cell, via) {
   if (busy(btn)) return;
   btn.setAttribute("aria-disabled", "true");
   const search = state.search;
   try {
     const last4 = state.display.replace(/[^0-9]/g, "").slice(-4);
-    const ans = await call("POST", api.contact, { nodeId, purpose: state.purpose, lookupKey: state.holderKeys.get(nodeId) || state.keys.lookupKey });
+    const body = { nodeId: id, purpose: state.purpose, lookupKey: state.holderKeys.get(id) || state.keys.lookupKey };
+    if (via) Object.assign(body, via);
+    const ans = await call("POST", api.contact, body);
     if (ans && ans.id) saveLabel(ans.id, last4);
     loadContacts();
     if (search !== state.search) return; // the results it was for are gone
@@ -851,14 +930,16 @@ async function requestContact(nodeId, agency, btn, cell) {
     p.textContent =
       ans.status === "accepted"
         ? "Contact: " + (ans.contact || agency)
-        : "Request sent. " + agency + " will get back to you.";
+        : via
+          ? "Request sent through " + agency + ". The service decides whether to tell you who it is."
+          : "Request sent. " + agency + " will get back to you.";
     // The answer replaces the button: if the button had focus, the answer
     // takes it, so a keyboard user carries on from the same row.
     const hadFocus = document.activeElement === btn;
     cell.replaceChildren(p);
     if (hadFocus) p.focus();
     if (ans.id && ans.status !== "accepted") state.answerCells.set(ans.id, p);
-    notice("Contact request", "Sent to " + agency + ". The answer will appear under My contact requests.");
+    notice("Contact request", (via ? "Sent through " : "Sent to ") + agency + ". The answer will appear under My contact requests.");
   } catch (e) {
     btn.removeAttribute("aria-disabled");
     if (search === state.search) showSummary([{ message: e.message }]);
@@ -912,8 +993,9 @@ async function onInvolved(n) {
   for (const h of holders) {
     if (addHolder(h, true)) {
       added++;
-      const mine = state.self && (h.nodeId || h.holder) === state.self;
-      notice("New", mine ? "Your agency now holds a record." : (h.agency || h.nodeId) + " is now involved.");
+      const mine = (state.self && (h.nodeId || h.holder) === state.self) || (h.shielded && state.selfEntryKeys.has(h.entryKey));
+      const who = h.shielded ? "A service that protects its patients’ confidentiality" : h.agency || h.nodeId;
+      notice("New", mine ? "Your agency now holds a record." : who + " is now involved.");
     }
   }
   if (!added) notice("New", "Another agency is now involved.");
@@ -1137,12 +1219,14 @@ function inboxCard(v) {
   const li = card(v, "From " + agency);
   li.append(
     summaryList([
+      ["Through", v.via ? v.via + " (your broker: " + agency + " does not know it is your agency unless you say so)" : ""],
       ["Asked by", v.requester],
       ["Your record", v.localId],
       ["Purpose", purposeLabel(v.purpose)],
       ["Asked", formatWhen(v.created)],
       ["Message", v.message],
       [v.state === "declined" ? "Reason" : "Contact given", decisionText(v)],
+      ["Named your agency", v.via && v.state === "answered" ? (v.consent ? "Yes" : "No") : ""],
       ["Decided by", v.decidedBy === "policy" ? "Your agency’s policy (the duty contact)" : v.decidedBy],
       ["Sent back", { pending: "Not yet: " + agency + " cannot be reached; Signpost keeps trying.", delivered: "Yes", failed: "No: " + agency + " no longer has the request." }[v.delivery]],
     ]),
@@ -1172,12 +1256,17 @@ function decideForm(v, kind) {
   const label = document.createElement("label");
   label.className = "sp-label";
   label.htmlFor = field;
-  label.textContent = kind === "answer" ? "Who should " + agency + " contact?" : "Why are you declining?";
+  label.textContent =
+    kind === "answer" ? (v.via ? "What should " + agency + " be told?" : "Who should " + agency + " contact?") : "Why are you declining?";
   const hint = document.createElement("p");
   hint.className = "sp-hint";
   hint.id = field + "-hint";
   hint.textContent =
-    kind === "answer" ? "A named person: their name, role, and phone number or email." : "The other agency sees this reason. Do not include details of the person’s record.";
+    kind === "answer"
+      ? v.via
+        ? "It reaches them through " + v.via + ". Unless you tick the box below, it does not say which service you are: do not name your service in it."
+        : "A named person: their name, role, and phone number or email."
+      : "The other agency sees this reason. Do not include details of the person’s record.";
   const err = document.createElement("p");
   err.className = "sp-error-message";
   err.id = field + "-error";
@@ -1190,6 +1279,21 @@ function decideForm(v, kind) {
   input.maxLength = kind === "answer" ? 300 : 500;
   input.setAttribute("aria-describedby", hint.id + " " + err.id);
   group.append(label, hint, err, input);
+  form.append(group);
+  if (kind === "answer" && v.via) {
+    // Consent to be named: a person's decision, off by default.
+    const box = document.createElement("div");
+    box.className = "sp-checkbox";
+    const cb = document.createElement("input");
+    cb.type = "checkbox";
+    cb.id = "consent-" + v.id;
+    const cl = document.createElement("label");
+    cl.className = "sp-label";
+    cl.htmlFor = cb.id;
+    cl.textContent = "Tell " + agency + " that this answer comes from your agency";
+    box.append(cb, cl);
+    form.append(box);
+  }
   const btn = document.createElement("button");
   btn.type = "submit";
   btn.className = kind === "answer" ? "sp-button" : "sp-button sp-button--secondary";
@@ -1198,7 +1302,7 @@ function decideForm(v, kind) {
   hidden.className = "sp-visually-hidden";
   hidden.textContent = (kind === "answer" ? " to " : " from ") + agency;
   btn.append(hidden);
-  form.append(group, btn);
+  form.append(btn);
   form.addEventListener("submit", (ev) => onDecide(ev, v, kind, btn));
   return form;
 }
@@ -1217,10 +1321,11 @@ async function onDecide(ev, v, kind, btn) {
   showSummary([]);
   btn.setAttribute("aria-disabled", "true");
   try {
-    const got = await call("POST", api.contact + "/" + encodeURIComponent(v.id) + "/" + kind, kind === "answer" ? { contact: text } : { reason: text });
+    const consent = kind === "answer" && !!($("consent-" + v.id) || {}).checked;
+    const got = await call("POST", api.contact + "/" + encodeURIComponent(v.id) + "/" + kind, kind === "answer" ? { contact: text, consent } : { reason: text });
     state.inbox.set(got.id, got);
     renderList("received");
-    const agency = got.agency || got.nodeId;
+    const agency = got.via || got.agency || got.nodeId;
     setStatus(
       (kind === "answer" ? "Your answer was " : "Your decline was ") +
         (got.delivery === "delivered" ? "sent to " + agency + "." : "saved; " + agency + " cannot be reached now, and Signpost keeps trying."),
@@ -1246,6 +1351,7 @@ function mineCard(v) {
   const last4 = labels()[v.id];
   li.append(
     summaryList([
+      ["Asked through", v.via || ""],
       ["About", last4 ? "NHS number ending " + last4 : ""],
       ["Purpose", purposeLabel(v.purpose)],
       ["Asked", formatWhen(v.created)],
