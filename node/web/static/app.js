@@ -1219,7 +1219,7 @@ function inboxCard(v) {
   const li = card(v, "From " + agency);
   li.append(
     summaryList([
-      ["Through", v.via ? v.via + " (your broker: " + agency + " does not know it is your agency unless you say so)" : ""],
+      ["Through", v.via ? v.via + " (your broker). " + agency + " does not know which service you are unless you say so." : ""],
       ["Asked by", v.requester],
       ["Your record", v.localId],
       ["Purpose", purposeLabel(v.purpose)],
@@ -1321,8 +1321,11 @@ async function onDecide(ev, v, kind, btn) {
   showSummary([]);
   btn.setAttribute("aria-disabled", "true");
   try {
-    const consent = kind === "answer" && !!($("consent-" + v.id) || {}).checked;
-    const got = await call("POST", api.contact + "/" + encodeURIComponent(v.id) + "/" + kind, kind === "answer" ? { contact: text, consent } : { reason: text });
+    // Through a broker, the answer says whether the agency consents to be
+    // named (the box, off by default).
+    const body = kind === "answer" ? { contact: text } : { reason: text };
+    if (kind === "answer" && v.via) body.consent = $("consent-" + v.id).checked;
+    const got = await call("POST", api.contact + "/" + encodeURIComponent(v.id) + "/" + kind, body);
     state.inbox.set(got.id, got);
     renderList("received");
     const agency = got.via || got.agency || got.nodeId;
@@ -1379,7 +1382,8 @@ function onContactNotice(n) {
     renderList("sent");
     const p = state.answerCells.get(v.id);
     if (p && p.isConnected) p.textContent = v.state === "declined" ? "Declined: " + (v.reason || "") : "Contact: " + (v.contact || agency);
-    setStatus(agency + (v.state === "declined" ? " declined your contact request." : " answered your contact request."));
+    const who = agency.charAt(0).toUpperCase() + agency.slice(1); // a shielded service's is a sentence
+    setStatus(who + (v.state === "declined" ? " declined your contact request." : " answered your contact request."));
   }
 }
 
