@@ -409,14 +409,18 @@ func (c *Client) lookupOne(ctx context.Context, tok wasm.Token) (holders []Holde
 		}
 		return nil, false, fmt.Errorf("%w: open entries: %w", errModule, err)
 	}
-	for _, o := range opened {
+	for i, o := range opened {
 		if o.Err != nil || o.Withdrawn {
 			continue
 		}
 		if o.Broker != "" {
-			// The module cannot tell the home node's own shielded entry
-			// from another's: a shielded home node is told apart by the
-			// lookup answer, not here.
+			// A shielded home node's own entry names its broker: the
+			// lookup answer gives its entry key (bytes 17..49 of the
+			// entry), as the page tells it apart.
+			if lr.SelfEntryKey != "" && base64.RawURLEncoding.EncodeToString(entries[i][17:49]) == lr.SelfEntryKey {
+				self = true
+				continue
+			}
 			name := agency[o.Broker]
 			if name == "" {
 				name = o.Broker
@@ -643,4 +647,6 @@ type lookupResponse struct {
 		PublicKey string `json:"publicKey"`
 	} `json:"members"`
 	Self string `json:"self"`
+	// SelfEntryKey is a shielded home node's own entry key (base64url).
+	SelfEntryKey string `json:"selfEntryKey"`
 }
