@@ -637,5 +637,6 @@ func (d *Demo) printWelcome(w io.Writer, took time.Duration) {
 		fmt.Fprintf(w, "\nAPI description: http://%s/v1/openapi.json — metrics: /metrics\n", s.Addr)
 	}
 	d.printContactHelp(w)
+	d.printShieldedHelp(w)
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
 }

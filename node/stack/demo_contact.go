@@ -62,3 +62,31 @@ func (d *Demo) printContactHelp(w io.Writer) {
 	fmt.Fprintf(w, "  Ask it yourself from %s's page (\"Request contact\" on the school's row): the answer\n", DemoAgencies[0].Agency)
 	fmt.Fprintln(w, "  appears live under \"My contact requests\", and both sides keep it across restarts.")
 }
+
+// printShieldedHelp says what to try with the shielded clinic: a number it
+// holds, where to look it up, and where to answer.
+func (d *Demo) printShieldedHelp(w io.Writer) {
+	at := func(id string) int {
+		i := slices.IndexFunc(DemoAgencies, func(a DemoAgency) bool { return a.NodeID == id })
+		if i < 0 || i >= len(d.Stacks) || slices.Contains(d.Down, id) {
+			return -1
+		}
+		return i
+	}
+	clinic, broker := at(DemoShielded), at(DemoBroker)
+	if clinic < 0 || broker < 0 {
+		return
+	}
+	asker := d.running(DemoAgencies[3].NodeID, DemoAgencies[2].NodeID, DemoAgencies[1].NodeID)
+	i := slices.IndexFunc(d.People, func(p DemoPerson) bool {
+		return slices.Contains(p.Shielded, DemoShielded) && (asker < 0 || !slices.Contains(p.Holders, DemoAgencies[asker].NodeID))
+	})
+	if i < 0 || asker < 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nA shielded service: %s (http://%s/) is not named to anyone; its broker is %s.\n",
+		DemoAgencies[clinic].Agency, d.Stacks[clinic].Addr, DemoAgencies[broker].Agency)
+	fmt.Fprintf(w, "  Look up %s at %s's page (http://%s/): \"a service that protects its patients'\n", display(d.People[i].NHSNumber), DemoAgencies[asker].Agency, d.Stacks[asker].Addr)
+	fmt.Fprintf(w, "  confidentiality also holds a record\"; ask through %s. Then sign in at the clinic's\n", DemoAgencies[broker].Agency)
+	fmt.Fprintln(w, "  page as practitioner and answer; tick the box to consent to be named, or the asker never learns who it is.")
+}

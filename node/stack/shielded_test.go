@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -464,5 +465,36 @@ func TestShieldedContactThroughBroker(t *testing.T) {
 	}
 	if got := auditLines(t, d.Stacks[brokerAt], "contact-request-relayed"); !slices.ContainsFunc(got, func(m map[string]any) bool { return m["outcome"] == "denied" }) {
 		t.Errorf("the broker's refusal is not audited: %v", got)
+	}
+}
+
+// TestShieldedHelp: the demo's welcome says where to find the shielded
+// clinic's person (a number it holds, which the suggested asker does not),
+// whom to ask through, and where to answer; it says nothing when the clinic
+// or its broker is stopped.
+func TestShieldedHelp(t *testing.T) {
+	d := &Demo{}
+	for i := range DemoAgencies {
+		d.Stacks = append(d.Stacks, &Stack{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8470 + i}})
+	}
+	for i := range 20 {
+		d.People = append(d.People, DemoPerson{NHSNumber: fmt.Sprintf("999%07d", i), Holders: demoHolders(i), Shielded: demoShieldedHolders(i)})
+	}
+	var b strings.Builder
+	d.printShieldedHelp(&b)
+	out := b.String()
+	i := slices.IndexFunc(d.People, func(p DemoPerson) bool {
+		return slices.Contains(p.Shielded, DemoShielded) && !slices.Contains(p.Holders, DemoAgencies[3].NodeID)
+	})
+	for _, want := range []string{DemoAgencies[4].Agency + " (http://127.0.0.1:8474/)", "ask through " + DemoAgencies[0].Agency, display(d.People[i].NHSNumber),
+		DemoAgencies[3].Agency + "'s page (http://127.0.0.1:8473/)", "consent to be named"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the welcome lacks %q:\n%s", want, out)
+		}
+	}
+	d.Down = []string{DemoBroker}
+	b.Reset()
+	if d.printShieldedHelp(&b); b.Len() != 0 {
+		t.Errorf("with the broker stopped the welcome says %q", b.String())
 	}
 }
