@@ -91,6 +91,15 @@
 //     on the side where it happens; a decision travels back over the peer
 //     transport and is retried until delivered; deleted contact_retention
 //     after their last change.
+//   - Shielded services (broker.go): a node with Config.Shielded publishes
+//     entries that name its broker (Config.Broker) and seal its identity
+//     to it; locate answers, notices and the page show such a holder as
+//     "a service that protects its patients' confidentiality" (never as the
+//     broker's record). Contact requests for it go to the broker
+//     (PeerBrokerPath), which opens the sealed identity (the Shields port),
+//     relays only for Config.BrokerFor, keeps a "relayed" request with
+//     nothing about the person, and relays the holder's decision back; the
+//     holder's staff decide whether to be named (consent).
 //   - Witnessing of audit logs (audit_witness.go): the node offers its
 //     signed audit tree head to every other member (PublishAuditHead, run
 //     by the stack at an interval), keeps the latest head of each other
@@ -122,7 +131,7 @@
 //	   │       │          AgentPeers, PeerID             ──▶ federation
 //	   │       │ implements
 //	   ▼       ▼
-//	node ───▶ node/port ── Tokenizer, Evaluator, Index, Peers (+ Keys,
+//	node ───▶ node/port ── Tokenizer, Evaluator, Index, Peers, Shields (+ Keys,
 //	(core)                 Sealed, Holding, IndexEvent, MemberKey, PeerError)
 //	   │
 //	   └────▶ node/internal/... ── records, watches, auth, audit, httpx, csvrec
