@@ -24,8 +24,8 @@ import (
 	"github.com/signpost-federation/signpost/wasm/testutil"
 )
 
-// TestKeyRotation rotates the safeguarding key on five real agents (the
-// demo's four and a fifth agency; 3 issuers, t = 2). Records are held at
+// TestKeyRotation rotates the safeguarding key on six real agents (the
+// demo's five, one shielded, and another agency; 3 issuers, t = 2). Records are held at
 // several nodes under epoch 1. Epoch 2 is made by a DKG among the issuers
 // and its record adopted; each node's background pass publishes its
 // records under it. Throughout, a reader polls locate for every person and
@@ -59,8 +59,10 @@ func TestKeyRotation(t *testing.T) {
 	// Who holds whom: the demo's people, and the fifth agency's two records
 	// (one person the others hold too, one only it holds).
 	want := map[string][]string{}
+	shielded := map[string]int{} // the shielded clinic's entries: not named, counted
 	for _, pp := range d.People {
 		want[pp.NHSNumber] = slices.Clone(pp.Holders)
+		shielded[pp.NHSNumber] = len(pp.Shielded)
 	}
 	fid := fifth.Node.Config().NodeID
 	extra := wasm.GenerateTestNumbers(77, 1)[0]
@@ -266,8 +268,8 @@ func TestKeyRotation(t *testing.T) {
 		for _, s := range stacks {
 			for _, k := range lr.LookupKeys {
 				testutil.Eventually(t, 30*time.Second, func() error {
-					if n := entries(t, s, d, k.LookupKey); n != len(hs) {
-						return fmt.Errorf("%s holds %d entries under epoch %d, want %d", s.Node.Config().NodeID, n, k.Epoch, len(hs))
+					if n := entries(t, s, d, k.LookupKey); n != len(hs)+shielded[num] {
+						return fmt.Errorf("%s holds %d entries under epoch %d, want %d", s.Node.Config().NodeID, n, k.Epoch, len(hs)+shielded[num])
 					}
 					return nil
 				})
@@ -315,8 +317,8 @@ func TestKeyRotation(t *testing.T) {
 			t.Fatalf("after retirement: %+v %v", lr.LookupKeys, err)
 		}
 		for _, s := range stacks {
-			if n := entries(t, s, d, lr.LookupKey); n != len(hs) {
-				t.Fatalf("%s holds %d entries under the new key, want %d", s.Node.Config().NodeID, n, len(hs))
+			if n := entries(t, s, d, lr.LookupKey); n != len(hs)+shielded[num] {
+				t.Fatalf("%s holds %d entries under the new key, want %d", s.Node.Config().NodeID, n, len(hs)+shielded[num])
 			}
 		}
 	}
