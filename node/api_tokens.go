@@ -419,6 +419,7 @@ func (n *Node) PeerHandler(peerID func(*http.Request) (string, bool)) http.Handl
 	mux.Handle("POST "+PeerContactPath, n.peerRoute("peer.contact", peerID, jsonHandler(n, "peer.contact", n.handlePeerContact)))
 	mux.Handle("POST "+PeerContactAnswerPath, n.peerRoute("peer.contact-answer", peerID, jsonHandler(n, "peer.contact-answer", n.handlePeerContactAnswer)))
 	mux.Handle("POST "+PeerBrokerPath, n.peerRoute("peer.brokered-contact", peerID, jsonHandler(n, "peer.brokered-contact", n.handlePeerBrokered)))
+	mux.Handle("POST "+PeerShieldedEntriesPath, n.peerRoute("peer.shielded-entries", peerID, jsonHandler(n, "peer.shielded-entries", n.handlePeerShieldedEntries)))
 	return mux
 }
 

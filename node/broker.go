@@ -9,12 +9,15 @@ import (
 	"github.com/signpost-federation/signpost/node/internal/audit"
 	"github.com/signpost-federation/signpost/node/internal/contacts"
 	"github.com/signpost-federation/signpost/node/internal/httpx"
+	"github.com/signpost-federation/signpost/node/port"
 )
 
 // Shielded services and their brokers (docs/DESIGN.md, "Shielded
 // services"). A shielded node (Config.Shielded) publishes entries that name
-// its broker (Config.Broker) and carry its identity sealed to the broker.
-// Contact requests for it go through the broker:
+// its broker (Config.Broker) and carry its identity sealed to the broker,
+// and hands them to the broker to publish (PeerShieldedEntriesPath; the
+// node's Index does, adapter.LocatorIndex.WithRelay), so that no peer sees
+// it push them first. Contact requests for it go through the broker:
 //
 //   - The requester (POST /v1/contact-requests with nodeId = the broker,
 //     entryKey and shield from the opened entry) stores the request as
@@ -47,6 +50,13 @@ import (
 // PeerBrokerPath is the node-to-node endpoint on a broker that takes a
 // contact request for a shielded holder.
 const PeerBrokerPath = "/peer/v1/brokered-contact-requests"
+
+// PeerShieldedEntriesPath is the node-to-node endpoint on a broker that
+// takes a shielded node's signed entries (ShieldedEntries) and publishes
+// them: the shielded node never pushes its own entries into gossip, so the
+// first peers to receive a fresh version learn only that the broker sent
+// it.
+const PeerShieldedEntriesPath = "/peer/v1/shielded-entries"
 
 // maxShieldLen bounds a shield in a request (the broker checks its exact
 // size when it opens it).
@@ -242,3 +252,35 @@ func (n *Node) relayAnswer(w http.ResponseWriter, r *http.Request, rec contacts.
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
+
+// handlePeerShieldedEntries is the broker's side of publishing for a
+// shielded node in Config.BrokerFor: the entries are verified and merged as
+// any received entry (the broker cannot open them), then pushed. Audited
+// as entries-relayed, without a subject (the broker knows none).
+func (n *Node) handlePeerShieldedEntries(w http.ResponseWriter, r *http.Request, req *ShieldedEntries) error {
+	peer := peerFrom(r.Context())
+	relay, ok := n.opt.Index.(EntryRelay)
+	if !ok || !slices.Contains(n.cfg.BrokerFor, peer) {
+		return errorf(http.StatusForbidden, httpx.CodeNotBroker, "this node does not publish for that node")
+	}
+	if len(req.Entries) == 0 || len(req.Entries) > MaxShieldedEntries {
+		return errorf(http.StatusBadRequest, httpx.CodeInvalidBatch, "send 1 to %d entries", MaxShieldedEntries)
+	}
+	applied, err := relay.RelayEntries(r.Context(), req.Entries)
+	outcome := "ok"
+	if err != nil {
+		outcome = "invalid"
+	}
+	n.audit(r.Context(), AuditEvent{Action: string(audit.ActionEntriesRelayed), Actor: "node:" + peer, Peer: peer, Count: applied, Outcome: outcome})
+	if err != nil {
+		n.log.Warn("a shielded node's entries were refused", "peer", peer, "applied", applied, "err", err)
+		return errorf(http.StatusBadRequest, httpx.CodeInvalidShield, "entry %d of %d was refused", applied+1, len(req.Entries))
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Applied int `json:"applied"`
+	}{applied})
+	return nil
+}
+
+// MaxShieldedEntries bounds one PeerShieldedEntriesPath call.
+const MaxShieldedEntries = port.MaxShieldedEntries

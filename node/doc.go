@@ -95,7 +95,9 @@
 //     entries that name its broker (Config.Broker) and seal its identity
 //     to it; locate answers, notices and the page show such a holder as
 //     "a service that protects its patients' confidentiality" (never as the
-//     broker's record). Contact requests for it go to the broker
+//     broker's record). It hands its entries to the broker to publish
+//     (PeerShieldedEntriesPath), never pushing them itself. Contact
+//     requests for it go to the broker
 //     (PeerBrokerPath), which opens the sealed identity (the Shields port),
 //     relays only for Config.BrokerFor, keeps a "relayed" request with
 //     nothing about the person, and relays the holder's decision back; the

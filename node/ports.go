@@ -36,6 +36,10 @@ type (
 	StoredWatch = port.StoredWatch
 	WatchNotice = port.WatchNotice
 	Shields     = port.Shields
+	// ShieldedEntries and EntryRelay: a shielded node's entries, handed to
+	// its broker to publish (broker.go).
+	ShieldedEntries = port.ShieldedEntries
+	EntryRelay      = port.EntryRelay
 	// IssuersError says how many issuers answered of how many, and how
 	// many are needed (503 issuers_unavailable).
 	IssuersError = port.IssuersError

@@ -54,6 +54,8 @@ var costs = map[string]cost{
 	"peer.contact":    {peer: true, message: "too many contact requests from this node; slow down"}, // each is stored and shown to staff
 	// each opens a shield (a key agreement) and is stored and relayed
 	"peer.brokered-contact": {peer: true, message: "too many contact requests from this node; slow down"},
+	// a shielded node's entries, published by its broker
+	"peer.shielded-entries": {peer: true, message: "too many entries from this node; slow down"},
 }
 
 // newLimiter is a token bucket per key (user, peer node) at rate a second

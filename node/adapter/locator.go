@@ -29,6 +29,9 @@ type LocatorIndex struct {
 	// broker, if set, makes every entry shielded: it names broker, whose
 	// key comes from keys at each write (WithBroker).
 	broker string
+	// relay, if set, takes this node's entries instead of publish: a
+	// shielded node hands them to its broker (WithRelay).
+	relay func(context.Context, port.ShieldedEntries) error
 }
 
 // NewLocatorIndex binds an Index to a holder, a replica, a publish function
@@ -68,6 +71,53 @@ func (x *LocatorIndex) WithBroker(broker string) *LocatorIndex {
 	x.broker = broker
 	return x
 }
+
+// WithRelay makes the index hand every entry it builds to fn (in calls of
+// at most port.MaxShieldedEntries) instead of publishing it: a shielded
+// node's broker publishes them, and the entries reach this node's replica
+// back through the federation. An entry fn did not take fails its write,
+// which waits in the node's outbox. It returns x.
+func (x *LocatorIndex) WithRelay(fn func(context.Context, port.ShieldedEntries) error) *LocatorIndex {
+	x.relay = fn
+	return x
+}
+
+// handOver gives es to the relay, in calls of at most
+// port.MaxShieldedEntries.
+func (x *LocatorIndex) handOver(ctx context.Context, es []*locator.Entry) error {
+	for len(es) > 0 {
+		n := min(len(es), port.MaxShieldedEntries)
+		var body port.ShieldedEntries
+		for _, e := range es[:n] {
+			body.Entries = append(body.Entries, e.Encode())
+		}
+		if err := x.relay(ctx, body); err != nil {
+			return fmt.Errorf("node: hand shielded entries to the broker: %w", err)
+		}
+		es = es[n:]
+	}
+	return nil
+}
+
+// RelayEntries implements port.EntryRelay: each encoding is decoded and
+// published (verified and merged by the replica, then pushed); a stale
+// version counts as applied (the federation has it or newer).
+func (x *LocatorIndex) RelayEntries(ctx context.Context, encodings [][]byte) (int, error) {
+	applied := 0
+	for i, b := range encodings {
+		e, err := locator.DecodeEntry(b)
+		if err != nil {
+			return applied, fmt.Errorf("node: relayed entry %d: %w", i, err)
+		}
+		if err := x.publishOwn(ctx, e); err != nil {
+			return applied, fmt.Errorf("node: relayed entry %d: %w", i, err)
+		}
+		applied++
+	}
+	return applied, nil
+}
+
+var _ port.EntryRelay = (*LocatorIndex)(nil)
 
 // writer returns the holder that builds this node's entries now: the
 // node's own, or, for a shielded node, one that seals to its broker.
@@ -132,6 +182,14 @@ func (x *LocatorIndex) PublishBatch(ctx context.Context, pubs []port.Publication
 	if len(batch) == 0 {
 		return errs
 	}
+	if x.relay != nil {
+		if err := x.handOver(ctx, batch); err != nil {
+			for j := range batch {
+				errs[at[j]] = err
+			}
+		}
+		return errs
+	}
 	if x.publishBatch == nil {
 		for j, e := range batch {
 			errs[at[j]] = x.apply(ctx, e)
@@ -150,7 +208,16 @@ func (x *LocatorIndex) PublishBatch(ctx context.Context, pubs []port.Publication
 	return errs
 }
 
+// apply publishes one of this node's entries, or hands it to the broker.
 func (x *LocatorIndex) apply(ctx context.Context, e *locator.Entry) error {
+	if x.relay != nil {
+		return x.handOver(ctx, []*locator.Entry{e})
+	}
+	return x.publishOwn(ctx, e)
+}
+
+// publishOwn publishes e into the federation (this node's replica first).
+func (x *LocatorIndex) publishOwn(ctx context.Context, e *locator.Entry) error {
 	if _, err := x.publish(ctx, e); err != nil && !errors.Is(err, locator.ErrStale) {
 		return err // ErrStale: an equal or newer version is already there
 	}

@@ -231,6 +231,25 @@ type Shields interface {
 	OpenShield(lookup [16]byte, entryPub [32]byte, shield []byte) (holder string, err error)
 }
 
+// ShieldedEntries is what a shielded node hands its broker to publish (a
+// peer call's body): signed entry encodings, at most MaxShieldedEntries.
+// The shielded node never pushes them into gossip itself, so no peer can
+// tell who published them by who sent them first.
+type ShieldedEntries struct {
+	Entries [][]byte `json:"entries"`
+}
+
+// MaxShieldedEntries bounds one ShieldedEntries call (it fits the peer
+// transport's default body limit of 64 KiB).
+const MaxShieldedEntries = 48
+
+// EntryRelay is an Index that publishes entries another node signed (a
+// broker publishing its shielded nodes' entries): each is verified and
+// merged as any received entry, then pushed into the federation.
+type EntryRelay interface {
+	RelayEntries(ctx context.Context, encodings [][]byte) (applied int, err error)
+}
+
 // ErrNotBroker: a shielded entry's sealed holder does not open, or does not
 // verify, at this node.
 var ErrNotBroker = errors.New("node: the shielded entry does not open at this broker")

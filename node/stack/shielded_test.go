@@ -240,6 +240,28 @@ func TestShieldedEntriesRevealNothing(t *testing.T) {
 		t.Errorf("the replica file holds the %s", l)
 	}
 	t.Logf("%d replica entries searched; %d shielded entry opened", n, opened)
+
+	// The clinic never pushed its entries itself: its broker published
+	// every one (entries-relayed at the broker, without a subject), and
+	// they reached the clinic's own replica through the federation.
+	want := 0
+	for _, p := range d.People {
+		want += len(p.Shielded) * len(clinic.Purposes)
+	}
+	relayed := 0
+	for _, m := range auditLines(t, d.Stacks[brokerAt], "entries-relayed") {
+		if m["peer"] != DemoShielded || m["outcome"] != "ok" || m["subjects"] != nil {
+			t.Errorf("broker audit line %v", m)
+		}
+		c, _ := m["count"].(float64)
+		relayed += int(c)
+	}
+	if relayed != want || want == 0 {
+		t.Errorf("the broker published %d of the clinic's entries, want %d", relayed, want)
+	}
+	if err := waitFor(context.Background(), 30*time.Second, func() bool { return d.Stacks[clinicAt].Agent.Store().Len() >= d.Entries }); err != nil {
+		t.Errorf("the clinic's replica did not get its own entries back: %v", err)
+	}
 }
 
 // auditLines returns the audit events of stack s whose action is one of

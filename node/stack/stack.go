@@ -27,6 +27,7 @@ import (
 	"github.com/signpost-federation/signpost/node/internal/audit"
 	"github.com/signpost-federation/signpost/node/internal/auth"
 	"github.com/signpost-federation/signpost/node/internal/secrethook"
+	"github.com/signpost-federation/signpost/node/port"
 	"github.com/signpost-federation/signpost/node/web"
 	"github.com/signpost-federation/signpost/wasm"
 	"github.com/signpost-federation/signpost/wasm/purpose"
@@ -330,7 +331,12 @@ func (a *assembly) openIndex() (*adapter.LocatorIndex, error) {
 	a.holderSecret = secret
 	x := adapter.NewLocatorIndex(holder, a.s.Agent.Store(), a.s.Agent.Publish, a.s.Agent, nil).WithPublishBatch(a.s.Agent.PublishBatch)
 	if a.cfg.Shielded {
-		x.WithBroker(a.cfg.Broker)
+		// Entries name the broker and go to it to publish: this node
+		// never pushes its own into gossip first.
+		peers, broker := adapter.AgentPeers{A: a.s.Agent}, a.cfg.Broker
+		x.WithBroker(broker).WithRelay(func(ctx context.Context, es port.ShieldedEntries) error {
+			return peers.Call(ctx, broker, node.PeerShieldedEntriesPath, es, &struct{}{})
+		})
 	}
 	return x, nil
 }
@@ -420,7 +426,7 @@ func (a *assembly) newNode(index node.Index, auditLog node.AuditLog, reg *promet
 func (a *assembly) serve(ctx context.Context) error {
 	s := a.s
 	peer := s.Node.PeerHandler(adapter.PeerID)
-	for _, p := range []string{"POST " + node.PeerEvaluatePath, "POST " + node.PeerContactPath, "POST " + node.PeerContactAnswerPath, "POST " + node.PeerBrokerPath} {
+	for _, p := range []string{"POST " + node.PeerEvaluatePath, "POST " + node.PeerContactPath, "POST " + node.PeerContactAnswerPath, "POST " + node.PeerBrokerPath, "POST " + node.PeerShieldedEntriesPath} {
 		if err := s.Agent.HandlePeer(p, peer); err != nil {
 			return err
 		}

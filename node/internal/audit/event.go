@@ -27,6 +27,7 @@ const (
 	ActionContactRequestExpired  Action = "contact-request-expired"  // a contact request was deleted at the end of its retention
 	ActionContactRequestRelayed  Action = "contact-request-relayed"  // a broker relayed a request to a shielded holder (or refused to: denied); no subject
 	ActionContactAnswerRelayed   Action = "contact-answer-relayed"   // a broker passed a shielded holder's decision on to the requester; no subject
+	ActionEntriesRelayed         Action = "entries-relayed"          // a broker published a shielded node's entries (Count of them); no subject
 	ActionWatch                  Action = "watch"                    // a practitioner asked to be told of new involvement
 	ActionUnwatch                Action = "unwatch"                  // the watch ended
 	ActionNotify                 Action = "notify"                   // a watcher was told of new involvement
