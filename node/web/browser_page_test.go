@@ -2,6 +2,7 @@ package web
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -425,4 +426,64 @@ func TestOperatorInbox(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#answer-recv00000000000000002-group + button")))
 	d.waitFor("the refusal", `document.getElementById("error-summary-list").textContent === "Someone at your agency has already dealt with this request"`)
 	d.waitFor("the decline shown", `document.getElementById("inbox-list").textContent.includes("not known here") && document.getElementById("inbox-summary").textContent === "Every request has been answered or declined."`)
+}
+
+// TestPageShieldedService drives the page's shielded-service states at
+// 320 px, 375 px and a desktop width: a shielded clinic among the results
+// (listed apart, not counted, its broker named), asked through the broker
+// (the request carries the broker as nodeId and the entry's key and sealed
+// holder, never naming the clinic), and a request that came through a
+// broker in the inbox, with the box that consents to being named. In each
+// state: no sideways scrolling, no axe-core violation, a screenshot; the
+// buttons and the box are on screen and take a click.
+func TestPageShieldedService(t *testing.T) {
+	axe := axeSource(t)
+	dir := outputDir(t)
+	for _, width := range []int{320, 375, 1024} {
+		t.Run(fmt.Sprint(width), func(t *testing.T) {
+			d := pageDriver{t, browser(t)}
+			f, url := startPage(t, false)
+			var brokerKey []byte
+			for _, m := range f.members {
+				if m["nodeId"] == school["nodeId"] {
+					brokerKey, _ = base64.StdEncoding.DecodeString(m["publicKey"])
+				}
+			}
+			f.addShielded(t, brokerKey)
+			c := &stateChecker{d: d, axe: axe, dir: dir, width: width}
+			d.step("set the window's size", chromedp.EmulateViewport(int64(width), 700))
+			d.signIn(url)
+			d.step("search", chromedp.SendKeys(chromedp.CSS("#nhs-number"), "999 000 0018"), chromedp.Click(chromedp.CSS("#search-button")))
+			d.waitFor("the shielded service", `document.querySelectorAll("#results-shielded li").length === 1 && document.querySelectorAll("#results-body tr").length === 1`)
+			if got := d.text("#results-summary"); got != "1 other agency holds a record." {
+				t.Errorf("results summary %q: the shielded service must not be counted", got)
+			}
+			if got := d.text("#results-shielded"); !strings.Contains(got, "A service that protects its patients’ confidentiality also holds a record") ||
+				!strings.Contains(got, "Ask through Riverside Primary School") || strings.Contains(got, "Bay Sexual Health") {
+				t.Errorf("the shielded service reads %q", got)
+			}
+			c.check("results with a shielded service")
+			d.reachable("#results-shielded li button")
+			d.step("ask through the broker", chromedp.Click(chromedp.CSS("#results-shielded li button")))
+			d.waitFor("the request sent", `document.getElementById("results-shielded").textContent.includes("Request sent through Riverside Primary School")`)
+			c.check("asked through a broker")
+			f.mu.Lock()
+			if len(f.contacts) != 1 || f.contacts[0]["nodeId"] != school["nodeId"] || f.contacts[0]["entryKey"] == "" || f.contacts[0]["shield"] == "" {
+				t.Errorf("the request through the broker: %v", f.contacts)
+			}
+			f.mu.Unlock()
+			// A request that came to this (shielded) agency through its broker.
+			f.waitStaff(d.ctx)
+			req := f.receive("recv-brokered-000001", gp, "Dr Priya Shah", "clinic-0003", "May we speak to you about this young person?")
+			req["via"], req["broker"] = school["agency"], school["nodeId"]
+			f.push(map[string]any{"type": "contact-request", "contact": req})
+			d.waitFor("the brokered request", `document.querySelectorAll("#inbox-list li").length === 1 && document.getElementById("inbox-list").textContent.includes("Riverside Primary School (your broker)")`)
+			if off, err := chromedp.Run(d.ctx, chromedp.Evaluate[bool](`document.getElementById("consent-recv-brokered-000001").checked === false`)); err != nil || !off {
+				t.Fatalf("consent to be named is not off by default (%v)", err)
+			}
+			c.check("a request through a broker")
+			d.reachable("#consent-recv-brokered-000001")
+			d.reachable("#inbox-list form button")
+		})
+	}
 }

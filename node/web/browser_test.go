@@ -55,6 +55,9 @@ type fakeNode struct {
 	// home among them: the node that serves the page.
 	entries map[string]string
 	members []map[string]string
+	// shielded, if set, is a shielded clinic's entry (brokered by the
+	// school) that lookups answer besides the others (addShielded).
+	shielded string
 
 	mu       sync.Mutex
 	seen     []string // method, URL and body of every request
@@ -405,6 +408,20 @@ func (a agencyNode) entryAt(t *testing.T, d wasmtest.Dealt, number, purpose stri
 	return lookup, base64.StdEncoding.EncodeToString(e.Encode())
 }
 
+// addShielded makes lookups also answer a shielded clinic's entry under
+// 999 000 0018 for safeguarding: it names the school as its broker, and
+// the clinic is not a member the page is told of by name.
+func (f *fakeNode) addShielded(t *testing.T, brokerKey ed25519.PublicKey) {
+	t.Helper()
+	clinic := newAgencyNode(t, map[string]string{"nodeId": "node-clinic", "agency": "Bay Sexual Health Clinic", "category": "sexual-health", "since": "2025-01-10T00:00:00Z"}, 9)
+	sh, err := clinic.holder.WithBroker(school["nodeId"], brokerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clinic.holder = sh
+	f.shielded = clinic.entry(t, f.keys["safeguarding"], "9990000018", "safeguarding")
+}
+
 func (a agencyNode) member() map[string]string {
 	return map[string]string{"nodeId": a.view["nodeId"], "agency": a.view["agency"], "category": a.view["category"], "publicKey": base64.StdEncoding.EncodeToString(a.pub)}
 }
@@ -431,6 +448,9 @@ func (f *fakeNode) lookup(w http.ResponseWriter, r *http.Request) {
 	}
 	holders := []map[string]string{home, school}
 	entries := []string{f.entries["home"], f.entries["school"], f.entries["impostor"], "c2VhbGVk"}
+	if f.shielded != "" {
+		entries = append(entries, f.shielded)
+	}
 	if n > 1 { // after the GP joined
 		holders = append(holders, gp)
 		entries = append(entries, f.entries["gp"])
