@@ -365,6 +365,18 @@ func TestShieldedContactThroughBroker(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d %s", tc.name, st, body, tc.status, tc.code)
 		}
 	}
+	// Straight to the clinic, without the broker: refused the same way for
+	// a person it holds and one it does not, so that nobody can probe it.
+	notHeld := slices.IndexFunc(d.People, func(p DemoPerson) bool { return len(p.Shielded) == 0 })
+	var direct []string
+	for _, n := range []string{num, d.People[notHeld].NHSNumber} {
+		b, _ := json.Marshal(map[string]string{"nodeId": DemoShielded, "purpose": "safeguarding", "nhsNumber": n})
+		st, body := call(t, "POST", url(asker)+"/v1/contact-requests", d.PractitionerTokens[askerID], string(b))
+		direct = append(direct, fmt.Sprint(st, " ", body))
+	}
+	if direct[0] != direct[1] || !strings.HasPrefix(direct[0], "403 ") || !strings.Contains(direct[0], `"code":"not_broker"`) {
+		t.Errorf("direct requests to the clinic (held, not held): %q", direct)
+	}
 	if l := listAll(t, d, asker); len(l.Sent) != 0 {
 		t.Fatalf("refused requests were kept: %+v", l.Sent)
 	}
