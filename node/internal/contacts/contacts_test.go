@@ -27,6 +27,12 @@ func received(id string) Request {
 		Purpose: "safeguarding", Lookup: [16]byte{1, 2, 3}, LocalID: "g1", Message: "please call", State: New, Created: t0, Updated: t0}
 }
 
+// relayedReq is a broker's relayed request: nothing about the person.
+func relayedReq(id string) Request {
+	return Request{ID: id, Side: Relayed, Peer: "csc", RemoteID: NewID(), Holder: "clinic", Requester: "sam",
+		Purpose: "safeguarding", State: New, Created: t0, Updated: t0}
+}
+
 func sent(id string) Request {
 	return Request{ID: id, Side: Sent, Peer: "gp", PeerAgency: "Northshire GP", Requester: "sam", Purpose: "safeguarding",
 		Lookup: [16]byte{1, 2, 3}, State: New, Created: t0, Updated: t0}
@@ -337,10 +343,7 @@ func TestCrashCopy(t *testing.T) {
 // and decisions through a broker carry consent and are delivered onward
 // from the relayed side.
 func TestBrokeredShapes(t *testing.T) {
-	relayed := func() Request {
-		return Request{ID: NewID(), Side: Relayed, Peer: "csc", RemoteID: NewID(), Holder: "clinic", Requester: "sam",
-			Purpose: "safeguarding", State: New, Created: t0, Updated: t0}
-	}
+	relayed := func() Request { return relayedReq(NewID()) }
 	viaBroker := func() Request {
 		r := sent(NewID())
 		r.Brokered = true

@@ -26,7 +26,9 @@ func TestMain(m *testing.M) {
 }
 
 // killChild writes requests and decisions as fast as it can, printing each
-// once its call has returned (acknowledged), until it is killed.
+// once its call has returned (acknowledged), until it is killed. Every
+// third request is a broker's relayed one, its answers given with the
+// holder's consent.
 func killChild(dir string) {
 	s, err := Open(filepath.Join(dir, "c.db"))
 	if err != nil {
@@ -36,18 +38,21 @@ func killChild(dir string) {
 	out := bufio.NewWriter(os.Stdout)
 	for i := 0; ; i++ {
 		r := received(NewID())
+		if i%3 == 1 {
+			r = relayedReq(r.ID)
+		}
 		if err := s.Create(r); err != nil {
 			fmt.Println("ERR", err)
 			os.Exit(2)
 		}
-		fmt.Fprintln(out, "C", r.ID)
+		fmt.Fprintln(out, "C", r.ID, r.Side)
 		out.Flush()
-		if i%2 == 0 {
-			d := Decision{State: Answered, Contact: fmt.Sprintf("Jo %d", i), By: "jo"}
+		if i%2 == 0 || i%3 == 1 {
+			d := Decision{State: Answered, Contact: fmt.Sprintf("Jo %d", i), By: "jo", Consent: r.Side == Relayed}
 			if i%4 == 0 {
 				d = Decision{State: Declined, Reason: fmt.Sprintf("reason %d", i), By: "jo"}
 			}
-			if _, err := s.Decide(r.ID, Received, d, t0.Add(time.Minute)); err != nil {
+			if _, err := s.Decide(r.ID, r.Side, d, t0.Add(time.Minute)); err != nil {
 				fmt.Println("ERR", err)
 				os.Exit(2)
 			}
@@ -79,7 +84,7 @@ func TestKill9(t *testing.T) {
 		}
 		defer cmd.Process.Kill()  // should this test fail first
 		kill := 5 + rng.IntN(150) // acknowledgements before the kill
-		created := map[string]bool{}
+		created := map[string]string{} // id → side
 		decided := map[string][2]string{}
 		sc := bufio.NewScanner(stdout)
 		n := 0
@@ -87,7 +92,7 @@ func TestKill9(t *testing.T) {
 			f := strings.SplitN(sc.Text(), " ", 4)
 			switch f[0] {
 			case "C":
-				created[f[1]] = true
+				created[f[1]] = f[2]
 			case "D":
 				decided[f[1]] = [2]string{f[2], f[3]}
 			default:
@@ -102,10 +107,13 @@ func TestKill9(t *testing.T) {
 			t.Fatalf("round %d: the child stopped after %d acknowledgements", round, n)
 		}
 		s := open(t, filepath.Join(dir, "c.db"))
-		for id := range created {
+		for id, side := range created {
 			r, err := s.Get(id)
-			if err != nil {
-				t.Fatalf("round %d: acknowledged request %s lost: %v", round, id, err)
+			if err != nil || string(r.Side) != side {
+				t.Fatalf("round %d: acknowledged %s request %s lost: %+v, %v", round, side, id, r, err)
+			}
+			if r.Side == Relayed && r.State == Answered && !r.Consent {
+				t.Fatalf("round %d: the consent on %s was lost", round, id)
 			}
 			if d, ok := decided[id]; ok && (string(r.State) != d[0] || r.Contact+r.Reason != d[1]) {
 				t.Fatalf("round %d: acknowledged decision on %s lost: %+v, want %v", round, id, r, d)
