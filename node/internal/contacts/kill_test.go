@@ -82,8 +82,8 @@ func TestKill9(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		defer cmd.Process.Kill()  // should this test fail first
-		kill := 5 + rng.IntN(150) // acknowledgements before the kill
+		defer cmd.Process.Kill()       // should this test fail first
+		kill := 5 + rng.IntN(150)      // acknowledgements before the kill
 		created := map[string]string{} // id → side
 		decided := map[string][2]string{}
 		sc := bufio.NewScanner(stdout)
