@@ -454,12 +454,34 @@ func TestShieldedContactThroughBroker(t *testing.T) {
 			t.Errorf("relayed after the answers: %+v", v)
 		}
 	}
+	// A third, declined: the reason reaches the asker through the broker,
+	// the clinic unnamed.
+	st, body = ask(DemoBroker, "third: please call us")
+	var third node.ContactAnswer
+	if st != 200 || json.Unmarshal([]byte(body), &third) != nil {
+		t.Fatalf("third request: %d %s", st, body)
+	}
+	var thirdAtClinic string
+	for _, v := range listAll(t, d, clinicAt).Received {
+		if v.Message == "third: please call us" {
+			thirdAtClinic = v.ID
+		}
+	}
+	const reason = "We cannot help with this request."
+	if st, body := call(t, "POST", clinicURL+"/v1/contact-requests/"+thirdAtClinic+"/decline", clinicTok, fmt.Sprintf(`{"reason":%q}`, reason)); st != 200 || !strings.Contains(body, `"delivery":"delivered"`) {
+		t.Fatalf("decline: %d %s", st, body)
+	}
+	for _, v := range listAll(t, d, asker).Sent {
+		if v.ID == third.ID && (v.State != "declined" || v.Reason != reason || v.NodeID != "" || v.Agency != node.ShieldedService) {
+			t.Errorf("the declined request at the asker: %+v", v)
+		}
+	}
 
 	// Audited on every side; the broker's lines name no subject.
 	if got := auditLines(t, d.Stacks[asker], "contact-request-sent", "contact-answer-received"); len(got) < 4 {
 		t.Errorf("the asker audited %v", got)
 	}
-	if got := auditLines(t, d.Stacks[clinicAt], "contact-request-received", "contact-request-answered", "contact-answer-sent"); len(got) != 6 {
+	if got := auditLines(t, d.Stacks[clinicAt], "contact-request-received", "contact-request-answered", "contact-request-declined", "contact-answer-sent"); len(got) != 9 {
 		t.Errorf("the clinic audited %v", got)
 	}
 	brokerLines := auditLines(t, d.Stacks[brokerAt], "contact-request-relayed", "contact-answer-relayed", "contact-answer-received")
@@ -485,7 +507,7 @@ func TestShieldedContactThroughBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Stacks[brokerAt] = s
-	if l := listAll(t, d, brokerAt).Relayed; len(l) != 2 || l[0].State != "answered" {
+	if l := listAll(t, d, brokerAt).Relayed; len(l) != 3 || l[0].State != "declined" || l[1].State != "answered" {
 		t.Fatalf("the broker's relays after its restart: %+v", l)
 	}
 	if err := waitFor(context.Background(), 20*time.Second, func() bool {
@@ -494,7 +516,7 @@ func TestShieldedContactThroughBroker(t *testing.T) {
 	}); err != nil {
 		t.Fatal("the broker relays for a service no longer in its broker_for")
 	}
-	if l := listAll(t, d, clinicAt).Received; len(l) != 2 {
+	if l := listAll(t, d, clinicAt).Received; len(l) != 3 {
 		t.Fatalf("the clinic got a request its broker should have refused: %+v", l)
 	}
 	if got := auditLines(t, d.Stacks[brokerAt], "contact-request-relayed"); !slices.ContainsFunc(got, func(m map[string]any) bool { return m["outcome"] == "denied" }) {
