@@ -26,7 +26,8 @@ import (
 // through" and does not name the clinic; a practitioner at the clinic sees
 // the request in the inbox as coming through northshire-csc from the
 // emergency department and answers, consenting to be named; only then does
-// the asker's page name the clinic. Each state: nothing wider than the
+// the asker's page name the clinic; the broker's page lists the request it
+// passed on without naming the clinic. Each state: nothing wider than the
 // window, axe-core 0 violations, a screenshot.
 func TestShieldedEndToEnd(t *testing.T) {
 	if testing.Short() {
@@ -178,4 +179,13 @@ func TestShieldedEndToEnd(t *testing.T) {
 	// Now, and only now, the asker's page names the clinic.
 	waitFor(ctxA, "the clinic named", mine+`.includes(`+strconv.Quote("To "+clinic.Agency)+`) && `+mine+`.includes(`+strconv.Quote(contact)+`)`)
 	check(ctxA, "the clinic named after consent", "#mine")
+
+	// The broker's page lists what it passed on, without naming the clinic
+	// (the asker's tab is done: it signs in at the broker now).
+	signIn(ctxA, "http://"+d.Stacks[brokerAt].Addr.String())
+	waitFor(ctxA, "the broker's relayed request", `!document.getElementById("relayed").hidden && document.getElementById("relayed-list").textContent.includes(`+strconv.Quote("From "+asker.Agency)+`) && document.getElementById("relayed-list").textContent.includes("Named the serviceYes")`)
+	if got := text(ctxA, `document.getElementById("relayed").textContent`); strings.Contains(got, clinic.Agency) || strings.Contains(got, clinic.NodeID) {
+		t.Errorf("the broker's page names the clinic: %q", got)
+	}
+	check(ctxA, "the broker's relayed requests", "#relayed")
 }

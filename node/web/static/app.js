@@ -257,6 +257,7 @@ const state = {
   // live (with its reconnection timer and attempt count).
   inbox: new Map(),
   sent: new Map(),
+  relayed: new Map(), // requests this node, a broker, passed on to a shielded service
   watches: [], // the user's stored watches, oldest first (GET /v1/watches)
   staff: null,
   staffTimer: 0,
@@ -543,8 +544,11 @@ function signedOut() {
   clearInterval(state.pollTimer);
   state.inbox.clear();
   state.sent.clear();
+  state.relayed.clear();
   $("inbox-list").replaceChildren();
   $("mine-list").replaceChildren();
+  $("relayed-list").replaceChildren();
+  $("relayed").hidden = true;
   state.watches = [];
   $("watches-list").replaceChildren();
   $("watches").hidden = true;
@@ -1106,8 +1110,10 @@ async function loadContacts() {
   if (state.user !== user) return;
   state.inbox.clear();
   state.sent.clear();
+  state.relayed.clear();
   for (const v of res.received || []) state.inbox.set(v.id, v);
   for (const v of res.sent || []) state.sent.set(v.id, v);
+  for (const v of res.relayed || []) state.relayed.set(v.id, v);
   const l = labels();
   let pruned = false;
   for (const id of Object.keys(l)) {
@@ -1119,6 +1125,38 @@ async function loadContacts() {
   if (pruned) saveLabels(l);
   renderList("received");
   renderList("sent");
+  renderRelayed();
+}
+
+// renderRelayed lists the requests this node passed on as a broker, newest
+// first; the section shows only when there are some. The node does not
+// say which service each went to.
+function renderRelayed() {
+  const items = sorted(state.relayed);
+  $("relayed").hidden = items.length === 0;
+  $("relayed-list").replaceChildren(
+    ...items.map((v) => {
+      const agency = v.agency || v.nodeId;
+      const li = card(v, "From " + agency);
+      li.append(
+        summaryList([
+          ["Asked by", v.requester],
+          ["Purpose", purposeLabel(v.purpose)],
+          ["Asked", formatWhen(v.created)],
+          ["Named the service", v.state === "answered" ? (v.consent ? "Yes" : "No") : ""],
+          ["Passed back", { pending: "Not yet: " + agency + " cannot be reached; Signpost keeps trying.", delivered: "Yes", failed: "No: " + agency + " no longer has the request." }[v.delivery]],
+        ]),
+      );
+      return li;
+    }),
+  );
+  const waiting = items.filter((v) => v.state === "new").length;
+  $("relayed-summary").textContent =
+    waiting === 0
+      ? "The services answered every request your agency passed on."
+      : waiting === 1
+        ? "1 request is waiting for the service’s answer."
+        : waiting + " requests are waiting for the services’ answers.";
 }
 
 const stateWords = {
@@ -1372,7 +1410,10 @@ function onContactNotice(n) {
   const v = n.contact;
   if (!v || !v.id) return;
   const agency = v.agency || v.nodeId;
-  if (n.type === "contact-request" && v.direction === "received") {
+  if (n.type === "contact-request" && v.direction === "relayed") {
+    state.relayed.set(v.id, v);
+    renderRelayed();
+  } else if (n.type === "contact-request" && v.direction === "received") {
     const was = state.inbox.get(v.id);
     state.inbox.set(v.id, v);
     renderList("received");
