@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,8 +17,7 @@ import (
 const killChildEnv = "SIGNPOST_CONTACTS_KILL_CHILD"
 
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(killChildEnv); dir != "" {
-		killChild(dir)
+	if testutil.KillChildMain(killChildEnv, killChild) {
 		return
 	}
 	os.Exit(m.Run())
@@ -72,40 +70,20 @@ func TestKill9(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(testutil.Seed(t), 0))
 	for round := range 3 {
-		dir := t.TempDir()
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), killChildEnv+"="+dir)
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer cmd.Process.Kill()       // should this test fail first
 		kill := 5 + rng.IntN(150)      // acknowledgements before the kill
 		created := map[string]string{} // id → side
 		decided := map[string][2]string{}
-		sc := bufio.NewScanner(stdout)
-		n := 0
-		for sc.Scan() {
-			f := strings.SplitN(sc.Text(), " ", 4)
+		dir := testutil.KillAfter(t, killChildEnv, kill, func(line string) {
+			f := strings.SplitN(line, " ", 4)
 			switch f[0] {
 			case "C":
 				created[f[1]] = f[2]
 			case "D":
 				decided[f[1]] = [2]string{f[2], f[3]}
 			default:
-				t.Fatalf("child: %s", sc.Text())
+				t.Fatalf("child: %s", line)
 			}
-			if n++; n == kill {
-				cmd.Process.Kill() // SIGKILL; lines already written are read on
-			}
-		}
-		cmd.Wait()
-		if n < kill {
-			t.Fatalf("round %d: the child stopped after %d acknowledgements", round, n)
-		}
+		})
 		s := open(t, filepath.Join(dir, "c.db"))
 		for id, side := range created {
 			r, err := s.Get(id)
@@ -119,6 +97,6 @@ func TestKill9(t *testing.T) {
 				t.Fatalf("round %d: acknowledged decision on %s lost: %+v, want %v", round, id, r, d)
 			}
 		}
-		t.Logf("round %d: killed after %d acknowledgements; %d requests, %d decisions kept", round, n, len(created), len(decided))
+		t.Logf("round %d: killed after %d acknowledgements; %d requests, %d decisions kept", round, kill, len(created), len(decided))
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,8 +17,7 @@ import (
 const killChildEnv = "SIGNPOST_RECORDS_KILL_CHILD"
 
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(killChildEnv); dir != "" {
-		killChild(dir)
+	if testutil.KillChildMain(killChildEnv, killChild) {
 		return
 	}
 	testutil.VerifyNoLeaks(m)
@@ -73,38 +71,18 @@ func TestKill9(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(testutil.Seed(t), 0))
 	for round := range 3 {
-		dir := t.TempDir()
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), killChildEnv+"="+dir)
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer cmd.Process.Kill()  // should this test fail first
 		kill := 5 + rng.IntN(150) // acknowledgements before the kill
 		state := map[int]bool{}   // person → objection stands
 		last := -1
-		sc := bufio.NewScanner(stdout)
-		n := 0
-		for sc.Scan() {
+		dir := testutil.KillAfter(t, killChildEnv, kill, func(line string) {
 			var i int
-			f := strings.Fields(sc.Text())
+			f := strings.Fields(line)
 			if len(f) != 2 || (f[0] != "O" && f[0] != "W") {
-				t.Fatalf("child: %s", sc.Text())
+				t.Fatalf("child: %s", line)
 			}
 			fmt.Sscan(f[1], &i)
 			state[i], last = f[0] == "O", i
-			if n++; n == kill {
-				cmd.Process.Kill() // SIGKILL; lines already written are read on
-			}
-		}
-		cmd.Wait()
-		if n < kill {
-			t.Fatalf("round %d: the child stopped after %d acknowledgements", round, n)
-		}
+		})
 		s, err := Open(filepath.Join(dir, "records.db"), testKey)
 		if err != nil {
 			t.Fatalf("round %d: reopen: %v", round, err)
@@ -126,6 +104,6 @@ func TestKill9(t *testing.T) {
 			}
 		}
 		s.Close()
-		t.Logf("round %d: killed after %d acknowledgements; %d objections standing, checked", round, n, standing)
+		t.Logf("round %d: killed after %d acknowledgements; %d objections standing, checked", round, kill, standing)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,8 +19,7 @@ import (
 const killChildEnv = "SIGNPOST_WATCHES_KILL_CHILD"
 
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(killChildEnv); dir != "" {
-		killChild(dir)
+	if testutil.KillChildMain(killChildEnv, killChild) {
 		return
 	}
 	os.Exit(m.Run())
@@ -73,25 +71,12 @@ func TestKill9(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(testutil.Seed(t), 0))
 	for round := range 3 {
-		dir := t.TempDir()
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), killChildEnv+"="+dir)
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer cmd.Process.Kill()  // should this test fail first
 		kill := 5 + rng.IntN(150) // acknowledgements before the kill
 		started := map[string]bool{}
 		notices := map[string][2]string{} // watch → seq, entry
 		stopped := map[string]bool{}
-		sc := bufio.NewScanner(stdout)
-		n := 0
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
+		dir := testutil.KillAfter(t, killChildEnv, kill, func(line string) {
+			f := strings.Fields(line)
 			switch f[0] {
 			case "W":
 				started[f[1]] = true
@@ -100,16 +85,9 @@ func TestKill9(t *testing.T) {
 			case "D":
 				stopped[f[1]] = true
 			default:
-				t.Fatalf("child: %s", sc.Text())
+				t.Fatalf("child: %s", line)
 			}
-			if n++; n == kill {
-				cmd.Process.Kill() // SIGKILL; lines already written are read on
-			}
-		}
-		cmd.Wait()
-		if n < kill {
-			t.Fatalf("round %d: the child stopped after %d acknowledgements", round, n)
-		}
+		})
 		s := open(t, filepath.Join(dir, "w.db"))
 		for id := range started {
 			_, err := s.Get(id)
@@ -131,6 +109,6 @@ func TestKill9(t *testing.T) {
 				t.Fatalf("round %d: acknowledged notice of %s lost: %+v %v, want %v", round, id, got, err, want)
 			}
 		}
-		t.Logf("round %d: killed after %d acknowledgements; %d watches, %d notices, %d stops kept", round, n, len(started), len(notices), len(stopped))
+		t.Logf("round %d: killed after %d acknowledgements; %d watches, %d notices, %d stops kept", round, kill, len(started), len(notices), len(stopped))
 	}
 }
