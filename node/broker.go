@@ -106,33 +106,11 @@ func (n *Node) sendThroughBroker(w http.ResponseWriter, r *http.Request, req *co
 	if _, _, aerr := decodeShield(req.EntryKey, req.Shield); aerr != nil {
 		return aerr
 	}
-	p := principalFrom(r.Context())
-	now := n.opt.Now().UTC()
-	rec := contacts.Request{ID: contacts.NewID(), Side: contacts.Sent, Peer: req.NodeID, PeerAgency: clip(n.opt.Peers.Agency(req.NodeID), contacts.MaxNameLen),
-		Brokered: true, Requester: p.Name, Purpose: req.Purpose, Lookup: lookup, Message: req.Message, State: contacts.New, Created: now, Updated: now}
-	if err := n.contacts.Create(rec); err != nil {
-		return err
-	}
-	err := n.opt.Peers.Call(r.Context(), req.NodeID, PeerBrokerPath, peerBrokered{
-		ID: rec.ID, LookupKey: encodeKey(lookup), EntryKey: req.EntryKey, Shield: req.Shield, Purpose: req.Purpose, Requester: p.Name, Message: req.Message,
+	rec, err := n.sendContactRequest(r.Context(), req, lookup, true, PeerBrokerPath, func(rec contacts.Request) any {
+		return peerBrokered{ID: rec.ID, LookupKey: encodeKey(lookup), EntryKey: req.EntryKey, Shield: req.Shield, Purpose: req.Purpose, Requester: rec.Requester, Message: req.Message}
 	}, &struct{}{})
-	outcome := "ok"
-	var aerr *apiError
 	if err != nil {
-		var refused bool
-		aerr, refused = holderError(err)
-		outcome = "denied"
-		if !refused {
-			outcome = "error"
-			n.log.Warn("contact request through a broker failed", "broker", req.NodeID, "err", err)
-		}
-		if derr := n.contacts.Delete(rec.ID); derr != nil {
-			n.log.Error("contact request: removing the unsent request failed", "err", derr)
-		}
-	}
-	n.audit(r.Context(), AuditEvent{Action: string(audit.ActionContactRequestSent), Actor: p.Name, Purpose: req.Purpose, Peer: req.NodeID, Count: 1, Outcome: outcome, Subject: [][16]byte{lookup}})
-	if aerr != nil {
-		return aerr
+		return err
 	}
 	writeJSON(w, http.StatusOK, ContactAnswer{ID: rec.ID, Status: "pending", Broker: rec.PeerAgency})
 	return nil

@@ -231,43 +231,20 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request, req 
 	if len(n.opt.Peers.Purposes(req.NodeID)) == 0 {
 		// No descriptor: not a member. Said before any call, so that a typo
 		// is not reported as an outage (502) and nothing travels.
-		n.audit(r.Context(), AuditEvent{Action: "contact-request-sent", Actor: p.Name, Purpose: req.Purpose, Count: 1, Outcome: "denied", Subject: [][16]byte{lookup}})
+		n.audit(r.Context(), AuditEvent{Action: string(audit.ActionContactRequestSent), Actor: p.Name, Purpose: req.Purpose, Count: 1, Outcome: "denied", Subject: [][16]byte{lookup}})
 		return errorf(http.StatusNotFound, httpx.CodeUnknownNode, "nodeId names no member of the federation")
 	}
 	if req.Shield != "" || req.EntryKey != "" {
 		return n.sendThroughBroker(w, r, req, lookup)
 	}
-	now := n.opt.Now().UTC()
-	rec := contacts.Request{ID: contacts.NewID(), Side: contacts.Sent, Peer: req.NodeID, PeerAgency: clip(n.opt.Peers.Agency(req.NodeID), contacts.MaxNameLen),
-		Requester: p.Name, Purpose: req.Purpose, Lookup: lookup, Message: req.Message, State: contacts.New, Created: now, Updated: now}
-	// Stored before the holder is asked, so that a decision the holder
-	// sends back at once finds it.
-	if err := n.contacts.Create(rec); err != nil {
+	var ans ContactAnswer
+	rec, err := n.sendContactRequest(r.Context(), req, lookup, false, PeerContactPath, func(rec contacts.Request) any {
+		return peerContact{ID: rec.ID, LookupKey: encodeKey(lookup), Purpose: req.Purpose, Requester: rec.Requester, Message: req.Message}
+	}, &ans)
+	if err != nil {
 		return err
 	}
-	var ans ContactAnswer
-	err := n.opt.Peers.Call(r.Context(), req.NodeID, PeerContactPath, peerContact{
-		ID: rec.ID, LookupKey: encodeKey(lookup), Purpose: req.Purpose, Requester: p.Name, Message: req.Message,
-	}, &ans)
-	outcome := "ok"
-	var aerr *apiError
-	if err != nil {
-		var refused bool
-		aerr, refused = holderError(err)
-		outcome = "denied"
-		if !refused {
-			outcome = "error"
-			n.log.Warn("contact request failed", "peer", req.NodeID, "err", err)
-		}
-		// Never acknowledged: the practitioner is told it failed.
-		if derr := n.contacts.Delete(rec.ID); derr != nil {
-			n.log.Error("contact request: removing the unsent request failed", "err", derr)
-		}
-	}
-	n.audit(r.Context(), AuditEvent{Action: "contact-request-sent", Actor: p.Name, Purpose: req.Purpose, Peer: req.NodeID, Count: 1, Outcome: outcome, Subject: [][16]byte{lookup}})
-	if aerr != nil {
-		return aerr
-	}
+	now := rec.Created
 	if ans.Status == "accepted" {
 		if !contacts.ValidText(ans.Contact, contacts.MaxContactLen, false) {
 			ans.Contact = ""
@@ -286,6 +263,43 @@ func (n *Node) handleContactRequest(w http.ResponseWriter, r *http.Request, req 
 	ans.ID = rec.ID
 	writeJSON(w, http.StatusOK, ans)
 	return nil
+}
+
+// sendContactRequest is the requester's side of a request, to a holder
+// (PeerContactPath) or through a broker (PeerBrokerPath, brokered): it
+// stores the request — before the peer is asked, so that a decision sent
+// back at once finds it — sends body(rec) to the peer at path, decoding
+// its answer into out, and audits contact-request-sent. A request the peer
+// did not take is removed again (never acknowledged: the practitioner is
+// told it failed) and answered with the peer's refusal or an outage.
+func (n *Node) sendContactRequest(ctx context.Context, req *contactRequest, lookup [16]byte, brokered bool, path string, body func(contacts.Request) any, out any) (contacts.Request, error) {
+	p := principalFrom(ctx)
+	now := n.opt.Now().UTC()
+	rec := contacts.Request{ID: contacts.NewID(), Side: contacts.Sent, Peer: req.NodeID, PeerAgency: clip(n.opt.Peers.Agency(req.NodeID), contacts.MaxNameLen),
+		Brokered: brokered, Requester: p.Name, Purpose: req.Purpose, Lookup: lookup, Message: req.Message, State: contacts.New, Created: now, Updated: now}
+	if err := n.contacts.Create(rec); err != nil {
+		return rec, err
+	}
+	err := n.opt.Peers.Call(ctx, req.NodeID, path, body(rec), out)
+	outcome := "ok"
+	var aerr *apiError
+	if err != nil {
+		var refused bool
+		aerr, refused = holderError(err)
+		outcome = "denied"
+		if !refused {
+			outcome = "error"
+			n.log.Warn("contact request failed", "peer", req.NodeID, "brokered", brokered, "err", err)
+		}
+		if derr := n.contacts.Delete(rec.ID); derr != nil {
+			n.log.Error("contact request: removing the unsent request failed", "err", derr)
+		}
+	}
+	n.audit(ctx, AuditEvent{Action: string(audit.ActionContactRequestSent), Actor: p.Name, Purpose: req.Purpose, Peer: req.NodeID, Count: 1, Outcome: outcome, Subject: [][16]byte{lookup}})
+	if aerr != nil {
+		return rec, aerr
+	}
+	return rec, nil
 }
 
 // clip cuts s to at most max bytes on a rune boundary.
